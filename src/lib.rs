@@ -1,0 +1,37 @@
+#![forbid(unsafe_code)]
+//! # zendesk-messaging-mcp
+//!
+//! An MCP server that lets AI agents work Zendesk Messaging (the Sunshine Conversations API v2),
+//! and a spec-faithful simulator of that API to run it, test it and benchmark it against.
+//!
+//! # Layout
+//!
+//! ```text
+//! main.rs        thin: parse the command line, load configuration, run a subcommand
+//! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
+//! secret.rs      the string type that is never printed
+//! sunco/         the REST surface as data: no connections, no actors, no retries
+//!   wire.rs        serde types named after the spec's schemas
+//!   endpoints.rs   one request per endpoint we call, percent-encoded paths, retry class
+//!   paging.rs      cursor pagination and deepObject filters
+//!   auth.rs        HS256 JWT minting and Basic auth, pure functions
+//!   ids.rs, path.rs  24-hex ids, millisecond timestamps, path-segment encoding
+//! simulator/     the Sunshine Conversations simulator: an HTTP server with in-memory state
+//!   state.rs       apps, keys, users, conversations, messages, switchboards, integrations
+//!   routes.rs      the REST endpoints, status codes and error bodies of the spec
+//!   validate.rs    request validation with the spec's rules, errors naming the field
+//!   auth.rs        Basic and JWT, app/account/integration scopes
+//!   webhooks.rs    event delivery with X-API-Key, batching and SunCo-like retries
+//!   delivery.rs    per-channel delivery rules that decide channel/user/failure events
+//!   faults.rs      rate limit, 5xx, latency, dropped connections, accept-then-fail
+//!   admin.rs       inspection routes under /_sim (counts, state, reset, faults)
+//!   seed.rs        the `demo` and `empty` worlds
+//! ```
+//!
+//! Where the upstream is concerned, `../shared/spec/openapi.yaml` (the official spec) is the
+//! truth: the tests validate every simulator response against it.
+
+pub mod config;
+pub mod secret;
+pub mod simulator;
+pub mod sunco;

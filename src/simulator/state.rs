@@ -1,0 +1,221 @@
+//! The simulator's in-memory world: apps, keys, users, conversations with their participants and
+//! messages, integrations with their webhooks, and the switchboard.
+//!
+//! Records live in `BTreeMap`s keyed by id. Ids sort in creation order, so "records after X" is a
+//! range query, which is exactly what the API's cursor pagination means.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::secret::Secret;
+use crate::sunco::auth::Scope;
+use crate::sunco::ids::{IdGenerator, now_timestamp};
+use crate::sunco::wire::{
+    ClientAssociation, Conversation, Integration, Message, Participant, Switchboard,
+    SwitchboardIntegration, User, Webhook,
+};
+
+/// An API key the simulator accepts.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Key {
+    pub id: String,
+    #[serde(skip)]
+    pub secret: Secret,
+    pub scope: Scope,
+    /// The app an app or integration key belongs to; `None` for account keys.
+    pub app_id: Option<String>,
+    /// The custom integration an integration key belongs to.
+    pub integration_id: Option<String>,
+}
+
+/// A channel client of a user (the `client` schema, reduced to what delivery needs).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Client {
+    pub id: String,
+    /// `clientType` (`sdk`, `messenger`, `whatsapp`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The channel a message is delivered to: `web`, `ios`, `android`, `messenger`, `whatsapp`...
+    pub platform: String,
+    pub integration_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRecord {
+    pub user: User,
+    pub clients: Vec<Client>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationRecord {
+    pub conversation: Conversation,
+    pub participants: Vec<Participant>,
+    /// Messages by id, oldest first.
+    #[serde(skip)]
+    pub messages: BTreeMap<String, Message>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct App {
+    pub id: String,
+    pub display_name: String,
+    pub users: BTreeMap<String, UserRecord>,
+    pub conversations: BTreeMap<String, ConversationRecord>,
+    pub integrations: BTreeMap<String, Integration>,
+    /// Webhooks by custom integration id.
+    pub webhooks: BTreeMap<String, Vec<Webhook>>,
+    pub switchboard: Option<Switchboard>,
+    pub switchboard_integrations: BTreeMap<String, SwitchboardIntegration>,
+}
+
+impl App {
+    pub fn new(id: String, display_name: impl Into<String>) -> Self {
+        Self {
+            id,
+            display_name: display_name.into(),
+            users: BTreeMap::new(),
+            conversations: BTreeMap::new(),
+            integrations: BTreeMap::new(),
+            webhooks: BTreeMap::new(),
+            switchboard: None,
+            switchboard_integrations: BTreeMap::new(),
+        }
+    }
+
+    /// Resolves `userIdOrExternalId`: the id first, then the externalId.
+    pub fn find_user_id(&self, id_or_external: &str) -> Option<String> {
+        if self.users.contains_key(id_or_external) {
+            return Some(id_or_external.to_owned());
+        }
+        self.users
+            .values()
+            .find(|r| r.user.external_id.as_deref() == Some(id_or_external))
+            .map(|r| r.user.id.clone())
+    }
+
+    /// The user's default conversation, if any.
+    pub fn default_conversation_of(&self, user_id: &str) -> Option<&ConversationRecord> {
+        self.conversations
+            .values()
+            .find(|c| c.conversation.is_default && c.participants.iter().any(|p| p.user_id == user_id))
+    }
+
+    pub fn switchboard_integration_ref(
+        &self,
+        id: &str,
+    ) -> Option<crate::sunco::wire::SwitchboardIntegrationRef> {
+        self.switchboard_integrations
+            .get(id)
+            .map(SwitchboardIntegration::as_ref_on_conversation)
+    }
+
+    /// Adds a participant record for `user_id` to a conversation, with the user's clients as
+    /// client associations (most recent first, as the API orders them).
+    pub fn participant_for(&self, ids: &IdGenerator, user_id: &str) -> Option<Participant> {
+        let rec = self.users.get(user_id)?;
+        Some(Participant {
+            id: ids.next(),
+            user_id: user_id.to_owned(),
+            user_external_id: rec.user.external_id.clone(),
+            unread_count: 0,
+            client_associations: rec
+                .clients
+                .iter()
+                .map(|c| ClientAssociation {
+                    kind: c.kind.clone(),
+                    client_id: c.id.clone(),
+                })
+                .collect(),
+            last_read: None,
+        })
+    }
+
+    /// A new conversation record in the API's initial state: the switchboard's default
+    /// integration is active when the switchboard is enabled.
+    pub fn new_conversation(&self, id: String, kind: crate::sunco::wire::ConversationType) -> Conversation {
+        let now = now_timestamp();
+        let active = self
+            .switchboard
+            .as_ref()
+            .filter(|s| s.enabled)
+            .and_then(|s| s.default_switchboard_integration_id.as_deref())
+            .and_then(|id| self.switchboard_integration_ref(id));
+        Conversation {
+            id,
+            kind,
+            metadata: None,
+            active_switchboard_integration: active,
+            pending_switchboard_integration: None,
+            is_default: false,
+            display_name: None,
+            description: None,
+            icon_url: None,
+            business_last_read: None,
+            last_updated_at: Some(now.clone()),
+            created_at: Some(now),
+        }
+    }
+}
+
+/// Everything the simulator stores.
+#[derive(Debug)]
+pub struct World {
+    pub ids: IdGenerator,
+    pub keys: BTreeMap<String, Key>,
+    pub apps: BTreeMap<String, App>,
+}
+
+impl World {
+    pub fn new() -> Self {
+        Self {
+            ids: IdGenerator::new(),
+            keys: BTreeMap::new(),
+            apps: BTreeMap::new(),
+        }
+    }
+
+    /// A JSON picture of the stored state for the admin route (without secrets or message bodies
+    /// beyond counts).
+    pub fn snapshot(&self) -> Value {
+        let mut apps = Map::new();
+        for (id, app) in &self.apps {
+            let conversations: Vec<Value> = app
+                .conversations
+                .values()
+                .map(|c| {
+                    serde_json::json!({
+                        "conversation": c.conversation,
+                        "participants": c.participants,
+                        "messageCount": c.messages.len(),
+                    })
+                })
+                .collect();
+            apps.insert(
+                id.clone(),
+                serde_json::json!({
+                    "displayName": app.display_name,
+                    "users": app.users.values().collect::<Vec<_>>(),
+                    "conversations": conversations,
+                    "integrations": app.integrations.values().collect::<Vec<_>>(),
+                    "switchboard": app.switchboard,
+                    "switchboardIntegrations": app.switchboard_integrations.values().collect::<Vec<_>>(),
+                }),
+            );
+        }
+        serde_json::json!({
+            "keys": self.keys.values().collect::<Vec<_>>(),
+            "apps": apps,
+        })
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,777 @@
+//! Request validation with the spec's rules: required fields, enums, lengths, URIs, flat
+//! metadata of at most 4 KB. Every problem becomes one `bad_request` error whose title names the
+//! field by its path (`content.items[0].actions[1].uri`), and all problems of a request are
+//! reported together, as a 400 may carry several errors.
+//!
+//! These rules are written from the spec's schemas, not from what any client sends.
+
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, ApiResult};
+use crate::sunco::ids::parse_timestamp;
+
+pub const METADATA_MAX_BYTES: usize = 4096;
+
+/// Collects field errors while walking a request body.
+#[derive(Debug, Default)]
+pub struct Check {
+    errors: Vec<String>,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl Check {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn fail(&mut self, path: &str, problem: impl AsRef<str>) {
+        self.errors.push(format!("{path} {}", problem.as_ref()));
+    }
+
+    pub fn finish(self) -> ApiResult<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_fields(self.errors))
+        }
+    }
+
+    /// The value must be an object.
+    pub fn object<'a>(&mut self, v: &'a Value, path: &str) -> Option<&'a Map<String, Value>> {
+        match v.as_object() {
+            Some(o) => Some(o),
+            None => {
+                let name = if path.is_empty() { "The request body" } else { path };
+                self.errors.push(format!("{name} must be an object"));
+                None
+            }
+        }
+    }
+
+    fn get<'a>(
+        &mut self,
+        o: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+        nullable: bool,
+    ) -> Option<&'a Value> {
+        match o.get(key) {
+            None => {
+                if required {
+                    self.fail(&join(path, key), "is required");
+                }
+                None
+            }
+            Some(Value::Null) if nullable && !required => None,
+            Some(Value::Null) => {
+                self.fail(&join(path, key), "must not be null");
+                None
+            }
+            Some(v) => Some(v),
+        }
+    }
+
+    /// A string of `min..=max` characters.
+    pub fn string<'a>(
+        &mut self,
+        o: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+        min: usize,
+        max: usize,
+    ) -> Option<&'a str> {
+        let v = self.get(o, path, key, required, true)?;
+        let Some(s) = v.as_str() else {
+            self.fail(&join(path, key), "must be a string");
+            return None;
+        };
+        let n = s.chars().count();
+        if n < min {
+            if min == 1 {
+                self.fail(&join(path, key), "must not be empty");
+            } else {
+                self.fail(&join(path, key), format!("must be at least {min} characters"));
+            }
+        } else if n > max {
+            self.fail(&join(path, key), format!("must be at most {max} characters"));
+        }
+        Some(s)
+    }
+
+    /// A string that must be one of `allowed`.
+    pub fn one_of<'a>(
+        &mut self,
+        o: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+        allowed: &[&str],
+    ) -> Option<&'a str> {
+        let v = self.get(o, path, key, required, false)?;
+        match v.as_str() {
+            Some(s) if allowed.contains(&s) => Some(s),
+            _ => {
+                self.fail(
+                    &join(path, key),
+                    format!("must be one of: {}", allowed.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
+    /// An absolute http(s) URI of at most `max` characters.
+    pub fn uri<'a>(
+        &mut self,
+        o: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+        max: usize,
+    ) -> Option<&'a str> {
+        let s = self.string(o, path, key, required, 1, max)?;
+        match url::Url::parse(s) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(s),
+            _ => {
+                self.fail(&join(path, key), "must be an absolute http or https URI");
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, o: &Map<String, Value>, path: &str, key: &str, required: bool) -> Option<bool> {
+        let v = self.get(o, path, key, required, false)?;
+        match v.as_bool() {
+            Some(b) => Some(b),
+            None => {
+                self.fail(&join(path, key), "must be a boolean");
+                None
+            }
+        }
+    }
+
+    pub fn number(&mut self, o: &Map<String, Value>, path: &str, key: &str, required: bool) -> Option<f64> {
+        let v = self.get(o, path, key, required, false)?;
+        match v.as_f64() {
+            Some(n) => Some(n),
+            None => {
+                self.fail(&join(path, key), "must be a number");
+                None
+            }
+        }
+    }
+
+    pub fn integer(
+        &mut self,
+        o: &Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+        nullable: bool,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<i64> {
+        let v = self.get(o, path, key, required, nullable)?;
+        match v.as_i64() {
+            Some(n) if range.contains(&n) => Some(n),
+            Some(_) => {
+                self.fail(
+                    &join(path, key),
+                    format!("must be from {} to {}", range.start(), range.end()),
+                );
+                None
+            }
+            None => {
+                self.fail(&join(path, key), "must be an integer");
+                None
+            }
+        }
+    }
+
+    /// An array of `min..=max` items.
+    pub fn array<'a>(
+        &mut self,
+        o: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+        min: usize,
+        max: usize,
+    ) -> Option<&'a Vec<Value>> {
+        let v = self.get(o, path, key, required, true)?;
+        let Some(a) = v.as_array() else {
+            self.fail(&join(path, key), "must be an array");
+            return None;
+        };
+        if a.len() < min || a.len() > max {
+            if min == max {
+                self.fail(&join(path, key), format!("must have exactly {min} item(s)"));
+            } else {
+                self.fail(&join(path, key), format!("must have from {min} to {max} items"));
+            }
+        }
+        Some(a)
+    }
+
+    pub fn nested<'a>(
+        &mut self,
+        o: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<&'a Map<String, Value>> {
+        let v = self.get(o, path, key, required, true)?;
+        self.object(v, &join(path, key))
+    }
+
+    /// `metadata`: nullable, flat (string, number or boolean values), at most 4 KB serialised.
+    pub fn metadata(&mut self, o: &Map<String, Value>, path: &str) {
+        let Some(v) = self.get(o, path, "metadata", false, true) else {
+            return;
+        };
+        let p = join(path, "metadata");
+        let Some(m) = v.as_object() else {
+            self.fail(&p, "must be an object");
+            return;
+        };
+        for (k, v) in m {
+            if !(v.is_string() || v.is_number() || v.is_boolean()) {
+                self.fail(
+                    &format!("{p}.{k}"),
+                    "must be a string, number or boolean (metadata is flat)",
+                );
+            }
+        }
+        let size = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0);
+        if size > METADATA_MAX_BYTES {
+            self.fail(
+                &p,
+                format!("must be at most 4KB when serialised (is {size} bytes)"),
+            );
+        }
+    }
+
+    /// An ISO-8601 date-time string.
+    pub fn date_time(&mut self, o: &Map<String, Value>, path: &str, key: &str) {
+        if let Some(s) = self.string(o, path, key, false, 1, 64)
+            && parse_timestamp(s).is_none()
+        {
+            self.fail(
+                &join(path, key),
+                "must be an ISO-8601 date-time such as 2020-09-30T13:46:02.733Z",
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+fn profile(c: &mut Check, o: &Map<String, Value>) {
+    let Some(p) = c.nested(o, "", "profile", false) else {
+        return;
+    };
+    c.string(p, "profile", "givenName", false, 1, 128);
+    c.string(p, "profile", "surname", false, 1, 128);
+    if let Some(email) = c.string(p, "profile", "email", false, 1, 128)
+        && !looks_like_email(email)
+    {
+        c.fail("profile.email", "must be an email address");
+    }
+    c.uri(p, "profile", "avatarUrl", false, 2048);
+    c.string(p, "profile", "locale", false, 1, 64);
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !s.contains(' '),
+        None => false,
+    }
+}
+
+/// `userCreateBody`.
+pub fn user_create(body: &Value) -> ApiResult<()> {
+    let mut c = Check::new();
+    if let Some(o) = c.object(body, "") {
+        c.string(o, "", "externalId", false, 1, 1024);
+        c.string(o, "", "brandId", false, 1, 24);
+        c.date_time(o, "", "signedUpAt");
+        c.boolean(o, "", "toBeRetained", false);
+        profile(&mut c, o);
+        c.metadata(o, "");
+    }
+    c.finish()
+}
+
+/// `userUpdateBody`; `externalId` cannot be changed.
+pub fn user_update(body: &Value) -> ApiResult<()> {
+    let mut c = Check::new();
+    if let Some(o) = c.object(body, "") {
+        if o.contains_key("externalId") {
+            c.fail("externalId", "cannot be changed");
+        }
+        c.date_time(o, "", "signedUpAt");
+        c.boolean(o, "", "toBeRetained", false);
+        profile(&mut c, o);
+        c.metadata(o, "");
+    }
+    c.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversations
+
+fn conversation_fields(c: &mut Check, o: &Map<String, Value>) {
+    c.string(o, "", "displayName", false, 1, 100);
+    c.string(o, "", "description", false, 1, 100);
+    c.uri(o, "", "iconUrl", false, 2048);
+    c.metadata(o, "");
+}
+
+/// `conversationCreateBody`.
+pub fn conversation_create(body: &Value) -> ApiResult<()> {
+    let mut c = Check::new();
+    if let Some(o) = c.object(body, "") {
+        let kind = c.one_of(o, "", "type", true, &["personal", "sdkGroup"]);
+        let participants = c.array(o, "", "participants", false, 0, 10);
+        let count = participants.map_or(0, Vec::len);
+        if kind == Some("personal") && count != 1 {
+            c.fail("participants", "must have exactly 1 item for a personal conversation");
+        }
+        for (i, p) in participants.into_iter().flatten().enumerate() {
+            let path = format!("participants[{i}]");
+            if let Some(po) = c.object(p, &path) {
+                let id = c.string(po, &path, "userId", false, 1, 1024);
+                let ext = c.string(po, &path, "userExternalId", false, 1, 1024);
+                match (id, ext) {
+                    (None, None) => c.fail(&path, "must have userId or userExternalId"),
+                    (Some(_), Some(_)) => c.fail(&path, "must have userId or userExternalId, not both"),
+                    _ => {}
+                }
+                let sub = c.boolean(po, &path, "subscribeSDKClient", false);
+                if kind == Some("sdkGroup") && sub.is_none() {
+                    c.fail(&join(&path, "subscribeSDKClient"), "is required for sdkGroup conversations");
+                }
+            }
+        }
+        conversation_fields(&mut c, o);
+    }
+    c.finish()
+}
+
+/// `conversationUpdateBody`.
+pub fn conversation_update(body: &Value) -> ApiResult<()> {
+    let mut c = Check::new();
+    if let Some(o) = c.object(body, "") {
+        conversation_fields(&mut c, o);
+    }
+    c.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+const ACTION_TYPES: &[&str] = &["buy", "link", "locationRequest", "postback", "reply", "webview"];
+const ACTION_SUBSET: &[&str] = &["buy", "link", "postback", "webview"];
+pub const SENDABLE_TYPES: &[&str] = &[
+    "text", "image", "file", "carousel", "list", "location", "form", "template",
+];
+
+fn action(c: &mut Check, v: &Value, path: &str, allowed: &[&str]) {
+    let Some(o) = c.object(v, path) else { return };
+    let Some(kind) = c.one_of(o, path, "type", true, allowed) else {
+        return;
+    };
+    c.string(o, path, "text", true, 1, 4096);
+    c.metadata(o, path);
+    match kind {
+        "buy" => {
+            c.integer(o, path, "amount", true, false, 0..=i64::MAX);
+            c.string(o, path, "currency", false, 3, 3);
+        }
+        "link" => {
+            c.uri(o, path, "uri", true, 2048);
+            c.boolean(o, path, "default", false);
+            c.nested(o, path, "extraChannelOptions", false);
+        }
+        "locationRequest" => {}
+        "postback" => {
+            c.string(o, path, "payload", true, 1, 4096);
+        }
+        "reply" => {
+            c.string(o, path, "payload", true, 1, 4096);
+            c.uri(o, path, "iconUrl", false, 2048);
+        }
+        "webview" => {
+            c.uri(o, path, "uri", true, 2048);
+            c.uri(o, path, "fallback", true, 2048);
+            c.one_of(o, path, "size", false, &["compact", "tall", "full"]);
+            c.boolean(o, path, "openOnReceive", false);
+            c.boolean(o, path, "default", false);
+            c.nested(o, path, "extraChannelOptions", false);
+        }
+        _ => {}
+    }
+}
+
+fn actions(c: &mut Check, o: &Map<String, Value>, path: &str, min: usize, max: usize, allowed: &[&str], required: bool) -> usize {
+    let Some(list) = c.array(o, path, "actions", required, min, max) else {
+        return 0;
+    };
+    for (i, a) in list.iter().enumerate() {
+        action(c, a, &format!("{path}.actions[{i}]"), allowed);
+    }
+    list.len()
+}
+
+fn items(c: &mut Check, o: &Map<String, Value>, path: &str) {
+    let Some(list) = c.array(o, path, "items", true, 1, 10) else {
+        return;
+    };
+    for (i, item) in list.iter().enumerate() {
+        let p = format!("{path}.items[{i}]");
+        let Some(io) = c.object(item, &p) else { continue };
+        c.string(io, &p, "title", true, 1, 128);
+        c.string(io, &p, "description", false, 0, 128);
+        c.uri(io, &p, "mediaUrl", false, 2048);
+        c.string(io, &p, "mediaType", false, 0, 128);
+        c.string(io, &p, "altText", false, 0, 128);
+        c.one_of(io, &p, "size", false, &["compact", "large"]);
+        actions(c, io, &p, 1, 3, ACTION_SUBSET, true);
+        c.metadata(io, &p);
+    }
+}
+
+fn rich_text(c: &mut Check, o: &Map<String, Value>) -> (bool, bool, bool) {
+    let text = c.string(o, "content", "text", false, 0, 4096).is_some();
+    let html = c.string(o, "content", "htmlText", false, 1, 4096).is_some();
+    let md = c.string(o, "content", "markdownText", false, 1, 4096).is_some();
+    if html && md {
+        c.fail("content.markdownText", "cannot be combined with content.htmlText");
+    }
+    c.boolean(o, "content", "blockChatInput", false);
+    (text, html, md)
+}
+
+/// `messagePost`. Returns nothing; the handler deserialises the checked body.
+pub fn message_post(body: &Value) -> ApiResult<()> {
+    let mut c = Check::new();
+    let Some(o) = c.object(body, "") else {
+        return c.finish();
+    };
+    if let Some(a) = c.nested(o, "", "author", true) {
+        let kind = c.one_of(a, "author", "type", true, &["business", "user"]);
+        if let Some(subs) = c.array(a, "author", "subtypes", false, 1, 1) {
+            for (i, s) in subs.iter().enumerate() {
+                if !matches!(s.as_str(), Some("AI" | "activity")) {
+                    c.fail(&format!("author.subtypes[{i}]"), "must be one of: AI, activity");
+                }
+            }
+        }
+        let uid = c.string(a, "author", "userId", false, 1, 1024);
+        let ext = c.string(a, "author", "userExternalId", false, 1, 1024);
+        c.string(a, "author", "brandId", false, 1, 24);
+        c.string(a, "author", "displayName", false, 1, 256);
+        c.uri(a, "author", "avatarUrl", false, 2048);
+        match kind {
+            Some("user") if uid.is_none() && ext.is_none() => {
+                c.fail("author", "must have userId or userExternalId when type is user")
+            }
+            Some("business") if uid.is_some() || ext.is_some() => c.fail(
+                "author",
+                "userId and userExternalId apply only when type is user",
+            ),
+            _ => {}
+        }
+    }
+    let schema = c.string(o, "", "schema", false, 1, 64);
+    if let Some(s) = schema
+        && s != "whatsapp"
+    {
+        c.fail("schema", "must be whatsapp");
+    }
+    if let Some(content) = c.nested(o, "", "content", true) {
+        let kind = match content.get("type").and_then(Value::as_str) {
+            Some("formResponse") => {
+                c.fail("content.type", "formResponse cannot be sent through the API");
+                None
+            }
+            _ => c.one_of(content, "content", "type", true, SENDABLE_TYPES),
+        };
+        match kind {
+            Some("text") => {
+                let (text, html, md) = rich_text(&mut c, content);
+                let n = actions(&mut c, content, "content", 0, 100, ACTION_TYPES, false);
+                c.string(content, "content", "payload", false, 0, 4096);
+                if !text && !html && !md && n == 0 {
+                    c.fail("content.text", "is required unless actions, htmlText or markdownText is given");
+                }
+            }
+            Some("image") => {
+                c.uri(content, "content", "mediaUrl", true, 2048);
+                c.string(content, "content", "altText", false, 0, 128);
+                rich_text(&mut c, content);
+                actions(&mut c, content, "content", 0, 100, ACTION_TYPES, false);
+            }
+            Some("file") => {
+                c.uri(content, "content", "mediaUrl", true, 2048);
+                c.string(content, "content", "altText", false, 0, 128);
+                rich_text(&mut c, content);
+            }
+            Some("carousel") => {
+                items(&mut c, content, "content");
+                if let Some(ds) = c.nested(content, "content", "displaySettings", false) {
+                    c.one_of(ds, "content.displaySettings", "imageAspectRatio", false, &["horizontal", "square"]);
+                }
+                c.boolean(content, "content", "blockChatInput", false);
+            }
+            Some("list") => {
+                items(&mut c, content, "content");
+                actions(&mut c, content, "content", 1, 10, ACTION_SUBSET, false);
+                c.boolean(content, "content", "blockChatInput", false);
+            }
+            Some("location") => {
+                if let Some(co) = c.nested(content, "content", "coordinates", true) {
+                    if let Some(lat) = c.number(co, "content.coordinates", "lat", true)
+                        && !(-90.0..=90.0).contains(&lat)
+                    {
+                        c.fail("content.coordinates.lat", "must be from -90 to 90");
+                    }
+                    if let Some(long) = c.number(co, "content.coordinates", "long", true)
+                        && !(-180.0..=180.0).contains(&long)
+                    {
+                        c.fail("content.coordinates.long", "must be from -180 to 180");
+                    }
+                }
+                if let Some(lo) = c.nested(content, "content", "location", false) {
+                    c.string(lo, "content.location", "address", false, 0, 1024);
+                    c.string(lo, "content.location", "name", false, 0, 1024);
+                }
+                c.boolean(content, "content", "blockChatInput", false);
+            }
+            Some("form") => form(&mut c, content),
+            Some("template") => {
+                c.nested(content, "content", "template", true);
+                c.boolean(content, "content", "blockChatInput", false);
+                if schema != Some("whatsapp") {
+                    c.fail("schema", "must be whatsapp for template content");
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(d) = c.nested(o, "", "destination", false) {
+        let id = c.string(d, "destination", "integrationId", false, 1, 64);
+        let ty = c.string(d, "destination", "integrationType", false, 1, 64);
+        if id.is_none() && ty.is_none() {
+            c.fail("destination", "must have integrationId or integrationType");
+        }
+    }
+    c.nested(o, "", "override", false);
+    c.metadata(o, "");
+    c.finish()
+}
+
+fn form(c: &mut Check, content: &Map<String, Value>) {
+    c.string(content, "content", "text", false, 0, 4096);
+    c.boolean(content, "content", "blockChatInput", false);
+    let Some(fields) = c.array(content, "content", "fields", true, 1, 20) else {
+        return;
+    };
+    let mut names = std::collections::HashSet::new();
+    for (i, f) in fields.iter().enumerate() {
+        let p = format!("content.fields[{i}]");
+        let Some(fo) = c.object(f, &p) else { continue };
+        let kind = c.one_of(fo, &p, "type", true, &["email", "select", "text"]);
+        if let Some(name) = c.string(fo, &p, "name", true, 1, 128)
+            && !names.insert(name)
+        {
+            c.fail(&join(&p, "name"), "must be unique within the form");
+        }
+        c.string(fo, &p, "label", true, 1, 128);
+        c.string(fo, &p, "placeholder", false, 1, 128);
+        let min = c.integer(fo, &p, "minSize", false, false, 1..=256);
+        let max = c.integer(fo, &p, "maxSize", false, false, 1..=256);
+        if let (Some(min), Some(max)) = (min, max)
+            && min > max
+        {
+            c.fail(&join(&p, "minSize"), "must not be greater than maxSize");
+        }
+        let options = c.array(fo, &p, "options", false, 0, 200);
+        if kind == Some("select") && options.is_none_or(|o| o.is_empty()) {
+            c.fail(&join(&p, "options"), "is required (at least 1) for select fields");
+        }
+        for (j, opt) in options.into_iter().flatten().enumerate() {
+            let op = format!("{p}.options[{j}]");
+            if let Some(oo) = c.object(opt, &op) {
+                c.string(oo, &op, "label", true, 1, 128);
+                c.string(oo, &op, "name", true, 1, 128);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Switchboards and control
+
+/// `passControlBody` / `offerControlBody`.
+pub fn control_target(body: &Value) -> ApiResult<String> {
+    let mut c = Check::new();
+    let mut target = None;
+    if let Some(o) = c.object(body, "") {
+        target = c
+            .string(o, "", "switchboardIntegration", true, 1, 128)
+            .map(str::to_owned);
+        c.metadata(o, "");
+    }
+    c.finish()?;
+    target.ok_or_else(|| ApiError::bad_request("switchboardIntegration is required"))
+}
+
+/// `acceptControlBody` / `releaseControlBody` (the body may be empty).
+pub fn control(body: &Value) -> ApiResult<()> {
+    let mut c = Check::new();
+    if !body.is_null()
+        && let Some(o) = c.object(body, "")
+    {
+        c.metadata(o, "");
+    }
+    c.finish()
+}
+
+/// `switchboardUpdateBody`.
+pub fn switchboard_update(body: &Value) -> ApiResult<()> {
+    let mut c = Check::new();
+    if let Some(o) = c.object(body, "") {
+        c.boolean(o, "", "enabled", false);
+        c.string(o, "", "defaultSwitchboardIntegrationId", false, 24, 24);
+    }
+    c.finish()
+}
+
+fn valid_name(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `switchboardIntegrationCreateBody` / `...UpdateBody`.
+pub fn switchboard_integration(body: &Value, create: bool) -> ApiResult<()> {
+    let mut c = Check::new();
+    if let Some(o) = c.object(body, "") {
+        if let Some(name) = c.string(o, "", "name", create, 1, 128)
+            && !valid_name(name)
+        {
+            c.fail("name", "may contain only letters, digits, _ and -");
+        }
+        let id = c.string(o, "", "integrationId", false, 1, 64);
+        let ty = c.string(o, "", "integrationType", false, 1, 128);
+        if create && id.is_none() && ty.is_none() {
+            c.fail("integrationId", "or integrationType is required");
+        }
+        c.boolean(o, "", "deliverStandbyEvents", false);
+        c.string(o, "", "nextSwitchboardIntegrationId", false, 24, 24);
+        c.integer(o, "", "messageHistoryCount", false, true, 1..=10);
+    }
+    c.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+
+pub const TRIGGERS: &[&str] = &[
+    "*",
+    "client:add",
+    "client:remove",
+    "client:update",
+    "conversation:create",
+    "conversation:join",
+    "conversation:leave",
+    "conversation:remove",
+    "conversation:message",
+    "conversation:message:delivery:channel",
+    "conversation:message:delivery:user",
+    "conversation:message:delivery:failure",
+    "conversation:postback",
+    "conversation:read",
+    "conversation:referral",
+    "conversation:typing",
+    "passthrough:messaging",
+    "switchboard:acceptControl",
+    "switchboard:acceptControl:failure",
+    "switchboard:offerControl",
+    "switchboard:offerControl:failure",
+    "switchboard:passControl",
+    "switchboard:passControl:failure",
+    "switchboard:releaseControl",
+    "user:merge",
+    "user:update",
+    "user:remove",
+];
+
+/// `webhookCreateBody` / `webhookBody`.
+pub fn webhook(body: &Value, create: bool) -> ApiResult<()> {
+    let mut c = Check::new();
+    if let Some(o) = c.object(body, "") {
+        c.uri(o, "", "target", create, 2048);
+        if let Some(triggers) = c.array(o, "", "triggers", create, 1, TRIGGERS.len()) {
+            for (i, t) in triggers.iter().enumerate() {
+                if !t.as_str().is_some_and(|t| TRIGGERS.contains(&t)) {
+                    c.fail(&format!("triggers[{i}]"), "is not a known trigger");
+                }
+            }
+        }
+        c.boolean(o, "", "includeFullUser", false);
+        c.boolean(o, "", "includeFullSource", false);
+    }
+    c.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn titles(r: ApiResult<()>) -> Vec<String> {
+        r.err().map(|e| e.errors.into_iter().map(|e| e.title).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn message_errors_name_the_field() {
+        let long = "x".repeat(4097);
+        let t = titles(message_post(&json!({
+            "author": {"type": "robot"},
+            "content": {"type": "text", "text": long},
+        })));
+        assert!(t.contains(&"author.type must be one of: business, user".to_owned()), "{t:?}");
+        assert!(t.contains(&"content.text must be at most 4096 characters".to_owned()), "{t:?}");
+        let t = titles(message_post(&json!({
+            "author": {"type": "business"},
+            "content": {"type": "carousel", "items": [{"title": "a", "actions": [{"type": "reply", "text": "x", "payload": "y"}]}]},
+        })));
+        assert_eq!(t, vec!["content.items[0].actions[0].type must be one of: buy, link, postback, webview"]);
+        assert!(titles(message_post(&json!({"author":{"type":"business"},"content":{"type":"text","text":"hi"}}))).is_empty());
+    }
+
+    #[test]
+    fn metadata_is_flat_and_small() {
+        let t = titles(user_create(&json!({"metadata": {"a": {"b": 1}}})));
+        assert_eq!(t, vec!["metadata.a must be a string, number or boolean (metadata is flat)"]);
+        let big = "x".repeat(4100);
+        assert_eq!(titles(user_create(&json!({"metadata": {"a": big}}))).len(), 1);
+        assert!(titles(user_create(&json!({"metadata": null}))).is_empty());
+    }
+
+    #[test]
+    fn personal_needs_exactly_one_participant() {
+        let t = titles(conversation_create(&json!({"type": "personal", "participants": []})));
+        assert_eq!(t, vec!["participants must have exactly 1 item for a personal conversation"]);
+    }
+}

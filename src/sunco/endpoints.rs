@@ -1,0 +1,372 @@
+//! One request type per endpoint this project calls, and how each becomes an HTTP request.
+//!
+//! [`Endpoint`] is the whole list. [`Endpoint::to_http`] is the only place that knows paths, and
+//! every id taken from a caller goes through [`super::path::segment`] there.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::paging::{Page, filter_pair};
+use super::path::segment;
+use super::wire::{
+    ControlBody, ControlTargetBody, ConversationCreate, ConversationUpdate, MessagePost,
+    UserCreate, UserUpdate,
+};
+
+/// How a request may be retried after a failure whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryClass {
+    /// Reads: always safe to repeat.
+    Read,
+    /// Writes whose repetition leaves the same state (PATCH of fields, DELETE).
+    Idempotent,
+    /// Writes that create something (messages, users, conversations) or hand over control:
+    /// repeat only when the first attempt provably never reached the upstream.
+    NonIdempotent,
+}
+
+/// Who a user-addressed call names: the API accepts the id or the externalId in one slot.
+pub type UserIdOrExternalId = String;
+
+/// Filter for ListConversations: exactly one of the two is required by the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConversationFilter {
+    UserId(String),
+    UserExternalId(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    ListConversations { filter: ConversationFilter, page: Page },
+    CreateConversation(ConversationCreate),
+    GetConversation { conversation_id: String },
+    UpdateConversation { conversation_id: String, body: ConversationUpdate },
+    ListParticipants { conversation_id: String, page: Page },
+    ListMessages { conversation_id: String, page: Page },
+    PostMessage { conversation_id: String, body: MessagePost },
+    DeleteMessage { conversation_id: String, message_id: String },
+    CreateUser(UserCreate),
+    GetUser { user: UserIdOrExternalId },
+    UpdateUser { user: UserIdOrExternalId, body: UserUpdate },
+    DeleteUser { user: UserIdOrExternalId },
+    ListUsersByEmail { email: String },
+    ListSwitchboards,
+    ListSwitchboardIntegrations { switchboard_id: String },
+    PassControl { conversation_id: String, body: ControlTargetBody },
+    OfferControl { conversation_id: String, body: ControlTargetBody },
+    AcceptControl { conversation_id: String, body: ControlBody },
+    ReleaseControl { conversation_id: String, body: ControlBody },
+    ListIntegrations { types: Vec<String>, page: Page },
+    GetIntegration { integration_id: String },
+}
+
+/// A request ready for an HTTP client: everything but the base URL and the credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    /// The spec's operationId, for logs, spans and metrics.
+    pub operation: &'static str,
+    pub method: Method,
+    /// Starts with `/v2/apps/`; appended to the configured base URL.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+    pub retry: RetryClass,
+}
+
+impl Endpoint {
+    /// The spec's operationId.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Endpoint::ListConversations { .. } => "ListConversations",
+            Endpoint::CreateConversation(_) => "CreateConversation",
+            Endpoint::GetConversation { .. } => "GetConversation",
+            Endpoint::UpdateConversation { .. } => "UpdateConversation",
+            Endpoint::ListParticipants { .. } => "ListParticipants",
+            Endpoint::ListMessages { .. } => "ListMessages",
+            Endpoint::PostMessage { .. } => "PostMessage",
+            Endpoint::DeleteMessage { .. } => "DeleteMessage",
+            Endpoint::CreateUser(_) => "CreateUser",
+            Endpoint::GetUser { .. } => "GetUser",
+            Endpoint::UpdateUser { .. } => "UpdateUser",
+            Endpoint::DeleteUser { .. } => "DeleteUser",
+            Endpoint::ListUsersByEmail { .. } => "ListUsers",
+            Endpoint::ListSwitchboards => "ListSwitchboards",
+            Endpoint::ListSwitchboardIntegrations { .. } => "ListSwitchboardIntegrations",
+            Endpoint::PassControl { .. } => "PassControl",
+            Endpoint::OfferControl { .. } => "OfferControl",
+            Endpoint::AcceptControl { .. } => "AcceptControl",
+            Endpoint::ReleaseControl { .. } => "ReleaseControl",
+            Endpoint::ListIntegrations { .. } => "ListIntegrations",
+            Endpoint::GetIntegration { .. } => "GetIntegration",
+        }
+    }
+
+    /// Builds the HTTP request for app `app_id`.
+    pub fn to_http(&self, app_id: &str) -> HttpRequest {
+        let app = format!("/v2/apps/{}", segment(app_id));
+        let conv = |id: &str| format!("{app}/conversations/{}", segment(id));
+        let json = |v: &dyn erased::ToJson| Some(v.to_json());
+        let (method, path, query, body, retry) = match self {
+            Endpoint::ListConversations { filter, page } => {
+                let mut q = vec![match filter {
+                    ConversationFilter::UserId(id) => filter_pair("userId", id),
+                    ConversationFilter::UserExternalId(id) => filter_pair("userExternalId", id),
+                }];
+                q.extend(page.query_pairs());
+                (Method::GET, format!("{app}/conversations"), q, None, RetryClass::Read)
+            }
+            Endpoint::CreateConversation(body) => (
+                Method::POST,
+                format!("{app}/conversations"),
+                vec![],
+                json(body),
+                RetryClass::NonIdempotent,
+            ),
+            Endpoint::GetConversation { conversation_id } => {
+                (Method::GET, conv(conversation_id), vec![], None, RetryClass::Read)
+            }
+            Endpoint::UpdateConversation {
+                conversation_id,
+                body,
+            } => (
+                Method::PATCH,
+                conv(conversation_id),
+                vec![],
+                json(body),
+                RetryClass::Idempotent,
+            ),
+            Endpoint::ListParticipants {
+                conversation_id,
+                page,
+            } => (
+                Method::GET,
+                format!("{}/participants", conv(conversation_id)),
+                page.query_pairs(),
+                None,
+                RetryClass::Read,
+            ),
+            Endpoint::ListMessages {
+                conversation_id,
+                page,
+            } => (
+                Method::GET,
+                format!("{}/messages", conv(conversation_id)),
+                // The API ignores page[size] here; sending it would only mislead a reader.
+                Page {
+                    cursor: page.cursor.clone(),
+                    size: None,
+                }
+                .query_pairs(),
+                None,
+                RetryClass::Read,
+            ),
+            Endpoint::PostMessage {
+                conversation_id,
+                body,
+            } => (
+                Method::POST,
+                format!("{}/messages", conv(conversation_id)),
+                vec![],
+                json(body),
+                RetryClass::NonIdempotent,
+            ),
+            Endpoint::DeleteMessage {
+                conversation_id,
+                message_id,
+            } => (
+                Method::DELETE,
+                format!("{}/messages/{}", conv(conversation_id), segment(message_id)),
+                vec![],
+                None,
+                RetryClass::Idempotent,
+            ),
+            Endpoint::CreateUser(body) => (
+                Method::POST,
+                format!("{app}/users"),
+                vec![],
+                json(body),
+                RetryClass::NonIdempotent,
+            ),
+            Endpoint::GetUser { user } => (
+                Method::GET,
+                format!("{app}/users/{}", segment(user)),
+                vec![],
+                None,
+                RetryClass::Read,
+            ),
+            Endpoint::UpdateUser { user, body } => (
+                Method::PATCH,
+                format!("{app}/users/{}", segment(user)),
+                vec![],
+                json(body),
+                RetryClass::Idempotent,
+            ),
+            Endpoint::DeleteUser { user } => (
+                Method::DELETE,
+                format!("{app}/users/{}", segment(user)),
+                vec![],
+                None,
+                RetryClass::Idempotent,
+            ),
+            Endpoint::ListUsersByEmail { email } => (
+                Method::GET,
+                format!("{app}/users"),
+                vec![filter_pair("identities.email", email)],
+                None,
+                RetryClass::Read,
+            ),
+            Endpoint::ListSwitchboards => (
+                Method::GET,
+                format!("{app}/switchboards"),
+                vec![],
+                None,
+                RetryClass::Read,
+            ),
+            Endpoint::ListSwitchboardIntegrations { switchboard_id } => (
+                Method::GET,
+                format!(
+                    "{app}/switchboards/{}/switchboardIntegrations",
+                    segment(switchboard_id)
+                ),
+                vec![],
+                None,
+                RetryClass::Read,
+            ),
+            Endpoint::PassControl {
+                conversation_id,
+                body,
+            } => control(conv(conversation_id), "passControl", json(body)),
+            Endpoint::OfferControl {
+                conversation_id,
+                body,
+            } => control(conv(conversation_id), "offerControl", json(body)),
+            Endpoint::AcceptControl {
+                conversation_id,
+                body,
+            } => control(conv(conversation_id), "acceptControl", json(body)),
+            Endpoint::ReleaseControl {
+                conversation_id,
+                body,
+            } => control(conv(conversation_id), "releaseControl", json(body)),
+            Endpoint::ListIntegrations { types, page } => {
+                let mut q = Vec::new();
+                if !types.is_empty() {
+                    q.push(filter_pair("types", types.join(",")));
+                }
+                q.extend(page.query_pairs());
+                (Method::GET, format!("{app}/integrations"), q, None, RetryClass::Read)
+            }
+            Endpoint::GetIntegration { integration_id } => (
+                Method::GET,
+                format!("{app}/integrations/{}", segment(integration_id)),
+                vec![],
+                None,
+                RetryClass::Read,
+            ),
+        };
+        HttpRequest {
+            operation: self.operation(),
+            method,
+            path,
+            query,
+            body,
+            retry,
+        }
+    }
+}
+
+fn control(
+    conversation_path: String,
+    action: &str,
+    body: Option<Value>,
+) -> (Method, String, Vec<(String, String)>, Option<Value>, RetryClass) {
+    (
+        Method::POST,
+        format!("{conversation_path}/{action}"),
+        vec![],
+        body,
+        RetryClass::NonIdempotent,
+    )
+}
+
+/// Serialisation of the body types without naming each one; every body type is plain data, so
+/// turning it into JSON cannot fail.
+mod erased {
+    use serde::Serialize;
+    use serde_json::Value;
+
+    pub trait ToJson {
+        fn to_json(&self) -> Value;
+    }
+
+    impl<T: Serialize> ToJson for T {
+        fn to_json(&self) -> Value {
+            serde_json::to_value(self).unwrap_or(Value::Null)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sunco::wire::{Author, Content};
+
+    #[test]
+    fn hostile_ids_cannot_leave_their_segment() {
+        let r = Endpoint::GetConversation {
+            conversation_id: "../users/x".into(),
+        }
+        .to_http("app/../1");
+        assert_eq!(r.path, "/v2/apps/app%2F%2E%2E%2F1/conversations/%2E%2E%2Fusers%2Fx");
+    }
+
+    #[test]
+    fn list_conversations_requires_a_filter_and_pages() {
+        let r = Endpoint::ListConversations {
+            filter: ConversationFilter::UserExternalId("demo-user-01".into()),
+            page: Page::default().with_size(10),
+        }
+        .to_http("a1");
+        assert_eq!(r.method, Method::GET);
+        assert_eq!(r.path, "/v2/apps/a1/conversations");
+        assert_eq!(
+            r.query,
+            vec![
+                ("filter[userExternalId]".into(), "demo-user-01".into()),
+                ("page[size]".into(), "10".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn sends_are_not_idempotent() {
+        let r = Endpoint::PostMessage {
+            conversation_id: "c".into(),
+            body: MessagePost {
+                author: Author::business(),
+                content: Content::Text {
+                    text: Some("hi".into()),
+                    html_text: None,
+                    markdown_text: None,
+                    block_chat_input: None,
+                    actions: None,
+                    payload: None,
+                },
+                destination: None,
+                metadata: None,
+                schema: None,
+                r#override: None,
+            },
+        }
+        .to_http("a");
+        assert_eq!(r.retry, RetryClass::NonIdempotent);
+        assert_eq!(
+            r.body.unwrap(),
+            serde_json::json!({"author":{"type":"business"},"content":{"type":"text","text":"hi"}})
+        );
+        assert_eq!(
+            Endpoint::ListSwitchboards.to_http("a").retry,
+            RetryClass::Read
+        );
+    }
+}
