@@ -457,7 +457,7 @@ pub fn banner(running: &RunningSimulator, config: &SimConfig) -> String {
          admin routes:    {url}/_sim/stats  (Authorization: Bearer {admin})\n\
          webhooks:        {hooks}\n\
          \n\
-         try: curl -u {key}:{secret} '{url}/v2/apps/{app}/conversations?filter[userExternalId]=demo-user-01'",
+         try: curl -g -u {key}:{secret} '{url}/v2/apps/{app}/conversations?filter[userExternalId]=demo-user-01'",
         key = config.key_id,
         secret = config.key_secret.expose(),
         act = seed::ACCOUNT_KEY_ID,

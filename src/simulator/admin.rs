@@ -29,7 +29,7 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/_sim/webhooks", get(webhook_attempts))
         .route("/_sim/reset", post(reset))
         .route("/_sim/faults", get(get_faults).put(put_faults))
-        .route("/_sim/apps/{app_id}/conversations/{conversation_id}/fill", post(fill))
+        .route("/_sim/apps/{appId}/conversations/{conversationId}/fill", post(fill))
 }
 
 fn admin(sim: &Sim, headers: &HeaderMap) -> ApiResult<()> {

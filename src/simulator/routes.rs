@@ -38,55 +38,55 @@ pub const MAX_MESSAGES: usize = 30_000;
 type Q = Query<BTreeMap<String, String>>;
 
 pub fn router() -> Router<Arc<Sim>> {
-    let app = "/v2/apps/{app_id}";
+    let app = "/v2/apps/{appId}";
     Router::new()
         .route(&format!("{app}/conversations"), get(list_conversations).post(create_conversation))
         .route(
-            &format!("{app}/conversations/{{conversation_id}}"),
+            &format!("{app}/conversations/{{conversationId}}"),
             get(get_conversation).patch(update_conversation).delete(delete_conversation),
         )
         .route(
-            &format!("{app}/conversations/{{conversation_id}}/participants"),
+            &format!("{app}/conversations/{{conversationId}}/participants"),
             get(list_participants),
         )
         .route(
-            &format!("{app}/conversations/{{conversation_id}}/messages"),
+            &format!("{app}/conversations/{{conversationId}}/messages"),
             get(list_messages).post(post_message).delete(delete_all_messages),
         )
         .route(
-            &format!("{app}/conversations/{{conversation_id}}/messages/{{message_id}}"),
+            &format!("{app}/conversations/{{conversationId}}/messages/{{messageId}}"),
             axum::routing::delete(delete_message),
         )
-        .route(&format!("{app}/conversations/{{conversation_id}}/passControl"), post(pass_control))
-        .route(&format!("{app}/conversations/{{conversation_id}}/offerControl"), post(offer_control))
-        .route(&format!("{app}/conversations/{{conversation_id}}/acceptControl"), post(accept_control))
-        .route(&format!("{app}/conversations/{{conversation_id}}/releaseControl"), post(release_control))
+        .route(&format!("{app}/conversations/{{conversationId}}/passControl"), post(pass_control))
+        .route(&format!("{app}/conversations/{{conversationId}}/offerControl"), post(offer_control))
+        .route(&format!("{app}/conversations/{{conversationId}}/acceptControl"), post(accept_control))
+        .route(&format!("{app}/conversations/{{conversationId}}/releaseControl"), post(release_control))
         .route(&format!("{app}/users"), get(list_users).post(create_user))
         .route(
-            &format!("{app}/users/{{user_id}}"),
+            &format!("{app}/users/{{userIdOrExternalId}}"),
             get(get_user).patch(update_user).delete(delete_user),
         )
         .route(&format!("{app}/switchboards"), get(list_switchboards).post(create_switchboard))
         .route(
-            &format!("{app}/switchboards/{{switchboard_id}}"),
+            &format!("{app}/switchboards/{{switchboardId}}"),
             axum::routing::patch(update_switchboard).delete(delete_switchboard),
         )
         .route(
-            &format!("{app}/switchboards/{{switchboard_id}}/switchboardIntegrations"),
+            &format!("{app}/switchboards/{{switchboardId}}/switchboardIntegrations"),
             get(list_switchboard_integrations).post(create_switchboard_integration),
         )
         .route(
-            &format!("{app}/switchboards/{{switchboard_id}}/switchboardIntegrations/{{sbi_id}}"),
+            &format!("{app}/switchboards/{{switchboardId}}/switchboardIntegrations/{{switchboardIntegrationId}}"),
             axum::routing::patch(update_switchboard_integration).delete(delete_switchboard_integration),
         )
         .route(&format!("{app}/integrations"), get(list_integrations))
-        .route(&format!("{app}/integrations/{{integration_id}}"), get(get_integration))
+        .route(&format!("{app}/integrations/{{integrationId}}"), get(get_integration))
         .route(
-            &format!("{app}/integrations/{{integration_id}}/webhooks"),
+            &format!("{app}/integrations/{{integrationId}}/webhooks"),
             get(list_webhooks).post(create_webhook),
         )
         .route(
-            &format!("{app}/integrations/{{integration_id}}/webhooks/{{webhook_id}}"),
+            &format!("{app}/integrations/{{integrationId}}/webhooks/{{webhookId}}"),
             get(get_webhook).patch(update_webhook).delete(delete_webhook),
         )
 }
