@@ -124,7 +124,7 @@ async fn messages_page_backwards_from_the_newest_in_hundreds() {
     let newest = sim.get(&format!("{path}?page[size]=5")).await;
     let page = newest.body["messages"].as_array().unwrap();
     assert_eq!(page.len(), 100, "page[size] is ignored: pages are 100");
-    assert_eq!(page[99]["content"]["text"].as_str().unwrap(), "You're welcome. Anything else I can help with? (250)");
+    assert_eq!(page[99]["content"]["text"].as_str().unwrap(), "Sorry to hear that! Could you share your order number? (250)");
     assert_eq!(newest.body["meta"]["hasMore"], true);
     assert!(newest.body["meta"].get("afterCursor").is_none());
     let before = newest.body["meta"]["beforeCursor"].as_str().unwrap();

@@ -111,8 +111,10 @@ async fn failed_posts_are_retried_up_to_five_times_but_not_after_a_400() {
     assert_eq!(statuses, vec![json!(500), json!(503), json!(200)]);
     assert_eq!(a[2]["willRetry"], false);
 
-    // A 400 is final.
+    // A 400 is final. (A reset builds a new world, with new ids.)
     sim.admin("POST", "/_sim/reset", None).await;
+    let conv = sim.conversation_of("demo-user-01").await;
+    let path = TestSim::app(&format!("/conversations/{conv}/passControl"));
     rx.answer_with(&[400]);
     sim.post(&path, json!({"switchboardIntegration": "next"})).await;
     rx.next().await;
@@ -126,6 +128,8 @@ async fn failed_posts_are_retried_up_to_five_times_but_not_after_a_400() {
 
     // Always failing: five attempts, then it gives up.
     sim.admin("POST", "/_sim/reset", None).await;
+    let conv = sim.conversation_of("demo-user-01").await;
+    let path = TestSim::app(&format!("/conversations/{conv}/passControl"));
     rx.answer_with(&[503, 503, 503, 503, 503]);
     sim.post(&path, json!({"switchboardIntegration": "next"})).await;
     for _ in 0..5 {
