@@ -77,9 +77,18 @@ impl fmt::Display for Config {
             AuthMode::Basic => "basic",
         };
         writeln!(f, "SUNCO_APP_ID          {}", self.app_id)?;
-        writeln!(f, "SUNCO_KEY_ID          {} ({} scope)", self.key_id, self.scope.as_str())?;
+        writeln!(
+            f,
+            "SUNCO_KEY_ID          {} ({} scope)",
+            self.key_id,
+            self.scope.as_str()
+        )?;
         match &self.key_secret_file {
-            Some(p) => writeln!(f, "SUNCO_KEY_SECRET_FILE {} (secret [redacted])", p.display())?,
+            Some(p) => writeln!(
+                f,
+                "SUNCO_KEY_SECRET_FILE {} (secret [redacted])",
+                p.display()
+            )?,
             None => writeln!(f, "SUNCO_KEY_SECRET      {}", self.key_secret)?,
         }
         writeln!(f, "SUNCO_AUTH            {auth}")?;
@@ -87,7 +96,11 @@ impl fmt::Display for Config {
         writeln!(
             f,
             "SUNCO_WEBHOOK_SECRET  {}",
-            if self.webhook_secret.is_some() { "[redacted]" } else { "(not set)" }
+            if self.webhook_secret.is_some() {
+                "[redacted]"
+            } else {
+                "(not set)"
+            }
         )?;
         writeln!(f, "SUNCO_TIMEOUT_SECS    {}", self.timeout.as_secs())?;
         write!(f, "SUNCO_JWT_LIFETIME_SECS {}", self.jwt_lifetime.as_secs())
@@ -229,9 +242,18 @@ impl Config {
         };
 
         let app_id = src
-            .pick("SUNCO_APP_ID", "app-id", flags.app_id, src.file.app_id.clone())
+            .pick(
+                "SUNCO_APP_ID",
+                "app-id",
+                flags.app_id,
+                src.file.app_id.clone(),
+            )
             .ok_or_else(|| {
-                err("SUNCO_APP_ID", "", "missing: expected the app id, 24 hex characters")
+                err(
+                    "SUNCO_APP_ID",
+                    "",
+                    "missing: expected the app id, 24 hex characters",
+                )
             })?;
         if !is_resource_id(&app_id.value) {
             return Err(err(
@@ -242,9 +264,18 @@ impl Config {
         }
 
         let key_id = src
-            .pick("SUNCO_KEY_ID", "key-id", flags.key_id, src.file.key_id.clone())
+            .pick(
+                "SUNCO_KEY_ID",
+                "key-id",
+                flags.key_id,
+                src.file.key_id.clone(),
+            )
             .ok_or_else(|| {
-                err("SUNCO_KEY_ID", "", "missing: expected an API key id (app_..., act_..., svc_... or int_...)")
+                err(
+                    "SUNCO_KEY_ID",
+                    "",
+                    "missing: expected an API key id (app_..., act_..., svc_... or int_...)",
+                )
             })?;
         let scope = Scope::of_key_id(&key_id.value).ok_or_else(|| {
             err(
@@ -291,7 +322,11 @@ impl Config {
             }
         };
         if key_secret.is_empty() {
-            return Err(err("SUNCO_KEY_SECRET", "", "is empty: expected the API key secret"));
+            return Err(err(
+                "SUNCO_KEY_SECRET",
+                "",
+                "is empty: expected the API key secret",
+            ));
         }
 
         let auth = match src.pick(
@@ -314,8 +349,12 @@ impl Config {
             },
         };
 
-        let api_url = match src.pick("SUNCO_API_URL", "api-url", flags.api_url, src.file.api_url.clone())
-        {
+        let api_url = match src.pick(
+            "SUNCO_API_URL",
+            "api-url",
+            flags.api_url,
+            src.file.api_url.clone(),
+        ) {
             None => parse_api_url(DEFAULT_API_URL, "")?,
             Some(raw) => parse_api_url(&raw.value, &raw.note)?,
         };
@@ -395,17 +434,20 @@ fn parse_secs(
 /// (the simulator). The path prefix is kept; a trailing slash is dropped.
 pub fn parse_api_url(raw: &str, note: &str) -> Result<Url, ConfigError> {
     let bad = |problem: &str| err("SUNCO_API_URL", note, problem.to_owned());
-    let url = Url::parse(raw.trim())
-        .map_err(|_| bad("expected a base URL such as https://api.smooch.io or https://SUBDOMAIN.zendesk.com/sc"))?;
-    let loopback = matches!(
-        url.host(),
-        Some(url::Host::Domain("localhost"))
-    ) || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+    let url = Url::parse(raw.trim()).map_err(|_| {
+        bad("expected a base URL such as https://api.smooch.io or https://SUBDOMAIN.zendesk.com/sc")
+    })?;
+    let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
+        || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
         || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err(bad("expected https (plain http is only allowed for a loopback address such as the simulator)")),
+        "http" => {
+            return Err(bad(
+                "expected https (plain http is only allowed for a loopback address such as the simulator)",
+            ));
+        }
         _ => return Err(bad("expected an https:// URL")),
     }
     if url.host().is_none() {
@@ -415,10 +457,14 @@ pub fn parse_api_url(raw: &str, note: &str) -> Result<Url, ConfigError> {
         return Err(bad("expected a base URL without ?query or #fragment"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("expected a base URL without credentials; use SUNCO_KEY_ID and SUNCO_KEY_SECRET"));
+        return Err(bad(
+            "expected a base URL without credentials; use SUNCO_KEY_ID and SUNCO_KEY_SECRET",
+        ));
     }
     if url.path().split('/').any(|s| s == "v2") {
-        return Err(bad("expected the base URL without /v2 (request paths add it)"));
+        return Err(bad(
+            "expected the base URL without /v2 (request paths add it)",
+        ));
     }
     let trimmed = url.as_str().trim_end_matches('/').to_owned();
     Url::parse(&trimmed).map_err(|_| bad("expected a valid base URL"))
@@ -426,11 +472,20 @@ pub fn parse_api_url(raw: &str, note: &str) -> Result<Url, ConfigError> {
 
 fn read_file(path: &Path) -> Result<FileValues, ConfigError> {
     let note = format!(" ({})", path.display());
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err("ZENDESK_MCP_CONFIG", &note, format!("cannot read the file: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            "ZENDESK_MCP_CONFIG",
+            &note,
+            format!("cannot read the file: {e}"),
+        )
+    })?;
     toml::from_str(&text).map_err(|e| {
         let msg = e.message().replace('\n', " ");
-        err("ZENDESK_MCP_CONFIG", &note, format!("not a valid settings file: {msg}"))
+        err(
+            "ZENDESK_MCP_CONFIG",
+            &note,
+            format!("not a valid settings file: {msg}"),
+        )
     })
 }
 
@@ -462,7 +517,10 @@ mod tests {
     const APP: &str = "5f748c1a2b5315fc007e7977";
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn base_env() -> HashMap<String, String> {
@@ -540,7 +598,9 @@ mod tests {
         let mut e = base_env();
         e.remove("SUNCO_APP_ID");
         assert_eq!(
-            Config::load_from(ConfigFlags::default(), &e).unwrap_err().variable,
+            Config::load_from(ConfigFlags::default(), &e)
+                .unwrap_err()
+                .variable,
             "SUNCO_APP_ID"
         );
     }
@@ -570,7 +630,12 @@ mod tests {
         ] {
             assert!(parse_api_url(ok, "").is_ok(), "{ok}");
         }
-        for bad in ["ftp://x", "https://a.b/?x=1", "https://u:p@api.smooch.io", "not a url"] {
+        for bad in [
+            "ftp://x",
+            "https://a.b/?x=1",
+            "https://u:p@api.smooch.io",
+            "not a url",
+        ] {
             assert!(parse_api_url(bad, "").is_err(), "{bad}");
         }
     }

@@ -136,13 +136,20 @@ impl TryFrom<SimulatorArgs> for SimConfig {
 
     fn try_from(a: SimulatorArgs) -> Result<Self, String> {
         if !crate::sunco::ids::is_resource_id(&a.app_id) {
-            return Err(format!("--app-id: expected 24 hex characters, got {:?}", a.app_id));
+            return Err(format!(
+                "--app-id: expected 24 hex characters, got {:?}",
+                a.app_id
+            ));
         }
         if crate::sunco::auth::Scope::of_key_id(&a.key_id) != Some(crate::sunco::auth::Scope::App) {
-            return Err(format!("--key-id: expected an app key id starting with app_, got {:?}", a.key_id));
+            return Err(format!(
+                "--key-id: expected an app key id starting with app_, got {:?}",
+                a.key_id
+            ));
         }
         if let Some(url) = &a.webhook_url {
-            url::Url::parse(url).map_err(|_| format!("--webhook-url: expected an http(s) URL, got {url:?}"))?;
+            url::Url::parse(url)
+                .map_err(|_| format!("--webhook-url: expected an http(s) URL, got {url:?}"))?;
         }
         let faults = Faults {
             rate_limit: a.rate_limit,
@@ -238,11 +245,23 @@ impl Sim {
         self.webhooks.clear();
     }
 
-    fn record(&self, method: &str, route: &str, path: &str, status: u16, fault: Option<&'static str>) {
+    fn record(
+        &self,
+        method: &str,
+        route: &str,
+        path: &str,
+        status: u16,
+        fault: Option<&'static str>,
+    ) {
         let mut stats = lock(&self.stats);
         let key = format!("{method} {route}");
         let outcome = fault.map_or_else(|| status.to_string(), str::to_owned);
-        *stats.counts.entry(key).or_default().entry(outcome).or_default() += 1;
+        *stats
+            .counts
+            .entry(key)
+            .or_default()
+            .entry(outcome)
+            .or_default() += 1;
         if stats.log.len() >= MAX_REQUEST_LOG {
             stats.log.pop_front();
         }
@@ -318,7 +337,11 @@ pub async fn start(config: SimConfig) -> std::io::Result<RunningSimulator> {
         .merge(admin::router())
         .fallback(|| async { ApiError::resource_not_found() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed on this resource")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed on this resource",
+            )
         })
         .layer(middleware::from_fn_with_state(sim.clone(), front))
         .layer(DefaultBodyLimit::max(routes::MAX_JSON_BODY))
@@ -409,9 +432,17 @@ async fn front(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Respons
     }
     if faults.fail_rate > 0.0 && rand::random::<f64>() < faults.fail_rate {
         let resp = if rand::random::<bool>() {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "An internal error occurred",
+            )
         } else {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The service is temporarily unavailable")
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "The service is temporarily unavailable",
+            )
         };
         sim.record(&method, &route, &path, resp.status.as_u16(), Some("failed"));
         return resp.into_response();
@@ -428,8 +459,12 @@ async fn front(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Respons
         && faults.accept_then_fail_rate > 0.0
         && rand::random::<f64>() < faults.accept_then_fail_rate
     {
-        resp = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The service is temporarily unavailable")
-            .into_response();
+        resp = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "The service is temporarily unavailable",
+        )
+        .into_response();
         fault = Some("acceptedThenFailed");
     }
     if faults.drop_rate > 0.0 && rand::random::<f64>() < faults.drop_rate {
@@ -465,6 +500,9 @@ pub fn banner(running: &RunningSimulator, config: &SimConfig) -> String {
         int = seed::INTEGRATION_KEY_ID,
         int_secret = seed::INTEGRATION_KEY_SECRET,
         admin = config.admin_token.expose(),
-        hooks = config.webhook_url.as_deref().unwrap_or("(none: pass --webhook-url)"),
+        hooks = config
+            .webhook_url
+            .as_deref()
+            .unwrap_or("(none: pass --webhook-url)"),
     )
 }

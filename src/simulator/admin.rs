@@ -29,7 +29,10 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/_sim/webhooks", get(webhook_attempts))
         .route("/_sim/reset", post(reset))
         .route("/_sim/faults", get(get_faults).put(put_faults))
-        .route("/_sim/apps/{appId}/conversations/{conversationId}/fill", post(fill))
+        .route(
+            "/_sim/apps/{appId}/conversations/{conversationId}/fill",
+            post(fill),
+        )
 }
 
 fn admin(sim: &Sim, headers: &HeaderMap) -> ApiResult<()> {
@@ -82,10 +85,14 @@ async fn get_faults(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> ApiResul
 }
 
 /// Replaces the fault settings; fields left out are off.
-async fn put_faults(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn put_faults(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     admin(&sim, &headers)?;
-    let faults: Faults = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("faults: {e}")))?;
+    let faults: Faults =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("faults: {e}")))?;
     faults.check().map_err(ApiError::bad_request)?;
     sim.set_faults(faults.clone());
     Ok(Json(faults).into_response())
@@ -106,15 +113,18 @@ async fn fill(
     body: Bytes,
 ) -> ApiResult<Response> {
     admin(&sim, &headers)?;
-    let FillBody { count } = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("fill: {e}")))?;
+    let FillBody { count } =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("fill: {e}")))?;
     if count > super::routes::MAX_MESSAGES {
         return Err(ApiError::bad_request("count must be at most 30000"));
     }
     let mut world = sim.world();
     let ids = std::mem::take(&mut world.ids);
     let result = (|| {
-        let app = world.apps.get_mut(&app_id).ok_or_else(ApiError::app_not_found)?;
+        let app = world
+            .apps
+            .get_mut(&app_id)
+            .ok_or_else(ApiError::app_not_found)?;
         let rec = app
             .conversations
             .get_mut(&conversation_id)

@@ -98,10 +98,12 @@ fn basic(world: &World, encoded: &str) -> ApiResult<Caller> {
 }
 
 fn bearer(world: &World, token: &str) -> ApiResult<Caller> {
-    let header = jsonwebtoken::decode_header(token)
-        .map_err(|_| ApiError::unauthorized("Invalid JWT"))?;
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|_| ApiError::unauthorized("Invalid JWT"))?;
     if header.alg != Algorithm::HS256 {
-        return Err(ApiError::unauthorized("Invalid JWT: the algorithm must be HS256"));
+        return Err(ApiError::unauthorized(
+            "Invalid JWT: the algorithm must be HS256",
+        ));
     }
     let kid = header
         .kid

@@ -122,8 +122,17 @@ mod tests {
 
     #[test]
     fn parses_rate_limits() {
-        assert_eq!(RateLimit::parse("5:10").unwrap(), RateLimit { rps: 5.0, burst: 10 });
-        assert_eq!(RateLimit::parse("2.5").unwrap(), RateLimit { rps: 2.5, burst: 3 });
+        assert_eq!(
+            RateLimit::parse("5:10").unwrap(),
+            RateLimit {
+                rps: 5.0,
+                burst: 10
+            }
+        );
+        assert_eq!(
+            RateLimit::parse("2.5").unwrap(),
+            RateLimit { rps: 2.5, burst: 3 }
+        );
         assert!(RateLimit::parse("0").is_err());
         assert!(RateLimit::parse("5:0").is_err());
         assert!(RateLimit::parse("x").is_err());
@@ -144,7 +153,10 @@ mod tests {
 
     #[test]
     fn rates_must_be_shares() {
-        let f = Faults { fail_rate: 1.5, ..Default::default() };
+        let f = Faults {
+            fail_rate: 1.5,
+            ..Default::default()
+        };
         assert!(f.check().unwrap_err().contains("failRate"));
         assert!(Faults::default().check().is_ok());
     }

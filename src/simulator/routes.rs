@@ -121,7 +121,11 @@ fn body_json(headers: &HeaderMap, body: &Bytes, optional: bool) -> ApiResult<Val
     let is_json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     if !is_json {
         return Err(ApiError::bad_request(
             "Content-Type must be application/json",
@@ -144,7 +148,10 @@ fn app<'a>(world: &'a World, app_id: &str) -> ApiResult<&'a App> {
 }
 
 fn app_mut<'a>(world: &'a mut World, app_id: &str) -> ApiResult<&'a mut App> {
-    world.apps.get_mut(app_id).ok_or_else(ApiError::app_not_found)
+    world
+        .apps
+        .get_mut(app_id)
+        .ok_or_else(ApiError::app_not_found)
 }
 
 fn page_from(q: &BTreeMap<String, String>) -> ApiResult<Page> {
@@ -180,19 +187,39 @@ fn paginate<T: Clone>(
     let slice = &items[start..end];
     let more_before = start > 0;
     let more_after = end < items.len();
-    let before_cursor = if more_before { slice.first().map(|(id, _)| (*id).clone()) } else { None };
-    let after_cursor = if more_after { slice.last().map(|(id, _)| (*id).clone()) } else { None };
+    let before_cursor = if more_before {
+        slice.first().map(|(id, _)| (*id).clone())
+    } else {
+        None
+    };
+    let after_cursor = if more_after {
+        slice.last().map(|(id, _)| (*id).clone())
+    } else {
+        None
+    };
     let sep = if link_base.contains('?') { '&' } else { '?' };
     let links = Links {
-        prev: before_cursor.as_ref().map(|c| format!("{link_base}{sep}page[before]={c}")),
-        next: after_cursor.as_ref().map(|c| format!("{link_base}{sep}page[after]={c}")),
+        prev: before_cursor
+            .as_ref()
+            .map(|c| format!("{link_base}{sep}page[before]={c}")),
+        next: after_cursor
+            .as_ref()
+            .map(|c| format!("{link_base}{sep}page[after]={c}")),
     };
     let meta = Meta {
-        has_more: if direction_before { more_before } else { more_after },
+        has_more: if direction_before {
+            more_before
+        } else {
+            more_after
+        },
         after_cursor,
         before_cursor,
     };
-    (slice.iter().map(|(_, v)| (*v).clone()).collect(), meta, links)
+    (
+        slice.iter().map(|(_, v)| (*v).clone()).collect(),
+        meta,
+        links,
+    )
 }
 
 /// The base of `links` for a list: the public URL of the path with its filters and size.
@@ -203,11 +230,17 @@ fn link_base(sim: &Sim, path: &str, q: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{k}={}", crate::sunco::path::query_value(v)))
         .collect();
     let base = format!("{}{path}", sim.public_url());
-    if kept.is_empty() { base } else { format!("{base}?{}", kept.join("&")) }
+    if kept.is_empty() {
+        base
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
 }
 
 fn conversation<'a>(app: &'a App, id: &str) -> ApiResult<&'a ConversationRecord> {
-    app.conversations.get(id).ok_or_else(ApiError::conversation_not_found)
+    app.conversations
+        .get(id)
+        .ok_or_else(ApiError::conversation_not_found)
 }
 
 fn user_of<'a>(app: &'a App, id_or_ext: &str) -> ApiResult<&'a UserRecord> {
@@ -299,7 +332,9 @@ async fn list_conversations(
     let size = page.size.unwrap_or(PAGE_SIZE_DEFAULT) as usize;
     let base = link_base(&sim, &format!("/v2/apps/{app_id}/conversations"), &q);
     let (list, meta, links) = paginate(&items, &page, size, false, &base);
-    Ok(ok(json!({"conversations": list, "meta": meta, "links": links})))
+    Ok(ok(
+        json!({"conversations": list, "meta": meta, "links": links}),
+    ))
 }
 
 async fn create_conversation(
@@ -435,7 +470,9 @@ async fn list_participants(
         &q,
     );
     let (list, meta, links) = paginate(&items, &page, size, false, &base);
-    Ok(ok(json!({"participants": list, "meta": meta, "links": links})))
+    Ok(ok(
+        json!({"participants": list, "meta": meta, "links": links}),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,7 +511,10 @@ fn store_content(mut content: Value) -> Value {
             .replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;");
-        o.insert("htmlText".to_owned(), Value::String(format!("<p>{escaped}</p>")));
+        o.insert(
+            "htmlText".to_owned(),
+            Value::String(format!("<p>{escaped}</p>")),
+        );
         if !o.contains_key("text") {
             o.insert("text".to_owned(), Value::String(md));
         }
@@ -502,12 +542,20 @@ async fn post_message(
         ));
     }
     let author_v = &body["author"];
-    let author_type = if author_v["type"] == "user" { AuthorType::User } else { AuthorType::Business };
+    let author_type = if author_v["type"] == "user" {
+        AuthorType::User
+    } else {
+        AuthorType::Business
+    };
     let mut author = Author::business();
     author.kind = author_type;
     author.subtypes = author_v["subtypes"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     author.display_name = author_v["displayName"].as_str().map(str::to_owned);
     author.avatar_url = author_v["avatarUrl"].as_str().map(str::to_owned);
@@ -534,14 +582,19 @@ async fn post_message(
             ));
         }
         for p in &rec.participants {
-            let Some(user) = app_ref.users.get(&p.user_id) else { continue };
+            let Some(user) = app_ref.users.get(&p.user_id) else {
+                continue;
+            };
             let client = match destination {
                 Some(d) if d["integrationType"] == "none" => None,
                 Some(d) => {
                     let found = user.clients.iter().find(|c| {
                         d["integrationId"].as_str() == Some(c.integration_id.as_str())
                             || d["integrationType"].as_str().is_some_and(|t| {
-                                app_ref.integrations.get(&c.integration_id).is_some_and(|i| i.kind == t)
+                                app_ref
+                                    .integrations
+                                    .get(&c.integration_id)
+                                    .is_some_and(|i| i.kind == t)
                             })
                     });
                     if found.is_none() {
@@ -621,13 +674,23 @@ async fn post_message(
     if let Some(m) = &message.metadata {
         message_webhook["metadata"] = json!(m);
     }
-    emit(&sim, world, app, event_type::MESSAGE, json!({"conversation": truncated, "message": message_webhook}));
+    emit(
+        &sim,
+        world,
+        app,
+        event_type::MESSAGE,
+        json!({"conversation": truncated, "message": message_webhook}),
+    );
     for (user, client) in deliveries {
-        let Some((channel, integration_id)) = client else { continue };
+        let Some((channel, integration_id)) = client else {
+            continue;
+        };
         let payload = |error, is_final| DeliveryPayload {
             user: user.clone(),
             conversation: truncated.clone(),
-            message: MessageRef { id: message.id.clone() },
+            message: MessageRef {
+                id: message.id.clone(),
+            },
             destination: DeliveryDestination {
                 kind: channel.clone(),
                 integration_id: Some(integration_id.clone()),
@@ -638,10 +701,28 @@ async fn post_message(
         };
         match delivery::deliver(&channel, message.content.type_name()) {
             Ok(()) => {
-                emit(&sim, world, app, event_type::DELIVERY_CHANNEL, json!(payload(None, false)));
-                emit(&sim, world, app, event_type::DELIVERY_USER, json!(payload(None, true)));
+                emit(
+                    &sim,
+                    world,
+                    app,
+                    event_type::DELIVERY_CHANNEL,
+                    json!(payload(None, false)),
+                );
+                emit(
+                    &sim,
+                    world,
+                    app,
+                    event_type::DELIVERY_USER,
+                    json!(payload(None, true)),
+                );
             }
-            Err(e) => emit(&sim, world, app, event_type::DELIVERY_FAILURE, json!(payload(Some(e), true))),
+            Err(e) => emit(
+                &sim,
+                world,
+                app,
+                event_type::DELIVERY_FAILURE,
+                json!(payload(Some(e), true)),
+            ),
         }
     }
     Ok(created(json!({ "messages": [message] })))
@@ -692,7 +773,11 @@ enum ControlAction {
 }
 
 /// Resolves a control target: by id, then name, then integrationType, or `next`.
-fn resolve_target(app: &App, active: Option<&str>, target: &str) -> ApiResult<SwitchboardIntegration> {
+fn resolve_target(
+    app: &App,
+    active: Option<&str>,
+    target: &str,
+) -> ApiResult<SwitchboardIntegration> {
     let sbis = &app.switchboard_integrations;
     if target == "next" {
         let next = active
@@ -711,7 +796,10 @@ fn resolve_target(app: &App, active: Option<&str>, target: &str) -> ApiResult<Sw
     if let Some(s) = sbis.values().find(|s| s.name == target) {
         return Ok(s.clone());
     }
-    let by_type: Vec<_> = sbis.values().filter(|s| s.integration_type == target).collect();
+    let by_type: Vec<_> = sbis
+        .values()
+        .filter(|s| s.integration_type == target)
+        .collect();
     match by_type.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(ApiError::bad_request(format!(
@@ -743,26 +831,40 @@ async fn control(
     };
     let app_ref = app(&world, &app_id)?;
     let rec = conversation(app_ref, &conversation_id)?;
-    let switchboard = app_ref.switchboard.as_ref().ok_or_else(ApiError::switchboard_not_found)?;
+    let switchboard = app_ref
+        .switchboard
+        .as_ref()
+        .ok_or_else(ApiError::switchboard_not_found)?;
     if !switchboard.enabled {
         return Err(ApiError::bad_request(
             "The switchboard is disabled: enable it before changing control",
         ));
     }
     let mut conv = rec.conversation.clone();
-    let active_id = conv.active_switchboard_integration.as_ref().map(|a| a.id.clone());
+    let active_id = conv
+        .active_switchboard_integration
+        .as_ref()
+        .map(|a| a.id.clone());
     let is_caller = |sbi: Option<&crate::sunco::wire::SwitchboardIntegrationRef>| {
         sbi.is_some_and(|s| Some(&s.integration_id) == caller.integration_id.as_ref())
     };
     let kind = match action {
         ControlAction::Pass => {
-            let t = resolve_target(app_ref, active_id.as_deref(), target.as_deref().unwrap_or_default())?;
+            let t = resolve_target(
+                app_ref,
+                active_id.as_deref(),
+                target.as_deref().unwrap_or_default(),
+            )?;
             conv.active_switchboard_integration = Some(t.as_ref_on_conversation());
             conv.pending_switchboard_integration = None;
             event_type::PASS_CONTROL
         }
         ControlAction::Offer => {
-            let t = resolve_target(app_ref, active_id.as_deref(), target.as_deref().unwrap_or_default())?;
+            let t = resolve_target(
+                app_ref,
+                active_id.as_deref(),
+                target.as_deref().unwrap_or_default(),
+            )?;
             if active_id.as_deref() == Some(t.id.as_str()) {
                 return Err(ApiError::bad_request(
                     "Cannot offer control to the switchboard integration that is already active",
@@ -817,7 +919,15 @@ async fn pass_control(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    control(sim, headers, app_id, conversation_id, body, ControlAction::Pass).await
+    control(
+        sim,
+        headers,
+        app_id,
+        conversation_id,
+        body,
+        ControlAction::Pass,
+    )
+    .await
 }
 
 async fn offer_control(
@@ -826,7 +936,15 @@ async fn offer_control(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    control(sim, headers, app_id, conversation_id, body, ControlAction::Offer).await
+    control(
+        sim,
+        headers,
+        app_id,
+        conversation_id,
+        body,
+        ControlAction::Offer,
+    )
+    .await
 }
 
 async fn accept_control(
@@ -835,7 +953,15 @@ async fn accept_control(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    control(sim, headers, app_id, conversation_id, body, ControlAction::Accept).await
+    control(
+        sim,
+        headers,
+        app_id,
+        conversation_id,
+        body,
+        ControlAction::Accept,
+    )
+    .await
 }
 
 async fn release_control(
@@ -844,7 +970,15 @@ async fn release_control(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    control(sim, headers, app_id, conversation_id, body, ControlAction::Release).await
+    control(
+        sim,
+        headers,
+        app_id,
+        conversation_id,
+        body,
+        ControlAction::Release,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -859,7 +993,9 @@ async fn list_users(
     let world = sim.world();
     authorize(&world, &headers, &app_id, ALL_SCOPES)?;
     let Some(email) = q.get("filter[identities.email]") else {
-        return Err(ApiError::bad_request("filter[identities.email] is required"));
+        return Err(ApiError::bad_request(
+            "filter[identities.email] is required",
+        ));
     };
     let users: Vec<&User> = app(&world, &app_id)?
         .users
@@ -889,7 +1025,10 @@ async fn create_user(
     let app = app_mut(&mut world, &app_id)?;
     let external_id = body["externalId"].as_str().map(str::to_owned);
     if let Some(ext) = &external_id
-        && app.users.values().any(|u| u.user.external_id.as_ref() == Some(ext))
+        && app
+            .users
+            .values()
+            .any(|u| u.user.external_id.as_ref() == Some(ext))
     {
         return Err(ApiError::conflict("User already exists"));
     }
@@ -900,13 +1039,24 @@ async fn create_user(
         zendesk_id: None,
         brand_id: body["brandId"].as_str().map(str::to_owned),
         authenticated: false,
-        signed_up_at: Some(body["signedUpAt"].as_str().map(str::to_owned).unwrap_or_else(now_timestamp)),
+        signed_up_at: Some(
+            body["signedUpAt"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(now_timestamp),
+        ),
         to_be_retained: body["toBeRetained"].as_bool(),
         profile,
         metadata: body["metadata"].as_object().cloned().unwrap_or_default(),
         identities: Vec::new(),
     };
-    app.users.insert(id, UserRecord { user: user.clone(), clients: Vec::new() });
+    app.users.insert(
+        id,
+        UserRecord {
+            user: user.clone(),
+            clients: Vec::new(),
+        },
+    );
     Ok(created(json!({ "user": user })))
 }
 
@@ -932,8 +1082,13 @@ async fn update_user(
     let body = body_json(&headers, &body, false)?;
     validate::user_update(&body)?;
     let app = app_mut(&mut world, &app_id)?;
-    let id = app.find_user_id(&user_id).ok_or_else(ApiError::user_not_found)?;
-    let rec = app.users.get_mut(&id).ok_or_else(ApiError::user_not_found)?;
+    let id = app
+        .find_user_id(&user_id)
+        .ok_or_else(ApiError::user_not_found)?;
+    let rec = app
+        .users
+        .get_mut(&id)
+        .ok_or_else(ApiError::user_not_found)?;
     let u = &mut rec.user;
     if let Some(s) = body["signedUpAt"].as_str() {
         u.signed_up_at = Some(s.to_owned());
@@ -963,7 +1118,9 @@ async fn delete_user(
     let mut world = sim.world();
     authorize(&world, &headers, &app_id, ALL_SCOPES)?;
     let app = app_mut(&mut world, &app_id)?;
-    let id = app.find_user_id(&user_id).ok_or_else(ApiError::user_not_found)?;
+    let id = app
+        .find_user_id(&user_id)
+        .ok_or_else(ApiError::user_not_found)?;
     app.users.remove(&id);
     // The user's personal conversations go with them; group conversations lose a participant.
     app.conversations.retain(|_, c| {
@@ -1000,7 +1157,9 @@ async fn create_switchboard(
     let id = world.ids.next();
     let app = app_mut(&mut world, &app_id)?;
     if app.switchboard.is_some() {
-        return Err(ApiError::bad_request("Only one switchboard can be created per app"));
+        return Err(ApiError::bad_request(
+            "Only one switchboard can be created per app",
+        ));
     }
     let sb = Switchboard {
         id,
@@ -1076,7 +1235,12 @@ async fn list_switchboard_integrations(
 }
 
 /// Applies create/update fields to a switchboard integration, resolving the integration.
-fn apply_sbi(app: &App, sbi: &mut SwitchboardIntegration, body: &Value, id_gen: &crate::sunco::ids::IdGenerator) -> ApiResult<()> {
+fn apply_sbi(
+    app: &App,
+    sbi: &mut SwitchboardIntegration,
+    body: &Value,
+    id_gen: &crate::sunco::ids::IdGenerator,
+) -> ApiResult<()> {
     if let Some(n) = body["name"].as_str() {
         if app
             .switchboard_integrations
@@ -1090,7 +1254,10 @@ fn apply_sbi(app: &App, sbi: &mut SwitchboardIntegration, body: &Value, id_gen: 
         sbi.name = n.to_owned();
     }
     if let Some(iid) = body["integrationId"].as_str() {
-        let integration = app.integrations.get(iid).ok_or_else(ApiError::integration_not_found)?;
+        let integration = app
+            .integrations
+            .get(iid)
+            .ok_or_else(ApiError::integration_not_found)?;
         sbi.integration_id = iid.to_owned();
         sbi.integration_type = integration.kind.clone();
     } else if let Some(t) = body["integrationType"].as_str() {
@@ -1137,7 +1304,11 @@ async fn create_switchboard_integration(
     let body = body_json(&headers, &body, false)?;
     validate::switchboard_integration(&body, true)?;
     let app_ref = app(&world, &app_id)?;
-    if app_ref.switchboard.as_ref().is_none_or(|s| s.id != switchboard_id) {
+    if app_ref
+        .switchboard
+        .as_ref()
+        .is_none_or(|s| s.id != switchboard_id)
+    {
         return Err(ApiError::switchboard_not_found());
     }
     if app_ref.switchboard_integrations.len() >= 10 {
@@ -1174,7 +1345,11 @@ async fn update_switchboard_integration(
     let body = body_json(&headers, &body, false)?;
     validate::switchboard_integration(&body, false)?;
     let app_ref = app(&world, &app_id)?;
-    if app_ref.switchboard.as_ref().is_none_or(|s| s.id != switchboard_id) {
+    if app_ref
+        .switchboard
+        .as_ref()
+        .is_none_or(|s| s.id != switchboard_id)
+    {
         return Err(ApiError::switchboard_not_found());
     }
     let mut sbi = app_ref
@@ -1184,7 +1359,8 @@ async fn update_switchboard_integration(
         .ok_or_else(ApiError::switchboard_integration_not_found)?;
     apply_sbi(app_ref, &mut sbi, &body, &world.ids)?;
     let app = app_mut(&mut world, &app_id)?;
-    app.switchboard_integrations.insert(sbi.id.clone(), sbi.clone());
+    app.switchboard_integrations
+        .insert(sbi.id.clone(), sbi.clone());
     // Conversations show the integration's current name and type.
     let r = sbi.as_ref_on_conversation();
     for c in app.conversations.values_mut() {
@@ -1239,8 +1415,22 @@ async fn delete_switchboard_integration(
 // Integrations
 
 pub const INTEGRATION_TYPES: &[&str] = &[
-    "android", "apple", "custom", "instagram", "ios", "line", "mailgun", "messagebird",
-    "messenger", "telegram", "twilio", "twitter", "unity", "viber", "web", "whatsapp",
+    "android",
+    "apple",
+    "custom",
+    "instagram",
+    "ios",
+    "line",
+    "mailgun",
+    "messagebird",
+    "messenger",
+    "telegram",
+    "twilio",
+    "twitter",
+    "unity",
+    "viber",
+    "web",
+    "whatsapp",
 ];
 
 /// An integration as the API returns it; custom integrations carry their webhooks.
@@ -1261,7 +1451,9 @@ async fn list_integrations(
     let world = sim.world();
     authorize(&world, &headers, &app_id, APP_OR_ACCOUNT)?;
     let page = page_from(&q)?;
-    let types: Option<Vec<&str>> = q.get("filter[types]").map(|t| t.split(',').map(str::trim).collect());
+    let types: Option<Vec<&str>> = q
+        .get("filter[types]")
+        .map(|t| t.split(',').map(str::trim).collect());
     if let Some(ts) = &types
         && ts.iter().any(|t| !INTEGRATION_TYPES.contains(t))
     {
@@ -1271,13 +1463,19 @@ async fn list_integrations(
     let items: Vec<_> = app
         .integrations
         .iter()
-        .filter(|(_, i)| types.as_ref().is_none_or(|ts| ts.contains(&i.kind.as_str())))
+        .filter(|(_, i)| {
+            types
+                .as_ref()
+                .is_none_or(|ts| ts.contains(&i.kind.as_str()))
+        })
         .collect();
     let size = page.size.unwrap_or(PAGE_SIZE_DEFAULT) as usize;
     let base = link_base(&sim, &format!("/v2/apps/{app_id}/integrations"), &q);
     let (list, meta, links) = paginate(&items, &page, size, false, &base);
     let list: Vec<Value> = list.iter().map(|i| render_integration(app, i)).collect();
-    Ok(ok(json!({"integrations": list, "meta": meta, "links": links})))
+    Ok(ok(
+        json!({"integrations": list, "meta": meta, "links": links}),
+    ))
 }
 
 async fn get_integration(
@@ -1288,7 +1486,10 @@ async fn get_integration(
     let world = sim.world();
     authorize(&world, &headers, &app_id, APP_OR_ACCOUNT)?;
     let app = app(&world, &app_id)?;
-    let i = app.integrations.get(&integration_id).ok_or_else(ApiError::integration_not_found)?;
+    let i = app
+        .integrations
+        .get(&integration_id)
+        .ok_or_else(ApiError::integration_not_found)?;
     Ok(ok(json!({ "integration": render_integration(app, i) })))
 }
 
@@ -1297,7 +1498,12 @@ async fn get_integration(
 
 /// Resolves the integration a webhook route names (`me` for integration keys) and checks that
 /// it is a custom integration the caller may manage.
-fn webhook_owner(world: &World, caller: &Caller, app_id: &str, integration_id: &str) -> ApiResult<String> {
+fn webhook_owner(
+    world: &World,
+    caller: &Caller,
+    app_id: &str,
+    integration_id: &str,
+) -> ApiResult<String> {
     let id = if integration_id == "me" {
         caller
             .integration_id
@@ -1307,12 +1513,19 @@ fn webhook_owner(world: &World, caller: &Caller, app_id: &str, integration_id: &
         integration_id.to_owned()
     };
     if caller.scope == Scope::Integration && caller.integration_id.as_deref() != Some(id.as_str()) {
-        return Err(ApiError::forbidden("An integration key can only manage its own webhooks"));
+        return Err(ApiError::forbidden(
+            "An integration key can only manage its own webhooks",
+        ));
     }
     let app = app(world, app_id)?;
-    let integration = app.integrations.get(&id).ok_or_else(ApiError::integration_not_found)?;
+    let integration = app
+        .integrations
+        .get(&id)
+        .ok_or_else(ApiError::integration_not_found)?;
     if integration.kind != "custom" {
-        return Err(ApiError::bad_request("Webhooks belong to custom integrations only"));
+        return Err(ApiError::bad_request(
+            "Webhooks belong to custom integrations only",
+        ));
     }
     Ok(id)
 }
@@ -1325,7 +1538,11 @@ async fn list_webhooks(
     let world = sim.world();
     let caller = authorize(&world, &headers, &app_id, INTEGRATION_OR_APP)?;
     let id = webhook_owner(&world, &caller, &app_id, &integration_id)?;
-    let hooks = app(&world, &app_id)?.webhooks.get(&id).cloned().unwrap_or_default();
+    let hooks = app(&world, &app_id)?
+        .webhooks
+        .get(&id)
+        .cloned()
+        .unwrap_or_default();
     Ok(ok(json!({ "webhooks": hooks })))
 }
 
@@ -1334,7 +1551,10 @@ fn apply_webhook(hook: &mut Webhook, body: &Value) {
         hook.target = t.to_owned();
     }
     if let Some(ts) = body["triggers"].as_array() {
-        hook.triggers = ts.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect();
+        hook.triggers = ts
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect();
     }
     if let Some(b) = body["includeFullUser"].as_bool() {
         hook.include_full_user = b;
@@ -1377,7 +1597,11 @@ async fn create_webhook(
     Ok(created(json!({ "webhook": hook })))
 }
 
-fn find_webhook<'a>(app: &'a mut App, integration_id: &str, webhook_id: &str) -> ApiResult<&'a mut Webhook> {
+fn find_webhook<'a>(
+    app: &'a mut App,
+    integration_id: &str,
+    webhook_id: &str,
+) -> ApiResult<&'a mut Webhook> {
     app.webhooks
         .get_mut(integration_id)
         .and_then(|hooks| hooks.iter_mut().find(|h| h.id == webhook_id))

@@ -27,8 +27,8 @@ use crate::secret::Secret;
 use crate::sunco::auth::Scope;
 use crate::sunco::ids::format_timestamp;
 use crate::sunco::wire::{
-    Author, AuthorType, Content, ConversationType, Identity, Integration, Message, Profile,
-    Source, Switchboard, SwitchboardIntegration, User, Webhook,
+    Author, AuthorType, Content, ConversationType, Identity, Integration, Message, Profile, Source,
+    Switchboard, SwitchboardIntegration, User, Webhook,
 };
 
 /// Default credentials: stable, so that the README's examples work unchanged.
@@ -92,7 +92,13 @@ pub fn build(seed: Seed, p: &SeedParams) -> World {
     world.apps.insert(p.app_id.clone(), app);
     // The custom integration that carries the webhook (the MCP server's, when wired), with an
     // integration key of its own.
-    let hook_integration = add_integration(&mut world, &p.app_id, "custom", "MCP server webhooks", Map::new());
+    let hook_integration = add_integration(
+        &mut world,
+        &p.app_id,
+        "custom",
+        "MCP server webhooks",
+        Map::new(),
+    );
     world.keys.insert(
         INTEGRATION_KEY_ID.to_owned(),
         Key {
@@ -149,7 +155,13 @@ pub fn build(seed: Seed, p: &SeedParams) -> World {
     world
 }
 
-fn add_integration(world: &mut World, app_id: &str, kind: &str, name: &str, extra: Map<String, Value>) -> String {
+fn add_integration(
+    world: &mut World,
+    app_id: &str,
+    kind: &str,
+    name: &str,
+    extra: Map<String, Value>,
+) -> String {
     let id = world.ids.next();
     if let Some(app) = world.apps.get_mut(app_id) {
         app.integrations.insert(
@@ -167,8 +179,8 @@ fn add_integration(world: &mut World, app_id: &str, kind: &str, name: &str, extr
 }
 
 const GIVEN: &[&str] = &[
-    "Ana", "Ben", "Chloé", "Dev", "Emeka", "Fatima", "Gus", "Hana", "Ivan", "Jia", "Kofi",
-    "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tomás",
+    "Ana", "Ben", "Chloé", "Dev", "Emeka", "Fatima", "Gus", "Hana", "Ivan", "Jia", "Kofi", "Lena",
+    "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tomás",
 ];
 const SURNAMES: &[&str] = &[
     "Silva", "Okafor", "Martin", "Patel", "Eze", "Haddad", "Berg", "Sato", "Petrov", "Wang",
@@ -176,11 +188,20 @@ const SURNAMES: &[&str] = &[
 ];
 const LINES: &[(&str, &str)] = &[
     ("user", "Hi, my order hasn't arrived yet."),
-    ("business", "Sorry to hear that! Could you share your order number?"),
+    (
+        "business",
+        "Sorry to hear that! Could you share your order number?",
+    ),
     ("user", "It's #A-10492."),
-    ("business", "Thanks. I can see it left our warehouse yesterday."),
+    (
+        "business",
+        "Thanks. I can see it left our warehouse yesterday.",
+    ),
     ("user", "Can I change the delivery address?"),
-    ("business", "Yes, until it reaches the local depot. What is the new address?"),
+    (
+        "business",
+        "Yes, until it reaches the local depot. What is the new address?",
+    ),
     ("user", "Never mind, I'll be home. Thanks!"),
     ("business", "You're welcome. Anything else I can help with?"),
 ];
@@ -215,7 +236,9 @@ fn demo(world: &mut World, app_id: &str) {
     let bot = add_integration(world, app_id, "custom", "Support bot", Map::new());
     let bot_hook = world.ids.next();
     let ids = &world.ids;
-    let Some(app) = world.apps.get_mut(app_id) else { return };
+    let Some(app) = world.apps.get_mut(app_id) else {
+        return;
+    };
     // A custom integration always has one webhook. The bot's points at a host the simulator
     // must never call, so it subscribes to no trigger.
     app.webhooks.insert(
@@ -255,8 +278,10 @@ fn demo(world: &mut World, app_id: &str) {
         enabled: true,
         default_switchboard_integration_id: Some(sb_bot.id.clone()),
     });
-    app.switchboard_integrations.insert(sb_agent.id.clone(), sb_agent.clone());
-    app.switchboard_integrations.insert(sb_bot.id.clone(), sb_bot.clone());
+    app.switchboard_integrations
+        .insert(sb_agent.id.clone(), sb_agent.clone());
+    app.switchboard_integrations
+        .insert(sb_bot.id.clone(), sb_bot.clone());
 
     let start = OffsetDateTime::now_utc() - Duration::days(30);
     for n in 1..=20usize {
@@ -268,11 +293,13 @@ fn demo(world: &mut World, app_id: &str) {
             4 => ("whatsapp", None),
             _ => ("android", Some("messenger")),
         };
-        let client_kind = |ch: &str| match ch {
-            "web" | "ios" | "android" => "sdk",
-            other => other,
-        }
-        .to_owned();
+        let client_kind = |ch: &str| {
+            match ch {
+                "web" | "ios" | "android" => "sdk",
+                other => other,
+            }
+            .to_owned()
+        };
         let clients: Vec<Client> = std::iter::once(primary)
             .chain(other)
             .map(|ch| Client {
@@ -284,10 +311,14 @@ fn demo(world: &mut World, app_id: &str) {
             .collect();
         let given = GIVEN[n - 1];
         let surname = SURNAMES[n - 1];
-        let email = format!("{}.{}@example.org", given.to_lowercase(), surname.to_lowercase());
+        let ascii = |s: &str| s.to_lowercase().replace('é', "e").replace('á', "a");
+        let email = format!("{}.{}@example.org", ascii(given), ascii(surname));
         let user_id = ids.id_at(at);
         let mut metadata = Map::new();
-        metadata.insert("tier".into(), json!(if n % 4 == 0 { "gold" } else { "standard" }));
+        metadata.insert(
+            "tier".into(),
+            json!(if n % 4 == 0 { "gold" } else { "standard" }),
+        );
         let user = User {
             id: user_id.clone(),
             external_id: Some(format!("demo-user-{n:02}")),
@@ -314,8 +345,11 @@ fn demo(world: &mut World, app_id: &str) {
                 Vec::new()
             },
         };
-        app.users.insert(user_id.clone(), UserRecord { user, clients });
-        let Some(participant) = app.participant_for(ids, &user_id) else { continue };
+        app.users
+            .insert(user_id.clone(), UserRecord { user, clients });
+        let Some(participant) = app.participant_for(ids, &user_id) else {
+            continue;
+        };
         let conv_id = ids.id_at(at);
         let mut conv = app.new_conversation(conv_id.clone(), ConversationType::Personal);
         conv.is_default = true;
@@ -360,7 +394,11 @@ fn demo(world: &mut World, app_id: &str) {
                         payload: None,
                     },
                     source: Source {
-                        kind: if who == "user" { primary.to_owned() } else { "api:conversations".to_owned() },
+                        kind: if who == "user" {
+                            primary.to_owned()
+                        } else {
+                            "api:conversations".to_owned()
+                        },
                         integration_id: (who == "user").then(|| channel_ids[primary].clone()),
                         original_message_id: None,
                         original_message_timestamp: None,

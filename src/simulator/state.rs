@@ -100,9 +100,9 @@ impl App {
 
     /// The user's default conversation, if any.
     pub fn default_conversation_of(&self, user_id: &str) -> Option<&ConversationRecord> {
-        self.conversations
-            .values()
-            .find(|c| c.conversation.is_default && c.participants.iter().any(|p| p.user_id == user_id))
+        self.conversations.values().find(|c| {
+            c.conversation.is_default && c.participants.iter().any(|p| p.user_id == user_id)
+        })
     }
 
     pub fn switchboard_integration_ref(
@@ -137,7 +137,11 @@ impl App {
 
     /// A new conversation record in the API's initial state: the switchboard's default
     /// integration is active when the switchboard is enabled.
-    pub fn new_conversation(&self, id: String, kind: crate::sunco::wire::ConversationType) -> Conversation {
+    pub fn new_conversation(
+        &self,
+        id: String,
+        kind: crate::sunco::wire::ConversationType,
+    ) -> Conversation {
         let now = now_timestamp();
         let active = self
             .switchboard

@@ -48,7 +48,11 @@ impl Check {
         match v.as_object() {
             Some(o) => Some(o),
             None => {
-                let name = if path.is_empty() { "The request body" } else { path };
+                let name = if path.is_empty() {
+                    "The request body"
+                } else {
+                    path
+                };
                 self.errors.push(format!("{name} must be an object"));
                 None
             }
@@ -99,10 +103,16 @@ impl Check {
             if min == 1 {
                 self.fail(&join(path, key), "must not be empty");
             } else {
-                self.fail(&join(path, key), format!("must be at least {min} characters"));
+                self.fail(
+                    &join(path, key),
+                    format!("must be at least {min} characters"),
+                );
             }
         } else if n > max {
-            self.fail(&join(path, key), format!("must be at most {max} characters"));
+            self.fail(
+                &join(path, key),
+                format!("must be at most {max} characters"),
+            );
         }
         Some(s)
     }
@@ -148,7 +158,13 @@ impl Check {
         }
     }
 
-    pub fn boolean(&mut self, o: &Map<String, Value>, path: &str, key: &str, required: bool) -> Option<bool> {
+    pub fn boolean(
+        &mut self,
+        o: &Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<bool> {
         let v = self.get(o, path, key, required, false)?;
         match v.as_bool() {
             Some(b) => Some(b),
@@ -159,7 +175,13 @@ impl Check {
         }
     }
 
-    pub fn number(&mut self, o: &Map<String, Value>, path: &str, key: &str, required: bool) -> Option<f64> {
+    pub fn number(
+        &mut self,
+        o: &Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<f64> {
         let v = self.get(o, path, key, required, false)?;
         match v.as_f64() {
             Some(n) => Some(n),
@@ -215,7 +237,10 @@ impl Check {
             if min == max {
                 self.fail(&join(path, key), format!("must have exactly {min} item(s)"));
             } else {
-                self.fail(&join(path, key), format!("must have from {min} to {max} items"));
+                self.fail(
+                    &join(path, key),
+                    format!("must have from {min} to {max} items"),
+                );
             }
         }
         Some(a)
@@ -292,7 +317,12 @@ fn profile(c: &mut Check, o: &Map<String, Value>) {
 
 fn looks_like_email(s: &str) -> bool {
     match s.split_once('@') {
-        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !s.contains(' '),
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !s.contains(' ')
+        }
         None => false,
     }
 }
@@ -344,7 +374,10 @@ pub fn conversation_create(body: &Value) -> ApiResult<()> {
         let participants = c.array(o, "", "participants", false, 0, 10);
         let count = participants.map_or(0, Vec::len);
         if kind == Some("personal") && count != 1 {
-            c.fail("participants", "must have exactly 1 item for a personal conversation");
+            c.fail(
+                "participants",
+                "must have exactly 1 item for a personal conversation",
+            );
         }
         for (i, p) in participants.into_iter().flatten().enumerate() {
             let path = format!("participants[{i}]");
@@ -353,12 +386,17 @@ pub fn conversation_create(body: &Value) -> ApiResult<()> {
                 let ext = c.string(po, &path, "userExternalId", false, 1, 1024);
                 match (id, ext) {
                     (None, None) => c.fail(&path, "must have userId or userExternalId"),
-                    (Some(_), Some(_)) => c.fail(&path, "must have userId or userExternalId, not both"),
+                    (Some(_), Some(_)) => {
+                        c.fail(&path, "must have userId or userExternalId, not both")
+                    }
                     _ => {}
                 }
                 let sub = c.boolean(po, &path, "subscribeSDKClient", false);
                 if kind == Some("sdkGroup") && sub.is_none() {
-                    c.fail(&join(&path, "subscribeSDKClient"), "is required for sdkGroup conversations");
+                    c.fail(
+                        &join(&path, "subscribeSDKClient"),
+                        "is required for sdkGroup conversations",
+                    );
                 }
             }
         }
@@ -379,7 +417,14 @@ pub fn conversation_update(body: &Value) -> ApiResult<()> {
 // ---------------------------------------------------------------------------------------------
 // Messages
 
-const ACTION_TYPES: &[&str] = &["buy", "link", "locationRequest", "postback", "reply", "webview"];
+const ACTION_TYPES: &[&str] = &[
+    "buy",
+    "link",
+    "locationRequest",
+    "postback",
+    "reply",
+    "webview",
+];
 const ACTION_SUBSET: &[&str] = &["buy", "link", "postback", "webview"];
 pub const SENDABLE_TYPES: &[&str] = &[
     "text", "image", "file", "carousel", "list", "location", "form", "template",
@@ -422,7 +467,15 @@ fn action(c: &mut Check, v: &Value, path: &str, allowed: &[&str]) {
     }
 }
 
-fn actions(c: &mut Check, o: &Map<String, Value>, path: &str, min: usize, max: usize, allowed: &[&str], required: bool) -> usize {
+fn actions(
+    c: &mut Check,
+    o: &Map<String, Value>,
+    path: &str,
+    min: usize,
+    max: usize,
+    allowed: &[&str],
+    required: bool,
+) -> usize {
     let Some(list) = c.array(o, path, "actions", required, min, max) else {
         return 0;
     };
@@ -438,7 +491,9 @@ fn items(c: &mut Check, o: &Map<String, Value>, path: &str) {
     };
     for (i, item) in list.iter().enumerate() {
         let p = format!("{path}.items[{i}]");
-        let Some(io) = c.object(item, &p) else { continue };
+        let Some(io) = c.object(item, &p) else {
+            continue;
+        };
         c.string(io, &p, "title", true, 1, 128);
         c.string(io, &p, "description", false, 0, 128);
         c.uri(io, &p, "mediaUrl", false, 2048);
@@ -453,9 +508,14 @@ fn items(c: &mut Check, o: &Map<String, Value>, path: &str) {
 fn rich_text(c: &mut Check, o: &Map<String, Value>) -> (bool, bool, bool) {
     let text = c.string(o, "content", "text", false, 0, 4096).is_some();
     let html = c.string(o, "content", "htmlText", false, 1, 4096).is_some();
-    let md = c.string(o, "content", "markdownText", false, 1, 4096).is_some();
+    let md = c
+        .string(o, "content", "markdownText", false, 1, 4096)
+        .is_some();
     if html && md {
-        c.fail("content.markdownText", "cannot be combined with content.htmlText");
+        c.fail(
+            "content.markdownText",
+            "cannot be combined with content.htmlText",
+        );
     }
     c.boolean(o, "content", "blockChatInput", false);
     (text, html, md)
@@ -472,7 +532,10 @@ pub fn message_post(body: &Value) -> ApiResult<()> {
         if let Some(subs) = c.array(a, "author", "subtypes", false, 1, 1) {
             for (i, s) in subs.iter().enumerate() {
                 if !matches!(s.as_str(), Some("AI" | "activity")) {
-                    c.fail(&format!("author.subtypes[{i}]"), "must be one of: AI, activity");
+                    c.fail(
+                        &format!("author.subtypes[{i}]"),
+                        "must be one of: AI, activity",
+                    );
                 }
             }
         }
@@ -482,9 +545,10 @@ pub fn message_post(body: &Value) -> ApiResult<()> {
         c.string(a, "author", "displayName", false, 1, 256);
         c.uri(a, "author", "avatarUrl", false, 2048);
         match kind {
-            Some("user") if uid.is_none() && ext.is_none() => {
-                c.fail("author", "must have userId or userExternalId when type is user")
-            }
+            Some("user") if uid.is_none() && ext.is_none() => c.fail(
+                "author",
+                "must have userId or userExternalId when type is user",
+            ),
             Some("business") if uid.is_some() || ext.is_some() => c.fail(
                 "author",
                 "userId and userExternalId apply only when type is user",
@@ -501,7 +565,10 @@ pub fn message_post(body: &Value) -> ApiResult<()> {
     if let Some(content) = c.nested(o, "", "content", true) {
         let kind = match content.get("type").and_then(Value::as_str) {
             Some("formResponse") => {
-                c.fail("content.type", "formResponse cannot be sent through the API");
+                c.fail(
+                    "content.type",
+                    "formResponse cannot be sent through the API",
+                );
                 None
             }
             _ => c.one_of(content, "content", "type", true, SENDABLE_TYPES),
@@ -512,7 +579,10 @@ pub fn message_post(body: &Value) -> ApiResult<()> {
                 let n = actions(&mut c, content, "content", 0, 100, ACTION_TYPES, false);
                 c.string(content, "content", "payload", false, 0, 4096);
                 if !text && !html && !md && n == 0 {
-                    c.fail("content.text", "is required unless actions, htmlText or markdownText is given");
+                    c.fail(
+                        "content.text",
+                        "is required unless actions, htmlText or markdownText is given",
+                    );
                 }
             }
             Some("image") => {
@@ -529,7 +599,13 @@ pub fn message_post(body: &Value) -> ApiResult<()> {
             Some("carousel") => {
                 items(&mut c, content, "content");
                 if let Some(ds) = c.nested(content, "content", "displaySettings", false) {
-                    c.one_of(ds, "content.displaySettings", "imageAspectRatio", false, &["horizontal", "square"]);
+                    c.one_of(
+                        ds,
+                        "content.displaySettings",
+                        "imageAspectRatio",
+                        false,
+                        &["horizontal", "square"],
+                    );
                 }
                 c.boolean(content, "content", "blockChatInput", false);
             }
@@ -607,7 +683,10 @@ fn form(c: &mut Check, content: &Map<String, Value>) {
         }
         let options = c.array(fo, &p, "options", false, 0, 200);
         if kind == Some("select") && options.is_none_or(|o| o.is_empty()) {
-            c.fail(&join(&p, "options"), "is required (at least 1) for select fields");
+            c.fail(
+                &join(&p, "options"),
+                "is required (at least 1) for select fields",
+            );
         }
         for (j, opt) in options.into_iter().flatten().enumerate() {
             let op = format!("{p}.options[{j}]");
@@ -740,7 +819,9 @@ mod tests {
     use serde_json::json;
 
     fn titles(r: ApiResult<()>) -> Vec<String> {
-        r.err().map(|e| e.errors.into_iter().map(|e| e.title).collect()).unwrap_or_default()
+        r.err()
+            .map(|e| e.errors.into_iter().map(|e| e.title).collect())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -750,28 +831,53 @@ mod tests {
             "author": {"type": "robot"},
             "content": {"type": "text", "text": long},
         })));
-        assert!(t.contains(&"author.type must be one of: business, user".to_owned()), "{t:?}");
-        assert!(t.contains(&"content.text must be at most 4096 characters".to_owned()), "{t:?}");
+        assert!(
+            t.contains(&"author.type must be one of: business, user".to_owned()),
+            "{t:?}"
+        );
+        assert!(
+            t.contains(&"content.text must be at most 4096 characters".to_owned()),
+            "{t:?}"
+        );
         let t = titles(message_post(&json!({
             "author": {"type": "business"},
             "content": {"type": "carousel", "items": [{"title": "a", "actions": [{"type": "reply", "text": "x", "payload": "y"}]}]},
         })));
-        assert_eq!(t, vec!["content.items[0].actions[0].type must be one of: buy, link, postback, webview"]);
-        assert!(titles(message_post(&json!({"author":{"type":"business"},"content":{"type":"text","text":"hi"}}))).is_empty());
+        assert_eq!(
+            t,
+            vec!["content.items[0].actions[0].type must be one of: buy, link, postback, webview"]
+        );
+        assert!(
+            titles(message_post(
+                &json!({"author":{"type":"business"},"content":{"type":"text","text":"hi"}})
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
     fn metadata_is_flat_and_small() {
         let t = titles(user_create(&json!({"metadata": {"a": {"b": 1}}})));
-        assert_eq!(t, vec!["metadata.a must be a string, number or boolean (metadata is flat)"]);
+        assert_eq!(
+            t,
+            vec!["metadata.a must be a string, number or boolean (metadata is flat)"]
+        );
         let big = "x".repeat(4100);
-        assert_eq!(titles(user_create(&json!({"metadata": {"a": big}}))).len(), 1);
+        assert_eq!(
+            titles(user_create(&json!({"metadata": {"a": big}}))).len(),
+            1
+        );
         assert!(titles(user_create(&json!({"metadata": null}))).is_empty());
     }
 
     #[test]
     fn personal_needs_exactly_one_participant() {
-        let t = titles(conversation_create(&json!({"type": "personal", "participants": []})));
-        assert_eq!(t, vec!["participants must have exactly 1 item for a personal conversation"]);
+        let t = titles(conversation_create(
+            &json!({"type": "personal", "participants": []}),
+        ));
+        assert_eq!(
+            t,
+            vec!["participants must have exactly 1 item for a personal conversation"]
+        );
     }
 }

@@ -120,7 +120,11 @@ async fn run(
             let entry = groups
                 .entry(target.webhook_id.clone())
                 .or_insert_with(|| (target.clone(), vec![Vec::new()]));
-            if entry.1.last().is_some_and(|b| b.len() >= MAX_EVENTS_PER_POST) {
+            if entry
+                .1
+                .last()
+                .is_some_and(|b| b.len() >= MAX_EVENTS_PER_POST)
+            {
                 entry.1.push(Vec::new());
             }
             if let Some(batch) = entry.1.last_mut() {
@@ -175,7 +179,14 @@ async fn deliver(
             .await;
         let (status, error) = match result {
             Ok(r) => (Some(r.status().as_u16()), None),
-            Err(e) => (None, Some(if e.is_timeout() { "timed out".to_owned() } else { "connection failed".to_owned() })),
+            Err(e) => (
+                None,
+                Some(if e.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    "connection failed".to_owned()
+                }),
+            ),
         };
         let again = status.is_none_or(retryable) && attempt < MAX_ATTEMPTS;
         if let Ok(mut list) = attempts.lock() {

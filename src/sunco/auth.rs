@@ -109,7 +109,13 @@ mod tests {
             &v,
         )
         .unwrap();
-        assert_eq!(data.claims, Claims { scope: "app".into(), exp: None });
+        assert_eq!(
+            data.claims,
+            Claims {
+                scope: "app".into(),
+                exp: None
+            }
+        );
         let with_exp = mint_jwt("app_123", &secret, Scope::App, Some(4_000_000_000)).unwrap();
         let data = jsonwebtoken::decode::<Claims>(
             with_exp.expose(),

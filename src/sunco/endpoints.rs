@@ -37,27 +37,75 @@ pub enum ConversationFilter {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Endpoint {
-    ListConversations { filter: ConversationFilter, page: Page },
+    ListConversations {
+        filter: ConversationFilter,
+        page: Page,
+    },
     CreateConversation(ConversationCreate),
-    GetConversation { conversation_id: String },
-    UpdateConversation { conversation_id: String, body: ConversationUpdate },
-    ListParticipants { conversation_id: String, page: Page },
-    ListMessages { conversation_id: String, page: Page },
-    PostMessage { conversation_id: String, body: MessagePost },
-    DeleteMessage { conversation_id: String, message_id: String },
+    GetConversation {
+        conversation_id: String,
+    },
+    UpdateConversation {
+        conversation_id: String,
+        body: ConversationUpdate,
+    },
+    ListParticipants {
+        conversation_id: String,
+        page: Page,
+    },
+    ListMessages {
+        conversation_id: String,
+        page: Page,
+    },
+    PostMessage {
+        conversation_id: String,
+        body: Box<MessagePost>,
+    },
+    DeleteMessage {
+        conversation_id: String,
+        message_id: String,
+    },
     CreateUser(UserCreate),
-    GetUser { user: UserIdOrExternalId },
-    UpdateUser { user: UserIdOrExternalId, body: UserUpdate },
-    DeleteUser { user: UserIdOrExternalId },
-    ListUsersByEmail { email: String },
+    GetUser {
+        user: UserIdOrExternalId,
+    },
+    UpdateUser {
+        user: UserIdOrExternalId,
+        body: UserUpdate,
+    },
+    DeleteUser {
+        user: UserIdOrExternalId,
+    },
+    ListUsersByEmail {
+        email: String,
+    },
     ListSwitchboards,
-    ListSwitchboardIntegrations { switchboard_id: String },
-    PassControl { conversation_id: String, body: ControlTargetBody },
-    OfferControl { conversation_id: String, body: ControlTargetBody },
-    AcceptControl { conversation_id: String, body: ControlBody },
-    ReleaseControl { conversation_id: String, body: ControlBody },
-    ListIntegrations { types: Vec<String>, page: Page },
-    GetIntegration { integration_id: String },
+    ListSwitchboardIntegrations {
+        switchboard_id: String,
+    },
+    PassControl {
+        conversation_id: String,
+        body: ControlTargetBody,
+    },
+    OfferControl {
+        conversation_id: String,
+        body: ControlTargetBody,
+    },
+    AcceptControl {
+        conversation_id: String,
+        body: ControlBody,
+    },
+    ReleaseControl {
+        conversation_id: String,
+        body: ControlBody,
+    },
+    ListIntegrations {
+        types: Vec<String>,
+        page: Page,
+    },
+    GetIntegration {
+        integration_id: String,
+    },
 }
 
 /// A request ready for an HTTP client: everything but the base URL and the credentials.
@@ -113,7 +161,13 @@ impl Endpoint {
                     ConversationFilter::UserExternalId(id) => filter_pair("userExternalId", id),
                 }];
                 q.extend(page.query_pairs());
-                (Method::GET, format!("{app}/conversations"), q, None, RetryClass::Read)
+                (
+                    Method::GET,
+                    format!("{app}/conversations"),
+                    q,
+                    None,
+                    RetryClass::Read,
+                )
             }
             Endpoint::CreateConversation(body) => (
                 Method::POST,
@@ -122,9 +176,13 @@ impl Endpoint {
                 json(body),
                 RetryClass::NonIdempotent,
             ),
-            Endpoint::GetConversation { conversation_id } => {
-                (Method::GET, conv(conversation_id), vec![], None, RetryClass::Read)
-            }
+            Endpoint::GetConversation { conversation_id } => (
+                Method::GET,
+                conv(conversation_id),
+                vec![],
+                None,
+                RetryClass::Read,
+            ),
             Endpoint::UpdateConversation {
                 conversation_id,
                 body,
@@ -254,7 +312,13 @@ impl Endpoint {
                     q.push(filter_pair("types", types.join(",")));
                 }
                 q.extend(page.query_pairs());
-                (Method::GET, format!("{app}/integrations"), q, None, RetryClass::Read)
+                (
+                    Method::GET,
+                    format!("{app}/integrations"),
+                    q,
+                    None,
+                    RetryClass::Read,
+                )
             }
             Endpoint::GetIntegration { integration_id } => (
                 Method::GET,
@@ -279,7 +343,13 @@ fn control(
     conversation_path: String,
     action: &str,
     body: Option<Value>,
-) -> (Method, String, Vec<(String, String)>, Option<Value>, RetryClass) {
+) -> (
+    Method,
+    String,
+    Vec<(String, String)>,
+    Option<Value>,
+    RetryClass,
+) {
     (
         Method::POST,
         format!("{conversation_path}/{action}"),
@@ -317,7 +387,10 @@ mod tests {
             conversation_id: "../users/x".into(),
         }
         .to_http("app/../1");
-        assert_eq!(r.path, "/v2/apps/app%2F%2E%2E%2F1/conversations/%2E%2E%2Fusers%2Fx");
+        assert_eq!(
+            r.path,
+            "/v2/apps/app%2F%2E%2E%2F1/conversations/%2E%2E%2Fusers%2Fx"
+        );
     }
 
     #[test]
@@ -342,7 +415,7 @@ mod tests {
     fn sends_are_not_idempotent() {
         let r = Endpoint::PostMessage {
             conversation_id: "c".into(),
-            body: MessagePost {
+            body: Box::new(MessagePost {
                 author: Author::business(),
                 content: Content::Text {
                     text: Some("hi".into()),
@@ -356,7 +429,7 @@ mod tests {
                 metadata: None,
                 schema: None,
                 r#override: None,
-            },
+            }),
         }
         .to_http("a");
         assert_eq!(r.retry, RetryClass::NonIdempotent);

@@ -118,10 +118,20 @@ mod tests {
             Page::parse(Some(ID), None, Some("10")).unwrap(),
             Page::after(ID).with_size(10)
         );
-        assert_eq!(Page::parse(Some(ID), Some(ID), None), Err(PageError::BothCursors));
-        assert_eq!(Page::parse(Some("abc"), None, None), Err(PageError::BadCursor));
+        assert_eq!(
+            Page::parse(Some(ID), Some(ID), None),
+            Err(PageError::BothCursors)
+        );
+        assert_eq!(
+            Page::parse(Some("abc"), None, None),
+            Err(PageError::BadCursor)
+        );
         for bad in ["0", "101", "-1", "ten", ""] {
-            assert_eq!(Page::parse(None, None, Some(bad)), Err(PageError::BadSize), "{bad}");
+            assert_eq!(
+                Page::parse(None, None, Some(bad)),
+                Err(PageError::BadSize),
+                "{bad}"
+            );
         }
         assert!(Page::parse(None, None, Some("100")).is_ok());
     }
@@ -137,7 +147,10 @@ mod tests {
         );
         assert_eq!(
             filter_pair("userExternalId", "demo-user-01"),
-            ("filter[userExternalId]".to_owned(), "demo-user-01".to_owned())
+            (
+                "filter[userExternalId]".to_owned(),
+                "demo-user-01".to_owned()
+            )
         );
     }
 }

@@ -26,7 +26,10 @@ mod tests {
         assert_eq!(segment("../x"), "%2E%2E%2Fx");
         assert_eq!(segment("a/b"), "a%2Fb");
         assert_eq!(segment("a?b#c"), "a%3Fb%23c");
-        assert_eq!(segment("5f748c1a2b5315fc007e7977"), "5f748c1a2b5315fc007e7977");
+        assert_eq!(
+            segment("5f748c1a2b5315fc007e7977"),
+            "5f748c1a2b5315fc007e7977"
+        );
         assert_eq!(segment("demo-user_01~x"), "demo-user_01~x");
         assert!(!segment("..").contains('.'));
     }

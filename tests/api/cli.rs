@@ -25,14 +25,22 @@ fn simulator_prints_its_url_and_credentials() {
     let _ = child.wait();
     let text = seen.join("\n");
     assert!(text.contains("listening on http://127.0.0.1:"), "{text}");
-    for needle in ["SUNCO_API_URL=http://127.0.0.1:", "SUNCO_APP_ID=5f0c1e2d3b4a596877889900", "SUNCO_KEY_ID=app_", "SUNCO_KEY_SECRET=sim-app-secret"] {
+    for needle in [
+        "SUNCO_API_URL=http://127.0.0.1:",
+        "SUNCO_APP_ID=5f0c1e2d3b4a596877889900",
+        "SUNCO_KEY_ID=app_",
+        "SUNCO_KEY_SECRET=sim-app-secret",
+    ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }
 
 #[test]
 fn simulator_rejects_bad_flags() {
-    let out = bin().args(["simulator", "--fail-rate", "3", "--bind", "127.0.0.1:0"]).output().expect("run");
+    let out = bin()
+        .args(["simulator", "--fail-rate", "3", "--bind", "127.0.0.1:0"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("failRate must be from 0 to 1"), "{err}");

@@ -31,7 +31,11 @@ async fn rate_limit_answers_429_with_and_without_retry_after() {
 
     // At run time: the same limit, now with Retry-After in whole seconds.
     let faults = sim
-        .admin("PUT", "/_sim/faults", Some(json!({"rateLimit": {"rps": 0.5, "burst": 1}, "retryAfter": true})))
+        .admin(
+            "PUT",
+            "/_sim/faults",
+            Some(json!({"rateLimit": {"rps": 0.5, "burst": 1}, "retryAfter": true})),
+        )
         .await;
     assert_eq!(faults["retryAfter"], true);
     assert_eq!(sim.get(&list()).await.status, 200);
@@ -50,7 +54,12 @@ async fn fail_rate_answers_500_or_503_before_handling() {
     let sim = TestSim::start(config).await;
     let conv_path = TestSim::app("/conversations/5f748c1a2b5315fc007e7977/messages");
     for _ in 0..6 {
-        let r = sim.post(&conv_path, json!({"author": {"type": "business"}, "content": {"type": "text", "text": "x"}})).await;
+        let r = sim
+            .post(
+                &conv_path,
+                json!({"author": {"type": "business"}, "content": {"type": "text", "text": "x"}}),
+            )
+            .await;
         assert!(r.status == 500 || r.status == 503, "{}", r.status);
     }
     assert_eq!(sim.count(MESSAGES, "failed").await, 6);
@@ -63,11 +72,19 @@ async fn accept_then_fail_stores_the_write_and_answers_503() {
     let sim = TestSim::demo().await;
     let conv = sim.conversation_of("demo-user-05").await;
     let path = TestSim::app(&format!("/conversations/{conv}/messages"));
-    sim.admin("PUT", "/_sim/faults", Some(json!({"acceptThenFailRate": 1.0}))).await;
+    sim.admin(
+        "PUT",
+        "/_sim/faults",
+        Some(json!({"acceptThenFailRate": 1.0})),
+    )
+    .await;
     let r = sim.post(&path, json!({"author": {"type": "business"}, "content": {"type": "text", "text": "did this arrive?"}})).await;
     assert_eq!(r.status, 503);
     // Reads are untouched, and show the write went through.
-    let msgs = sim.get(&path).await.body["messages"].as_array().unwrap().clone();
+    let msgs = sim.get(&path).await.body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(msgs.last().unwrap()["content"]["text"], "did this arrive?");
     assert_eq!(sim.count(MESSAGES, "acceptedThenFailed").await, 1);
 }
@@ -75,16 +92,24 @@ async fn accept_then_fail_stores_the_write_and_answers_503() {
 #[tokio::test]
 async fn dropped_connections_get_no_answer() {
     let sim = TestSim::demo().await;
-    sim.admin("PUT", "/_sim/faults", Some(json!({"dropRate": 1.0}))).await;
-    let r = sim.try_send(Auth::AppBasic, "GET", &list(), None, "application/json").await;
-    assert!(r.is_err(), "expected a dropped connection, got {:?}", r.map(|r| r.status));
+    sim.admin("PUT", "/_sim/faults", Some(json!({"dropRate": 1.0})))
+        .await;
+    let r = sim
+        .try_send(Auth::AppBasic, "GET", &list(), None, "application/json")
+        .await;
+    assert!(
+        r.is_err(),
+        "expected a dropped connection, got {:?}",
+        r.map(|r| r.status)
+    );
     assert_eq!(sim.count(CONVERSATIONS, "dropped").await, 1);
 }
 
 #[tokio::test]
 async fn latency_is_added_to_api_requests() {
     let sim = TestSim::demo().await;
-    sim.admin("PUT", "/_sim/faults", Some(json!({"latencyMs": 300}))).await;
+    sim.admin("PUT", "/_sim/faults", Some(json!({"latencyMs": 300})))
+        .await;
     let started = Instant::now();
     assert_eq!(sim.get(&list()).await.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -94,7 +119,11 @@ async fn latency_is_added_to_api_requests() {
 async fn fault_settings_are_checked() {
     let sim = TestSim::demo().await;
     let client = reqwest::Client::new();
-    for body in [json!({"failRate": 2}), json!({"rateLimit": {"rps": 0, "burst": 1}}), json!({"typo": 1})] {
+    for body in [
+        json!({"failRate": 2}),
+        json!({"rateLimit": {"rps": 0, "burst": 1}}),
+        json!({"typo": 1}),
+    ] {
         let r = client
             .put(format!("{}/_sim/faults", sim.base))
             .bearer_auth("sim-admin-token")
@@ -104,7 +133,14 @@ async fn fault_settings_are_checked() {
             .unwrap();
         assert_eq!(r.status(), 400, "{body}");
     }
-    let r = client.get(format!("{}/_sim/stats", sim.base)).send().await.unwrap();
+    let r = client
+        .get(format!("{}/_sim/stats", sim.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401, "admin routes need the admin token");
-    assert_eq!(serde_json::from_value::<Faults>(json!({})).unwrap(), Faults::default());
+    assert_eq!(
+        serde_json::from_value::<Faults>(json!({})).unwrap(),
+        Faults::default()
+    );
 }

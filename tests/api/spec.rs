@@ -46,10 +46,6 @@ impl Spec {
         Spec { doc }
     }
 
-    pub fn doc(&self) -> &Value {
-        &self.doc
-    }
-
     /// A named example from `components/examples`.
     pub fn example(&self, name: &str) -> Value {
         self.doc["components"]["examples"][name]["value"].clone()
@@ -85,7 +81,13 @@ impl Spec {
 
     /// Checks a response body against the schema the spec declares for its operation and status.
     /// A status the operation does not declare (401, 413, 429, 5xx) must carry `errorResponse`.
-    pub fn check_response(&self, method: &str, path: &str, status: u16, body: &Value) -> Result<(), String> {
+    pub fn check_response(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        body: &Value,
+    ) -> Result<(), String> {
         let (tpl, op) = self
             .operation(method, path)
             .ok_or_else(|| format!("{method} {path} is not an operation of the spec"))?;
@@ -103,19 +105,28 @@ impl Spec {
         let errors = self.validate(&schema, body, true);
         if status >= 400 {
             let ok = body["errors"].as_array().is_some_and(|a| {
-                !a.is_empty() && a.iter().all(|e| e["code"].is_string() && e["title"].is_string())
+                !a.is_empty()
+                    && a.iter()
+                        .all(|e| e["code"].is_string() && e["title"].is_string())
             });
             if !ok {
-                return Err(format!("{method} {tpl} {status}: error body must be {{errors:[{{code,title}}]}}: {body}"));
+                return Err(format!(
+                    "{method} {tpl} {status}: error body must be {{errors:[{{code,title}}]}}: {body}"
+                ));
             }
             if status != 400 && a_len(body) != 1 {
-                return Err(format!("{method} {tpl} {status}: only a 400 may carry several errors"));
+                return Err(format!(
+                    "{method} {tpl} {status}: only a 400 may carry several errors"
+                ));
             }
         }
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(format!("{method} {tpl} {status} does not match the spec:\n  {}\nbody: {body}", errors.join("\n  ")))
+            Err(format!(
+                "{method} {tpl} {status} does not match the spec:\n  {}\nbody: {body}",
+                errors.join("\n  ")
+            ))
         }
     }
 
@@ -137,7 +148,11 @@ impl Spec {
     }
 
     pub fn validate(&self, schema: &Value, value: &Value, response: bool) -> Vec<String> {
-        let mut v = Validator { spec: &self.doc, errors: Vec::new(), response };
+        let mut v = Validator {
+            spec: &self.doc,
+            errors: Vec::new(),
+            response,
+        };
         v.check(schema, value, "$", false, &[]);
         v.errors
     }
@@ -170,9 +185,10 @@ impl Validator<'_> {
     }
 
     /// Property names an object schema declares; `None` when it admits any property.
-    fn declared(&self, schema: &Value, guard: &[String]) -> Option<HashSet<String>> {
+    fn declared(&self, schema: &Value) -> Option<HashSet<String>> {
         let (s, _) = resolve(self.spec, schema);
-        if s.get("additionalProperties").is_some_and(|a| a != &Value::Bool(false))
+        if s.get("additionalProperties")
+            .is_some_and(|a| a != &Value::Bool(false))
             || s.get("oneOf").is_some()
             || s.get("anyOf").is_some()
         {
@@ -184,16 +200,20 @@ impl Validator<'_> {
             // A free-form object admits any property.
             return None;
         }
-        let mut out: HashSet<String> = props.map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        let mut out: HashSet<String> = props
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
         for member in all.into_iter().flatten() {
-            out.extend(self.declared(member, guard)?);
+            out.extend(self.declared(member)?);
         }
         Some(out)
     }
 
     fn nullable(&self, schema: &Value) -> bool {
         let (s, _) = resolve(self.spec, schema);
-        if schema.get("nullable") == Some(&Value::Bool(true)) || s.get("nullable") == Some(&Value::Bool(true)) {
+        if schema.get("nullable") == Some(&Value::Bool(true))
+            || s.get("nullable") == Some(&Value::Bool(true))
+        {
             return true;
         }
         s.get("allOf")
@@ -201,7 +221,14 @@ impl Validator<'_> {
             .is_some_and(|all| all.iter().any(|m| self.nullable(m)))
     }
 
-    fn check(&mut self, schema: &Value, value: &Value, at: &str, in_all_of: bool, guard: &[String]) {
+    fn check(
+        &mut self,
+        schema: &Value,
+        value: &Value,
+        at: &str,
+        in_all_of: bool,
+        guard: &[String],
+    ) {
         if schema.is_null() || schema.as_object().is_some_and(Map::is_empty) {
             return;
         }
@@ -223,19 +250,26 @@ impl Validator<'_> {
             if let Some(target) = d["mapping"][tag].as_str() {
                 let mut g = guard.to_vec();
                 g.push(n.clone());
-                self.check(&serde_json::json!({"$ref": target}), value, at, in_all_of, &g);
+                self.check(
+                    &serde_json::json!({"$ref": target}),
+                    value,
+                    at,
+                    in_all_of,
+                    &g,
+                );
                 return;
             }
-            self.err(at, format!("{prop} {tag:?} is not one of the discriminator's values"));
+            self.err(
+                at,
+                format!("{prop} {tag:?} is not one of the discriminator's values"),
+            );
             return;
         }
         if let Some(all) = s.get("allOf").and_then(Value::as_array) {
             for member in all {
                 self.check(member, value, at, true, guard);
             }
-            if !in_all_of
-                && let (Some(obj), Some(known)) = (value.as_object(), self.declared(s, guard))
-            {
+            if !in_all_of && let (Some(obj), Some(known)) = (value.as_object(), self.declared(s)) {
                 self.unknown(obj, &known, at);
             }
         }
@@ -262,7 +296,10 @@ impl Validator<'_> {
         if let Some(e) = s.get("enum").and_then(Value::as_array)
             && !e.contains(value)
         {
-            self.err(at, format!("{value} is not one of {}", Value::Array(e.clone())));
+            self.err(
+                at,
+                format!("{value} is not one of {}", Value::Array(e.clone())),
+            );
         }
         if let Some(st) = value.as_str() {
             let n = st.chars().count() as u64;
@@ -317,7 +354,11 @@ impl Validator<'_> {
                 for r in req.iter().filter_map(Value::as_str) {
                     let p = props.and_then(|p| p.get(r));
                     let (ps, _) = p.map_or((&Value::Null, None), |p| resolve(self.spec, p));
-                    let flag = if self.response { "writeOnly" } else { "readOnly" };
+                    let flag = if self.response {
+                        "writeOnly"
+                    } else {
+                        "readOnly"
+                    };
                     let skip = p.is_some_and(|p| p.get(flag) == Some(&Value::Bool(true)))
                         || ps.get(flag) == Some(&Value::Bool(true));
                     if !skip && !obj.contains_key(r) {
@@ -333,14 +374,17 @@ impl Validator<'_> {
                             && (p.get("writeOnly") == Some(&Value::Bool(true))
                                 || ps.get("writeOnly") == Some(&Value::Bool(true)))
                         {
-                            self.err(&format!("{at}.{k}"), "is writeOnly and must not appear in a response");
+                            self.err(
+                                &format!("{at}.{k}"),
+                                "is writeOnly and must not appear in a response",
+                            );
                         }
                         self.check(p, v, &format!("{at}.{k}"), false, guard);
                     }
                 }
                 if !in_all_of
                     && s.get("allOf").is_none()
-                    && let Some(known) = self.declared(s, guard)
+                    && let Some(known) = self.declared(s)
                 {
                     self.unknown(obj, &known, at);
                 }
@@ -365,23 +409,41 @@ impl Validator<'_> {
                 .as_str()
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("#/components/schemas/{tag}"));
-            if options.iter().any(|o| o["$ref"].as_str() == Some(target.as_str())) {
-                self.check(&serde_json::json!({"$ref": target}), value, at, false, guard);
+            if options
+                .iter()
+                .any(|o| o["$ref"].as_str() == Some(target.as_str()))
+            {
+                self.check(
+                    &serde_json::json!({"$ref": target}),
+                    value,
+                    at,
+                    false,
+                    guard,
+                );
             } else {
-                self.err(at, format!("{prop} {tag:?} is not one of the allowed variants"));
+                self.err(
+                    at,
+                    format!("{prop} {tag:?} is not one of the allowed variants"),
+                );
             }
             return;
         }
         // Webhook events: each branch's title is the event type.
         if let Some(tag) = value.get("type").and_then(Value::as_str)
-            && let Some(branch) = options.iter().find(|o| resolve(self.spec, o).0["title"].as_str() == Some(tag))
+            && let Some(branch) = options
+                .iter()
+                .find(|o| resolve(self.spec, o).0["title"].as_str() == Some(tag))
         {
             self.check(branch, value, at, false, guard);
             return;
         }
         let mut best: Option<Vec<String>> = None;
         for o in options {
-            let mut sub = Validator { spec: self.spec, errors: Vec::new(), response: self.response };
+            let mut sub = Validator {
+                spec: self.spec,
+                errors: Vec::new(),
+                response: self.response,
+            };
             sub.check(o, value, at, false, guard);
             if sub.errors.is_empty() {
                 return;

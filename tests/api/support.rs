@@ -37,14 +37,39 @@ impl Auth {
             bearer_header(&t).expose().to_owned()
         };
         match self {
-            Auth::AppBasic => Some(basic_header(seed::DEFAULT_KEY_ID, &Secret::new(seed::DEFAULT_KEY_SECRET)).expose().to_owned()),
-            Auth::AppJwt => Some(jwt(seed::DEFAULT_KEY_ID, seed::DEFAULT_KEY_SECRET, Scope::App)),
-            Auth::AccountBasic => Some(basic_header(seed::ACCOUNT_KEY_ID, &Secret::new(seed::ACCOUNT_KEY_SECRET)).expose().to_owned()),
-            Auth::AccountJwt => Some(jwt(seed::ACCOUNT_KEY_ID, seed::ACCOUNT_KEY_SECRET, Scope::Account)),
-            Auth::IntegrationBasic => Some(
-                basic_header(seed::INTEGRATION_KEY_ID, &Secret::new(seed::INTEGRATION_KEY_SECRET)).expose().to_owned(),
+            Auth::AppBasic => Some(
+                basic_header(seed::DEFAULT_KEY_ID, &Secret::new(seed::DEFAULT_KEY_SECRET))
+                    .expose()
+                    .to_owned(),
             ),
-            Auth::IntegrationJwt => Some(jwt(seed::INTEGRATION_KEY_ID, seed::INTEGRATION_KEY_SECRET, Scope::Integration)),
+            Auth::AppJwt => Some(jwt(
+                seed::DEFAULT_KEY_ID,
+                seed::DEFAULT_KEY_SECRET,
+                Scope::App,
+            )),
+            Auth::AccountBasic => Some(
+                basic_header(seed::ACCOUNT_KEY_ID, &Secret::new(seed::ACCOUNT_KEY_SECRET))
+                    .expose()
+                    .to_owned(),
+            ),
+            Auth::AccountJwt => Some(jwt(
+                seed::ACCOUNT_KEY_ID,
+                seed::ACCOUNT_KEY_SECRET,
+                Scope::Account,
+            )),
+            Auth::IntegrationBasic => Some(
+                basic_header(
+                    seed::INTEGRATION_KEY_ID,
+                    &Secret::new(seed::INTEGRATION_KEY_SECRET),
+                )
+                .expose()
+                .to_owned(),
+            ),
+            Auth::IntegrationJwt => Some(jwt(
+                seed::INTEGRATION_KEY_ID,
+                seed::INTEGRATION_KEY_SECRET,
+                Scope::Integration,
+            )),
             Auth::None => None,
             Auth::Raw(h) => Some(h.clone()),
         }
@@ -69,7 +94,11 @@ impl Resp {
     pub fn titles(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| a.iter().filter_map(|e| e["title"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["title"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -92,7 +121,10 @@ impl TestSim {
         Self {
             _running: running,
             base,
-            http: reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client"),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client"),
         }
     }
 
@@ -102,13 +134,30 @@ impl TestSim {
     }
 
     /// A request whose answer must match the spec.
-    pub async fn call(&self, auth: Auth, method: &str, path_and_query: &str, body: Option<Value>) -> Resp {
+    pub async fn call(
+        &self,
+        auth: Auth,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> Resp {
         let raw = body.map(|b| serde_json::to_vec(&b).expect("json"));
-        self.send(auth, method, path_and_query, raw, "application/json").await
+        self.send(auth, method, path_and_query, raw, "application/json")
+            .await
     }
 
-    pub async fn send(&self, auth: Auth, method: &str, path_and_query: &str, body: Option<Vec<u8>>, content_type: &str) -> Resp {
-        let resp = self.try_send(auth, method, path_and_query, body, content_type).await.expect("request failed");
+    pub async fn send(
+        &self,
+        auth: Auth,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Resp {
+        let resp = self
+            .try_send(auth, method, path_and_query, body, content_type)
+            .await
+            .expect("request failed");
         let path = path_and_query.split('?').next().unwrap_or_default();
         if let Err(e) = spec().check_response(method, path, resp.status, &resp.body) {
             panic!("{e}");
@@ -126,7 +175,9 @@ impl TestSim {
         content_type: &str,
     ) -> Result<Resp, reqwest::Error> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.http.request(method, format!("{}{path_and_query}", self.base));
+        let mut req = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.base));
         if let Some(h) = auth.header() {
             req = req.header("Authorization", h);
         }
@@ -137,8 +188,16 @@ impl TestSim {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await?;
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        Ok(Resp { status, body, headers })
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok(Resp {
+            status,
+            body,
+            headers,
+        })
     }
 
     pub async fn get(&self, pq: &str) -> Resp {
@@ -159,12 +218,19 @@ impl TestSim {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", simulator::DEFAULT_ADMIN_TOKEN));
+            .header(
+                "Authorization",
+                format!("Bearer {}", simulator::DEFAULT_ADMIN_TOKEN),
+            );
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("admin request");
-        assert!(resp.status().is_success(), "admin {path}: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "admin {path}: {}",
+            resp.status()
+        );
         resp.json().await.expect("admin json")
     }
 
@@ -177,9 +243,16 @@ impl TestSim {
 
     /// The id of a demo user's default conversation.
     pub async fn conversation_of(&self, external_id: &str) -> String {
-        let r = self.get(&Self::app(&format!("/conversations?filter[userExternalId]={external_id}"))).await;
+        let r = self
+            .get(&Self::app(&format!(
+                "/conversations?filter[userExternalId]={external_id}"
+            )))
+            .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
-        r.body["conversations"][0]["id"].as_str().expect("conversation id").to_owned()
+        r.body["conversations"][0]["id"]
+            .as_str()
+            .expect("conversation id")
+            .to_owned()
     }
 }
 
@@ -212,17 +285,26 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { url, rx: tokio::sync::Mutex::new(rx), script }
+        Self {
+            url,
+            rx: tokio::sync::Mutex::new(rx),
+            script,
+        }
     }
 
     /// Answer the next POSTs with these statuses.
     pub fn answer_with(&self, statuses: &[u16]) {
-        self.script.lock().expect("script").extend_from_slice(statuses);
+        self.script
+            .lock()
+            .expect("script")
+            .extend_from_slice(statuses);
     }
 
     /// The next POST, or panic after 10 s.

@@ -7,7 +7,10 @@ use super::spec::spec;
 use super::support::{Receiver, TestSim, with_webhooks};
 
 fn types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["type"].as_str().unwrap_or_default().to_owned()).collect()
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -30,10 +33,17 @@ async fn message_and_delivery_events_arrive_with_the_secret_in_one_post() {
     let events = envelope["events"].as_array().unwrap();
     assert_eq!(
         types(events),
-        ["conversation:message", "conversation:message:delivery:channel", "conversation:message:delivery:user"]
+        [
+            "conversation:message",
+            "conversation:message:delivery:channel",
+            "conversation:message:delivery:user"
+        ]
     );
     assert_eq!(events[0]["payload"]["message"]["id"], message_id);
-    assert_eq!(events[0]["payload"]["message"]["content"]["text"], "Your parcel is on its way");
+    assert_eq!(
+        events[0]["payload"]["message"]["content"]["text"],
+        "Your parcel is on its way"
+    );
     let user_event = &events[2]["payload"];
     assert_eq!(user_event["message"], json!({"id": message_id}));
     assert_eq!(user_event["destination"]["type"], "web");
@@ -50,22 +60,45 @@ async fn a_form_fails_on_messenger_but_reaches_web() {
     let form = json!({"author": {"type": "business"}, "content": {"type": "form", "fields": [{"type": "email", "name": "email", "label": "Your email?"}]}});
     // demo-user-03 is on messenger only.
     let conv = sim.conversation_of("demo-user-03").await;
-    sim.post(&TestSim::app(&format!("/conversations/{conv}/messages")), form.clone()).await;
+    sim.post(
+        &TestSim::app(&format!("/conversations/{conv}/messages")),
+        form.clone(),
+    )
+    .await;
     let posts = rx.until(|ev| ev.len() >= 2).await;
-    let events: Vec<Value> = posts.iter().flat_map(|(_, b)| b["events"].as_array().cloned().unwrap_or_default()).collect();
-    assert_eq!(types(&events), ["conversation:message", "conversation:message:delivery:failure"]);
+    let events: Vec<Value> = posts
+        .iter()
+        .flat_map(|(_, b)| b["events"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        types(&events),
+        [
+            "conversation:message",
+            "conversation:message:delivery:failure"
+        ]
+    );
     let failure = &events[1]["payload"];
     assert_eq!(failure["destination"]["type"], "messenger");
-    assert_eq!(failure["error"], json!({"code": "uncategorized_error", "message": "Unsupported message type `form`"}));
+    assert_eq!(
+        failure["error"],
+        json!({"code": "uncategorized_error", "message": "Unsupported message type `form`"})
+    );
     assert_eq!(failure["isFinalEvent"], true);
     for (_, body) in &posts {
         assert!(spec().check_webhook(body).is_empty());
     }
     // demo-user-02's primary client is iOS, which renders forms.
     let conv = sim.conversation_of("demo-user-02").await;
-    sim.post(&TestSim::app(&format!("/conversations/{conv}/messages")), form).await;
+    sim.post(
+        &TestSim::app(&format!("/conversations/{conv}/messages")),
+        form,
+    )
+    .await;
     let posts = rx.until(|ev| ev.len() >= 3).await;
-    let events: Vec<Value> = posts.iter().flat_map(|(_, b)| b["events"].as_array().cloned().unwrap_or_default()).collect();
+    let events: Vec<Value> = posts
+        .iter()
+        .flat_map(|(_, b)| b["events"].as_array().cloned().unwrap_or_default())
+        .collect();
     assert_eq!(events[2]["payload"]["destination"]["type"], "ios");
     assert_eq!(events[2]["type"], "conversation:message:delivery:user");
 }
@@ -75,12 +108,19 @@ async fn switchboard_events_carry_the_conversation_after_the_change() {
     let rx = Receiver::start().await;
     let sim = TestSim::start(with_webhooks(&rx.url)).await;
     let conv = sim.conversation_of("demo-user-01").await;
-    sim.post(&TestSim::app(&format!("/conversations/{conv}/passControl")), json!({"switchboardIntegration": "next", "metadata": {"why": "billing"}})).await;
+    sim.post(
+        &TestSim::app(&format!("/conversations/{conv}/passControl")),
+        json!({"switchboardIntegration": "next", "metadata": {"why": "billing"}}),
+    )
+    .await;
     let (_, body) = rx.next().await;
     assert!(spec().check_webhook(&body).is_empty());
     let e = &body["events"][0];
     assert_eq!(e["type"], "switchboard:passControl");
-    assert_eq!(e["payload"]["conversation"]["activeSwitchboardIntegration"]["name"], "zd-agentWorkspace");
+    assert_eq!(
+        e["payload"]["conversation"]["activeSwitchboardIntegration"]["name"],
+        "zd-agentWorkspace"
+    );
     assert_eq!(e["payload"]["metadata"], json!({"why": "billing"}));
 }
 
@@ -100,7 +140,8 @@ async fn failed_posts_are_retried_up_to_five_times_but_not_after_a_400() {
     let path = TestSim::app(&format!("/conversations/{conv}/passControl"));
     // 500, 503, then accepted: three attempts of the same envelope.
     rx.answer_with(&[500, 503]);
-    sim.post(&path, json!({"switchboardIntegration": "next"})).await;
+    sim.post(&path, json!({"switchboardIntegration": "next"}))
+        .await;
     let first = rx.next().await.1;
     let second = rx.next().await.1;
     let third = rx.next().await.1;
@@ -116,12 +157,17 @@ async fn failed_posts_are_retried_up_to_five_times_but_not_after_a_400() {
     let conv = sim.conversation_of("demo-user-01").await;
     let path = TestSim::app(&format!("/conversations/{conv}/passControl"));
     rx.answer_with(&[400]);
-    sim.post(&path, json!({"switchboardIntegration": "next"})).await;
+    sim.post(&path, json!({"switchboardIntegration": "next"}))
+        .await;
     rx.next().await;
     // The next event proves the 400 was not retried: only one attempt precedes it.
-    sim.post(&path, json!({"switchboardIntegration": "bot"})).await;
+    sim.post(&path, json!({"switchboardIntegration": "bot"}))
+        .await;
     let (_, after) = rx.next().await;
-    assert_eq!(after["events"][0]["payload"]["conversation"]["activeSwitchboardIntegration"]["name"], "bot");
+    assert_eq!(
+        after["events"][0]["payload"]["conversation"]["activeSwitchboardIntegration"]["name"],
+        "bot"
+    );
     let a = attempts(&sim, 2).await;
     assert_eq!(a[0]["status"], 400);
     assert_eq!(a[0]["willRetry"], false);
@@ -131,11 +177,13 @@ async fn failed_posts_are_retried_up_to_five_times_but_not_after_a_400() {
     let conv = sim.conversation_of("demo-user-01").await;
     let path = TestSim::app(&format!("/conversations/{conv}/passControl"));
     rx.answer_with(&[503, 503, 503, 503, 503]);
-    sim.post(&path, json!({"switchboardIntegration": "next"})).await;
+    sim.post(&path, json!({"switchboardIntegration": "next"}))
+        .await;
     for _ in 0..5 {
         rx.next().await;
     }
-    sim.post(&path, json!({"switchboardIntegration": "bot"})).await;
+    sim.post(&path, json!({"switchboardIntegration": "bot"}))
+        .await;
     rx.next().await;
     let a = attempts(&sim, 6).await;
     let failing: Vec<&Value> = a.iter().filter(|x| x["status"] == 503).collect();
