@@ -621,12 +621,7 @@ async fn post_message(
         received: now_timestamp(),
         author,
         content,
-        source: Source {
-            kind: "api:conversations".to_owned(),
-            integration_id: None,
-            original_message_id: None,
-            original_message_timestamp: None,
-        },
+        source: Source::of("api:conversations", None),
         quoted_message: None,
         metadata: body["metadata"].as_object().cloned(),
         deleted: None,
@@ -1363,17 +1358,27 @@ async fn update_switchboard_integration(
         .insert(sbi.id.clone(), sbi.clone());
     // Conversations show the integration's current name and type.
     let r = sbi.as_ref_on_conversation();
+    replace_on_conversations(app, &sbi.id, Some(r));
+    Ok(ok(json!({ "switchboardIntegration": sbi })))
+}
+
+/// Replaces (or clears) a switchboard integration wherever a conversation shows it as active or
+/// pending.
+fn replace_on_conversations(
+    app: &mut App,
+    sbi_id: &str,
+    with: Option<crate::sunco::wire::SwitchboardIntegrationRef>,
+) {
     for c in app.conversations.values_mut() {
         for slot in [
             &mut c.conversation.active_switchboard_integration,
             &mut c.conversation.pending_switchboard_integration,
         ] {
-            if slot.as_ref().is_some_and(|s| s.id == r.id) {
-                *slot = Some(r.clone());
+            if slot.as_ref().is_some_and(|s| s.id == sbi_id) {
+                *slot = with.clone();
             }
         }
     }
-    Ok(ok(json!({ "switchboardIntegration": sbi })))
 }
 
 async fn delete_switchboard_integration(
@@ -1398,16 +1403,7 @@ async fn delete_switchboard_integration(
     {
         sb.default_switchboard_integration_id = None;
     }
-    for c in app.conversations.values_mut() {
-        for slot in [
-            &mut c.conversation.active_switchboard_integration,
-            &mut c.conversation.pending_switchboard_integration,
-        ] {
-            if slot.as_ref().is_some_and(|s| s.id == sbi_id) {
-                *slot = None;
-            }
-        }
-    }
+    replace_on_conversations(app, &sbi_id, None);
     Ok(empty())
 }
 

@@ -385,23 +385,11 @@ fn demo(world: &mut World, app_id: &str) {
                     id,
                     received: format_timestamp(when),
                     author,
-                    content: Content::Text {
-                        text: Some(format!("{text} ({})", i + 1)),
-                        html_text: None,
-                        markdown_text: None,
-                        block_chat_input: None,
-                        actions: None,
-                        payload: None,
-                    },
-                    source: Source {
-                        kind: if who == "user" {
-                            primary.to_owned()
-                        } else {
-                            "api:conversations".to_owned()
-                        },
-                        integration_id: (who == "user").then(|| channel_ids[primary].clone()),
-                        original_message_id: None,
-                        original_message_timestamp: None,
+                    content: Content::text(format!("{text} ({})", i + 1)),
+                    source: if who == "user" {
+                        Source::of(primary, Some(channel_ids[primary].clone()))
+                    } else {
+                        Source::of("api:conversations", None)
                     },
                     quoted_message: None,
                     metadata: None,

@@ -417,14 +417,7 @@ mod tests {
             conversation_id: "c".into(),
             body: Box::new(MessagePost {
                 author: Author::business(),
-                content: Content::Text {
-                    text: Some("hi".into()),
-                    html_text: None,
-                    markdown_text: None,
-                    block_chat_input: None,
-                    actions: None,
-                    payload: None,
-                },
+                content: Content::text("hi"),
                 destination: None,
                 metadata: None,
                 schema: None,

@@ -503,6 +503,18 @@ pub enum Content {
 }
 
 impl Content {
+    /// Plain text content.
+    pub fn text(text: impl Into<String>) -> Self {
+        Content::Text {
+            text: Some(text.into()),
+            html_text: None,
+            markdown_text: None,
+            block_chat_input: None,
+            actions: None,
+            payload: None,
+        }
+    }
+
     /// The discriminator, as the API spells it.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -531,6 +543,19 @@ pub struct Source {
     pub original_message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_message_timestamp: Option<String>,
+}
+
+impl Source {
+    /// The source of a message sent through the API (`api:conversations`), or, with an
+    /// integration, of one that came in from that channel.
+    pub fn of(kind: impl Into<String>, integration_id: Option<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            integration_id,
+            original_message_id: None,
+            original_message_timestamp: None,
+        }
+    }
 }
 
 /// `message`.
