@@ -18,6 +18,7 @@ use super::Sim;
 use super::error::{ApiError, ApiResult};
 use super::faults::Faults;
 use super::lock;
+use super::state::World;
 use crate::sunco::ids::now_timestamp;
 use crate::sunco::wire::{Author, Content, Message, Source};
 
@@ -119,36 +120,31 @@ async fn fill(
         return Err(ApiError::bad_request("count must be at most 30000"));
     }
     let mut world = sim.world();
-    let ids = std::mem::take(&mut world.ids);
-    let result = (|| {
-        let app = world
-            .apps
-            .get_mut(&app_id)
-            .ok_or_else(ApiError::app_not_found)?;
-        let rec = app
-            .conversations
-            .get_mut(&conversation_id)
-            .ok_or_else(ApiError::conversation_not_found)?;
-        let received = now_timestamp();
-        for i in 0..count {
-            let id = ids.next();
-            rec.messages.insert(
-                id.clone(),
-                Message {
-                    id,
-                    received: received.clone(),
-                    author: Author::business(),
-                    content: Content::text(format!("filler {i}")),
-                    source: Source::of("api:conversations", None),
-                    quoted_message: None,
-                    metadata: None,
-                    deleted: None,
-                },
-            );
-        }
-        Ok::<_, ApiError>(rec.messages.len())
-    })();
-    world.ids = ids;
-    let total = result?;
+    // Borrow the id generator and the apps separately.
+    let World { ids, apps, .. } = &mut *world;
+    let rec = apps
+        .get_mut(&app_id)
+        .ok_or_else(ApiError::app_not_found)?
+        .conversations
+        .get_mut(&conversation_id)
+        .ok_or_else(ApiError::conversation_not_found)?;
+    let received = now_timestamp();
+    for i in 0..count {
+        let id = ids.next();
+        rec.messages.insert(
+            id.clone(),
+            Message {
+                id,
+                received: received.clone(),
+                author: Author::business(),
+                content: Content::text(format!("filler {i}")),
+                source: Source::of("api:conversations", None),
+                quoted_message: None,
+                metadata: None,
+                deleted: None,
+            },
+        );
+    }
+    let total = rec.messages.len();
     Ok((StatusCode::OK, Json(json!({"messageCount": total}))).into_response())
 }

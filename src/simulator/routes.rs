@@ -307,9 +307,7 @@ async fn list_conversations(
     let user = match (q.get("filter[userId]"), q.get("filter[userExternalId]")) {
         (Some(id), None) => app.users.get(id).ok_or_else(ApiError::user_not_found)?,
         (None, Some(ext)) => app
-            .users
-            .values()
-            .find(|u| u.user.external_id.as_deref() == Some(ext.as_str()))
+            .user_by_external_id(ext)
             .ok_or_else(ApiError::user_not_found)?,
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
@@ -358,13 +356,10 @@ async fn create_conversation(
             .as_str()
             .and_then(|id| app_ref.users.get(id).map(|u| u.user.id.clone()))
             .or_else(|| {
-                p["userExternalId"].as_str().and_then(|ext| {
-                    app_ref
-                        .users
-                        .values()
-                        .find(|u| u.user.external_id.as_deref() == Some(ext))
-                        .map(|u| u.user.id.clone())
-                })
+                p["userExternalId"]
+                    .as_str()
+                    .and_then(|ext| app_ref.user_by_external_id(ext))
+                    .map(|u| u.user.id.clone())
             })
             .ok_or_else(ApiError::user_not_found)?;
         user_ids.push(id);
@@ -1020,10 +1015,7 @@ async fn create_user(
     let app = app_mut(&mut world, &app_id)?;
     let external_id = body["externalId"].as_str().map(str::to_owned);
     if let Some(ext) = &external_id
-        && app
-            .users
-            .values()
-            .any(|u| u.user.external_id.as_ref() == Some(ext))
+        && app.user_by_external_id(ext).is_some()
     {
         return Err(ApiError::conflict("User already exists"));
     }

@@ -87,14 +87,19 @@ impl App {
         }
     }
 
+    /// The user whose externalId is `external_id`.
+    pub fn user_by_external_id(&self, external_id: &str) -> Option<&UserRecord> {
+        self.users
+            .values()
+            .find(|r| r.user.external_id.as_deref() == Some(external_id))
+    }
+
     /// Resolves `userIdOrExternalId`: the id first, then the externalId.
     pub fn find_user_id(&self, id_or_external: &str) -> Option<String> {
         if self.users.contains_key(id_or_external) {
             return Some(id_or_external.to_owned());
         }
-        self.users
-            .values()
-            .find(|r| r.user.external_id.as_deref() == Some(id_or_external))
+        self.user_by_external_id(id_or_external)
             .map(|r| r.user.id.clone())
     }
 
