@@ -57,10 +57,22 @@ pub fn router() -> Router<Arc<Sim>> {
             &format!("{app}/conversations/{{conversationId}}/messages/{{messageId}}"),
             axum::routing::delete(delete_message),
         )
-        .route(&format!("{app}/conversations/{{conversationId}}/passControl"), post(pass_control))
-        .route(&format!("{app}/conversations/{{conversationId}}/offerControl"), post(offer_control))
-        .route(&format!("{app}/conversations/{{conversationId}}/acceptControl"), post(accept_control))
-        .route(&format!("{app}/conversations/{{conversationId}}/releaseControl"), post(release_control))
+        .route(
+            &format!("{app}/conversations/{{conversationId}}/passControl"),
+            control_route(ControlAction::Pass),
+        )
+        .route(
+            &format!("{app}/conversations/{{conversationId}}/offerControl"),
+            control_route(ControlAction::Offer),
+        )
+        .route(
+            &format!("{app}/conversations/{{conversationId}}/acceptControl"),
+            control_route(ControlAction::Accept),
+        )
+        .route(
+            &format!("{app}/conversations/{{conversationId}}/releaseControl"),
+            control_route(ControlAction::Release),
+        )
         .route(&format!("{app}/users"), get(list_users).post(create_user))
         .route(
             &format!("{app}/users/{{userIdOrExternalId}}"),
@@ -755,11 +767,22 @@ async fn delete_message(
 // ---------------------------------------------------------------------------------------------
 // Switchboard actions
 
+#[derive(Clone, Copy)]
 enum ControlAction {
     Pass,
     Offer,
     Accept,
     Release,
+}
+
+/// The handler of one switchboard action's route.
+fn control_route(action: ControlAction) -> axum::routing::MethodRouter<Arc<Sim>> {
+    post(
+        move |State(sim): State<Arc<Sim>>,
+              headers: HeaderMap,
+              Path(ids): Path<(String, String)>,
+              body: Bytes| { control(action, sim, headers, ids, body) },
+    )
 }
 
 /// Resolves a control target: by id, then name, then integrationType, or `next`.
@@ -802,12 +825,11 @@ fn resolve_target(
 }
 
 async fn control(
+    action: ControlAction,
     sim: Arc<Sim>,
     headers: HeaderMap,
-    app_id: String,
-    conversation_id: String,
+    (app_id, conversation_id): (String, String),
     body: Bytes,
-    action: ControlAction,
 ) -> ApiResult<Response> {
     let mut world = sim.world();
     let caller: Caller = authorize(&world, &headers, &app_id, ALL_SCOPES)?;
@@ -901,74 +923,6 @@ async fn control(
     }
     emit(&sim, world, &world.apps[&app_id], kind, payload);
     Ok(empty())
-}
-
-async fn pass_control(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    control(
-        sim,
-        headers,
-        app_id,
-        conversation_id,
-        body,
-        ControlAction::Pass,
-    )
-    .await
-}
-
-async fn offer_control(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    control(
-        sim,
-        headers,
-        app_id,
-        conversation_id,
-        body,
-        ControlAction::Offer,
-    )
-    .await
-}
-
-async fn accept_control(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    control(
-        sim,
-        headers,
-        app_id,
-        conversation_id,
-        body,
-        ControlAction::Accept,
-    )
-    .await
-}
-
-async fn release_control(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
-) -> ApiResult<Response> {
-    control(
-        sim,
-        headers,
-        app_id,
-        conversation_id,
-        body,
-        ControlAction::Release,
-    )
-    .await
 }
 
 // ---------------------------------------------------------------------------------------------
