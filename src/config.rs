@@ -34,6 +34,15 @@ pub enum AuthMode {
     Basic,
 }
 
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Jwt => "jwt",
+            AuthMode::Basic => "basic",
+        }
+    }
+}
+
 /// The checked configuration.
 #[derive(Clone)]
 pub struct Config {
@@ -72,10 +81,7 @@ impl fmt::Debug for Config {
 
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let auth = match self.auth {
-            AuthMode::Jwt => "jwt",
-            AuthMode::Basic => "basic",
-        };
+        let auth = self.auth.as_str();
         writeln!(f, "SUNCO_APP_ID          {}", self.app_id)?;
         writeln!(
             f,
@@ -332,13 +338,7 @@ impl Config {
         let auth = match src.pick(
             "SUNCO_AUTH",
             "auth",
-            flags.auth.map(|a| {
-                match a {
-                    AuthMode::Jwt => "jwt",
-                    AuthMode::Basic => "basic",
-                }
-                .to_owned()
-            }),
+            flags.auth.map(|a| a.as_str().to_owned()),
             src.file.auth.clone(),
         ) {
             None => AuthMode::Jwt,
