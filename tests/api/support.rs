@@ -32,44 +32,27 @@ pub enum Auth {
 
 impl Auth {
     fn header(&self) -> Option<String> {
-        let jwt = |kid: &str, secret: &str, scope| {
-            let t = mint_jwt(kid, &Secret::new(secret), scope, None).expect("mint");
+        let basic = |key_id: &str, secret: &str| {
+            basic_header(key_id, &Secret::new(secret))
+                .expose()
+                .to_owned()
+        };
+        let jwt = |key_id: &str, secret: &str, scope| {
+            let t = mint_jwt(key_id, &Secret::new(secret), scope, None).expect("mint");
             bearer_header(&t).expose().to_owned()
         };
+        use seed::{
+            ACCOUNT_KEY_ID as ACT, ACCOUNT_KEY_SECRET as ACT_SECRET, DEFAULT_KEY_ID as APP_KEY,
+            DEFAULT_KEY_SECRET as APP_SECRET, INTEGRATION_KEY_ID as INT,
+            INTEGRATION_KEY_SECRET as INT_SECRET,
+        };
         match self {
-            Auth::AppBasic => Some(
-                basic_header(seed::DEFAULT_KEY_ID, &Secret::new(seed::DEFAULT_KEY_SECRET))
-                    .expose()
-                    .to_owned(),
-            ),
-            Auth::AppJwt => Some(jwt(
-                seed::DEFAULT_KEY_ID,
-                seed::DEFAULT_KEY_SECRET,
-                Scope::App,
-            )),
-            Auth::AccountBasic => Some(
-                basic_header(seed::ACCOUNT_KEY_ID, &Secret::new(seed::ACCOUNT_KEY_SECRET))
-                    .expose()
-                    .to_owned(),
-            ),
-            Auth::AccountJwt => Some(jwt(
-                seed::ACCOUNT_KEY_ID,
-                seed::ACCOUNT_KEY_SECRET,
-                Scope::Account,
-            )),
-            Auth::IntegrationBasic => Some(
-                basic_header(
-                    seed::INTEGRATION_KEY_ID,
-                    &Secret::new(seed::INTEGRATION_KEY_SECRET),
-                )
-                .expose()
-                .to_owned(),
-            ),
-            Auth::IntegrationJwt => Some(jwt(
-                seed::INTEGRATION_KEY_ID,
-                seed::INTEGRATION_KEY_SECRET,
-                Scope::Integration,
-            )),
+            Auth::AppBasic => Some(basic(APP_KEY, APP_SECRET)),
+            Auth::AppJwt => Some(jwt(APP_KEY, APP_SECRET, Scope::App)),
+            Auth::AccountBasic => Some(basic(ACT, ACT_SECRET)),
+            Auth::AccountJwt => Some(jwt(ACT, ACT_SECRET, Scope::Account)),
+            Auth::IntegrationBasic => Some(basic(INT, INT_SECRET)),
+            Auth::IntegrationJwt => Some(jwt(INT, INT_SECRET, Scope::Integration)),
             Auth::None => None,
             Auth::Raw(h) => Some(h.clone()),
         }
@@ -315,8 +298,12 @@ impl Receiver {
             .expect("receiver closed")
     }
 
-    /// Collects envelopes until `done` says the events seen so far suffice.
-    pub async fn until(&self, mut done: impl FnMut(&[Value]) -> bool) -> Vec<(HeaderMap, Value)> {
+    /// Collects envelopes until `done` says the events seen so far suffice; returns the POSTs
+    /// and their events in order.
+    pub async fn until(
+        &self,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> (Vec<(HeaderMap, Value)>, Vec<Value>) {
         let mut posts = Vec::new();
         let mut events: Vec<Value> = Vec::new();
         while !done(&events) {
@@ -324,7 +311,7 @@ impl Receiver {
             events.extend(body["events"].as_array().cloned().unwrap_or_default());
             posts.push((h, body));
         }
-        posts
+        (posts, events)
     }
 }
 
