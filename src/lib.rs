@@ -31,7 +31,9 @@
 //! Where the upstream is concerned, `../shared/spec/openapi.yaml` (the official spec) is the
 //! truth: the tests validate every simulator response against it.
 
+pub mod actors;
 pub mod config;
+pub mod error;
 pub mod secret;
 pub mod simulator;
 pub mod sunco;

@@ -14,12 +14,12 @@ pub type Metadata = Map<String, Value>;
 // Errors and pagination
 
 /// `errorResponse`: `{errors:[{code,title}]}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ErrorBody {
     pub errors: Vec<ApiErrorItem>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ApiErrorItem {
     pub code: String,
     pub title: String,
@@ -37,7 +37,7 @@ impl ErrorBody {
 }
 
 /// `meta` of a paginated list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
     pub has_more: bool,
@@ -48,7 +48,7 @@ pub struct Meta {
 }
 
 /// `links` of a paginated list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Links {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<String>,
@@ -59,7 +59,7 @@ pub struct Links {
 // ---------------------------------------------------------------------------------------------
 // Conversations and participants
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub enum ConversationType {
     #[serde(rename = "personal")]
     Personal,
@@ -68,7 +68,7 @@ pub enum ConversationType {
 }
 
 /// `switchboardIntegrationWebhook`: the active or pending integration as the conversation shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SwitchboardIntegrationRef {
     pub id: String,
@@ -78,7 +78,7 @@ pub struct SwitchboardIntegrationRef {
 }
 
 /// `conversation` (which is `conversationTruncated` plus the fields after `pending...`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
     pub id: String,
@@ -107,7 +107,7 @@ pub struct Conversation {
 }
 
 /// `conversationTruncated`, as webhook payloads carry it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationTruncated {
     pub id: String,
@@ -134,7 +134,7 @@ impl From<&Conversation> for ConversationTruncated {
 }
 
 /// One entry of `participants` in `conversationCreateBody`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,7 +150,7 @@ pub struct ParticipantRef {
 }
 
 /// `conversationCreateBody`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationCreate {
     #[serde(rename = "type")]
@@ -168,7 +168,7 @@ pub struct ConversationCreate {
 }
 
 /// `conversationUpdateBody`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,7 +182,7 @@ pub struct ConversationUpdate {
 }
 
 /// `clientAssociation`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientAssociation {
     #[serde(rename = "type")]
@@ -191,7 +191,7 @@ pub struct ClientAssociation {
 }
 
 /// `participant`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
     pub id: String,
@@ -208,7 +208,7 @@ pub struct Participant {
 // ---------------------------------------------------------------------------------------------
 // Messages
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthorType {
     Business,
@@ -216,7 +216,7 @@ pub enum AuthorType {
 }
 
 /// `author`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Author {
     #[serde(rename = "type")]
@@ -252,7 +252,7 @@ impl Author {
 }
 
 /// Message actions (`action`), discriminated by `type`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Action {
     Buy {
@@ -313,7 +313,7 @@ pub enum Action {
 }
 
 /// A carousel or list `item`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     pub title: String,
@@ -333,7 +333,7 @@ pub struct Item {
 }
 
 /// A `form` field.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FormField {
     #[serde(rename = "type")]
@@ -357,19 +357,19 @@ pub struct FormField {
     pub select: Option<Vec<Value>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct FormOption {
     pub label: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Coordinates {
     pub lat: f64,
     pub long: f64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct LocationInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
@@ -377,7 +377,7 @@ pub struct LocationInfo {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DisplaySettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,7 +386,7 @@ pub struct DisplaySettings {
 
 /// Message `content`, discriminated by `type`. Every type the API can send, plus the inbound-only
 /// `formResponse`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Content {
     #[serde(rename_all = "camelCase")]
@@ -532,7 +532,7 @@ impl Content {
 }
 
 /// `source`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Source {
     #[serde(rename = "type")]
@@ -559,7 +559,7 @@ impl Source {
 }
 
 /// `message`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: String,
@@ -576,7 +576,7 @@ pub struct Message {
 }
 
 /// `destination` of a posted message: by integration id or by integration type.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Destination {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -586,7 +586,7 @@ pub struct Destination {
 }
 
 /// `messagePost`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct MessagePost {
     pub author: Author,
     pub content: Content,
@@ -604,7 +604,7 @@ pub struct MessagePost {
 // Users
 
 /// `profile`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -620,7 +620,7 @@ pub struct Profile {
 }
 
 /// `identity`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Identity {
     #[serde(rename = "type")]
     pub kind: String,
@@ -629,7 +629,7 @@ pub struct Identity {
 }
 
 /// `user`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: String,
@@ -653,7 +653,7 @@ pub struct User {
 }
 
 /// `userCreateBody`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -671,7 +671,7 @@ pub struct UserCreate {
 }
 
 /// `userUpdateBody`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -688,7 +688,7 @@ pub struct UserUpdate {
 // Switchboards
 
 /// `switchboard`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Switchboard {
     pub id: String,
@@ -698,7 +698,7 @@ pub struct Switchboard {
 }
 
 /// `switchboardIntegration`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SwitchboardIntegration {
     pub id: String,
@@ -725,7 +725,7 @@ impl SwitchboardIntegration {
 }
 
 /// Body of `passControl` and `offerControl`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ControlTargetBody {
     pub switchboard_integration: String,
@@ -734,7 +734,7 @@ pub struct ControlTargetBody {
 }
 
 /// Body of `acceptControl` and `releaseControl`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ControlBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
@@ -744,7 +744,7 @@ pub struct ControlBody {
 // Integrations and webhooks
 
 /// `webhook` (of a custom integration).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     pub id: String,
@@ -764,7 +764,7 @@ pub struct Webhook {
 ///
 /// Channel configurations hold secrets (page access tokens, API keys); this type keeps them in
 /// `extra` exactly as the API returns them, and anything shown to an agent must filter them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Integration {
     pub id: String,
@@ -780,26 +780,26 @@ pub struct Integration {
 // ---------------------------------------------------------------------------------------------
 // Webhook envelopes (what the API POSTs to us)
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct WebhookEnvelope {
     pub app: AppRef,
     pub webhook: WebhookRef,
     pub events: Vec<Event>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct AppRef {
     pub id: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct WebhookRef {
     pub id: String,
     pub version: String,
 }
 
 /// One event: `eventSubSchema` plus a payload whose shape depends on `type`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     pub id: String,
@@ -826,7 +826,7 @@ pub mod event_type {
 }
 
 /// `conversationMessageDeliveryPayload` (+ `error` on failures).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryPayload {
     pub user: DeliveryUser,
@@ -841,7 +841,7 @@ pub struct DeliveryPayload {
 }
 
 /// The user as delivery events show it (`id`, `externalId`, `authenticated`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryUser {
     pub id: String,
@@ -850,12 +850,12 @@ pub struct DeliveryUser {
     pub authenticated: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct MessageRef {
     pub id: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryDestination {
     #[serde(rename = "type")]
@@ -864,7 +864,7 @@ pub struct DeliveryDestination {
     pub integration_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct DeliveryError {
     pub code: String,
     pub message: String,

@@ -1,0 +1,230 @@
+//! The auth actor: owns the API key and hands out `Authorization` header values.
+//!
+//! In JWT mode it mints a token with the configured lifetime and refreshes it on a timer before
+//! it expires. After an upstream 401 the dispatcher reports the rejected token's generation; the
+//! actor re-reads the secret file (if the secret came from one), mints once more, and the request
+//! is tried once more. A secret file is also polled, so a rotated key is picked up without a
+//! restart. The secret never leaves this module except inside a [`Secret`] header value.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::{Slot, ask};
+use crate::config::{AuthMode, Config, read_secret_file};
+use crate::error::CallError;
+use crate::secret::Secret;
+use crate::sunco::auth::{Scope, basic_header, bearer_header, mint_jwt};
+
+/// How often a secret file is checked for a new key.
+const SECRET_FILE_POLL: Duration = Duration::from_secs(2);
+
+/// A header value and the generation of the key/token it came from.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub header: Secret,
+    pub generation: u64,
+}
+
+/// What the auth actor was started with; cloned into every incarnation.
+#[derive(Debug, Clone)]
+pub struct AuthArgs {
+    pub mode: AuthMode,
+    pub key_id: String,
+    pub secret: Secret,
+    pub secret_file: Option<PathBuf>,
+    pub scope: Scope,
+    /// `0` mints tokens without `exp`, which never need refreshing.
+    pub jwt_lifetime: Duration,
+}
+
+impl AuthArgs {
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            mode: c.auth,
+            key_id: c.key_id.clone(),
+            secret: c.key_secret.clone(),
+            secret_file: c.key_secret_file.clone(),
+            scope: c.scope,
+            jwt_lifetime: c.jwt_lifetime,
+        }
+    }
+}
+
+pub enum AuthMsg {
+    /// The header to use now.
+    Header(oneshot::Sender<Result<Credential, CallError>>),
+    /// The upstream refused the credential of `generation`: make a new one (once per generation).
+    Rejected {
+        generation: u64,
+        reply: oneshot::Sender<Result<Credential, CallError>>,
+    },
+    /// Timer: mint a fresh token before the current one expires.
+    Refresh { generation: u64 },
+    /// Timer: look for a rotated secret file.
+    CheckFile,
+    /// How many credentials have been made (for tests and metrics).
+    Minted(oneshot::Sender<u64>),
+}
+
+pub struct AuthActor;
+
+pub struct AuthState {
+    args: AuthArgs,
+    current: Credential,
+    minted: u64,
+}
+
+impl AuthState {
+    fn mint(&mut self, myself: &ActorRef<AuthMsg>) -> Result<(), CallError> {
+        let generation = self.current.generation + 1;
+        let header = match self.args.mode {
+            AuthMode::Basic => basic_header(&self.args.key_id, &self.args.secret),
+            AuthMode::Jwt => {
+                let lifetime = self.args.jwt_lifetime;
+                let exp = (!lifetime.is_zero()).then(|| {
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs()
+                        + lifetime.as_secs().max(1)
+                });
+                let token =
+                    mint_jwt(&self.args.key_id, &self.args.secret, self.args.scope, exp)
+                        .map_err(|e| CallError::Internal(e.to_string()))?;
+                if !lifetime.is_zero() {
+                    // Refresh at 80% of the lifetime so a token in use never expires mid-flight.
+                    let at = lifetime.mul_f64(0.8).max(Duration::from_millis(500));
+                    myself.send_after(at, move || AuthMsg::Refresh { generation });
+                }
+                bearer_header(&token)
+            }
+        };
+        self.current = Credential { header, generation };
+        self.minted += 1;
+        tracing::debug!(generation, mode = self.args.mode.as_str(), "minted a credential");
+        Ok(())
+    }
+
+    /// Re-reads the secret file; true when the secret changed.
+    fn reload_secret(&mut self) -> bool {
+        let Some(path) = &self.args.secret_file else {
+            return false;
+        };
+        match read_secret_file(path, "") {
+            Ok(s) if !s.matches(self.args.secret.expose().as_bytes()) => {
+                self.args.secret = s;
+                tracing::info!(file = %path.display(), "the key secret file changed; using the new secret");
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!("cannot re-read the key secret file: {e}; keeping the current secret");
+                false
+            }
+        }
+    }
+}
+
+impl Actor for AuthActor {
+    type Msg = AuthMsg;
+    type State = AuthState;
+    type Arguments = AuthArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<AuthMsg>,
+        args: AuthArgs,
+    ) -> Result<AuthState, ActorProcessingErr> {
+        let mut state = AuthState {
+            args,
+            current: Credential {
+                header: Secret::new(String::new()),
+                generation: 0,
+            },
+            minted: 0,
+        };
+        state.reload_secret();
+        state.mint(&myself).map_err(|e| e.to_string())?;
+        if state.args.secret_file.is_some() {
+            myself.send_after(SECRET_FILE_POLL, || AuthMsg::CheckFile);
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<AuthMsg>,
+        msg: AuthMsg,
+        state: &mut AuthState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            AuthMsg::Header(reply) => {
+                let _ = reply.send(Ok(state.current.clone()));
+            }
+            AuthMsg::Rejected { generation, reply } => {
+                // Several requests may report the same rejected token: mint only once for it.
+                let result = if generation == state.current.generation {
+                    state.reload_secret();
+                    state.mint(&myself).map(|()| state.current.clone())
+                } else {
+                    Ok(state.current.clone())
+                };
+                let _ = reply.send(result);
+            }
+            AuthMsg::Refresh { generation } => {
+                if generation == state.current.generation
+                    && let Err(e) = state.mint(&myself)
+                {
+                    tracing::warn!("token refresh failed: {e}");
+                }
+            }
+            AuthMsg::CheckFile => {
+                if state.reload_secret()
+                    && let Err(e) = state.mint(&myself)
+                {
+                    tracing::warn!("minting with the rotated secret failed: {e}");
+                }
+                myself.send_after(SECRET_FILE_POLL, || AuthMsg::CheckFile);
+            }
+            AuthMsg::Minted(reply) => {
+                let _ = reply.send(state.minted);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the rest of the server asks for credentials.
+#[derive(Clone)]
+pub struct AuthHandle {
+    pub(crate) slot: Arc<Slot<AuthMsg>>,
+}
+
+impl AuthHandle {
+    pub async fn credential(&self, until: Instant) -> Result<Credential, CallError> {
+        ask(&self.slot, until, AuthMsg::Header).await?
+    }
+
+    /// Reports that `rejected` was refused; returns the credential to try once more.
+    pub async fn after_rejection(
+        &self,
+        rejected: u64,
+        until: Instant,
+    ) -> Result<Credential, CallError> {
+        ask(&self.slot, until, |reply| AuthMsg::Rejected {
+            generation: rejected,
+            reply,
+        })
+        .await?
+    }
+
+    /// How many credentials the current incarnation has made.
+    pub async fn minted(&self, until: Instant) -> Result<u64, CallError> {
+        ask(&self.slot, until, AuthMsg::Minted).await
+    }
+}

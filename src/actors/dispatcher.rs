@@ -1,0 +1,719 @@
+//! The dispatcher: every upstream HTTP call goes through it, and nothing else can reach the
+//! upstream (the HTTP client is built only here, in [`Transport`]).
+//!
+//! The actor owns the *when*: a token bucket (requests/s and burst), a cap on requests in flight,
+//! a bounded queue, the pause a `Retry-After` imposes, and the send rate it lowers after a 429 and
+//! raises again step by step on success. Spawned tasks own the *how*: one task per attempt does
+//! the HTTP exchange, classifies the outcome, and either answers the caller or hands the job back
+//! for another attempt.
+//!
+//! Retries are method-aware (see [`RetryClass`]): reads and idempotent writes are retried after
+//! 5xx, timeouts and broken connections; a create or a send is retried only when it provably never
+//! reached the upstream (429, connection refused) and is otherwise reported as
+//! [`CallError::OutcomeUnknown`]. A job held by the actor is therefore always safe to send, which
+//! is why a handle may offer it again to the next incarnation when the actor dies.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backoff::ExponentialBackoff;
+use backoff::backoff::Backoff;
+use bytes::Bytes;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use url::Url;
+
+use super::auth::{AuthHandle, Credential};
+use super::{Slot, ask};
+use crate::error::CallError;
+use crate::secret::Secret;
+use crate::sunco::endpoints::{Endpoint, HttpRequest, RetryClass};
+use crate::sunco::wire::ErrorBody;
+
+/// The knobs of admission and retry. Defaults suit one app key against Sunshine Conversations.
+#[derive(Debug, Clone)]
+pub struct DispatchLimits {
+    /// Requests per second the bucket refills at, when the upstream is not pushing back.
+    pub rate: f64,
+    /// Requests that may go at once after a quiet period.
+    pub burst: u32,
+    /// Requests awaiting an answer at most.
+    pub max_in_flight: usize,
+    /// Calls waiting for admission at most; past it, calls fail at once with "busy".
+    pub queue_capacity: usize,
+    /// How long one call may take in all, queueing and retries included.
+    pub deadline: Duration,
+    /// First retry delay; doubles (with ±50% jitter) up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Attempts of one call at most, the first included.
+    pub max_attempts: u32,
+    /// The lowest share of `rate` that 429s can push the send rate down to.
+    pub min_rate_share: f64,
+}
+
+impl Default for DispatchLimits {
+    fn default() -> Self {
+        Self {
+            rate: 100.0,
+            burst: 50,
+            max_in_flight: 64,
+            queue_capacity: 2048,
+            deadline: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(8),
+            max_attempts: 8,
+            min_rate_share: 0.05,
+        }
+    }
+}
+
+impl DispatchLimits {
+    /// The `backoff` crate's exponential policy with every cap explicit: no elapsed-time limit
+    /// of its own (the call's deadline is the limit), bounded interval, bounded attempts (counted
+    /// by the job).
+    fn backoff(&self) -> ExponentialBackoff {
+        backoff::ExponentialBackoffBuilder::new()
+            .with_initial_interval(self.initial_backoff)
+            .with_multiplier(2.0)
+            .with_randomization_factor(0.5)
+            .with_max_interval(self.max_backoff)
+            .with_max_elapsed_time(None)
+            .build()
+    }
+}
+
+/// What the upstream answered.
+#[derive(Debug, Clone)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// A snapshot of the dispatcher's admission state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DispatchStats {
+    pub queued: usize,
+    pub in_flight: usize,
+    /// The current send rate, requests/s.
+    pub rate: f64,
+    /// Upstream attempts started by this incarnation.
+    pub attempts: u64,
+    /// 429 answers seen by this incarnation.
+    pub throttled: u64,
+}
+
+type Reply = oneshot::Sender<Result<UpstreamResponse, CallError>>;
+
+pub struct Job {
+    req: Arc<HttpRequest>,
+    deadline: Instant,
+    budget: Duration,
+    reply: Reply,
+    attempts: u32,
+    reauthed: bool,
+    credential: Option<Credential>,
+    backoff: ExponentialBackoff,
+}
+
+impl Job {
+    fn answer(self, result: Result<UpstreamResponse, CallError>) {
+        let _ = self.reply.send(result);
+    }
+
+    fn deadline_error(&self, why: impl Into<String>, retry_after: Duration) -> CallError {
+        CallError::Deadline {
+            operation: self.req.operation,
+            deadline: self.budget,
+            why: why.into(),
+            retry_after,
+        }
+    }
+}
+
+pub enum DispatchMsg {
+    Submit(Job),
+    /// A job back from an attempt, to go again after `delay`.
+    Retry {
+        job: Job,
+        delay: Duration,
+        /// The attempt was answered 429.
+        throttled: bool,
+        /// The upstream's `Retry-After`, which pauses every request.
+        retry_after: Option<Duration>,
+    },
+    /// A delayed retry whose wait is over.
+    Resume(Job),
+    /// An attempt ended and its job was answered.
+    Finished { ok: bool },
+    Pump,
+    Stats(oneshot::Sender<DispatchStats>),
+}
+
+/// The HTTP client. Constructed here and nowhere else.
+#[derive(Clone)]
+pub struct Transport {
+    client: reqwest::Client,
+    base: Arc<str>,
+}
+
+enum AttemptError {
+    /// The connection was never made: the upstream did not see the request.
+    NotSent(String),
+    /// The request may have reached the upstream but no answer came in time.
+    Timeout,
+    /// The connection broke after the request was written.
+    Broken(String),
+}
+
+impl Transport {
+    pub fn new(base: &Url) -> Result<Self, CallError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("zendesk-messaging-mcp/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| CallError::Internal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            base: base.as_str().trim_end_matches('/').into(),
+        })
+    }
+
+    async fn send(
+        &self,
+        req: &HttpRequest,
+        auth: &Secret,
+        timeout: Duration,
+    ) -> Result<(u16, Option<Duration>, Bytes), AttemptError> {
+        let mut url = format!("{}{}", self.base, req.path);
+        if !req.query.is_empty() {
+            url.push('?');
+            url.push_str(&encode_query(&req.query));
+        }
+        let mut builder = self
+            .client
+            .request(req.method.clone(), url)
+            .header(reqwest::header::AUTHORIZATION, auth.expose())
+            .timeout(timeout);
+        if let Some(body) = &req.body {
+            builder = builder.json(body);
+        }
+        let response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+        let body = response.bytes().await.map_err(classify)?;
+        Ok((status, retry_after, body))
+    }
+}
+
+fn classify(e: reqwest::Error) -> AttemptError {
+    if e.is_connect() {
+        AttemptError::NotSent(without_url(&e))
+    } else if e.is_timeout() {
+        AttemptError::Timeout
+    } else {
+        AttemptError::Broken(without_url(&e))
+    }
+}
+
+/// The error text without the URL (ids of the caller's data stay out of messages and logs).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(&format!(" ({url})"), "");
+        msg = msg.replace(url.as_str(), "upstream");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn encode_query(pairs: &[(String, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+pub struct DispatcherArgs {
+    pub limits: DispatchLimits,
+    pub transport: Transport,
+    pub auth: AuthHandle,
+    pub me: DispatcherHandle,
+}
+
+impl Clone for DispatcherArgs {
+    fn clone(&self) -> Self {
+        Self {
+            limits: self.limits.clone(),
+            transport: self.transport.clone(),
+            auth: self.auth.clone(),
+            me: self.me.clone(),
+        }
+    }
+}
+
+pub struct Dispatcher;
+
+pub struct DispatchState {
+    args: DispatcherArgs,
+    queue: VecDeque<Job>,
+    /// Jobs coming back for another attempt go before new ones.
+    retries: VecDeque<Job>,
+    tokens: f64,
+    refilled_at: Instant,
+    rate: f64,
+    paused_until: Option<Instant>,
+    in_flight: usize,
+    pump_at: Option<Instant>,
+    attempts: u64,
+    throttled: u64,
+}
+
+impl DispatchState {
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.args.limits.burst as f64);
+        self.refilled_at = now;
+    }
+
+    fn schedule(&mut self, myself: &ActorRef<DispatchMsg>, at: Instant) {
+        if self.pump_at.is_some_and(|p| p <= at) {
+            return;
+        }
+        self.pump_at = Some(at);
+        myself.send_after(at.saturating_duration_since(Instant::now()), || {
+            DispatchMsg::Pump
+        });
+    }
+
+    fn front(&mut self) -> Option<&Job> {
+        self.retries.front().or(self.queue.front())
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        self.retries.pop_front().or_else(|| self.queue.pop_front())
+    }
+
+    /// Starts every job that may go now; schedules the next look when something must wait.
+    fn pump(&mut self, myself: &ActorRef<DispatchMsg>) {
+        let now = Instant::now();
+        self.refill(now);
+        while let Some(job) = self.front() {
+            if job.deadline <= now {
+                let job = self.pop().expect("front exists");
+                let err = job.deadline_error(
+                    "it waited in the dispatcher's queue behind other calls",
+                    Duration::from_secs(1),
+                );
+                job.answer(Err(err));
+                continue;
+            }
+            let deadline = job.deadline;
+            if let Some(until) = self.paused_until {
+                if until > now {
+                    if until >= deadline {
+                        let job = self.pop().expect("front exists");
+                        let op = job.req.operation;
+                        job.answer(Err(CallError::RateLimited {
+                            operation: op,
+                            retry_after: until - now,
+                        }));
+                        continue;
+                    }
+                    self.schedule(myself, until);
+                    return;
+                }
+                self.paused_until = None;
+            }
+            if self.in_flight >= self.args.limits.max_in_flight {
+                return; // the next Finished or Retry pumps again
+            }
+            if self.tokens < 1.0 {
+                let wait = (1.0 - self.tokens) / self.rate.max(0.001);
+                self.schedule(myself, now + Duration::from_secs_f64(wait));
+                return;
+            }
+            self.tokens -= 1.0;
+            self.in_flight += 1;
+            self.attempts += 1;
+            let job = self.pop().expect("front exists");
+            let transport = self.args.transport.clone();
+            let auth = self.args.auth.clone();
+            let me = self.args.me.clone();
+            let limits = self.args.limits.clone();
+            tokio::spawn(attempt(job, transport, auth, me, limits));
+        }
+    }
+
+    fn slow_down(&mut self) {
+        let floor = self.args.limits.rate * self.args.limits.min_rate_share;
+        self.rate = (self.rate * 0.5).max(floor);
+        self.tokens = self.tokens.min(0.0);
+    }
+
+    fn recover(&mut self) {
+        let full = self.args.limits.rate;
+        self.rate = (self.rate + full * 0.02).min(full);
+    }
+}
+
+impl Actor for Dispatcher {
+    type Msg = DispatchMsg;
+    type State = DispatchState;
+    type Arguments = DispatcherArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<DispatchMsg>,
+        args: DispatcherArgs,
+    ) -> Result<DispatchState, ActorProcessingErr> {
+        Ok(DispatchState {
+            tokens: args.limits.burst as f64,
+            rate: args.limits.rate,
+            args,
+            queue: VecDeque::new(),
+            retries: VecDeque::new(),
+            refilled_at: Instant::now(),
+            paused_until: None,
+            in_flight: 0,
+            pump_at: None,
+            attempts: 0,
+            throttled: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<DispatchMsg>,
+        msg: DispatchMsg,
+        state: &mut DispatchState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            DispatchMsg::Submit(job) => {
+                let queued = state.queue.len() + state.retries.len();
+                if queued >= state.args.limits.queue_capacity {
+                    let secs = (queued as f64 / state.rate.max(1.0)).ceil().max(1.0);
+                    job.answer(Err(CallError::Busy {
+                        queued,
+                        retry_after: Duration::from_secs_f64(secs),
+                    }));
+                } else {
+                    state.queue.push_back(job);
+                }
+            }
+            DispatchMsg::Retry {
+                job,
+                delay,
+                throttled,
+                retry_after,
+            } => {
+                state.in_flight = state.in_flight.saturating_sub(1);
+                if throttled {
+                    state.throttled += 1;
+                    state.slow_down();
+                }
+                if let Some(wait) = retry_after {
+                    let until = Instant::now() + wait;
+                    state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+                    state.retries.push_back(job);
+                } else if delay.is_zero() {
+                    state.retries.push_front(job);
+                } else {
+                    myself.send_after(delay, move || DispatchMsg::Resume(job));
+                }
+            }
+            DispatchMsg::Resume(job) => state.retries.push_back(job),
+            DispatchMsg::Finished { ok } => {
+                state.in_flight = state.in_flight.saturating_sub(1);
+                if ok {
+                    state.recover();
+                }
+            }
+            DispatchMsg::Pump => state.pump_at = None,
+            DispatchMsg::Stats(reply) => {
+                let _ = reply.send(DispatchStats {
+                    queued: state.queue.len() + state.retries.len(),
+                    in_flight: state.in_flight,
+                    rate: state.rate,
+                    attempts: state.attempts,
+                    throttled: state.throttled,
+                });
+                return Ok(());
+            }
+        }
+        state.pump(&myself);
+        Ok(())
+    }
+}
+
+/// What an attempt's outcome means for its job.
+enum Next {
+    Answer(Result<UpstreamResponse, CallError>),
+    Again {
+        delay: Duration,
+        throttled: bool,
+        retry_after: Option<Duration>,
+        why: String,
+    },
+}
+
+async fn attempt(
+    mut job: Job,
+    transport: Transport,
+    auth: AuthHandle,
+    me: DispatcherHandle,
+    limits: DispatchLimits,
+) {
+    job.attempts += 1;
+    let credential = match job.credential.take() {
+        Some(c) => c,
+        None => match auth.credential(job.deadline).await {
+            Ok(c) => c,
+            Err(e) => return finish(job, Err(e), &me).await,
+        },
+    };
+    let remaining = job.deadline.saturating_duration_since(Instant::now());
+    let outcome = transport.send(&job.req, &credential.header, remaining).await;
+    let op = job.req.operation;
+    let class = job.req.retry;
+    let next = match outcome {
+        Ok((status, _, body)) if (200..300).contains(&status) => {
+            Next::Answer(Ok(UpstreamResponse { status, body }))
+        }
+        Ok((429, retry_after, _)) => {
+            let delay = retry_after
+                .or_else(|| job.backoff.next_backoff())
+                .unwrap_or(limits.max_backoff);
+            Next::Again {
+                delay,
+                throttled: true,
+                retry_after,
+                why: "rate limited (429)".into(),
+            }
+        }
+        Ok((401, _, body)) if !job.reauthed => {
+            job.reauthed = true;
+            match auth.after_rejection(credential.generation, job.deadline).await {
+                Ok(fresh) => {
+                    job.credential = Some(fresh);
+                    Next::Again {
+                        delay: Duration::ZERO,
+                        throttled: false,
+                        retry_after: None,
+                        why: "credentials refused (401)".into(),
+                    }
+                }
+                Err(_) => Next::Answer(Err(upstream_error(op, 401, &body))),
+            }
+        }
+        Ok((401, _, body)) => {
+            let e = upstream_error(op, 401, &body);
+            let reason = match e {
+                CallError::Upstream { code, title, .. } => format!("{code}: {title}"),
+                other => other.to_string(),
+            };
+            Next::Answer(Err(CallError::Unauthorized {
+                operation: op,
+                reason,
+            }))
+        }
+        Ok((status, _, _)) if status >= 500 => {
+            if class == RetryClass::NonIdempotent {
+                Next::Answer(Err(CallError::OutcomeUnknown {
+                    operation: op,
+                    reason: format!("the upstream answered {status}"),
+                }))
+            } else {
+                Next::Again {
+                    delay: job.backoff.next_backoff().unwrap_or(limits.max_backoff),
+                    throttled: false,
+                    retry_after: None,
+                    why: format!("the upstream answered {status}"),
+                }
+            }
+        }
+        Ok((status, _, body)) => Next::Answer(Err(upstream_error(op, status, &body))),
+        Err(AttemptError::NotSent(reason)) => Next::Again {
+            delay: job.backoff.next_backoff().unwrap_or(limits.max_backoff),
+            throttled: false,
+            retry_after: None,
+            why: format!("cannot connect: {reason}"),
+        },
+        Err(AttemptError::Timeout) | Err(AttemptError::Broken(_))
+            if class == RetryClass::NonIdempotent =>
+        {
+            Next::Answer(Err(CallError::OutcomeUnknown {
+                operation: op,
+                reason: "the connection closed or timed out after the request was sent".into(),
+            }))
+        }
+        Err(AttemptError::Timeout) => Next::Again {
+            delay: job.backoff.next_backoff().unwrap_or(limits.max_backoff),
+            throttled: false,
+            retry_after: None,
+            why: "no answer before the deadline".into(),
+        },
+        Err(AttemptError::Broken(reason)) => Next::Again {
+            delay: job.backoff.next_backoff().unwrap_or(limits.max_backoff),
+            throttled: false,
+            retry_after: None,
+            why: format!("the connection broke: {reason}"),
+        },
+    };
+    match next {
+        Next::Answer(result) => finish(job, result, &me).await,
+        Next::Again {
+            delay,
+            throttled,
+            retry_after,
+            why,
+        } => {
+            let now = Instant::now();
+            let out_of_time = now + delay >= job.deadline;
+            if out_of_time || job.attempts >= limits.max_attempts {
+                let err = if throttled {
+                    CallError::RateLimited {
+                        operation: op,
+                        retry_after: delay.max(Duration::from_secs(1)),
+                    }
+                } else if out_of_time {
+                    job.deadline_error(
+                        format!("last attempt: {why}"),
+                        delay.max(Duration::from_secs(1)),
+                    )
+                } else {
+                    CallError::Unreachable {
+                        operation: op,
+                        reason: format!("{} attempts failed; last: {why}", job.attempts),
+                    }
+                };
+                return finish(job, Err(err), &me).await;
+            }
+            tracing::debug!(operation = op, attempt = job.attempts, ?delay, %why, "retrying");
+            let deadline = job.deadline;
+            let msg = DispatchMsg::Retry {
+                job,
+                delay,
+                throttled,
+                retry_after,
+            };
+            // If no incarnation takes the job before its deadline, it is dropped unanswered and
+            // the caller's handle reports the deadline; the job was in a safe-to-send state.
+            let _ = me.slot.send(msg, deadline).await;
+        }
+    }
+}
+
+async fn finish(job: Job, result: Result<UpstreamResponse, CallError>, me: &DispatcherHandle) {
+    let ok = result.is_ok();
+    job.answer(result);
+    let _ = me
+        .slot
+        .send(DispatchMsg::Finished { ok }, Instant::now() + Duration::from_secs(1))
+        .await;
+}
+
+/// Reads the API's error body into a [`CallError::Upstream`].
+pub fn upstream_error(operation: &'static str, status: u16, body: &[u8]) -> CallError {
+    let (code, title) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) if !b.errors.is_empty() => (b.errors[0].code.clone(), b.errors[0].title.clone()),
+        _ => (format!("http_{status}"), "no error body".to_owned()),
+    };
+    CallError::Upstream {
+        operation,
+        status,
+        code,
+        title,
+    }
+}
+
+/// How the rest of the server calls the upstream.
+#[derive(Clone)]
+pub struct DispatcherHandle {
+    pub(crate) slot: Arc<Slot<DispatchMsg>>,
+    app_id: Arc<str>,
+    deadline: Duration,
+    backoff: Arc<DispatchLimits>,
+}
+
+impl DispatcherHandle {
+    pub(crate) fn new(slot: Arc<Slot<DispatchMsg>>, app_id: &str, limits: &DispatchLimits) -> Self {
+        Self {
+            slot,
+            app_id: app_id.into(),
+            deadline: limits.deadline,
+            backoff: Arc::new(limits.clone()),
+        }
+    }
+
+    /// The app every request addresses.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// Sends `endpoint` and returns the raw answer (2xx only; anything else is an error).
+    pub async fn call(&self, endpoint: &Endpoint) -> Result<UpstreamResponse, CallError> {
+        let req = Arc::new(endpoint.to_http(&self.app_id));
+        let deadline = Instant::now() + self.deadline;
+        let budget = self.deadline;
+        let make = |reply| {
+            DispatchMsg::Submit(Job {
+                req: req.clone(),
+                deadline,
+                budget,
+                reply,
+                attempts: 0,
+                reauthed: false,
+                credential: None,
+                backoff: self.backoff.backoff(),
+            })
+        };
+        match ask(&self.slot, deadline, make).await {
+            Ok(result) => result,
+            Err(CallError::Unavailable { .. }) => Err(CallError::Deadline {
+                operation: req.operation,
+                deadline: budget,
+                why: "no answer came in time (queued, or the upstream is slow)".into(),
+                retry_after: Duration::from_secs(1),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends `endpoint` and decodes the answer's JSON.
+    pub async fn call_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<T, CallError> {
+        let response = self.call(endpoint).await?;
+        serde_json::from_slice(&response.body).map_err(|e| {
+            CallError::Internal(format!(
+                "cannot read the answer to {}: {e}",
+                endpoint.operation()
+            ))
+        })
+    }
+
+    pub async fn stats(&self) -> Result<DispatchStats, CallError> {
+        ask(
+            &self.slot,
+            Instant::now() + Duration::from_secs(5),
+            DispatchMsg::Stats,
+        )
+        .await
+    }
+}

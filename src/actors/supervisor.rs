@@ -1,0 +1,344 @@
+//! The supervisor: starts the four actors linked to itself and restarts any that fails or stops.
+//!
+//! A restart refills the actor's [`Slot`], so handles keep working. Restarts are counted in a
+//! sliding window; more than the limit (a restart storm) stops the supervisor with a log line that
+//! says why, and the process exits rather than loop.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::auth::{AuthActor, AuthArgs, AuthHandle, AuthMsg};
+use super::delivery::{DeliveryTracker, TrackerHandle, TrackerLimits, TrackerMsg};
+use super::dispatcher::{
+    DispatchLimits, DispatchMsg, Dispatcher, DispatcherArgs, DispatcherHandle, Transport,
+};
+use super::switchboard::{SwitchboardArgs, SwitchboardCache, SwitchboardHandle, SwitchboardMsg};
+use super::{Slot, ask};
+use crate::config::Config;
+use crate::error::CallError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActorKind {
+    Auth,
+    Dispatcher,
+    Switchboard,
+    Tracker,
+}
+
+impl ActorKind {
+    pub const ALL: [ActorKind; 4] = [
+        ActorKind::Auth,
+        ActorKind::Dispatcher,
+        ActorKind::Switchboard,
+        ActorKind::Tracker,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Auth => "auth",
+            ActorKind::Dispatcher => "dispatcher",
+            ActorKind::Switchboard => "switchboard cache",
+            ActorKind::Tracker => "delivery tracker",
+        }
+    }
+}
+
+/// How the supervisor and its children are set up.
+#[derive(Debug, Clone)]
+pub struct SupervisorSettings {
+    pub limits: DispatchLimits,
+    pub switchboard_ttl: Duration,
+    pub tracker: TrackerLimits,
+    /// More restarts than this within `restart_window` stop the process.
+    pub max_restarts: usize,
+    pub restart_window: Duration,
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        Self {
+            limits: DispatchLimits::default(),
+            switchboard_ttl: Duration::from_secs(60),
+            tracker: TrackerLimits::default(),
+            max_restarts: 10,
+            restart_window: Duration::from_secs(30),
+        }
+    }
+}
+
+pub enum SupervisorMsg {
+    /// Stops one child abruptly, as a crash would (operations and tests).
+    Kill(ActorKind),
+    Restarts(oneshot::Sender<u64>),
+}
+
+#[derive(Clone)]
+struct Children {
+    auth: (AuthArgs, Arc<Slot<AuthMsg>>),
+    dispatcher: (DispatcherArgs, Arc<Slot<DispatchMsg>>),
+    switchboard: (SwitchboardArgs, Arc<Slot<SwitchboardMsg>>),
+    tracker: (TrackerLimits, Arc<Slot<TrackerMsg>>),
+}
+
+struct Supervisor;
+
+struct SupervisorState {
+    children: Children,
+    settings: SupervisorSettings,
+    running: HashMap<ActorId, (ActorKind, ActorCell)>,
+    recent: VecDeque<Instant>,
+    restarts: u64,
+}
+
+impl SupervisorState {
+    async fn spawn(
+        &mut self,
+        kind: ActorKind,
+        myself: &ActorRef<SupervisorMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        let sup = myself.get_cell();
+        let c = &self.children;
+        let cell = match kind {
+            ActorKind::Auth => {
+                let (actor, _) =
+                    Actor::spawn_linked(None, AuthActor, c.auth.0.clone(), sup).await?;
+                c.auth.1.set(Some(actor.clone()));
+                actor.get_cell()
+            }
+            ActorKind::Dispatcher => {
+                let (actor, _) =
+                    Actor::spawn_linked(None, Dispatcher, c.dispatcher.0.clone(), sup).await?;
+                c.dispatcher.1.set(Some(actor.clone()));
+                actor.get_cell()
+            }
+            ActorKind::Switchboard => {
+                let (actor, _) =
+                    Actor::spawn_linked(None, SwitchboardCache, c.switchboard.0.clone(), sup)
+                        .await?;
+                c.switchboard.1.set(Some(actor.clone()));
+                actor.get_cell()
+            }
+            ActorKind::Tracker => {
+                let (actor, _) =
+                    Actor::spawn_linked(None, DeliveryTracker, c.tracker.0.clone(), sup).await?;
+                c.tracker.1.set(Some(actor.clone()));
+                actor.get_cell()
+            }
+        };
+        self.running.insert(cell.get_id(), (kind, cell));
+        Ok(())
+    }
+
+    fn clear_slot(&self, kind: ActorKind) {
+        match kind {
+            ActorKind::Auth => self.children.auth.1.set(None),
+            ActorKind::Dispatcher => self.children.dispatcher.1.set(None),
+            ActorKind::Switchboard => self.children.switchboard.1.set(None),
+            ActorKind::Tracker => self.children.tracker.1.set(None),
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = (Children, SupervisorSettings);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        (children, settings): (Children, SupervisorSettings),
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let mut state = SupervisorState {
+            children,
+            settings,
+            running: HashMap::new(),
+            recent: VecDeque::new(),
+            restarts: 0,
+        };
+        for kind in ActorKind::ALL {
+            state.spawn(kind, &myself).await?;
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Kill(kind) => {
+                if let Some((_, cell)) = state.running.values().find(|(k, _)| *k == kind) {
+                    tracing::warn!(actor = kind.as_str(), "stopping actor on request");
+                    cell.kill();
+                }
+            }
+            SupervisorMsg::Restarts(reply) => {
+                let _ = reply.send(state.restarts);
+            }
+        }
+        Ok(())
+    }
+
+    // The default handler stops the supervisor when a child ends; here a child is restarted.
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                reason.unwrap_or_else(|| "stopped".to_owned()),
+            ),
+            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
+            _ => return Ok(()),
+        };
+        let Some((kind, _)) = state.running.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        state.clear_slot(kind);
+        let now = Instant::now();
+        let window = state.settings.restart_window;
+        while state
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > window)
+        {
+            state.recent.pop_front();
+        }
+        if state.recent.len() >= state.settings.max_restarts {
+            let reason = format!(
+                "restart storm: the {} actor ended ({why}) after {} restarts within {} s; stopping the server",
+                kind.as_str(),
+                state.recent.len(),
+                window.as_secs()
+            );
+            tracing::error!("{reason}");
+            myself.stop(Some(reason));
+            return Ok(());
+        }
+        state.recent.push_back(now);
+        state.restarts += 1;
+        tracing::warn!(actor = kind.as_str(), %why, "actor ended; restarting it");
+        state.spawn(kind, &myself).await
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        for (_, cell) in state.running.values() {
+            cell.stop(Some("shutting down".into()));
+        }
+        for kind in ActorKind::ALL {
+            state.clear_slot(kind);
+        }
+        Ok(())
+    }
+}
+
+/// The running actors and their handles.
+pub struct Actors {
+    pub auth: AuthHandle,
+    pub dispatcher: DispatcherHandle,
+    pub switchboard: SwitchboardHandle,
+    pub tracker: TrackerHandle,
+    supervisor: ActorRef<SupervisorMsg>,
+    join: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Actors {
+    /// Starts the supervisor and, under it, every actor.
+    pub async fn start(config: &Config, settings: SupervisorSettings) -> Result<Self, CallError> {
+        let auth_slot = Slot::new("the auth actor");
+        let dispatch_slot = Slot::new("the dispatcher");
+        let switchboard_slot = Slot::new("the switchboard cache");
+        let tracker_slot = Slot::new("the delivery tracker");
+        let auth = AuthHandle { slot: auth_slot };
+        let dispatcher = DispatcherHandle::new(dispatch_slot, &config.app_id, &settings.limits);
+        let switchboard = SwitchboardHandle {
+            slot: switchboard_slot,
+            dispatcher: dispatcher.clone(),
+        };
+        let tracker = TrackerHandle { slot: tracker_slot };
+        let children = Children {
+            auth: (AuthArgs::from_config(config), auth.slot.clone()),
+            dispatcher: (
+                DispatcherArgs {
+                    limits: settings.limits.clone(),
+                    transport: Transport::new(&config.api_url)?,
+                    auth: auth.clone(),
+                    me: dispatcher.clone(),
+                },
+                dispatcher.slot.clone(),
+            ),
+            switchboard: (
+                SwitchboardArgs {
+                    ttl: settings.switchboard_ttl,
+                    dispatcher: dispatcher.clone(),
+                },
+                switchboard.slot.clone(),
+            ),
+            tracker: (settings.tracker.clone(), tracker.slot.clone()),
+        };
+        let (supervisor, join) = Actor::spawn(None, Supervisor, (children, settings))
+            .await
+            .map_err(|e| CallError::Internal(format!("cannot start the actors: {e}")))?;
+        Ok(Self {
+            auth,
+            dispatcher,
+            switchboard,
+            tracker,
+            supervisor,
+            join: Mutex::new(Some(join)),
+        })
+    }
+
+    /// Stops one actor abruptly; the supervisor restarts it.
+    pub fn kill(&self, kind: ActorKind) {
+        let _ = self.supervisor.send_message(SupervisorMsg::Kill(kind));
+    }
+
+    /// Restarts so far.
+    pub async fn restarts(&self) -> Result<u64, CallError> {
+        let slot = Slot::new("the supervisor");
+        slot.set(Some(self.supervisor.clone()));
+        ask(
+            &slot,
+            Instant::now() + Duration::from_secs(5),
+            SupervisorMsg::Restarts,
+        )
+        .await
+    }
+
+    /// True while the supervisor runs (it stops only on shutdown or a restart storm).
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.supervisor.get_status(),
+            ractor::ActorStatus::Running | ractor::ActorStatus::Starting
+        )
+    }
+
+    /// Waits until the supervisor stops (a restart storm, or [`Actors::shutdown`]).
+    pub async fn stopped(&self) {
+        let join = self.join.lock().ok().and_then(|mut j| j.take());
+        if let Some(join) = join {
+            let _ = join.await;
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        self.supervisor.stop(Some("shutting down".into()));
+        self.stopped().await;
+    }
+}

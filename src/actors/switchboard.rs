@@ -1,0 +1,559 @@
+//! The switchboard cache: the app's routing picture (its switchboard and switchboard
+//! integrations), kept in a moka cache with a TTL, and the check every control call passes before
+//! anything is written upstream.
+//!
+//! The actor owns the cache; loads run in spawned tasks through moka's `try_get_with`, so
+//! concurrent misses share one load and the actor never waits on the upstream. A target that does
+//! not resolve on the cached picture triggers one refresh before it is rejected (the picture may be
+//! stale); an upstream switchboard error makes the caller invalidate the entry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::dispatcher::DispatcherHandle;
+use super::{Slot, ask};
+use crate::error::{CallError, TargetInfo};
+use crate::sunco::endpoints::Endpoint;
+use crate::sunco::wire::{
+    ControlBody, ControlTargetBody, Conversation, Metadata, Switchboard, SwitchboardIntegration,
+    SwitchboardIntegrationRef,
+};
+
+/// The app's routing picture. `switchboard` is `None` when the app has none.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Picture {
+    pub switchboard: Option<Switchboard>,
+    pub switchboard_integrations: Vec<SwitchboardIntegration>,
+}
+
+impl Picture {
+    pub fn targets(&self) -> Vec<TargetInfo> {
+        self.switchboard_integrations
+            .iter()
+            .map(|s| TargetInfo {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                integration_type: s.integration_type.clone(),
+            })
+            .collect()
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&SwitchboardIntegration> {
+        self.switchboard_integrations.iter().find(|s| s.id == id)
+    }
+
+    /// The switchboard, if control calls can work at all.
+    pub fn usable(&self) -> Result<&Switchboard, String> {
+        match &self.switchboard {
+            None => Err("the app has no switchboard, so control cannot change hands".into()),
+            Some(s) if !s.enabled => {
+                Err("the app's switchboard is disabled, so control cannot change hands".into())
+            }
+            Some(s) => Ok(s),
+        }
+    }
+
+    /// Resolves a target the way the API does: by id, then name, then integrationType; `next`
+    /// follows the active integration's `nextSwitchboardIntegrationId`.
+    pub fn resolve(
+        &self,
+        target: &str,
+        active: Option<&str>,
+    ) -> Result<&SwitchboardIntegration, String> {
+        let switchboard = self.usable()?;
+        if target == "next" {
+            let active = active
+                .or(switchboard.default_switchboard_integration_id.as_deref())
+                .ok_or("\"next\" needs an active switchboard integration and there is none")?;
+            let current = self
+                .by_id(active)
+                .ok_or("the active switchboard integration is not in the switchboard")?;
+            let next = current.next_switchboard_integration_id.as_deref().ok_or(format!(
+                "\"next\" does not resolve: the active integration {:?} has no nextSwitchboardIntegrationId",
+                current.name
+            ))?;
+            return self
+                .by_id(next)
+                .ok_or_else(|| "the next switchboard integration no longer exists".into());
+        }
+        if let Some(s) = self.by_id(target) {
+            return Ok(s);
+        }
+        let named: Vec<_> = self
+            .switchboard_integrations
+            .iter()
+            .filter(|s| s.name == target)
+            .collect();
+        if let [one] = named.as_slice() {
+            return Ok(one);
+        }
+        let typed: Vec<_> = self
+            .switchboard_integrations
+            .iter()
+            .filter(|s| s.integration_type == target)
+            .collect();
+        match typed.as_slice() {
+            [one] => Ok(one),
+            [] => Err(format!(
+                "no switchboard integration has the id, name or integrationType {target:?}"
+            )),
+            many => Err(format!(
+                "{target:?} matches {} switchboard integrations by integrationType; name one by id or name",
+                many.len()
+            )),
+        }
+    }
+}
+
+/// A control target that resolved to exactly one switchboard integration. Only
+/// [`SwitchboardHandle::check_target`] makes one; the control endpoints take its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidTarget {
+    id: String,
+    pub name: String,
+}
+
+impl ValidTarget {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+pub enum SwitchboardMsg {
+    /// The picture, loading it if absent (or if `refresh`).
+    Picture {
+        refresh: bool,
+        reply: oneshot::Sender<Result<Arc<Picture>, CallError>>,
+    },
+    Invalidate,
+    /// Cache loads started by this incarnation (for tests and metrics).
+    Loads(oneshot::Sender<u64>),
+}
+
+#[derive(Clone)]
+pub struct SwitchboardArgs {
+    pub ttl: Duration,
+    pub dispatcher: DispatcherHandle,
+}
+
+pub struct SwitchboardCache;
+
+pub struct SwitchboardState {
+    cache: Cache<(), Arc<Picture>>,
+    dispatcher: DispatcherHandle,
+    loads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Actor for SwitchboardCache {
+    type Msg = SwitchboardMsg;
+    type State = SwitchboardState;
+    type Arguments = SwitchboardArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SwitchboardMsg>,
+        args: SwitchboardArgs,
+    ) -> Result<SwitchboardState, ActorProcessingErr> {
+        Ok(SwitchboardState {
+            cache: Cache::builder()
+                .max_capacity(1)
+                .time_to_live(args.ttl)
+                .build(),
+            dispatcher: args.dispatcher,
+            loads: Default::default(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<SwitchboardMsg>,
+        msg: SwitchboardMsg,
+        state: &mut SwitchboardState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SwitchboardMsg::Picture { refresh, reply } => {
+                if refresh {
+                    state.cache.invalidate(&()).await;
+                }
+                let cache = state.cache.clone();
+                let dispatcher = state.dispatcher.clone();
+                let loads = state.loads.clone();
+                tokio::spawn(async move {
+                    let result = cache
+                        .try_get_with((), async move {
+                            loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            load(&dispatcher).await.map(Arc::new)
+                        })
+                        .await
+                        .map_err(|e| (*e).clone());
+                    let _ = reply.send(result);
+                });
+            }
+            SwitchboardMsg::Invalidate => state.cache.invalidate(&()).await,
+            SwitchboardMsg::Loads(reply) => {
+                let _ = reply.send(state.loads.load(std::sync::atomic::Ordering::Relaxed));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SwitchboardList {
+    switchboards: Vec<Switchboard>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SwitchboardIntegrationList {
+    switchboard_integrations: Vec<SwitchboardIntegration>,
+}
+
+async fn load(dispatcher: &DispatcherHandle) -> Result<Picture, CallError> {
+    let list: SwitchboardList = dispatcher.call_json(&Endpoint::ListSwitchboards).await?;
+    let Some(switchboard) = list.switchboards.into_iter().next() else {
+        return Ok(Picture {
+            switchboard: None,
+            switchboard_integrations: vec![],
+        });
+    };
+    let integrations: SwitchboardIntegrationList = dispatcher
+        .call_json(&Endpoint::ListSwitchboardIntegrations {
+            switchboard_id: switchboard.id.clone(),
+        })
+        .await?;
+    Ok(Picture {
+        switchboard: Some(switchboard),
+        switchboard_integrations: integrations.switchboard_integrations,
+    })
+}
+
+/// What a control call is about to do, for the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlKind {
+    Pass,
+    Offer,
+}
+
+/// One step of the switchboard protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    Pass(String),
+    Offer(String),
+    Accept,
+    Release,
+}
+
+/// Who controls a conversation, composed from the conversation and the cached switchboard.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchboardStatus {
+    pub conversation_id: String,
+    /// False when the app has no switchboard or it is disabled: control calls will be refused.
+    pub switchboard_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switchboard_id: Option<String>,
+    /// The integration in control now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<SwitchboardIntegrationRef>,
+    /// The integration control was offered to and that has not accepted yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<SwitchboardIntegrationRef>,
+    /// Where `"next"` leads from the active integration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<TargetInfo>,
+    /// Every switchboard integration a control call may name.
+    pub targets: Vec<TargetInfo>,
+}
+
+/// How the rest of the server reads the routing picture and checks control targets.
+#[derive(Clone)]
+pub struct SwitchboardHandle {
+    pub(crate) slot: Arc<Slot<SwitchboardMsg>>,
+    pub(crate) dispatcher: DispatcherHandle,
+}
+
+impl SwitchboardHandle {
+    fn until() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    pub async fn picture(&self, refresh: bool) -> Result<Arc<Picture>, CallError> {
+        ask(&self.slot, Self::until(), |reply| SwitchboardMsg::Picture {
+            refresh,
+            reply,
+        })
+        .await?
+    }
+
+    /// Drops the cached picture (after the upstream refused a control call).
+    pub async fn invalidate(&self) {
+        let _ = self
+            .slot
+            .send(SwitchboardMsg::Invalidate, Instant::now() + Duration::from_secs(5))
+            .await;
+    }
+
+    async fn conversation(&self, conversation_id: &str) -> Result<Conversation, CallError> {
+        #[derive(Deserialize)]
+        struct One {
+            conversation: Conversation,
+        }
+        let one: One = self
+            .dispatcher
+            .call_json(&Endpoint::GetConversation {
+                conversation_id: conversation_id.to_owned(),
+            })
+            .await?;
+        Ok(one.conversation)
+    }
+
+    /// Who controls `conversation_id` now, who is pending, and where `next` leads.
+    pub async fn status(&self, conversation_id: &str) -> Result<SwitchboardStatus, CallError> {
+        let conversation = self.conversation(conversation_id).await?;
+        let mut picture = self.picture(false).await?;
+        let active = conversation.active_switchboard_integration.clone();
+        if active.as_ref().is_some_and(|a| picture.by_id(&a.id).is_none()) {
+            picture = self.picture(true).await?;
+        }
+        let next = active
+            .as_ref()
+            .and_then(|a| picture.by_id(&a.id))
+            .and_then(|a| a.next_switchboard_integration_id.as_deref())
+            .and_then(|n| picture.by_id(n))
+            .map(|s| TargetInfo {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                integration_type: s.integration_type.clone(),
+            });
+        Ok(SwitchboardStatus {
+            conversation_id: conversation.id,
+            switchboard_enabled: picture.switchboard.as_ref().is_some_and(|s| s.enabled),
+            switchboard_id: picture.switchboard.as_ref().map(|s| s.id.clone()),
+            active,
+            pending: conversation.pending_switchboard_integration,
+            next,
+            targets: picture.targets(),
+        })
+    }
+
+    /// Checks a control step against the switchboard and, if it holds, sends it. Nothing is
+    /// written upstream when the check fails. Returns the conversation's status afterwards.
+    pub async fn control(
+        &self,
+        conversation_id: &str,
+        control: Control,
+        metadata: Option<Metadata>,
+    ) -> Result<SwitchboardStatus, CallError> {
+        let conversation = self.conversation(conversation_id).await?;
+        let conversation_id = conversation.id.clone();
+        let endpoint = match &control {
+            Control::Pass(target) | Control::Offer(target) => {
+                let kind = if matches!(control, Control::Pass(_)) {
+                    ControlKind::Pass
+                } else {
+                    ControlKind::Offer
+                };
+                let valid = self.check_target(&conversation, target, kind).await?;
+                let body = ControlTargetBody {
+                    switchboard_integration: valid.id().to_owned(),
+                    metadata,
+                };
+                if kind == ControlKind::Pass {
+                    Endpoint::PassControl {
+                        conversation_id,
+                        body,
+                    }
+                } else {
+                    Endpoint::OfferControl {
+                        conversation_id,
+                        body,
+                    }
+                }
+            }
+            Control::Accept | Control::Release => {
+                let mut picture = self.picture(false).await?;
+                if picture.usable().is_err() {
+                    picture = self.picture(true).await?;
+                    if let Err(reason) = picture.usable() {
+                        return Err(CallError::InvalidTarget {
+                            reason,
+                            valid: picture.targets(),
+                        });
+                    }
+                }
+                let body = ControlBody { metadata };
+                if control == Control::Accept {
+                    if conversation.pending_switchboard_integration.is_none() {
+                        return Err(CallError::InvalidTarget {
+                            reason: "no switchboard integration has been offered control of this conversation, so there is nothing to accept; use offer_control first".into(),
+                            valid: picture.targets(),
+                        });
+                    }
+                    Endpoint::AcceptControl {
+                        conversation_id,
+                        body,
+                    }
+                } else {
+                    Endpoint::ReleaseControl {
+                        conversation_id,
+                        body,
+                    }
+                }
+            }
+        };
+        match self.dispatcher.call(&endpoint).await {
+            Ok(_) => {}
+            Err(e) => {
+                // The switchboard may have changed under us: the next check loads it afresh.
+                if matches!(e.upstream_status(), Some(400 | 403 | 404 | 409)) {
+                    self.invalidate().await;
+                }
+                return Err(e);
+            }
+        }
+        self.status(conversation_id_of(&endpoint)).await
+    }
+
+    pub async fn loads(&self) -> Result<u64, CallError> {
+        ask(&self.slot, Self::until(), SwitchboardMsg::Loads).await
+    }
+
+    /// Checks that `target` resolves to exactly one switchboard integration for a control call
+    /// on `conversation`, refreshing the picture once before rejecting it.
+    pub async fn check_target(
+        &self,
+        conversation: &Conversation,
+        target: &str,
+        kind: ControlKind,
+    ) -> Result<ValidTarget, CallError> {
+        let active = conversation
+            .active_switchboard_integration
+            .as_ref()
+            .map(|a| a.id.as_str());
+        let mut picture = self.picture(false).await?;
+        let mut refreshed = false;
+        loop {
+            // An active integration missing from the cached picture also means it is stale.
+            let stale_active = active.is_some_and(|a| picture.by_id(a).is_none());
+            let outcome = if stale_active {
+                Err("the cached switchboard does not know the active integration".to_owned())
+            } else {
+                picture.resolve(target, active).map(|s| ValidTarget {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                })
+            };
+            match outcome {
+                Ok(valid) if kind == ControlKind::Offer && Some(valid.id()) == active => {
+                    return Err(CallError::InvalidTarget {
+                        reason: format!(
+                            "{:?} is already in control of the conversation; offer control to another integration",
+                            valid.name
+                        ),
+                        valid: picture.targets(),
+                    });
+                }
+                Ok(valid) => return Ok(valid),
+                Err(reason) if refreshed => {
+                    return Err(CallError::InvalidTarget {
+                        reason,
+                        valid: picture.targets(),
+                    });
+                }
+                Err(_) => {
+                    picture = self.picture(true).await?;
+                    refreshed = true;
+                }
+            }
+        }
+    }
+}
+
+fn conversation_id_of(endpoint: &Endpoint) -> &str {
+    match endpoint {
+        Endpoint::PassControl {
+            conversation_id, ..
+        }
+        | Endpoint::OfferControl {
+            conversation_id, ..
+        }
+        | Endpoint::AcceptControl {
+            conversation_id, ..
+        }
+        | Endpoint::ReleaseControl {
+            conversation_id, ..
+        } => conversation_id,
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sbi(id: &str, name: &str, kind: &str, next: Option<&str>) -> SwitchboardIntegration {
+        SwitchboardIntegration {
+            id: id.into(),
+            name: name.into(),
+            integration_id: format!("int-{id}"),
+            integration_type: kind.into(),
+            deliver_standby_events: false,
+            next_switchboard_integration_id: next.map(str::to_owned),
+            message_history_count: None,
+        }
+    }
+
+    fn picture(enabled: bool) -> Picture {
+        Picture {
+            switchboard: Some(Switchboard {
+                id: "sb".into(),
+                enabled,
+                default_switchboard_integration_id: Some("a".into()),
+            }),
+            switchboard_integrations: vec![
+                sbi("a", "bot", "custom", Some("b")),
+                sbi("b", "agents", "zd:agentWorkspace", None),
+                sbi("c", "other-bot", "custom", None),
+            ],
+        }
+    }
+
+    #[test]
+    fn resolves_by_id_then_name_then_unique_type() {
+        let p = picture(true);
+        assert_eq!(p.resolve("b", None).unwrap().id, "b");
+        assert_eq!(p.resolve("agents", None).unwrap().id, "b");
+        assert_eq!(p.resolve("zd:agentWorkspace", None).unwrap().id, "b");
+        let err = p.resolve("custom", None).unwrap_err();
+        assert!(err.contains("matches 2"), "{err}");
+        assert!(p.resolve("humans", None).unwrap_err().contains("\"humans\""));
+    }
+
+    #[test]
+    fn next_follows_the_active_integration() {
+        let p = picture(true);
+        assert_eq!(p.resolve("next", Some("a")).unwrap().id, "b");
+        assert!(p.resolve("next", Some("b")).unwrap_err().contains("agents"));
+        // Without an active integration the default one is where `next` starts.
+        assert_eq!(p.resolve("next", None).unwrap().id, "b");
+    }
+
+    #[test]
+    fn a_disabled_or_missing_switchboard_refuses_every_target() {
+        assert!(picture(false).resolve("b", None).unwrap_err().contains("disabled"));
+        let none = Picture {
+            switchboard: None,
+            switchboard_integrations: vec![],
+        };
+        assert!(none.resolve("b", None).unwrap_err().contains("no switchboard"));
+    }
+}

@@ -1,0 +1,225 @@
+//! What can go wrong with a call, in terms an agent can act on.
+//!
+//! Actors reply with `Result<T, CallError>`; the MCP layer turns a `CallError` into a tool result
+//! with `isError: true` whose text says what happened and what to do next. An actor returns `Err`
+//! from its own handler only when its state is broken and it must be restarted; that is never a
+//! `CallError`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// A switchboard integration a caller may name as a control target.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetInfo {
+    pub id: String,
+    pub name: String,
+    pub integration_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// An argument is wrong; nothing was sent upstream.
+    #[error("invalid argument {field}: {reason}")]
+    InvalidArgument { field: String, reason: String },
+
+    /// The upstream answered with an error status.
+    #[error("Sunshine Conversations answered {status} {code} to {operation}: {title}")]
+    Upstream {
+        operation: &'static str,
+        status: u16,
+        code: String,
+        title: String,
+    },
+
+    /// The upstream kept answering 429 and the call's deadline leaves no room to wait.
+    #[error(
+        "rate limited by Sunshine Conversations ({operation}); retry after {} s",
+        whole_secs(*retry_after)
+    )]
+    RateLimited {
+        operation: &'static str,
+        retry_after: Duration,
+    },
+
+    /// The dispatcher's queue is full.
+    #[error(
+        "the server is busy: {queued} upstream calls are queued; retry after {} s",
+        whole_secs(*retry_after)
+    )]
+    Busy { queued: usize, retry_after: Duration },
+
+    /// The call's deadline passed before an answer came.
+    #[error(
+        "{operation} did not complete within its {} s deadline ({why}); retry after {} s",
+        whole_secs(*deadline),
+        whole_secs(*retry_after)
+    )]
+    Deadline {
+        operation: &'static str,
+        deadline: Duration,
+        why: String,
+        retry_after: Duration,
+    },
+
+    /// A write failed in a way that leaves open whether the upstream stored it. It was not retried.
+    #[error(
+        "the outcome of {operation} is unknown: {reason}. The upstream may have stored it; check before repeating it (for a message, list the conversation's newest messages)"
+    )]
+    OutcomeUnknown {
+        operation: &'static str,
+        reason: String,
+    },
+
+    /// The upstream could not be reached (after retries where retrying was safe).
+    #[error("cannot reach Sunshine Conversations for {operation}: {reason}")]
+    Unreachable {
+        operation: &'static str,
+        reason: String,
+    },
+
+    /// The credentials were refused even after a fresh token.
+    #[error(
+        "Sunshine Conversations refused the credentials ({operation}): {reason}. Check SUNCO_KEY_ID and SUNCO_KEY_SECRET"
+    )]
+    Unauthorized {
+        operation: &'static str,
+        reason: String,
+    },
+
+    /// A control target that does not resolve to exactly one switchboard integration.
+    #[error("{reason}; valid targets: {}", list_targets(valid))]
+    InvalidTarget {
+        reason: String,
+        valid: Vec<TargetInfo>,
+    },
+
+    /// An internal component is restarting or stopped.
+    #[error("{component} is unavailable ({reason}); retry in a moment")]
+    Unavailable {
+        component: &'static str,
+        reason: String,
+    },
+
+    /// Something the server itself got wrong (an answer it could not read).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn whole_secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000).max(1) as u64
+}
+
+fn list_targets(valid: &[TargetInfo]) -> String {
+    if valid.is_empty() {
+        return "none (the switchboard has no integrations)".to_owned();
+    }
+    let mut s = valid
+        .iter()
+        .map(|t| format!("{} (name, type {}, id {})", t.name, t.integration_type, t.id))
+        .collect::<Vec<_>>()
+        .join(", ");
+    s.push_str(", or \"next\"");
+    s
+}
+
+impl CallError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CallError::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A short machine-readable class, for agents and (later) metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            CallError::InvalidArgument { .. } => "invalid_argument",
+            CallError::Upstream { .. } => "upstream_error",
+            CallError::RateLimited { .. } => "rate_limited",
+            CallError::Busy { .. } => "busy",
+            CallError::Deadline { .. } => "deadline_exceeded",
+            CallError::OutcomeUnknown { .. } => "outcome_unknown",
+            CallError::Unreachable { .. } => "unreachable",
+            CallError::Unauthorized { .. } => "unauthorized",
+            CallError::InvalidTarget { .. } => "invalid_target",
+            CallError::Unavailable { .. } => "unavailable",
+            CallError::Internal(_) => "internal",
+        }
+    }
+
+    /// When a retry may succeed, how long to wait first.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::RateLimited { retry_after, .. }
+            | CallError::Busy { retry_after, .. }
+            | CallError::Deadline { retry_after, .. } => Some(*retry_after),
+            CallError::Unavailable { .. } | CallError::Unreachable { .. } => {
+                Some(Duration::from_secs(1))
+            }
+            _ => None,
+        }
+    }
+
+    /// The upstream's HTTP status, when the upstream answered.
+    pub fn upstream_status(&self) -> Option<u16> {
+        match self {
+            CallError::Upstream { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The JSON an agent reads: the message plus the facts it can branch on.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "error": self.class(),
+            "message": self.to_string(),
+        });
+        if let Some(d) = self.retry_after() {
+            v["retryAfterSeconds"] = json!(whole_secs(d));
+        }
+        match self {
+            CallError::Upstream { status, code, .. } => {
+                v["status"] = json!(status);
+                v["code"] = json!(code);
+            }
+            CallError::InvalidTarget { valid, .. } => {
+                v["validTargets"] = json!(valid);
+            }
+            CallError::InvalidArgument { field, .. } => {
+                v["field"] = json!(field);
+            }
+            _ => {}
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let e = CallError::RateLimited {
+            operation: "PostMessage",
+            retry_after: Duration::from_millis(2100),
+        };
+        assert_eq!(
+            e.to_string(),
+            "rate limited by Sunshine Conversations (PostMessage); retry after 3 s"
+        );
+        assert_eq!(e.to_json()["retryAfterSeconds"], 3);
+        let t = CallError::InvalidTarget {
+            reason: "no switchboard integration is named \"humans\"".into(),
+            valid: vec![TargetInfo {
+                id: "a".into(),
+                name: "bot".into(),
+                integration_type: "custom".into(),
+            }],
+        };
+        assert!(t.to_string().contains("bot (name, type custom, id a)"));
+        assert_eq!(t.to_json()["validTargets"][0]["name"], "bot");
+    }
+}
