@@ -48,7 +48,10 @@ pub enum CallError {
         "the server is busy: {queued} upstream calls are queued; retry after {} s",
         whole_secs(*retry_after)
     )]
-    Busy { queued: usize, retry_after: Duration },
+    Busy {
+        queued: usize,
+        retry_after: Duration,
+    },
 
     /// The call's deadline passed before an answer came.
     #[error(
@@ -117,7 +120,12 @@ fn list_targets(valid: &[TargetInfo]) -> String {
     }
     let mut s = valid
         .iter()
-        .map(|t| format!("{} (name, type {}, id {})", t.name, t.integration_type, t.id))
+        .map(|t| {
+            format!(
+                "{} (name, type {}, id {})",
+                t.name, t.integration_type, t.id
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
     s.push_str(", or \"next\"");

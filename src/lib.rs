@@ -34,6 +34,8 @@
 pub mod actors;
 pub mod config;
 pub mod error;
+pub mod mcp;
 pub mod secret;
+pub mod server;
 pub mod simulator;
 pub mod sunco;

@@ -4,7 +4,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::net::SocketAddr;
+
+use clap::Args;
+use rmcp::ServiceExt;
+use tokio::net::TcpListener;
+
+use zendesk_messaging_mcp::actors::SupervisorSettings;
 use zendesk_messaging_mcp::config::{Config, ConfigFlags};
+use zendesk_messaging_mcp::mcp::ZendeskMcp;
+use zendesk_messaging_mcp::server::{self, RunningServer};
+use zendesk_messaging_mcp::simulator::faults::RateLimit;
 use zendesk_messaging_mcp::simulator::{self, SimConfig, SimulatorArgs};
 
 /// An MCP server for Zendesk Messaging (Sunshine Conversations API v2), with a spec-faithful
@@ -18,10 +28,188 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the MCP tools over Streamable HTTP at /mcp (plus /webhooks/sunco, /healthz, /readyz)
+    Serve(ServeArgs),
+    /// Serve the MCP tools over stdio, for desktop clients (the HTTP routes run beside it)
+    Stdio(ServeArgs),
     /// Run the Sunshine Conversations simulator
     Simulator(SimulatorArgs),
     /// Check the configuration and print it, secrets redacted
     Config(ConfigFlags),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address for the HTTP routes (loopback by default; port 0 picks a free port)
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    /// Start the embedded simulator with the demo world and use it as the upstream; no
+    /// credentials needed (SUNCO_* settings are then ignored)
+    #[arg(long)]
+    simulator: bool,
+    /// Upstream requests per second, optionally with a burst (e.g. 50:20)
+    #[arg(long, value_name = "RPS[:BURST]", value_parser = RateLimit::parse)]
+    rate_limit: Option<RateLimit>,
+    /// Upstream requests in flight at most
+    #[arg(long, value_name = "N")]
+    max_in_flight: Option<usize>,
+    /// Calls waiting for the upstream at most; past it calls fail at once with "busy"
+    #[arg(long, value_name = "N")]
+    queue: Option<usize>,
+    #[command(flatten)]
+    config: ConfigFlags,
+}
+
+impl ServeArgs {
+    fn settings(&self) -> SupervisorSettings {
+        let mut s = SupervisorSettings::default();
+        if let Some(r) = self.rate_limit {
+            s.limits.rate = r.rps;
+            s.limits.burst = r.burst.max(1);
+        }
+        if let Some(n) = self.max_in_flight {
+            s.limits.max_in_flight = n.max(1);
+        }
+        if let Some(n) = self.queue {
+            s.limits.queue_capacity = n;
+        }
+        s
+    }
+}
+
+/// Starts the actors and the HTTP routes as the flags say; prints where to find them.
+/// A running server and, with `--simulator`, the simulator it talks to.
+struct Started {
+    server: RunningServer,
+    simulator: Option<simulator::RunningSimulator>,
+}
+
+impl Started {
+    async fn shutdown(self) {
+        self.server.shutdown().await;
+        if let Some(sim) = self.simulator {
+            sim.shutdown().await;
+        }
+    }
+}
+
+async fn start(args: ServeArgs, stdio: bool) -> Result<Started, ExitCode> {
+    let default_port = if stdio { 0 } else { 8090 };
+    let bind = args
+        .bind
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
+    let listener = TcpListener::bind(bind).await.map_err(|e| {
+        eprintln!("serve: cannot listen on {bind}: {e}");
+        ExitCode::from(1)
+    })?;
+    let settings = args.settings();
+    let (running, simulator, upstream) = if args.simulator {
+        let timeout = args
+            .config
+            .timeout_secs
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .map(std::time::Duration::from_secs);
+        let w = server::serve_with_simulator(listener, settings, timeout)
+            .await
+            .map_err(|e| {
+                eprintln!("serve: {e}");
+                ExitCode::from(1)
+            })?;
+        let upstream = format!(
+            "the embedded simulator at {} (demo world, app {})",
+            w.simulator.base_url(),
+            w.config.app_id
+        );
+        (w.server, Some(w.simulator), upstream)
+    } else {
+        let config = Config::load(args.config).map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        })?;
+        let upstream = format!("{} (app {})", config.api_url, config.app_id);
+        let running = server::serve(listener, &config, settings)
+            .await
+            .map_err(|e| {
+                eprintln!("serve: {e}");
+                ExitCode::from(1)
+            })?;
+        (running, None, upstream)
+    };
+    let banner = format!(
+        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}\n  webhooks:      {}\n  upstream:      {}\n  client configuration (e.g. .mcp.json):\n{}",
+        env!("CARGO_PKG_VERSION"),
+        running.mcp_url(),
+        running.webhook_url(),
+        upstream,
+        client_snippet(&running, stdio, args.simulator),
+    );
+    // In stdio mode stdout carries the protocol, so everything else goes to stderr.
+    if stdio {
+        eprintln!("{banner}");
+    } else {
+        println!("{banner}");
+    }
+    Ok(Started {
+        server: running,
+        simulator,
+    })
+}
+
+fn client_snippet(running: &RunningServer, stdio: bool, simulator: bool) -> String {
+    let server = if stdio {
+        let mut args = vec!["stdio".to_owned()];
+        if simulator {
+            args.push("--simulator".to_owned());
+        }
+        serde_json::json!({"command": "zendesk-messaging-mcp", "args": args})
+    } else {
+        serde_json::json!({"type": "http", "url": running.mcp_url()})
+    };
+    let config = serde_json::json!({"mcpServers": {"zendesk-messaging": server}});
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
+async fn run_serve(args: ServeArgs) -> ExitCode {
+    let running = match start(args, false).await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let code = tokio::select! {
+        _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        _ = running.server.stopped() => {
+            eprintln!("serve: the actors stopped (see the log above); exiting");
+            ExitCode::from(1)
+        }
+    };
+    running.shutdown().await;
+    code
+}
+
+async fn run_stdio(args: ServeArgs) -> ExitCode {
+    let running = match start(args, true).await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let service = match ZendeskMcp::new(running.server.actors.clone())
+        .serve(rmcp::transport::stdio())
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("stdio: the MCP session did not start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = tokio::select! {
+        _ = service.waiting() => ExitCode::SUCCESS,
+        _ = running.server.stopped() => {
+            eprintln!("stdio: the actors stopped (see the log above); exiting");
+            ExitCode::from(1)
+        }
+    };
+    running.shutdown().await;
+    code
 }
 
 #[tokio::main]
@@ -35,6 +223,8 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Serve(args) => run_serve(args).await,
+        Command::Stdio(args) => run_stdio(args).await,
         Command::Config(flags) => match Config::load(flags) {
             Ok(config) => {
                 println!("{config}");

@@ -93,9 +93,8 @@ impl AuthState {
                         .as_secs()
                         + lifetime.as_secs().max(1)
                 });
-                let token =
-                    mint_jwt(&self.args.key_id, &self.args.secret, self.args.scope, exp)
-                        .map_err(|e| CallError::Internal(e.to_string()))?;
+                let token = mint_jwt(&self.args.key_id, &self.args.secret, self.args.scope, exp)
+                    .map_err(|e| CallError::Internal(e.to_string()))?;
                 if !lifetime.is_zero() {
                     // Refresh at 80% of the lifetime so a token in use never expires mid-flight.
                     let at = lifetime.mul_f64(0.8).max(Duration::from_millis(500));
@@ -106,7 +105,11 @@ impl AuthState {
         };
         self.current = Credential { header, generation };
         self.minted += 1;
-        tracing::debug!(generation, mode = self.args.mode.as_str(), "minted a credential");
+        tracing::debug!(
+            generation,
+            mode = self.args.mode.as_str(),
+            "minted a credential"
+        );
         Ok(())
     }
 
@@ -123,7 +126,9 @@ impl AuthState {
             }
             Ok(_) => false,
             Err(e) => {
-                tracing::warn!("cannot re-read the key secret file: {e}; keeping the current secret");
+                tracing::warn!(
+                    "cannot re-read the key secret file: {e}; keeping the current secret"
+                );
                 false
             }
         }

@@ -148,7 +148,9 @@ pub enum DispatchMsg {
     /// A delayed retry whose wait is over.
     Resume(Job),
     /// An attempt ended and its job was answered.
-    Finished { ok: bool },
+    Finished {
+        ok: bool,
+    },
     Pump,
     Stats(oneshot::Sender<DispatchStats>),
 }
@@ -285,7 +287,9 @@ pub struct DispatchState {
 
 impl DispatchState {
     fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.args.limits.burst as f64);
         self.refilled_at = now;
     }
@@ -487,7 +491,9 @@ async fn attempt(
         },
     };
     let remaining = job.deadline.saturating_duration_since(Instant::now());
-    let outcome = transport.send(&job.req, &credential.header, remaining).await;
+    let outcome = transport
+        .send(&job.req, &credential.header, remaining)
+        .await;
     let op = job.req.operation;
     let class = job.req.retry;
     let next = match outcome {
@@ -507,7 +513,10 @@ async fn attempt(
         }
         Ok((401, _, body)) if !job.reauthed => {
             job.reauthed = true;
-            match auth.after_rejection(credential.generation, job.deadline).await {
+            match auth
+                .after_rejection(credential.generation, job.deadline)
+                .await
+            {
                 Ok(fresh) => {
                     job.credential = Some(fresh);
                     Next::Again {
@@ -623,7 +632,10 @@ async fn finish(job: Job, result: Result<UpstreamResponse, CallError>, me: &Disp
     job.answer(result);
     let _ = me
         .slot
-        .send(DispatchMsg::Finished { ok }, Instant::now() + Duration::from_secs(1))
+        .send(
+            DispatchMsg::Finished { ok },
+            Instant::now() + Duration::from_secs(1),
+        )
         .await;
 }
 

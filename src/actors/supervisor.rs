@@ -195,10 +195,9 @@ impl Actor for Supervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let (cell, why) = match event {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (
-                cell,
-                reason.unwrap_or_else(|| "stopped".to_owned()),
-            ),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".to_owned()))
+            }
             SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
             _ => return Ok(()),
         };
@@ -319,6 +318,16 @@ impl Actors {
             SupervisorMsg::Restarts,
         )
         .await
+    }
+
+    /// True when `kind` has a running incarnation.
+    pub fn is_up(&self, kind: ActorKind) -> bool {
+        match kind {
+            ActorKind::Auth => self.auth.slot.current().is_some(),
+            ActorKind::Dispatcher => self.dispatcher.slot.current().is_some(),
+            ActorKind::Switchboard => self.switchboard.slot.current().is_some(),
+            ActorKind::Tracker => self.tracker.slot.current().is_some(),
+        }
     }
 
     /// True while the supervisor runs (it stops only on shutdown or a restart storm).

@@ -298,7 +298,10 @@ impl SwitchboardHandle {
     pub async fn invalidate(&self) {
         let _ = self
             .slot
-            .send(SwitchboardMsg::Invalidate, Instant::now() + Duration::from_secs(5))
+            .send(
+                SwitchboardMsg::Invalidate,
+                Instant::now() + Duration::from_secs(5),
+            )
             .await;
     }
 
@@ -321,7 +324,10 @@ impl SwitchboardHandle {
         let conversation = self.conversation(conversation_id).await?;
         let mut picture = self.picture(false).await?;
         let active = conversation.active_switchboard_integration.clone();
-        if active.as_ref().is_some_and(|a| picture.by_id(&a.id).is_none()) {
+        if active
+            .as_ref()
+            .is_some_and(|a| picture.by_id(&a.id).is_none())
+        {
             picture = self.picture(true).await?;
         }
         let next = active
@@ -535,7 +541,11 @@ mod tests {
         assert_eq!(p.resolve("zd:agentWorkspace", None).unwrap().id, "b");
         let err = p.resolve("custom", None).unwrap_err();
         assert!(err.contains("matches 2"), "{err}");
-        assert!(p.resolve("humans", None).unwrap_err().contains("\"humans\""));
+        assert!(
+            p.resolve("humans", None)
+                .unwrap_err()
+                .contains("\"humans\"")
+        );
     }
 
     #[test]
@@ -549,11 +559,20 @@ mod tests {
 
     #[test]
     fn a_disabled_or_missing_switchboard_refuses_every_target() {
-        assert!(picture(false).resolve("b", None).unwrap_err().contains("disabled"));
+        assert!(
+            picture(false)
+                .resolve("b", None)
+                .unwrap_err()
+                .contains("disabled")
+        );
         let none = Picture {
             switchboard: None,
             switchboard_integrations: vec![],
         };
-        assert!(none.resolve("b", None).unwrap_err().contains("no switchboard"));
+        assert!(
+            none.resolve("b", None)
+                .unwrap_err()
+                .contains("no switchboard")
+        );
     }
 }

@@ -1,9 +1,12 @@
-//! Black-box tests of the simulator through its HTTP interface and of the command line. Every
-//! answer the simulator gives is checked against the official OpenAPI spec.
+//! Black-box tests of the MCP server through an MCP client over HTTP, of the simulator through
+//! its HTTP interface, and of the command line. Every answer the simulator gives is checked
+//! against the official OpenAPI spec.
 
 mod cli;
 mod faults;
 mod fidelity;
+mod mcp;
+mod mcp_support;
 mod resources;
 mod spec;
 mod support;

@@ -1,0 +1,966 @@
+//! The MCP tools. Each tool is thin: arguments → one call on an actor handle → result. Errors
+//! become tool results with `isError: true` whose text says what was wrong and what to do.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::{
+    ContentBlock, Implementation, IntoContents, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use serde::Deserialize;
+
+use crate::actors::Actors;
+use crate::actors::switchboard::Control;
+use crate::error::CallError;
+use crate::sunco::endpoints::{ConversationFilter, Endpoint};
+use crate::sunco::ids::is_resource_id;
+use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
+use crate::sunco::wire::{
+    Author, Conversation, ConversationCreate, ConversationType, Destination, Integration, Message,
+    MessagePost, Meta, ParticipantRef, User, UserCreate, UserUpdate, Webhook,
+};
+
+pub mod content;
+pub mod cursor;
+pub mod types;
+
+use types::*;
+
+/// What the server tells a model about working with it.
+pub const INSTRUCTIONS: &str = "\
+Tools for Zendesk Messaging (Sunshine Conversations): users, conversations, messages, \
+switchboard routing between bots and human agents, channels, and delivery tracking.
+
+Workflow:
+1. Users first: create_user (with your externalId) before creating conversations for them; \
+get_user accepts the id or the externalId.
+2. Conversations are always found through a user: list_conversations needs userId or \
+userExternalId (the API has no app-wide conversation list).
+3. Send with send_message; content is the API's content object (text, image, file, carousel, \
+list, location, form, template). It is checked before sending, and errors name the field.
+4. Before routing, call get_switchboard_status (who controls the conversation, what `next` \
+is, the valid targets) and then pass_control / offer_control. An invalid target is refused \
+with the list of valid ones and nothing is changed.
+5. Delivery is asynchronous: a send succeeds when the API stores the message; whether the \
+channel delivered it arrives later by webhook. Read get_delivery_status or \
+list_delivery_failures instead of polling or resending.
+6. Back off when told: errors carry retryAfterSeconds for rate limits and busy periods. An \
+error of class outcome_unknown means a write may have happened; check (list_messages) before \
+repeating it.";
+
+/// The MCP server: the tools over the actor handles.
+#[derive(Clone)]
+pub struct ZendeskMcp {
+    actors: Arc<Actors>,
+    tool_router: ToolRouter<Self>,
+}
+
+/// A tool failure, shown to the model as JSON with `error`, `message` and facts to act on.
+pub struct ToolError(pub CallError);
+
+impl From<CallError> for ToolError {
+    fn from(e: CallError) -> Self {
+        ToolError(e)
+    }
+}
+
+impl IntoContents for ToolError {
+    fn into_contents(self) -> Vec<ContentBlock> {
+        vec![ContentBlock::text(self.0.to_json().to_string())]
+    }
+}
+
+/// Checks an id a path segment will carry: non-empty, no control characters, bounded.
+fn id_arg(field: &str, value: &str) -> Result<String, CallError> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 256 || v.chars().any(char::is_control) {
+        return Err(CallError::invalid(
+            field,
+            "must be a non-empty id of at most 256 characters",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+/// Checks a record id (24 hex characters), such as a conversation or message id.
+fn record_id(field: &str, value: &str) -> Result<String, CallError> {
+    let v = value.trim();
+    if !is_resource_id(v) {
+        return Err(CallError::invalid(
+            field,
+            format!("{v:?} is not an id: ids are 24 hexadecimal characters"),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn page_size(field: &str, limit: Option<u32>, max: u32) -> Result<Option<u32>, CallError> {
+    match limit {
+        Some(n) if n == 0 || n > max => Err(CallError::invalid(
+            field,
+            format!("must be from 1 to {max}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConversationsAnswer {
+    conversations: Vec<Conversation>,
+    #[serde(default)]
+    meta: Meta,
+}
+
+#[derive(Deserialize)]
+struct ConversationAnswer {
+    conversation: Conversation,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessagesAnswer {
+    messages: Vec<Message>,
+    #[serde(default)]
+    meta: Meta,
+}
+
+#[derive(Deserialize)]
+struct UserAnswer {
+    user: User,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IntegrationsAnswer {
+    integrations: Vec<Integration>,
+    #[serde(default)]
+    meta: Meta,
+}
+
+#[derive(Deserialize)]
+struct IntegrationAnswer {
+    integration: Integration,
+}
+
+/// An integration without its secrets: only fields known to be safe are copied.
+fn integration_view(i: Integration) -> IntegrationView {
+    let webhooks = i
+        .extra
+        .get("webhooks")
+        .and_then(|w| serde_json::from_value::<Vec<Webhook>>(w.clone()).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| WebhookView {
+            id: w.id,
+            target: w.target,
+            triggers: w.triggers,
+        })
+        .collect();
+    IntegrationView {
+        id: i.id,
+        kind: i.kind,
+        status: i.status,
+        display_name: i.display_name,
+        webhooks,
+    }
+}
+
+#[tool_router]
+impl ZendeskMcp {
+    pub fn new(actors: Arc<Actors>) -> Self {
+        Self {
+            actors,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "List one user's conversations, newest activity first as the API returns them. The API has no app-wide conversation list: give exactly one of userId (Sunshine Conversations id) or userExternalId. Pages: pass nextCursor back as cursor while hasMore is true.",
+        annotations(
+            title = "List a user's conversations",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn list_conversations(
+        &self,
+        Parameters(a): Parameters<ListConversationsArgs>,
+    ) -> Result<Json<ConversationPage>, ToolError> {
+        let filter = match (a.user_id, a.user_external_id) {
+            (Some(id), None) => ConversationFilter::UserId(id_arg("userId", &id)?),
+            (None, Some(ext)) => {
+                ConversationFilter::UserExternalId(id_arg("userExternalId", &ext)?)
+            }
+            _ => {
+                return Err(CallError::invalid(
+                    "userId",
+                    "give exactly one of userId and userExternalId: the API lists conversations per user only",
+                )
+                .into());
+            }
+        };
+        let mut page = Page::default();
+        if let Some(c) = &a.cursor {
+            page = Page::after(cursor::decode("list_conversations", c)?);
+        }
+        page.size = page_size("limit", a.limit, 100)?;
+        let answer: ConversationsAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::ListConversations { filter, page })
+            .await?;
+        let next_cursor = answer
+            .meta
+            .has_more
+            .then(|| {
+                answer
+                    .meta
+                    .after_cursor
+                    .as_deref()
+                    .or(answer.conversations.last().map(|c| c.id.as_str()))
+                    .map(|at| cursor::encode("list_conversations", at))
+            })
+            .flatten();
+        Ok(Json(ConversationPage {
+            has_more: next_cursor.is_some(),
+            conversations: answer.conversations,
+            next_cursor,
+        }))
+    }
+
+    #[tool(
+        description = "Create a conversation. `personal` (the default) has exactly one participant; `sdkGroup` up to 10. Participants are existing users (create_user first), by userId or userExternalId. Not idempotent: each call creates a new conversation.",
+        annotations(
+            title = "Create a conversation",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn create_conversation(
+        &self,
+        Parameters(a): Parameters<CreateConversationArgs>,
+    ) -> Result<Json<ConversationOut>, ToolError> {
+        let kind = a.kind.unwrap_or(ConversationType::Personal);
+        if kind == ConversationType::Personal && a.participants.len() != 1 {
+            return Err(CallError::invalid(
+                "participants",
+                "a personal conversation has exactly one participant (use type sdkGroup for more)",
+            )
+            .into());
+        }
+        if a.participants.len() > 10 {
+            return Err(CallError::invalid("participants", "at most 10 participants").into());
+        }
+        let mut participants = Vec::with_capacity(a.participants.len());
+        for (i, p) in a.participants.into_iter().enumerate() {
+            if p.user_id.is_some() == p.user_external_id.is_some() {
+                return Err(CallError::invalid(
+                    format!("participants[{i}]"),
+                    "give exactly one of userId and userExternalId",
+                )
+                .into());
+            }
+            participants.push(ParticipantRef {
+                user_id: p.user_id,
+                user_external_id: p.user_external_id,
+                subscribe_sdk_client: p.subscribe_sdk_client,
+            });
+        }
+        content::check_metadata("metadata", &a.metadata)?;
+        let body = ConversationCreate {
+            kind,
+            participants,
+            display_name: a.display_name,
+            description: a.description,
+            icon_url: a.icon_url,
+            metadata: a.metadata,
+        };
+        let answer: ConversationAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::CreateConversation(body))
+            .await?;
+        Ok(Json(ConversationOut {
+            conversation: answer.conversation,
+        }))
+    }
+
+    #[tool(
+        description = "Get one conversation: type, metadata, and which switchboard integration is active (in control) and which is pending (offered control).",
+        annotations(
+            title = "Get a conversation",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn get_conversation(
+        &self,
+        Parameters(a): Parameters<ConversationArgs>,
+    ) -> Result<Json<ConversationOut>, ToolError> {
+        let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        let answer: ConversationAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::GetConversation { conversation_id })
+            .await?;
+        Ok(Json(ConversationOut {
+            conversation: answer.conversation,
+        }))
+    }
+
+    #[tool(
+        description = "List a conversation's messages, the newest first by page: the first call returns the newest `limit` messages (oldest first within the page); pass nextCursor back as cursor to go further back in time while hasMore is true.",
+        annotations(
+            title = "List messages",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn list_messages(
+        &self,
+        Parameters(a): Parameters<ListMessagesArgs>,
+    ) -> Result<Json<MessagePage>, ToolError> {
+        let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        let limit = page_size("limit", a.limit, 100)?.unwrap_or(100) as usize;
+        let page = match &a.cursor {
+            Some(c) => Page::before(cursor::decode("list_messages", c)?),
+            None => Page::default(),
+        };
+        let answer: MessagesAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::ListMessages {
+                conversation_id: conversation_id.clone(),
+                page,
+            })
+            .await?;
+        // The API pages by 100 from the newest; keep the newest `limit` of the page.
+        let mut messages = answer.messages;
+        let cut = messages.len().saturating_sub(limit);
+        let has_more = cut > 0 || answer.meta.has_more;
+        let messages = messages.split_off(cut);
+        let next_cursor = match (has_more, messages.first()) {
+            (true, Some(oldest)) => Some(cursor::encode("list_messages", &oldest.id)),
+            _ => None,
+        };
+        Ok(Json(MessagePage {
+            conversation_id,
+            has_more: next_cursor.is_some(),
+            messages,
+            next_cursor,
+        }))
+    }
+
+    #[tool(
+        description = "Send a message to a conversation: text, image, file, carousel, list, location, form or template. `content` is the API's content object; it is checked before anything is sent. The author is the business unless given. Not idempotent: each successful call posts a message. The result means the API stored it; delivery to the channel is reported later (get_delivery_status).",
+        annotations(
+            title = "Send a message",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn send_message(
+        &self,
+        Parameters(a): Parameters<SendMessageArgs>,
+    ) -> Result<Json<SentMessages>, ToolError> {
+        let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        let content = content::parse_content(a.content)?;
+        content::check_metadata("metadata", &a.metadata)?;
+        let author = match a.author {
+            None => Author::business(),
+            Some(au) => {
+                let is_user = au.kind == crate::sunco::wire::AuthorType::User;
+                if is_user && au.user_id.is_none() && au.user_external_id.is_none() {
+                    return Err(CallError::invalid(
+                        "author",
+                        "a user author needs userId or userExternalId",
+                    )
+                    .into());
+                }
+                if !is_user && (au.user_id.is_some() || au.user_external_id.is_some()) {
+                    return Err(CallError::invalid(
+                        "author",
+                        "userId and userExternalId apply only when type is user",
+                    )
+                    .into());
+                }
+                if let Some(bad) = au
+                    .subtypes
+                    .iter()
+                    .find(|s| !matches!(s.as_str(), "AI" | "activity"))
+                {
+                    return Err(CallError::invalid(
+                        "author.subtypes",
+                        format!("{bad:?} is not a subtype you can send; use AI or activity"),
+                    )
+                    .into());
+                }
+                Author {
+                    kind: au.kind,
+                    subtypes: au.subtypes,
+                    user_id: au.user_id,
+                    user_external_id: au.user_external_id,
+                    brand_id: None,
+                    display_name: au.display_name,
+                    avatar_url: au.avatar_url,
+                }
+            }
+        };
+        let destination = match a.destination {
+            None => None,
+            Some(d) if d.integration_id.is_none() && d.integration_type.is_none() => {
+                return Err(CallError::invalid(
+                    "destination",
+                    "give integrationId or integrationType",
+                )
+                .into());
+            }
+            Some(d) => Some(Destination {
+                integration_id: d.integration_id,
+                integration_type: d.integration_type,
+            }),
+        };
+        // WhatsApp templates must say which schema they follow.
+        let schema = matches!(content, crate::sunco::wire::Content::Template { .. })
+            .then(|| "whatsapp".to_owned());
+        let body = MessagePost {
+            author,
+            content,
+            destination,
+            metadata: a.metadata,
+            schema,
+            r#override: None,
+        };
+        let answer: MessagesAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::PostMessage {
+                conversation_id: conversation_id.clone(),
+                body: Box::new(body),
+            })
+            .await?;
+        for m in &answer.messages {
+            self.actors.tracker.remember(&conversation_id, m);
+        }
+        Ok(Json(SentMessages {
+            conversation_id,
+            messages: answer.messages,
+        }))
+    }
+
+    #[tool(
+        description = "Get one message by id. The API has no such endpoint: the server answers from messages it has seen (its own sends, webhook events), else scans the conversation back from the newest, maxPages pages of 100 at most, sending progress notifications while it scans.",
+        annotations(
+            title = "Get a message",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn get_message(
+        &self,
+        Parameters(a): Parameters<GetMessageArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<FoundMessage>, ToolError> {
+        let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        let message_id = record_id("messageId", &a.message_id)?;
+        let max_pages = match a.max_pages {
+            None => 10,
+            Some(n @ 1..=50) => n,
+            Some(_) => {
+                return Err(CallError::invalid("maxPages", "must be from 1 to 50").into());
+            }
+        };
+        if let Some(seen) = self.actors.tracker.seen(&message_id).await?
+            && seen.conversation_id == conversation_id
+        {
+            return Ok(Json(FoundMessage {
+                conversation_id,
+                message: seen.message,
+                found_by: "seen".into(),
+                pages_scanned: 0,
+            }));
+        }
+        let progress = ctx.meta.get_progress_token();
+        let mut before: Option<String> = None;
+        for scanned in 1..=max_pages {
+            let page = before.take().map(Page::before).unwrap_or_default();
+            let answer: MessagesAnswer = self
+                .actors
+                .dispatcher
+                .call_json(&Endpoint::ListMessages {
+                    conversation_id: conversation_id.clone(),
+                    page,
+                })
+                .await?;
+            if let Some(token) = &progress {
+                let mut note = ProgressNotificationParam::new(token.clone(), scanned as f64);
+                note.total = Some(max_pages as f64);
+                note.message = Some(format!(
+                    "scanned {} messages",
+                    scanned as usize * MESSAGE_PAGE_SIZE
+                ));
+                let _ = ctx.peer.notify_progress(note).await;
+            }
+            let oldest = answer.messages.first().map(|m| m.id.clone());
+            if let Some(m) = answer.messages.into_iter().find(|m| m.id == message_id) {
+                self.actors.tracker.remember(&conversation_id, &m);
+                return Ok(Json(FoundMessage {
+                    conversation_id,
+                    message: m,
+                    found_by: "scan".into(),
+                    pages_scanned: scanned,
+                }));
+            }
+            match oldest {
+                Some(o) if answer.meta.has_more => before = Some(o),
+                _ => {
+                    return Err(CallError::invalid(
+                        "messageId",
+                        format!("no message {message_id} in conversation {conversation_id} (all {scanned} page(s) scanned)"),
+                    )
+                    .into());
+                }
+            }
+        }
+        Err(CallError::invalid(
+            "messageId",
+            format!("message {message_id} is not among the newest {} messages of conversation {conversation_id}; raise maxPages (at most 50) to look further back", max_pages as usize * MESSAGE_PAGE_SIZE),
+        )
+        .into())
+    }
+
+    #[tool(
+        description = "Create a user with your system's externalId (unique in the app), optional profile (givenName, surname, email, avatarUrl, locale) and metadata. Create users before conversations for them. Not idempotent: a second call with the same externalId fails with a conflict.",
+        annotations(
+            title = "Create a user",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn create_user(
+        &self,
+        Parameters(a): Parameters<CreateUserArgs>,
+    ) -> Result<Json<UserOut>, ToolError> {
+        let external_id = id_arg("externalId", &a.external_id)?;
+        content::check_metadata("metadata", &a.metadata)?;
+        let body = UserCreate {
+            external_id: Some(external_id),
+            profile: a.profile,
+            metadata: a.metadata,
+            signed_up_at: a.signed_up_at,
+            ..Default::default()
+        };
+        let answer: UserAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::CreateUser(body))
+            .await?;
+        Ok(Json(UserOut { user: answer.user }))
+    }
+
+    #[tool(
+        description = "Get a user by Sunshine Conversations id or by externalId (the id is tried first): profile, identities, metadata.",
+        annotations(
+            title = "Get a user",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn get_user(
+        &self,
+        Parameters(a): Parameters<UserArgs>,
+    ) -> Result<Json<UserOut>, ToolError> {
+        let user = id_arg("userId", &a.user_id)?;
+        let answer: UserAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::GetUser { user })
+            .await?;
+        Ok(Json(UserOut { user: answer.user }))
+    }
+
+    #[tool(
+        description = "Update a user's profile, metadata or signedUpAt; fields left out are kept. userId is the id or the externalId. Repeating the same update leaves the same result.",
+        annotations(
+            title = "Update a user",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn update_user(
+        &self,
+        Parameters(a): Parameters<UpdateUserArgs>,
+    ) -> Result<Json<UserOut>, ToolError> {
+        let user = id_arg("userId", &a.user_id)?;
+        content::check_metadata("metadata", &a.metadata)?;
+        if a.profile.is_none() && a.metadata.is_none() && a.signed_up_at.is_none() {
+            return Err(CallError::invalid(
+                "profile",
+                "nothing to update: give profile, metadata or signedUpAt",
+            )
+            .into());
+        }
+        let body = UserUpdate {
+            profile: a.profile,
+            metadata: a.metadata,
+            signed_up_at: a.signed_up_at,
+            ..Default::default()
+        };
+        let answer: UserAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::UpdateUser { user, body })
+            .await?;
+        Ok(Json(UserOut { user: answer.user }))
+    }
+
+    #[tool(
+        description = "The app's switchboard and every switchboard integration it routes between (bots, agent workspaces): names, types, which is the default, and each one's `next`. One call gives the routing picture; it also refreshes the server's cache.",
+        annotations(
+            title = "List switchboards",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn list_switchboards(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+    ) -> Result<Json<SwitchboardList>, ToolError> {
+        let picture = self.actors.switchboard.picture(true).await?;
+        let switchboards = picture
+            .switchboard
+            .clone()
+            .map(|s| SwitchboardView {
+                switchboard: s,
+                switchboard_integrations: picture.switchboard_integrations.clone(),
+            })
+            .into_iter()
+            .collect();
+        Ok(Json(SwitchboardList { switchboards }))
+    }
+
+    #[tool(
+        description = "Who controls a conversation now: the active switchboard integration, the pending one (offered control), where `next` leads, whether the switchboard is enabled, and every valid target. Check it before pass_control.",
+        annotations(
+            title = "Get switchboard status",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn get_switchboard_status(
+        &self,
+        Parameters(a): Parameters<ConversationArgs>,
+    ) -> Result<Json<crate::actors::switchboard::SwitchboardStatus>, ToolError> {
+        let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        Ok(Json(
+            self.actors.switchboard.status(&conversation_id).await?,
+        ))
+    }
+
+    #[tool(
+        description = "Hand a conversation to another switchboard integration, e.g. from the bot to human agents. The target (switchboardIntegration) is an id, a name, an integrationType held by exactly one integration, or `next`. It is checked first: an invalid target is refused with the list of valid targets and nothing changes. Returns who controls the conversation afterwards.",
+        annotations(
+            title = "Pass control",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn pass_control(
+        &self,
+        Parameters(a): Parameters<ControlTargetArgs>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        self.control(
+            "passControl",
+            a.conversation_id,
+            Some(a.switchboard_integration),
+            a.metadata,
+        )
+        .await
+    }
+
+    #[tool(
+        description = "Offer control of a conversation to another switchboard integration, which takes it with accept_control. The target is checked like pass_control's and must not be the integration already in control.",
+        annotations(
+            title = "Offer control",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn offer_control(
+        &self,
+        Parameters(a): Parameters<ControlTargetArgs>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        self.control(
+            "offerControl",
+            a.conversation_id,
+            Some(a.switchboard_integration),
+            a.metadata,
+        )
+        .await
+    }
+
+    #[tool(
+        description = "Accept a pending offer of control: the pending switchboard integration becomes active. Fails when nothing is pending (see get_switchboard_status).",
+        annotations(
+            title = "Accept control",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn accept_control(
+        &self,
+        Parameters(a): Parameters<ControlArgs>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        self.control("acceptControl", a.conversation_id, None, a.metadata)
+            .await
+    }
+
+    #[tool(
+        description = "Release control of a conversation: the active switchboard integration gives it up and the conversation returns to the switchboard's default integration.",
+        annotations(
+            title = "Release control",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn release_control(
+        &self,
+        Parameters(a): Parameters<ControlArgs>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        self.control("releaseControl", a.conversation_id, None, a.metadata)
+            .await
+    }
+
+    #[tool(
+        description = "List the app's channel integrations (web, ios, android, messenger, whatsapp, custom, ...), optionally only some types. Channel secrets are never shown. Pages: pass nextCursor back as cursor while hasMore is true.",
+        annotations(
+            title = "List integrations",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn list_integrations(
+        &self,
+        Parameters(a): Parameters<ListIntegrationsArgs>,
+    ) -> Result<Json<IntegrationPage>, ToolError> {
+        for (i, t) in a.types.iter().enumerate() {
+            if t.is_empty()
+                || t.len() > 64
+                || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == ':')
+            {
+                return Err(CallError::invalid(
+                    format!("types[{i}]"),
+                    "must be an integration type such as whatsapp or messenger",
+                )
+                .into());
+            }
+        }
+        let mut page = match &a.cursor {
+            Some(c) => Page::after(cursor::decode("list_integrations", c)?),
+            None => Page::default(),
+        };
+        page.size = page_size("limit", a.limit, 100)?;
+        let answer: IntegrationsAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::ListIntegrations {
+                types: a.types,
+                page,
+            })
+            .await?;
+        let next_cursor = answer
+            .meta
+            .has_more
+            .then(|| {
+                answer
+                    .meta
+                    .after_cursor
+                    .as_deref()
+                    .or(answer.integrations.last().map(|i| i.id.as_str()))
+                    .map(|at| cursor::encode("list_integrations", at))
+            })
+            .flatten();
+        Ok(Json(IntegrationPage {
+            has_more: next_cursor.is_some(),
+            integrations: answer
+                .integrations
+                .into_iter()
+                .map(integration_view)
+                .collect(),
+            next_cursor,
+        }))
+    }
+
+    #[tool(
+        description = "Get one channel integration by id: type, status, display name (and, for custom integrations, where their webhooks point). Channel secrets are never shown.",
+        annotations(
+            title = "Get an integration",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn get_integration(
+        &self,
+        Parameters(a): Parameters<IntegrationArgs>,
+    ) -> Result<Json<IntegrationOut>, ToolError> {
+        let integration_id = record_id("integrationId", &a.integration_id)?;
+        let answer: IntegrationAnswer = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::GetIntegration { integration_id })
+            .await?;
+        Ok(Json(IntegrationOut {
+            integration: integration_view(answer.integration),
+        }))
+    }
+
+    #[tool(
+        description = "What the webhooks said about one message: sent to the channel, delivered to the user, or failed (with the channel's error code and reason). Answers from what the server has received; it never polls the API. noEventsYet means no report has arrived: wait, do not resend.",
+        annotations(
+            title = "Get delivery status",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_delivery_status(
+        &self,
+        Parameters(a): Parameters<DeliveryStatusArgs>,
+    ) -> Result<Json<DeliveryStatusOut>, ToolError> {
+        let message_id = record_id("messageId", &a.message_id)?;
+        let record = self.actors.tracker.status(&message_id).await?;
+        let (conversation_id, events) = match record {
+            Some(r) => (Some(r.conversation_id), r.events),
+            None => (None, vec![]),
+        };
+        let failure = events.iter().rev().find(|e| e.kind == "failure").cloned();
+        let state = if failure.is_some() {
+            "failed"
+        } else if events.iter().any(|e| e.kind == "user") {
+            "deliveredToUser"
+        } else if events.iter().any(|e| e.kind == "channel") {
+            "sentToChannel"
+        } else {
+            "noEventsYet"
+        };
+        Ok(Json(DeliveryStatusOut {
+            message_id,
+            conversation_id,
+            state: state.into(),
+            failure,
+            events,
+        }))
+    }
+
+    #[tool(
+        description = "Recent delivery failures reported by webhook, newest first: message, conversation, channel, error code and reason. For one conversation or app-wide. Answers from what the server has received; it never polls the API.",
+        annotations(
+            title = "List delivery failures",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_delivery_failures(
+        &self,
+        Parameters(a): Parameters<DeliveryFailuresArgs>,
+    ) -> Result<Json<DeliveryFailures>, ToolError> {
+        let conversation_id = a
+            .conversation_id
+            .as_deref()
+            .map(|c| record_id("conversationId", c))
+            .transpose()?;
+        let limit = match a.limit {
+            None => 50,
+            Some(n @ 1..=200) => n as usize,
+            Some(_) => return Err(CallError::invalid("limit", "must be from 1 to 200").into()),
+        };
+        let failures = self
+            .actors
+            .tracker
+            .failures(conversation_id.as_deref(), limit)
+            .await?;
+        Ok(Json(DeliveryFailures { failures }))
+    }
+}
+
+impl ZendeskMcp {
+    async fn control(
+        &self,
+        action: &str,
+        conversation_id: String,
+        target: Option<String>,
+        metadata: Option<crate::sunco::wire::Metadata>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        let conversation_id = record_id("conversationId", &conversation_id)?;
+        content::check_metadata("metadata", &metadata)?;
+        let control = match (action, target) {
+            ("passControl", Some(t)) => Control::Pass(id_arg("switchboardIntegration", &t)?),
+            ("offerControl", Some(t)) => Control::Offer(id_arg("switchboardIntegration", &t)?),
+            ("acceptControl", _) => Control::Accept,
+            _ => Control::Release,
+        };
+        let status = self
+            .actors
+            .switchboard
+            .control(&conversation_id, control, metadata)
+            .await?;
+        Ok(Json(ControlOut {
+            action: action.to_owned(),
+            status,
+        }))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for ZendeskMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "zendesk-messaging-mcp",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+}

@@ -1,0 +1,320 @@
+//! Checks a message before it goes upstream, so a bad one fails fast with an error naming the
+//! field, and nothing is sent.
+//!
+//! Shape and types come from decoding into the wire types (with the path of the first wrong
+//! field); the limits below are the spec's (`messagePost` and its content schemas).
+
+use serde_json::Value;
+
+use crate::error::CallError;
+use crate::sunco::wire::{Action, Content, Item, Metadata};
+
+const TEXT_MAX: usize = 4096;
+const METADATA_MAX_BYTES: usize = 4096;
+
+/// Decodes and checks `content` (the API's content object).
+pub fn parse_content(raw: Value) -> Result<Content, CallError> {
+    let content: Content = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "content".to_owned()
+        } else {
+            format!("content.{path}")
+        };
+        CallError::invalid(field, e.into_inner().to_string())
+    })?;
+    check_content(&content)?;
+    Ok(content)
+}
+
+fn too_long(field: &str, s: &Option<String>, max: usize) -> Result<(), CallError> {
+    match s {
+        Some(s) if s.chars().count() > max => Err(CallError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_content(content: &Content) -> Result<(), CallError> {
+    match content {
+        Content::Text {
+            text,
+            html_text,
+            markdown_text,
+            actions,
+            ..
+        } => {
+            too_long("content.text", text, TEXT_MAX)?;
+            too_long("content.htmlText", html_text, TEXT_MAX)?;
+            too_long("content.markdownText", markdown_text, TEXT_MAX)?;
+            rich_text_exclusive(html_text, markdown_text)?;
+            let has_actions = actions.as_ref().is_some_and(|a| !a.is_empty());
+            let has_text = text.as_deref().is_some_and(|t| !t.is_empty());
+            if !has_text && html_text.is_none() && markdown_text.is_none() && !has_actions {
+                return Err(CallError::invalid(
+                    "content.text",
+                    "is required (and not empty) unless actions, htmlText or markdownText is given",
+                ));
+            }
+            check_actions("content.actions", actions.as_deref().unwrap_or(&[]), 100)
+        }
+        Content::Image {
+            media_url,
+            text,
+            html_text,
+            markdown_text,
+            actions,
+            ..
+        } => {
+            check_uri("content.mediaUrl", media_url)?;
+            too_long("content.text", text, TEXT_MAX)?;
+            rich_text_exclusive(html_text, markdown_text)?;
+            check_actions("content.actions", actions.as_deref().unwrap_or(&[]), 100)
+        }
+        Content::File {
+            media_url,
+            text,
+            html_text,
+            markdown_text,
+            ..
+        } => {
+            check_uri("content.mediaUrl", media_url)?;
+            too_long("content.text", text, TEXT_MAX)?;
+            rich_text_exclusive(html_text, markdown_text)
+        }
+        Content::Carousel { items, .. } => check_items(items),
+        Content::List { items, actions, .. } => {
+            check_items(items)?;
+            check_actions("content.actions", actions.as_deref().unwrap_or(&[]), 10)
+        }
+        Content::Location { coordinates, .. } => {
+            if !(-90.0..=90.0).contains(&coordinates.lat) {
+                return Err(CallError::invalid(
+                    "content.coordinates.lat",
+                    "must be from -90 to 90",
+                ));
+            }
+            if !(-180.0..=180.0).contains(&coordinates.long) {
+                return Err(CallError::invalid(
+                    "content.coordinates.long",
+                    "must be from -180 to 180",
+                ));
+            }
+            Ok(())
+        }
+        Content::Form { fields, .. } => {
+            if fields.is_empty() || fields.len() > 20 {
+                return Err(CallError::invalid(
+                    "content.fields",
+                    "must have from 1 to 20 fields",
+                ));
+            }
+            let mut names = std::collections::HashSet::new();
+            for (i, f) in fields.iter().enumerate() {
+                let p = format!("content.fields[{i}]");
+                if !matches!(f.kind.as_str(), "email" | "select" | "text") {
+                    return Err(CallError::invalid(
+                        format!("{p}.type"),
+                        "must be one of: email, select, text",
+                    ));
+                }
+                if f.name.is_empty() || !names.insert(f.name.as_str()) {
+                    return Err(CallError::invalid(
+                        format!("{p}.name"),
+                        "must be non-empty and unique within the form",
+                    ));
+                }
+                if f.label.is_empty() {
+                    return Err(CallError::invalid(
+                        format!("{p}.label"),
+                        "must not be empty",
+                    ));
+                }
+                if f.kind == "select" && f.options.as_ref().is_none_or(|o| o.is_empty()) {
+                    return Err(CallError::invalid(
+                        format!("{p}.options"),
+                        "is required (at least 1) for select fields",
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Content::FormResponse { .. } => Err(CallError::invalid(
+            "content.type",
+            "formResponse is what users send back; it cannot be sent through the API",
+        )),
+        Content::Template { template, .. } => {
+            if template.is_empty() {
+                return Err(CallError::invalid(
+                    "content.template",
+                    "must be the WhatsApp template object (name, language, components)",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn rich_text_exclusive(html: &Option<String>, md: &Option<String>) -> Result<(), CallError> {
+    if html.is_some() && md.is_some() {
+        return Err(CallError::invalid(
+            "content.markdownText",
+            "cannot be combined with content.htmlText",
+        ));
+    }
+    Ok(())
+}
+
+fn check_uri(field: &str, uri: &str) -> Result<(), CallError> {
+    match url::Url::parse(uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && uri.len() <= 2048 => Ok(()),
+        _ => Err(CallError::invalid(
+            field,
+            "must be an absolute http(s) URL of at most 2048 characters",
+        )),
+    }
+}
+
+fn check_items(items: &[Item]) -> Result<(), CallError> {
+    if items.is_empty() || items.len() > 10 {
+        return Err(CallError::invalid(
+            "content.items",
+            "must have from 1 to 10 items",
+        ));
+    }
+    for (i, item) in items.iter().enumerate() {
+        let p = format!("content.items[{i}]");
+        if item.title.is_empty() || item.title.chars().count() > 128 {
+            return Err(CallError::invalid(
+                format!("{p}.title"),
+                "must be 1 to 128 characters",
+            ));
+        }
+        if let Some(u) = &item.media_url {
+            check_uri(&format!("{p}.mediaUrl"), u)?;
+        }
+        if item.actions.is_empty() || item.actions.len() > 3 {
+            return Err(CallError::invalid(
+                format!("{p}.actions"),
+                "must have from 1 to 3 actions",
+            ));
+        }
+        check_actions(&format!("{p}.actions"), &item.actions, 3)?;
+    }
+    Ok(())
+}
+
+fn check_actions(path: &str, actions: &[Action], max: usize) -> Result<(), CallError> {
+    if actions.len() > max {
+        return Err(CallError::invalid(
+            path,
+            format!("must have at most {max} actions"),
+        ));
+    }
+    for (i, a) in actions.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let (text, uri) = match a {
+            Action::Buy { text, .. }
+            | Action::LocationRequest { text, .. }
+            | Action::Postback { text, .. }
+            | Action::Reply { text, .. } => (text, None),
+            Action::Link { text, uri, .. } | Action::Webview { text, uri, .. } => (text, Some(uri)),
+        };
+        if text.is_empty() {
+            return Err(CallError::invalid(format!("{p}.text"), "must not be empty"));
+        }
+        if let Some(uri) = uri {
+            check_uri(&format!("{p}.uri"), uri)?;
+        }
+    }
+    Ok(())
+}
+
+/// Flat metadata (string, number or boolean values) of at most 4 KB, as the API requires.
+pub fn check_metadata(field: &str, metadata: &Option<Metadata>) -> Result<(), CallError> {
+    let Some(m) = metadata else { return Ok(()) };
+    for (k, v) in m {
+        if !(v.is_string() || v.is_number() || v.is_boolean()) {
+            return Err(CallError::invalid(
+                format!("{field}.{k}"),
+                "metadata values must be strings, numbers or booleans",
+            ));
+        }
+    }
+    let size = serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > METADATA_MAX_BYTES {
+        return Err(CallError::invalid(
+            field,
+            format!("must be at most {METADATA_MAX_BYTES} bytes as JSON (it is {size})"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_of(v: Value) -> String {
+        match parse_content(v).unwrap_err() {
+            CallError::InvalidArgument { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_wrong_field() {
+        assert_eq!(field_of(json!({"type": "hologram"})), "content");
+        assert_eq!(
+            field_of(json!({"type": "text", "text": ""})),
+            "content.text"
+        );
+        assert_eq!(
+            field_of(
+                json!({"type": "carousel", "items": [{"title": "A", "actions": [
+                {"type": "link", "text": "Go", "uri": "not a url"}]}]})
+            ),
+            "content.items[0].actions[0].uri"
+        );
+        assert_eq!(
+            field_of(json!({"type": "image", "mediaUrl": 5})),
+            "content.mediaUrl"
+        );
+        assert_eq!(
+            field_of(json!({"type": "location", "coordinates": {"lat": 91, "long": 0}})),
+            "content.coordinates.lat"
+        );
+        assert_eq!(
+            field_of(json!({"type": "form", "fields": [
+                {"type": "select", "name": "a", "label": "A"}]})),
+            "content.fields[0].options"
+        );
+    }
+
+    #[test]
+    fn accepts_every_sendable_type() {
+        for v in [
+            json!({"type": "text", "text": "hi"}),
+            json!({"type": "image", "mediaUrl": "https://example.org/a.png"}),
+            json!({"type": "file", "mediaUrl": "https://example.org/a.pdf"}),
+            json!({"type": "carousel", "items": [{"title": "A", "actions": [
+                {"type": "postback", "text": "Pick", "payload": "A"}]}]}),
+            json!({"type": "list", "items": [{"title": "A", "actions": [
+                {"type": "postback", "text": "Pick", "payload": "A"}]}]}),
+            json!({"type": "location", "coordinates": {"lat": 45.5, "long": -73.5}}),
+            json!({"type": "form", "fields": [{"type": "text", "name": "n", "label": "Name"}]}),
+            json!({"type": "template", "template": {"name": "hello", "language": {"code": "en"}}}),
+        ] {
+            assert!(parse_content(v.clone()).is_ok(), "{v}");
+        }
+    }
+
+    #[test]
+    fn metadata_must_be_flat() {
+        let m: Metadata = serde_json::from_value(json!({"a": {"b": 1}})).unwrap();
+        assert!(check_metadata("metadata", &Some(m)).is_err());
+    }
+}

@@ -1,0 +1,425 @@
+//! Tool arguments and results. The `///` docs here become the schemas an LLM reads, so they are
+//! written for it. Field names are the Sunshine Conversations API's (camelCase), so one vocabulary
+//! runs from the tool to the API docs. Every argument object refuses unknown fields.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::actors::delivery::{DeliveryEvent, DeliveryFailure};
+use crate::actors::switchboard::SwitchboardStatus;
+use crate::sunco::wire::{
+    Conversation, ConversationType, Message, Metadata, Profile, Switchboard,
+    SwitchboardIntegration, User,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListConversationsArgs {
+    /// The user whose conversations to list, by Sunshine Conversations user id. Give exactly one
+    /// of userId and userExternalId.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The user whose conversations to list, by your system's externalId.
+    #[serde(default)]
+    pub user_external_id: Option<String>,
+    /// Conversations per page, 1 to 100 (default 25).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// The nextCursor of the previous page; omit for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// A participant of a new conversation: the user by id or by externalId.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ParticipantArg {
+    /// The user's Sunshine Conversations id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The user's externalId.
+    #[serde(default)]
+    pub user_external_id: Option<String>,
+    /// For sdkGroup conversations: whether the user's SDK clients are subscribed.
+    #[serde(default, rename = "subscribeSDKClient")]
+    pub subscribe_sdk_client: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateConversationArgs {
+    /// `personal` (the default: exactly one participant) or `sdkGroup` (up to 10).
+    #[serde(default, rename = "type")]
+    pub kind: Option<ConversationType>,
+    /// The users taking part. The users must exist already (create_user first).
+    #[serde(default)]
+    pub participants: Vec<ParticipantArg>,
+    /// A name shown for the conversation (at most 100 characters).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// A description (at most 100 characters).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// An icon URL (http or https).
+    #[serde(default)]
+    pub icon_url: Option<String>,
+    /// Flat key/value data (string, number or boolean values), at most 4 KB.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConversationArgs {
+    /// The conversation's id (24 hex characters).
+    pub conversation_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListMessagesArgs {
+    /// The conversation's id.
+    pub conversation_id: String,
+    /// Messages to return, 1 to 100 (default 100): the newest ones before the cursor.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// The nextCursor of the previous call, to go further back in time; omit for the newest.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Who a message is from. Omit it to send as the business.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthorArg {
+    /// `business` (the default) or `user` (on the user's behalf; then give userId or
+    /// userExternalId of a participant).
+    #[serde(rename = "type")]
+    pub kind: crate::sunco::wire::AuthorType,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub user_external_id: Option<String>,
+    /// The name shown for the author.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The avatar shown for the author (http or https URL).
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// `["AI"]` marks a business message as AI-generated (the API appends a disclaimer).
+    #[serde(default)]
+    pub subtypes: Vec<String>,
+}
+
+/// Where a message should go: one channel of the user's, by integration id or type.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DestinationArg {
+    /// The integration (channel) id, from list_integrations.
+    #[serde(default)]
+    pub integration_id: Option<String>,
+    /// The channel type, e.g. `whatsapp`, `messenger`, `web`; `none` stores the message
+    /// without delivering it.
+    #[serde(default)]
+    pub integration_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SendMessageArgs {
+    /// The conversation to send to.
+    pub conversation_id: String,
+    /// The message content: the API's content object, chosen by `type`: `text` {text},
+    /// `image` {mediaUrl, text?}, `file` {mediaUrl}, `carousel` {items: 1-10 × {title,
+    /// description?, mediaUrl?, actions: 1-3}}, `list` {items, actions?}, `location`
+    /// {coordinates: {lat, long}, location?}, `form` {fields: 1-20 × {type: text|email|select,
+    /// name, label, options? (select)}}, `template` {template} (WhatsApp). Actions are
+    /// {type: postback|reply|link|webview|buy|locationRequest, text, payload|uri, ...}.
+    /// Checked before anything is sent; an error names the wrong field.
+    #[schemars(with = "crate::sunco::wire::Content")]
+    pub content: Value,
+    /// Who the message is from; the business when omitted.
+    #[serde(default)]
+    pub author: Option<AuthorArg>,
+    /// Send to one channel of the user's only.
+    #[serde(default)]
+    pub destination: Option<DestinationArg>,
+    /// Flat key/value data stored with the message (string, number or boolean values), ≤ 4 KB.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GetMessageArgs {
+    /// The conversation the message is in.
+    pub conversation_id: String,
+    /// The message's id.
+    pub message_id: String,
+    /// When the server has not seen the message, how many pages of 100 messages to scan back
+    /// from the newest, 1 to 50 (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 50))]
+    pub max_pages: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateUserArgs {
+    /// Your system's id for the user (unique in the app); lets you address the user later
+    /// without knowing the Sunshine Conversations id.
+    pub external_id: String,
+    /// Name, email, avatar and locale.
+    #[serde(default)]
+    pub profile: Option<Profile>,
+    /// Flat key/value data, at most 4 KB.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// When the user signed up in your system (ISO 8601).
+    #[serde(default)]
+    pub signed_up_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserArgs {
+    /// The user's Sunshine Conversations id or externalId (the id is tried first).
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateUserArgs {
+    /// The user's Sunshine Conversations id or externalId (the id is tried first).
+    pub user_id: String,
+    /// Profile fields to set; fields left out are kept.
+    #[serde(default)]
+    pub profile: Option<Profile>,
+    /// Metadata to set (replaces the user's metadata), at most 4 KB.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// When the user signed up in your system (ISO 8601).
+    #[serde(default)]
+    pub signed_up_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControlTargetArgs {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The switchboard integration to hand the conversation to: its id, its name (e.g.
+    /// `agent-workspace`), its integrationType (e.g. `zd:agentWorkspace`) when only one has
+    /// it, or `next` to follow the active integration's next one. get_switchboard_status lists
+    /// the valid targets.
+    pub switchboard_integration: String,
+    /// Flat key/value data handed to the receiving integration (e.g. a summary for the agent).
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControlArgs {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Flat key/value data handed along with the control change.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListIntegrationsArgs {
+    /// Only these channel types, e.g. `["whatsapp", "messenger"]`.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Integrations per page, 1 to 100 (default 25).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// The nextCursor of the previous page; omit for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IntegrationArgs {
+    /// The integration's id.
+    pub integration_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeliveryStatusArgs {
+    /// The message's id, as send_message returned it.
+    pub message_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeliveryFailuresArgs {
+    /// Only failures in this conversation; all of the app's when omitted.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// Failures to return, newest first, 1 to 200 (default 50).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationPage {
+    pub conversations: Vec<Conversation>,
+    /// True when another page exists; pass nextCursor to get it.
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationOut {
+    pub conversation: Conversation,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    pub conversation_id: String,
+    /// Oldest first within the page; the page holds the newest messages before the cursor.
+    pub messages: Vec<Message>,
+    /// True when older messages exist; pass nextCursor to get them.
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SentMessages {
+    pub conversation_id: String,
+    /// The stored message(s); use their ids with get_delivery_status.
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundMessage {
+    pub conversation_id: String,
+    pub message: Message,
+    /// `seen` (a message this server sent or received by webhook) or `scan` (found by paging
+    /// the conversation).
+    pub found_by: String,
+    /// Pages of the conversation read to find it (0 when seen).
+    pub pages_scanned: u32,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOut {
+    pub user: User,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchboardView {
+    #[serde(flatten)]
+    pub switchboard: Switchboard,
+    /// The bots, agent workspaces and other integrations the switchboard routes between.
+    pub switchboard_integrations: Vec<SwitchboardIntegration>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchboardList {
+    /// The app's switchboard (an app has at most one); empty when it has none.
+    pub switchboards: Vec<SwitchboardView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlOut {
+    /// What was done: passControl, offerControl, acceptControl or releaseControl.
+    pub action: String,
+    /// Who controls the conversation now.
+    pub status: SwitchboardStatus,
+}
+
+/// A channel integration, without any of its secrets.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationView {
+    pub id: String,
+    /// The channel type: web, ios, android, messenger, whatsapp, custom, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// active, inactive or error.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// For custom integrations: where their webhooks point (secrets omitted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    pub id: String,
+    pub target: String,
+    pub triggers: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationPage {
+    pub integrations: Vec<IntegrationView>,
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationOut {
+    pub integration: IntegrationView,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryStatusOut {
+    pub message_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// `noEventsYet` (no webhook has reported on it: wait, do not resend), `sentToChannel`,
+    /// `deliveredToUser` or `failed`.
+    pub state: String,
+    /// Present when state is failed: the channel's error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<DeliveryEvent>,
+    /// Every delivery event received for the message, in arrival order.
+    pub events: Vec<DeliveryEvent>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryFailures {
+    /// Newest first.
+    pub failures: Vec<DeliveryFailure>,
+}

@@ -1,0 +1,355 @@
+//! The HTTP face of the server: `/mcp` (Streamable HTTP), `POST /webhooks/sunco`, `/healthz`
+//! and `/readyz`; and the wiring of `--simulator`.
+//!
+//! The webhook route checks `X-API-Key` in constant time, parses the envelope, hands the events
+//! to the delivery tracker without waiting on it, and answers at once.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::{ActorKind, Actors, SupervisorSettings};
+use crate::config::Config;
+use crate::error::CallError;
+use crate::mcp::ZendeskMcp;
+use crate::secret::Secret;
+use crate::sunco::auth::Scope;
+use crate::sunco::endpoints::Endpoint;
+use crate::sunco::wire::WebhookEnvelope;
+
+/// The webhook route's path.
+pub const WEBHOOK_PATH: &str = "/webhooks/sunco";
+/// Webhook bodies larger than this are refused (the API batches at most a few events).
+const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Whether the upstream has accepted our credentials once.
+#[derive(Debug, Clone)]
+enum Credentials {
+    Unchecked,
+    Accepted,
+    Refused(String),
+}
+
+/// What the HTTP routes share.
+#[derive(Clone)]
+pub struct AppState {
+    pub actors: Arc<Actors>,
+    app_id: Arc<str>,
+    webhook_secret: Option<Secret>,
+    credentials: Arc<Mutex<Credentials>>,
+}
+
+impl AppState {
+    fn credentials(&self) -> Credentials {
+        self.credentials
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or(Credentials::Unchecked)
+    }
+}
+
+/// The router with every route.
+pub fn router(state: AppState, ct: CancellationToken) -> Router {
+    let actors = state.actors.clone();
+    let config = StreamableHttpServerConfig::default()
+        .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        .with_cancellation_token(ct.child_token());
+    let mcp: StreamableHttpService<ZendeskMcp, LocalSessionManager> = StreamableHttpService::new(
+        move || Ok(ZendeskMcp::new(actors.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    Router::new()
+        .nest_service("/mcp", mcp)
+        .route(
+            WEBHOOK_PATH,
+            post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &state.webhook_secret else {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhooks are not configured: set SUNCO_WEBHOOK_SECRET to the webhook's secret",
+        );
+    };
+    let presented = headers
+        .get("x-api-key")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !secret.matches(presented) {
+        tracing::warn!("refused a webhook POST with a missing or wrong X-API-Key");
+        return problem(StatusCode::UNAUTHORIZED, "missing or wrong X-API-Key");
+    }
+    let envelope: WebhookEnvelope = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!("not a Sunshine Conversations webhook envelope: {e}"),
+            );
+        }
+    };
+    if envelope.app.id != *state.app_id {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the events are for app {}, this server serves app {}",
+                envelope.app.id, state.app_id
+            ),
+        );
+    }
+    let count = envelope.events.len();
+    match state.actors.tracker.push(envelope.events) {
+        Ok(()) => {
+            tracing::debug!(events = count, "webhook events accepted");
+            (StatusCode::OK, axum::Json(json!({"accepted": count}))).into_response()
+        }
+        // The upstream retries a failed delivery, so nothing is lost.
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.actors.is_running() {
+        (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+    } else {
+        problem(StatusCode::SERVICE_UNAVAILABLE, "the actors have stopped")
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut missing = vec![];
+    if !state.actors.is_running() {
+        missing.push("the supervisor has stopped".to_owned());
+    }
+    for kind in ActorKind::ALL {
+        if !state.actors.is_up(kind) {
+            missing.push(format!("the {} actor is restarting", kind.as_str()));
+        }
+    }
+    match state.credentials() {
+        Credentials::Accepted => {}
+        Credentials::Unchecked => {
+            missing.push("the credentials have not been checked against the upstream yet".into())
+        }
+        Credentials::Refused(why) => {
+            missing.push(format!("the upstream refused the credentials: {why}"))
+        }
+    }
+    if missing.is_empty() {
+        (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "not ready", "reasons": missing})),
+        )
+            .into_response()
+    }
+}
+
+/// Checks the credentials once against the upstream, retrying until the upstream answers.
+/// With an app or account key this loads the switchboard cache, which every routing call needs.
+async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let result = match scope {
+            Scope::App | Scope::Account => state.actors.switchboard.picture(true).await.map(|_| ()),
+            // Integration keys cannot read switchboards: any answer but 401/403 proves the key.
+            Scope::Integration => match state
+                .actors
+                .dispatcher
+                .call(&Endpoint::GetUser {
+                    user: "zendesk-messaging-mcp-credentials-check".into(),
+                })
+                .await
+            {
+                Err(CallError::Upstream { status: 404, .. }) => Ok(()),
+                other => other.map(|_| ()),
+            },
+        };
+        let verdict = match result {
+            Ok(()) => Some(Credentials::Accepted),
+            Err(CallError::Unauthorized { reason, .. }) => Some(Credentials::Refused(reason)),
+            Err(CallError::Upstream {
+                status: 403, title, ..
+            }) => Some(Credentials::Refused(title)),
+            Err(e) => {
+                tracing::warn!("cannot check the credentials yet: {e}");
+                None
+            }
+        };
+        if let Some(v) = verdict {
+            match &v {
+                Credentials::Accepted => tracing::info!("the upstream accepted the credentials"),
+                Credentials::Refused(why) => {
+                    tracing::error!("the upstream refused the credentials: {why}")
+                }
+                Credentials::Unchecked => {}
+            }
+            if let Ok(mut c) = state.credentials.lock() {
+                *c = v;
+            }
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = ct.cancelled() => return,
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub actors: Arc<Actors>,
+    ct: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// `http://ADDR/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}{WEBHOOK_PATH}", self.addr)
+    }
+
+    /// Resolves when the server stops on its own (the actors stopped after a restart storm).
+    pub async fn stopped(&self) {
+        self.actors.stopped().await;
+    }
+
+    pub async fn shutdown(self) {
+        self.ct.cancel();
+        let _ = self.task.await;
+        self.actors.shutdown().await;
+    }
+}
+
+/// Starts the actors and serves every route on `listener`.
+pub async fn serve(
+    listener: TcpListener,
+    config: &Config,
+    mut settings: SupervisorSettings,
+) -> Result<RunningServer, CallError> {
+    settings.limits.deadline = config.timeout;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CallError::Internal(e.to_string()))?;
+    let actors = Arc::new(Actors::start(config, settings).await?);
+    let state = AppState {
+        actors: actors.clone(),
+        app_id: config.app_id.as_str().into(),
+        webhook_secret: config.webhook_secret.clone(),
+        credentials: Arc::new(Mutex::new(Credentials::Unchecked)),
+    };
+    let ct = CancellationToken::new();
+    tokio::spawn(check_credentials(
+        state.clone(),
+        config.scope,
+        ct.child_token(),
+    ));
+    let app = router(state, ct.clone());
+    let stop = ct.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled_owned().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("the HTTP server failed: {e}");
+        }
+    });
+    Ok(RunningServer {
+        addr,
+        actors,
+        ct,
+        task,
+    })
+}
+
+/// A server wired to an embedded simulator (the `--simulator` flag).
+pub struct WithSimulator {
+    pub server: RunningServer,
+    pub simulator: crate::simulator::RunningSimulator,
+    pub config: Config,
+}
+
+/// The configuration that points the server at a simulator at `api_url` with the demo keys.
+pub fn simulator_config(api_url: &str) -> Result<Config, CallError> {
+    use crate::simulator::seed;
+    let api_url = crate::config::parse_api_url(api_url, "")
+        .map_err(|e| CallError::Internal(e.to_string()))?;
+    Ok(Config {
+        app_id: seed::DEFAULT_APP_ID.to_owned(),
+        key_id: seed::DEFAULT_KEY_ID.to_owned(),
+        key_secret: Secret::new(seed::DEFAULT_KEY_SECRET),
+        key_secret_file: None,
+        scope: Scope::App,
+        auth: crate::config::AuthMode::Jwt,
+        api_url,
+        webhook_secret: Some(Secret::new(SIMULATOR_WEBHOOK_SECRET)),
+        timeout: Duration::from_secs(crate::config::DEFAULT_TIMEOUT_SECS),
+        jwt_lifetime: Duration::from_secs(crate::config::DEFAULT_JWT_LIFETIME_SECS),
+    })
+}
+
+/// The webhook secret shared by the server and its embedded simulator.
+pub const SIMULATOR_WEBHOOK_SECRET: &str = "sim-webhook-secret";
+
+/// Binds `listener` for the server, starts the demo simulator on another loopback port with its
+/// webhooks aimed at the server's webhook route, and serves.
+pub async fn serve_with_simulator(
+    listener: TcpListener,
+    settings: SupervisorSettings,
+    deadline: Option<Duration>,
+) -> Result<WithSimulator, CallError> {
+    use crate::simulator::{self, SimConfig, seed::Seed};
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CallError::Internal(e.to_string()))?;
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let mut sim_config = SimConfig::local(Seed::Demo);
+    sim_config.webhook_url = Some(format!("http://{host}{WEBHOOK_PATH}"));
+    sim_config.webhook_secret = Secret::new(SIMULATOR_WEBHOOK_SECRET);
+    let simulator = simulator::start(sim_config)
+        .await
+        .map_err(|e| CallError::Internal(format!("cannot start the simulator: {e}")))?;
+    let mut config = simulator_config(&simulator.base_url())?;
+    if let Some(d) = deadline {
+        config.timeout = d;
+    }
+    let server = serve(listener, &config, settings).await?;
+    Ok(WithSimulator {
+        server,
+        simulator,
+        config,
+    })
+}

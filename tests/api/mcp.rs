@@ -1,0 +1,771 @@
+//! The MCP server end to end: an MCP client over Streamable HTTP, the server, the simulator
+//! upstream (with its webhooks wired to the server), and the simulator's own record of what it
+//! received.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use zendesk_messaging_mcp::actors::{ActorKind, SupervisorSettings};
+
+use crate::mcp_support::{TestServer, text_of, tool_error};
+
+/// The id of a demo user's conversation, through the MCP tool.
+async fn conversation_of(t: &TestServer, external_id: &str) -> String {
+    let r = t
+        .ok("list_conversations", json!({"userExternalId": external_id}))
+        .await;
+    r["conversations"][0]["id"].as_str().expect("id").to_owned()
+}
+
+/// Waits (in real time, briefly) until `check` holds for a tool's answer.
+async fn until(t: &TestServer, tool: &str, args: Value, check: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let v = t.ok(tool, args.clone()).await;
+        if check(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{tool} never reached the expected state");
+}
+
+#[tokio::test]
+async fn tools_list_matches_the_snapshot() {
+    let t = TestServer::start().await;
+    let tools = t.client.list_all_tools().await.expect("tools/list");
+    let mut listed: Vec<Value> = tools
+        .iter()
+        .map(|tool| serde_json::to_value(tool).expect("tool json"))
+        .collect();
+    listed.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    for tool in &listed {
+        let name = tool["name"].as_str().unwrap_or_default();
+        assert_eq!(
+            tool["inputSchema"]["additionalProperties"],
+            json!(false),
+            "{name}: input schema must refuse unknown fields"
+        );
+        assert_eq!(
+            tool["outputSchema"]["type"], "object",
+            "{name}: output schema"
+        );
+        let a = &tool["annotations"];
+        for hint in [
+            "title",
+            "readOnlyHint",
+            "destructiveHint",
+            "idempotentHint",
+            "openWorldHint",
+        ] {
+            assert!(!a[hint].is_null(), "{name}: annotation {hint} missing");
+        }
+        let creates = matches!(name, "send_message" | "create_user" | "create_conversation");
+        if creates {
+            assert_eq!(a["idempotentHint"], false, "{name} is not idempotent");
+            assert_eq!(a["readOnlyHint"], false, "{name} writes");
+        }
+        if name.starts_with("list_") || name.starts_with("get_") {
+            assert_eq!(a["readOnlyHint"], true, "{name} only reads");
+        }
+    }
+    let names: Vec<&str> = listed.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "accept_control",
+            "create_conversation",
+            "create_user",
+            "get_conversation",
+            "get_delivery_status",
+            "get_integration",
+            "get_message",
+            "get_switchboard_status",
+            "get_user",
+            "list_conversations",
+            "list_delivery_failures",
+            "list_integrations",
+            "list_messages",
+            "list_switchboards",
+            "offer_control",
+            "pass_control",
+            "release_control",
+            "send_message",
+            "update_user",
+        ]
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/api/snapshots/tools_list.json");
+    let now = serde_json::to_string_pretty(&Value::Array(listed)).expect("json") + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, &now).expect("write snapshot");
+    }
+    let before = std::fs::read_to_string(&path).expect(
+        "tests/api/snapshots/tools_list.json is missing: run with UPDATE_SNAPSHOTS=1 and review it",
+    );
+    assert!(
+        before == now,
+        "tools/list changed: what an LLM sees is different. Review the change, then run with UPDATE_SNAPSHOTS=1 to accept it"
+    );
+}
+
+#[tokio::test]
+async fn server_instructions_teach_the_workflow() {
+    let t = TestServer::start().await;
+    let info = t.client.peer_info().expect("server info");
+    let text = info.instructions.clone().unwrap_or_default();
+    for needle in [
+        "create_user",
+        "list_conversations",
+        "get_switchboard_status",
+        "get_delivery_status",
+        "retryAfterSeconds",
+    ] {
+        assert!(
+            text.contains(needle),
+            "instructions should mention {needle}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_tool_succeeds_on_the_demo_data() {
+    let t = TestServer::start().await;
+
+    // Users.
+    let created = t
+        .ok(
+            "create_user",
+            json!({"externalId": "mcp-user-1", "profile": {"givenName": "Ada", "email": "ada@example.org"}}),
+        )
+        .await;
+    let user_id = created["user"]["id"].as_str().expect("user id").to_owned();
+    let got = t.ok("get_user", json!({"userId": "mcp-user-1"})).await;
+    assert_eq!(got["user"]["id"], user_id.as_str(), "externalId resolves");
+    let got = t.ok("get_user", json!({"userId": user_id})).await;
+    assert_eq!(got["user"]["externalId"], "mcp-user-1", "id resolves");
+    let updated = t
+        .ok(
+            "update_user",
+            json!({"userId": "mcp-user-1", "profile": {"surname": "Lovelace"}}),
+        )
+        .await;
+    assert_eq!(updated["user"]["profile"]["surname"], "Lovelace");
+
+    // Conversations.
+    let conv = t
+        .ok(
+            "create_conversation",
+            json!({"participants": [{"userExternalId": "mcp-user-1"}], "displayName": "Help"}),
+        )
+        .await;
+    let conv_id = conv["conversation"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(conv["conversation"]["type"], "personal");
+    let listed = t.ok("list_conversations", json!({"userId": user_id})).await;
+    assert!(
+        listed["conversations"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|c| c["id"] == conv_id.as_str())
+    );
+    assert_eq!(listed["hasMore"], false);
+    let got = t
+        .ok("get_conversation", json!({"conversationId": conv_id}))
+        .await;
+    assert_eq!(got["conversation"]["displayName"], "Help");
+
+    // Messages of every kind the tool describes.
+    for content in [
+        json!({"type": "text", "text": "Hello"}),
+        json!({"type": "image", "mediaUrl": "https://example.org/a.png"}),
+        json!({"type": "file", "mediaUrl": "https://example.org/a.pdf"}),
+        json!({"type": "carousel", "items": [{"title": "Tacos", "actions": [
+            {"type": "postback", "text": "Select", "payload": "TACOS"}]}]}),
+        json!({"type": "list", "items": [{"title": "Tacos", "actions": [
+            {"type": "postback", "text": "Select", "payload": "TACOS"}]}]}),
+        json!({"type": "location", "coordinates": {"lat": 45.5, "long": -73.5}}),
+        json!({"type": "form", "fields": [{"type": "text", "name": "n", "label": "Name"}]}),
+    ] {
+        let sent = t
+            .ok(
+                "send_message",
+                json!({"conversationId": conv_id, "content": content}),
+            )
+            .await;
+        assert_eq!(sent["messages"][0]["content"]["type"], content["type"]);
+        assert_eq!(sent["messages"][0]["author"]["type"], "business");
+    }
+    let page = t
+        .ok(
+            "list_messages",
+            json!({"conversationId": conv_id, "limit": 3}),
+        )
+        .await;
+    assert_eq!(page["messages"].as_array().expect("messages").len(), 3);
+    assert_eq!(
+        page["messages"][2]["content"]["type"], "form",
+        "newest last"
+    );
+    assert_eq!(page["hasMore"], true);
+    let first = page["messages"][0]["id"].as_str().expect("id").to_owned();
+    let found = t
+        .ok(
+            "get_message",
+            json!({"conversationId": conv_id, "messageId": first}),
+        )
+        .await;
+    assert_eq!(found["message"]["id"], first.as_str());
+    assert_eq!(
+        found["foundBy"], "seen",
+        "the server sent it, so it knows it"
+    );
+
+    // Switchboard.
+    let boards = t.ok("list_switchboards", json!({})).await;
+    let integrations = boards["switchboards"][0]["switchboardIntegrations"]
+        .as_array()
+        .expect("integrations");
+    assert!(integrations.iter().any(|i| i["name"] == "bot"));
+    let status = t
+        .ok("get_switchboard_status", json!({"conversationId": conv_id}))
+        .await;
+    assert_eq!(status["switchboardEnabled"], true);
+    let offered = t
+        .ok(
+            "offer_control",
+            json!({"conversationId": conv_id, "switchboardIntegration": "zd-agentWorkspace"}),
+        )
+        .await;
+    assert_eq!(offered["status"]["pending"]["name"], "zd-agentWorkspace");
+    let accepted = t
+        .ok("accept_control", json!({"conversationId": conv_id}))
+        .await;
+    assert_eq!(accepted["status"]["active"]["name"], "zd-agentWorkspace");
+    let released = t
+        .ok("release_control", json!({"conversationId": conv_id}))
+        .await;
+    assert_eq!(released["action"], "releaseControl");
+    let passed = t
+        .ok(
+            "pass_control",
+            json!({"conversationId": conv_id, "switchboardIntegration": "next"}),
+        )
+        .await;
+    assert_eq!(passed["status"]["active"]["name"], "zd-agentWorkspace");
+
+    // Integrations: no secrets, working cursor.
+    let first_page = t.ok("list_integrations", json!({"limit": 2})).await;
+    assert_eq!(first_page["hasMore"], true);
+    let cursor = first_page["nextCursor"].as_str().expect("cursor");
+    let second = t
+        .ok("list_integrations", json!({"limit": 2, "cursor": cursor}))
+        .await;
+    assert_ne!(
+        first_page["integrations"][0]["id"],
+        second["integrations"][0]["id"]
+    );
+    let some = second["integrations"][0]["id"].as_str().expect("id");
+    let one = t
+        .ok("get_integration", json!({"integrationId": some}))
+        .await;
+    assert_eq!(one["integration"]["id"], some);
+    let all = t.ok("list_integrations", json!({"limit": 100})).await;
+    let text = all.to_string();
+    for secret in ["sim-webhook-secret", "pageAccessToken", "secret"] {
+        assert!(
+            !text.contains(secret),
+            "integration secrets must not be shown: {secret}"
+        );
+    }
+    let whatsapp = t
+        .ok("list_integrations", json!({"types": ["whatsapp"]}))
+        .await;
+    assert!(
+        whatsapp["integrations"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|i| i["type"] == "whatsapp")
+    );
+
+    // Delivery tracking (the webhook arrives asynchronously).
+    let sent = t
+        .ok(
+            "send_message",
+            json!({"conversationId": conv_id, "content": {"type": "text", "text": "tracked"}}),
+        )
+        .await;
+    let mid = sent["messages"][0]["id"].as_str().expect("id").to_owned();
+    let status = t.ok("get_delivery_status", json!({"messageId": mid})).await;
+    assert!(status["state"].is_string());
+    let failures = t.ok("list_delivery_failures", json!({})).await;
+    assert!(failures["failures"].is_array());
+}
+
+#[tokio::test]
+async fn every_tool_fails_cleanly_on_a_bad_id_and_on_bad_arguments() {
+    let t = TestServer::start().await;
+    let missing = "5f0c1e2d3b4a5968778899ff";
+    let bad_id_calls = [
+        (
+            "list_conversations",
+            json!({"userExternalId": "nobody-at-all"}),
+        ),
+        (
+            "create_conversation",
+            json!({"participants": [{"userExternalId": "nobody-at-all"}]}),
+        ),
+        ("get_conversation", json!({"conversationId": missing})),
+        ("list_messages", json!({"conversationId": missing})),
+        (
+            "send_message",
+            json!({"conversationId": missing, "content": {"type": "text", "text": "x"}}),
+        ),
+        (
+            "get_message",
+            json!({"conversationId": missing, "messageId": missing}),
+        ),
+        ("get_user", json!({"userId": "nobody-at-all"})),
+        (
+            "update_user",
+            json!({"userId": "nobody-at-all", "profile": {"givenName": "X"}}),
+        ),
+        ("get_switchboard_status", json!({"conversationId": missing})),
+        (
+            "pass_control",
+            json!({"conversationId": missing, "switchboardIntegration": "bot"}),
+        ),
+        (
+            "offer_control",
+            json!({"conversationId": missing, "switchboardIntegration": "bot"}),
+        ),
+        ("accept_control", json!({"conversationId": missing})),
+        ("release_control", json!({"conversationId": missing})),
+        ("get_integration", json!({"integrationId": missing})),
+        ("list_integrations", json!({"cursor": "not-a-cursor"})),
+        ("create_user", json!({"externalId": "demo-user-01"})),
+        ("get_delivery_status", json!({"messageId": "not-an-id"})),
+        (
+            "list_delivery_failures",
+            json!({"conversationId": "not-an-id"}),
+        ),
+    ];
+    for (tool, args) in bad_id_calls {
+        let e = t.err(tool, args).await;
+        let message = e["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{tool}: {e}"));
+        assert!(!message.is_empty(), "{tool}: the error says what happened");
+        assert!(e["error"].is_string(), "{tool}: the error has a class: {e}");
+    }
+    let e = t
+        .err("get_conversation", json!({"conversationId": missing}))
+        .await;
+    assert_eq!(e["status"], 404);
+    assert_eq!(e["code"], "conversation_not_found");
+    let e = t
+        .err("create_user", json!({"externalId": "demo-user-01"}))
+        .await;
+    assert_eq!(e["status"], 409, "{e}");
+
+    // Bad arguments: unknown fields, wrong types, missing fields, bad content. None reaches
+    // the upstream.
+    let posts_before = t
+        .sim
+        .count(
+            "POST /v2/apps/{appId}/conversations/{conversationId}/messages",
+            "201",
+        )
+        .await;
+    let conv = conversation_of(&t, "demo-user-02").await;
+    let bad_args = [
+        ("list_conversations", json!({})),
+        (
+            "list_conversations",
+            json!({"userId": "a", "userExternalId": "b"}),
+        ),
+        ("get_conversation", json!({"conversationId": "../../users"})),
+        ("get_conversation", json!({"id": "x"})),
+        ("list_messages", json!({"conversationId": conv, "limit": 0})),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text"}}),
+        ),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "hologram"}}),
+        ),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": "x"}, "author": {"type": "user"}}),
+        ),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": "x"}, "metadata": {"nested": {"a": 1}}}),
+        ),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "formResponse", "fields": []}}),
+        ),
+        (
+            "get_message",
+            json!({"conversationId": conv, "messageId": "5f0c1e2d3b4a5968778899ff", "maxPages": 99}),
+        ),
+        ("create_user", json!({})),
+        ("update_user", json!({"userId": "demo-user-01"})),
+        ("create_conversation", json!({"participants": []})),
+        ("pass_control", json!({"conversationId": conv})),
+        ("list_integrations", json!({"types": ["web&x=1"]})),
+        ("list_delivery_failures", json!({"limit": 1000})),
+        ("get_delivery_status", json!({})),
+        ("get_switchboard_status", json!({"conversationId": 5})),
+        (
+            "accept_control",
+            json!({"conversationId": conv, "extra": 1}),
+        ),
+        (
+            "offer_control",
+            json!({"conversationId": conv, "switchboardIntegration": ""}),
+        ),
+        ("release_control", json!({})),
+        ("get_user", json!({"userId": ""})),
+        ("get_integration", json!({"integrationId": "x/../y"})),
+        ("list_switchboards", json!({"x": 1})),
+    ];
+    for (tool, args) in bad_args {
+        let r = t.call(tool, args.clone()).await;
+        let e = tool_error(tool, &r);
+        assert!(!text_of(&r).is_empty(), "{tool} {args}: {e}");
+    }
+    let e = t
+        .err(
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "carousel", "items": [{"title": "A", "actions": [{"type": "link", "text": "Go", "uri": "nope"}]}]}}),
+        )
+        .await;
+    assert_eq!(e["field"], "content.items[0].actions[0].uri", "{e}");
+    assert_eq!(
+        t.sim
+            .count(
+                "POST /v2/apps/{appId}/conversations/{conversationId}/messages",
+                "201"
+            )
+            .await,
+        posts_before,
+        "no bad message reached the upstream"
+    );
+    assert_eq!(
+        t.sim
+            .count(
+                "POST /v2/apps/{appId}/conversations/{conversationId}/messages",
+                "400"
+            )
+            .await,
+        0,
+        "the upstream never had to refuse a message"
+    );
+}
+
+#[tokio::test]
+async fn a_form_to_a_channel_that_cannot_render_it_is_reported_through_the_webhook() {
+    let t = TestServer::start().await;
+    // demo-user-03 talks over Messenger, which renders no forms.
+    let conv = conversation_of(&t, "demo-user-03").await;
+    let sent = t
+        .ok(
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "form", "fields": [
+                {"type": "email", "name": "email", "label": "Your email"}]}}),
+        )
+        .await;
+    let mid = sent["messages"][0]["id"].as_str().expect("id").to_owned();
+    let reads_before = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
+    let status = until(&t, "get_delivery_status", json!({"messageId": mid}), |v| {
+        v["state"] == "failed"
+    })
+    .await;
+    assert_eq!(status["conversationId"], conv.as_str());
+    assert_eq!(status["failure"]["channel"], "messenger");
+    assert!(status["failure"]["error"]["code"].is_string(), "{status}");
+    let failures = t
+        .ok("list_delivery_failures", json!({"conversationId": conv}))
+        .await;
+    let first = &failures["failures"][0];
+    assert_eq!(first["messageId"], mid.as_str());
+    assert_eq!(first["channel"], "messenger");
+    let app_wide = t.ok("list_delivery_failures", json!({})).await;
+    assert!(
+        app_wide["failures"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|f| f["messageId"] == mid.as_str())
+    );
+    // Nothing was asked of the upstream while the status was read.
+    let reads_after = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
+    assert_eq!(
+        reads_before, reads_after,
+        "the delivery tools never poll the upstream"
+    );
+}
+
+#[tokio::test]
+async fn pass_control_checks_the_target_before_anything_is_written() {
+    let t = TestServer::start().await;
+    let conv = conversation_of(&t, "demo-user-01").await;
+    let e = t
+        .err(
+            "pass_control",
+            json!({"conversationId": conv, "switchboardIntegration": "humans"}),
+        )
+        .await;
+    assert_eq!(e["error"], "invalid_target");
+    let names: Vec<&str> = e["validTargets"]
+        .as_array()
+        .expect("valid targets listed")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"bot") && names.contains(&"zd-agentWorkspace"),
+        "{e}"
+    );
+    assert!(e["message"].as_str().unwrap_or_default().contains("humans"));
+    // An ambiguous type is refused too.
+    let before = t.sim.admin("GET", "/_sim/stats", None).await;
+    assert!(
+        before["counts"]
+            .as_object()
+            .expect("counts")
+            .keys()
+            .all(|k| !k.ends_with("passControl")),
+        "no control call reached the upstream: {}",
+        before["counts"]
+    );
+
+    let status = t
+        .ok("get_switchboard_status", json!({"conversationId": conv}))
+        .await;
+    let target = if status["active"]["name"] == "bot" {
+        "zd-agentWorkspace"
+    } else {
+        "bot"
+    };
+    t.ok(
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": target, "metadata": {"reason": "test"}}),
+    )
+    .await;
+    let after = t
+        .ok("get_switchboard_status", json!({"conversationId": conv}))
+        .await;
+    assert_eq!(after["active"]["name"], target);
+    assert_eq!(
+        t.sim
+            .count(
+                "POST /v2/apps/{appId}/conversations/{conversationId}/passControl",
+                "200"
+            )
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_stale_switchboard_cache_is_refreshed_once_before_a_target_is_refused() {
+    let t = TestServer::start().await;
+    let conv = conversation_of(&t, "demo-user-02").await;
+    // Warm the cache, then add an integration behind the server's back.
+    t.ok("list_switchboards", json!({})).await;
+    let loads = t.server.actors.switchboard.loads().await.expect("loads");
+    let boards = t
+        .sim
+        .get(&crate::support::TestSim::app("/switchboards"))
+        .await;
+    let sb = boards.body["switchboards"][0]["id"]
+        .as_str()
+        .expect("sb")
+        .to_owned();
+    let integrations = t
+        .sim
+        .get(&crate::support::TestSim::app(
+            "/integrations?filter[types]=custom",
+        ))
+        .await;
+    let custom = integrations.body["integrations"][0]["id"]
+        .as_str()
+        .expect("custom")
+        .to_owned();
+    let created = t
+        .sim
+        .post(
+            &crate::support::TestSim::app(&format!("/switchboards/{sb}/switchboardIntegrations")),
+            json!({"name": "triage-bot", "integrationId": custom, "deliverStandbyEvents": false}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let passed = t
+        .ok(
+            "pass_control",
+            json!({"conversationId": conv, "switchboardIntegration": "triage-bot"}),
+        )
+        .await;
+    assert_eq!(passed["status"]["active"]["name"], "triage-bot");
+    assert_eq!(
+        t.server.actors.switchboard.loads().await.expect("loads"),
+        loads + 1,
+        "one refresh"
+    );
+}
+
+#[tokio::test]
+async fn get_message_finds_a_message_more_than_100_back_with_progress() {
+    let t = TestServer::start().await;
+    // demo-user-01's conversation holds 250 messages.
+    let conv = conversation_of(&t, "demo-user-01").await;
+    let mut cursor: Option<String> = None;
+    let mut seen = 0;
+    let oldest = loop {
+        let mut args = json!({"conversationId": conv, "limit": 100});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let page = t.ok("list_messages", args).await;
+        let msgs = page["messages"].as_array().expect("messages");
+        seen += msgs.len();
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break msgs[0]["id"].as_str().expect("id").to_owned(),
+        }
+    };
+    assert_eq!(
+        seen, 250,
+        "the cursor walks the whole history, no gaps, no repeats"
+    );
+    let r = t
+        .call_with(
+            "get_message",
+            json!({"conversationId": conv, "messageId": oldest}),
+            Some("scan-1"),
+        )
+        .await;
+    let found = crate::mcp_support::structured("get_message", &r);
+    assert_eq!(found["message"]["id"], oldest.as_str());
+    assert_eq!(found["foundBy"], "scan");
+    assert_eq!(found["pagesScanned"], 3);
+    let progress = t.recorder.progress.lock().expect("progress").clone();
+    assert!(
+        progress.len() >= 3,
+        "a progress notification per page scanned, got {}",
+        progress.len()
+    );
+    // The server remembers what it found: the second time, no scan.
+    let again = t
+        .ok(
+            "get_message",
+            json!({"conversationId": conv, "messageId": oldest, "maxPages": 1}),
+        )
+        .await;
+    assert_eq!(again["foundBy"], "seen");
+    // A bound too small says how to go further.
+    let e = t
+        .err(
+            "get_message",
+            json!({"conversationId": conv, "messageId": "5f0c1e2d3b4a5968778899ff", "maxPages": 1}),
+        )
+        .await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("maxPages"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn each_actor_stopped_with_calls_in_flight_is_restarted_and_later_calls_succeed() {
+    let t = TestServer::start_with(SupervisorSettings::default(), |c| {
+        c.faults.latency_ms = 100;
+    })
+    .await;
+    let conv = conversation_of(&t, "demo-user-02").await;
+    for (n, kind) in ActorKind::ALL.into_iter().enumerate() {
+        let calls = (0..8).map(|i| {
+            let tool = match i % 4 {
+                0 => ("list_messages", json!({"conversationId": conv, "limit": 5})),
+                1 => ("get_switchboard_status", json!({"conversationId": conv})),
+                2 => ("list_delivery_failures", json!({})),
+                _ => ("get_conversation", json!({"conversationId": conv})),
+            };
+            let t = &t;
+            async move { t.call(tool.0, tool.1).await }
+        });
+        let in_flight = futures::future::join_all(calls);
+        let kill = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            t.server.actors.kill(kind);
+        };
+        let (results, ()) = tokio::join!(in_flight, kill);
+        for r in &results {
+            // Each call ends (the harness panics on a hang) with a result or a clean tool error.
+            if r.is_error == Some(true) {
+                let e = tool_error("in flight", r);
+                assert!(e["message"].is_string(), "{kind:?}: {e}");
+            }
+        }
+        let restarts = t.server.actors.restarts().await.expect("restarts");
+        assert_eq!(restarts, n as u64 + 1, "{kind:?} was restarted");
+        // The next calls succeed.
+        t.ok("list_messages", json!({"conversationId": conv, "limit": 1}))
+            .await;
+        t.ok("get_switchboard_status", json!({"conversationId": conv}))
+            .await;
+        t.ok("list_delivery_failures", json!({})).await;
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_route_refuses_a_wrong_key_and_malformed_envelopes() {
+    let t = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let url = t.server.webhook_url();
+    let r = http
+        .post(&url)
+        .header("X-API-Key", "wrong")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(&url)
+        .header("X-API-Key", "sim-webhook-secret")
+        .body("{not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 400);
+    let mut ready = 0;
+    for _ in 0..100 {
+        let r = http
+            .get(format!("http://{}/readyz", t.server.addr))
+            .send()
+            .await
+            .expect("readyz");
+        ready = r.status().as_u16();
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready, 200, "ready once the credentials were accepted");
+    let health = http
+        .get(format!("http://{}/healthz", t.server.addr))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+}

@@ -1,0 +1,158 @@
+//! A server under test: the demo simulator upstream (its webhooks aimed at the server), the
+//! server on a free loopback port, and an MCP client connected over Streamable HTTP.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientConfig, NumberOrString, ProgressNotificationParam,
+    ProgressToken, RequestMetaObject,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use zendesk_messaging_mcp::actors::SupervisorSettings;
+use zendesk_messaging_mcp::server::{self, RunningServer, WEBHOOK_PATH};
+
+use crate::support::{TestSim, with_webhooks};
+
+/// A client that records the progress notifications it receives.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::default()
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut p) = self.progress.lock() {
+            p.push(params);
+        }
+    }
+}
+
+pub struct TestServer {
+    pub sim: TestSim,
+    pub server: RunningServer,
+    pub client: RunningService<RoleClient, Recorder>,
+    pub recorder: Recorder,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(SupervisorSettings::default(), |_| {}).await
+    }
+
+    /// Starts with these actor settings and a simulator config adjusted by `tweak`.
+    pub async fn start_with(
+        settings: SupervisorSettings,
+        tweak: impl FnOnce(&mut zendesk_messaging_mcp::simulator::SimConfig),
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut sim_config = with_webhooks(&format!("http://{addr}{WEBHOOK_PATH}"));
+        tweak(&mut sim_config);
+        let sim = TestSim::start(sim_config).await;
+        let config = server::simulator_config(&sim.base).expect("config");
+        let server = server::serve(listener, &config, settings)
+            .await
+            .expect("serve");
+        let recorder = Recorder::default();
+        let client = Self::connect(&server, recorder.clone()).await;
+        Self {
+            sim,
+            server,
+            client,
+            recorder,
+        }
+    }
+
+    pub async fn connect(
+        server: &RunningServer,
+        handler: Recorder,
+    ) -> RunningService<RoleClient, Recorder> {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(server.mcp_url()),
+        );
+        handler.serve(transport).await.expect("MCP client connects")
+    }
+
+    pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
+        self.call_with(tool, args, None).await
+    }
+
+    pub async fn call_with(
+        &self,
+        tool: &str,
+        args: Value,
+        progress: Option<&str>,
+    ) -> CallToolResult {
+        let Value::Object(map) = args else {
+            panic!("arguments must be an object")
+        };
+        let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(map);
+        if let Some(token) = progress {
+            let mut meta = RequestMetaObject::default();
+            meta.set_progress_token(ProgressToken(NumberOrString::String(token.into())));
+            params.meta = Some(meta);
+        }
+        tokio::time::timeout(Duration::from_secs(60), self.client.call_tool(params))
+            .await
+            .unwrap_or_else(|_| panic!("{tool} hung"))
+            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+    }
+
+    /// Calls a tool that must succeed; returns its structured content, after checking that the
+    /// text block carries the same JSON.
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        let r = self.call(tool, args).await;
+        structured(tool, &r)
+    }
+
+    /// Calls a tool that must fail as a tool error; returns the error JSON.
+    pub async fn err(&self, tool: &str, args: Value) -> Value {
+        let r = self.call(tool, args).await;
+        tool_error(tool, &r)
+    }
+}
+
+pub fn structured(tool: &str, r: &CallToolResult) -> Value {
+    assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text_of(r));
+    let s = r
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("{tool}: no structuredContent"));
+    let text: Value = serde_json::from_str(&text_of(r)).expect("text block is JSON");
+    assert_eq!(text, s, "{tool}: text block and structuredContent differ");
+    s
+}
+
+pub fn tool_error(tool: &str, r: &CallToolResult) -> Value {
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "{tool} should have failed: {}",
+        text_of(r)
+    );
+    let text = text_of(r);
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+pub fn text_of(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
