@@ -14,17 +14,47 @@ const METADATA_MAX_BYTES: usize = 4096;
 
 /// Decodes and checks `content` (the API's content object).
 pub fn parse_content(raw: Value) -> Result<Content, CallError> {
-    let content: Content = serde_path_to_error::deserialize(raw).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() {
-            "content".to_owned()
-        } else {
-            format!("content.{path}")
-        };
-        CallError::invalid(field, e.into_inner().to_string())
-    })?;
+    let content: Content = match serde_path_to_error::deserialize(&raw) {
+        Ok(c) => c,
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." || path.is_empty() {
+                culprit(&raw).map_or_else(|| "content".to_owned(), |k| format!("content.{k}"))
+            } else {
+                format!("content.{path}")
+            };
+            return Err(CallError::invalid(field, e.into_inner().to_string()));
+        }
+    };
     check_content(&content)?;
     Ok(content)
+}
+
+/// The top-level field that makes `raw` undecodable. Content is tagged by `type`, so the
+/// decoder cannot say where inside it failed; leaving each field out in turn tells (an
+/// optional field that was wrong then decodes, a required one is then reported missing).
+fn culprit(raw: &Value) -> Option<String> {
+    let obj = raw.as_object()?;
+    let decode_error = |v: &Value| {
+        serde_json::from_value::<Content>(v.clone())
+            .err()
+            .map(|e| e.to_string())
+    };
+    if !obj.get("type").is_some_and(Value::is_string) {
+        return Some("type".into());
+    }
+    for key in obj.keys().filter(|k| k.as_str() != "type") {
+        let mut without = obj.clone();
+        without.remove(key);
+        match decode_error(&Value::Object(without)) {
+            None => return Some(key.clone()),
+            Some(msg) if msg.contains(&format!("missing field `{key}`")) => {
+                return Some(key.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 fn too_long(field: &str, s: &Option<String>, max: usize) -> Result<(), CallError> {
@@ -267,7 +297,7 @@ mod tests {
 
     #[test]
     fn names_the_wrong_field() {
-        assert_eq!(field_of(json!({"type": "hologram"})), "content");
+        assert_eq!(field_of(json!({"type": "hologram"})), "content.type");
         assert_eq!(
             field_of(json!({"type": "text", "text": ""})),
             "content.text"
