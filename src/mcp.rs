@@ -52,11 +52,34 @@ list_delivery_failures instead of polling or resending.
 error of class outcome_unknown means a write may have happened; check (list_messages) before \
 repeating it.";
 
-/// The MCP server: the tools over the actor handles.
+/// The MCP server: the tools over the actor handles. One is made per MCP session.
 #[derive(Clone)]
 pub struct ZendeskMcp {
     actors: Arc<Actors>,
     tool_router: ToolRouter<Self>,
+    /// The lowest level of log notifications the client asked for (none until it asks).
+    log_level: Arc<std::sync::Mutex<Option<u8>>>,
+}
+
+/// MCP log levels in order of severity (`logging/setLevel`).
+const LOG_LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+/// The rank of a level, by its wire name.
+fn level_rank(level: &impl serde::Serialize) -> Option<u8> {
+    let name = serde_json::to_value(level).ok()?;
+    LOG_LEVELS
+        .iter()
+        .position(|l| name == *l)
+        .map(|p| p as u8)
 }
 
 /// A tool failure, shown to the model as JSON with `error`, `message` and facts to act on.
@@ -176,6 +199,7 @@ impl ZendeskMcp {
         Self {
             actors,
             tool_router: Self::tool_router(),
+            log_level: Default::default(),
         }
     }
 
@@ -509,6 +533,12 @@ impl ZendeskMcp {
                     page,
                 })
                 .await?;
+            self.log(
+                &ctx,
+                "info",
+                serde_json::json!({"scanning": conversation_id, "page": scanned, "of": max_pages}),
+            )
+            .await;
             if let Some(token) = &progress {
                 let mut note = ProgressNotificationParam::new(token.clone(), scanned as f64);
                 note.total = Some(max_pages as f64);
@@ -926,6 +956,24 @@ impl ZendeskMcp {
 }
 
 impl ZendeskMcp {
+    /// Sends a log notification to the client if it asked for this level or a lower one.
+    #[allow(deprecated)] // MCP logging is deprecated by SEP-2577; 2025-11-25 clients still use it.
+    async fn log(&self, ctx: &RequestContext<RoleServer>, level: &str, data: serde_json::Value) {
+        let min = self.log_level.lock().ok().and_then(|l| *l);
+        let Some(rank) = LOG_LEVELS.iter().position(|l| *l == level) else {
+            return;
+        };
+        if min.is_none_or(|m| (rank as u8) < m) {
+            return;
+        }
+        let Ok(level) = serde_json::from_value::<rmcp::model::LoggingLevel>(level.into()) else {
+            return;
+        };
+        let note = rmcp::model::LoggingMessageNotificationParam::new(level, data)
+            .with_logger("zendesk-messaging-mcp");
+        let _ = ctx.peer.notify_logging_message(note).await;
+    }
+
     async fn control(
         &self,
         action: &str,
@@ -955,8 +1003,28 @@ impl ZendeskMcp {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for ZendeskMcp {
+    #[allow(deprecated)] // see `log`
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        let rank = level_rank(&request.level)
+            .ok_or_else(|| rmcp::ErrorData::invalid_params("unknown log level", None))?;
+        if let Ok(mut l) = self.log_level.lock() {
+            *l = Some(rank);
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)] // logging: see `log`
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_logging()
+                .build(),
+        )
             .with_server_info(Implementation::new(
                 "zendesk-messaging-mcp",
                 env!("CARGO_PKG_VERSION"),
