@@ -76,10 +76,7 @@ const LOG_LEVELS: [&str; 8] = [
 /// The rank of a level, by its wire name.
 fn level_rank(level: &impl serde::Serialize) -> Option<u8> {
     let name = serde_json::to_value(level).ok()?;
-    LOG_LEVELS
-        .iter()
-        .position(|l| name == *l)
-        .map(|p| p as u8)
+    LOG_LEVELS.iter().position(|l| name == *l).map(|p| p as u8)
 }
 
 /// A tool failure, shown to the model as JSON with `error`, `message` and facts to act on.
@@ -1025,10 +1022,10 @@ impl ServerHandler for ZendeskMcp {
                 .enable_logging()
                 .build(),
         )
-            .with_server_info(Implementation::new(
-                "zendesk-messaging-mcp",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(INSTRUCTIONS)
+        .with_server_info(Implementation::new(
+            "zendesk-messaging-mcp",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
     }
 }

@@ -3,6 +3,7 @@
 //! against the official OpenAPI spec.
 
 mod cli;
+mod dispatch;
 mod faults;
 mod fidelity;
 mod mcp;
