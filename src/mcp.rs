@@ -232,11 +232,27 @@ impl ZendeskMcp {
             page = Page::after(cursor::decode("list_conversations", c)?);
         }
         page.size = page_size("limit", a.limit, 100)?;
-        let answer: ConversationsAnswer = self
+        let first = self
             .actors
             .dispatcher
-            .call_json(&Endpoint::ListConversations { filter, page })
-            .await?;
+            .call_json::<ConversationsAnswer>(&Endpoint::ListConversations {
+                filter: filter.clone(),
+                page: page.clone(),
+            })
+            .await;
+        let answer = match (first, filter) {
+            // `userId` accepts an externalId too, as get_user does: id first, then externalId.
+            (Err(CallError::Upstream { status: 404, .. }), ConversationFilter::UserId(id)) => {
+                self.actors
+                    .dispatcher
+                    .call_json::<ConversationsAnswer>(&Endpoint::ListConversations {
+                        filter: ConversationFilter::UserExternalId(id),
+                        page,
+                    })
+                    .await?
+            }
+            (other, _) => other?,
+        };
         let next_cursor = answer
             .meta
             .has_more

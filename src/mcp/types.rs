@@ -19,8 +19,8 @@ use crate::sunco::wire::{
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ListConversationsArgs {
-    /// The user whose conversations to list, by Sunshine Conversations user id. Give exactly one
-    /// of userId and userExternalId.
+    /// The user whose conversations to list: the Sunshine Conversations user id, or the
+    /// externalId (the id is tried first). Give exactly one of userId and userExternalId.
     #[serde(default)]
     pub user_id: Option<String>,
     /// The user whose conversations to list, by your system's externalId.
@@ -102,8 +102,10 @@ pub struct AuthorArg {
     /// userExternalId of a participant).
     #[serde(rename = "type")]
     pub kind: crate::sunco::wire::AuthorType,
+    /// For a user author: the user's Sunshine Conversations id.
     #[serde(default)]
     pub user_id: Option<String>,
+    /// For a user author: the user's externalId.
     #[serde(default)]
     pub user_external_id: Option<String>,
     /// The name shown for the author.

@@ -123,15 +123,31 @@ async fn reads_retry_through_5xx_but_an_ambiguous_send_is_never_repeated() {
             .contains("check before repeating")
     );
     assert_eq!(t.sim.count(POST_MESSAGE, "acceptedThenFailed").await, 1);
+}
 
-    // A read that fails once and then succeeds is invisible to the caller.
+#[tokio::test]
+async fn a_read_that_meets_5xx_succeeds_once_the_upstream_recovers() {
+    let mut settings = quick();
+    settings.limits.max_attempts = 100;
+    settings.limits.initial_backoff = Duration::from_millis(20);
+    let t = TestServer::start_with(settings, |_| {}).await;
+    let conv = conversation(&t, "demo-user-02").await;
+    // A read that meets failures and then a healthy upstream succeeds without the caller
+    // seeing the failures.
     t.sim
-        .admin("PUT", "/_sim/faults", Some(json!({"failRate": 0.5})))
+        .admin("PUT", "/_sim/faults", Some(json!({"failRate": 1.0})))
         .await;
-    for _ in 0..5 {
-        t.ok("get_conversation", json!({"conversationId": conv}))
-            .await;
-    }
+    let read = t.call("get_conversation", json!({"conversationId": conv}));
+    let heal = async {
+        let route = "GET /v2/apps/{appId}/conversations/{conversationId}";
+        while t.sim.count(route, "failed").await < 2 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        t.sim.admin("PUT", "/_sim/faults", Some(json!({}))).await;
+    };
+    let (r, ()) = tokio::join!(read, heal);
+    let got = crate::mcp_support::structured("get_conversation", &r);
+    assert_eq!(got["conversation"]["id"], conv.as_str());
 }
 
 #[tokio::test]

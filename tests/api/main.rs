@@ -2,6 +2,7 @@
 //! its HTTP interface, and of the command line. Every answer the simulator gives is checked
 //! against the official OpenAPI spec.
 
+mod actors;
 mod cli;
 mod dispatch;
 mod faults;

@@ -171,6 +171,13 @@ async fn every_tool_succeeds_on_the_demo_data() {
             .any(|c| c["id"] == conv_id.as_str())
     );
     assert_eq!(listed["hasMore"], false);
+    let by_external = t
+        .ok("list_conversations", json!({"userId": "mcp-user-1"}))
+        .await;
+    assert_eq!(
+        by_external["conversations"], listed["conversations"],
+        "userId accepts the externalId too"
+    );
     let got = t
         .ok("get_conversation", json!({"conversationId": conv_id}))
         .await;
