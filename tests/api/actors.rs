@@ -11,9 +11,11 @@ use crate::mcp_support::TestServer;
 
 #[tokio::test]
 async fn a_restart_storm_stops_the_server_instead_of_looping() {
-    let mut settings = SupervisorSettings::default();
-    settings.max_restarts = 2;
-    settings.restart_window = Duration::from_secs(60);
+    let settings = SupervisorSettings {
+        max_restarts: 2,
+        restart_window: Duration::from_secs(60),
+        ..Default::default()
+    };
     let t = TestServer::start_with(settings, |_| {}).await;
     for n in 1..=2 {
         t.server.actors.kill(ActorKind::Tracker);
