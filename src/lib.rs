@@ -10,6 +10,18 @@
 //! main.rs        thin: parse the command line, load configuration, run a subcommand
 //! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
 //! secret.rs      the string type that is never printed
+//! error.rs       what can go wrong with a call, in terms an agent can act on
+//! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring
+//! mcp.rs         the tools: arguments -> one call on an actor handle -> result
+//! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors
+//! actors.rs      handles that survive restarts (a slot the supervisor refills)
+//! actors/
+//!   supervisor.rs  starts the four actors, restarts them, stops on a restart storm
+//!   auth.rs        the key: JWT minting, timed refresh, re-mint after 401, key-file rotation
+//!   dispatcher.rs  the only way upstream: token bucket, in-flight cap, bounded queue,
+//!                  Retry-After and backoff, method-aware retries, deadlines; owns the HTTP client
+//!   switchboard.rs the routing picture in a moka cache; control targets checked before sending
+//!   delivery.rs    delivery events and failures from the webhooks, deduped and bounded
 //! sunco/         the REST surface as data: no connections, no actors, no retries
 //!   wire.rs        serde types named after the spec's schemas
 //!   endpoints.rs   one request per endpoint we call, percent-encoded paths, retry class
