@@ -196,10 +196,14 @@ impl Transport {
             url.push('?');
             url.push_str(&encode_query(&req.query));
         }
+        let mut authorization = reqwest::header::HeaderValue::from_str(auth.expose())
+            .map_err(|_| AttemptError::NotSent("the credential is not a valid header".into()))?;
+        // Keeps the credential out of any Debug output of the request.
+        authorization.set_sensitive(true);
         let mut builder = self
             .client
             .request(req.method.clone(), url)
-            .header(reqwest::header::AUTHORIZATION, auth.expose())
+            .header(reqwest::header::AUTHORIZATION, authorization)
             .timeout(timeout);
         if let Some(body) = &req.body {
             builder = builder.json(body);
@@ -304,21 +308,21 @@ impl DispatchState {
         });
     }
 
-    fn front(&mut self) -> Option<&Job> {
-        self.retries.front().or(self.queue.front())
-    }
-
     fn pop(&mut self) -> Option<Job> {
         self.retries.pop_front().or_else(|| self.queue.pop_front())
+    }
+
+    /// Puts back a job [`Self::pop`] took. It was first in line, so it goes first again.
+    fn put_back(&mut self, job: Job) {
+        self.retries.push_front(job);
     }
 
     /// Starts every job that may go now; schedules the next look when something must wait.
     fn pump(&mut self, myself: &ActorRef<DispatchMsg>) {
         let now = Instant::now();
         self.refill(now);
-        while let Some(job) = self.front() {
+        while let Some(job) = self.pop() {
             if job.deadline <= now {
-                let job = self.pop().expect("front exists");
                 let err = job.deadline_error(
                     "it waited in the dispatcher's queue behind other calls",
                     Duration::from_secs(1),
@@ -326,27 +330,28 @@ impl DispatchState {
                 job.answer(Err(err));
                 continue;
             }
-            let deadline = job.deadline;
             if let Some(until) = self.paused_until {
                 if until > now {
-                    if until >= deadline {
-                        let job = self.pop().expect("front exists");
-                        let op = job.req.operation;
+                    if until >= job.deadline {
+                        let operation = job.req.operation;
                         job.answer(Err(CallError::RateLimited {
-                            operation: op,
+                            operation,
                             retry_after: until - now,
                         }));
                         continue;
                     }
+                    self.put_back(job);
                     self.schedule(myself, until);
                     return;
                 }
                 self.paused_until = None;
             }
             if self.in_flight >= self.args.limits.max_in_flight {
+                self.put_back(job);
                 return; // the next Finished or Retry pumps again
             }
             if self.tokens < 1.0 {
+                self.put_back(job);
                 let wait = (1.0 - self.tokens) / self.rate.max(0.001);
                 self.schedule(myself, now + Duration::from_secs_f64(wait));
                 return;
@@ -354,7 +359,6 @@ impl DispatchState {
             self.tokens -= 1.0;
             self.in_flight += 1;
             self.attempts += 1;
-            let job = self.pop().expect("front exists");
             let transport = self.args.transport.clone();
             let auth = self.args.auth.clone();
             let me = self.args.me.clone();

@@ -228,7 +228,14 @@ impl Actor for Supervisor {
         state.recent.push_back(now);
         state.restarts += 1;
         tracing::warn!(actor = kind.as_str(), %why, "actor ended; restarting it");
-        state.spawn(kind, &myself).await
+        let spawned = state.spawn(kind, &myself).await;
+        if let Err(e) = &spawned {
+            tracing::error!(
+                "cannot restart the {} actor ({e}); stopping the server",
+                kind.as_str()
+            );
+        }
+        spawned
     }
 
     async fn post_stop(
