@@ -86,17 +86,16 @@ pub(crate) async fn ask<M, T>(
 where
     M: Message,
 {
-    loop {
+    // A request goes down with an actor's mailbox when the actor dies; it is offered to the next
+    // incarnation, a few times at most (a request that keeps getting dropped is a bug, not bad luck).
+    for _ in 0..4 {
         let (tx, rx) = tokio::sync::oneshot::channel();
         slot.send(make(tx), until).await?;
         match tokio::time::timeout_at(until, rx).await {
             Ok(Ok(v)) => return Ok(v),
-            // The actor stopped with our request unanswered: ask the next incarnation.
-            Ok(Err(_)) => {
-                tokio::task::yield_now().await;
-                continue;
-            }
+            Ok(Err(_)) => tokio::task::yield_now().await,
             Err(_) => return Err(slot.unavailable("no answer before the deadline".into())),
         }
     }
+    Err(slot.unavailable("the request was dropped unanswered".into()))
 }
