@@ -700,10 +700,10 @@ impl DispatcherHandle {
         };
         match ask(&self.slot, deadline, make).await {
             Ok(result) => result,
-            Err(CallError::Unavailable { .. }) => Err(CallError::Deadline {
+            Err(CallError::Unavailable { reason, .. }) => Err(CallError::Deadline {
                 operation: req.operation,
                 deadline: budget,
-                why: "no answer came in time (queued, or the upstream is slow)".into(),
+                why: format!("dispatcher: {reason}"),
                 retry_after: Duration::from_secs(1),
             }),
             Err(e) => Err(e),
