@@ -128,6 +128,15 @@ fn page_size(field: &str, limit: Option<u32>, max: u32) -> Result<Option<u32>, C
     }
 }
 
+/// The cursor of the page after this one of a list that pages forward, if there is one.
+fn forward_cursor(list: &str, meta: &Meta, last_id: Option<&str>) -> Option<String> {
+    if !meta.has_more {
+        return None;
+    }
+    let at = meta.after_cursor.as_deref().or(last_id)?;
+    Some(cursor::encode(list, at))
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ConversationsAnswer {
@@ -253,18 +262,8 @@ impl ZendeskMcp {
             }
             (other, _) => other?,
         };
-        let next_cursor = answer
-            .meta
-            .has_more
-            .then(|| {
-                answer
-                    .meta
-                    .after_cursor
-                    .as_deref()
-                    .or(answer.conversations.last().map(|c| c.id.as_str()))
-                    .map(|at| cursor::encode("list_conversations", at))
-            })
-            .flatten();
+        let last = answer.conversations.last().map(|c| c.id.as_str());
+        let next_cursor = forward_cursor("list_conversations", &answer.meta, last);
         Ok(Json(ConversationPage {
             has_more: next_cursor.is_some(),
             conversations: answer.conversations,
@@ -741,13 +740,9 @@ impl ZendeskMcp {
         &self,
         Parameters(a): Parameters<ControlTargetArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        self.control(
-            "passControl",
-            a.conversation_id,
-            Some(a.switchboard_integration),
-            a.metadata,
-        )
-        .await
+        let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
+        self.control(Control::Pass(target), &a.conversation_id, a.metadata)
+            .await
     }
 
     #[tool(
@@ -764,13 +759,9 @@ impl ZendeskMcp {
         &self,
         Parameters(a): Parameters<ControlTargetArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        self.control(
-            "offerControl",
-            a.conversation_id,
-            Some(a.switchboard_integration),
-            a.metadata,
-        )
-        .await
+        let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
+        self.control(Control::Offer(target), &a.conversation_id, a.metadata)
+            .await
     }
 
     #[tool(
@@ -787,7 +778,7 @@ impl ZendeskMcp {
         &self,
         Parameters(a): Parameters<ControlArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        self.control("acceptControl", a.conversation_id, None, a.metadata)
+        self.control(Control::Accept, &a.conversation_id, a.metadata)
             .await
     }
 
@@ -805,7 +796,7 @@ impl ZendeskMcp {
         &self,
         Parameters(a): Parameters<ControlArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        self.control("releaseControl", a.conversation_id, None, a.metadata)
+        self.control(Control::Release, &a.conversation_id, a.metadata)
             .await
     }
 
@@ -848,18 +839,8 @@ impl ZendeskMcp {
                 page,
             })
             .await?;
-        let next_cursor = answer
-            .meta
-            .has_more
-            .then(|| {
-                answer
-                    .meta
-                    .after_cursor
-                    .as_deref()
-                    .or(answer.integrations.last().map(|i| i.id.as_str()))
-                    .map(|at| cursor::encode("list_integrations", at))
-            })
-            .flatten();
+        let last = answer.integrations.last().map(|i| i.id.as_str());
+        let next_cursor = forward_cursor("list_integrations", &answer.meta, last);
         Ok(Json(IntegrationPage {
             has_more: next_cursor.is_some(),
             integrations: answer
@@ -989,19 +970,13 @@ impl ZendeskMcp {
 
     async fn control(
         &self,
-        action: &str,
-        conversation_id: String,
-        target: Option<String>,
+        control: Control,
+        conversation_id: &str,
         metadata: Option<crate::sunco::wire::Metadata>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        let conversation_id = record_id("conversationId", &conversation_id)?;
+        let conversation_id = record_id("conversationId", conversation_id)?;
         content::check_metadata("metadata", &metadata)?;
-        let control = match (action, target) {
-            ("passControl", Some(t)) => Control::Pass(id_arg("switchboardIntegration", &t)?),
-            ("offerControl", Some(t)) => Control::Offer(id_arg("switchboardIntegration", &t)?),
-            ("acceptControl", _) => Control::Accept,
-            _ => Control::Release,
-        };
+        let action = control.action();
         let status = self
             .actors
             .switchboard

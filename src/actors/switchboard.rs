@@ -252,6 +252,18 @@ pub enum Control {
     Release,
 }
 
+impl Control {
+    /// The API's name for the step.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Control::Pass(_) => "passControl",
+            Control::Offer(_) => "offerControl",
+            Control::Accept => "acceptControl",
+            Control::Release => "releaseControl",
+        }
+    }
+}
+
 /// Who controls a conversation, composed from the conversation and the cached switchboard.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -426,7 +438,7 @@ impl SwitchboardHandle {
                 return Err(e);
             }
         }
-        self.status(conversation_id_of(&endpoint)).await
+        self.status(&conversation.id).await
     }
 
     pub async fn loads(&self) -> Result<u64, CallError> {
@@ -481,24 +493,6 @@ impl SwitchboardHandle {
                 }
             }
         }
-    }
-}
-
-fn conversation_id_of(endpoint: &Endpoint) -> &str {
-    match endpoint {
-        Endpoint::PassControl {
-            conversation_id, ..
-        }
-        | Endpoint::OfferControl {
-            conversation_id, ..
-        }
-        | Endpoint::AcceptControl {
-            conversation_id, ..
-        }
-        | Endpoint::ReleaseControl {
-            conversation_id, ..
-        } => conversation_id,
-        _ => "",
     }
 }
 
