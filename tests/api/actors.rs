@@ -49,15 +49,7 @@ async fn past_the_queue_bound_calls_fail_fast_with_busy() {
     settings.limits.max_in_flight = 1;
     settings.limits.queue_capacity = 2;
     let t = TestServer::start_with(settings, |c| c.faults.latency_ms = 150).await;
-    let conv = t
-        .ok(
-            "list_conversations",
-            json!({"userExternalId": "demo-user-05"}),
-        )
-        .await["conversations"][0]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let conv = t.conversation_of("demo-user-05").await;
     let calls = (0..8).map(|_| {
         let t = &t;
         let conv = conv.clone();
@@ -96,15 +88,7 @@ async fn past_the_queue_bound_calls_fail_fast_with_busy() {
 #[tokio::test]
 async fn concurrent_cache_misses_share_one_load() {
     let t = TestServer::start().await;
-    let conv = t
-        .ok(
-            "list_conversations",
-            json!({"userExternalId": "demo-user-02"}),
-        )
-        .await["conversations"][0]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let conv = t.conversation_of("demo-user-02").await;
     t.server.actors.switchboard.invalidate().await;
     let before = t
         .sim
@@ -133,15 +117,7 @@ async fn concurrent_cache_misses_share_one_load() {
 #[tokio::test]
 async fn the_tracker_counts_a_redelivered_event_once() {
     let t = TestServer::start().await;
-    let conv = t
-        .ok(
-            "list_conversations",
-            json!({"userExternalId": "demo-user-01"}),
-        )
-        .await["conversations"][0]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let conv = t.conversation_of("demo-user-01").await;
     let message_id = "6b0701e125d86a003526d8ff";
     let envelope = json!({
         "app": {"id": "5f0c1e2d3b4a596877889900"},

@@ -23,13 +23,6 @@ fn quick() -> SupervisorSettings {
     s
 }
 
-async fn conversation(t: &TestServer, user: &str) -> String {
-    let r = t
-        .ok("list_conversations", json!({"userExternalId": user}))
-        .await;
-    r["conversations"][0]["id"].as_str().expect("id").to_owned()
-}
-
 #[tokio::test]
 async fn throttled_calls_wait_retry_and_send_each_message_once() {
     let t = TestServer::start_with(quick(), |c| {
@@ -39,7 +32,7 @@ async fn throttled_calls_wait_retry_and_send_each_message_once() {
         });
     })
     .await;
-    let conv = conversation(&t, "demo-user-04").await;
+    let conv = t.conversation_of("demo-user-04").await;
     let sends = (0..16).map(|i| {
         let t = &t;
         let conv = conv.clone();
@@ -75,7 +68,7 @@ async fn throttled_calls_wait_retry_and_send_each_message_once() {
 #[tokio::test]
 async fn reads_retry_through_5xx_but_an_ambiguous_send_is_never_repeated() {
     let t = TestServer::start_with(quick(), |_| {}).await;
-    let conv = conversation(&t, "demo-user-02").await;
+    let conv = t.conversation_of("demo-user-02").await;
 
     // Every request fails before it is handled: reads retry up to the cap, then say so.
     t.sim
@@ -131,7 +124,7 @@ async fn a_read_that_meets_5xx_succeeds_once_the_upstream_recovers() {
     settings.limits.max_attempts = 100;
     settings.limits.initial_backoff = Duration::from_millis(20);
     let t = TestServer::start_with(settings, |_| {}).await;
-    let conv = conversation(&t, "demo-user-02").await;
+    let conv = t.conversation_of("demo-user-02").await;
     // A read that meets failures and then a healthy upstream succeeds without the caller
     // seeing the failures.
     t.sim

@@ -10,14 +10,6 @@ use zendesk_messaging_mcp::actors::{ActorKind, SupervisorSettings};
 
 use crate::mcp_support::{TestServer, text_of, tool_error};
 
-/// The id of a demo user's conversation, through the MCP tool.
-async fn conversation_of(t: &TestServer, external_id: &str) -> String {
-    let r = t
-        .ok("list_conversations", json!({"userExternalId": external_id}))
-        .await;
-    r["conversations"][0]["id"].as_str().expect("id").to_owned()
-}
-
 /// Waits (in real time, briefly) until `check` holds for a tool's answer.
 async fn until(t: &TestServer, tool: &str, args: Value, check: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
@@ -386,7 +378,7 @@ async fn every_tool_fails_cleanly_on_a_bad_id_and_on_bad_arguments() {
             "201",
         )
         .await;
-    let conv = conversation_of(&t, "demo-user-02").await;
+    let conv = t.conversation_of("demo-user-02").await;
     let bad_args = [
         ("list_conversations", json!({})),
         (
@@ -479,7 +471,7 @@ async fn every_tool_fails_cleanly_on_a_bad_id_and_on_bad_arguments() {
 async fn a_form_to_a_channel_that_cannot_render_it_is_reported_through_the_webhook() {
     let t = TestServer::start().await;
     // demo-user-03 talks over Messenger, which renders no forms.
-    let conv = conversation_of(&t, "demo-user-03").await;
+    let conv = t.conversation_of("demo-user-03").await;
     let sent = t
         .ok(
             "send_message",
@@ -521,7 +513,7 @@ async fn a_form_to_a_channel_that_cannot_render_it_is_reported_through_the_webho
 #[tokio::test]
 async fn pass_control_checks_the_target_before_anything_is_written() {
     let t = TestServer::start().await;
-    let conv = conversation_of(&t, "demo-user-01").await;
+    let conv = t.conversation_of("demo-user-01").await;
     let e = t
         .err(
             "pass_control",
@@ -583,7 +575,7 @@ async fn pass_control_checks_the_target_before_anything_is_written() {
 #[tokio::test]
 async fn a_stale_switchboard_cache_is_refreshed_once_before_a_target_is_refused() {
     let t = TestServer::start().await;
-    let conv = conversation_of(&t, "demo-user-02").await;
+    let conv = t.conversation_of("demo-user-02").await;
     // Warm the cache, then add an integration behind the server's back.
     t.ok("list_switchboards", json!({})).await;
     let loads = t.server.actors.switchboard.loads().await.expect("loads");
@@ -631,7 +623,7 @@ async fn a_stale_switchboard_cache_is_refreshed_once_before_a_target_is_refused(
 async fn get_message_finds_a_message_more_than_100_back_with_progress() {
     let t = TestServer::start().await;
     // demo-user-01's conversation holds 250 messages.
-    let conv = conversation_of(&t, "demo-user-01").await;
+    let conv = t.conversation_of("demo-user-01").await;
     let mut cursor: Option<String> = None;
     let mut seen = 0;
     let oldest = loop {
@@ -698,7 +690,7 @@ async fn each_actor_stopped_with_calls_in_flight_is_restarted_and_later_calls_su
         c.faults.latency_ms = 100;
     })
     .await;
-    let conv = conversation_of(&t, "demo-user-02").await;
+    let conv = t.conversation_of("demo-user-02").await;
     for (n, kind) in ActorKind::ALL.into_iter().enumerate() {
         let calls = (0..8).map(|i| {
             let tool = match i % 4 {

@@ -88,6 +88,20 @@ impl TestServer {
         handler.serve(transport).await.expect("MCP client connects")
     }
 
+    /// The id of a demo user's conversation, through `list_conversations`.
+    pub async fn conversation_of(&self, external_id: &str) -> String {
+        let r = self
+            .ok(
+                "list_conversations",
+                serde_json::json!({"userExternalId": external_id}),
+            )
+            .await;
+        r["conversations"][0]["id"]
+            .as_str()
+            .expect("conversation id")
+            .to_owned()
+    }
+
     pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
         self.call_with(tool, args, None).await
     }
