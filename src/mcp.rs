@@ -417,60 +417,10 @@ impl ZendeskMcp {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
         let content = content::parse_content(a.content)?;
         content::check_metadata("metadata", &a.metadata)?;
-        let author = match a.author {
-            None => Author::business(),
-            Some(au) => {
-                let is_user = au.kind == crate::sunco::wire::AuthorType::User;
-                if is_user && au.user_id.is_none() && au.user_external_id.is_none() {
-                    return Err(CallError::invalid(
-                        "author",
-                        "a user author needs userId or userExternalId",
-                    )
-                    .into());
-                }
-                if !is_user && (au.user_id.is_some() || au.user_external_id.is_some()) {
-                    return Err(CallError::invalid(
-                        "author",
-                        "userId and userExternalId apply only when type is user",
-                    )
-                    .into());
-                }
-                if let Some(bad) = au
-                    .subtypes
-                    .iter()
-                    .find(|s| !matches!(s.as_str(), "AI" | "activity"))
-                {
-                    return Err(CallError::invalid(
-                        "author.subtypes",
-                        format!("{bad:?} is not a subtype you can send; use AI or activity"),
-                    )
-                    .into());
-                }
-                Author {
-                    kind: au.kind,
-                    subtypes: au.subtypes,
-                    user_id: au.user_id,
-                    user_external_id: au.user_external_id,
-                    brand_id: None,
-                    display_name: au.display_name,
-                    avatar_url: au.avatar_url,
-                }
-            }
-        };
-        let destination = match a.destination {
-            None => None,
-            Some(d) if d.integration_id.is_none() && d.integration_type.is_none() => {
-                return Err(CallError::invalid(
-                    "destination",
-                    "give integrationId or integrationType",
-                )
-                .into());
-            }
-            Some(d) => Some(Destination {
-                integration_id: d.integration_id,
-                integration_type: d.integration_type,
-            }),
-        };
+        let author = a
+            .author
+            .map_or_else(|| Ok(Author::business()), Author::try_from)?;
+        let destination = a.destination.map(Destination::try_from).transpose()?;
         // WhatsApp templates must say which schema they follow.
         let schema = matches!(content, crate::sunco::wire::Content::Template { .. })
             .then(|| "whatsapp".to_owned());

@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use crate::actors::delivery::{DeliveryEvent, DeliveryFailure};
 use crate::actors::switchboard::SwitchboardStatus;
+use crate::error::CallError;
 use crate::sunco::wire::{
-    Conversation, ConversationType, Message, Metadata, Profile, Switchboard,
-    SwitchboardIntegration, User,
+    Author, AuthorType, Conversation, ConversationType, Destination, Message, Metadata, Profile,
+    Switchboard, SwitchboardIntegration, User,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ pub struct AuthorArg {
     /// `business` (the default) or `user` (on the user's behalf; then give userId or
     /// userExternalId of a participant).
     #[serde(rename = "type")]
-    pub kind: crate::sunco::wire::AuthorType,
+    pub kind: AuthorType,
     /// For a user author: the user's Sunshine Conversations id.
     #[serde(default)]
     pub user_id: Option<String>,
@@ -130,6 +131,62 @@ pub struct DestinationArg {
     /// without delivering it.
     #[serde(default)]
     pub integration_type: Option<String>,
+}
+
+impl TryFrom<AuthorArg> for Author {
+    type Error = CallError;
+
+    fn try_from(a: AuthorArg) -> Result<Self, CallError> {
+        let is_user = a.kind == AuthorType::User;
+        if is_user && a.user_id.is_none() && a.user_external_id.is_none() {
+            return Err(CallError::invalid(
+                "author",
+                "a user author needs userId or userExternalId",
+            ));
+        }
+        if !is_user && (a.user_id.is_some() || a.user_external_id.is_some()) {
+            return Err(CallError::invalid(
+                "author",
+                "userId and userExternalId apply only when type is user",
+            ));
+        }
+        if let Some(bad) = a
+            .subtypes
+            .iter()
+            .find(|s| !matches!(s.as_str(), "AI" | "activity"))
+        {
+            return Err(CallError::invalid(
+                "author.subtypes",
+                format!("{bad:?} is not a subtype you can send; use AI or activity"),
+            ));
+        }
+        Ok(Author {
+            kind: a.kind,
+            subtypes: a.subtypes,
+            user_id: a.user_id,
+            user_external_id: a.user_external_id,
+            brand_id: None,
+            display_name: a.display_name,
+            avatar_url: a.avatar_url,
+        })
+    }
+}
+
+impl TryFrom<DestinationArg> for Destination {
+    type Error = CallError;
+
+    fn try_from(d: DestinationArg) -> Result<Self, CallError> {
+        if d.integration_id.is_none() && d.integration_type.is_none() {
+            return Err(CallError::invalid(
+                "destination",
+                "give integrationId or integrationType",
+            ));
+        }
+        Ok(Destination {
+            integration_id: d.integration_id,
+            integration_type: d.integration_type,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
