@@ -51,3 +51,4 @@ pub mod secret;
 pub mod server;
 pub mod simulator;
 pub mod sunco;
+pub mod telemetry;

@@ -19,6 +19,7 @@ use crate::config::{AuthMode, Config, read_secret_file};
 use crate::error::CallError;
 use crate::secret::Secret;
 use crate::sunco::auth::{Scope, basic_header, bearer_header, mint_jwt};
+use crate::telemetry::{Metrics, kv};
 
 /// How often a secret file is checked for a new key.
 const SECRET_FILE_POLL: Duration = Duration::from_secs(2);
@@ -40,10 +41,11 @@ pub struct AuthArgs {
     pub scope: Scope,
     /// `0` mints tokens without `exp`, which never need refreshing.
     pub jwt_lifetime: Duration,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AuthArgs {
-    pub fn from_config(c: &Config) -> Self {
+    pub fn from_config(c: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
             mode: c.auth,
             key_id: c.key_id.clone(),
@@ -51,6 +53,7 @@ impl AuthArgs {
             secret_file: c.key_secret_file.clone(),
             scope: c.scope,
             jwt_lifetime: c.jwt_lifetime,
+            metrics,
         }
     }
 }
@@ -80,7 +83,20 @@ pub struct AuthState {
 }
 
 impl AuthState {
-    fn mint(&mut self, myself: &ActorRef<AuthMsg>) -> Result<(), CallError> {
+    /// Makes a new credential, recording the refresh in a span and a metric.
+    fn mint(&mut self, myself: &ActorRef<AuthMsg>, why: &'static str) -> Result<(), CallError> {
+        let span = tracing::info_span!("auth.refresh", otel.name = "auth refresh", reason = why);
+        let _entered = span.enter();
+        let outcome = self.make(myself);
+        let label = if outcome.is_ok() { "ok" } else { "error" };
+        self.args
+            .metrics
+            .token_refreshes
+            .add(1, &[kv("outcome", label), kv("reason", why)]);
+        outcome
+    }
+
+    fn make(&mut self, myself: &ActorRef<AuthMsg>) -> Result<(), CallError> {
         let generation = self.current.generation + 1;
         let header = match self.args.mode {
             AuthMode::Basic => basic_header(&self.args.key_id, &self.args.secret),
@@ -154,7 +170,7 @@ impl Actor for AuthActor {
             minted: 0,
         };
         state.reload_secret();
-        state.mint(&myself).map_err(|e| e.to_string())?;
+        state.mint(&myself, "start").map_err(|e| e.to_string())?;
         if state.args.secret_file.is_some() {
             myself.send_after(SECRET_FILE_POLL, || AuthMsg::CheckFile);
         }
@@ -175,7 +191,9 @@ impl Actor for AuthActor {
                 // Several requests may report the same rejected token: mint only once for it.
                 let result = if generation == state.current.generation {
                     state.reload_secret();
-                    state.mint(&myself).map(|()| state.current.clone())
+                    state
+                        .mint(&myself, "rejected")
+                        .map(|()| state.current.clone())
                 } else {
                     Ok(state.current.clone())
                 };
@@ -183,14 +201,14 @@ impl Actor for AuthActor {
             }
             AuthMsg::Refresh { generation } => {
                 if generation == state.current.generation
-                    && let Err(e) = state.mint(&myself)
+                    && let Err(e) = state.mint(&myself, "timer")
                 {
                     tracing::warn!("token refresh failed: {e}");
                 }
             }
             AuthMsg::CheckFile => {
                 if state.reload_secret()
-                    && let Err(e) = state.mint(&myself)
+                    && let Err(e) = state.mint(&myself, "rotated")
                 {
                     tracing::warn!("minting with the rotated secret failed: {e}");
                 }

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::{Slot, ask};
 use crate::error::CallError;
 use crate::sunco::wire::{DeliveryPayload, Event, Message, event_type};
+use crate::telemetry::{Metrics, kv};
 
 /// Bounds of what the tracker keeps.
 #[derive(Debug, Clone)]
@@ -44,6 +45,13 @@ impl Default for TrackerLimits {
             max_age: Duration::from_secs(24 * 3600),
         }
     }
+}
+
+/// What the tracker is started with.
+#[derive(Debug, Clone)]
+pub struct TrackerArgs {
+    pub limits: TrackerLimits,
+    pub metrics: Arc<Metrics>,
 }
 
 /// One delivery event as an agent reads it.
@@ -104,8 +112,8 @@ pub struct SeenMessage {
 }
 
 pub enum TrackerMsg {
-    /// Events from one webhook POST.
-    Events(Vec<Event>),
+    /// Events from one webhook POST, with the span of the request that brought them.
+    Events(Vec<Event>, tracing::Span),
     /// A message this server sent (or otherwise saw).
     Remember(Box<SeenMessage>),
     Status {
@@ -127,6 +135,7 @@ pub struct DeliveryTracker;
 
 pub struct TrackerState {
     limits: TrackerLimits,
+    metrics: Arc<Metrics>,
     event_ids: HashSet<String>,
     event_order: VecDeque<String>,
     records: HashMap<String, (Instant, DeliveryRecord)>,
@@ -137,9 +146,10 @@ pub struct TrackerState {
 }
 
 impl TrackerState {
-    fn new(limits: TrackerLimits) -> Self {
+    fn new(args: TrackerArgs) -> Self {
         Self {
-            limits,
+            limits: args.limits,
+            metrics: args.metrics,
             event_ids: HashSet::new(),
             event_order: VecDeque::new(),
             records: HashMap::new(),
@@ -217,6 +227,13 @@ impl TrackerState {
                 return;
             }
         };
+        self.metrics.delivery_events.add(
+            1,
+            &[
+                kv("type", kind),
+                kv("channel", payload.destination.kind.clone()),
+            ],
+        );
         let now = Instant::now();
         let error = payload.error.as_ref().map(|e| DeliveryFailureReason {
             code: e.code.clone(),
@@ -282,14 +299,14 @@ fn message_of(event: &Event) -> Option<SeenMessage> {
 impl Actor for DeliveryTracker {
     type Msg = TrackerMsg;
     type State = TrackerState;
-    type Arguments = TrackerLimits;
+    type Arguments = TrackerArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<TrackerMsg>,
-        limits: TrackerLimits,
+        args: TrackerArgs,
     ) -> Result<TrackerState, ActorProcessingErr> {
-        Ok(TrackerState::new(limits))
+        Ok(TrackerState::new(args))
     }
 
     async fn handle(
@@ -299,7 +316,14 @@ impl Actor for DeliveryTracker {
         state: &mut TrackerState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            TrackerMsg::Events(events) => {
+            TrackerMsg::Events(events, webhook) => {
+                let span = tracing::info_span!(
+                    parent: &webhook,
+                    "delivery.record",
+                    otel.name = "delivery record",
+                    events = events.len()
+                );
+                let _entered = span.enter();
                 for event in &events {
                     if state.first_sight(&event.id) {
                         state.record(event);
@@ -359,7 +383,7 @@ impl TrackerHandle {
             .current()
             .ok_or_else(|| self.slot.unavailable("restarting".into()))?;
         actor
-            .send_message(TrackerMsg::Events(events))
+            .send_message(TrackerMsg::Events(events, tracing::Span::current()))
             .map_err(|_| self.slot.unavailable("restarting".into()))
     }
 

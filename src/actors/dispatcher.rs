@@ -24,6 +24,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tracing::Instrument;
 use url::Url;
 
 use super::auth::{AuthHandle, Credential};
@@ -32,6 +33,7 @@ use crate::error::CallError;
 use crate::secret::Secret;
 use crate::sunco::endpoints::{Endpoint, HttpRequest, RetryClass};
 use crate::sunco::wire::ErrorBody;
+use crate::telemetry::{Metrics, context_headers, kv};
 
 /// The knobs of admission and retry. Defaults suit one app key against Sunshine Conversations.
 #[derive(Debug, Clone)]
@@ -117,6 +119,8 @@ pub struct Job {
     reauthed: bool,
     credential: Option<Credential>,
     backoff: ExponentialBackoff,
+    /// The span of the whole call (queueing and every attempt); attempts are its children.
+    span: tracing::Span,
 }
 
 impl Job {
@@ -160,6 +164,8 @@ pub enum DispatchMsg {
 pub struct Transport {
     client: reqwest::Client,
     base: Arc<str>,
+    host: Arc<str>,
+    port: u16,
 }
 
 enum AttemptError {
@@ -182,6 +188,8 @@ impl Transport {
         Ok(Self {
             client,
             base: base.as_str().trim_end_matches('/').into(),
+            host: base.host_str().unwrap_or_default().into(),
+            port: base.port_or_known_default().unwrap_or(443),
         })
     }
 
@@ -190,6 +198,7 @@ impl Transport {
         req: &HttpRequest,
         auth: &Secret,
         timeout: Duration,
+        trace: Vec<(String, String)>,
     ) -> Result<(u16, Option<Duration>, Bytes), AttemptError> {
         let mut url = format!("{}{}", self.base, req.path);
         if !req.query.is_empty() {
@@ -205,6 +214,9 @@ impl Transport {
             .request(req.method.clone(), url)
             .header(reqwest::header::AUTHORIZATION, authorization)
             .timeout(timeout);
+        for (name, value) in trace {
+            builder = builder.header(name, value);
+        }
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
@@ -254,22 +266,13 @@ fn encode_query(pairs: &[(String, String)]) -> String {
         .finish()
 }
 
+#[derive(Clone)]
 pub struct DispatcherArgs {
     pub limits: DispatchLimits,
     pub transport: Transport,
     pub auth: AuthHandle,
     pub me: DispatcherHandle,
-}
-
-impl Clone for DispatcherArgs {
-    fn clone(&self) -> Self {
-        Self {
-            limits: self.limits.clone(),
-            transport: self.transport.clone(),
-            auth: self.auth.clone(),
-            me: self.me.clone(),
-        }
-    }
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Dispatcher;
@@ -359,11 +362,14 @@ impl DispatchState {
             self.tokens -= 1.0;
             self.in_flight += 1;
             self.attempts += 1;
-            let transport = self.args.transport.clone();
-            let auth = self.args.auth.clone();
-            let me = self.args.me.clone();
-            let limits = self.args.limits.clone();
-            tokio::spawn(attempt(job, transport, auth, me, limits));
+            let ctx = AttemptContext {
+                transport: self.args.transport.clone(),
+                auth: self.args.auth.clone(),
+                me: self.args.me.clone(),
+                limits: self.args.limits.clone(),
+                metrics: self.args.metrics.clone(),
+            };
+            tokio::spawn(attempt(job, ctx));
         }
     }
 
@@ -464,6 +470,11 @@ impl Actor for Dispatcher {
             }
         }
         state.pump(&myself);
+        let m = &state.args.metrics;
+        m.queue_depth
+            .record((state.queue.len() + state.retries.len()) as u64, &[]);
+        m.in_flight.record(state.in_flight as u64, &[]);
+        m.send_rate.record(state.rate, &[]);
         Ok(())
     }
 }
@@ -479,13 +490,33 @@ enum Next {
     },
 }
 
-async fn attempt(
-    mut job: Job,
+/// What an attempt needs besides its job.
+struct AttemptContext {
     transport: Transport,
     auth: AuthHandle,
     me: DispatcherHandle,
     limits: DispatchLimits,
-) {
+    metrics: Arc<Metrics>,
+}
+
+/// The `status` attribute of an attempt: the HTTP status, or what went wrong before one came.
+fn status_label(outcome: &Result<(u16, Option<Duration>, Bytes), AttemptError>) -> String {
+    match outcome {
+        Ok((status, _, _)) => status.to_string(),
+        Err(AttemptError::NotSent(_)) => "connect_error".into(),
+        Err(AttemptError::Timeout) => "timeout".into(),
+        Err(AttemptError::Broken(_)) => "broken".into(),
+    }
+}
+
+async fn attempt(mut job: Job, ctx: AttemptContext) {
+    let AttemptContext {
+        transport,
+        auth,
+        me,
+        limits,
+        metrics,
+    } = ctx;
     job.attempts += 1;
     let credential = match job.credential.take() {
         Some(c) => c,
@@ -495,9 +526,48 @@ async fn attempt(
         },
     };
     let remaining = job.deadline.saturating_duration_since(Instant::now());
+    let template = job.req.template();
+    let span = tracing::info_span!(
+        parent: &job.span,
+        "sunco.http",
+        otel.name = %format!("{} {template}", job.req.method),
+        otel.kind = "client",
+        http.request.method = %job.req.method,
+        server.address = %transport.host,
+        server.port = transport.port,
+        url.template = %template,
+        sunco.operation = job.req.operation,
+        http.request.resend_count = job.attempts - 1,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let trace = context_headers(&span);
     let outcome = transport
-        .send(&job.req, &credential.header, remaining)
+        .send(&job.req, &credential.header, remaining, trace)
+        .instrument(span.clone())
         .await;
+    let status = status_label(&outcome);
+    match &outcome {
+        Ok((code, _, _)) => {
+            span.record("http.response.status_code", code);
+            if *code >= 400 {
+                span.record("error.type", status.as_str());
+            }
+        }
+        Err(_) => {
+            span.record("error.type", status.as_str());
+        }
+    }
+    let attrs = [
+        kv("operation", job.req.operation),
+        kv("status", status.clone()),
+    ];
+    metrics.upstream_requests.add(1, &attrs);
+    metrics
+        .upstream_duration
+        .record(started.elapsed().as_secs_f64(), &attrs);
+    drop(span);
     let op = job.req.operation;
     let class = job.req.retry;
     let next = match outcome {
@@ -505,6 +575,13 @@ async fn attempt(
             Next::Answer(Ok(UpstreamResponse { status, body }))
         }
         Ok((429, retry_after, _)) => {
+            metrics.throttled.add(1, &[kv("operation", op)]);
+            tracing::info!(
+                parent: &job.span,
+                retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
+                attempt = job.attempts,
+                "throttled by the upstream (429)"
+            );
             let delay = retry_after
                 .or_else(|| job.backoff.next_backoff())
                 .unwrap_or(limits.max_backoff);
@@ -616,7 +693,27 @@ async fn attempt(
                 };
                 return finish(job, Err(err), &me).await;
             }
-            tracing::debug!(operation = op, attempt = job.attempts, ?delay, %why, "retrying");
+            let reason = if throttled {
+                "throttled"
+            } else if why.starts_with("credentials") {
+                "reauthenticated"
+            } else {
+                "failure"
+            };
+            metrics
+                .retries
+                .add(1, &[kv("operation", op), kv("reason", reason)]);
+            metrics
+                .backoff
+                .add(delay.as_secs_f64(), &[kv("reason", reason)]);
+            tracing::info!(
+                parent: &job.span,
+                attempt = job.attempts,
+                delay_ms = delay.as_millis() as u64,
+                reason,
+                why = %why,
+                "retrying"
+            );
             let deadline = job.deadline;
             let msg = DispatchMsg::Retry {
                 job,
@@ -684,6 +781,27 @@ impl DispatcherHandle {
     /// Sends `endpoint` and returns the raw answer (2xx only; anything else is an error).
     pub async fn call(&self, endpoint: &Endpoint) -> Result<UpstreamResponse, CallError> {
         let req = Arc::new(endpoint.to_http(&self.app_id));
+        let span = tracing::info_span!(
+            "sunco.dispatch",
+            otel.name = %format!("dispatch {}", req.operation),
+            sunco.operation = req.operation,
+            error.type = tracing::field::Empty,
+        );
+        let result = self
+            .dispatch(req, span.clone())
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            span.record("error.type", e.class());
+        }
+        result
+    }
+
+    async fn dispatch(
+        &self,
+        req: Arc<HttpRequest>,
+        span: tracing::Span,
+    ) -> Result<UpstreamResponse, CallError> {
         let deadline = Instant::now() + self.deadline;
         let budget = self.deadline;
         let make = |reply| {
@@ -696,6 +814,7 @@ impl DispatcherHandle {
                 reauthed: false,
                 credential: None,
                 backoff: self.backoff.backoff(),
+                span: span.clone(),
             })
         };
         match ask(&self.slot, deadline, make).await {

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::auth::{AuthActor, AuthArgs, AuthHandle, AuthMsg};
-use super::delivery::{DeliveryTracker, TrackerHandle, TrackerLimits, TrackerMsg};
+use super::delivery::{DeliveryTracker, TrackerArgs, TrackerHandle, TrackerLimits, TrackerMsg};
 use super::dispatcher::{
     DispatchLimits, DispatchMsg, Dispatcher, DispatcherArgs, DispatcherHandle, Transport,
 };
@@ -21,6 +21,7 @@ use super::switchboard::{SwitchboardArgs, SwitchboardCache, SwitchboardHandle, S
 use super::{Slot, ask};
 use crate::config::Config;
 use crate::error::CallError;
+use crate::telemetry::{Metrics, Telemetry, kv};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ActorKind {
@@ -38,6 +39,16 @@ impl ActorKind {
         ActorKind::Tracker,
     ];
 
+    /// The `actor` attribute of metrics.
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            ActorKind::Auth => "auth",
+            ActorKind::Dispatcher => "dispatcher",
+            ActorKind::Switchboard => "switchboard",
+            ActorKind::Tracker => "tracker",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ActorKind::Auth => "auth",
@@ -51,6 +62,8 @@ impl ActorKind {
 /// How the supervisor and its children are set up.
 #[derive(Debug, Clone)]
 pub struct SupervisorSettings {
+    /// Where metrics are recorded (each server has its own; `/metrics` renders it).
+    pub telemetry: Arc<Telemetry>,
     pub limits: DispatchLimits,
     pub switchboard_ttl: Duration,
     pub tracker: TrackerLimits,
@@ -62,6 +75,7 @@ pub struct SupervisorSettings {
 impl Default for SupervisorSettings {
     fn default() -> Self {
         Self {
+            telemetry: Arc::new(Telemetry::local()),
             limits: DispatchLimits::default(),
             switchboard_ttl: Duration::from_secs(60),
             tracker: TrackerLimits::default(),
@@ -82,7 +96,7 @@ struct Children {
     auth: (AuthArgs, Arc<Slot<AuthMsg>>),
     dispatcher: (DispatcherArgs, Arc<Slot<DispatchMsg>>),
     switchboard: (SwitchboardArgs, Arc<Slot<SwitchboardMsg>>),
-    tracker: (TrackerLimits, Arc<Slot<TrackerMsg>>),
+    tracker: (TrackerArgs, Arc<Slot<TrackerMsg>>),
 }
 
 struct Supervisor;
@@ -90,6 +104,7 @@ struct Supervisor;
 struct SupervisorState {
     children: Children,
     settings: SupervisorSettings,
+    metrics: Arc<Metrics>,
     running: HashMap<ActorId, (ActorKind, ActorCell)>,
     recent: VecDeque<Instant>,
     restarts: u64,
@@ -156,6 +171,7 @@ impl Actor for Supervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let mut state = SupervisorState {
             children,
+            metrics: settings.telemetry.metrics.clone(),
             settings,
             running: HashMap::new(),
             recent: VecDeque::new(),
@@ -227,6 +243,10 @@ impl Actor for Supervisor {
         }
         state.recent.push_back(now);
         state.restarts += 1;
+        state
+            .metrics
+            .actor_restarts
+            .add(1, &[kv("actor", kind.metric_name())]);
         tracing::warn!(actor = kind.as_str(), %why, "actor ended; restarting it");
         let spawned = state.spawn(kind, &myself).await;
         if let Err(e) = &spawned {
@@ -277,14 +297,19 @@ impl Actors {
             dispatcher: dispatcher.clone(),
         };
         let tracker = TrackerHandle { slot: tracker_slot };
+        let metrics = settings.telemetry.metrics.clone();
         let children = Children {
-            auth: (AuthArgs::from_config(config), auth.slot.clone()),
+            auth: (
+                AuthArgs::from_config(config, metrics.clone()),
+                auth.slot.clone(),
+            ),
             dispatcher: (
                 DispatcherArgs {
                     limits: settings.limits.clone(),
                     transport: Transport::new(&config.api_url)?,
                     auth: auth.clone(),
                     me: dispatcher.clone(),
+                    metrics: metrics.clone(),
                 },
                 dispatcher.slot.clone(),
             ),
@@ -292,10 +317,17 @@ impl Actors {
                 SwitchboardArgs {
                     ttl: settings.switchboard_ttl,
                     dispatcher: dispatcher.clone(),
+                    metrics: metrics.clone(),
                 },
                 switchboard.slot.clone(),
             ),
-            tracker: (settings.tracker.clone(), tracker.slot.clone()),
+            tracker: (
+                TrackerArgs {
+                    limits: settings.tracker.clone(),
+                    metrics,
+                },
+                tracker.slot.clone(),
+            ),
         };
         let (supervisor, join) = Actor::spawn(None, Supervisor, (children, settings))
             .await

@@ -15,6 +15,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::dispatcher::DispatcherHandle;
 use super::{Slot, ask};
@@ -24,6 +25,7 @@ use crate::sunco::wire::{
     ControlBody, ControlTargetBody, Conversation, Metadata, Switchboard, SwitchboardIntegration,
     SwitchboardIntegrationRef,
 };
+use crate::telemetry::{Metrics, kv};
 
 /// The app's routing picture. `switchboard` is `None` when the app has none.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -131,6 +133,8 @@ pub enum SwitchboardMsg {
     Picture {
         refresh: bool,
         reply: oneshot::Sender<Result<Arc<Picture>, CallError>>,
+        /// The caller's span, parent of a load's span.
+        span: tracing::Span,
     },
     Invalidate,
     /// Cache loads started by this incarnation (for tests and metrics).
@@ -141,6 +145,7 @@ pub enum SwitchboardMsg {
 pub struct SwitchboardArgs {
     pub ttl: Duration,
     pub dispatcher: DispatcherHandle,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct SwitchboardCache;
@@ -148,6 +153,7 @@ pub struct SwitchboardCache;
 pub struct SwitchboardState {
     cache: Cache<(), Arc<Picture>>,
     dispatcher: DispatcherHandle,
+    metrics: Arc<Metrics>,
     loads: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -167,6 +173,7 @@ impl Actor for SwitchboardCache {
                 .time_to_live(args.ttl)
                 .build(),
             dispatcher: args.dispatcher,
+            metrics: args.metrics,
             loads: Default::default(),
         })
     }
@@ -178,18 +185,36 @@ impl Actor for SwitchboardCache {
         state: &mut SwitchboardState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SwitchboardMsg::Picture { refresh, reply } => {
+            SwitchboardMsg::Picture {
+                refresh,
+                reply,
+                span: caller,
+            } => {
                 if refresh {
                     state.cache.invalidate(&()).await;
                 }
+                let hit = state.cache.contains_key(&());
+                state
+                    .metrics
+                    .cache_lookups
+                    .add(1, &[kv("result", if hit { "hit" } else { "miss" })]);
                 let cache = state.cache.clone();
                 let dispatcher = state.dispatcher.clone();
                 let loads = state.loads.clone();
+                let metrics = state.metrics.clone();
                 tokio::spawn(async move {
                     let result = cache
                         .try_get_with((), async move {
                             loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            load(&dispatcher).await.map(Arc::new)
+                            let span = tracing::info_span!(
+                                parent: &caller,
+                                "switchboard.load",
+                                otel.name = "switchboard cache load"
+                            );
+                            let loaded = load(&dispatcher).instrument(span).await;
+                            let outcome = if loaded.is_ok() { "ok" } else { "error" };
+                            metrics.cache_loads.add(1, &[kv("outcome", outcome)]);
+                            loaded.map(Arc::new)
                         })
                         .await
                         .map_err(|e| (*e).clone());
@@ -299,9 +324,11 @@ impl SwitchboardHandle {
     }
 
     pub async fn picture(&self, refresh: bool) -> Result<Arc<Picture>, CallError> {
+        let span = tracing::Span::current();
         ask(&self.slot, Self::until(), |reply| SwitchboardMsg::Picture {
             refresh,
             reply,
+            span: span.clone(),
         })
         .await?
     }

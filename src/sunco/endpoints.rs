@@ -121,6 +121,35 @@ pub struct HttpRequest {
     pub retry: RetryClass,
 }
 
+impl HttpRequest {
+    /// The path with every id replaced by the spec's parameter name
+    /// (`/v2/apps/{appId}/conversations/{conversationId}/messages`): what spans and logs carry,
+    /// since an id in a path may be a person's externalId.
+    pub fn template(&self) -> String {
+        let mut out = String::with_capacity(self.path.len());
+        let mut param: Option<&str> = None;
+        for segment in self.path.split('/').skip(1) {
+            out.push('/');
+            match param.take() {
+                Some(name) => out.push_str(name),
+                None => out.push_str(segment),
+            }
+            param = match segment {
+                "apps" => Some("{appId}"),
+                "conversations" => Some("{conversationId}"),
+                "messages" => Some("{messageId}"),
+                "users" => Some("{userIdOrExternalId}"),
+                "switchboards" => Some("{switchboardId}"),
+                "switchboardIntegrations" => Some("{switchboardIntegrationId}"),
+                "integrations" => Some("{integrationId}"),
+                "webhooks" => Some("{webhookId}"),
+                _ => None,
+            };
+        }
+        out
+    }
+}
+
 impl Endpoint {
     /// The spec's operationId.
     pub fn operation(&self) -> &'static str {
@@ -373,6 +402,37 @@ mod erased {
         fn to_json(&self) -> Value {
             serde_json::to_value(self).unwrap_or(Value::Null)
         }
+    }
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    #[test]
+    fn templates_hide_every_id() {
+        let e = Endpoint::PostMessage {
+            conversation_id: "c0ffee".into(),
+            body: Box::new(MessagePost {
+                author: crate::sunco::wire::Author::business(),
+                content: crate::sunco::wire::Content::text("x"),
+                destination: None,
+                metadata: None,
+                schema: None,
+                r#override: None,
+            }),
+        };
+        assert_eq!(
+            e.to_http("app1").template(),
+            "/v2/apps/{appId}/conversations/{conversationId}/messages"
+        );
+        let u = Endpoint::GetUser {
+            user: "ada@example.org".into(),
+        };
+        assert_eq!(
+            u.to_http("app1").template(),
+            "/v2/apps/{appId}/users/{userIdOrExternalId}"
+        );
     }
 }
 

@@ -1,0 +1,428 @@
+//! Telemetry: the metric instruments with their names in one place, the Prometheus rendering of
+//! `/metrics`, OTLP export configured by the standard `OTEL_*` variables, W3C trace-context
+//! propagation, and the log format that carries trace and span ids.
+//!
+//! What must never reach a span, a metric or a log line: a secret, a message body, a person's
+//! profile data. Attributes here are low-cardinality names (tool, operation, status, channel);
+//! ids of conversations and messages appear only as span attributes and audit fields.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// The instrumentation scope of everything this server records.
+pub const SCOPE: &str = "zendesk-messaging-mcp";
+
+/// Bucket bounds (seconds) for call durations: 1 ms to 30 s.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Every instrument the server records. Names follow OpenTelemetry conventions; the Prometheus
+/// names (dots to underscores, unit and `_total` suffixes) are in `observability/README.md`.
+#[derive(Clone)]
+pub struct Metrics {
+    /// `mcp.tool.calls` {tool, outcome}
+    pub tool_calls: Counter<u64>,
+    /// `mcp.tool.duration` (s) {tool, outcome}
+    pub tool_duration: Histogram<f64>,
+    /// `sunco.upstream.requests` {operation, status}: one per HTTP attempt.
+    pub upstream_requests: Counter<u64>,
+    /// `sunco.upstream.duration` (s) {operation, status}
+    pub upstream_duration: Histogram<f64>,
+    /// `sunco.upstream.throttled` {operation}: 429 answers.
+    pub throttled: Counter<u64>,
+    /// `sunco.upstream.retries` {operation, reason}
+    pub retries: Counter<u64>,
+    /// `sunco.dispatcher.backoff` (s) {reason}: time calls were held back before a retry.
+    pub backoff: Counter<f64>,
+    /// `sunco.dispatcher.queue.depth`: calls waiting for admission.
+    pub queue_depth: Gauge<u64>,
+    /// `sunco.dispatcher.in_flight`: upstream requests awaiting an answer.
+    pub in_flight: Gauge<u64>,
+    /// `sunco.dispatcher.send_rate` (requests/s): the current admission rate.
+    pub send_rate: Gauge<f64>,
+    /// `sunco.auth.token_refreshes` {outcome}
+    pub token_refreshes: Counter<u64>,
+    /// `sunco.switchboard.cache.lookups` {result: hit|miss}
+    pub cache_lookups: Counter<u64>,
+    /// `sunco.switchboard.cache.loads` {outcome}
+    pub cache_loads: Counter<u64>,
+    /// `sunco.delivery.events` {type, channel}
+    pub delivery_events: Counter<u64>,
+    /// `actor.restarts` {actor}
+    pub actor_restarts: Counter<u64>,
+    /// `sunco.webhook.requests` {outcome}
+    pub webhook_requests: Counter<u64>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub fn new(meter: &Meter) -> Self {
+        let seconds = |name: &'static str, description: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(DURATION_BUCKETS.to_vec())
+                .build()
+        };
+        Self {
+            tool_calls: meter
+                .u64_counter("mcp.tool.calls")
+                .with_description("MCP tool calls, by tool and outcome")
+                .build(),
+            tool_duration: seconds("mcp.tool.duration", "Duration of MCP tool calls"),
+            upstream_requests: meter
+                .u64_counter("sunco.upstream.requests")
+                .with_description(
+                    "HTTP attempts to Sunshine Conversations, by operation and status",
+                )
+                .build(),
+            upstream_duration: seconds(
+                "sunco.upstream.duration",
+                "Duration of HTTP attempts to Sunshine Conversations",
+            ),
+            throttled: meter
+                .u64_counter("sunco.upstream.throttled")
+                .with_description("429 answers from Sunshine Conversations")
+                .build(),
+            retries: meter
+                .u64_counter("sunco.upstream.retries")
+                .with_description("Upstream attempts repeated, by reason")
+                .build(),
+            backoff: meter
+                .f64_counter("sunco.dispatcher.backoff")
+                .with_unit("s")
+                .with_description(
+                    "Time calls were held back before a retry (Retry-After or backoff)",
+                )
+                .build(),
+            queue_depth: meter
+                .u64_gauge("sunco.dispatcher.queue.depth")
+                .with_description("Calls waiting in the dispatcher's queue")
+                .build(),
+            in_flight: meter
+                .u64_gauge("sunco.dispatcher.in_flight")
+                .with_description("Upstream requests awaiting an answer")
+                .build(),
+            send_rate: meter
+                .f64_gauge("sunco.dispatcher.send_rate")
+                .with_unit("{request}/s")
+                .with_description("The dispatcher's current admission rate")
+                .build(),
+            token_refreshes: meter
+                .u64_counter("sunco.auth.token_refreshes")
+                .with_description("Credentials minted, by outcome")
+                .build(),
+            cache_lookups: meter
+                .u64_counter("sunco.switchboard.cache.lookups")
+                .with_description("Switchboard cache lookups, by result (hit or miss)")
+                .build(),
+            cache_loads: meter
+                .u64_counter("sunco.switchboard.cache.loads")
+                .with_description("Switchboard loads from the upstream, by outcome")
+                .build(),
+            delivery_events: meter
+                .u64_counter("sunco.delivery.events")
+                .with_description("Delivery events received by webhook, by type and channel")
+                .build(),
+            actor_restarts: meter
+                .u64_counter("actor.restarts")
+                .with_description("Actor restarts by the supervisor, by actor")
+                .build(),
+            webhook_requests: meter
+                .u64_counter("sunco.webhook.requests")
+                .with_description("Webhook POSTs received, by outcome")
+                .build(),
+        }
+    }
+}
+
+/// The meter provider, its Prometheus registry, and (when configured) the OTLP pipelines.
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    registry: prometheus::Registry,
+    meter_provider: SdkMeterProvider,
+    tracer_provider: Option<SdkTracerProvider>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("otlp", &self.tracer_provider.is_some())
+            .finish()
+    }
+}
+
+/// Whether the `OTEL_*` environment asks for OTLP export of `signal` (`TRACES` or `METRICS`).
+fn otlp_configured(env: &HashMap<String, String>, signal: &str) -> bool {
+    let set = |k: &str| env.get(k).is_some_and(|v| !v.trim().is_empty());
+    if env
+        .get("OTEL_SDK_DISABLED")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return false;
+    }
+    let exporter = format!("OTEL_{signal}_EXPORTER");
+    if env.get(&exporter).is_some_and(|v| v == "none") {
+        return false;
+    }
+    set("OTEL_EXPORTER_OTLP_ENDPOINT") || set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("OpenTelemetry setup: {0}")]
+pub struct TelemetryError(String);
+
+impl Telemetry {
+    /// Metrics for `/metrics` only; nothing exported.
+    pub fn local() -> Self {
+        Self::build(None, false).unwrap_or_else(|_| Self::bare())
+    }
+
+    /// A meter provider with no reader at all: the last resort if the registry cannot be set up.
+    fn bare() -> Self {
+        let meter_provider = SdkMeterProvider::builder().build();
+        let metrics = Arc::new(Metrics::new(&meter_provider.meter(SCOPE)));
+        Self {
+            metrics,
+            registry: prometheus::Registry::new(),
+            meter_provider,
+            tracer_provider: None,
+        }
+    }
+
+    /// As the `OTEL_*` variables say: OTLP traces and metrics when an endpoint is set, over
+    /// HTTP (`http/protobuf` by default, or `http/json`), with `OTEL_SERVICE_NAME`,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_TRACES_SAMPLER` honoured.
+    /// Exporters run on their own threads: start-up never waits for a collector.
+    pub fn from_env() -> Result<Self, TelemetryError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let resource = Resource::builder()
+            .with_service_name(
+                env.get("OTEL_SERVICE_NAME")
+                    .cloned()
+                    .unwrap_or_else(|| "zendesk-messaging-mcp".to_owned()),
+            )
+            .build();
+        Self::build(
+            Some((resource, otlp_configured(&env, "TRACES"))),
+            otlp_configured(&env, "METRICS"),
+        )
+    }
+
+    fn build(otlp: Option<(Resource, bool)>, otlp_metrics: bool) -> Result<Self, TelemetryError> {
+        let registry = prometheus::Registry::new();
+        let prometheus_reader = opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .without_target_info()
+            .build()
+            .map_err(|e| TelemetryError(e.to_string()))?;
+        let mut meters = SdkMeterProvider::builder().with_reader(prometheus_reader);
+        let mut tracer_provider = None;
+        if let Some((resource, traces)) = otlp {
+            meters = meters.with_resource(resource.clone());
+            if otlp_metrics {
+                let exporter = opentelemetry_otlp::MetricExporter::builder()
+                    .with_http()
+                    .build()
+                    .map_err(|e| TelemetryError(format!("OTLP metrics exporter: {e}")))?;
+                meters = meters.with_reader(
+                    opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
+                        .with_interval(Duration::from_secs(15))
+                        .build(),
+                );
+            }
+            if traces {
+                let exporter = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .build()
+                    .map_err(|e| TelemetryError(format!("OTLP span exporter: {e}")))?;
+                tracer_provider = Some(
+                    SdkTracerProvider::builder()
+                        .with_resource(resource)
+                        .with_batch_exporter(exporter)
+                        .build(),
+                );
+            }
+        }
+        let meter_provider = meters.build();
+        let metrics = Arc::new(Metrics::new(&meter_provider.meter(SCOPE)));
+        Ok(Self {
+            metrics,
+            registry,
+            meter_provider,
+            tracer_provider,
+        })
+    }
+
+    /// The tracer for the `tracing-opentelemetry` layer, when traces are exported.
+    pub fn tracer(&self) -> Option<opentelemetry_sdk::trace::Tracer> {
+        self.tracer_provider.as_ref().map(|p| p.tracer(SCOPE))
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    pub fn render_prometheus(&self) -> String {
+        use prometheus::Encoder;
+        let mut out = Vec::new();
+        let families = self.registry.gather();
+        if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut out) {
+            tracing::warn!("cannot render the metrics: {e}");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Flushes and stops the exporters. They block, so this runs on a blocking thread.
+    pub async fn shutdown(self: Arc<Self>) {
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(p) = &self.tracer_provider {
+                let _ = p.force_flush();
+                let _ = p.shutdown();
+            }
+            let _ = self.meter_provider.shutdown();
+        })
+        .await;
+    }
+
+    /// Exports finished spans now (tests and shutdown).
+    pub async fn flush(self: &Arc<Self>) {
+        let this = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(p) = &this.tracer_provider {
+                let _ = p.force_flush();
+            }
+        })
+        .await;
+    }
+}
+
+/// Attribute helpers.
+pub fn kv(key: &'static str, value: impl Into<opentelemetry::Value>) -> KeyValue {
+    KeyValue::new(key, value)
+}
+
+// ---------------------------------------------------------------------------------------------
+// W3C trace context
+
+struct MapCarrier<'a>(&'a HashMap<String, String>);
+
+impl Extractor for MapCarrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+struct HeaderCarrier<'a>(&'a mut Vec<(String, String)>);
+
+impl Injector for HeaderCarrier<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.push((key.to_owned(), value));
+    }
+}
+
+/// Makes `span` a child of the remote context in `traceparent` (and `tracestate`), if valid.
+pub fn adopt_remote_parent(span: &tracing::Span, traceparent: &str, tracestate: Option<&str>) {
+    let mut carrier = HashMap::new();
+    carrier.insert("traceparent".to_owned(), traceparent.to_owned());
+    if let Some(ts) = tracestate {
+        carrier.insert("tracestate".to_owned(), ts.to_owned());
+    }
+    let cx = TraceContextPropagator::new().extract(&MapCarrier(&carrier));
+    use opentelemetry::trace::TraceContextExt;
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
+    }
+}
+
+/// The `traceparent`/`tracestate` headers that carry `span`'s context to the upstream.
+pub fn context_headers(span: &tracing::Span) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderCarrier(&mut headers));
+    headers
+}
+
+/// The trace and span ids of `span`, hex, when it is being recorded.
+pub fn ids_of(span: &tracing::Span) -> Option<(String, String)> {
+    use opentelemetry::trace::TraceContextExt;
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otlp_is_off_unless_an_endpoint_is_set() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>()
+        };
+        assert!(!otlp_configured(&env(&[]), "TRACES"));
+        assert!(!otlp_configured(
+            &env(&[("OTEL_SERVICE_NAME", "x")]),
+            "TRACES"
+        ));
+        let on = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
+        assert!(otlp_configured(&on, "TRACES"));
+        assert!(otlp_configured(&on, "METRICS"));
+        let traces_only = env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c/v1/traces")]);
+        assert!(otlp_configured(&traces_only, "TRACES"));
+        assert!(!otlp_configured(&traces_only, "METRICS"));
+        let disabled = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ]);
+        assert!(!otlp_configured(&disabled, "TRACES"));
+        let no_metrics = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ]);
+        assert!(!otlp_configured(&no_metrics, "METRICS"));
+    }
+
+    #[test]
+    fn prometheus_names_follow_the_catalogue() {
+        let t = Telemetry::local();
+        t.metrics
+            .tool_calls
+            .add(1, &[kv("tool", "send_message"), kv("outcome", "ok")]);
+        t.metrics
+            .tool_duration
+            .record(0.02, &[kv("tool", "send_message"), kv("outcome", "ok")]);
+        t.metrics.backoff.add(1.5, &[kv("reason", "throttled")]);
+        t.metrics.queue_depth.record(3, &[]);
+        let text = t.render_prometheus();
+        assert!(text.contains("mcp_tool_calls_total{"), "{text}");
+        assert!(text.contains("mcp_tool_duration_seconds_bucket{"), "{text}");
+        assert!(
+            text.contains("sunco_dispatcher_backoff_seconds_total{"),
+            "{text}"
+        );
+        assert!(text.contains("sunco_dispatcher_queue_depth{"), "{text}");
+    }
+}
