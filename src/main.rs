@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use clap::Args;
 use rmcp::ServiceExt;
@@ -16,12 +17,16 @@ use zendesk_messaging_mcp::mcp::ZendeskMcp;
 use zendesk_messaging_mcp::server::{self, RunningServer};
 use zendesk_messaging_mcp::simulator::faults::RateLimit;
 use zendesk_messaging_mcp::simulator::{self, SimConfig, SimulatorArgs};
+use zendesk_messaging_mcp::telemetry::{LogFormat, Telemetry, init_logging};
 
 /// An MCP server for Zendesk Messaging (Sunshine Conversations API v2), with a spec-faithful
 /// simulator of that API.
 #[derive(Debug, Parser)]
 #[command(name = "zendesk-messaging-mcp", version, about)]
 struct Cli {
+    /// Log lines on stderr: json (with trace and span ids) or text
+    #[arg(long, value_enum, global = true, default_value = "json")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,8 +66,11 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn settings(&self) -> SupervisorSettings {
-        let mut s = SupervisorSettings::default();
+    fn settings(&self, telemetry: Arc<Telemetry>) -> SupervisorSettings {
+        let mut s = SupervisorSettings {
+            telemetry,
+            ..Default::default()
+        };
         if let Some(r) = self.rate_limit {
             s.limits.rate = r.rps;
             s.limits.burst = r.burst.max(1);
@@ -93,7 +101,11 @@ impl Started {
     }
 }
 
-async fn start(args: ServeArgs, stdio: bool) -> Result<Started, ExitCode> {
+async fn start(
+    args: ServeArgs,
+    stdio: bool,
+    telemetry: Arc<Telemetry>,
+) -> Result<Started, ExitCode> {
     let default_port = if stdio { 0 } else { 8090 };
     let bind = args
         .bind
@@ -102,7 +114,7 @@ async fn start(args: ServeArgs, stdio: bool) -> Result<Started, ExitCode> {
         eprintln!("serve: cannot listen on {bind}: {e}");
         ExitCode::from(1)
     })?;
-    let settings = args.settings();
+    let settings = args.settings(telemetry);
     let (running, simulator, upstream) = if args.simulator {
         let timeout = args
             .config
@@ -170,8 +182,8 @@ fn client_snippet(running: &RunningServer, stdio: bool, simulator: bool) -> Stri
     serde_json::to_string_pretty(&config).unwrap_or_default()
 }
 
-async fn run_serve(args: ServeArgs) -> ExitCode {
-    let running = match start(args, false).await {
+async fn run_serve(args: ServeArgs, telemetry: Arc<Telemetry>) -> ExitCode {
+    let running = match start(args, false, telemetry).await {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -186,8 +198,8 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     code
 }
 
-async fn run_stdio(args: ServeArgs) -> ExitCode {
-    let running = match start(args, true).await {
+async fn run_stdio(args: ServeArgs, telemetry: Arc<Telemetry>) -> ExitCode {
+    let running = match start(args, true, telemetry).await {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -215,16 +227,26 @@ async fn run_stdio(args: ServeArgs) -> ExitCode {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match cli.command {
-        Command::Serve(args) => run_serve(args).await,
-        Command::Stdio(args) => run_stdio(args).await,
+    let telemetry = match Telemetry::from_env() {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = init_logging(cli.log_format, telemetry.tracer()) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    let code = run(cli.command, telemetry.clone()).await;
+    telemetry.shutdown().await;
+    code
+}
+
+async fn run(command: Command, telemetry: Arc<Telemetry>) -> ExitCode {
+    match command {
+        Command::Serve(args) => run_serve(args, telemetry).await,
+        Command::Stdio(args) => run_stdio(args, telemetry).await,
         Command::Config(flags) => match Config::load(flags) {
             Ok(config) => {
                 println!("{config}");

@@ -939,8 +939,121 @@ impl ZendeskMcp {
     }
 }
 
+/// The tools that change something upstream: each call leaves an audit record.
+const WRITE_TOOLS: [&str; 8] = [
+    "create_conversation",
+    "send_message",
+    "create_user",
+    "update_user",
+    "pass_control",
+    "offer_control",
+    "accept_control",
+    "release_control",
+];
+
+/// The outcome attribute of a tool call: `ok`, the error class of a tool error, `invalid_params`
+/// for arguments that did not decode, or `protocol_error`.
+fn outcome_of(result: &Result<rmcp::model::CallToolResponse, rmcp::ErrorData>) -> String {
+    match result {
+        Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => r
+            .content
+            .iter()
+            .find_map(|c| c.as_text())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t.text).ok())
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "invalid_params".to_owned()),
+        Ok(_) => "ok".to_owned(),
+        Err(_) => "protocol_error".to_owned(),
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for ZendeskMcp {
+    /// Every tool call: a span (child of the caller's `traceparent`, from `_meta` or the HTTP
+    /// headers), the call and duration metrics, and for writes an audit record.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        let tool = request.name.to_string();
+        let conversation_id = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("conversationId"))
+            .and_then(|v| v.as_str())
+            .filter(|c| is_resource_id(c))
+            .map(str::to_owned);
+        let span = tracing::info_span!(
+            "mcp.tool",
+            otel.name = %format!("tools/call {tool}"),
+            otel.kind = "server",
+            mcp.method.name = "tools/call",
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %tool,
+            sunco.conversation.id = conversation_id.as_deref(),
+            error.type = tracing::field::Empty,
+        );
+        let from_meta = request
+            .meta
+            .as_ref()
+            .and_then(|m| {
+                m.get_traceparent()
+                    .map(|t| (t.to_owned(), m.get_tracestate().map(str::to_owned)))
+            })
+            .or_else(|| {
+                context.meta.get_traceparent().map(|t| {
+                    (
+                        t.to_owned(),
+                        context.meta.get_tracestate().map(str::to_owned),
+                    )
+                })
+            });
+        let from_headers = || {
+            let parts = context.extensions.get::<axum::http::request::Parts>()?;
+            let tp = parts.headers.get("traceparent")?.to_str().ok()?.to_owned();
+            let ts = parts
+                .headers
+                .get("tracestate")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Some((tp, ts))
+        };
+        if let Some((tp, ts)) = from_meta.or_else(from_headers) {
+            crate::telemetry::adopt_remote_parent(&span, &tp, ts.as_deref());
+        }
+        let started = std::time::Instant::now();
+        let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let result =
+            tracing::Instrument::instrument(self.tool_router.call(tcc), span.clone()).await;
+        let outcome = outcome_of(&result);
+        if outcome != "ok" {
+            span.record("error.type", outcome.as_str());
+        }
+        let attrs = [
+            crate::telemetry::kv("tool", tool.clone()),
+            crate::telemetry::kv("outcome", outcome.clone()),
+        ];
+        let metrics = &self.actors.metrics;
+        metrics.tool_calls.add(1, &attrs);
+        metrics
+            .tool_duration
+            .record(started.elapsed().as_secs_f64(), &attrs);
+        if WRITE_TOOLS.contains(&tool.as_str()) {
+            span.in_scope(|| {
+                tracing::info!(
+                    target: "audit",
+                    tool = %tool,
+                    profile = "default",
+                    conversation_id = conversation_id.as_deref(),
+                    outcome = %outcome,
+                    "write"
+                );
+            });
+        }
+        result
+    }
+
     #[allow(deprecated)] // see `log`
     async fn set_level(
         &self,

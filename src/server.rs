@@ -46,6 +46,7 @@ enum Credentials {
 #[derive(Clone)]
 pub struct AppState {
     pub actors: Arc<Actors>,
+    telemetry: Arc<crate::telemetry::Telemetry>,
     app_id: Arc<str>,
     webhook_secret: Option<Secret>,
     credentials: Arc<Mutex<Credentials>>,
@@ -79,7 +80,52 @@ pub fn router(state: AppState, ct: CancellationToken) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn(trace_http))
         .with_state(state)
+}
+
+/// A server span for each request to `/mcp` and the webhook route, child of the caller's
+/// `traceparent` when it sends one. Probes and scrapes are not traced.
+async fn trace_http(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    let route = if path == "/mcp" || path.starts_with("/mcp/") {
+        "/mcp"
+    } else if path == WEBHOOK_PATH {
+        WEBHOOK_PATH
+    } else {
+        return next.run(req).await;
+    };
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    {
+        let headers = req.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if let Some(tp) = header("traceparent") {
+            crate::telemetry::adopt_remote_parent(&span, tp, header("tracestate"));
+        }
+    }
+    let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.telemetry.render_prometheus(),
+    )
+        .into_response()
 }
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
@@ -87,10 +133,28 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (outcome, response) = receive_webhook(&state, &headers, &body);
+    state
+        .actors
+        .metrics
+        .webhook_requests
+        .add(1, &[crate::telemetry::kv("outcome", outcome)]);
+    response
+}
+
+/// Checks and hands over one webhook POST; returns the outcome attribute and the answer.
+fn receive_webhook(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (&'static str, Response) {
     let Some(secret) = &state.webhook_secret else {
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "webhooks are not configured: set SUNCO_WEBHOOK_SECRET to the webhook's secret",
+        return (
+            "unconfigured",
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhooks are not configured: set SUNCO_WEBHOOK_SECRET to the webhook's secret",
+            ),
         );
     };
     let presented = headers
@@ -99,23 +163,32 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         .unwrap_or_default();
     if !secret.matches(presented) {
         tracing::warn!("refused a webhook POST with a missing or wrong X-API-Key");
-        return problem(StatusCode::UNAUTHORIZED, "missing or wrong X-API-Key");
+        return (
+            "unauthorized",
+            problem(StatusCode::UNAUTHORIZED, "missing or wrong X-API-Key"),
+        );
     }
-    let envelope: WebhookEnvelope = match serde_json::from_slice(&body) {
+    let envelope: WebhookEnvelope = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(e) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                format!("not a Sunshine Conversations webhook envelope: {e}"),
+            return (
+                "malformed",
+                problem(
+                    StatusCode::BAD_REQUEST,
+                    format!("not a Sunshine Conversations webhook envelope: {e}"),
+                ),
             );
         }
     };
     if envelope.app.id != *state.app_id {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the events are for app {}, this server serves app {}",
-                envelope.app.id, state.app_id
+        return (
+            "wrong_app",
+            problem(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the events are for app {}, this server serves app {}",
+                    envelope.app.id, state.app_id
+                ),
             ),
         );
     }
@@ -123,10 +196,16 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     match state.actors.tracker.push(envelope.events) {
         Ok(()) => {
             tracing::debug!(events = count, "webhook events accepted");
-            (StatusCode::OK, axum::Json(json!({"accepted": count}))).into_response()
+            (
+                "accepted",
+                (StatusCode::OK, axum::Json(json!({"accepted": count}))).into_response(),
+            )
         }
         // The upstream retries a failed delivery, so nothing is lost.
-        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => (
+            "unavailable",
+            problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        ),
     }
 }
 
@@ -257,12 +336,14 @@ pub async fn serve(
     mut settings: SupervisorSettings,
 ) -> Result<RunningServer, CallError> {
     settings.limits.deadline = config.timeout;
+    let telemetry = settings.telemetry.clone();
     let addr = listener
         .local_addr()
         .map_err(|e| CallError::Internal(e.to_string()))?;
     let actors = Arc::new(Actors::start(config, settings).await?);
     let state = AppState {
         actors: actors.clone(),
+        telemetry,
         app_id: config.app_id.as_str().into(),
         webhook_secret: config.webhook_secret.clone(),
         credentials: Arc::new(Mutex::new(Credentials::Unchecked)),

@@ -190,7 +190,18 @@ pub struct RequestRecord {
     /// `acceptedThenFailed`, `dropped`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<&'static str>,
+    /// The W3C `traceparent` the client sent, if any (to check trace propagation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     pub at: String,
+}
+
+/// What the request log keeps of a request.
+struct Received {
+    method: String,
+    route: String,
+    path: String,
+    traceparent: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -245,14 +256,13 @@ impl Sim {
         self.webhooks.clear();
     }
 
-    fn record(
-        &self,
-        method: &str,
-        route: &str,
-        path: &str,
-        status: u16,
-        fault: Option<&'static str>,
-    ) {
+    fn record(&self, r: &Received, status: u16, fault: Option<&'static str>) {
+        let Received {
+            method,
+            route,
+            path,
+            traceparent,
+        } = r;
         let mut stats = lock(&self.stats);
         let key = format!("{method} {route}");
         let outcome = fault.map_or_else(|| status.to_string(), str::to_owned);
@@ -266,11 +276,12 @@ impl Sim {
             stats.log.pop_front();
         }
         stats.log.push_back(RequestRecord {
-            method: method.to_owned(),
-            route: route.to_owned(),
-            path: path.to_owned(),
+            method: method.clone(),
+            route: route.clone(),
+            path: path.clone(),
             status,
             fault,
+            traceparent: traceparent.clone(),
             at: now_timestamp(),
         });
     }
@@ -400,18 +411,26 @@ async fn front(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Respons
     if path.starts_with("/_sim") {
         return next.run(req).await;
     }
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "(no route)".to_owned());
+    let received = Received {
+        method: req.method().as_str().to_owned(),
+        route: req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_else(|| "(no route)".to_owned()),
+        path,
+        traceparent: req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
     let faults = sim.faults();
 
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
-    if let (Some(limit), Some(app)) = (faults.rate_limit, app_of(&path)) {
+    if let (Some(limit), Some(app)) = (faults.rate_limit, app_of(&received.path)) {
         let verdict = lock(&sim.buckets).take(app, limit, Instant::now());
         if let Err(wait) = verdict {
             let mut resp = ApiError::new(
@@ -426,7 +445,7 @@ async fn front(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Respons
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }
             }
-            sim.record(&method, &route, &path, 429, Some("rateLimited"));
+            sim.record(&received, 429, Some("rateLimited"));
             return resp;
         }
     }
@@ -444,7 +463,7 @@ async fn front(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Respons
                 "The service is temporarily unavailable",
             )
         };
-        sim.record(&method, &route, &path, resp.status.as_u16(), Some("failed"));
+        sim.record(&received, resp.status.as_u16(), Some("failed"));
         return resp.into_response();
     }
 
@@ -453,7 +472,7 @@ async fn front(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Respons
         resp = routes::too_large().into_response();
     }
     let mut fault = None;
-    let is_write = method != "GET" && method != "HEAD";
+    let is_write = received.method != "GET" && received.method != "HEAD";
     if is_write
         && resp.status().is_success()
         && faults.accept_then_fail_rate > 0.0
@@ -471,7 +490,7 @@ async fn front(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Respons
         resp.extensions_mut().insert(DropConnection);
         fault = Some("dropped");
     }
-    sim.record(&method, &route, &path, resp.status().as_u16(), fault);
+    sim.record(&received, resp.status().as_u16(), fault);
     resp
 }
 

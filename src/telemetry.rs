@@ -20,6 +20,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::Layer as _;
 
 /// The instrumentation scope of everything this server records.
 pub const SCOPE: &str = "zendesk-messaging-mcp";
@@ -250,18 +251,16 @@ impl Telemetry {
                         .build(),
                 );
             }
+            // Spans get ids even when they are not exported, so log lines carry them.
+            let mut tracers = SdkTracerProvider::builder().with_resource(resource);
             if traces {
                 let exporter = opentelemetry_otlp::SpanExporter::builder()
                     .with_http()
                     .build()
                     .map_err(|e| TelemetryError(format!("OTLP span exporter: {e}")))?;
-                tracer_provider = Some(
-                    SdkTracerProvider::builder()
-                        .with_resource(resource)
-                        .with_batch_exporter(exporter)
-                        .build(),
-                );
+                tracers = tracers.with_batch_exporter(exporter);
             }
+            tracer_provider = Some(tracers.build());
         }
         let meter_provider = meters.build();
         let metrics = Arc::new(Metrics::new(&meter_provider.meter(SCOPE)));
@@ -273,7 +272,7 @@ impl Telemetry {
         })
     }
 
-    /// The tracer for the `tracing-opentelemetry` layer, when traces are exported.
+    /// The tracer for the `tracing-opentelemetry` layer (none for [`Telemetry::local`]).
     pub fn tracer(&self) -> Option<opentelemetry_sdk::trace::Tracer> {
         self.tracer_provider.as_ref().map(|p| p.tracer(SCOPE))
     }
@@ -425,4 +424,108 @@ mod tests {
         );
         assert!(text.contains("sunco_dispatcher_queue_depth{"), "{text}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, with `trace_id` and `span_id` when inside a traced span.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Collects an event's fields into a JSON object.
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonFields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), format!("{value:?}").into());
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+}
+
+/// JSON lines: `timestamp`, `level`, `target`, the event's fields (`message` among them), the
+/// names of the spans it happened in, and the OpenTelemetry `trace_id`/`span_id` of the current
+/// span, so a log line leads to its trace.
+struct JsonWithTrace;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonWithTrace
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        let mut line = serde_json::Map::new();
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        line.insert("timestamp".into(), now.into());
+        line.insert("level".into(), event.metadata().level().as_str().into());
+        line.insert("target".into(), event.metadata().target().into());
+        let mut fields = serde_json::Map::new();
+        event.record(&mut JsonFields(&mut fields));
+        line.extend(fields);
+        if let Some(scope) = ctx.event_scope() {
+            let spans: Vec<serde_json::Value> =
+                scope.from_root().map(|s| s.name().into()).collect();
+            line.insert("spans".into(), spans.into());
+        }
+        if let Some((trace_id, span_id)) = ids_of(&tracing::Span::current()) {
+            line.insert("trace_id".into(), trace_id.into());
+            line.insert("span_id".into(), span_id.into());
+        }
+        writeln!(writer, "{}", serde_json::Value::Object(line))
+    }
+}
+
+/// Installs the process's subscriber: `RUST_LOG` filtering (`info` by default), log lines on
+/// stderr in `format`, and spans to OpenTelemetry through `tracer` when there is one.
+pub fn init_logging(
+    format: LogFormat,
+    tracer: Option<opentelemetry_sdk::trace::Tracer>,
+) -> Result<(), TelemetryError> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    let fmt = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(JsonWithTrace)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .map_err(|e| TelemetryError(e.to_string()))
 }

@@ -275,6 +275,8 @@ impl Actor for Supervisor {
 
 /// The running actors and their handles.
 pub struct Actors {
+    /// Where the MCP layer records its metrics too.
+    pub metrics: Arc<Metrics>,
     pub auth: AuthHandle,
     pub dispatcher: DispatcherHandle,
     pub switchboard: SwitchboardHandle,
@@ -298,6 +300,7 @@ impl Actors {
         };
         let tracker = TrackerHandle { slot: tracker_slot };
         let metrics = settings.telemetry.metrics.clone();
+        let settings_metrics = metrics.clone();
         let children = Children {
             auth: (
                 AuthArgs::from_config(config, metrics.clone()),
@@ -333,6 +336,7 @@ impl Actors {
             .await
             .map_err(|e| CallError::Internal(format!("cannot start the actors: {e}")))?;
         Ok(Self {
+            metrics: settings_metrics,
             auth,
             dispatcher,
             switchboard,
