@@ -236,6 +236,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
             missing.push(format!("the upstream refused the credentials: {why}"))
         }
     }
+    state
+        .actors
+        .metrics
+        .ready
+        .record(u64::from(missing.is_empty()), &[]);
     if missing.is_empty() {
         (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
     } else {
@@ -286,6 +291,8 @@ async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken)
                 }
                 Credentials::Unchecked => {}
             }
+            let accepted = matches!(v, Credentials::Accepted);
+            state.actors.metrics.ready.record(u64::from(accepted), &[]);
             if let Ok(mut c) = state.credentials.lock() {
                 *c = v;
             }

@@ -15,6 +15,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -60,12 +61,14 @@ pub struct Metrics {
     pub cache_lookups: Counter<u64>,
     /// `sunco.switchboard.cache.loads` {outcome}
     pub cache_loads: Counter<u64>,
-    /// `sunco.delivery.events` {type, channel}
+    /// `sunco.delivery.events` {type, channel, code (failures)}
     pub delivery_events: Counter<u64>,
     /// `actor.restarts` {actor}
     pub actor_restarts: Counter<u64>,
     /// `sunco.webhook.requests` {outcome}
     pub webhook_requests: Counter<u64>,
+    /// `mcp.server.ready`: 1 when `/readyz` would answer 200, else 0.
+    pub ready: Gauge<u64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -152,6 +155,12 @@ impl Metrics {
                 .u64_counter("sunco.webhook.requests")
                 .with_description("Webhook POSTs received, by outcome")
                 .build(),
+            ready: meter
+                .u64_gauge("mcp.server.ready")
+                .with_description(
+                    "1 when the server is ready (actors up, credentials accepted), else 0",
+                )
+                .build(),
         }
     }
 }
@@ -172,20 +181,50 @@ impl fmt::Debug for Telemetry {
     }
 }
 
-/// Whether the `OTEL_*` environment asks for OTLP export of `signal` (`TRACES` or `METRICS`).
-fn otlp_configured(env: &HashMap<String, String>, signal: &str) -> bool {
-    let set = |k: &str| env.get(k).is_some_and(|v| !v.trim().is_empty());
-    if env
-        .get("OTEL_SDK_DISABLED")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
-        return false;
+/// Where OTLP data goes, per signal (`None` exports nothing), and in which encoding.
+struct Endpoints {
+    traces: Option<(String, opentelemetry_otlp::Protocol)>,
+    metrics: Option<(String, opentelemetry_otlp::Protocol)>,
+}
+
+/// The OTLP/HTTP encoding for `signal`: `http/protobuf` unless the variables say `http/json`.
+fn otlp_protocol(
+    env: &HashMap<String, String>,
+    signal: &str,
+) -> Result<opentelemetry_otlp::Protocol, TelemetryError> {
+    let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let var = format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL");
+    let (name, value) = match get(&var) {
+        Some(v) => (var.as_str(), v),
+        None => (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            get("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or("http/protobuf"),
+        ),
+    };
+    match value {
+        "http/protobuf" => Ok(opentelemetry_otlp::Protocol::HttpBinary),
+        "http/json" => Ok(opentelemetry_otlp::Protocol::HttpJson),
+        other => Err(TelemetryError(format!(
+            "{name}={other} is not supported: use http/protobuf (the default) or http/json"
+        ))),
     }
-    let exporter = format!("OTEL_{signal}_EXPORTER");
-    if env.get(&exporter).is_some_and(|v| v == "none") {
-        return false;
+}
+
+/// The OTLP/HTTP endpoint of `signal` (`TRACES` or `METRICS`) as the `OTEL_*` variables give it:
+/// `OTEL_EXPORTER_OTLP_{signal}_ENDPOINT` as is, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `path`;
+/// none when neither is set, when `OTEL_SDK_DISABLED=true` or `OTEL_{signal}_EXPORTER=none`.
+fn otlp_endpoint(env: &HashMap<String, String>, signal: &str, path: &str) -> Option<String> {
+    let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    if get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return None;
     }
-    set("OTEL_EXPORTER_OTLP_ENDPOINT") || set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+    if get(&format!("OTEL_{signal}_EXPORTER")) == Some("none") {
+        return None;
+    }
+    if let Some(e) = get(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")) {
+        return Some(e.to_owned());
+    }
+    get("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| format!("{}{path}", base.trim_end_matches('/')))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +234,7 @@ pub struct TelemetryError(String);
 impl Telemetry {
     /// Metrics for `/metrics` only; nothing exported.
     pub fn local() -> Self {
-        Self::build(None, false).unwrap_or_else(|_| Self::bare())
+        Self::build(None).unwrap_or_else(|_| Self::bare())
     }
 
     /// A meter provider with no reader at all: the last resort if the registry cannot be set up.
@@ -215,7 +254,11 @@ impl Telemetry {
     /// `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_TRACES_SAMPLER` honoured.
     /// Exporters run on their own threads: start-up never waits for a collector.
     pub fn from_env() -> Result<Self, TelemetryError> {
-        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// [`Telemetry::from_env`] with the variables given.
+    pub fn from_vars(env: &HashMap<String, String>) -> Result<Self, TelemetryError> {
         let resource = Resource::builder()
             .with_service_name(
                 env.get("OTEL_SERVICE_NAME")
@@ -223,13 +266,19 @@ impl Telemetry {
                     .unwrap_or_else(|| "zendesk-messaging-mcp".to_owned()),
             )
             .build();
-        Self::build(
-            Some((resource, otlp_configured(&env, "TRACES"))),
-            otlp_configured(&env, "METRICS"),
-        )
+        let with_protocol = |endpoint: Option<String>, signal: &str| {
+            endpoint
+                .map(|e| otlp_protocol(env, signal).map(|p| (e, p)))
+                .transpose()
+        };
+        let endpoints = Endpoints {
+            traces: with_protocol(otlp_endpoint(env, "TRACES", "/v1/traces"), "TRACES")?,
+            metrics: with_protocol(otlp_endpoint(env, "METRICS", "/v1/metrics"), "METRICS")?,
+        };
+        Self::build(Some((resource, endpoints)))
     }
 
-    fn build(otlp: Option<(Resource, bool)>, otlp_metrics: bool) -> Result<Self, TelemetryError> {
+    fn build(otlp: Option<(Resource, Endpoints)>) -> Result<Self, TelemetryError> {
         let registry = prometheus::Registry::new();
         let prometheus_reader = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -238,11 +287,13 @@ impl Telemetry {
             .map_err(|e| TelemetryError(e.to_string()))?;
         let mut meters = SdkMeterProvider::builder().with_reader(prometheus_reader);
         let mut tracer_provider = None;
-        if let Some((resource, traces)) = otlp {
+        if let Some((resource, endpoints)) = otlp {
             meters = meters.with_resource(resource.clone());
-            if otlp_metrics {
+            if let Some((endpoint, protocol)) = endpoints.metrics {
                 let exporter = opentelemetry_otlp::MetricExporter::builder()
                     .with_http()
+                    .with_endpoint(endpoint)
+                    .with_protocol(protocol)
                     .build()
                     .map_err(|e| TelemetryError(format!("OTLP metrics exporter: {e}")))?;
                 meters = meters.with_reader(
@@ -253,9 +304,11 @@ impl Telemetry {
             }
             // Spans get ids even when they are not exported, so log lines carry them.
             let mut tracers = SdkTracerProvider::builder().with_resource(resource);
-            if traces {
+            if let Some((endpoint, protocol)) = endpoints.traces {
                 let exporter = opentelemetry_otlp::SpanExporter::builder()
                     .with_http()
+                    .with_endpoint(endpoint)
+                    .with_protocol(protocol)
                     .build()
                     .map_err(|e| TelemetryError(format!("OTLP span exporter: {e}")))?;
                 tracers = tracers.with_batch_exporter(exporter);
@@ -381,27 +434,33 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<HashMap<_, _>>()
         };
-        assert!(!otlp_configured(&env(&[]), "TRACES"));
-        assert!(!otlp_configured(
-            &env(&[("OTEL_SERVICE_NAME", "x")]),
-            "TRACES"
-        ));
-        let on = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
-        assert!(otlp_configured(&on, "TRACES"));
-        assert!(otlp_configured(&on, "METRICS"));
-        let traces_only = env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c/v1/traces")]);
-        assert!(otlp_configured(&traces_only, "TRACES"));
-        assert!(!otlp_configured(&traces_only, "METRICS"));
+        let traces = |e: &HashMap<String, String>| otlp_endpoint(e, "TRACES", "/v1/traces");
+        let metrics = |e: &HashMap<String, String>| otlp_endpoint(e, "METRICS", "/v1/metrics");
+        assert_eq!(traces(&env(&[])), None);
+        assert_eq!(traces(&env(&[("OTEL_SERVICE_NAME", "x")])), None);
+        let on = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")]);
+        assert_eq!(
+            traces(&on).as_deref(),
+            Some("http://127.0.0.1:4318/v1/traces")
+        );
+        assert_eq!(
+            metrics(&on).as_deref(),
+            Some("http://127.0.0.1:4318/v1/metrics")
+        );
+        let traces_only = env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c/x")]);
+        assert_eq!(traces(&traces_only).as_deref(), Some("http://c/x"));
+        assert_eq!(metrics(&traces_only), None);
         let disabled = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
             ("OTEL_SDK_DISABLED", "true"),
         ]);
-        assert!(!otlp_configured(&disabled, "TRACES"));
+        assert_eq!(traces(&disabled), None);
         let no_metrics = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
             ("OTEL_METRICS_EXPORTER", "none"),
         ]);
-        assert!(!otlp_configured(&no_metrics, "METRICS"));
+        assert_eq!(metrics(&no_metrics), None);
+        assert!(traces(&no_metrics).is_some());
     }
 
     #[test]

@@ -227,13 +227,15 @@ impl TrackerState {
                 return;
             }
         };
-        self.metrics.delivery_events.add(
-            1,
-            &[
-                kv("type", kind),
-                kv("channel", payload.destination.kind.clone()),
-            ],
-        );
+        let mut attrs = vec![
+            kv("type", kind),
+            kv("channel", payload.destination.kind.clone()),
+        ];
+        if let Some(e) = &payload.error {
+            // The API's error codes are a short fixed list: a safe attribute.
+            attrs.push(kv("code", e.code.clone()));
+        }
+        self.metrics.delivery_events.add(1, &attrs);
         let now = Instant::now();
         let error = payload.error.as_ref().map(|e| DeliveryFailureReason {
             code: e.code.clone(),

@@ -182,3 +182,120 @@ fn stdio_serves_the_same_tools_over_stdin_and_stdout() {
         "{v}"
     );
 }
+
+#[test]
+fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let receiver = runtime.block_on(crate::telemetry::Receiver::start());
+    let mut child = bin()
+        .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url)
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .env("OTEL_SERVICE_NAME", "mcp-under-test")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let text = read_until(&mut lines, "upstream:");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    let url = field("MCP endpoint:");
+    let sim = field("upstream:")
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("simulator url")
+        .to_owned();
+    let by_header = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let by_meta = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let call = |meta: Option<String>, header: Option<String>| {
+        let mut body = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "list_conversations",
+        "arguments": {"userExternalId": "demo-user-01"},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}
+        }}});
+        if let Some(tp) = meta {
+            body["params"]["_meta"]["traceparent"] = serde_json::json!(tp);
+        }
+        let url = url.clone();
+        runtime.block_on(async move {
+            let mut req = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "list_conversations")
+                .body(body.to_string());
+            if let Some(tp) = header {
+                req = req.header("traceparent", tp);
+            }
+            let text = req.send().await.expect("post").text().await.expect("body");
+            assert!(text.contains("\"conversations\""), "{text}");
+        });
+    };
+    call(None, Some(format!("00-{}-{}-01", by_header.0, by_header.1)));
+    call(Some(format!("00-{}-{}-01", by_meta.0, by_meta.1)), None);
+
+    let child_of = |(trace, parent): (&str, &str)| {
+        let spans = receiver.spans.lock().expect("lock");
+        spans.iter().any(|s| {
+            s.name == "tools/call list_conversations"
+                && hex(&s.trace_id) == trace
+                && hex(&s.parent_span_id) == parent
+        })
+    };
+    let mut found = (false, false);
+    for _ in 0..200 {
+        found = (child_of(by_header), child_of(by_meta));
+        if found == (true, true) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert_eq!(
+        found,
+        (true, true),
+        "tool spans are children of the client's spans (header, _meta)"
+    );
+    // The upstream request carried the same trace onward.
+    let log: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{sim}/_sim/requests"))
+            .bearer_auth("sim-admin-token")
+            .send()
+            .await
+            .expect("admin")
+            .json()
+            .await
+            .expect("json")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let carried: Vec<&str> = log["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|r| r["traceparent"].as_str())
+        .collect();
+    for (trace, _) in [by_header, by_meta] {
+        assert!(
+            carried
+                .iter()
+                .any(|tp| tp.starts_with(&format!("00-{trace}-"))),
+            "the simulator received trace {trace}: {carried:?}"
+        );
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -12,4 +12,5 @@ mod mcp_support;
 mod resources;
 mod spec;
 mod support;
+mod telemetry;
 mod webhooks;
