@@ -11,6 +11,7 @@
 //! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
 //! secret.rs      the string type that is never printed
 //! error.rs       what can go wrong with a call, in terms an agent can act on
+//! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs
 //! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring
 //! mcp.rs         the tools: arguments -> one call on an actor handle -> result
 //! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors
