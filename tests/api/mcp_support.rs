@@ -59,6 +59,7 @@ impl TestServer {
         settings: SupervisorSettings,
         tweak: impl FnOnce(&mut zendesk_messaging_mcp::simulator::SimConfig),
     ) -> Self {
+        crate::support::init_tracing();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut sim_config = with_webhooks(&format!("http://{addr}{WEBHOOK_PATH}"));

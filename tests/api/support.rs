@@ -99,6 +99,7 @@ impl TestSim {
     }
 
     pub async fn start(config: SimConfig) -> Self {
+        init_tracing();
         let running = simulator::start(config).await.expect("start simulator");
         let base = running.base_url();
         Self {
@@ -321,4 +322,17 @@ pub fn with_webhooks(url: &str) -> SimConfig {
     c.webhook_url = Some(url.to_owned());
     c.webhook_timing.retry_base = Duration::from_millis(20);
     c
+}
+
+/// Installs a do-nothing global subscriber once, before any test creates a span.
+///
+/// The telemetry tests capture spans with a subscriber scoped to their thread. `tracing` caches
+/// per call site whether anyone is interested; with no global subscriber, a span created on a
+/// thread without one would get a placeholder id that a scoped subscriber later fails to find.
+/// A global registry keeps every call site enabled and every span id real.
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
 }

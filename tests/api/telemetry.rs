@@ -27,6 +27,7 @@ struct Spans {
 
 impl Spans {
     fn capture() -> Self {
+        crate::support::init_tracing();
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter.clone())
@@ -249,14 +250,26 @@ async fn a_failed_delivery_counts_with_its_channel() {
             &[("outcome", "accepted")]
         ) >= Some(1.0)
     );
-    // The webhook POST is a server span, and recording its events is a child of it.
-    let records = spans.named("delivery record");
-    let webhook_spans = spans.named("POST /webhooks/sunco");
+    // The webhook POST is a server span, and recording its events is a child of it. (A span is
+    // exported when it ends, which for the POST is just after its answer: allow it a moment.)
+    let mut linked = false;
+    for _ in 0..100 {
+        let records = spans.named("delivery record");
+        let webhook_spans = spans.named("POST /webhooks/sunco");
+        linked = records.iter().any(|r| {
+            webhook_spans
+                .iter()
+                .any(|w| w.span_context.span_id() == r.parent_span_id)
+        });
+        if linked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let names: BTreeSet<String> = spans.all().iter().map(|s| s.name.to_string()).collect();
     assert!(
-        records.iter().any(|r| webhook_spans
-            .iter()
-            .any(|w| w.span_context.span_id() == r.parent_span_id)),
-        "delivery record spans hang under the webhook request"
+        linked,
+        "delivery record spans hang under the webhook request; spans: {names:?}"
     );
 }
 
