@@ -194,7 +194,7 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
         .env("OTEL_BSP_SCHEDULE_DELAY", "50")
         .env("OTEL_SERVICE_NAME", "mcp-under-test")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
@@ -214,36 +214,70 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
         .to_owned();
     let by_header = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
     let by_meta = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
-    let call = |meta: Option<String>, header: Option<String>| {
-        let mut body = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
-        "name": "list_conversations",
-        "arguments": {"userExternalId": "demo-user-01"},
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {}
-        }}});
-        if let Some(tp) = meta {
-            body["params"]["_meta"]["traceparent"] = serde_json::json!(tp);
-        }
-        let url = url.clone();
-        runtime.block_on(async move {
-            let mut req = reqwest::Client::new()
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("accept", "application/json, text/event-stream")
-                .header("mcp-protocol-version", "2026-07-28")
-                .header("mcp-method", "tools/call")
-                .header("mcp-name", "list_conversations")
-                .body(body.to_string());
-            if let Some(tp) = header {
-                req = req.header("traceparent", tp);
+    let call =
+        |tool: &str, arguments: serde_json::Value, meta: Option<String>, header: Option<String>| {
+            let mut body = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments, "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }}});
+            if let Some(tp) = meta {
+                body["params"]["_meta"]["traceparent"] = serde_json::json!(tp);
             }
-            let text = req.send().await.expect("post").text().await.expect("body");
-            assert!(text.contains("\"conversations\""), "{text}");
-        });
-    };
-    call(None, Some(format!("00-{}-{}-01", by_header.0, by_header.1)));
-    call(Some(format!("00-{}-{}-01", by_meta.0, by_meta.1)), None);
+            let url = url.clone();
+            let tool = tool.to_owned();
+            runtime.block_on(async move {
+                let mut req = reqwest::Client::new()
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-protocol-version", "2026-07-28")
+                    .header("mcp-method", "tools/call")
+                    .header("mcp-name", tool)
+                    .body(body.to_string());
+                if let Some(tp) = header {
+                    req = req.header("traceparent", tp);
+                }
+                let text = req.send().await.expect("post").text().await.expect("body");
+                let start = text
+                    .find('{')
+                    .unwrap_or_else(|| panic!("no JSON in {text}"));
+                let end = text
+                    .rfind('}')
+                    .unwrap_or_else(|| panic!("no JSON in {text}"));
+                let answer: serde_json::Value =
+                    serde_json::from_str(&text[start..=end]).unwrap_or_else(|_| panic!("{text}"));
+                assert_eq!(answer["result"]["isError"], false, "{text}");
+                answer["result"]["structuredContent"].clone()
+            })
+        };
+    let demo_user = serde_json::json!({"userExternalId": "demo-user-01"});
+    let header_tp = format!("00-{}-{}-01", by_header.0, by_header.1);
+    let listed = call(
+        "list_conversations",
+        demo_user.clone(),
+        None,
+        Some(header_tp.clone()),
+    );
+    call(
+        "list_conversations",
+        demo_user,
+        Some(format!("00-{}-{}-01", by_meta.0, by_meta.1)),
+        None,
+    );
+    // A write, to find its audit record in the log.
+    let conversation = listed["conversations"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let body_text = "private words of a customer";
+    call(
+        "send_message",
+        serde_json::json!({"conversationId": conversation,
+            "content": {"type": "text", "text": body_text}}),
+        None,
+        Some(header_tp),
+    );
 
     let child_of = |(trace, parent): (&str, &str)| {
         let spans = receiver.spans.lock().expect("lock");
@@ -279,7 +313,27 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
             .expect("json")
     });
     let _ = child.kill();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
     let _ = child.wait();
+    // Logs: JSON lines with trace ids; one audit record for the write, without its content.
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
+        .collect();
+    let audit: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "audit").collect();
+    assert_eq!(audit.len(), 1, "one audit record for one write: {audit:?}");
+    assert_eq!(audit[0]["tool"], "send_message");
+    assert_eq!(audit[0]["conversation_id"], conversation.as_str());
+    assert_eq!(audit[0]["outcome"], "ok");
+    assert_eq!(
+        audit[0]["trace_id"], by_header.0,
+        "the audit record carries the trace id"
+    );
+    assert!(audit[0]["span_id"].as_str().is_some_and(|s| s.len() == 16));
+    assert!(!stderr.contains(body_text), "no message body in the logs");
+    assert!(!stderr.contains("sim-app-secret"), "no secret in the logs");
     let carried: Vec<&str> = log["requests"]
         .as_array()
         .expect("requests")
