@@ -10,18 +10,6 @@ use zendesk_messaging_mcp::actors::{ActorKind, SupervisorSettings};
 
 use crate::mcp_support::{TestServer, text_of, tool_error};
 
-/// Waits (in real time, briefly) until `check` holds for a tool's answer.
-async fn until(t: &TestServer, tool: &str, args: Value, check: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..200 {
-        let v = t.ok(tool, args.clone()).await;
-        if check(&v) {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{tool} never reached the expected state");
-}
-
 #[tokio::test]
 async fn tools_list_matches_the_snapshot() {
     let t = TestServer::start().await;
@@ -470,21 +458,9 @@ async fn every_tool_fails_cleanly_on_a_bad_id_and_on_bad_arguments() {
 #[tokio::test]
 async fn a_form_to_a_channel_that_cannot_render_it_is_reported_through_the_webhook() {
     let t = TestServer::start().await;
-    // demo-user-03 talks over Messenger, which renders no forms.
-    let conv = t.conversation_of("demo-user-03").await;
-    let sent = t
-        .ok(
-            "send_message",
-            json!({"conversationId": conv, "content": {"type": "form", "fields": [
-                {"type": "email", "name": "email", "label": "Your email"}]}}),
-        )
-        .await;
-    let mid = sent["messages"][0]["id"].as_str().expect("id").to_owned();
+    let (conv, mid) = t.send_undeliverable_form().await;
     let reads_before = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
-    let status = until(&t, "get_delivery_status", json!({"messageId": mid}), |v| {
-        v["state"] == "failed"
-    })
-    .await;
+    let status = t.delivery_state(&mid, "failed").await;
     assert_eq!(status["conversationId"], conv.as_str());
     assert_eq!(status["failure"]["channel"], "messenger");
     assert!(status["failure"]["error"]["code"].is_string(), "{status}");

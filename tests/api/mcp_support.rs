@@ -103,6 +103,35 @@ impl TestServer {
             .to_owned()
     }
 
+    /// Sends a form to demo-user-03, whose Messenger channel renders no forms, so the webhook
+    /// will report a delivery failure. Returns the conversation and message ids.
+    pub async fn send_undeliverable_form(&self) -> (String, String) {
+        let conv = self.conversation_of("demo-user-03").await;
+        let sent = self
+            .ok(
+                "send_message",
+                serde_json::json!({"conversationId": conv, "content": {"type": "form", "fields": [
+                    {"type": "email", "name": "email", "label": "Your email"}]}}),
+            )
+            .await;
+        let mid = sent["messages"][0]["id"].as_str().expect("id").to_owned();
+        (conv, mid)
+    }
+
+    /// Waits (briefly, in real time: the webhook is asynchronous) until `get_delivery_status`
+    /// of `message_id` shows `state`; returns that answer.
+    pub async fn delivery_state(&self, message_id: &str, state: &str) -> Value {
+        let args = serde_json::json!({"messageId": message_id});
+        for _ in 0..200 {
+            let v = self.ok("get_delivery_status", args.clone()).await;
+            if v["state"] == state {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("message {message_id} never reached delivery state {state}");
+    }
+
     pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
         self.call_with(tool, args, None).await
     }

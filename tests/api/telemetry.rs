@@ -217,22 +217,8 @@ async fn a_throttled_send_shows_the_429_wait_and_the_retry() {
 async fn a_failed_delivery_counts_with_its_channel() {
     let spans = Spans::capture();
     let t = TestServer::start().await;
-    let conv = t.conversation_of("demo-user-03").await;
-    let sent = t
-        .ok(
-            "send_message",
-            json!({"conversationId": conv, "content": {"type": "form", "fields": [
-                {"type": "text", "name": "n", "label": "Name"}]}}),
-        )
-        .await;
-    let mid = sent["messages"][0]["id"].as_str().expect("id").to_owned();
-    for _ in 0..200 {
-        let s = t.ok("get_delivery_status", json!({"messageId": mid})).await;
-        if s["state"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (_, mid) = t.send_undeliverable_form().await;
+    t.delivery_state(&mid, "failed").await;
     let text = metrics_text(&t).await;
     assert_eq!(
         sample(
