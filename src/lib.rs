@@ -12,6 +12,7 @@
 //! secret.rs      the string type that is never printed
 //! error.rs       what can go wrong with a call, in terms an agent can act on
 //! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs
+//! sends.rs       sending a message at most once per idempotencyKey, even after ambiguous failures
 //! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring
 //! mcp.rs         the tools: arguments -> one call on an actor handle -> result
 //! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors
@@ -49,6 +50,7 @@ pub mod config;
 pub mod error;
 pub mod mcp;
 pub mod secret;
+pub mod sends;
 pub mod server;
 pub mod simulator;
 pub mod sunco;

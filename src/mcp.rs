@@ -48,9 +48,10 @@ with the list of valid ones and nothing is changed.
 5. Delivery is asynchronous: a send succeeds when the API stores the message; whether the \
 channel delivered it arrives later by webhook. Read get_delivery_status or \
 list_delivery_failures instead of polling or resending.
-6. Back off when told: errors carry retryAfterSeconds for rate limits and busy periods. An \
-error of class outcome_unknown means a write may have happened; check (list_messages) before \
-repeating it.";
+6. Give every send_message an idempotencyKey (unique per message you mean to send): calling \
+again with the same key never sends twice. An error of class outcome_unknown means a write may \
+have happened: repeat it with the same key (the server checks first), or check list_messages.
+7. Back off when told: errors carry retryAfterSeconds for rate limits and busy periods.";
 
 /// The MCP server: the tools over the actor handles. One is made per MCP session.
 #[derive(Clone)]
@@ -401,7 +402,7 @@ impl ZendeskMcp {
     }
 
     #[tool(
-        description = "Send a message to a conversation: text, image, file, carousel, list, location, form or template. `content` is the API's content object; it is checked before anything is sent. The author is the business unless given. Not idempotent: each successful call posts a message. The result means the API stored it; delivery to the channel is reported later (get_delivery_status).",
+        description = "Send a message to a conversation: text, image, file, carousel, list, location, form or template. `content` is the API's content object; it is checked before anything is sent. The author is the business unless given. Not idempotent by itself: give an idempotencyKey so that a repeated call (after a timeout, say) never sends twice. The result means the API stored it; delivery to the channel is reported later (get_delivery_status).",
         annotations(
             title = "Send a message",
             read_only_hint = false,
@@ -432,20 +433,18 @@ impl ZendeskMcp {
             schema,
             r#override: None,
         };
-        let answer: MessagesAnswer = self
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::PostMessage {
-                conversation_id: conversation_id.clone(),
-                body: Box::new(body),
-            })
-            .await?;
-        for m in &answer.messages {
-            self.actors.tracker.remember(&conversation_id, m);
+        if let Some(key) = &a.idempotency_key {
+            crate::sends::check_key(key)?;
         }
+        let sent = self
+            .actors
+            .sends
+            .send(&conversation_id, body, a.idempotency_key.as_deref())
+            .await?;
         Ok(Json(SentMessages {
             conversation_id,
-            messages: answer.messages,
+            messages: sent.messages,
+            replayed: sent.replayed,
         }))
     }
 

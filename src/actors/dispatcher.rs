@@ -817,7 +817,9 @@ impl DispatcherHandle {
                 span: span.clone(),
             })
         };
-        match ask(&self.slot, deadline, make).await {
+        // The job's own deadline decides (it knows whether the request was sent); the grace
+        // only covers the answer's way back.
+        match ask(&self.slot, deadline + Duration::from_secs(2), make).await {
             Ok(result) => result,
             Err(CallError::Unavailable { reason, .. }) => Err(CallError::Deadline {
                 operation: req.operation,

@@ -281,6 +281,8 @@ pub struct Actors {
     pub dispatcher: DispatcherHandle,
     pub switchboard: SwitchboardHandle,
     pub tracker: TrackerHandle,
+    /// Message sends, at most once per idempotency key.
+    pub sends: crate::sends::Sends,
     supervisor: ActorRef<SupervisorMsg>,
     join: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -338,6 +340,7 @@ impl Actors {
         Ok(Self {
             metrics: settings_metrics,
             auth,
+            sends: crate::sends::Sends::new(dispatcher.clone(), tracker.clone()),
             dispatcher,
             switchboard,
             tracker,

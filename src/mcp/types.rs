@@ -212,6 +212,13 @@ pub struct SendMessageArgs {
     /// Flat key/value data stored with the message (string, number or boolean values), ≤ 4 KB.
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    /// A key unique to this message (e.g. a UUID), 1 to 128 characters. Calling again with the
+    /// same key returns the first result without sending twice, even after a failure whose
+    /// outcome was unknown: the server checks the conversation for the key before sending
+    /// again. Strongly recommended for automation. Stored in the message's metadata as
+    /// `mcp.idempotencyKey`.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -375,6 +382,8 @@ pub struct SentMessages {
     pub conversation_id: String,
     /// The stored message(s); use their ids with get_delivery_status.
     pub messages: Vec<Message>,
+    /// True when an earlier call with the same idempotencyKey sent them; nothing was sent now.
+    pub replayed: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -7,6 +7,7 @@ mod cli;
 mod dispatch;
 mod faults;
 mod fidelity;
+mod hardening;
 mod mcp;
 mod mcp_support;
 mod resources;

@@ -1,0 +1,211 @@
+//! Sending a message so that it is never stored twice.
+//!
+//! A send may fail ambiguously: the upstream may have stored the message and then failed to say
+//! so (a 5xx after the write, a dropped connection, a timeout). The dispatcher never repeats such
+//! a send. With an `idempotencyKey`, this module can do better: the key travels in the message's
+//! metadata, so after an ambiguous failure it reads the conversation's newest messages for the key
+//! and either finds the message (the send did happen) or sends again (it provably did not). A
+//! repeat of a key within the retention window returns the first result without any upstream
+//! write; concurrent calls with one key wait for each other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::actors::{DispatcherHandle, TrackerHandle};
+use crate::error::CallError;
+use crate::sunco::endpoints::Endpoint;
+use crate::sunco::paging::Page;
+use crate::sunco::wire::{Message, MessagePost};
+
+/// The metadata field that carries an idempotency key upstream.
+pub const KEY_FIELD: &str = "mcp.idempotencyKey";
+/// How long a key's result is remembered.
+pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Keys remembered at most.
+const MAX_KEYS: u64 = 100_000;
+/// Sends of one key after ambiguous failures, at most.
+const MAX_SENDS: usize = 3;
+
+/// What happened to a key so far.
+#[derive(Debug, Clone)]
+enum KeyState {
+    /// Never sent.
+    Fresh,
+    /// Sent at least once without a clear answer: check upstream before sending again.
+    Uncertain,
+    /// Stored upstream; these are the messages.
+    Sent(Arc<Vec<Message>>),
+}
+
+/// The result of a send.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub messages: Vec<Message>,
+    /// True when an earlier call with the same key did the write (nothing was sent this time).
+    pub replayed: bool,
+}
+
+#[derive(Clone)]
+pub struct Sends {
+    dispatcher: DispatcherHandle,
+    tracker: TrackerHandle,
+    keys: Cache<(String, String), Arc<Mutex<KeyState>>>,
+}
+
+#[derive(Deserialize)]
+struct MessagesAnswer {
+    messages: Vec<Message>,
+}
+
+/// Checks a caller's idempotency key: 1 to 128 printable characters.
+pub fn check_key(key: &str) -> Result<(), CallError> {
+    if key.is_empty() || key.chars().count() > 128 || key.chars().any(char::is_control) {
+        return Err(CallError::invalid(
+            "idempotencyKey",
+            "must be 1 to 128 printable characters, unique per message you mean to send",
+        ));
+    }
+    Ok(())
+}
+
+impl Sends {
+    pub fn new(dispatcher: DispatcherHandle, tracker: TrackerHandle) -> Self {
+        Self {
+            dispatcher,
+            tracker,
+            keys: Cache::builder()
+                .max_capacity(MAX_KEYS)
+                .time_to_live(RETENTION)
+                .build(),
+        }
+    }
+
+    /// Posts `body` to `conversation_id`; with `key`, at most once per key.
+    pub async fn send(
+        &self,
+        conversation_id: &str,
+        mut body: MessagePost,
+        key: Option<&str>,
+    ) -> Result<Sent, CallError> {
+        let Some(key) = key else {
+            let messages = self.post(conversation_id, body).await?;
+            return Ok(Sent {
+                messages,
+                replayed: false,
+            });
+        };
+        check_key(key)?;
+        body.metadata
+            .get_or_insert_with(Default::default)
+            .insert(KEY_FIELD.to_owned(), Value::String(key.to_owned()));
+        let entry = self
+            .keys
+            .get_with((conversation_id.to_owned(), key.to_owned()), async {
+                Arc::new(Mutex::new(KeyState::Fresh))
+            })
+            .await;
+        // One send per key at a time: a concurrent repeat waits and then sees the result.
+        let mut state = entry.lock().await;
+        if let KeyState::Sent(messages) = &*state {
+            return Ok(Sent {
+                messages: messages.as_ref().clone(),
+                replayed: true,
+            });
+        }
+        for _ in 0..MAX_SENDS {
+            if matches!(*state, KeyState::Uncertain) {
+                match self.find(conversation_id, key).await {
+                    Ok(Some(found)) => {
+                        *state = KeyState::Sent(Arc::new(found.clone()));
+                        return Ok(Sent {
+                            messages: found,
+                            replayed: true,
+                        });
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(unknown(key, &e)),
+                }
+            }
+            match self.post(conversation_id, body.clone()).await {
+                Ok(messages) => {
+                    *state = KeyState::Sent(Arc::new(messages.clone()));
+                    return Ok(Sent {
+                        messages,
+                        replayed: false,
+                    });
+                }
+                Err(CallError::OutcomeUnknown { reason, .. }) => {
+                    tracing::info!(%reason, "a keyed send failed ambiguously; checking before sending again");
+                    *state = KeyState::Uncertain;
+                }
+                // Anything else was not stored (refused, throttled, never sent).
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CallError::OutcomeUnknown {
+            operation: "PostMessage",
+            reason: format!(
+                "{MAX_SENDS} attempts failed ambiguously; call again with the same idempotencyKey ({key}) and the server will check before sending"
+            ),
+        })
+    }
+
+    async fn post(
+        &self,
+        conversation_id: &str,
+        body: MessagePost,
+    ) -> Result<Vec<Message>, CallError> {
+        let answer: MessagesAnswer = self
+            .dispatcher
+            .call_json(&Endpoint::PostMessage {
+                conversation_id: conversation_id.to_owned(),
+                body: Box::new(body),
+            })
+            .await?;
+        for m in &answer.messages {
+            self.tracker.remember(conversation_id, m);
+        }
+        Ok(answer.messages)
+    }
+
+    /// The messages among the conversation's newest page that carry `key`.
+    async fn find(
+        &self,
+        conversation_id: &str,
+        key: &str,
+    ) -> Result<Option<Vec<Message>>, CallError> {
+        let answer: MessagesAnswer = self
+            .dispatcher
+            .call_json(&Endpoint::ListMessages {
+                conversation_id: conversation_id.to_owned(),
+                page: Page::default(),
+            })
+            .await?;
+        let found: Vec<Message> = answer
+            .messages
+            .into_iter()
+            .filter(|m| {
+                m.metadata
+                    .as_ref()
+                    .and_then(|md| md.get(KEY_FIELD))
+                    .and_then(Value::as_str)
+                    == Some(key)
+            })
+            .collect();
+        Ok((!found.is_empty()).then_some(found))
+    }
+}
+
+fn unknown(key: &str, why: &CallError) -> CallError {
+    CallError::OutcomeUnknown {
+        operation: "PostMessage",
+        reason: format!(
+            "an earlier send with idempotencyKey {key} failed ambiguously and checking the conversation failed too ({why}); call again with the same key"
+        ),
+    }
+}
