@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! main.rs        thin: parse the command line, load configuration, run a subcommand
+//! access.rs      bearer tokens and the profiles they grant: tool sets, read-only, rate limits
 //! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
 //! secret.rs      the string type that is never printed
 //! error.rs       what can go wrong with a call, in terms an agent can act on
@@ -45,6 +46,7 @@
 //! Where the upstream is concerned, `../shared/spec/openapi.yaml` (the official spec) is the
 //! truth: the tests validate every simulator response against it.
 
+pub mod access;
 pub mod actors;
 pub mod config;
 pub mod error;

@@ -11,10 +11,11 @@ use clap::Args;
 use rmcp::ServiceExt;
 use tokio::net::TcpListener;
 
+use zendesk_messaging_mcp::access::AccessPolicy;
 use zendesk_messaging_mcp::actors::SupervisorSettings;
 use zendesk_messaging_mcp::config::{Config, ConfigFlags};
 use zendesk_messaging_mcp::mcp::ZendeskMcp;
-use zendesk_messaging_mcp::server::{self, RunningServer};
+use zendesk_messaging_mcp::server::{self, HttpOptions, RunningServer};
 use zendesk_messaging_mcp::simulator::faults::RateLimit;
 use zendesk_messaging_mcp::simulator::{self, SimConfig, SimulatorArgs};
 use zendesk_messaging_mcp::telemetry::{LogFormat, Telemetry, init_logging};
@@ -61,11 +62,54 @@ struct ServeArgs {
     /// Calls waiting for the upstream at most; past it calls fail at once with "busy"
     #[arg(long, value_name = "N")]
     queue: Option<usize>,
+    /// A TOML file of bearer tokens and their profiles (also ZENDESK_MCP_TOKENS_FILE; inline
+    /// tokens come from ZENDESK_MCP_TOKENS as NAME:TOKEN[:read-only], comma-separated)
+    #[arg(long, value_name = "FILE")]
+    tokens_file: Option<std::path::PathBuf>,
+    /// Only read-only tools, for every caller
+    #[arg(long)]
+    read_only: bool,
+    /// Only these tools, for every caller (comma-separated names)
+    #[arg(long, value_delimiter = ',', value_name = "TOOL,...")]
+    tools: Option<Vec<String>>,
+    /// Serve /mcp without bearer tokens on a non-loopback address (only behind a proxy that
+    /// authenticates callers)
+    #[arg(long)]
+    allow_unauthenticated: bool,
+    /// A Host name /mcp accepts besides the loopback ones (repeatable)
+    #[arg(long, value_name = "HOST")]
+    allowed_host: Vec<String>,
+    /// A browser Origin /mcp accepts besides its own loopback origins (repeatable)
+    #[arg(long, value_name = "ORIGIN")]
+    allowed_origin: Vec<String>,
     #[command(flatten)]
     config: ConfigFlags,
 }
 
 impl ServeArgs {
+    /// The access rules and HTTP options, from the flags and the ZENDESK_MCP_TOKENS* variables.
+    fn http(&self) -> Result<HttpOptions, String> {
+        let inline = std::env::var("ZENDESK_MCP_TOKENS").ok();
+        let file = self
+            .tokens_file
+            .clone()
+            .or_else(|| std::env::var_os("ZENDESK_MCP_TOKENS_FILE").map(Into::into));
+        let access = AccessPolicy::build(
+            inline.as_deref(),
+            file.as_deref(),
+            self.read_only,
+            self.tools.clone(),
+            &ZendeskMcp::tool_names(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(HttpOptions {
+            access: Arc::new(access),
+            allowed_hosts: self.allowed_host.clone(),
+            allowed_origins: self.allowed_origin.clone(),
+            ..Default::default()
+        })
+    }
+
     fn settings(&self, telemetry: Arc<Telemetry>) -> SupervisorSettings {
         let mut s = SupervisorSettings {
             telemetry,
@@ -90,6 +134,7 @@ impl ServeArgs {
 struct Started {
     server: RunningServer,
     simulator: Option<simulator::RunningSimulator>,
+    access: Arc<AccessPolicy>,
 }
 
 impl Started {
@@ -110,6 +155,14 @@ async fn start(
     let bind = args
         .bind
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
+    let http = args.http().map_err(|e| {
+        eprintln!("serve: {e}");
+        ExitCode::from(2)
+    })?;
+    if let Err(e) = http.access.check_bind(bind, args.allow_unauthenticated) {
+        eprintln!("serve: {e}");
+        return Err(ExitCode::from(2));
+    }
     let listener = TcpListener::bind(bind).await.map_err(|e| {
         eprintln!("serve: cannot listen on {bind}: {e}");
         ExitCode::from(1)
@@ -122,7 +175,7 @@ async fn start(
             .as_deref()
             .and_then(|t| t.parse().ok())
             .map(std::time::Duration::from_secs);
-        let w = server::serve_with_simulator(listener, settings, timeout)
+        let w = server::serve_with_simulator(listener, settings, timeout, http.clone())
             .await
             .map_err(|e| {
                 eprintln!("serve: {e}");
@@ -140,7 +193,7 @@ async fn start(
             ExitCode::from(2)
         })?;
         let upstream = format!("{} (app {})", config.api_url, config.app_id);
-        let running = server::serve(listener, &config, settings)
+        let running = server::serve_with(listener, &config, settings, http.clone())
             .await
             .map_err(|e| {
                 eprintln!("serve: {e}");
@@ -165,6 +218,7 @@ async fn start(
     Ok(Started {
         server: running,
         simulator,
+        access: http.access,
     })
 }
 
@@ -203,7 +257,7 @@ async fn run_stdio(args: ServeArgs, telemetry: Arc<Telemetry>) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let service = match ZendeskMcp::new(running.server.actors.clone())
+    let service = match ZendeskMcp::new(running.server.actors.clone(), running.access.clone())
         .serve(rmcp::transport::stdio())
         .await
     {

@@ -13,6 +13,7 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::Deserialize;
 
+use crate::access::{AccessPolicy, Profile};
 use crate::actors::Actors;
 use crate::actors::switchboard::Control;
 use crate::error::CallError;
@@ -57,6 +58,7 @@ have happened: repeat it with the same key (the server checks first), or check l
 #[derive(Clone)]
 pub struct ZendeskMcp {
     actors: Arc<Actors>,
+    access: Arc<AccessPolicy>,
     tool_router: ToolRouter<Self>,
     /// The lowest level of log notifications the client asked for (none until it asks).
     log_level: Arc<std::sync::Mutex<Option<u8>>>,
@@ -202,9 +204,10 @@ fn integration_view(i: Integration) -> IntegrationView {
 
 #[tool_router]
 impl ZendeskMcp {
-    pub fn new(actors: Arc<Actors>) -> Self {
+    pub fn new(actors: Arc<Actors>, access: Arc<AccessPolicy>) -> Self {
         Self {
             actors,
+            access,
             tool_router: Self::tool_router(),
             log_level: Default::default(),
         }
@@ -899,6 +902,34 @@ impl ZendeskMcp {
 }
 
 impl ZendeskMcp {
+    /// The names of every tool, for checking configured tool sets.
+    pub fn tool_names() -> std::collections::BTreeSet<String> {
+        Self::tool_router()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect()
+    }
+
+    /// The caller's profile, as the `/mcp` route authenticated it (none over stdio or when no
+    /// tokens are configured).
+    fn profile(context: &RequestContext<RoleServer>) -> Option<Arc<Profile>> {
+        context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Arc<Profile>>().cloned())
+    }
+
+    /// Whether the caller may see and call `tool`.
+    fn permits(&self, profile: Option<&Profile>, tool: &rmcp::model::Tool) -> bool {
+        let read_only = tool
+            .annotations
+            .as_ref()
+            .and_then(|a| a.read_only_hint)
+            .unwrap_or(false);
+        self.access.allows(profile, &tool.name, read_only)
+    }
+
     /// Sends a log notification to the client if it asked for this level or a lower one.
     #[allow(deprecated)] // MCP logging is deprecated by SEP-2577; 2025-11-25 clients still use it.
     async fn log(&self, ctx: &RequestContext<RoleServer>, level: &str, data: serde_json::Value) {
@@ -970,12 +1001,46 @@ fn outcome_of(result: &Result<rmcp::model::CallToolResponse, rmcp::ErrorData>) -
 impl ServerHandler for ZendeskMcp {
     /// Every tool call: a span (child of the caller's `traceparent`, from `_meta` or the HTTP
     /// headers), the call and duration metrics, and for writes an audit record.
+    /// Only the tools the caller's profile grants are listed.
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let profile = Self::profile(&context);
+        let tools = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .filter(|t| self.permits(profile.as_deref(), t))
+            .collect();
+        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
+    }
+
     async fn call_tool(
         &self,
         request: rmcp::model::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
         let tool = request.name.to_string();
+        let profile = Self::profile(&context);
+        let profile_name = profile
+            .as_ref()
+            .map_or("default", |p| p.name.as_str())
+            .to_owned();
+        if let Some(t) = self.tool_router.get(&tool)
+            && !self.permits(profile.as_deref(), t)
+        {
+            tracing::warn!(target: "audit", tool = %tool, profile = %profile_name, outcome = "forbidden", "refused");
+            let why = serde_json::json!({
+                "error": "forbidden",
+                "message": format!("the tool {tool} is not available to this caller (profile {profile_name}); list the tools to see which are"),
+            });
+            let mut refused =
+                rmcp::model::CallToolResult::error(vec![ContentBlock::text(why.to_string())]);
+            refused.structured_content = None;
+            return Ok(refused.into());
+        }
         let conversation_id = request
             .arguments
             .as_ref()
@@ -1043,7 +1108,7 @@ impl ServerHandler for ZendeskMcp {
                 tracing::info!(
                     target: "audit",
                     tool = %tool,
-                    profile = "default",
+                    profile = %profile_name,
                     conversation_id = conversation_id.as_deref(),
                     outcome = %outcome,
                     "write"

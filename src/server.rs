@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{AccessPolicy, Refusal};
 use crate::actors::{ActorKind, Actors, SupervisorSettings};
 use crate::config::Config;
 use crate::error::CallError;
@@ -46,6 +47,7 @@ enum Credentials {
 #[derive(Clone)]
 pub struct AppState {
     pub actors: Arc<Actors>,
+    access: Arc<AccessPolicy>,
     telemetry: Arc<crate::telemetry::Telemetry>,
     app_id: Arc<str>,
     webhook_secret: Option<Secret>,
@@ -61,19 +63,62 @@ impl AppState {
     }
 }
 
+/// How the HTTP face is set up, beyond the actors.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Who may call `/mcp` and which tools each caller may use.
+    pub access: Arc<AccessPolicy>,
+    /// `Host` names accepted on `/mcp` besides the loopback ones (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted on `/mcp` besides the server's own loopback origins.
+    pub allowed_origins: Vec<String>,
+    /// Largest `/mcp` request body.
+    pub max_body: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            access: Arc::new(AccessPolicy::default()),
+            allowed_hosts: vec![],
+            allowed_origins: vec![],
+            max_body: 1024 * 1024,
+        }
+    }
+}
+
 /// The router with every route.
-pub fn router(state: AppState, ct: CancellationToken) -> Router {
+pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: u16) -> Router {
     let actors = state.actors.clone();
+    let access = state.access.clone();
+    let hosts = ["localhost", "127.0.0.1", "::1"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(http.allowed_hosts.iter().cloned());
+    let origins = ["localhost", "127.0.0.1", "[::1]"]
+        .into_iter()
+        .map(|h| format!("http://{h}:{port}"))
+        .chain(http.allowed_origins.iter().cloned());
     let config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(http.max_body)
         .with_cancellation_token(ct.child_token());
     let mcp: StreamableHttpService<ZendeskMcp, LocalSessionManager> = StreamableHttpService::new(
-        move || Ok(ZendeskMcp::new(actors.clone())),
+        move || Ok(ZendeskMcp::new(actors.clone(), access.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    Router::new()
+    let mcp = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
+    Router::new()
+        .merge(mcp)
         .route(
             WEBHOOK_PATH,
             post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
@@ -126,6 +171,51 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.telemetry.render_prometheus(),
     )
         .into_response()
+}
+
+/// Bearer-token check on `/mcp`: 401 with `WWW-Authenticate` for a missing or wrong token, 429
+/// past the token's rate; otherwise the caller's profile goes along with the request.
+async fn authenticate(
+    State(state): State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.access.authenticate(header) {
+        Ok(Some(profile)) => {
+            req.extensions_mut().insert(profile);
+            next.run(req).await
+        }
+        Ok(None) => next.run(req).await,
+        Err(Refusal::Unauthenticated) => {
+            tracing::warn!(target: "audit", outcome = "unauthenticated", "refused a /mcp request without a valid bearer token");
+            let mut r = problem(
+                StatusCode::UNAUTHORIZED,
+                "a valid bearer token is required: send Authorization: Bearer <token>",
+            );
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(
+                    "Bearer realm=\"zendesk-messaging-mcp\", error=\"invalid_token\"",
+                ),
+            );
+            r
+        }
+        Err(Refusal::RateLimited(wait)) => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut r = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("this token's request rate is exceeded; retry after {secs} s"),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            r
+        }
+    }
 }
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
@@ -336,11 +426,21 @@ impl RunningServer {
     }
 }
 
-/// Starts the actors and serves every route on `listener`.
+/// Starts the actors and serves every route on `listener`, open to loopback callers.
 pub async fn serve(
     listener: TcpListener,
     config: &Config,
+    settings: SupervisorSettings,
+) -> Result<RunningServer, CallError> {
+    serve_with(listener, config, settings, HttpOptions::default()).await
+}
+
+/// [`serve`] with access rules and HTTP options.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: &Config,
     mut settings: SupervisorSettings,
+    http: HttpOptions,
 ) -> Result<RunningServer, CallError> {
     settings.limits.deadline = config.timeout;
     let telemetry = settings.telemetry.clone();
@@ -350,6 +450,7 @@ pub async fn serve(
     let actors = Arc::new(Actors::start(config, settings).await?);
     let state = AppState {
         actors: actors.clone(),
+        access: http.access.clone(),
         telemetry,
         app_id: config.app_id.as_str().into(),
         webhook_secret: config.webhook_secret.clone(),
@@ -361,7 +462,7 @@ pub async fn serve(
         config.scope,
         ct.child_token(),
     ));
-    let app = router(state, ct.clone());
+    let app = router(state, ct.clone(), &http, addr.port());
     let stop = ct.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -414,6 +515,7 @@ pub async fn serve_with_simulator(
     listener: TcpListener,
     settings: SupervisorSettings,
     deadline: Option<Duration>,
+    http: HttpOptions,
 ) -> Result<WithSimulator, CallError> {
     use crate::simulator::{self, SimConfig, seed::Seed};
     let addr = listener
@@ -434,7 +536,7 @@ pub async fn serve_with_simulator(
     if let Some(d) = deadline {
         config.timeout = d;
     }
-    let server = serve(listener, &config, settings).await?;
+    let server = serve_with(listener, &config, settings, http).await?;
     Ok(WithSimulator {
         server,
         simulator,

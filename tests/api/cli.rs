@@ -353,3 +353,30 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn serve_refuses_an_open_endpoint_on_a_non_loopback_address() {
+    let out = bin()
+        .args(["serve", "--simulator", "--bind", "0.0.0.0:0"])
+        .env_remove("ZENDESK_MCP_TOKENS")
+        .env_remove("ZENDESK_MCP_TOKENS_FILE")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("without bearer tokens"), "{err}");
+    assert!(err.contains("ZENDESK_MCP_TOKENS"), "{err}");
+    let out = bin()
+        .args([
+            "serve",
+            "--simulator",
+            "--bind",
+            "127.0.0.1:0",
+            "--tools",
+            "send_mesage",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tool \"send_mesage\""));
+}

@@ -163,3 +163,257 @@ async fn accept_then_fail_on_30_percent_of_sends_never_duplicates_a_keyed_messag
         assert_eq!(stored_now.get(&format!("plain {i}")), Some(&1), "plain {i}");
     }
 }
+
+const BOT_TOKEN: &str = "bot-token-0123456789abcdef";
+const REPORTING_TOKEN: &str = "reporting-token-0123456789";
+
+fn with_tokens(read_only_flag: bool) -> zendesk_messaging_mcp::server::HttpOptions {
+    let access = zendesk_messaging_mcp::access::AccessPolicy::build(
+        Some(&format!(
+            "bot:{BOT_TOKEN},reporting:{REPORTING_TOKEN}:read-only"
+        )),
+        None,
+        read_only_flag,
+        None,
+        &zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
+    )
+    .expect("policy");
+    zendesk_messaging_mcp::server::HttpOptions {
+        access: std::sync::Arc::new(access),
+        ..Default::default()
+    }
+}
+
+/// A raw MCP POST (stateless protocol) with the given headers; returns status and body.
+async fn raw_post(url: &str, headers: &[(&str, &str)], body: String) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.body(body).send().await.expect("post");
+    let status = r.status().as_u16();
+    let headers = format!("{:?}", r.headers());
+    (
+        status,
+        format!("{headers}\n{}", r.text().await.unwrap_or_default()),
+    )
+}
+
+fn tools_list_body() -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_gets_401_and_nothing_reaches_the_upstream() {
+    let t = TestServer::start_full(
+        SupervisorSettings::default(),
+        with_tokens(false),
+        Some(BOT_TOKEN),
+        |_| {},
+    )
+    .await;
+    let url = t.server.mcp_url();
+    let before = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
+    for auth in [
+        None,
+        Some("Bearer wrong-token-0123456789"),
+        Some("Basic Ym90OnNlY3JldA=="),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
+        let (status, text) = raw_post(&url, &headers, tools_list_body()).await;
+        assert_eq!(status, 401, "{text}");
+        assert!(
+            text.contains("www-authenticate") && text.contains("Bearer realm"),
+            "{text}"
+        );
+    }
+    let after = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
+    assert_eq!(before, after, "refused calls reach nothing upstream");
+    // The right token works.
+    t.ok("list_switchboards", json!({})).await;
+}
+
+#[tokio::test]
+async fn a_read_only_profile_sees_and_may_call_only_read_only_tools() {
+    let t = TestServer::start_full(
+        SupervisorSettings::default(),
+        with_tokens(false),
+        Some(REPORTING_TOKEN),
+        |_| {},
+    )
+    .await;
+    let tools = t.client.list_all_tools().await.expect("tools");
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert!(names.contains(&"list_conversations".to_owned()));
+    for write in ["send_message", "create_user", "pass_control", "update_user"] {
+        assert!(
+            !names.contains(&write.to_owned()),
+            "{write} is not listed: {names:?}"
+        );
+    }
+    let conv = t.conversation_of("demo-user-02").await;
+    let e = t
+        .err(
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": "no"}}),
+        )
+        .await;
+    assert_eq!(e["error"], "forbidden", "{e}");
+    assert_eq!(
+        t.sim.count(POST_MESSAGE, "201").await,
+        0,
+        "nothing was sent"
+    );
+}
+
+#[tokio::test]
+async fn the_read_only_flag_bounds_every_profile() {
+    let t = TestServer::start_full(
+        SupervisorSettings::default(),
+        with_tokens(true),
+        Some(BOT_TOKEN),
+        |_| {},
+    )
+    .await;
+    let names: Vec<String> = t
+        .client
+        .list_all_tools()
+        .await
+        .expect("tools")
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(!names.contains(&"send_message".to_owned()), "{names:?}");
+    let conv = t.conversation_of("demo-user-02").await;
+    let e = t
+        .err(
+            "pass_control",
+            json!({"conversationId": conv, "switchboardIntegration": "bot"}),
+        )
+        .await;
+    assert_eq!(e["error"], "forbidden");
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_origins_oversized_bodies_and_hostile_ids_are_refused() {
+    let t = TestServer::start().await;
+    let url = t.server.mcp_url();
+    let before = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
+    // DNS rebinding: a page on another origin, or a name that is not ours.
+    let (status, text) = raw_post(
+        &url,
+        &[("origin", "http://evil.example")],
+        tools_list_body(),
+    )
+    .await;
+    assert_eq!(status, 403, "{text}");
+    let (status, text) = raw_post(&url, &[("host", "evil.example")], tools_list_body()).await;
+    assert_eq!(status, 403, "{text}");
+    // The server's own origin is fine.
+    let own = format!("http://127.0.0.1:{}", t.server.addr.port());
+    let (status, text) = raw_post(&url, &[("origin", &own)], tools_list_body()).await;
+    assert_eq!(status, 200, "{text}");
+    // Oversized bodies, on /mcp and on the webhook route.
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{{\"pad\":\"{}\"}}}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let (status, _) = raw_post(&url, &[], big.clone()).await;
+    assert_eq!(status, 413);
+    let r = reqwest::Client::new()
+        .post(t.server.webhook_url())
+        .header("X-API-Key", "sim-webhook-secret")
+        .body(big)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 413);
+    // Malformed JSON-RPC: a protocol error, not a crash.
+    let (status, text) = raw_post(&url, &[], "{not json".into()).await;
+    assert!((400..500).contains(&status), "{status} {text}");
+    // Hostile ids never reach a path.
+    for bad in [
+        "../../users",
+        "5f0c1e2d3b4a5968778899ff/../x",
+        "%2e%2e",
+        &"a".repeat(5000),
+    ] {
+        let e = t
+            .err("get_conversation", json!({"conversationId": bad}))
+            .await;
+        assert_eq!(e["error"], "invalid_argument", "{bad}: {e}");
+        let e = t.err("get_user", json!({"userId": bad})).await;
+        assert!(
+            e["error"] == "invalid_argument" || e["status"] == 404,
+            "{bad}: {e}"
+        );
+    }
+    let after = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
+    let users_route = "GET /v2/apps/{appId}/users/{userIdOrExternalId}";
+    let mut before_other = before.clone();
+    let mut after_other = after.clone();
+    before_other.as_object_mut().map(|o| o.remove(users_route));
+    after_other.as_object_mut().map(|o| o.remove(users_route));
+    assert_eq!(
+        before_other, after_other,
+        "nothing but (encoded) user lookups reached the upstream"
+    );
+    // Any user lookup that went out was encoded into one path segment and simply not found.
+    for r in t.sim.admin("GET", "/_sim/requests", None).await["requests"]
+        .as_array()
+        .expect("log")
+    {
+        if r["route"] == "/v2/apps/{appId}/users/{userIdOrExternalId}" {
+            assert_eq!(r["status"], 404, "{r}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tokens_inbound_rate_is_limited() {
+    let access = zendesk_messaging_mcp::access::AccessPolicy::build(
+        None,
+        Some(&{
+            let dir = std::env::temp_dir().join(format!("zmcp-rate-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let f = dir.join("tokens.toml");
+            std::fs::write(
+                &f,
+                format!(
+                    "[[tokens]]\nname = \"slow\"\ntoken = \"{BOT_TOKEN}\"\nrate_limit = \"0.5:3\"\n"
+                ),
+            )
+            .expect("write");
+            f
+        }),
+        false,
+        None,
+        &zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
+    )
+    .expect("policy");
+    let http = zendesk_messaging_mcp::server::HttpOptions {
+        access: std::sync::Arc::new(access),
+        ..Default::default()
+    };
+    let t =
+        TestServer::start_full(SupervisorSettings::default(), http, Some(BOT_TOKEN), |_| {}).await;
+    let url = t.server.mcp_url();
+    let auth = format!("Bearer {BOT_TOKEN}");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            raw_post(&url, &[("authorization", &auth)], tools_list_body())
+                .await
+                .0,
+        );
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+}

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use zendesk_messaging_mcp::actors::SupervisorSettings;
-use zendesk_messaging_mcp::server::{self, RunningServer, WEBHOOK_PATH};
+use zendesk_messaging_mcp::server::{self, HttpOptions, RunningServer, WEBHOOK_PATH};
 
 use crate::support::{TestSim, with_webhooks};
 
@@ -59,6 +59,16 @@ impl TestServer {
         settings: SupervisorSettings,
         tweak: impl FnOnce(&mut zendesk_messaging_mcp::simulator::SimConfig),
     ) -> Self {
+        Self::start_full(settings, HttpOptions::default(), None, tweak).await
+    }
+
+    /// Starts with access rules; the test client presents `token`.
+    pub async fn start_full(
+        settings: SupervisorSettings,
+        http: HttpOptions,
+        token: Option<&str>,
+        tweak: impl FnOnce(&mut zendesk_messaging_mcp::simulator::SimConfig),
+    ) -> Self {
         crate::support::init_tracing();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -66,11 +76,11 @@ impl TestServer {
         tweak(&mut sim_config);
         let sim = TestSim::start(sim_config).await;
         let config = server::simulator_config(&sim.base).expect("config");
-        let server = server::serve(listener, &config, settings)
+        let server = server::serve_with(listener, &config, settings, http)
             .await
             .expect("serve");
         let recorder = Recorder::default();
-        let client = Self::connect(&server, recorder.clone()).await;
+        let client = Self::connect_as(&server, recorder.clone(), token).await;
         Self {
             sim,
             server,
@@ -83,9 +93,20 @@ impl TestServer {
         server: &RunningServer,
         handler: Recorder,
     ) -> RunningService<RoleClient, Recorder> {
-        let transport = StreamableHttpClientTransport::from_config(
-            StreamableHttpClientTransportConfig::with_uri(server.mcp_url()),
-        );
+        Self::connect_as(server, handler, None).await
+    }
+
+    /// A client that presents `token` as its bearer token.
+    pub async fn connect_as(
+        server: &RunningServer,
+        handler: Recorder,
+        token: Option<&str>,
+    ) -> RunningService<RoleClient, Recorder> {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(server.mcp_url());
+        if let Some(token) = token {
+            config = config.auth_header(token);
+        }
+        let transport = StreamableHttpClientTransport::from_config(config);
         handler.serve(transport).await.expect("MCP client connects")
     }
 

@@ -1,0 +1,394 @@
+//! Who may call `/mcp`, and which tools each caller may use.
+//!
+//! Callers present a bearer token; each token is bound to a profile: a name (for audit records),
+//! read-only or read-write, optionally a tool set and an inbound rate limit. `--read-only` and
+//! `--tools` bound every profile from above. Without tokens the endpoint is open, which the server
+//! allows only on a loopback address unless the operator says otherwise.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// What a caller may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    pub read_only: bool,
+    /// `None`: every tool (within the global bound).
+    pub tools: Option<BTreeSet<String>>,
+    /// Inbound requests per second and burst, per token.
+    pub rate: Option<(f64, u32)>,
+}
+
+#[derive(Debug)]
+struct Token {
+    secret: Secret,
+    profile: Arc<Profile>,
+}
+
+/// The access rules of one server.
+#[derive(Debug, Default)]
+pub struct AccessPolicy {
+    tokens: Vec<Token>,
+    /// Upper bound for every caller: only read-only tools.
+    pub read_only: bool,
+    /// Upper bound for every caller: only these tools.
+    pub tools: Option<BTreeSet<String>>,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// No token, or not one of ours.
+    Unauthenticated,
+    /// Over the profile's inbound rate; retry after this long.
+    RateLimited(Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AccessError(pub String);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    tokens: Vec<TokenSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenSpec {
+    name: String,
+    token: String,
+    #[serde(default = "read_write")]
+    access: String,
+    #[serde(default)]
+    tools: Option<Vec<String>>,
+    /// `RPS[:BURST]`.
+    #[serde(default)]
+    rate_limit: Option<String>,
+}
+
+fn read_write() -> String {
+    "read-write".to_owned()
+}
+
+fn parse_access(name: &str, access: &str) -> Result<bool, AccessError> {
+    match access {
+        "read-only" => Ok(true),
+        "read-write" => Ok(false),
+        other => Err(AccessError(format!(
+            "token {name:?}: access {other:?} must be read-only or read-write"
+        ))),
+    }
+}
+
+fn parse_rate(name: &str, raw: &str) -> Result<(f64, u32), AccessError> {
+    let bad = || {
+        AccessError(format!(
+            "token {name:?}: rate_limit {raw:?} must be RPS[:BURST], e.g. 5 or 5:10"
+        ))
+    };
+    let (rps, burst) = raw.split_once(':').unwrap_or((raw, ""));
+    let rps: f64 = rps.trim().parse().map_err(|_| bad())?;
+    if !(rps.is_finite() && rps > 0.0) {
+        return Err(bad());
+    }
+    let burst = if burst.is_empty() {
+        rps.ceil().max(1.0) as u32
+    } else {
+        burst.trim().parse().map_err(|_| bad())?
+    };
+    if burst == 0 {
+        return Err(bad());
+    }
+    Ok((rps, burst))
+}
+
+impl AccessPolicy {
+    /// Builds the policy from `ZENDESK_MCP_TOKENS`-style entries (`name:token[:read-only]`,
+    /// comma-separated) and/or a TOML tokens file (`[[tokens]]` with `name`, `token`, `access`,
+    /// `tools`, `rate_limit`), plus the global bounds.
+    pub fn build(
+        inline: Option<&str>,
+        file: Option<&Path>,
+        read_only: bool,
+        tools: Option<Vec<String>>,
+        known_tools: &BTreeSet<String>,
+    ) -> Result<Self, AccessError> {
+        let mut specs = Vec::new();
+        for entry in inline
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let mut parts = entry.splitn(3, ':');
+            let (Some(name), Some(token)) = (parts.next(), parts.next()) else {
+                return Err(AccessError(format!(
+                    "ZENDESK_MCP_TOKENS: {:?} must be NAME:TOKEN or NAME:TOKEN:read-only",
+                    entry.split(':').next().unwrap_or_default()
+                )));
+            };
+            specs.push(TokenSpec {
+                name: name.to_owned(),
+                token: token.to_owned(),
+                access: parts.next().unwrap_or("read-write").to_owned(),
+                tools: None,
+                rate_limit: None,
+            });
+        }
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                AccessError(format!(
+                    "ZENDESK_MCP_TOKENS_FILE: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let parsed: TokensFile = toml::from_str(&text).map_err(|e| {
+                AccessError(format!(
+                    "ZENDESK_MCP_TOKENS_FILE: {} is not a tokens file: {}",
+                    path.display(),
+                    e.message()
+                ))
+            })?;
+            specs.extend(parsed.tokens);
+        }
+        let check_tools = |what: &str, list: &[String]| -> Result<BTreeSet<String>, AccessError> {
+            let set: BTreeSet<String> = list.iter().map(|t| t.trim().to_owned()).collect();
+            if let Some(unknown) = set.iter().find(|t| !known_tools.contains(*t)) {
+                return Err(AccessError(format!(
+                    "{what}: there is no tool {unknown:?} (tools: {})",
+                    known_tools.iter().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            Ok(set)
+        };
+        let mut tokens = Vec::new();
+        let mut names = BTreeSet::new();
+        for spec in specs {
+            if spec.name.is_empty() || !names.insert(spec.name.clone()) {
+                return Err(AccessError(format!(
+                    "token names must be non-empty and unique ({:?})",
+                    spec.name
+                )));
+            }
+            if spec.token.len() < 16 {
+                return Err(AccessError(format!(
+                    "token {:?} is too short: use at least 16 random characters",
+                    spec.name
+                )));
+            }
+            let tools = match &spec.tools {
+                Some(list) => Some(check_tools(&format!("token {:?}", spec.name), list)?),
+                None => None,
+            };
+            tokens.push(Token {
+                secret: Secret::new(spec.token),
+                profile: Arc::new(Profile {
+                    read_only: parse_access(&spec.name, &spec.access)?,
+                    rate: spec
+                        .rate_limit
+                        .as_deref()
+                        .map(|r| parse_rate(&spec.name, r))
+                        .transpose()?,
+                    tools,
+                    name: spec.name,
+                }),
+            });
+        }
+        let tools = tools
+            .map(|list| check_tools("--tools", &list))
+            .transpose()?;
+        Ok(Self {
+            tokens,
+            read_only,
+            tools,
+            buckets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// True when callers must present a token.
+    pub fn requires_tokens(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
+    /// Refuses an open endpoint on an address other machines can reach, unless allowed.
+    pub fn check_bind(&self, addr: SocketAddr, allow_open: bool) -> Result<(), AccessError> {
+        if self.requires_tokens() || addr.ip().is_loopback() || allow_open {
+            return Ok(());
+        }
+        Err(AccessError(format!(
+            "refusing to serve /mcp on {addr} without bearer tokens: anyone who can reach it could act on your customers' conversations. Set ZENDESK_MCP_TOKENS or ZENDESK_MCP_TOKENS_FILE, bind a loopback address, or pass --allow-unauthenticated if a proxy in front authenticates callers"
+        )))
+    }
+
+    /// The profile of the caller presenting `authorization` (an `Authorization` header value).
+    /// `Ok(None)` when no tokens are configured.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Option<Arc<Profile>>, Refusal> {
+        if self.tokens.is_empty() {
+            return Ok(None);
+        }
+        let presented = authorization
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or(Refusal::Unauthenticated)?;
+        // Compare with every token (in constant time each), so timing tells nothing of which
+        // token came close.
+        let mut found = None;
+        for t in &self.tokens {
+            if t.secret.matches(presented.as_bytes()) && found.is_none() {
+                found = Some(t.profile.clone());
+            }
+        }
+        let profile = found.ok_or(Refusal::Unauthenticated)?;
+        if let Some((rps, burst)) = profile.rate {
+            self.take(&profile.name, rps, burst)?;
+        }
+        Ok(Some(profile))
+    }
+
+    fn take(&self, name: &str, rps: f64, burst: u32) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, at) = buckets
+            .entry(name.to_owned())
+            .or_insert((burst as f64, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rps).min(burst as f64);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Refusal::RateLimited(Duration::from_secs_f64(
+                (1.0 - *tokens) / rps,
+            )))
+        }
+    }
+
+    /// Whether `profile` (or an anonymous caller, `None`) may use `tool`.
+    pub fn allows(&self, profile: Option<&Profile>, tool: &str, tool_is_read_only: bool) -> bool {
+        let read_only = self.read_only || profile.is_some_and(|p| p.read_only);
+        if read_only && !tool_is_read_only {
+            return false;
+        }
+        let in_set = |set: &Option<BTreeSet<String>>| set.as_ref().is_none_or(|s| s.contains(tool));
+        in_set(&self.tools) && profile.is_none_or(|p| in_set(&p.tools))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> BTreeSet<String> {
+        ["list_conversations", "send_message"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn tokens_bind_profiles_and_the_flags_bound_them() {
+        let p = AccessPolicy::build(
+            Some("reporting:0123456789abcdef0123:read-only, bot:fedcba9876543210fedc"),
+            None,
+            false,
+            None,
+            &known(),
+        )
+        .unwrap();
+        let reporting = p
+            .authenticate(Some("Bearer 0123456789abcdef0123"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(reporting.name, "reporting");
+        assert!(p.allows(Some(&reporting), "list_conversations", true));
+        assert!(!p.allows(Some(&reporting), "send_message", false));
+        let bot = p
+            .authenticate(Some("Bearer fedcba9876543210fedc"))
+            .unwrap()
+            .unwrap();
+        assert!(p.allows(Some(&bot), "send_message", false));
+        assert_eq!(
+            p.authenticate(Some("Bearer nope")),
+            Err(Refusal::Unauthenticated)
+        );
+        assert_eq!(p.authenticate(None), Err(Refusal::Unauthenticated));
+
+        let bounded =
+            AccessPolicy::build(Some("bot:fedcba9876543210fedc"), None, true, None, &known())
+                .unwrap();
+        let bot = bounded
+            .authenticate(Some("Bearer fedcba9876543210fedc"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            !bounded.allows(Some(&bot), "send_message", false),
+            "--read-only bounds it"
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_a_reason() {
+        let err = |inline: &str| {
+            AccessPolicy::build(Some(inline), None, false, None, &known())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("short:abc").contains("too short"));
+        assert!(err("x:0123456789abcdef0123:admin").contains("read-only or read-write"));
+        assert!(err("nocolon").contains("NAME:TOKEN"));
+        let tools = AccessPolicy::build(None, None, false, Some(vec!["nope".into()]), &known());
+        assert!(tools.unwrap_err().to_string().contains("no tool \"nope\""));
+    }
+
+    #[test]
+    fn an_open_endpoint_stays_on_loopback_unless_allowed() {
+        let open = AccessPolicy::default();
+        assert!(
+            open.check_bind("127.0.0.1:8090".parse().unwrap(), false)
+                .is_ok()
+        );
+        assert!(
+            open.check_bind("0.0.0.0:8090".parse().unwrap(), false)
+                .is_err()
+        );
+        assert!(
+            open.check_bind("0.0.0.0:8090".parse().unwrap(), true)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn per_token_rate_limits_refuse_with_a_wait() {
+        let dir = std::env::temp_dir().join(format!("zmcp-tokens-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("tokens.toml");
+        std::fs::write(
+            &file,
+            "[[tokens]]\nname = \"slow\"\ntoken = \"0123456789abcdef0123\"\nrate_limit = \"1:2\"\n",
+        )
+        .unwrap();
+        let p = AccessPolicy::build(None, Some(&file), false, None, &known()).unwrap();
+        let h = Some("Bearer 0123456789abcdef0123");
+        assert!(p.authenticate(h).is_ok());
+        assert!(p.authenticate(h).is_ok());
+        assert!(matches!(p.authenticate(h), Err(Refusal::RateLimited(d)) if d > Duration::ZERO));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
