@@ -417,3 +417,172 @@ async fn a_tokens_inbound_rate_is_limited() {
     }
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+/// Fires `n` concurrent `get_conversation` calls; returns (successes, errors as JSON).
+async fn reads(t: &TestServer, conv: &str, n: usize) -> (usize, Vec<Value>) {
+    let calls = (0..n).map(|_| t.call("get_conversation", json!({"conversationId": conv})));
+    let results = futures::future::join_all(calls).await;
+    let mut ok = 0;
+    let mut errors = Vec::new();
+    for r in &results {
+        if r.is_error == Some(true) {
+            errors.push(crate::mcp_support::tool_error("get_conversation", r));
+        } else {
+            ok += 1;
+        }
+    }
+    (ok, errors)
+}
+
+#[tokio::test]
+async fn a_429_storm_slows_the_server_below_the_limit_and_it_recovers() {
+    for retry_after in [false, true] {
+        let mut settings = quick();
+        settings.limits.deadline = Duration::from_secs(10);
+        let t = TestServer::start_with(settings, |_| {}).await;
+        let conv = t.conversation_of("demo-user-02").await;
+        t.sim
+            .admin(
+                "PUT",
+                "/_sim/faults",
+                Some(json!({"rateLimit": {"rps": 40.0, "burst": 5}, "retryAfter": retry_after})),
+            )
+            .await;
+        let started = std::time::Instant::now();
+        // Sample the dispatcher's send rate while the storm lasts.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let sample = async {
+            let mut lowest = f64::MAX;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let s = t.server.actors.dispatcher.stats().await.expect("stats");
+                lowest = lowest.min(s.rate);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            lowest
+        };
+        let storm = async {
+            let r = reads(&t, &conv, 60).await;
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            r
+        };
+        let ((ok, errors), lowest) = tokio::join!(storm, sample);
+        for e in &errors {
+            assert_eq!(e["error"], "rate_limited", "{e}");
+            assert!(e["retryAfterSeconds"].as_u64().is_some(), "{e}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "every call ended before its deadline"
+        );
+        assert!(
+            ok >= 50,
+            "most calls went through ({ok}/60, Retry-After {retry_after})"
+        );
+        let stats = t.server.actors.dispatcher.stats().await.expect("stats");
+        assert!(stats.throttled > 0);
+        assert!(
+            lowest < 40.0,
+            "the send rate dropped below the limit: {lowest}"
+        );
+        // The limit lifts: the rate climbs back step by step.
+        t.sim.admin("PUT", "/_sim/faults", Some(json!({}))).await;
+        for _ in 0..3 {
+            let (ok, errors) = reads(&t, &conv, 30).await;
+            assert_eq!((ok, errors.len()), (30, 0));
+        }
+        let recovered = t.server.actors.dispatcher.stats().await.expect("stats");
+        assert!(recovered.rate > lowest, "{} > {lowest}", recovered.rate);
+        assert_eq!(recovered.rate, 100.0, "back to the configured rate");
+    }
+}
+
+#[tokio::test]
+async fn dropped_connections_never_duplicate_a_keyed_send_and_reads_recover() {
+    let t = TestServer::start_with(quick(), |_| {}).await;
+    let conv = t.conversation_of("demo-user-01").await;
+    t.sim
+        .admin("PUT", "/_sim/faults", Some(json!({"dropRate": 0.3})))
+        .await;
+    for i in 0..30 {
+        let r = t
+            .call(
+                "send_message",
+                json!({"conversationId": conv, "content": {"type": "text", "text": format!("drop {i}")},
+                    "idempotencyKey": format!("drop-{i}")}),
+            )
+            .await;
+        if r.is_error == Some(true) {
+            let e = crate::mcp_support::tool_error("send_message", &r);
+            assert_eq!(e["error"], "outcome_unknown", "{e}");
+        }
+    }
+    let (ok, errors) = reads(&t, &conv, 20).await;
+    assert!(
+        ok >= 19,
+        "reads retry through dropped connections: {errors:?}"
+    );
+    t.sim.admin("PUT", "/_sim/faults", Some(json!({}))).await;
+    let counts = texts(&stored(&t, &conv).await);
+    for i in 0..30 {
+        assert!(
+            counts.get(&format!("drop {i}")).copied().unwrap_or(0) <= 1,
+            "drop {i} duplicated"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ten_times_overload_gets_fast_busy_errors_and_loses_no_accepted_write() {
+    let mut settings = quick();
+    settings.limits.max_in_flight = 2;
+    settings.limits.queue_capacity = 10;
+    let t = TestServer::start_with(settings, |c| c.faults.latency_ms = 20).await;
+    let conv = t.conversation_of("demo-user-04").await;
+    let calls = (0..120).map(|i| {
+        let t = &t;
+        let conv = conv.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let r = t
+                .call(
+                    "send_message",
+                    json!({"conversationId": conv, "content": {"type": "text", "text": format!("load {i}")},
+                        "idempotencyKey": format!("load-{i}")}),
+                )
+                .await;
+            (i, r, started.elapsed())
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let mut accepted = Vec::new();
+    let mut busy = 0;
+    for (i, r, took) in &results {
+        if r.is_error == Some(true) {
+            let e = crate::mcp_support::tool_error("send_message", r);
+            assert_eq!(e["error"], "busy", "{e}");
+            assert!(
+                *took < Duration::from_secs(2),
+                "busy answers come fast ({took:?})"
+            );
+            busy += 1;
+        } else {
+            accepted.push(*i);
+        }
+    }
+    assert!(busy > 0, "the queue bound was reached");
+    let stats = t.server.actors.dispatcher.stats().await.expect("stats");
+    assert!(stats.queued <= 10, "the queue stays within its bound");
+    let counts = texts(&stored(&t, &conv).await);
+    for i in &accepted {
+        assert_eq!(
+            counts.get(&format!("load {i}")),
+            Some(&1),
+            "accepted write {i} stored once"
+        );
+    }
+    assert_eq!(
+        t.sim.count(POST_MESSAGE, "201").await as usize,
+        accepted.len(),
+        "refused sends never went upstream"
+    );
+}
