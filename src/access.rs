@@ -344,6 +344,21 @@ mod tests {
     }
 
     #[test]
+    fn tokens_never_show_in_debug_output() {
+        let p = AccessPolicy::build(
+            Some("bot:fedcba9876543210fedc"),
+            None,
+            false,
+            None,
+            &known(),
+        )
+        .unwrap();
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("fedcba9876543210fedc"), "{shown}");
+        assert!(shown.contains("bot"));
+    }
+
+    #[test]
     fn bad_entries_are_refused_with_a_reason() {
         let err = |inline: &str| {
             AccessPolicy::build(Some(inline), None, false, None, &known())

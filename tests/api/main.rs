@@ -10,6 +10,7 @@ mod fidelity;
 mod hardening;
 mod mcp;
 mod mcp_support;
+mod properties;
 mod resources;
 mod spec;
 mod support;
