@@ -586,3 +586,178 @@ async fn ten_times_overload_gets_fast_busy_errors_and_loses_no_accepted_write() 
         "refused sends never went upstream"
     );
 }
+
+/// 10,000 tool calls under mixed faults, as an automation agent makes them (keyed sends, repeated
+/// with the same key after an unknown outcome, backing off when told). Run it with
+/// `cargo test --release --test api -- --ignored mixed_faults --nocapture`; it prints the tally
+/// and fails on any duplicate or lost message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 10,000-call run; see the command above"]
+async fn mixed_faults_10k() {
+    let calls_total: usize = std::env::var("MIXED_FAULT_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let concurrency = 32;
+    let mut settings = quick();
+    settings.limits.deadline = Duration::from_secs(10);
+    // Above the simulator's limit, so 429s happen and the dispatcher has to slow down.
+    settings.limits.rate = 600.0;
+    settings.limits.burst = 100;
+    let t = std::sync::Arc::new(TestServer::start_with(settings, |_| {}).await);
+    let users = [
+        "demo-user-01",
+        "demo-user-02",
+        "demo-user-03",
+        "demo-user-04",
+        "demo-user-05",
+    ];
+    let mut convs = Vec::new();
+    for u in users {
+        convs.push(t.conversation_of(u).await);
+    }
+    t.sim
+        .admin(
+            "PUT",
+            "/_sim/faults",
+            Some(json!({
+                "rateLimit": {"rps": 400.0, "burst": 100},
+                "failRate": 0.05,
+                "dropRate": 0.02,
+                "acceptThenFailRate": 0.1,
+                "latencyMs": 1
+            })),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tally = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<String, usize>::new()));
+    let intended = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String, bool)>::new()));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (t, next, tally, intended, convs) = (
+            t.clone(),
+            next.clone(),
+            tally.clone(),
+            intended.clone(),
+            convs.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= calls_total {
+                    return;
+                }
+                let conv = &convs[i % convs.len()];
+                let roll = i % 10;
+                let (tool, args) = match roll {
+                    0..=5 => match i % 3 {
+                        0 => ("get_conversation", json!({"conversationId": conv})),
+                        1 => ("list_messages", json!({"conversationId": conv, "limit": 5})),
+                        _ => ("get_switchboard_status", json!({"conversationId": conv})),
+                    },
+                    6..=8 => (
+                        "send_message",
+                        json!({"conversationId": conv,
+                               "content": {"type": "text", "text": format!("mixed {i}")},
+                               "idempotencyKey": format!("mixed-{i}")}),
+                    ),
+                    _ => (
+                        "pass_control",
+                        json!({"conversationId": conv, "switchboardIntegration":
+                            if i % 20 == 9 { "zd-agentWorkspace" } else { "bot" }}),
+                    ),
+                };
+                // An agent repeats a keyed send whose outcome is unknown, and backs off when told.
+                let mut outcome = String::new();
+                for attempt in 0..6 {
+                    let r = t.call(tool, args.clone()).await;
+                    outcome = if r.is_error == Some(true) {
+                        let e = crate::mcp_support::tool_error(tool, &r);
+                        e["error"].as_str().unwrap_or("invalid_params").to_owned()
+                    } else {
+                        "ok".to_owned()
+                    };
+                    let retry = matches!(
+                        outcome.as_str(),
+                        "outcome_unknown"
+                            | "busy"
+                            | "rate_limited"
+                            | "deadline_exceeded"
+                            | "unreachable"
+                    );
+                    if !(tool == "send_message" && retry) || attempt == 5 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                *tally
+                    .lock()
+                    .expect("tally")
+                    .entry(format!("{tool} {outcome}"))
+                    .or_default() += 1;
+                if tool == "send_message" {
+                    intended.lock().expect("intended").push((
+                        conv.clone(),
+                        format!("mixed {i}"),
+                        outcome == "ok",
+                    ));
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let elapsed = started.elapsed();
+    t.sim.admin("PUT", "/_sim/faults", Some(json!({}))).await;
+    let mut stored_counts: HashMap<String, usize> = HashMap::new();
+    for conv in &convs {
+        for (text, n) in texts(&stored(&t, conv).await) {
+            *stored_counts.entry(text).or_default() += n;
+        }
+    }
+    let intended = intended.lock().expect("intended").clone();
+    let duplicates = intended
+        .iter()
+        .filter(|(_, text, _)| stored_counts.get(text).copied().unwrap_or(0) > 1)
+        .count();
+    let lost = intended
+        .iter()
+        .filter(|(_, text, ok)| *ok && stored_counts.get(text).copied().unwrap_or(0) == 0)
+        .count();
+    let sent_upstream: usize = intended
+        .iter()
+        .map(|(_, text, _)| stored_counts.get(text).copied().unwrap_or(0))
+        .sum();
+    let tally = tally.lock().expect("tally").clone();
+    let succeeded: usize = tally
+        .iter()
+        .filter(|(k, _)| k.ends_with(" ok"))
+        .map(|(_, n)| n)
+        .sum();
+    let peak_rss_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .unwrap_or_default();
+    let faults = t.sim.admin("GET", "/_sim/stats", None).await;
+    println!("mixed-fault run: {calls_total} calls, concurrency {concurrency}, {elapsed:?}");
+    println!("succeeded: {succeeded}");
+    let mut rows: Vec<_> = tally.iter().collect();
+    rows.sort();
+    for (k, n) in rows {
+        println!("  {k}: {n}");
+    }
+    println!(
+        "sends intended: {}, messages stored upstream: {sent_upstream}, duplicates: {duplicates}, lost: {lost}",
+        intended.len()
+    );
+    println!("peak RSS of the test process (server + simulator + client): {peak_rss_kb} kB");
+    println!("simulator outcomes: {}", faults["counts"]);
+    assert_eq!(duplicates, 0, "no message stored twice");
+    assert_eq!(lost, 0, "no message reported sent is missing");
+}
