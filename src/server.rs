@@ -456,6 +456,11 @@ pub async fn serve_with(
         webhook_secret: config.webhook_secret.clone(),
         credentials: Arc::new(Mutex::new(Credentials::Unchecked)),
     };
+    if config.webhook_secret.is_none() {
+        tracing::warn!(
+            "no SUNCO_WEBHOOK_SECRET: {WEBHOOK_PATH} refuses every POST (503), so delivery tracking is off"
+        );
+    }
     let ct = CancellationToken::new();
     tokio::spawn(check_credentials(
         state.clone(),

@@ -761,3 +761,33 @@ async fn mixed_faults_10k() {
     assert_eq!(duplicates, 0, "no message stored twice");
     assert_eq!(lost, 0, "no message reported sent is missing");
 }
+
+#[tokio::test]
+async fn the_webhook_route_refuses_to_run_without_a_secret() {
+    let sim = TestSim::demo().await;
+    let mut config = zendesk_messaging_mcp::server::simulator_config(&sim.base).expect("config");
+    config.webhook_secret = None;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let running =
+        zendesk_messaging_mcp::server::serve(listener, &config, SupervisorSettings::default())
+            .await
+            .expect("serve");
+    for key in ["", "anything"] {
+        let r = reqwest::Client::new()
+            .post(running.webhook_url())
+            .header("X-API-Key", key)
+            .body("{}")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 503);
+        assert!(
+            r.text()
+                .await
+                .unwrap_or_default()
+                .contains("SUNCO_WEBHOOK_SECRET")
+        );
+    }
+}
