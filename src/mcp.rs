@@ -204,11 +204,15 @@ fn integration_view(i: Integration) -> IntegrationView {
 
 #[tool_router]
 impl ZendeskMcp {
+    /// One per MCP session (and per request of the stateless protocol), so it must be cheap:
+    /// the tool table, with every schema, is built once per process and cloned (its entries
+    /// are shared) rather than generated again.
     pub fn new(actors: Arc<Actors>, access: Arc<AccessPolicy>) -> Self {
+        static ROUTER: std::sync::OnceLock<ToolRouter<ZendeskMcp>> = std::sync::OnceLock::new();
         Self {
             actors,
             access,
-            tool_router: Self::tool_router(),
+            tool_router: ROUTER.get_or_init(Self::tool_router).clone(),
             log_level: Default::default(),
         }
     }

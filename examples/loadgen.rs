@@ -1,0 +1,540 @@
+//! End-to-end load: the simulator and the server as separate processes, N concurrent MCP callers
+//! over Streamable HTTP with a realistic mix, then the same operations straight to the simulator
+//! over REST, and the ratios; then goodput under a rate limit R with 4R offered.
+//!
+//! ```sh
+//! cargo build --release && cargo run --release --example loadgen -- --callers 64 --seconds 10
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{CallToolRequestParams, ClientConfig};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt, service::RunningService};
+use serde_json::{Value, json};
+
+const APP: &str = "5f0c1e2d3b4a596877889900";
+const BASIC: &str = "app_5f0c1e2d3b4a596877889901:sim-app-secret";
+
+struct Args {
+    callers: usize,
+    seconds: u64,
+    goodput_rps: f64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        callers: 64,
+        seconds: 10,
+        goodput_rps: 50.0,
+    };
+    let v: Vec<String> = std::env::args().skip(1).collect();
+    for pair in v.chunks(2) {
+        let value = pair.get(1).map(String::as_str).unwrap_or_default();
+        match pair[0].as_str() {
+            "--callers" => a.callers = value.parse().expect("--callers N"),
+            "--seconds" => a.seconds = value.parse().expect("--seconds N"),
+            "--goodput-rps" => a.goodput_rps = value.parse().expect("--goodput-rps R"),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+/// The release binary beside this example.
+fn binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    let bin = dir.join("zendesk-messaging-mcp");
+    assert!(bin.exists(), "build it first: cargo build --release");
+    bin
+}
+
+/// Starts a process and reads its stdout until a line containing `marker`; returns that text.
+fn spawn(args: &[&str], env: &[(&str, String)], marker: &str) -> (Child, String) {
+    let mut cmd = Command::new(binary());
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(marker) {
+            break;
+        }
+    }
+    // Keep draining so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, seen)
+}
+
+fn field(text: &str, prefix: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(prefix))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Latencies and outcomes of one phase.
+#[derive(Default)]
+struct Tally {
+    micros: Vec<u64>,
+    outcomes: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, took: Duration, outcome: &str) {
+        self.micros.push(took.as_micros() as u64);
+        *self.outcomes.entry(outcome.to_owned()).or_default() += 1;
+    }
+
+    fn pct(&self, p: f64) -> f64 {
+        let mut v = self.micros.clone();
+        v.sort_unstable();
+        if v.is_empty() {
+            return 0.0;
+        }
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v[i] as f64 / 1000.0
+    }
+
+    fn report(&self, name: &str, seconds: f64) -> f64 {
+        let rate = self.micros.len() as f64 / seconds;
+        println!(
+            "| {name} | {:.0} calls/s | {:.2} | {:.2} | {:.2} | {:.2} | {:?} |",
+            rate,
+            self.pct(0.5),
+            self.pct(0.9),
+            self.pct(0.99),
+            self.pct(1.0),
+            self.outcomes
+        );
+        rate
+    }
+}
+
+/// What one call of the mix is.
+#[derive(Clone, Copy)]
+enum Op {
+    GetConversation,
+    ListMessages,
+    GetUser,
+    Send,
+    SwitchboardStatus,
+}
+
+fn op_of(i: u64) -> Op {
+    match i % 10 {
+        0..=1 => Op::GetConversation,
+        2..=3 => Op::ListMessages,
+        4..=5 => Op::GetUser,
+        6..=8 => Op::Send,
+        _ => Op::SwitchboardStatus,
+    }
+}
+
+async fn mcp_client(url: &str) -> RunningService<RoleClient, ClientConfig> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
+    );
+    ClientConfig::default()
+        .serve(transport)
+        .await
+        .expect("connect")
+}
+
+async fn mcp_call(
+    client: &RunningService<RoleClient, ClientConfig>,
+    op: Op,
+    conv: &str,
+    n: u64,
+    tag: &str,
+) -> String {
+    let (tool, args) = match op {
+        Op::GetConversation => ("get_conversation", json!({"conversationId": conv})),
+        Op::ListMessages => (
+            "list_messages",
+            json!({"conversationId": conv, "limit": 10}),
+        ),
+        Op::GetUser => ("get_user", json!({"userId": "demo-user-07"})),
+        Op::Send => (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": format!("{tag} {n}")},
+                   "idempotencyKey": format!("{tag}-{n}")}),
+        ),
+        Op::SwitchboardStatus => ("get_switchboard_status", json!({"conversationId": conv})),
+    };
+    let Value::Object(map) = args else {
+        unreachable!()
+    };
+    match client
+        .call_tool(CallToolRequestParams::new(tool).with_arguments(map))
+        .await
+    {
+        Ok(r) if r.is_error != Some(true) => "ok".into(),
+        Ok(r) => r
+            .content
+            .iter()
+            .find_map(|c| c.as_text())
+            .and_then(|t| serde_json::from_str::<Value>(&t.text).ok())
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "tool_error".into()),
+        Err(_) => "protocol_error".into(),
+    }
+}
+
+async fn rest_call(http: &reqwest::Client, sim: &str, op: Op, conv: &str, n: u64) -> String {
+    let base = format!("{sim}/v2/apps/{APP}");
+    let (user, pass) = BASIC.split_once(':').expect("basic");
+    let req = match op {
+        Op::GetConversation => http.get(format!("{base}/conversations/{conv}")),
+        Op::ListMessages => http.get(format!("{base}/conversations/{conv}/messages")),
+        Op::GetUser => http.get(format!("{base}/users/demo-user-07")),
+        Op::Send => http
+            .post(format!("{base}/conversations/{conv}/messages"))
+            .json(&json!({"author": {"type": "business"},
+                          "content": {"type": "text", "text": format!("direct {n}")}})),
+        // The server composes this from the conversation and its cached switchboard.
+        Op::SwitchboardStatus => http.get(format!("{base}/conversations/{conv}")),
+    };
+    match req.basic_auth(user, Some(pass)).send().await {
+        Ok(r) if r.status().is_success() => {
+            let _ = r.bytes().await;
+            "ok".into()
+        }
+        Ok(r) => format!("http_{}", r.status().as_u16()),
+        Err(_) => "error".into(),
+    }
+}
+
+async fn conversations(http: &reqwest::Client, sim: &str) -> Vec<String> {
+    let (user, pass) = BASIC.split_once(':').expect("basic");
+    let mut out = Vec::new();
+    for n in 1..=20 {
+        let r: Value = http
+            .get(format!(
+                "{sim}/v2/apps/{APP}/conversations?filter[userExternalId]=demo-user-{n:02}"
+            ))
+            .basic_auth(user, Some(pass))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        if let Some(id) = r["conversations"][0]["id"].as_str() {
+            out.push(id.to_owned());
+        }
+    }
+    out
+}
+
+/// Runs `callers` concurrent loops for `seconds`; each call is timed and its outcome tallied.
+async fn drive<F, Fut>(callers: usize, seconds: u64, call: F) -> (Tally, f64)
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
+    let call = Arc::new(call);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..callers {
+        let (call, tally, stop, counter) =
+            (call.clone(), tally.clone(), stop.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let t0 = Instant::now();
+                let outcome = call(c, n).await;
+                tally.lock().expect("tally").add(t0.elapsed(), &outcome);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let tally = Arc::try_unwrap(tally)
+        .ok()
+        .expect("tally")
+        .into_inner()
+        .expect("tally");
+    (tally, elapsed)
+}
+
+async fn throughput(a: &Args) {
+    let (mut sim, sim_text) = spawn(
+        &["simulator", "--bind", "127.0.0.1:0", "--seed", "demo"],
+        &[],
+        "SUNCO_KEY_SECRET",
+    );
+    let sim_url = field(&sim_text, "SUNCO_API_URL=");
+    let env = [
+        ("SUNCO_APP_ID", APP.to_owned()),
+        ("SUNCO_KEY_ID", "app_5f0c1e2d3b4a596877889901".to_owned()),
+        ("SUNCO_KEY_SECRET", "sim-app-secret".to_owned()),
+        ("SUNCO_API_URL", sim_url.clone()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let (mut server, text) = spawn(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "1000000:100000",
+            "--max-in-flight",
+            "512",
+            "--queue",
+            "100000",
+        ],
+        &env,
+        "upstream:",
+    );
+    let url = field(&text, "MCP endpoint:");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .expect("client");
+    let convs = Arc::new(conversations(&http, &sim_url).await);
+
+    let mut clients = Vec::new();
+    for _ in 0..a.callers {
+        clients.push(Arc::new(mcp_client(&url).await));
+    }
+    let clients = Arc::new(clients);
+    let (c2, cv) = (clients.clone(), convs.clone());
+    let (mcp, mcp_secs) = drive(a.callers, a.seconds, move |c, n| {
+        let (client, conv) = (c2[c].clone(), cv[n as usize % cv.len()].clone());
+        async move { mcp_call(&client, op_of(n), &conv, n, "load").await }
+    })
+    .await;
+    let (h, s, cv) = (http.clone(), sim_url.clone(), convs.clone());
+    let (direct, direct_secs) = drive(a.callers, a.seconds, move |_, n| {
+        let (h, s, conv) = (h.clone(), s.clone(), cv[n as usize % cv.len()].clone());
+        async move { rest_call(&h, &s, op_of(n), &conv, n).await }
+    })
+    .await;
+    let rss = peak_rss_kb(server.id());
+    println!("\n{} callers, {} s per phase\n", a.callers, a.seconds);
+    println!("| phase | throughput | p50 ms | p90 ms | p99 ms | max ms | outcomes |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mcp_rate = mcp.report("MCP (server)", mcp_secs);
+    let direct_rate = direct.report("REST (direct)", direct_secs);
+    println!(
+        "\nadded latency per call: p50 {:.2} ms, p99 {:.2} ms; MCP throughput = {:.0}% of direct; server peak RSS {} MB",
+        mcp.pct(0.5) - direct.pct(0.5),
+        mcp.pct(0.99) - direct.pct(0.99),
+        100.0 * mcp_rate / direct_rate,
+        rss / 1024
+    );
+    drop(clients);
+    let _ = server.kill();
+    let _ = sim.kill();
+}
+
+async fn goodput(a: &Args) {
+    let r = a.goodput_rps;
+    let burst = (r / 5.0).ceil().max(1.0) as u32;
+    let limit = format!("{r}:{burst}");
+    let (mut sim, sim_text) = spawn(
+        &[
+            "simulator",
+            "--bind",
+            "127.0.0.1:0",
+            "--seed",
+            "demo",
+            "--rate-limit",
+            &limit,
+            "--retry-after",
+        ],
+        &[],
+        "SUNCO_KEY_SECRET",
+    );
+    let sim_url = field(&sim_text, "SUNCO_API_URL=");
+    let env = [
+        ("SUNCO_APP_ID", APP.to_owned()),
+        ("SUNCO_KEY_ID", "app_5f0c1e2d3b4a596877889901".to_owned()),
+        ("SUNCO_KEY_SECRET", "sim-app-secret".to_owned()),
+        ("SUNCO_API_URL", sim_url.clone()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let server_limit = format!("{r}:{burst}");
+    let (mut server, text) = spawn(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--rate-limit",
+            &server_limit,
+        ],
+        &env,
+        "upstream:",
+    );
+    let url = field(&text, "MCP endpoint:");
+    let http = reqwest::Client::new();
+    let convs = Arc::new(conversations(&http, &sim_url).await);
+    let client = Arc::new(mcp_client(&url).await);
+    // Offer 4R calls per second: paced, each call on its own task.
+    let offered = (4.0 * r) as u64;
+    let seconds = a.seconds;
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let sends = Arc::new(Mutex::new(Vec::<(String, bool)>::new()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / offered as f64));
+    for n in 0..offered * seconds {
+        tick.tick().await;
+        let (client, conv, tally, sends) = (
+            client.clone(),
+            convs[n as usize % convs.len()].clone(),
+            tally.clone(),
+            sends.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            let op = op_of(n);
+            let outcome = mcp_call(&client, op, &conv, n, "goodput").await;
+            tally.lock().expect("tally").add(t0.elapsed(), &outcome);
+            if matches!(op, Op::Send) {
+                sends
+                    .lock()
+                    .expect("sends")
+                    .push((format!("goodput {n}"), outcome == "ok"));
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // The simulator's own count of what it answered 2xx, over the run.
+    let stats: Value = http
+        .get(format!("{sim_url}/_sim/stats"))
+        .bearer_auth("sim-admin-token")
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    let served: u64 = stats["counts"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, by)| by.as_object().into_iter().flatten())
+        .filter(|(status, _)| status.starts_with('2'))
+        .map(|(_, n)| n.as_u64().unwrap_or(0))
+        .sum();
+    let throttled: u64 = stats["counts"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(_, by)| by["rateLimited"].as_u64().unwrap_or(0))
+        .sum();
+    // Every send: stored once if reported ok, never twice. (Lift the limit to read them back.)
+    http.put(format!("{sim_url}/_sim/faults"))
+        .bearer_auth("sim-admin-token")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("faults");
+    let (user, pass) = BASIC.split_once(':').expect("basic");
+    let mut stored: BTreeMap<String, u64> = BTreeMap::new();
+    for conv in convs.iter() {
+        let mut before: Option<String> = None;
+        loop {
+            let q = before
+                .as_ref()
+                .map(|b| format!("?page[before]={b}"))
+                .unwrap_or_default();
+            let page: Value = http
+                .get(format!(
+                    "{sim_url}/v2/apps/{APP}/conversations/{conv}/messages{q}"
+                ))
+                .basic_auth(user, Some(pass))
+                .send()
+                .await
+                .expect("messages")
+                .json()
+                .await
+                .expect("json");
+            let msgs = page["messages"].as_array().cloned().unwrap_or_default();
+            for m in &msgs {
+                if let Some(t) = m["content"]["text"].as_str() {
+                    *stored.entry(t.to_owned()).or_default() += 1;
+                }
+            }
+            if page["meta"]["hasMore"] != true {
+                break;
+            }
+            before = msgs
+                .first()
+                .and_then(|m| m["id"].as_str())
+                .map(str::to_owned);
+        }
+    }
+    let sends = sends.lock().expect("sends").clone();
+    let lost = sends
+        .iter()
+        .filter(|(t, ok)| *ok && !stored.contains_key(t))
+        .count();
+    let duplicated = sends
+        .iter()
+        .filter(|(t, _)| stored.get(t).copied().unwrap_or(0) > 1)
+        .count();
+    let tally = tally.lock().expect("tally");
+    let goodput = served as f64 / elapsed;
+    println!(
+        "\ngoodput under a limit of R = {r} requests/s, {offered} calls/s offered for {seconds} s"
+    );
+    println!(
+        "| R | offered | upstream 2xx/s | goodput / R | 429s | call p50 ms | p99 ms | max ms | sends | lost | duplicated | outcomes |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {r} | {offered}/s | {goodput:.1} | {:.0}% | {throttled} | {:.1} | {:.1} | {:.1} | {} | {lost} | {duplicated} | {:?} |",
+        100.0 * goodput / r,
+        tally.pct(0.5),
+        tally.pct(0.99),
+        tally.pct(1.0),
+        sends.len(),
+        tally.outcomes
+    );
+    let _ = server.kill();
+    let _ = sim.kill();
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    throughput(&a).await;
+    goodput(&a).await;
+}
