@@ -26,6 +26,8 @@ struct Args {
     callers: usize,
     seconds: u64,
     goodput_rps: f64,
+    /// Speak the stateless 2026-07-28 protocol (plain POSTs) instead of 2025-11-25 sessions.
+    stateless: bool,
 }
 
 fn args() -> Args {
@@ -33,6 +35,7 @@ fn args() -> Args {
         callers: 64,
         seconds: 10,
         goodput_rps: 50.0,
+        stateless: false,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for pair in v.chunks(2) {
@@ -41,6 +44,7 @@ fn args() -> Args {
             "--callers" => a.callers = value.parse().expect("--callers N"),
             "--seconds" => a.seconds = value.parse().expect("--seconds N"),
             "--goodput-rps" => a.goodput_rps = value.parse().expect("--goodput-rps R"),
+            "--protocol" => a.stateless = value == "stateless",
             other => panic!("unknown flag {other}"),
         }
     }
@@ -205,6 +209,51 @@ async fn mcp_call(
     }
 }
 
+/// One tool call as a stateless (2026-07-28) POST.
+async fn stateless_call(http: &reqwest::Client, url: &str, op: Op, conv: &str, n: u64) -> String {
+    let (tool, args) = match op {
+        Op::GetConversation => ("get_conversation", json!({"conversationId": conv})),
+        Op::ListMessages => (
+            "list_messages",
+            json!({"conversationId": conv, "limit": 10}),
+        ),
+        Op::GetUser => ("get_user", json!({"userId": "demo-user-07"})),
+        Op::Send => (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": format!("load {n}")},
+                   "idempotencyKey": format!("load-{n}")}),
+        ),
+        Op::SwitchboardStatus => ("get_switchboard_status", json!({"conversationId": conv})),
+    };
+    let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {
+        "name": tool, "arguments": args, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let sent = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string())
+        .send()
+        .await;
+    match sent {
+        Ok(r) => {
+            let text = r.text().await.unwrap_or_default();
+            if text.contains("\"isError\":false") {
+                "ok".into()
+            } else if text.contains("\"isError\":true") {
+                "tool_error".into()
+            } else {
+                "protocol_error".into()
+            }
+        }
+        Err(_) => "error".into(),
+    }
+}
+
 async fn rest_call(http: &reqwest::Client, sim: &str, op: Op, conv: &str, n: u64) -> String {
     let base = format!("{sim}/v2/apps/{APP}");
     let (user, pass) = BASIC.split_once(':').expect("basic");
@@ -326,14 +375,23 @@ async fn throughput(a: &Args) {
     let convs = Arc::new(conversations(&http, &sim_url).await);
 
     let mut clients = Vec::new();
-    for _ in 0..a.callers {
-        clients.push(Arc::new(mcp_client(&url).await));
+    if !a.stateless {
+        for _ in 0..a.callers {
+            clients.push(Arc::new(mcp_client(&url).await));
+        }
     }
     let clients = Arc::new(clients);
-    let (c2, cv) = (clients.clone(), convs.clone());
+    let (c2, cv, h2, u2) = (clients.clone(), convs.clone(), http.clone(), url.clone());
+    let stateless = a.stateless;
     let (mcp, mcp_secs) = drive(a.callers, a.seconds, move |c, n| {
-        let (client, conv) = (c2[c].clone(), cv[n as usize % cv.len()].clone());
-        async move { mcp_call(&client, op_of(n), &conv, n, "load").await }
+        let conv = cv[n as usize % cv.len()].clone();
+        let (client, h, u) = (c2.get(c).cloned(), h2.clone(), u2.clone());
+        async move {
+            match client {
+                Some(client) if !stateless => mcp_call(&client, op_of(n), &conv, n, "load").await,
+                _ => stateless_call(&h, &u, op_of(n), &conv, n).await,
+            }
+        }
     })
     .await;
     let (h, s, cv) = (http.clone(), sim_url.clone(), convs.clone());
@@ -343,7 +401,15 @@ async fn throughput(a: &Args) {
     })
     .await;
     let rss = peak_rss_kb(server.id());
-    println!("\n{} callers, {} s per phase\n", a.callers, a.seconds);
+    let protocol = if a.stateless {
+        "stateless 2026-07-28"
+    } else {
+        "2025-11-25 sessions"
+    };
+    println!(
+        "\n{} callers ({protocol}), {} s per phase\n",
+        a.callers, a.seconds
+    );
     println!("| phase | throughput | p50 ms | p90 ms | p99 ms | max ms | outcomes |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mcp_rate = mcp.report("MCP (server)", mcp_secs);

@@ -101,6 +101,8 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .chain(http.allowed_origins.iter().cloned());
     let config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        // Stateless (2026-07-28) calls that need no stream get a plain JSON answer.
+        .with_json_response(true)
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .enforce_origin_validation()

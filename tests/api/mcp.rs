@@ -744,3 +744,77 @@ async fn the_webhook_route_refuses_a_wrong_key_and_malformed_envelopes() {
         .expect("healthz");
     assert_eq!(health.status(), 200);
 }
+
+/// A stateless (2026-07-28) tool call as a plain POST; returns the content type and the body.
+async fn stateless(url: &str, tool: &str, args: Value, meta: Value) -> (String, String) {
+    let mut m = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    if let (Some(m), Some(extra)) = (m.as_object_mut(), meta.as_object()) {
+        m.extend(extra.clone());
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": tool, "arguments": args, "_meta": m}});
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("post");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (ct, r.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn stateless_calls_answer_plain_json_and_stream_only_for_progress() {
+    let t = TestServer::start().await;
+    let url = t.server.mcp_url();
+    let conv = t.conversation_of("demo-user-01").await;
+    let (ct, body) = stateless(
+        &url,
+        "get_conversation",
+        json!({"conversationId": conv}),
+        json!({}),
+    )
+    .await;
+    assert!(ct.starts_with("application/json"), "{ct}");
+    assert!(body.contains("\"isError\":false"), "{body}");
+    // 250 messages: the oldest is three pages back, and the progress token asks for a stream.
+    let oldest = {
+        let first = t.ok("list_messages", json!({"conversationId": conv})).await;
+        let cursor = first["nextCursor"].as_str().expect("cursor").to_owned();
+        let second = t
+            .ok(
+                "list_messages",
+                json!({"conversationId": conv, "cursor": cursor}),
+            )
+            .await;
+        let cursor = second["nextCursor"].as_str().expect("cursor").to_owned();
+        let third = t
+            .ok(
+                "list_messages",
+                json!({"conversationId": conv, "cursor": cursor}),
+            )
+            .await;
+        third["messages"][0]["id"].as_str().expect("id").to_owned()
+    };
+    let (ct, body) = stateless(
+        &url,
+        "get_message",
+        json!({"conversationId": conv, "messageId": oldest}),
+        json!({"progressToken": "scan"}),
+    )
+    .await;
+    assert!(ct.starts_with("text/event-stream"), "{ct}");
+    assert_eq!(body.matches("notifications/progress").count(), 3, "{body}");
+    assert!(body.contains("\"foundBy\":\"scan\""), "{body}");
+}
