@@ -159,6 +159,24 @@ fn op_of(i: u64) -> Op {
     }
 }
 
+/// The tool and arguments of call `n` of the mix.
+fn tool_call(op: Op, conv: &str, n: u64, tag: &str) -> (&'static str, Value) {
+    match op {
+        Op::GetConversation => ("get_conversation", json!({"conversationId": conv})),
+        Op::ListMessages => (
+            "list_messages",
+            json!({"conversationId": conv, "limit": 10}),
+        ),
+        Op::GetUser => ("get_user", json!({"userId": "demo-user-07"})),
+        Op::Send => (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": format!("{tag} {n}")},
+                   "idempotencyKey": format!("{tag}-{n}")}),
+        ),
+        Op::SwitchboardStatus => ("get_switchboard_status", json!({"conversationId": conv})),
+    }
+}
+
 async fn mcp_client(url: &str) -> RunningService<RoleClient, ClientConfig> {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
@@ -176,22 +194,9 @@ async fn mcp_call(
     n: u64,
     tag: &str,
 ) -> String {
-    let (tool, args) = match op {
-        Op::GetConversation => ("get_conversation", json!({"conversationId": conv})),
-        Op::ListMessages => (
-            "list_messages",
-            json!({"conversationId": conv, "limit": 10}),
-        ),
-        Op::GetUser => ("get_user", json!({"userId": "demo-user-07"})),
-        Op::Send => (
-            "send_message",
-            json!({"conversationId": conv, "content": {"type": "text", "text": format!("{tag} {n}")},
-                   "idempotencyKey": format!("{tag}-{n}")}),
-        ),
-        Op::SwitchboardStatus => ("get_switchboard_status", json!({"conversationId": conv})),
-    };
+    let (tool, args) = tool_call(op, conv, n, tag);
     let Value::Object(map) = args else {
-        unreachable!()
+        return "bad_arguments".into();
     };
     match client
         .call_tool(CallToolRequestParams::new(tool).with_arguments(map))
@@ -211,20 +216,7 @@ async fn mcp_call(
 
 /// One tool call as a stateless (2026-07-28) POST.
 async fn stateless_call(http: &reqwest::Client, url: &str, op: Op, conv: &str, n: u64) -> String {
-    let (tool, args) = match op {
-        Op::GetConversation => ("get_conversation", json!({"conversationId": conv})),
-        Op::ListMessages => (
-            "list_messages",
-            json!({"conversationId": conv, "limit": 10}),
-        ),
-        Op::GetUser => ("get_user", json!({"userId": "demo-user-07"})),
-        Op::Send => (
-            "send_message",
-            json!({"conversationId": conv, "content": {"type": "text", "text": format!("load {n}")},
-                   "idempotencyKey": format!("load-{n}")}),
-        ),
-        Op::SwitchboardStatus => ("get_switchboard_status", json!({"conversationId": conv})),
-    };
+    let (tool, args) = tool_call(op, conv, n, "load");
     let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {
         "name": tool, "arguments": args, "_meta": {
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
