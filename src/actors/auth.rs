@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::{Slot, ask};
@@ -42,6 +42,8 @@ pub struct AuthArgs {
     /// `0` mints tokens without `exp`, which never need refreshing.
     pub jwt_lifetime: Duration,
     pub metrics: Arc<Metrics>,
+    /// Where the current credential is published for readers (see [`AuthHandle::credential`]).
+    pub published: Arc<watch::Sender<Option<Credential>>>,
 }
 
 impl AuthArgs {
@@ -54,6 +56,7 @@ impl AuthArgs {
             scope: c.scope,
             jwt_lifetime: c.jwt_lifetime,
             metrics,
+            published: Arc::new(watch::Sender::new(None)),
         }
     }
 }
@@ -120,6 +123,7 @@ impl AuthState {
             }
         };
         self.current = Credential { header, generation };
+        self.args.published.send_replace(Some(self.current.clone()));
         self.minted += 1;
         tracing::debug!(
             generation,
@@ -226,10 +230,17 @@ impl Actor for AuthActor {
 #[derive(Clone)]
 pub struct AuthHandle {
     pub(crate) slot: Arc<Slot<AuthMsg>>,
+    /// The credential the actor last made, readable without a round trip to it.
+    pub(crate) published: watch::Receiver<Option<Credential>>,
 }
 
 impl AuthHandle {
+    /// The header to use now. Every upstream attempt needs one, so it is read from what the
+    /// actor published rather than asked of it; only before the first mint does it ask.
     pub async fn credential(&self, until: Instant) -> Result<Credential, CallError> {
+        if let Some(current) = self.published.borrow().clone() {
+            return Ok(current);
+        }
         ask(&self.slot, until, AuthMsg::Header).await?
     }
 

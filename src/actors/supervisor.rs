@@ -294,7 +294,11 @@ impl Actors {
         let dispatch_slot = Slot::new("the dispatcher");
         let switchboard_slot = Slot::new("the switchboard cache");
         let tracker_slot = Slot::new("the delivery tracker");
-        let auth = AuthHandle { slot: auth_slot };
+        let auth_args = AuthArgs::from_config(config, settings.telemetry.metrics.clone());
+        let auth = AuthHandle {
+            slot: auth_slot,
+            published: auth_args.published.subscribe(),
+        };
         let dispatcher = DispatcherHandle::new(dispatch_slot, &config.app_id, &settings.limits);
         let switchboard = SwitchboardHandle {
             slot: switchboard_slot,
@@ -304,10 +308,7 @@ impl Actors {
         let metrics = settings.telemetry.metrics.clone();
         let settings_metrics = metrics.clone();
         let children = Children {
-            auth: (
-                AuthArgs::from_config(config, metrics.clone()),
-                auth.slot.clone(),
-            ),
+            auth: (auth_args, auth.slot.clone()),
             dispatcher: (
                 DispatcherArgs {
                     limits: settings.limits.clone(),
