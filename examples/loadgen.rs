@@ -342,7 +342,11 @@ async fn throughput(a: &Args) {
         ("SUNCO_KEY_ID", "app_5f0c1e2d3b4a596877889901".to_owned()),
         ("SUNCO_KEY_SECRET", "sim-app-secret".to_owned()),
         ("SUNCO_API_URL", sim_url.clone()),
-        ("RUST_LOG", "warn".to_owned()),
+        // The server's log level (spans are recorded at info): LOADGEN_RUST_LOG, else warn.
+        (
+            "RUST_LOG",
+            std::env::var("LOADGEN_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        ),
     ];
     let (mut server, text) = spawn(
         &[
@@ -442,7 +446,11 @@ async fn goodput(a: &Args) {
         ("SUNCO_KEY_ID", "app_5f0c1e2d3b4a596877889901".to_owned()),
         ("SUNCO_KEY_SECRET", "sim-app-secret".to_owned()),
         ("SUNCO_API_URL", sim_url.clone()),
-        ("RUST_LOG", "warn".to_owned()),
+        // The server's log level (spans are recorded at info): LOADGEN_RUST_LOG, else warn.
+        (
+            "RUST_LOG",
+            std::env::var("LOADGEN_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        ),
     ];
     let server_limit = format!("{r}:{burst}");
     let (mut server, text) = spawn(

@@ -288,12 +288,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = init_logging(cli.log_format, telemetry.tracer()) {
-        eprintln!("{e}");
-        return ExitCode::from(2);
-    }
+    let logs = match init_logging(cli.log_format, telemetry.tracer()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let code = run(cli.command, telemetry.clone()).await;
     telemetry.shutdown().await;
+    drop(logs);
     code
 }
 

@@ -561,12 +561,21 @@ where
     }
 }
 
+/// Keeps the log writer's thread alive; dropping it flushes what is left.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
 /// Installs the process's subscriber: `RUST_LOG` filtering (`info` by default), log lines on
 /// stderr in `format`, and spans to OpenTelemetry through `tracer` when there is one.
+///
+/// Lines are written by a thread of their own, so a call never waits on stderr; when that
+/// thread falls behind, callers wait rather than lose lines (audit records among them).
 pub fn init_logging(
     format: LogFormat,
     tracer: Option<opentelemetry_sdk::trace::Tracer>,
-) -> Result<(), TelemetryError> {
+) -> Result<LogGuard, TelemetryError> {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -574,10 +583,10 @@ pub fn init_logging(
     let fmt = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .event_format(JsonWithTrace)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed(),
     };
     let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
@@ -586,5 +595,6 @@ pub fn init_logging(
         .with(fmt)
         .with(otel)
         .try_init()
-        .map_err(|e| TelemetryError(e.to_string()))
+        .map_err(|e| TelemetryError(e.to_string()))?;
+    Ok(guard)
 }
