@@ -330,6 +330,21 @@ where
     (tally, elapsed)
 }
 
+/// The server's environment: the simulator's demo key, and its log level (spans are recorded at
+/// `info`): LOADGEN_RUST_LOG, else `warn`.
+fn server_env(sim_url: &str) -> [(&'static str, String); 5] {
+    [
+        ("SUNCO_APP_ID", APP.to_owned()),
+        ("SUNCO_KEY_ID", "app_5f0c1e2d3b4a596877889901".to_owned()),
+        ("SUNCO_KEY_SECRET", "sim-app-secret".to_owned()),
+        ("SUNCO_API_URL", sim_url.to_owned()),
+        (
+            "RUST_LOG",
+            std::env::var("LOADGEN_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        ),
+    ]
+}
+
 async fn throughput(a: &Args) {
     let (mut sim, sim_text) = spawn(
         &["simulator", "--bind", "127.0.0.1:0", "--seed", "demo"],
@@ -337,17 +352,7 @@ async fn throughput(a: &Args) {
         "SUNCO_KEY_SECRET",
     );
     let sim_url = field(&sim_text, "SUNCO_API_URL=");
-    let env = [
-        ("SUNCO_APP_ID", APP.to_owned()),
-        ("SUNCO_KEY_ID", "app_5f0c1e2d3b4a596877889901".to_owned()),
-        ("SUNCO_KEY_SECRET", "sim-app-secret".to_owned()),
-        ("SUNCO_API_URL", sim_url.clone()),
-        // The server's log level (spans are recorded at info): LOADGEN_RUST_LOG, else warn.
-        (
-            "RUST_LOG",
-            std::env::var("LOADGEN_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
-        ),
-    ];
+    let env = server_env(&sim_url);
     let (mut server, text) = spawn(
         &[
             "serve",
@@ -441,17 +446,7 @@ async fn goodput(a: &Args) {
         "SUNCO_KEY_SECRET",
     );
     let sim_url = field(&sim_text, "SUNCO_API_URL=");
-    let env = [
-        ("SUNCO_APP_ID", APP.to_owned()),
-        ("SUNCO_KEY_ID", "app_5f0c1e2d3b4a596877889901".to_owned()),
-        ("SUNCO_KEY_SECRET", "sim-app-secret".to_owned()),
-        ("SUNCO_API_URL", sim_url.clone()),
-        // The server's log level (spans are recorded at info): LOADGEN_RUST_LOG, else warn.
-        (
-            "RUST_LOG",
-            std::env::var("LOADGEN_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
-        ),
-    ];
+    let env = server_env(&sim_url);
     let server_limit = format!("{r}:{burst}");
     let (mut server, text) = spawn(
         &[

@@ -585,9 +585,7 @@ pub fn init_logging(
             .event_format(JsonWithTrace)
             .with_writer(writer)
             .boxed(),
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
     };
     let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
     tracing_subscriber::registry()
