@@ -115,28 +115,15 @@ fn serve_with_the_simulator_prints_the_endpoint_and_a_client_snippet_and_answers
     assert!(text.contains("the embedded simulator"), "{text}");
     // A stateless (2026-07-28) tools/list over plain HTTP.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let body = runtime.block_on(async {
-        let http = reqwest::Client::new();
-        http.post(&url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/list")
-            .body(
-                serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                    "io.modelcontextprotocol/clientCapabilities": {}
-                }}})
-                .to_string(),
-            )
-            .send()
-            .await
-            .expect("post")
-            .text()
-            .await
-            .expect("body")
-    });
+    let body = runtime
+        .block_on(crate::mcp_support::post_stateless(
+            &url,
+            "tools/list",
+            None,
+            &[],
+            crate::mcp_support::stateless_request("tools/list", serde_json::json!({})),
+        ))
+        .body;
     let _ = child.kill();
     let _ = child.wait();
     assert!(body.contains("\"send_message\""), "{body}");
@@ -216,40 +203,25 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
     let by_meta = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let call =
         |tool: &str, arguments: serde_json::Value, meta: Option<String>, header: Option<String>| {
-            let mut body = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-            "params": {"name": tool, "arguments": arguments, "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {}
-            }}});
+            let mut params = serde_json::json!({"name": tool, "arguments": arguments});
             if let Some(tp) = meta {
-                body["params"]["_meta"]["traceparent"] = serde_json::json!(tp);
+                params["_meta"] = serde_json::json!({"traceparent": tp});
             }
-            let url = url.clone();
-            let tool = tool.to_owned();
-            runtime.block_on(async move {
-                let mut req = reqwest::Client::new()
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("accept", "application/json, text/event-stream")
-                    .header("mcp-protocol-version", "2026-07-28")
-                    .header("mcp-method", "tools/call")
-                    .header("mcp-name", tool)
-                    .body(body.to_string());
-                if let Some(tp) = header {
-                    req = req.header("traceparent", tp);
-                }
-                let text = req.send().await.expect("post").text().await.expect("body");
-                let start = text
-                    .find('{')
-                    .unwrap_or_else(|| panic!("no JSON in {text}"));
-                let end = text
-                    .rfind('}')
-                    .unwrap_or_else(|| panic!("no JSON in {text}"));
-                let answer: serde_json::Value =
-                    serde_json::from_str(&text[start..=end]).unwrap_or_else(|_| panic!("{text}"));
-                assert_eq!(answer["result"]["isError"], false, "{text}");
-                answer["result"]["structuredContent"].clone()
-            })
+            let body = crate::mcp_support::stateless_request("tools/call", params);
+            let headers: Vec<(&str, &str)> = header
+                .iter()
+                .map(|tp| ("traceparent", tp.as_str()))
+                .collect();
+            let answer = runtime.block_on(crate::mcp_support::post_stateless(
+                &url,
+                "tools/call",
+                Some(tool),
+                &headers,
+                body,
+            ));
+            let reply = answer.json();
+            assert_eq!(reply["result"]["isError"], false, "{}", answer.body);
+            reply["result"]["structuredContent"].clone()
         };
     let demo_user = serde_json::json!({"userExternalId": "demo-user-01"});
     let header_tp = format!("00-{}-{}-01", by_header.0, by_header.1);

@@ -184,31 +184,15 @@ fn with_tokens(read_only_flag: bool) -> zendesk_messaging_mcp::server::HttpOptio
     }
 }
 
-/// A raw MCP POST (stateless protocol) with the given headers; returns status and body.
+/// A raw stateless `tools/list` POST with the given headers; returns the status, and the
+/// headers and body as text.
 async fn raw_post(url: &str, headers: &[(&str, &str)], body: String) -> (u16, String) {
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/list");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let r = req.body(body).send().await.expect("post");
-    let status = r.status().as_u16();
-    let headers = format!("{:?}", r.headers());
-    (
-        status,
-        format!("{headers}\n{}", r.text().await.unwrap_or_default()),
-    )
+    let a = crate::mcp_support::post_stateless(url, "tools/list", None, headers, body).await;
+    (a.status, format!("{:?}\n{}", a.headers, a.body))
 }
 
 fn tools_list_body() -> String {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {}}}})
-    .to_string()
+    crate::mcp_support::stateless_request("tools/list", json!({}))
 }
 
 #[tokio::test]

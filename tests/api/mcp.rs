@@ -747,31 +747,12 @@ async fn the_webhook_route_refuses_a_wrong_key_and_malformed_envelopes() {
 
 /// A stateless (2026-07-28) tool call as a plain POST; returns the content type and the body.
 async fn stateless(url: &str, tool: &str, args: Value, meta: Value) -> (String, String) {
-    let mut m = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {}});
-    if let (Some(m), Some(extra)) = (m.as_object_mut(), meta.as_object()) {
-        m.extend(extra.clone());
-    }
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": args, "_meta": m}});
-    let r = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("post");
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (ct, r.text().await.expect("body"))
+    let body = crate::mcp_support::stateless_request(
+        "tools/call",
+        json!({"name": tool, "arguments": args, "_meta": meta}),
+    );
+    let a = crate::mcp_support::post_stateless(url, "tools/call", Some(tool), &[], body).await;
+    (a.content_type().to_owned(), a.body)
 }
 
 #[tokio::test]

@@ -221,3 +221,76 @@ pub fn text_of(r: &CallToolResult) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// What `/mcp` answered to a raw HTTP request.
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The JSON-RPC message in the body, plain JSON or the data of the last SSE event.
+    pub fn json(&self) -> Value {
+        let text = &self.body;
+        let start = text
+            .find('{')
+            .unwrap_or_else(|| panic!("no JSON in {text}"));
+        let end = text
+            .rfind('}')
+            .unwrap_or_else(|| panic!("no JSON in {text}"));
+        serde_json::from_str(&text[start..=end]).unwrap_or_else(|_| panic!("not JSON-RPC: {text}"))
+    }
+}
+
+/// A JSON-RPC request of the stateless (2026-07-28) protocol: `method` with `params`, whose
+/// `_meta` gains the protocol version and client capabilities that protocol requires.
+pub fn stateless_request(method: &str, mut params: Value) -> String {
+    let required = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    if let (Some(p), Some(req)) = (params.as_object_mut(), required.as_object()) {
+        let meta = p.entry("_meta").or_insert_with(|| serde_json::json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.extend(req.clone());
+        }
+    }
+    serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
+}
+
+/// POSTs `body` to `url` with the headers of a stateless request of `method` (naming `tool`
+/// for `tools/call`) and any `extra` ones.
+pub async fn post_stateless(
+    url: &str,
+    method: &str,
+    tool: Option<&str>,
+    extra: &[(&str, &str)],
+    body: String,
+) -> HttpAnswer {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(tool) = tool {
+        req = req.header("mcp-name", tool);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let r = req.body(body).send().await.expect("post");
+    HttpAnswer {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        body: r.text().await.unwrap_or_default(),
+    }
+}
