@@ -11,7 +11,6 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
-use serde::Deserialize;
 
 use crate::access::{AccessPolicy, Profile};
 use crate::actors::Actors;
@@ -21,8 +20,9 @@ use crate::sunco::endpoints::{ConversationFilter, Endpoint};
 use crate::sunco::ids::is_resource_id;
 use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
 use crate::sunco::wire::{
-    Author, Conversation, ConversationCreate, ConversationType, Destination, Integration, Message,
-    MessagePost, Meta, ParticipantRef, User, UserCreate, UserUpdate, Webhook,
+    Author, ConversationCreate, ConversationListResponse, ConversationResponse, ConversationType,
+    Destination, Integration, IntegrationListResponse, IntegrationResponse, MessageListResponse,
+    MessagePost, Meta, ParticipantRef, UserCreate, UserResponse, UserUpdate, Webhook,
 };
 
 pub mod content;
@@ -140,45 +140,6 @@ fn forward_cursor(list: &str, meta: &Meta, last_id: Option<&str>) -> Option<Stri
     Some(cursor::encode(list, at))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConversationsAnswer {
-    conversations: Vec<Conversation>,
-    #[serde(default)]
-    meta: Meta,
-}
-
-#[derive(Deserialize)]
-struct ConversationAnswer {
-    conversation: Conversation,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MessagesAnswer {
-    messages: Vec<Message>,
-    #[serde(default)]
-    meta: Meta,
-}
-
-#[derive(Deserialize)]
-struct UserAnswer {
-    user: User,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IntegrationsAnswer {
-    integrations: Vec<Integration>,
-    #[serde(default)]
-    meta: Meta,
-}
-
-#[derive(Deserialize)]
-struct IntegrationAnswer {
-    integration: Integration,
-}
-
 /// An integration without its secrets: only fields known to be safe are copied.
 fn integration_view(i: Integration) -> IntegrationView {
     let webhooks = i
@@ -252,7 +213,7 @@ impl ZendeskMcp {
         let first = self
             .actors
             .dispatcher
-            .call_json::<ConversationsAnswer>(&Endpoint::ListConversations {
+            .call_json::<ConversationListResponse>(&Endpoint::ListConversations {
                 filter: filter.clone(),
                 page: page.clone(),
             })
@@ -262,7 +223,7 @@ impl ZendeskMcp {
             (Err(CallError::Upstream { status: 404, .. }), ConversationFilter::UserId(id)) => {
                 self.actors
                     .dispatcher
-                    .call_json::<ConversationsAnswer>(&Endpoint::ListConversations {
+                    .call_json::<ConversationListResponse>(&Endpoint::ListConversations {
                         filter: ConversationFilter::UserExternalId(id),
                         page,
                     })
@@ -328,7 +289,7 @@ impl ZendeskMcp {
             icon_url: a.icon_url,
             metadata: a.metadata,
         };
-        let answer: ConversationAnswer = self
+        let answer: ConversationResponse = self
             .actors
             .dispatcher
             .call_json(&Endpoint::CreateConversation(body))
@@ -353,7 +314,7 @@ impl ZendeskMcp {
         Parameters(a): Parameters<ConversationArgs>,
     ) -> Result<Json<ConversationOut>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
-        let answer: ConversationAnswer = self
+        let answer: ConversationResponse = self
             .actors
             .dispatcher
             .call_json(&Endpoint::GetConversation { conversation_id })
@@ -383,7 +344,7 @@ impl ZendeskMcp {
             Some(c) => Page::before(cursor::decode("list_messages", c)?),
             None => Page::default(),
         };
-        let answer: MessagesAnswer = self
+        let answer: MessageListResponse = self
             .actors
             .dispatcher
             .call_json(&Endpoint::ListMessages {
@@ -493,7 +454,7 @@ impl ZendeskMcp {
         let mut before: Option<String> = None;
         for scanned in 1..=max_pages {
             let page = before.take().map(Page::before).unwrap_or_default();
-            let answer: MessagesAnswer = self
+            let answer: MessageListResponse = self
                 .actors
                 .dispatcher
                 .call_json(&Endpoint::ListMessages {
@@ -567,7 +528,7 @@ impl ZendeskMcp {
             signed_up_at: a.signed_up_at,
             ..Default::default()
         };
-        let answer: UserAnswer = self
+        let answer: UserResponse = self
             .actors
             .dispatcher
             .call_json(&Endpoint::CreateUser(body))
@@ -590,7 +551,7 @@ impl ZendeskMcp {
         Parameters(a): Parameters<UserArgs>,
     ) -> Result<Json<UserOut>, ToolError> {
         let user = id_arg("userId", &a.user_id)?;
-        let answer: UserAnswer = self
+        let answer: UserResponse = self
             .actors
             .dispatcher
             .call_json(&Endpoint::GetUser { user })
@@ -627,7 +588,7 @@ impl ZendeskMcp {
             signed_up_at: a.signed_up_at,
             ..Default::default()
         };
-        let answer: UserAnswer = self
+        let answer: UserResponse = self
             .actors
             .dispatcher
             .call_json(&Endpoint::UpdateUser { user, body })
@@ -787,7 +748,7 @@ impl ZendeskMcp {
             None => Page::default(),
         };
         page.size = page_size("limit", a.limit, 100)?;
-        let answer: IntegrationsAnswer = self
+        let answer: IntegrationListResponse = self
             .actors
             .dispatcher
             .call_json(&Endpoint::ListIntegrations {
@@ -823,7 +784,7 @@ impl ZendeskMcp {
         Parameters(a): Parameters<IntegrationArgs>,
     ) -> Result<Json<IntegrationOut>, ToolError> {
         let integration_id = record_id("integrationId", &a.integration_id)?;
-        let answer: IntegrationAnswer = self
+        let answer: IntegrationResponse = self
             .actors
             .dispatcher
             .call_json(&Endpoint::GetIntegration { integration_id })

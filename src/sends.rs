@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -20,7 +19,7 @@ use crate::actors::{DispatcherHandle, TrackerHandle};
 use crate::error::CallError;
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
-use crate::sunco::wire::{Message, MessagePost};
+use crate::sunco::wire::{Message, MessageListResponse, MessagePost};
 
 /// The metadata field that carries an idempotency key upstream.
 pub const KEY_FIELD: &str = "mcp.idempotencyKey";
@@ -55,11 +54,6 @@ pub struct Sends {
     dispatcher: DispatcherHandle,
     tracker: TrackerHandle,
     keys: Cache<(String, String), Arc<Mutex<KeyState>>>,
-}
-
-#[derive(Deserialize)]
-struct MessagesAnswer {
-    messages: Vec<Message>,
 }
 
 /// Checks a caller's idempotency key: 1 to 128 printable characters.
@@ -160,7 +154,7 @@ impl Sends {
         conversation_id: &str,
         body: MessagePost,
     ) -> Result<Vec<Message>, CallError> {
-        let answer: MessagesAnswer = self
+        let answer: MessageListResponse = self
             .dispatcher
             .call_json(&Endpoint::PostMessage {
                 conversation_id: conversation_id.to_owned(),
@@ -179,7 +173,7 @@ impl Sends {
         conversation_id: &str,
         key: &str,
     ) -> Result<Option<Vec<Message>>, CallError> {
-        let answer: MessagesAnswer = self
+        let answer: MessageListResponse = self
             .dispatcher
             .call_json(&Endpoint::ListMessages {
                 conversation_id: conversation_id.to_owned(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -22,8 +22,9 @@ use super::{Slot, ask};
 use crate::error::{CallError, TargetInfo};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::wire::{
-    ControlBody, ControlTargetBody, Conversation, Metadata, Switchboard, SwitchboardIntegration,
-    SwitchboardIntegrationRef,
+    ControlBody, ControlTargetBody, Conversation, ConversationResponse, Metadata, Switchboard,
+    SwitchboardIntegration, SwitchboardIntegrationListResponse, SwitchboardIntegrationRef,
+    SwitchboardListResponse,
 };
 use crate::telemetry::{Metrics, kv};
 
@@ -230,27 +231,15 @@ impl Actor for SwitchboardCache {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SwitchboardList {
-    switchboards: Vec<Switchboard>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SwitchboardIntegrationList {
-    switchboard_integrations: Vec<SwitchboardIntegration>,
-}
-
 async fn load(dispatcher: &DispatcherHandle) -> Result<Picture, CallError> {
-    let list: SwitchboardList = dispatcher.call_json(&Endpoint::ListSwitchboards).await?;
+    let list: SwitchboardListResponse = dispatcher.call_json(&Endpoint::ListSwitchboards).await?;
     let Some(switchboard) = list.switchboards.into_iter().next() else {
         return Ok(Picture {
             switchboard: None,
             switchboard_integrations: vec![],
         });
     };
-    let integrations: SwitchboardIntegrationList = dispatcher
+    let integrations: SwitchboardIntegrationListResponse = dispatcher
         .call_json(&Endpoint::ListSwitchboardIntegrations {
             switchboard_id: switchboard.id.clone(),
         })
@@ -345,11 +334,7 @@ impl SwitchboardHandle {
     }
 
     async fn conversation(&self, conversation_id: &str) -> Result<Conversation, CallError> {
-        #[derive(Deserialize)]
-        struct One {
-            conversation: Conversation,
-        }
-        let one: One = self
+        let one: ConversationResponse = self
             .dispatcher
             .call_json(&Endpoint::GetConversation {
                 conversation_id: conversation_id.to_owned(),
