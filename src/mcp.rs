@@ -401,9 +401,6 @@ impl ZendeskMcp {
             schema,
             r#override: None,
         };
-        if let Some(key) = &a.idempotency_key {
-            crate::sends::check_key(key)?;
-        }
         let sent = self
             .actors
             .sends

@@ -509,6 +509,22 @@ fn status_label(outcome: &Result<(u16, Option<Duration>, Bytes), AttemptError>) 
     }
 }
 
+impl Next {
+    /// Another attempt after a failure, once the backoff policy's next interval has passed.
+    fn after_failure(
+        backoff: &mut ExponentialBackoff,
+        limits: &DispatchLimits,
+        why: String,
+    ) -> Self {
+        Next::Again {
+            delay: backoff.next_backoff().unwrap_or(limits.max_backoff),
+            throttled: false,
+            retry_after: None,
+            why,
+        }
+    }
+}
+
 async fn attempt(mut job: Job, ctx: AttemptContext) {
     let AttemptContext {
         transport,
@@ -628,21 +644,19 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                     reason: format!("the upstream answered {status}"),
                 }))
             } else {
-                Next::Again {
-                    delay: job.backoff.next_backoff().unwrap_or(limits.max_backoff),
-                    throttled: false,
-                    retry_after: None,
-                    why: format!("the upstream answered {status}"),
-                }
+                Next::after_failure(
+                    &mut job.backoff,
+                    &limits,
+                    format!("the upstream answered {status}"),
+                )
             }
         }
         Ok((status, _, body)) => Next::Answer(Err(upstream_error(op, status, &body))),
-        Err(AttemptError::NotSent(reason)) => Next::Again {
-            delay: job.backoff.next_backoff().unwrap_or(limits.max_backoff),
-            throttled: false,
-            retry_after: None,
-            why: format!("cannot connect: {reason}"),
-        },
+        Err(AttemptError::NotSent(reason)) => Next::after_failure(
+            &mut job.backoff,
+            &limits,
+            format!("cannot connect: {reason}"),
+        ),
         Err(AttemptError::Timeout) | Err(AttemptError::Broken(_))
             if class == RetryClass::NonIdempotent =>
         {
@@ -651,18 +665,16 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                 reason: "the connection closed or timed out after the request was sent".into(),
             }))
         }
-        Err(AttemptError::Timeout) => Next::Again {
-            delay: job.backoff.next_backoff().unwrap_or(limits.max_backoff),
-            throttled: false,
-            retry_after: None,
-            why: "no answer before the deadline".into(),
-        },
-        Err(AttemptError::Broken(reason)) => Next::Again {
-            delay: job.backoff.next_backoff().unwrap_or(limits.max_backoff),
-            throttled: false,
-            retry_after: None,
-            why: format!("the connection broke: {reason}"),
-        },
+        Err(AttemptError::Timeout) => Next::after_failure(
+            &mut job.backoff,
+            &limits,
+            "no answer before the deadline".into(),
+        ),
+        Err(AttemptError::Broken(reason)) => Next::after_failure(
+            &mut job.backoff,
+            &limits,
+            format!("the connection broke: {reason}"),
+        ),
     };
     match next {
         Next::Answer(result) => finish(job, result, &me).await,
