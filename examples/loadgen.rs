@@ -1,10 +1,17 @@
 //! End-to-end load: the simulator and the server as separate processes, N concurrent MCP callers
 //! over Streamable HTTP with a realistic mix, then the same operations straight to the simulator
-//! over REST, and the ratios; then goodput under a rate limit R with 4R offered.
+//! over REST, and the ratios (latency, throughput, CPU spent per call by each process); then
+//! goodput under a rate limit R with 4R offered.
 //!
 //! ```sh
 //! cargo build --release && cargo run --release --example loadgen -- --callers 64 --seconds 10
 //! ```
+//!
+//! Flags: `--callers N`, `--seconds S`, `--goodput-rps R`, `--protocol sessions|stateless`,
+//! `--client raw|rmcp` (how session callers speak: plain HTTP requests that read the answer as
+//! text, as the REST phase does, or the rmcp client with its typed models), `--rate N` (offer N
+//! calls/s in all, spread over the callers, instead of calling back to back; latency then counts
+//! from when each call was due), `--phase all|throughput|goodput`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -28,6 +35,11 @@ struct Args {
     goodput_rps: f64,
     /// Speak the stateless 2026-07-28 protocol (plain POSTs) instead of 2025-11-25 sessions.
     stateless: bool,
+    /// Session callers use the rmcp client instead of plain HTTP requests.
+    rmcp_client: bool,
+    /// Calls per second offered in all (0: each caller calls again as soon as it has an answer).
+    rate: f64,
+    phase: String,
 }
 
 fn args() -> Args {
@@ -36,6 +48,9 @@ fn args() -> Args {
         seconds: 10,
         goodput_rps: 50.0,
         stateless: false,
+        rmcp_client: false,
+        rate: 0.0,
+        phase: "all".to_owned(),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for pair in v.chunks(2) {
@@ -44,7 +59,28 @@ fn args() -> Args {
             "--callers" => a.callers = value.parse().expect("--callers N"),
             "--seconds" => a.seconds = value.parse().expect("--seconds N"),
             "--goodput-rps" => a.goodput_rps = value.parse().expect("--goodput-rps R"),
-            "--protocol" => a.stateless = value == "stateless",
+            "--protocol" => {
+                a.stateless = match value {
+                    "stateless" => true,
+                    "sessions" => false,
+                    _ => panic!("--protocol sessions|stateless"),
+                }
+            }
+            "--client" => {
+                a.rmcp_client = match value {
+                    "rmcp" => true,
+                    "raw" => false,
+                    _ => panic!("--client raw|rmcp"),
+                }
+            }
+            "--rate" => a.rate = value.parse().expect("--rate N"),
+            "--phase" => {
+                assert!(
+                    ["all", "throughput", "goodput"].contains(&value),
+                    "--phase all|throughput|goodput"
+                );
+                a.phase = value.to_owned();
+            }
             other => panic!("unknown flag {other}"),
         }
     }
@@ -101,6 +137,59 @@ fn peak_rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used so far, in microseconds.
+fn cpu_micros(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    ticks * 1_000_000 / clock_ticks_per_second()
+}
+
+/// The kernel's clock tick (`getconf CLK_TCK`, 100 on the Linux systems this runs on).
+fn clock_ticks_per_second() -> u64 {
+    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100)
+    })
+}
+
+/// CPU used by the load generator, the server and the simulator over a phase.
+struct Cpu {
+    pids: [u32; 3],
+    at: [u64; 3],
+}
+
+impl Cpu {
+    fn start(server: u32, simulator: u32) -> Self {
+        let pids = [std::process::id(), server, simulator];
+        Cpu {
+            pids,
+            at: pids.map(cpu_micros),
+        }
+    }
+
+    /// Microseconds of CPU per call for each process, over `calls`.
+    fn per_call(&self, calls: usize) -> [f64; 3] {
+        let mut out = [0.0; 3];
+        for (i, pid) in self.pids.iter().enumerate() {
+            out[i] = (cpu_micros(*pid) - self.at[i]) as f64 / calls.max(1) as f64;
+        }
+        out
+    }
+}
+
 /// Latencies and outcomes of one phase.
 #[derive(Default)]
 struct Tally {
@@ -124,15 +213,18 @@ impl Tally {
         v[i] as f64 / 1000.0
     }
 
-    fn report(&self, name: &str, seconds: f64) -> f64 {
+    fn report(&self, name: &str, seconds: f64, cpu: [f64; 3]) -> f64 {
         let rate = self.micros.len() as f64 / seconds;
         println!(
-            "| {name} | {:.0} calls/s | {:.2} | {:.2} | {:.2} | {:.2} | {:?} |",
+            "| {name} | {:.0} calls/s | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} | {:?} |",
             rate,
             self.pct(0.5),
             self.pct(0.9),
             self.pct(0.99),
             self.pct(1.0),
+            cpu[0],
+            cpu[1],
+            cpu[2],
             self.outcomes
         );
         rate
@@ -214,35 +306,116 @@ async fn mcp_call(
     }
 }
 
-/// One tool call as a stateless (2026-07-28) POST.
-async fn stateless_call(http: &reqwest::Client, url: &str, op: Op, conv: &str, n: u64) -> String {
-    let (tool, args) = tool_call(op, conv, n, "load");
-    let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {
-        "name": tool, "arguments": args, "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let sent = http
-        .post(url)
+/// How one caller of the MCP phase reaches the server.
+enum Caller {
+    /// The rmcp client (a 2025-11-25 session, typed models).
+    Rmcp(RunningService<RoleClient, ClientConfig>),
+    /// A 2025-11-25 session spoken as plain HTTP requests whose answers are read as text.
+    Raw {
+        http: reqwest::Client,
+        url: String,
+        session: String,
+    },
+    /// The stateless 2026-07-28 protocol: plain POSTs, no session.
+    Stateless { http: reqwest::Client, url: String },
+}
+
+const SESSION_VERSION: &str = "2025-11-25";
+const STATELESS_VERSION: &str = "2026-07-28";
+
+fn post_mcp(
+    http: &reqwest::Client,
+    url: &str,
+    version: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    http.post(url)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
+        .header("mcp-protocol-version", version)
         .body(body.to_string())
+}
+
+/// Opens a session with `initialize` and `notifications/initialized`, as any client does.
+async fn raw_session(http: &reqwest::Client, url: &str) -> Caller {
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": SESSION_VERSION, "capabilities": {},
+        "clientInfo": {"name": "loadgen", "version": "1"}}});
+    let answer = post_mcp(http, url, SESSION_VERSION, &init)
         .send()
-        .await;
-    match sent {
-        Ok(r) => {
-            let text = r.text().await.unwrap_or_default();
-            if text.contains("\"isError\":false") {
-                "ok".into()
-            } else if text.contains("\"isError\":true") {
-                "tool_error".into()
-            } else {
-                "protocol_error".into()
-            }
+        .await
+        .expect("initialize");
+    let session = answer
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let _ = answer.bytes().await;
+    let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let answer = post_mcp(http, url, SESSION_VERSION, &done)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("initialized");
+    assert!(
+        answer.status().is_success(),
+        "initialized: {}",
+        answer.status()
+    );
+    Caller::Raw {
+        http: http.clone(),
+        url: url.to_owned(),
+        session,
+    }
+}
+
+/// The outcome of a `tools/call` answer read as text (plain JSON or an SSE stream): `ok`, the
+/// tool error's class, or `protocol_error`. A success is recognised without parsing.
+fn outcome_of_text(text: &str) -> String {
+    if text.contains("\"isError\":false") {
+        return "ok".into();
+    }
+    let message = text
+        .lines()
+        .map(|l| l.strip_prefix("data:").unwrap_or(l).trim())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|m| m.get("id").is_some());
+    match message {
+        Some(m) if m["result"]["isError"] == true => m["result"]["content"][0]["text"]
+            .as_str()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .and_then(|e| e["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "tool_error".into()),
+        _ => "protocol_error".into(),
+    }
+}
+
+impl Caller {
+    async fn call(&self, op: Op, conv: &str, n: u64, tag: &str) -> String {
+        let (http, url, version, session) = match self {
+            Caller::Rmcp(client) => return mcp_call(client, op, conv, n, tag).await,
+            Caller::Raw { http, url, session } => (http, url, SESSION_VERSION, Some(session)),
+            Caller::Stateless { http, url } => (http, url, STATELESS_VERSION, None),
+        };
+        let (tool, args) = tool_call(op, conv, n, tag);
+        let mut params = json!({"name": tool, "arguments": args});
+        if session.is_none() {
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {}});
         }
-        Err(_) => "error".into(),
+        let body = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": params});
+        let mut request = post_mcp(http, url, version, &body)
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", tool);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        match request.send().await {
+            Ok(r) => outcome_of_text(&r.text().await.unwrap_or_default()),
+            Err(_) => "error".into(),
+        }
     }
 }
 
@@ -293,7 +466,9 @@ async fn conversations(http: &reqwest::Client, sim: &str) -> Vec<String> {
 }
 
 /// Runs `callers` concurrent loops for `seconds`; each call is timed and its outcome tallied.
-async fn drive<F, Fut>(callers: usize, seconds: u64, call: F) -> (Tally, f64)
+/// With `rate` > 0 the calls are offered at that many per second in all, each caller on its
+/// own schedule, and a call's latency counts from when it was due (so waiting to start counts).
+async fn drive<F, Fut>(callers: usize, seconds: u64, rate: f64, call: F) -> (Tally, f64)
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = String> + Send,
@@ -307,10 +482,21 @@ where
     for c in 0..callers {
         let (call, tally, stop, counter) =
             (call.clone(), tally.clone(), stop.clone(), counter.clone());
+        let mut schedule = (rate > 0.0).then(|| {
+            let period = Duration::from_secs_f64(callers as f64 / rate);
+            let first = tokio::time::Instant::now() + Duration::from_secs_f64(c as f64 / rate);
+            tokio::time::interval_at(first, period)
+        });
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
+                let t0 = match schedule.as_mut() {
+                    Some(s) => s.tick().await.into_std(),
+                    None => Instant::now(),
+                };
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let t0 = Instant::now();
                 let outcome = call(c, n).await;
                 tally.lock().expect("tally").add(t0.elapsed(), &outcome);
             }
@@ -370,59 +556,70 @@ async fn throughput(a: &Args) {
     );
     let url = field(&text, "MCP endpoint:");
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
+        .pool_max_idle_per_host(a.callers.max(64))
         .build()
         .expect("client");
     let convs = Arc::new(conversations(&http, &sim_url).await);
 
-    let mut clients = Vec::new();
-    if !a.stateless {
-        for _ in 0..a.callers {
-            clients.push(Arc::new(mcp_client(&url).await));
-        }
+    let mut callers = Vec::new();
+    for _ in 0..a.callers {
+        callers.push(match (a.stateless, a.rmcp_client) {
+            (true, _) => Caller::Stateless {
+                http: http.clone(),
+                url: url.clone(),
+            },
+            (false, true) => Caller::Rmcp(mcp_client(&url).await),
+            (false, false) => raw_session(&http, &url).await,
+        });
     }
-    let clients = Arc::new(clients);
-    let (c2, cv, h2, u2) = (clients.clone(), convs.clone(), http.clone(), url.clone());
-    let stateless = a.stateless;
-    let (mcp, mcp_secs) = drive(a.callers, a.seconds, move |c, n| {
-        let conv = cv[n as usize % cv.len()].clone();
-        let (client, h, u) = (c2.get(c).cloned(), h2.clone(), u2.clone());
-        async move {
-            match client {
-                Some(client) if !stateless => mcp_call(&client, op_of(n), &conv, n, "load").await,
-                _ => stateless_call(&h, &u, op_of(n), &conv, n).await,
-            }
-        }
+    let callers = Arc::new(callers);
+    let (c2, cv) = (callers.clone(), convs.clone());
+    let cpu = Cpu::start(server.id(), sim.id());
+    let (mcp, mcp_secs) = drive(a.callers, a.seconds, a.rate, move |c, n| {
+        let (callers, conv) = (c2.clone(), cv[n as usize % cv.len()].clone());
+        async move { callers[c].call(op_of(n), &conv, n, "load").await }
     })
     .await;
+    let mcp_cpu = cpu.per_call(mcp.micros.len());
     let (h, s, cv) = (http.clone(), sim_url.clone(), convs.clone());
-    let (direct, direct_secs) = drive(a.callers, a.seconds, move |_, n| {
+    let cpu = Cpu::start(server.id(), sim.id());
+    let (direct, direct_secs) = drive(a.callers, a.seconds, a.rate, move |_, n| {
         let (h, s, conv) = (h.clone(), s.clone(), cv[n as usize % cv.len()].clone());
         async move { rest_call(&h, &s, op_of(n), &conv, n).await }
     })
     .await;
+    let direct_cpu = cpu.per_call(direct.micros.len());
     let rss = peak_rss_kb(server.id());
-    let protocol = if a.stateless {
-        "stateless 2026-07-28"
+    let protocol = match (a.stateless, a.rmcp_client) {
+        (true, _) => "stateless 2026-07-28",
+        (false, true) => "2025-11-25 sessions, rmcp client",
+        (false, false) => "2025-11-25 sessions",
+    };
+    let offered = if a.rate > 0.0 {
+        format!("{} calls/s offered", a.rate)
     } else {
-        "2025-11-25 sessions"
+        "back to back".to_owned()
     };
     println!(
-        "\n{} callers ({protocol}), {} s per phase\n",
+        "\n{} callers ({protocol}), {offered}, {} s per phase\n",
         a.callers, a.seconds
     );
-    println!("| phase | throughput | p50 ms | p90 ms | p99 ms | max ms | outcomes |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
-    let mcp_rate = mcp.report("MCP (server)", mcp_secs);
-    let direct_rate = direct.report("REST (direct)", direct_secs);
     println!(
-        "\nadded latency per call: p50 {:.2} ms, p99 {:.2} ms; MCP throughput = {:.0}% of direct; server peak RSS {} MB",
+        "| phase | throughput | p50 ms | p90 ms | p99 ms | max ms | CPU µs/call: load generator | server | simulator | outcomes |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mcp_rate = mcp.report("MCP (server)", mcp_secs, mcp_cpu);
+    let direct_rate = direct.report("REST (direct)", direct_secs, direct_cpu);
+    println!(
+        "\nadded latency per call: p50 {:.2} ms, p99 {:.2} ms; MCP throughput = {:.0}% of direct; \
+         server CPU per call = {:.1}x the simulator's per direct call; server peak RSS {} MB",
         mcp.pct(0.5) - direct.pct(0.5),
         mcp.pct(0.99) - direct.pct(0.99),
         100.0 * mcp_rate / direct_rate,
+        mcp_cpu[1] / direct_cpu[2].max(0.001),
         rss / 1024
     );
-    drop(clients);
+    drop(callers);
     let _ = server.kill();
     let _ = sim.kill();
 }
@@ -596,6 +793,10 @@ async fn goodput(a: &Args) {
 #[tokio::main]
 async fn main() {
     let a = args();
-    throughput(&a).await;
-    goodput(&a).await;
+    if a.phase != "goodput" {
+        throughput(&a).await;
+    }
+    if a.phase != "throughput" {
+        goodput(&a).await;
+    }
 }

@@ -59,7 +59,8 @@ have happened: repeat it with the same key (the server checks first), or check l
 pub struct ZendeskMcp {
     actors: Arc<Actors>,
     access: Arc<AccessPolicy>,
-    tool_router: ToolRouter<Self>,
+    /// Built once per process: every session and stateless request shares it.
+    tool_router: &'static ToolRouter<Self>,
     /// The lowest level of log notifications the client asked for (none until it asks).
     log_level: Arc<std::sync::Mutex<Option<u8>>>,
 }
@@ -166,14 +167,14 @@ fn integration_view(i: Integration) -> IntegrationView {
 #[tool_router]
 impl ZendeskMcp {
     /// One per MCP session (and per request of the stateless protocol), so it must be cheap:
-    /// the tool table, with every schema, is built once per process and cloned (its entries
-    /// are shared) rather than generated again.
+    /// the tool table, with every schema, is built once per process and shared, neither
+    /// generated nor copied again.
     pub fn new(actors: Arc<Actors>, access: Arc<AccessPolicy>) -> Self {
         static ROUTER: std::sync::OnceLock<ToolRouter<ZendeskMcp>> = std::sync::OnceLock::new();
         Self {
             actors,
             access,
-            tool_router: ROUTER.get_or_init(Self::tool_router).clone(),
+            tool_router: ROUTER.get_or_init(Self::tool_router),
             log_level: Default::default(),
         }
     }

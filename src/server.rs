@@ -472,6 +472,13 @@ pub async fn serve_with(
     let app = router(state, ct.clone(), &http, addr.port());
     let stop = ct.clone();
     let task = tokio::spawn(async move {
+        // Answers are written in pieces (head, then SSE events): without TCP_NODELAY, Nagle's
+        // algorithm holds the second write until the client's delayed ACK, ~40 ms per call.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("could not set TCP_NODELAY on a connection: {e}");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled_owned().await })
             .await;

@@ -364,6 +364,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<RunningSimulator> {
                 _ = stopped.changed() => break,
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
                     let app = app.clone();
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
