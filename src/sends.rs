@@ -19,7 +19,7 @@ use crate::actors::{DispatcherHandle, TrackerHandle};
 use crate::error::CallError;
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
-use crate::sunco::wire::{Message, MessageListResponse, MessagePost};
+use crate::sunco::wire::{Message, MessageListResponse, MessagePost, StoredJson};
 
 /// The metadata field that carries an idempotency key upstream.
 pub const KEY_FIELD: &str = "mcp.idempotencyKey";
@@ -37,8 +37,8 @@ enum KeyState {
     Fresh,
     /// Sent at least once without a clear answer: check upstream before sending again.
     Uncertain,
-    /// Stored upstream; these are the messages.
-    Sent(Arc<Vec<Message>>),
+    /// Stored upstream; these are the messages (as JSON text: kept long, read on a repeat).
+    Sent(StoredJson<Vec<Message>>),
 }
 
 /// The result of a send.
@@ -107,7 +107,9 @@ impl Sends {
         let mut state = entry.lock().await;
         if let KeyState::Sent(messages) = &*state {
             return Ok(Sent {
-                messages: messages.as_ref().clone(),
+                messages: messages.get().ok_or_else(|| {
+                    CallError::Internal("a remembered send could not be read back".into())
+                })?,
                 replayed: true,
             });
         }
@@ -115,7 +117,7 @@ impl Sends {
             if matches!(*state, KeyState::Uncertain) {
                 match self.find(conversation_id, key).await {
                     Ok(Some(found)) => {
-                        *state = KeyState::Sent(Arc::new(found.clone()));
+                        *state = KeyState::Sent(StoredJson::new(&found));
                         return Ok(Sent {
                             messages: found,
                             replayed: true,
@@ -127,7 +129,7 @@ impl Sends {
             }
             match self.post(conversation_id, body.clone()).await {
                 Ok(messages) => {
-                    *state = KeyState::Sent(Arc::new(messages.clone()));
+                    *state = KeyState::Sent(StoredJson::new(&messages));
                     return Ok(Sent {
                         messages,
                         replayed: false,

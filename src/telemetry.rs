@@ -522,6 +522,21 @@ impl tracing::field::Visit for JsonFields<'_> {
     }
 }
 
+/// Span fields as the JSON format needs them: not at all. Its lines name their spans and carry
+/// the trace ids; the spans' attributes go to OpenTelemetry. Formatting every span's fields into
+/// text on the way (what the default does) would cost each call for nothing.
+struct NoSpanFields;
+
+impl<'w> tracing_subscriber::fmt::FormatFields<'w> for NoSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: tracing_subscriber::fmt::format::Writer<'w>,
+        _fields: R,
+    ) -> fmt::Result {
+        Ok(())
+    }
+}
+
 /// JSON lines: `timestamp`, `level`, `target`, the event's fields (`message` among them), the
 /// names of the spans it happened in, and the OpenTelemetry `trace_id`/`span_id` of the current
 /// span, so a log line leads to its trace.
@@ -573,7 +588,10 @@ pub fn init_logging(
     format: LogFormat,
     tracer: Option<opentelemetry_sdk::trace::Tracer>,
 ) -> Result<LogGuard, TelemetryError> {
+    // 16k lines of slack (the default 128k preallocates 4 MB for bursts a log reader that
+    // keeps up never sees).
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(16_384)
         .lossy(false)
         .finish(std::io::stderr());
     use tracing_subscriber::layer::SubscriberExt;
@@ -583,11 +601,20 @@ pub fn init_logging(
     let fmt = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .event_format(JsonWithTrace)
+            .fmt_fields(NoSpanFields)
             .with_writer(writer)
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
     };
-    let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    // Spans carry the attributes the code gives them, nothing per poll or per thread: source
+    // locations, thread ids and busy/idle timings would cost every call and tell little.
+    let otel = tracer.map(|t| {
+        tracing_opentelemetry::layer()
+            .with_tracer(t)
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+    });
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::{Slot, ask};
 use crate::error::CallError;
-use crate::sunco::wire::{DeliveryPayload, Event, Message, event_type};
+use crate::sunco::wire::{DeliveryPayload, Event, Message, StoredJson, event_type};
 use crate::telemetry::{Metrics, kv};
 
 /// Bounds of what the tracker keeps.
@@ -115,7 +115,7 @@ pub enum TrackerMsg {
     /// Events from one webhook POST, with the span of the request that brought them.
     Events(Vec<Event>, tracing::Span),
     /// A message this server sent (or otherwise saw).
-    Remember(Box<SeenMessage>),
+    Remember(Box<Kept>),
     Status {
         message_id: String,
         reply: oneshot::Sender<Option<DeliveryRecord>>,
@@ -127,7 +127,7 @@ pub enum TrackerMsg {
     },
     Seen {
         message_id: String,
-        reply: oneshot::Sender<Option<SeenMessage>>,
+        reply: oneshot::Sender<Option<Kept>>,
     },
 }
 
@@ -141,8 +141,33 @@ pub struct TrackerState {
     records: HashMap<String, (Instant, DeliveryRecord)>,
     record_order: VecDeque<String>,
     failures: VecDeque<(Instant, DeliveryFailure)>,
-    seen: HashMap<String, SeenMessage>,
+    seen: HashMap<String, Kept>,
     seen_order: VecDeque<String>,
+}
+
+/// A seen message as the tracker keeps it: its JSON text.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    message_id: String,
+    conversation_id: String,
+    message: StoredJson<Message>,
+}
+
+impl Kept {
+    fn of(conversation_id: &str, message: &Message) -> Self {
+        Kept {
+            message_id: message.id.clone(),
+            conversation_id: conversation_id.to_owned(),
+            message: StoredJson::new(message),
+        }
+    }
+
+    fn read(&self) -> Option<SeenMessage> {
+        Some(SeenMessage {
+            conversation_id: self.conversation_id.clone(),
+            message: self.message.get()?,
+        })
+    }
 }
 
 impl TrackerState {
@@ -174,8 +199,8 @@ impl TrackerState {
         true
     }
 
-    fn remember(&mut self, seen: SeenMessage) {
-        let id = seen.message.id.clone();
+    fn remember(&mut self, seen: Kept) {
+        let id = seen.message_id.clone();
         if self.seen.insert(id.clone(), seen).is_none() {
             self.seen_order.push_back(id);
         }
@@ -289,13 +314,10 @@ impl TrackerState {
 }
 
 /// The message and conversation of a `conversation:message` event.
-fn message_of(event: &Event) -> Option<SeenMessage> {
+fn message_of(event: &Event) -> Option<Kept> {
     let conversation_id = event.payload.get("conversation")?.get("id")?.as_str()?;
-    let message = serde_json::from_value(event.payload.get("message")?.clone()).ok()?;
-    Some(SeenMessage {
-        conversation_id: conversation_id.to_owned(),
-        message,
-    })
+    let message: Message = serde_json::from_value(event.payload.get("message")?.clone()).ok()?;
+    Some(Kept::of(conversation_id, &message))
 }
 
 impl Actor for DeliveryTracker {
@@ -391,10 +413,10 @@ impl TrackerHandle {
 
     pub fn remember(&self, conversation_id: &str, message: &Message) {
         if let Some(actor) = self.slot.current() {
-            let _ = actor.send_message(TrackerMsg::Remember(Box::new(SeenMessage {
-                conversation_id: conversation_id.to_owned(),
-                message: message.clone(),
-            })));
+            let _ = actor.send_message(TrackerMsg::Remember(Box::new(Kept::of(
+                conversation_id,
+                message,
+            ))));
         }
     }
 
@@ -420,10 +442,12 @@ impl TrackerHandle {
     }
 
     pub async fn seen(&self, message_id: &str) -> Result<Option<SeenMessage>, CallError> {
-        ask(&self.slot, Self::until(), |reply| TrackerMsg::Seen {
+        let kept = ask(&self.slot, Self::until(), |reply| TrackerMsg::Seen {
             message_id: message_id.to_owned(),
             reply,
         })
-        .await
+        .await?;
+        // Decoded here, in the caller's task, not in the actor's.
+        Ok(kept.as_ref().and_then(Kept::read))
     }
 }

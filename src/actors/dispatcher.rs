@@ -182,6 +182,8 @@ impl Transport {
         let client = reqwest::Client::builder()
             .user_agent(concat!("zendesk-messaging-mcp/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
+            // Redirects are answers to report, not to follow with the credential attached.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| CallError::Internal(format!("cannot build the HTTP client: {e}")))?;
