@@ -11,7 +11,8 @@
 //! `--client raw|rmcp` (how session callers speak: plain HTTP requests that read the answer as
 //! text, as the REST phase does, or the rmcp client with its typed models), `--rate N` (offer N
 //! calls/s in all, spread over the callers, instead of calling back to back), `--phase
-//! all|throughput|goodput`.
+//! all|throughput|goodput`. Environment: `LOADGEN_RUST_LOG` is the server's log level (`warn`),
+//! `LOADGEN_IN_FLIGHT` its `--max-in-flight` (512, so the dispatcher does not cap throughput).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

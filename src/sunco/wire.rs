@@ -559,8 +559,8 @@ impl Source {
 }
 
 /// A value kept in memory as its JSON text, read back when asked for. Messages held for later
-/// (idempotent replays, lookups by id) take a third of the memory this way that their decoded
-/// form does, and they are read far less often than they are kept.
+/// (idempotent replays, lookups by id) take one allocation this way instead of one per string and
+/// map node of their decoded form, and they are read far less often than they are kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredJson<T> {
     text: Box<str>,
