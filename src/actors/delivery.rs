@@ -115,7 +115,7 @@ pub enum TrackerMsg {
     /// Events from one webhook POST, with the span of the request that brought them.
     Events(Vec<Event>, tracing::Span),
     /// A message this server sent (or otherwise saw).
-    Remember(Box<Kept>),
+    Remember { message_id: String, kept: Box<Kept> },
     Status {
         message_id: String,
         reply: oneshot::Sender<Option<DeliveryRecord>>,
@@ -148,7 +148,6 @@ pub struct TrackerState {
 /// A seen message as the tracker keeps it: its JSON text.
 #[derive(Debug, Clone)]
 pub struct Kept {
-    message_id: String,
     conversation_id: String,
     message: StoredJson<Message>,
 }
@@ -156,7 +155,6 @@ pub struct Kept {
 impl Kept {
     fn of(conversation_id: &str, message: &Message) -> Self {
         Kept {
-            message_id: message.id.clone(),
             conversation_id: conversation_id.to_owned(),
             message: StoredJson::new(message),
         }
@@ -199,8 +197,7 @@ impl TrackerState {
         true
     }
 
-    fn remember(&mut self, seen: Kept) {
-        let id = seen.message_id.clone();
+    fn remember(&mut self, id: String, seen: Kept) {
         if self.seen.insert(id.clone(), seen).is_none() {
             self.seen_order.push_back(id);
         }
@@ -238,8 +235,8 @@ impl TrackerState {
             event_type::DELIVERY_USER => "user",
             event_type::DELIVERY_FAILURE => "failure",
             event_type::MESSAGE => {
-                if let Some(seen) = message_of(event) {
-                    self.remember(seen);
+                if let Some((id, seen)) = message_of(event) {
+                    self.remember(id, seen);
                 }
                 return;
             }
@@ -314,10 +311,10 @@ impl TrackerState {
 }
 
 /// The message and conversation of a `conversation:message` event.
-fn message_of(event: &Event) -> Option<Kept> {
+fn message_of(event: &Event) -> Option<(String, Kept)> {
     let conversation_id = event.payload.get("conversation")?.get("id")?.as_str()?;
     let message: Message = serde_json::from_value(event.payload.get("message")?.clone()).ok()?;
-    Some(Kept::of(conversation_id, &message))
+    Some((message.id.clone(), Kept::of(conversation_id, &message)))
 }
 
 impl Actor for DeliveryTracker {
@@ -354,7 +351,7 @@ impl Actor for DeliveryTracker {
                     }
                 }
             }
-            TrackerMsg::Remember(seen) => state.remember(*seen),
+            TrackerMsg::Remember { message_id, kept } => state.remember(message_id, *kept),
             TrackerMsg::Status { message_id, reply } => {
                 state.expire(Instant::now());
                 let _ = reply.send(state.records.get(&message_id).map(|(_, r)| r.clone()));
@@ -413,10 +410,10 @@ impl TrackerHandle {
 
     pub fn remember(&self, conversation_id: &str, message: &Message) {
         if let Some(actor) = self.slot.current() {
-            let _ = actor.send_message(TrackerMsg::Remember(Box::new(Kept::of(
-                conversation_id,
-                message,
-            ))));
+            let _ = actor.send_message(TrackerMsg::Remember {
+                message_id: message.id.clone(),
+                kept: Box::new(Kept::of(conversation_id, message)),
+            });
         }
     }
 
