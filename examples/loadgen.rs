@@ -34,10 +34,8 @@ struct Args {
     callers: usize,
     seconds: u64,
     goodput_rps: f64,
-    /// Speak the stateless 2026-07-28 protocol (plain POSTs) instead of 2025-11-25 sessions.
-    stateless: bool,
-    /// Session callers use the rmcp client instead of plain HTTP requests.
-    rmcp_client: bool,
+    /// How the MCP phase's callers speak (`--protocol`, `--client`).
+    kind: CallerKind,
     /// Calls per second offered in all (0: each caller calls again as soon as it has an answer).
     rate: f64,
     phase: String,
@@ -48,11 +46,11 @@ fn args() -> Args {
         callers: 64,
         seconds: 10,
         goodput_rps: 50.0,
-        stateless: false,
-        rmcp_client: false,
+        kind: CallerKind::Sessions,
         rate: 0.0,
         phase: "all".to_owned(),
     };
+    let (mut stateless, mut rmcp) = (false, false);
     let v: Vec<String> = std::env::args().skip(1).collect();
     for pair in v.chunks(2) {
         let value = pair.get(1).map(String::as_str).unwrap_or_default();
@@ -61,14 +59,14 @@ fn args() -> Args {
             "--seconds" => a.seconds = value.parse().expect("--seconds N"),
             "--goodput-rps" => a.goodput_rps = value.parse().expect("--goodput-rps R"),
             "--protocol" => {
-                a.stateless = match value {
+                stateless = match value {
                     "stateless" => true,
                     "sessions" => false,
                     _ => panic!("--protocol sessions|stateless"),
                 }
             }
             "--client" => {
-                a.rmcp_client = match value {
+                rmcp = match value {
                     "rmcp" => true,
                     "raw" => false,
                     _ => panic!("--client raw|rmcp"),
@@ -85,7 +83,32 @@ fn args() -> Args {
             other => panic!("unknown flag {other}"),
         }
     }
+    a.kind = match (stateless, rmcp) {
+        (true, _) => CallerKind::Stateless,
+        (false, true) => CallerKind::RmcpSessions,
+        (false, false) => CallerKind::Sessions,
+    };
     a
+}
+
+#[derive(Clone, Copy)]
+enum CallerKind {
+    /// 2025-11-25 sessions spoken as plain HTTP requests.
+    Sessions,
+    /// 2025-11-25 sessions through the rmcp client.
+    RmcpSessions,
+    /// The stateless 2026-07-28 protocol (plain POSTs).
+    Stateless,
+}
+
+impl CallerKind {
+    fn label(self) -> &'static str {
+        match self {
+            CallerKind::Sessions => "2025-11-25 sessions",
+            CallerKind::RmcpSessions => "2025-11-25 sessions, rmcp client",
+            CallerKind::Stateless => "stateless 2026-07-28",
+        }
+    }
 }
 
 /// The release binary beside this example.
@@ -565,13 +588,13 @@ async fn throughput(a: &Args) {
 
     let mut callers = Vec::new();
     for _ in 0..a.callers {
-        callers.push(match (a.stateless, a.rmcp_client) {
-            (true, _) => Caller::Stateless {
+        callers.push(match a.kind {
+            CallerKind::Stateless => Caller::Stateless {
                 http: http.clone(),
                 url: url.clone(),
             },
-            (false, true) => Caller::Rmcp(mcp_client(&url).await),
-            (false, false) => raw_session(&http, &url).await,
+            CallerKind::RmcpSessions => Caller::Rmcp(mcp_client(&url).await),
+            CallerKind::Sessions => raw_session(&http, &url).await,
         });
     }
     let callers = Arc::new(callers);
@@ -592,11 +615,7 @@ async fn throughput(a: &Args) {
     .await;
     let direct_cpu = cpu.per_call(direct.micros.len());
     let rss = peak_rss_kb(server.id());
-    let protocol = match (a.stateless, a.rmcp_client) {
-        (true, _) => "stateless 2026-07-28",
-        (false, true) => "2025-11-25 sessions, rmcp client",
-        (false, false) => "2025-11-25 sessions",
-    };
+    let protocol = a.kind.label();
     let offered = if a.rate > 0.0 {
         format!("{} calls/s offered", a.rate)
     } else {
