@@ -194,19 +194,25 @@ impl Sources<'_> {
         flag: Option<String>,
         file: Option<String>,
     ) -> Option<Raw> {
-        if let Some(v) = flag {
+        // Surrounding whitespace is never part of a value (a pasted secret, `KEY= value`), and
+        // a value that is blank once trimmed counts as not given, wherever it comes from.
+        let given = |v: &str| {
+            let v = v.trim();
+            (!v.is_empty()).then(|| v.to_owned())
+        };
+        if let Some(v) = flag.as_deref().and_then(given) {
             return Some(Raw {
                 value: v,
                 note: format!(" (from --{flag_name})"),
             });
         }
-        if let Some(v) = self.env.get(variable).filter(|v| !v.is_empty()) {
+        if let Some(v) = self.env.get(variable).and_then(|v| given(v)) {
             return Some(Raw {
-                value: v.clone(),
+                value: v,
                 note: " (from the environment)".to_owned(),
             });
         }
-        file.map(|v| Raw {
+        file.as_deref().and_then(given).map(|v| Raw {
             value: v,
             note: format!(" (from {})", self.file_name),
         })
@@ -258,7 +264,7 @@ impl Config {
                 err(
                     "SUNCO_APP_ID",
                     "",
-                    "missing: expected the app id, 24 hex characters",
+                    "missing or blank: expected the app id, 24 hex characters",
                 )
             })?;
         if !is_resource_id(&app_id.value) {
@@ -280,14 +286,14 @@ impl Config {
                 err(
                     "SUNCO_KEY_ID",
                     "",
-                    "missing: expected an API key id (app_..., act_..., svc_... or int_...)",
+                    "missing or blank: expected an API key id (app_..., act_..., svc_... or int_...)",
                 )
             })?;
         let scope = Scope::of_key_id(&key_id.value).ok_or_else(|| {
             err(
                 "SUNCO_KEY_ID",
                 &key_id.note,
-                "expected an API key id starting with app_, act_, svc_ or int_",
+                "expected an API key id: app_, act_, svc_ or int_ followed by the key's id (e.g. app_5f748c1a2b5315fc007e7978)",
             )
         })?;
 
@@ -323,7 +329,7 @@ impl Config {
                 return Err(err(
                     "SUNCO_KEY_SECRET",
                     "",
-                    "missing: expected the API key secret (or SUNCO_KEY_SECRET_FILE naming a file that holds it)",
+                    "missing or blank: expected the API key secret (or SUNCO_KEY_SECRET_FILE naming a file that holds it)",
                 ));
             }
         };
@@ -429,6 +435,34 @@ fn parse_secs(
     }
 }
 
+/// Parses `--bind`: `IP:PORT` (`127.0.0.1:8090`, `[::1]:8090`) or `HOST:PORT` with a name the
+/// system resolves, such as `localhost:8090` (its first address is used). Port 0 picks a free
+/// port.
+pub fn parse_bind(raw: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let raw = raw.trim();
+    if let Ok(addr) = raw.parse() {
+        return Ok(addr);
+    }
+    let expected = "expected ADDRESS:PORT, such as 127.0.0.1:8090, [::1]:8090 or localhost:8090";
+    let Some((host, port)) = raw.rsplit_once(':') else {
+        return Err(format!("{raw:?} has no port: {expected}"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("{raw:?}: {expected}"));
+    }
+    let mut addrs = raw
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host:?} ({e}): {expected}"))?;
+    // Prefer IPv4 for names such as localhost that resolve to both.
+    let all: Vec<_> = addrs.by_ref().collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} resolves to no address: {expected}"))
+}
+
 /// Accepts `https://api.smooch.io`, `https://api.eu-1.smooch.io`,
 /// `https://{subdomain}.zendesk.com/sc` or any other https base; plain http only for loopback
 /// (the simulator). The path prefix is kept; a trailing slash is dropped.
@@ -489,7 +523,8 @@ fn read_file(path: &Path) -> Result<FileValues, ConfigError> {
     })
 }
 
-/// Reads a secret from a file, dropping one trailing newline.
+/// Reads a secret from a file, without the whitespace around it (trailing newlines included);
+/// a file that holds only whitespace is refused, as an empty one is.
 pub fn read_secret_file(path: &Path, note: &str) -> Result<Secret, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         err(
@@ -498,13 +533,15 @@ pub fn read_secret_file(path: &Path, note: &str) -> Result<Secret, ConfigError> 
             format!("cannot read {}: {e}", path.display()),
         )
     })?;
-    let value = text.strip_suffix('\n').unwrap_or(&text);
-    let value = value.strip_suffix('\r').unwrap_or(value);
+    let value = text.trim();
     if value.is_empty() {
         return Err(err(
             "SUNCO_KEY_SECRET_FILE",
             note,
-            format!("{} is empty: expected the API key secret", path.display()),
+            format!(
+                "{} is empty or blank: expected the API key secret",
+                path.display()
+            ),
         ));
     }
     Ok(Secret::new(value))
@@ -581,6 +618,9 @@ mod tests {
         let cases: &[(&str, &str, &str)] = &[
             ("SUNCO_APP_ID", "nope", "24 hex"),
             ("SUNCO_KEY_ID", "key_1", "app_"),
+            ("SUNCO_KEY_ID", "app_", "followed by the key's id"),
+            ("SUNCO_KEY_ID", "  int_  ", "followed by the key's id"),
+            ("SUNCO_KEY_SECRET", " \t ", "missing or blank"),
             ("SUNCO_AUTH", "oauth", "`jwt` or `basic`"),
             ("SUNCO_API_URL", "http://api.smooch.io", "https"),
             ("SUNCO_API_URL", "https://api.smooch.io/v2", "without /v2"),
@@ -618,6 +658,55 @@ mod tests {
         e.insert("SUNCO_KEY_SECRET".into(), "x".into());
         let err = Config::load_from(ConfigFlags::default(), &e).unwrap_err();
         assert!(err.to_string().contains("not both"));
+        e.remove("SUNCO_KEY_SECRET");
+        std::fs::write(&path, "  padded secret \r\n\n").unwrap();
+        let c = Config::load_from(ConfigFlags::default(), &e).unwrap();
+        assert_eq!(c.key_secret.expose(), "padded secret");
+        std::fs::write(&path, " \n\t\n").unwrap();
+        let err = Config::load_from(ConfigFlags::default(), &e).unwrap_err();
+        assert!(err.to_string().contains("blank"), "{err}");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_trimmed_and_blank_is_absent() {
+        let mut e = base_env();
+        e.insert("SUNCO_KEY_SECRET".into(), "  s3cret \n".into());
+        e.insert("SUNCO_WEBHOOK_SECRET".into(), "   ".into());
+        e.insert("SUNCO_APP_ID".into(), format!(" {APP} "));
+        let c = Config::load_from(ConfigFlags::default(), &e).unwrap();
+        assert_eq!(c.key_secret.expose(), "s3cret");
+        assert_eq!(c.app_id, APP);
+        assert!(
+            c.webhook_secret.is_none(),
+            "a blank webhook secret is no secret"
+        );
+        let flags = ConfigFlags {
+            webhook_secret: Some(" hook ".into()),
+            ..Default::default()
+        };
+        let c = Config::load_from(flags, &e).unwrap();
+        assert_eq!(
+            c.webhook_secret.map(|s| s.expose().to_owned()).as_deref(),
+            Some("hook")
+        );
+    }
+
+    #[test]
+    fn bind_takes_addresses_and_names() {
+        assert_eq!(
+            parse_bind("localhost:8090").unwrap(),
+            "127.0.0.1:8090".parse().unwrap()
+        );
+        assert_eq!(parse_bind("[::1]:0").unwrap(), "[::1]:0".parse().unwrap());
+        assert_eq!(
+            parse_bind(" 127.0.0.1:9 ").unwrap(),
+            "127.0.0.1:9".parse().unwrap()
+        );
+        for bad in ["localhost", ":80", "localhost:port", "localhost:70000"] {
+            let e = parse_bind(bad).unwrap_err();
+            assert!(e.contains("ADDRESS:PORT"), "{bad}: {e}");
+        }
     }
 
     #[test]

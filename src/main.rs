@@ -46,9 +46,14 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Address for the HTTP routes (loopback by default; port 0 picks a free port)
-    #[arg(long)]
+    /// Address for the HTTP routes: IP:PORT or HOST:PORT, e.g. localhost:8090 (loopback by
+    /// default; port 0 picks a free port)
+    #[arg(long, value_name = "ADDRESS:PORT", value_parser = zendesk_messaging_mcp::config::parse_bind)]
     bind: Option<SocketAddr>,
+    /// stdio only: also serve the tools over HTTP at /mcp beside stdio (off by default: only the
+    /// webhook route and the probes are served over HTTP)
+    #[arg(long)]
+    http_mcp: bool,
     /// Start the embedded simulator with the demo world and use it as the upstream; no
     /// credentials needed (SUNCO_* settings are then ignored)
     #[arg(long)]
@@ -155,11 +160,20 @@ async fn start(
     let bind = args
         .bind
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
-    let http = args.http().map_err(|e| {
+    let mut http = args.http().map_err(|e| {
         eprintln!("serve: {e}");
         ExitCode::from(2)
     })?;
-    if let Err(e) = http.access.check_bind(bind, args.allow_unauthenticated) {
+    // Over stdio the client is the parent process; an HTTP /mcp beside it would be a second,
+    // unannounced way in, so it is served only when asked for.
+    http.serve_mcp = !stdio || args.http_mcp;
+    if !stdio && args.http_mcp {
+        eprintln!("serve: --http-mcp applies to stdio only (serve always serves /mcp)");
+        return Err(ExitCode::from(2));
+    }
+    if http.serve_mcp
+        && let Err(e) = http.access.check_bind(bind, args.allow_unauthenticated)
+    {
         eprintln!("serve: {e}");
         return Err(ExitCode::from(2));
     }
@@ -201,10 +215,15 @@ async fn start(
             })?;
         (running, None, upstream)
     };
+    let endpoint = if http.serve_mcp {
+        running.mcp_url()
+    } else {
+        "stdio (HTTP /mcp is off; --http-mcp serves it too)".to_owned()
+    };
     let banner = format!(
         "zendesk-messaging-mcp {}\n  MCP endpoint:  {}\n  webhooks:      {}\n  upstream:      {}\n  client configuration (e.g. .mcp.json):\n{}",
         env!("CARGO_PKG_VERSION"),
-        running.mcp_url(),
+        endpoint,
         running.webhook_url(),
         upstream,
         client_snippet(&running, stdio, args.simulator),

@@ -74,6 +74,9 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// Largest `/mcp` request body.
     pub max_body: usize,
+    /// Whether `/mcp` is served at all (`stdio` serves only the webhook route and the probes
+    /// over HTTP unless asked for more).
+    pub serve_mcp: bool,
 }
 
 impl Default for HttpOptions {
@@ -83,6 +86,7 @@ impl Default for HttpOptions {
             allowed_hosts: vec![],
             allowed_origins: vec![],
             max_body: 1024 * 1024,
+            serve_mcp: true,
         }
     }
 }
@@ -119,6 +123,7 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
             state.clone(),
             authenticate,
         ));
+    let mcp = if http.serve_mcp { mcp } else { Router::new() };
     Router::new()
         .merge(mcp)
         .route(

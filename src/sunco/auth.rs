@@ -20,15 +20,18 @@ pub enum Scope {
 
 impl Scope {
     /// The scope a key id implies by its prefix (`app_`, `act_`/`svc_`, `int_`).
+    /// The scope a key id's prefix names, or `None` when the id has no known prefix or
+    /// nothing after it (`app_` alone is not a key id).
     pub fn of_key_id(key_id: &str) -> Option<Scope> {
-        if key_id.starts_with("app_") {
-            Some(Scope::App)
-        } else if key_id.starts_with("act_") || key_id.starts_with("svc_") {
-            Some(Scope::Account)
-        } else if key_id.starts_with("int_") {
-            Some(Scope::Integration)
-        } else {
-            None
+        let (prefix, id) = key_id.split_once('_')?;
+        if id.trim().is_empty() {
+            return None;
+        }
+        match prefix {
+            "app" => Some(Scope::App),
+            "act" | "svc" => Some(Scope::Account),
+            "int" => Some(Scope::Integration),
+            _ => None,
         }
     }
 
@@ -143,5 +146,7 @@ mod tests {
         assert_eq!(Scope::of_key_id("svc_x"), Some(Scope::Account));
         assert_eq!(Scope::of_key_id("int_x"), Some(Scope::Integration));
         assert_eq!(Scope::of_key_id("x"), None);
+        assert_eq!(Scope::of_key_id("app_"), None);
+        assert_eq!(Scope::of_key_id("app_ "), None);
     }
 }

@@ -75,6 +75,27 @@ fn config_errors_are_one_line_naming_the_variable() {
     assert!(!text.contains("do-not-print-me"), "{text}");
 }
 
+#[test]
+fn config_refuses_blank_secrets_and_key_ids_without_an_id() {
+    for (key_id, secret, variable) in [
+        ("app_1", "   ", "SUNCO_KEY_SECRET"),
+        ("app_1", "\t\n", "SUNCO_KEY_SECRET"),
+        ("app_", "s3cret", "SUNCO_KEY_ID"),
+    ] {
+        let out = bin()
+            .arg("config")
+            .env_clear()
+            .env("SUNCO_APP_ID", "5f748c1a2b5315fc007e7977")
+            .env("SUNCO_KEY_ID", key_id)
+            .env("SUNCO_KEY_SECRET", secret)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{key_id} {secret:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("error: {variable}")), "{err}");
+    }
+}
+
 /// Reads lines until one contains `needle`; returns everything read.
 fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
     let mut seen = Vec::new();
@@ -351,4 +372,49 @@ fn serve_refuses_an_open_endpoint_on_a_non_loopback_address() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no tool \"send_mesage\""));
+}
+
+#[test]
+fn stdio_serves_no_http_mcp_unless_asked_and_bind_takes_a_host_name() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    for (extra, mcp_status) in [(None, 404), (Some("--http-mcp"), 200)] {
+        let mut args = vec!["stdio", "--simulator", "--bind", "localhost:0"];
+        args.extend(extra);
+        let mut child = bin()
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let text = read_until(&mut lines, "webhooks:");
+        let webhooks = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("webhooks:"))
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_else(|| panic!("no webhooks line in\n{text}"));
+        assert!(webhooks.starts_with("http://127.0.0.1:"), "{webhooks}");
+        let base = webhooks.trim_end_matches("/webhooks/sunco").to_owned();
+        let answer = runtime.block_on(crate::mcp_support::post_stateless(
+            &format!("{base}/mcp"),
+            "tools/list",
+            None,
+            &[],
+            crate::mcp_support::stateless_request("tools/list", serde_json::json!({})),
+        ));
+        let health = runtime.block_on(async {
+            reqwest::get(format!("{base}/healthz"))
+                .await
+                .map(|r| r.status().as_u16())
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(answer.status, mcp_status, "{extra:?}: {}", answer.body);
+        assert_eq!(health.ok(), Some(200));
+        if extra.is_none() {
+            assert!(text.contains("HTTP /mcp is off"), "{text}");
+        }
+    }
 }
