@@ -15,6 +15,7 @@
 //! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs
 //! sends.rs       sending a message at most once per idempotencyKey, even after ambiguous failures
 //! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring
+//! webhook_check.rs  whether the upstream webhook sends every trigger the server reads
 //! mcp.rs         the tools: arguments -> one call on an actor handle -> result
 //! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors
 //! actors.rs      handles that survive restarts (a slot the supervisor refills)
@@ -29,6 +30,7 @@
 //!   wire.rs        serde types named after the spec's schemas
 //!   endpoints.rs   one request per endpoint we call, percent-encoded paths, retry class
 //!   paging.rs      cursor pagination and deepObject filters
+//!   events.rs      reading webhook events: every payload the spec allows, named defaults
 //!   auth.rs        HS256 JWT minting and Basic auth, pure functions
 //!   ids.rs, path.rs  24-hex ids, millisecond timestamps, path-segment encoding
 //! simulator/     the Sunshine Conversations simulator: an HTTP server with in-memory state
@@ -57,3 +59,4 @@ pub mod server;
 pub mod simulator;
 pub mod sunco;
 pub mod telemetry;
+pub mod webhook_check;

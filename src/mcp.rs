@@ -14,6 +14,7 @@ use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use crate::access::{AccessPolicy, Profile};
 use crate::actors::Actors;
+use crate::actors::delivery::{DeliveryKind, TrackingStatus};
 use crate::actors::switchboard::Control;
 use crate::error::CallError;
 use crate::sunco::endpoints::{ConversationFilter, Endpoint};
@@ -48,7 +49,9 @@ is, the valid targets) and then pass_control / offer_control. An invalid target 
 with the list of valid ones and nothing is changed.
 5. Delivery is asynchronous: a send succeeds when the API stores the message; whether the \
 channel delivered it arrives later by webhook. Read get_delivery_status or \
-list_delivery_failures instead of polling or resending.
+list_delivery_failures instead of polling or resending. Both carry `tracking`: when its \
+status is off (no webhook secret) or waiting (no event yet), silence proves nothing; confirm \
+with list_messages or the user, and tell the operator that tracking is off.
 6. Give every send_message an idempotencyKey (unique per message you mean to send): calling \
 again with the same key never sends twice. An error of class outcome_unknown means a write may \
 have happened: repeat it with the same key (the server checks first), or check list_messages.
@@ -480,7 +483,7 @@ impl ZendeskMcp {
                 self.actors.tracker.remember(&conversation_id, &m);
                 return Ok(Json(FoundMessage {
                     conversation_id,
-                    message: m,
+                    message: serde_json::to_value(&m).unwrap_or_default(),
                     found_by: "scan".into(),
                     pages_scanned: scanned,
                 }));
@@ -793,7 +796,7 @@ impl ZendeskMcp {
     }
 
     #[tool(
-        description = "What the webhooks said about one message: sent to the channel, delivered to the user, or failed (with the channel's error code and reason). Answers from what the server has received; it never polls the API. noEventsYet means no report has arrived: wait, do not resend.",
+        description = "What the webhooks said about one message: sent to the channel, delivered to the user, or failed (with the channel's error code and reason). Answers from what the server has received; it never polls the API. noEventsYet means no report has arrived: wait, do not resend. Read tracking first: when its status is off, no report can arrive (state untracked).",
         annotations(
             title = "Get delivery status",
             read_only_hint = true,
@@ -812,27 +815,36 @@ impl ZendeskMcp {
             Some(r) => (Some(r.conversation_id), r.events),
             None => (None, vec![]),
         };
-        let failure = events.iter().rev().find(|e| e.kind == "failure").cloned();
+        let tracking = self.actors.tracker.tracking();
+        let has = |kind| events.iter().any(|e| e.kind == kind);
+        let failure = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == DeliveryKind::Failure)
+            .cloned();
         let state = if failure.is_some() {
-            "failed"
-        } else if events.iter().any(|e| e.kind == "user") {
-            "deliveredToUser"
-        } else if events.iter().any(|e| e.kind == "channel") {
-            "sentToChannel"
+            DeliveryState::Failed
+        } else if has(DeliveryKind::User) {
+            DeliveryState::DeliveredToUser
+        } else if has(DeliveryKind::Channel) {
+            DeliveryState::SentToChannel
+        } else if tracking.status == TrackingStatus::Off {
+            DeliveryState::Untracked
         } else {
-            "noEventsYet"
+            DeliveryState::NoEventsYet
         };
         Ok(Json(DeliveryStatusOut {
             message_id,
-            conversation_id,
-            state: state.into(),
+            conversation_id: conversation_id.flatten(),
+            state,
             failure,
             events,
+            tracking,
         }))
     }
 
     #[tool(
-        description = "Recent delivery failures reported by webhook, newest first: message, conversation, channel, error code and reason. For one conversation or app-wide. Answers from what the server has received; it never polls the API.",
+        description = "Recent delivery failures reported by webhook, newest first: message, conversation, channel, error code and reason. For one conversation or app-wide. Answers from what the server has received; it never polls the API. An empty list means none only when tracking.status is on.",
         annotations(
             title = "List delivery failures",
             read_only_hint = true,
@@ -860,7 +872,10 @@ impl ZendeskMcp {
             .tracker
             .failures(conversation_id.as_deref(), limit)
             .await?;
-        Ok(Json(DeliveryFailures { failures }))
+        Ok(Json(DeliveryFailures {
+            failures,
+            tracking: self.actors.tracker.tracking(),
+        }))
     }
 }
 

@@ -1,8 +1,8 @@
 //! The HTTP face of the server: `/mcp` (Streamable HTTP), `POST /webhooks/sunco`, `/healthz`
 //! and `/readyz`; and the wiring of `--simulator`.
 //!
-//! The webhook route checks `X-API-Key` in constant time, parses the envelope, hands the events
-//! to the delivery tracker without waiting on it, and answers at once.
+//! The webhook route checks `X-API-Key` in constant time, reads the envelope's events one by
+//! one (every payload the spec allows), and answers once the delivery tracker has stored them.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ use crate::mcp::ZendeskMcp;
 use crate::secret::Secret;
 use crate::sunco::auth::Scope;
 use crate::sunco::endpoints::Endpoint;
-use crate::sunco::wire::WebhookEnvelope;
+use crate::sunco::events;
 
 /// The webhook route's path.
 pub const WEBHOOK_PATH: &str = "/webhooks/sunco";
@@ -77,6 +77,8 @@ pub struct HttpOptions {
     /// Whether `/mcp` is served at all (`stdio` serves only the webhook route and the probes
     /// over HTTP unless asked for more).
     pub serve_mcp: bool,
+    /// How often the upstream webhook's triggers are checked; `None` never checks.
+    pub webhook_check: Option<Duration>,
 }
 
 impl Default for HttpOptions {
@@ -87,6 +89,7 @@ impl Default for HttpOptions {
             allowed_origins: vec![],
             max_body: 1024 * 1024,
             serve_mcp: true,
+            webhook_check: Some(crate::webhook_check::CHECK_INTERVAL),
         }
     }
 }
@@ -230,7 +233,7 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (outcome, response) = receive_webhook(&state, &headers, &body);
+    let (outcome, response) = receive_webhook(&state, &headers, &body).await;
     state
         .actors
         .metrics
@@ -239,8 +242,14 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     response
 }
 
-/// Checks and hands over one webhook POST; returns the outcome attribute and the answer.
-fn receive_webhook(
+/// Checks one webhook POST, reads its events and stores them; returns the outcome attribute and
+/// the answer.
+///
+/// The answer is 200 with the counts (`{"recorded","duplicates","unusable","ignored"}`) once
+/// every event is stored or can never be used, and 503 when events were not stored (the
+/// upstream then retries them). An envelope that is not one (not JSON, no `app.id`, `events`
+/// not an array) or is for another app is refused with 400, which the upstream does not retry.
+async fn receive_webhook(
     state: &AppState,
     headers: &HeaderMap,
     body: &Bytes,
@@ -265,40 +274,59 @@ fn receive_webhook(
             problem(StatusCode::UNAUTHORIZED, "missing or wrong X-API-Key"),
         );
     }
-    let envelope: WebhookEnvelope = match serde_json::from_slice(body) {
-        Ok(e) => e,
-        Err(e) => {
-            return (
-                "malformed",
-                problem(
-                    StatusCode::BAD_REQUEST,
-                    format!("not a Sunshine Conversations webhook envelope: {e}"),
-                ),
-            );
-        }
+    let malformed = |why: String| {
+        tracing::warn!("refused a webhook POST that is not an event envelope: {why}");
+        (
+            "malformed",
+            problem(
+                StatusCode::BAD_REQUEST,
+                format!("not a Sunshine Conversations webhook envelope: {why}"),
+            ),
+        )
     };
-    if envelope.app.id != *state.app_id {
+    let envelope: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => return malformed(format!("the body is not JSON ({e})")),
+    };
+    let Some(app_id) = envelope
+        .pointer("/app/id")
+        .and_then(serde_json::Value::as_str)
+    else {
+        return malformed("app.id is missing".into());
+    };
+    if app_id != &*state.app_id {
+        tracing::warn!(app_id, "refused webhook events for another app");
         return (
             "wrong_app",
             problem(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "the events are for app {}, this server serves app {}",
-                    envelope.app.id, state.app_id
+                    "the events are for app {app_id}, this server serves app {}",
+                    state.app_id
                 ),
             ),
         );
     }
-    let count = envelope.events.len();
-    match state.actors.tracker.push(envelope.events) {
-        Ok(()) => {
-            tracing::debug!(events = count, "webhook events accepted");
+    let events: crate::actors::delivery::ReadEvents = match envelope.get("events") {
+        None | Some(serde_json::Value::Null) => Vec::new().into(),
+        Some(serde_json::Value::Array(list)) => list.iter().map(events::read).collect(),
+        Some(_) => return malformed("events is not an array".into()),
+    };
+    match state.actors.tracker.record(events).await {
+        Ok(counts) => {
+            tracing::debug!(
+                recorded = counts.recorded,
+                duplicates = counts.duplicates,
+                unusable = counts.unusable,
+                ignored = counts.ignored,
+                "webhook events stored"
+            );
             (
                 "accepted",
-                (StatusCode::OK, axum::Json(json!({"accepted": count}))).into_response(),
+                (StatusCode::OK, axum::Json(counts)).into_response(),
             )
         }
-        // The upstream retries a failed delivery, so nothing is lost.
+        // Not stored: 503, so the upstream retries them.
         Err(e) => (
             "unavailable",
             problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
@@ -338,12 +366,18 @@ async fn readyz(State(state): State<AppState>) -> Response {
         .metrics
         .ready
         .record(u64::from(missing.is_empty()), &[]);
+    // Delivery tracking does not decide readiness (the tools work without it), but it is shown.
+    let tracking = state.actors.tracker.tracking();
     if missing.is_empty() {
-        (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
+        (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ready", "tracking": tracking})),
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "not ready", "reasons": missing})),
+            axum::Json(json!({"status": "not ready", "reasons": missing, "tracking": tracking})),
         )
             .into_response()
     }
@@ -469,11 +503,15 @@ pub async fn serve_with(
         );
     }
     let ct = CancellationToken::new();
-    tokio::spawn(check_credentials(
-        state.clone(),
-        config.scope,
-        ct.child_token(),
-    ));
+    // The credentials first; then, with the upstream known to answer, the webhook check.
+    let (check_state, scope, check_ct) = (state.clone(), config.scope, ct.child_token());
+    let (webhook_secret, every) = (config.webhook_secret.clone(), http.webhook_check);
+    tokio::spawn(async move {
+        check_credentials(check_state.clone(), scope, check_ct.clone()).await;
+        if let Some(every) = every {
+            crate::webhook_check::run(check_state.actors, webhook_secret, every, check_ct).await;
+        }
+    });
     let app = router(state, ct.clone(), &http, addr.port());
     let stop = ct.clone();
     let task = tokio::spawn(async move {

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod endpoints;
+pub mod events;
 pub mod ids;
 pub mod paging;
 pub mod path;

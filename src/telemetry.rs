@@ -67,6 +67,8 @@ pub struct Metrics {
     pub actor_restarts: Counter<u64>,
     /// `sunco.webhook.requests` {outcome}
     pub webhook_requests: Counter<u64>,
+    /// `sunco.webhook.events` {type, outcome: recorded|duplicate|unusable|ignored}
+    pub webhook_events: Counter<u64>,
     /// `mcp.server.ready`: 1 when `/readyz` would answer 200, else 0.
     pub ready: Gauge<u64>,
 }
@@ -154,6 +156,12 @@ impl Metrics {
             webhook_requests: meter
                 .u64_counter("sunco.webhook.requests")
                 .with_description("Webhook POSTs received, by outcome")
+                .build(),
+            webhook_events: meter
+                .u64_counter("sunco.webhook.events")
+                .with_description(
+                    "Webhook events received, by type and outcome (recorded, duplicate, unusable, ignored)",
+                )
                 .build(),
             ready: meter
                 .u64_gauge("mcp.server.ready")

@@ -7,17 +7,21 @@
 //! `conversation:message` events) so `get_message` can answer without scanning.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{Slot, ask};
 use crate::error::CallError;
-use crate::sunco::wire::{DeliveryPayload, Event, Message, StoredJson, event_type};
+use crate::sunco::events::{DeliveryReport, DeliveryStep, Inbound, Reading, Unusable};
+use crate::sunco::ids::format_timestamp;
+use crate::sunco::wire::{Message, event_type};
 use crate::telemetry::{Metrics, kv};
 
 /// Bounds of what the tracker keeps.
@@ -52,6 +56,162 @@ impl Default for TrackerLimits {
 pub struct TrackerArgs {
     pub limits: TrackerLimits,
     pub metrics: Arc<Metrics>,
+    pub watch: Arc<Watch>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the server can see
+
+/// Whether delivery reports can reach the server at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TrackingStatus {
+    /// No webhook secret is configured: the webhook route refuses every POST, so no report can
+    /// arrive. An empty answer means nothing.
+    Off,
+    /// Webhooks are configured but no event has arrived since the server started.
+    Waiting,
+    /// Events arrive (`lastEventAt` says when the last one did).
+    On,
+}
+
+/// What the server found when it looked for its webhook upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum WebhookCheckStatus {
+    /// Not checked yet.
+    Unchecked,
+    /// A custom integration's webhook subscribes to every trigger the server reads.
+    Configured,
+    /// No webhook subscribes to all of them: `missingTriggers` lists what is missing.
+    Missing,
+    /// The key cannot list webhooks (an integration key, say), or the check failed.
+    Unknown,
+}
+
+/// The result of the webhook check (`ListIntegrations` + `ListWebhooks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookCheck {
+    pub status: WebhookCheckStatus,
+    /// When status is missing: the triggers the best-matching webhook lacks (all of them when
+    /// there is no webhook).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_triggers: Vec<String>,
+    /// When the check ran (ISO 8601).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
+    /// Why the status is unknown, or which integration carries the webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl WebhookCheck {
+    pub fn unchecked() -> Self {
+        Self {
+            status: WebhookCheckStatus::Unchecked,
+            missing_triggers: vec![],
+            checked_at: None,
+            detail: None,
+        }
+    }
+}
+
+/// What the delivery answers can be trusted for: carried by the delivery tools and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tracking {
+    pub status: TrackingStatus,
+    /// When the last webhook event arrived (ISO 8601), once one has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<String>,
+    pub webhook: WebhookCheck,
+    /// What this means for reading the answer.
+    pub message: String,
+}
+
+/// What the server can see of delivery, shared by the tracker (which notes each event), the
+/// webhook check, the delivery tools and `/readyz`. It outlives tracker restarts.
+#[derive(Debug)]
+pub struct Watch {
+    webhooks_enabled: bool,
+    last_event: Mutex<Option<OffsetDateTime>>,
+    check: Mutex<WebhookCheck>,
+}
+
+impl Watch {
+    /// `webhooks_enabled`: whether the webhook route can accept events (a secret is set).
+    pub fn new(webhooks_enabled: bool) -> Self {
+        Self {
+            webhooks_enabled,
+            last_event: Mutex::new(None),
+            check: Mutex::new(WebhookCheck::unchecked()),
+        }
+    }
+
+    fn note_event(&self, at: OffsetDateTime) {
+        if let Ok(mut l) = self.last_event.lock() {
+            *l = Some(at);
+        }
+    }
+
+    /// Records the outcome of a webhook check.
+    pub fn set_check(&self, check: WebhookCheck) {
+        if let Ok(mut c) = self.check.lock() {
+            *c = check;
+        }
+    }
+
+    /// The tracking status now.
+    pub fn tracking(&self) -> Tracking {
+        let last = self.last_event.lock().ok().and_then(|l| *l);
+        let webhook = self
+            .check
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| WebhookCheck::unchecked());
+        let missing = webhook.status == WebhookCheckStatus::Missing;
+        let (status, message) = match (self.webhooks_enabled, last) {
+            (false, _) => (
+                TrackingStatus::Off,
+                "Delivery tracking is off: the server has no webhook secret (SUNCO_WEBHOOK_SECRET), so no delivery report can reach it. An empty answer here means nothing: confirm with list_messages or the user, and do not treat silence as delivered or as failed.".to_owned(),
+            ),
+            (true, None) => (
+                TrackingStatus::Waiting,
+                if missing {
+                    "No webhook event has arrived, and the upstream webhook lacks the triggers in webhook.missingTriggers: reports for them will not come. Do not treat silence as delivered.".to_owned()
+                } else {
+                    "No webhook event has arrived since the server started: an empty answer may mean no report yet, or that reports are not arriving.".to_owned()
+                },
+            ),
+            (true, Some(at)) => (
+                TrackingStatus::On,
+                format!(
+                    "Webhook events arrive (the last at {}): a message without events has had no report yet; wait rather than resend.",
+                    format_timestamp(at)
+                ),
+            ),
+        };
+        Tracking {
+            status,
+            last_event_at: last.map(format_timestamp),
+            webhook,
+            message,
+        }
+    }
+}
+
+/// What one webhook POST's events came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WebhookCounts {
+    /// Stored: delivery events and messages the tools can now answer from.
+    pub recorded: usize,
+    /// Already received (the upstream retried).
+    pub duplicates: usize,
+    /// Lacking what the server needs to use them (logged and counted); a retry would not help.
+    pub unusable: usize,
+    /// Of types the server does not read.
+    pub ignored: usize,
 }
 
 /// One delivery event as an agent reads it.
@@ -59,18 +219,51 @@ pub struct TrackerArgs {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryEvent {
     pub event_id: String,
-    /// `channel` (handed to the channel), `user` (the user's device got it) or `failure`.
-    pub kind: String,
-    /// When the upstream created the event.
+    pub kind: DeliveryKind,
+    /// When the upstream created the event (empty when the event did not say).
     pub created_at: String,
-    /// The channel type the message went to (`web`, `messenger`, `whatsapp`, ...).
+    /// The channel type the message went to (`web`, `messenger`, `whatsapp`, ...), or
+    /// `unknown` when the event did not say.
     pub channel: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integration_id: Option<String>,
-    pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     pub is_final_event: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<DeliveryFailureReason>,
+}
+
+/// Which delivery event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DeliveryKind {
+    /// Handed to the channel.
+    Channel,
+    /// The user's device has it.
+    User,
+    /// The channel refused it.
+    Failure,
+}
+
+impl DeliveryKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryKind::Channel => "channel",
+            DeliveryKind::User => "user",
+            DeliveryKind::Failure => "failure",
+        }
+    }
+}
+
+impl From<DeliveryStep> for DeliveryKind {
+    fn from(s: DeliveryStep) -> Self {
+        match s {
+            DeliveryStep::Channel => DeliveryKind::Channel,
+            DeliveryStep::User => DeliveryKind::User,
+            DeliveryStep::Failure => DeliveryKind::Failure,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -84,8 +277,11 @@ pub struct DeliveryFailureReason {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryFailure {
     pub message_id: String,
-    pub conversation_id: String,
-    pub user_id: String,
+    /// Absent when the event did not name the conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     pub channel: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integration_id: Option<String>,
@@ -100,20 +296,30 @@ pub struct DeliveryFailure {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRecord {
     pub message_id: String,
-    pub conversation_id: String,
+    /// The first conversation id an event named, if any did.
+    pub conversation_id: Option<String>,
     pub events: Vec<DeliveryEvent>,
 }
 
-/// A message this server has seen, with its conversation.
+/// A message this server has seen, with its conversation: the message as the API showed it
+/// (a webhook's `messageWebhook` may leave out fields a listed `message` has).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeenMessage {
     pub conversation_id: String,
-    pub message: Message,
+    pub message: Value,
 }
 
+/// The events of one webhook POST, as read.
+pub type ReadEvents = Arc<[Result<Inbound, Unusable>]>;
+
 pub enum TrackerMsg {
-    /// Events from one webhook POST, with the span of the request that brought them.
-    Events(Vec<Event>, tracing::Span),
+    /// Events from one webhook POST, with the span of the request that brought them; the reply
+    /// comes once they are stored.
+    Record {
+        events: ReadEvents,
+        span: tracing::Span,
+        reply: oneshot::Sender<WebhookCounts>,
+    },
     /// A message this server sent (or otherwise saw).
     Remember { message_id: String, kept: Box<Kept> },
     Status {
@@ -136,6 +342,7 @@ pub struct DeliveryTracker;
 pub struct TrackerState {
     limits: TrackerLimits,
     metrics: Arc<Metrics>,
+    watch: Arc<Watch>,
     event_ids: HashSet<String>,
     event_order: VecDeque<String>,
     records: HashMap<String, (Instant, DeliveryRecord)>,
@@ -149,21 +356,22 @@ pub struct TrackerState {
 #[derive(Debug, Clone)]
 pub struct Kept {
     conversation_id: String,
-    message: StoredJson<Message>,
+    message: Box<str>,
 }
 
 impl Kept {
-    fn of(conversation_id: &str, message: &Message) -> Self {
+    fn of(conversation_id: &str, message: &impl Serialize) -> Self {
         Kept {
             conversation_id: conversation_id.to_owned(),
-            message: StoredJson::new(message),
+            // Serializing a message (string keys, no non-finite floats) cannot fail.
+            message: serde_json::to_string(message).unwrap_or_default().into(),
         }
     }
 
     fn read(&self) -> Option<SeenMessage> {
         Some(SeenMessage {
             conversation_id: self.conversation_id.clone(),
-            message: self.message.get()?,
+            message: serde_json::from_str(&self.message).ok()?,
         })
     }
 }
@@ -173,6 +381,7 @@ impl TrackerState {
         Self {
             limits: args.limits,
             metrics: args.metrics,
+            watch: args.watch,
             event_ids: HashSet::new(),
             event_order: VecDeque::new(),
             records: HashMap::new(),
@@ -229,76 +438,113 @@ impl TrackerState {
         }
     }
 
-    fn record(&mut self, event: &Event) {
-        let kind = match event.kind.as_str() {
-            event_type::DELIVERY_CHANNEL => "channel",
-            event_type::DELIVERY_USER => "user",
-            event_type::DELIVERY_FAILURE => "failure",
-            event_type::MESSAGE => {
-                if let Some((id, seen)) = message_of(event) {
-                    self.remember(id, seen);
+    /// Stores one POST's events: each is recorded once (repeats of a retried delivery are
+    /// duplicates), and one the server cannot use is counted and logged once, never dropped
+    /// silently.
+    fn record_all(&mut self, events: &[Result<Inbound, Unusable>]) -> WebhookCounts {
+        let mut counts = WebhookCounts::default();
+        for event in events {
+            let (kind, outcome) = match event {
+                Ok(e) if !self.first_sight(&e.id) => (e.kind.as_str(), "duplicate"),
+                Ok(e) => match &e.reading {
+                    Reading::Delivery(report) => {
+                        self.record_delivery(e, report);
+                        (e.kind.as_str(), "recorded")
+                    }
+                    Reading::Message(seen) => {
+                        let kept = Kept::of(&seen.conversation_id, &seen.message);
+                        self.remember(seen.message_id.clone(), kept);
+                        (e.kind.as_str(), "recorded")
+                    }
+                    Reading::Ignored => {
+                        tracing::debug!(event_type = %e.kind, event_id = %e.id, "ignored a webhook event of a type the server does not read");
+                        (e.kind.as_str(), "ignored")
+                    }
+                },
+                Err(u) if u.id.as_deref().is_some_and(|id| !self.first_sight(id)) => {
+                    (u.kind.as_str(), "duplicate")
                 }
-                return;
+                Err(u) => {
+                    tracing::warn!(
+                        event_type = %u.kind,
+                        event_id = u.id.as_deref().unwrap_or("none"),
+                        missing = u.missing,
+                        "a webhook event cannot be used: it lacks {}",
+                        u.missing
+                    );
+                    (u.kind.as_str(), "unusable")
+                }
+            };
+            match outcome {
+                "recorded" => counts.recorded += 1,
+                "duplicate" => counts.duplicates += 1,
+                "unusable" => counts.unusable += 1,
+                _ => counts.ignored += 1,
             }
-            _ => return,
-        };
-        let payload: DeliveryPayload = match serde_json::from_value(event.payload.clone()) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(event_type = %event.kind, "ignoring a delivery event whose payload does not parse: {e}");
-                return;
-            }
-        };
+            self.metrics
+                .webhook_events
+                .add(1, &[kv("type", metric_type(kind)), kv("outcome", outcome)]);
+        }
+        if !events.is_empty() {
+            self.watch.note_event(OffsetDateTime::now_utc());
+        }
+        counts
+    }
+
+    fn record_delivery(&mut self, event: &Inbound, report: &DeliveryReport) {
+        let kind = DeliveryKind::from(report.step);
         let mut attrs = vec![
-            kv("type", kind),
-            kv("channel", payload.destination.kind.clone()),
+            kv("type", kind.as_str()),
+            kv("channel", report.channel.clone()),
         ];
-        if let Some(e) = &payload.error {
+        if let Some((code, _)) = &report.error {
             // The API's error codes are a short fixed list: a safe attribute.
-            attrs.push(kv("code", e.code.clone()));
+            attrs.push(kv("code", code.clone()));
         }
         self.metrics.delivery_events.add(1, &attrs);
         let now = Instant::now();
-        let error = payload.error.as_ref().map(|e| DeliveryFailureReason {
-            code: e.code.clone(),
-            message: e.message.clone(),
-        });
+        let error = report
+            .error
+            .as_ref()
+            .map(|(code, message)| DeliveryFailureReason {
+                code: code.clone(),
+                message: message.clone(),
+            });
         let view = DeliveryEvent {
             event_id: event.id.clone(),
-            kind: kind.to_owned(),
+            kind,
             created_at: event.created_at.clone(),
-            channel: payload.destination.kind.clone(),
-            integration_id: payload.destination.integration_id.clone(),
-            user_id: payload.user.id.clone(),
-            is_final_event: payload.is_final_event,
+            channel: report.channel.clone(),
+            integration_id: report.integration_id.clone(),
+            user_id: report.user_id.clone(),
+            is_final_event: report.is_final_event,
             error: error.clone(),
         };
-        let message_id = payload.message.id.clone();
+        let message_id = report.message_id.clone();
         let entry = self.records.entry(message_id.clone()).or_insert_with(|| {
             self.record_order.push_back(message_id.clone());
             (
                 now,
                 DeliveryRecord {
                     message_id: message_id.clone(),
-                    conversation_id: payload.conversation.id.clone(),
+                    conversation_id: None,
                     events: vec![],
                 },
             )
         });
+        if entry.1.conversation_id.is_none() {
+            entry.1.conversation_id = report.conversation_id.clone();
+        }
         entry.1.events.push(view);
-        if kind == "failure" {
-            let error = error.unwrap_or(DeliveryFailureReason {
-                code: "unknown".into(),
-                message: "the upstream gave no reason".into(),
-            });
+        if let Some(error) = error {
             self.failures.push_back((
                 now,
                 DeliveryFailure {
                     message_id,
-                    conversation_id: payload.conversation.id,
-                    user_id: payload.user.id,
-                    channel: payload.destination.kind,
-                    integration_id: payload.destination.integration_id,
+                    conversation_id: report.conversation_id.clone(),
+                    user_id: report.user_id.clone(),
+                    channel: report.channel.clone(),
+                    integration_id: report.integration_id.clone(),
                     code: error.code,
                     reason: error.message,
                     created_at: event.created_at.clone(),
@@ -310,11 +556,14 @@ impl TrackerState {
     }
 }
 
-/// The message and conversation of a `conversation:message` event.
-fn message_of(event: &Event) -> Option<(String, Kept)> {
-    let conversation_id = event.payload.get("conversation")?.get("id")?.as_str()?;
-    let message: Message = serde_json::from_value(event.payload.get("message")?.clone()).ok()?;
-    Some((message.id.clone(), Kept::of(conversation_id, &message)))
+/// The `type` attribute of the event counter: one of the spec's event types, else `other`
+/// (the type comes from the request body, and attributes must stay a short list).
+fn metric_type(kind: &str) -> String {
+    if event_type::TRIGGERS.contains(&kind) && kind != "*" {
+        kind.to_owned()
+    } else {
+        "other".to_owned()
+    }
 }
 
 impl Actor for DeliveryTracker {
@@ -337,7 +586,11 @@ impl Actor for DeliveryTracker {
         state: &mut TrackerState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            TrackerMsg::Events(events, webhook) => {
+            TrackerMsg::Record {
+                events,
+                span: webhook,
+                reply,
+            } => {
                 let span = tracing::info_span!(
                     parent: &webhook,
                     "delivery.record",
@@ -345,11 +598,7 @@ impl Actor for DeliveryTracker {
                     events = events.len()
                 );
                 let _entered = span.enter();
-                for event in &events {
-                    if state.first_sight(&event.id) {
-                        state.record(event);
-                    }
-                }
+                let _ = reply.send(state.record_all(&events));
             }
             TrackerMsg::Remember { message_id, kept } => state.remember(message_id, *kept),
             TrackerMsg::Status { message_id, reply } => {
@@ -370,7 +619,7 @@ impl Actor for DeliveryTracker {
                     .filter(|f| {
                         conversation_id
                             .as_deref()
-                            .is_none_or(|c| f.conversation_id == c)
+                            .is_none_or(|c| f.conversation_id.as_deref() == Some(c))
                     })
                     .take(limit)
                     .cloned()
@@ -389,6 +638,7 @@ impl Actor for DeliveryTracker {
 #[derive(Clone)]
 pub struct TrackerHandle {
     pub(crate) slot: Arc<Slot<TrackerMsg>>,
+    pub(crate) watch: Arc<Watch>,
 }
 
 impl TrackerHandle {
@@ -396,16 +646,27 @@ impl TrackerHandle {
         Instant::now() + Duration::from_secs(10)
     }
 
-    /// Hands events over without waiting for them to be processed. Fails only when no tracker
-    /// is running (the webhook route then answers 503 so the upstream retries).
-    pub fn push(&self, events: Vec<Event>) -> Result<(), CallError> {
-        let actor = self
-            .slot
-            .current()
-            .ok_or_else(|| self.slot.unavailable("restarting".into()))?;
-        actor
-            .send_message(TrackerMsg::Events(events, tracing::Span::current()))
-            .map_err(|_| self.slot.unavailable("restarting".into()))
+    /// Stores one webhook POST's events and says what they came to. An error means they were
+    /// not stored (no tracker answered in time): the webhook route then answers 503 so the
+    /// upstream retries.
+    pub async fn record(&self, events: ReadEvents) -> Result<WebhookCounts, CallError> {
+        let span = tracing::Span::current();
+        ask(&self.slot, Self::until(), |reply| TrackerMsg::Record {
+            events: events.clone(),
+            span: span.clone(),
+            reply,
+        })
+        .await
+    }
+
+    /// What the delivery answers can be trusted for.
+    pub fn tracking(&self) -> Tracking {
+        self.watch.tracking()
+    }
+
+    /// Records the outcome of a webhook check.
+    pub fn set_webhook_check(&self, check: WebhookCheck) {
+        self.watch.set_check(check);
     }
 
     pub fn remember(&self, conversation_id: &str, message: &Message) {

@@ -304,7 +304,11 @@ impl Actors {
             slot: switchboard_slot,
             dispatcher: dispatcher.clone(),
         };
-        let tracker = TrackerHandle { slot: tracker_slot };
+        let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
+        let tracker = TrackerHandle {
+            slot: tracker_slot,
+            watch: watch.clone(),
+        };
         let metrics = settings.telemetry.metrics.clone();
         let settings_metrics = metrics.clone();
         let children = Children {
@@ -331,6 +335,7 @@ impl Actors {
                 TrackerArgs {
                     limits: settings.tracker.clone(),
                     metrics,
+                    watch,
                 },
                 tracker.slot.clone(),
             ),

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actors::delivery::{DeliveryEvent, DeliveryFailure};
+use crate::actors::delivery::{DeliveryEvent, DeliveryFailure, Tracking};
 use crate::actors::switchboard::SwitchboardStatus;
 use crate::error::CallError;
 use crate::sunco::wire::{
@@ -390,7 +390,10 @@ pub struct SentMessages {
 #[serde(rename_all = "camelCase")]
 pub struct FoundMessage {
     pub conversation_id: String,
-    pub message: Message,
+    /// The message as the API showed it: id, received, author, content, source, metadata. A
+    /// message seen only through a webhook may lack fields the webhook left out.
+    #[schemars(schema_with = "message_object")]
+    pub message: Value,
     /// `seen` (a message this server sent or received by webhook) or `scan` (found by paging
     /// the conversation).
     pub found_by: String,
@@ -469,20 +472,41 @@ pub struct IntegrationOut {
     pub integration: IntegrationView,
 }
 
+/// A message's delivery as the webhooks reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DeliveryState {
+    /// No webhook has reported on it yet, and reports arrive: wait, do not resend.
+    NoEventsYet,
+    /// Handed to the channel.
+    SentToChannel,
+    /// The user's device has it.
+    DeliveredToUser,
+    /// The channel refused it (see failure).
+    Failed,
+    /// No report can arrive (tracking is off): the server cannot tell.
+    Untracked,
+}
+
+/// `{"type":"object"}` with a description: for JSON passed through as the API gave it.
+fn message_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object"})
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryStatusOut {
     pub message_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
-    /// `noEventsYet` (no webhook has reported on it: wait, do not resend), `sentToChannel`,
-    /// `deliveredToUser` or `failed`.
-    pub state: String,
+    pub state: DeliveryState,
     /// Present when state is failed: the channel's error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<DeliveryEvent>,
     /// Every delivery event received for the message, in arrival order.
     pub events: Vec<DeliveryEvent>,
+    /// Whether reports can reach the server at all: read it before trusting an empty answer.
+    pub tracking: Tracking,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -490,4 +514,7 @@ pub struct DeliveryStatusOut {
 pub struct DeliveryFailures {
     /// Newest first.
     pub failures: Vec<DeliveryFailure>,
+    /// Whether reports can reach the server at all: an empty list means "none" only when
+    /// tracking.status is on.
+    pub tracking: Tracking,
 }

@@ -28,7 +28,7 @@ use crate::sunco::auth::Scope;
 use crate::sunco::ids::format_timestamp;
 use crate::sunco::wire::{
     Author, AuthorType, Content, ConversationType, Identity, Integration, Message, Profile, Source,
-    Switchboard, SwitchboardIntegration, User, Webhook,
+    Switchboard, SwitchboardIntegration, User, Webhook, event_type,
 };
 
 /// Default credentials: stable, so that the README's examples work unchanged.
@@ -115,18 +115,17 @@ pub fn build(seed: Seed, p: &SeedParams) -> World {
         Some((url, secret)) => (
             url.clone(),
             secret.expose().to_owned(),
-            [
-                "conversation:message",
-                "conversation:message:delivery:channel",
-                "conversation:message:delivery:user",
-                "conversation:message:delivery:failure",
-                "switchboard:passControl",
-                "switchboard:offerControl",
-                "switchboard:acceptControl",
-                "switchboard:releaseControl",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+            // What the server reads, and the switchboard events for whoever else listens.
+            event_type::READ_BY_SERVER
+                .iter()
+                .chain(&[
+                    event_type::PASS_CONTROL,
+                    event_type::OFFER_CONTROL,
+                    event_type::ACCEPT_CONTROL,
+                    event_type::RELEASE_CONTROL,
+                ])
+                .map(|t| (*t).to_owned())
+                .collect(),
         ),
         None => (
             "https://mcp.example.com/webhooks/sunco".to_owned(),

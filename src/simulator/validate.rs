@@ -765,35 +765,8 @@ pub fn switchboard_integration(body: &Value, create: bool) -> ApiResult<()> {
 // ---------------------------------------------------------------------------------------------
 // Webhooks
 
-pub const TRIGGERS: &[&str] = &[
-    "*",
-    "client:add",
-    "client:remove",
-    "client:update",
-    "conversation:create",
-    "conversation:join",
-    "conversation:leave",
-    "conversation:remove",
-    "conversation:message",
-    "conversation:message:delivery:channel",
-    "conversation:message:delivery:user",
-    "conversation:message:delivery:failure",
-    "conversation:postback",
-    "conversation:read",
-    "conversation:referral",
-    "conversation:typing",
-    "passthrough:messaging",
-    "switchboard:acceptControl",
-    "switchboard:acceptControl:failure",
-    "switchboard:offerControl",
-    "switchboard:offerControl:failure",
-    "switchboard:passControl",
-    "switchboard:passControl:failure",
-    "switchboard:releaseControl",
-    "user:merge",
-    "user:update",
-    "user:remove",
-];
+/// The triggers a webhook may subscribe to.
+pub const TRIGGERS: &[&str] = crate::sunco::wire::event_type::TRIGGERS;
 
 /// `webhookCreateBody` / `webhookBody`.
 pub fn webhook(body: &Value, create: bool) -> ApiResult<()> {

@@ -106,6 +106,9 @@ pub enum Endpoint {
     GetIntegration {
         integration_id: String,
     },
+    ListWebhooks {
+        integration_id: String,
+    },
 }
 
 /// A request ready for an HTTP client: everything but the base URL and the credentials.
@@ -175,6 +178,7 @@ impl Endpoint {
             Endpoint::ReleaseControl { .. } => "ReleaseControl",
             Endpoint::ListIntegrations { .. } => "ListIntegrations",
             Endpoint::GetIntegration { .. } => "GetIntegration",
+            Endpoint::ListWebhooks { .. } => "ListWebhooks",
         }
     }
 
@@ -352,6 +356,13 @@ impl Endpoint {
             Endpoint::GetIntegration { integration_id } => (
                 Method::GET,
                 format!("{app}/integrations/{}", segment(integration_id)),
+                vec![],
+                None,
+                RetryClass::Read,
+            ),
+            Endpoint::ListWebhooks { integration_id } => (
+                Method::GET,
+                format!("{app}/integrations/{}/webhooks", segment(integration_id)),
                 vec![],
                 None,
                 RetryClass::Read,

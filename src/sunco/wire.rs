@@ -851,6 +851,13 @@ pub struct IntegrationResponse {
     pub integration: Integration,
 }
 
+/// `webhookListResponse`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookListResponse {
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+}
+
 /// `switchboardListResponse`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SwitchboardListResponse {
@@ -910,6 +917,42 @@ pub mod event_type {
     pub const ACCEPT_CONTROL: &str = "switchboard:acceptControl";
     pub const ACCEPT_CONTROL_FAILURE: &str = "switchboard:acceptControl:failure";
     pub const RELEASE_CONTROL: &str = "switchboard:releaseControl";
+
+    /// Every trigger a webhook may subscribe to (`webhookCreateBody.triggers`); `*` is all.
+    pub const TRIGGERS: &[&str] = &[
+        "*",
+        "client:add",
+        "client:remove",
+        "client:update",
+        "conversation:create",
+        "conversation:join",
+        "conversation:leave",
+        "conversation:remove",
+        "conversation:message",
+        "conversation:message:delivery:channel",
+        "conversation:message:delivery:user",
+        "conversation:message:delivery:failure",
+        "conversation:postback",
+        "conversation:read",
+        "conversation:referral",
+        "conversation:typing",
+        "passthrough:messaging",
+        "switchboard:acceptControl",
+        "switchboard:acceptControl:failure",
+        "switchboard:offerControl",
+        "switchboard:offerControl:failure",
+        "switchboard:passControl",
+        "switchboard:passControl:failure",
+        "switchboard:releaseControl",
+        "user:merge",
+        "user:update",
+        "user:remove",
+    ];
+
+    /// The triggers the server reads: the one list behind the webhook check, the README's
+    /// webhook set-up and the simulator's subscription under `--simulator`.
+    pub const READ_BY_SERVER: &[&str] =
+        &[MESSAGE, DELIVERY_CHANNEL, DELIVERY_USER, DELIVERY_FAILURE];
 }
 
 /// `conversationMessageDeliveryPayload` (+ `error` on failures).

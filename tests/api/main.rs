@@ -15,4 +15,5 @@ mod resources;
 mod spec;
 mod support;
 mod telemetry;
+mod webhook_events;
 mod webhooks;

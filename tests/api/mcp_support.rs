@@ -51,15 +51,27 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with(SupervisorSettings::default(), |_| {}).await
+        Self::start_full(
+            SupervisorSettings::default(),
+            HttpOptions::default(),
+            None,
+            |_| {},
+        )
+        .await
     }
 
-    /// Starts with these actor settings and a simulator config adjusted by `tweak`.
+    /// Starts with these actor settings and a simulator config adjusted by `tweak`, and without
+    /// the periodic webhook check, whose upstream calls would blur the upstream counts these
+    /// tests make.
     pub async fn start_with(
         settings: SupervisorSettings,
         tweak: impl FnOnce(&mut zendesk_messaging_mcp::simulator::SimConfig),
     ) -> Self {
-        Self::start_full(settings, HttpOptions::default(), None, tweak).await
+        let http = HttpOptions {
+            webhook_check: None,
+            ..Default::default()
+        };
+        Self::start_full(settings, http, None, tweak).await
     }
 
     /// Starts with access rules; the test client presents `token`.

@@ -140,6 +140,111 @@ impl Spec {
     }
 
     /// Validates a webhook envelope against the spec's `x-webhooks` request body.
+    /// The schema of each webhook event type (`x-webhooks`' `events.items.anyOf`), by the
+    /// event type its `title` names.
+    pub fn event_schemas(&self) -> Vec<(String, Value)> {
+        let any = &self.doc["x-webhooks"]["Webhook Event"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["properties"]["events"]["items"]["anyOf"];
+        any.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let (schema, _) = resolve(&self.doc, s);
+                Some((schema["title"].as_str()?.to_owned(), schema.clone()))
+            })
+            .collect()
+    }
+
+    /// A value `schema` allows: with every property (`full`) or only the required ones, each
+    /// filled from the spec's own examples and enums where it has them.
+    pub fn sample(&self, schema: &Value, full: bool) -> Value {
+        self.sample_at(schema, full, 0)
+    }
+
+    fn sample_at(&self, schema: &Value, full: bool, depth: usize) -> Value {
+        let (s, _) = resolve(&self.doc, schema);
+        if let Some(parts) = s["allOf"].as_array() {
+            let mut merged = serde_json::Map::new();
+            for part in parts {
+                match self.sample_at(part, full, depth) {
+                    Value::Object(o) => merged.extend(o),
+                    // `allOf: [$ref: a string or boolean schema]`, a description beside it.
+                    other => return other,
+                }
+            }
+            if s.get("properties").is_none() {
+                return Value::Object(merged);
+            }
+            if let Value::Object(o) = self.sample_at(&strip_all_of(s), full, depth) {
+                merged.extend(o);
+            }
+            return Value::Object(merged);
+        }
+        if let Some(first) = s["oneOf"]
+            .as_array()
+            .or(s["anyOf"].as_array())
+            .and_then(|b| b.first())
+        {
+            return self.sample_at(first, full, depth);
+        }
+        if let Some(e) = s["enum"].as_array().and_then(|e| e.first()) {
+            return e.clone();
+        }
+        // A discriminator's value is the branch's default (`type: {default: text}`).
+        if let Some(d) = s.get("default").filter(|d| !d.is_object() && !d.is_array()) {
+            return d.clone();
+        }
+        let kind = s["type"]
+            .as_str()
+            .unwrap_or(if s.get("properties").is_some() {
+                "object"
+            } else {
+                "string"
+            });
+        match kind {
+            "object" => {
+                let required: Vec<&str> = s["required"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let mut out = serde_json::Map::new();
+                for (name, prop) in s["properties"].as_object().into_iter().flatten() {
+                    let (p, _) = resolve(&self.doc, prop);
+                    // Webhooks are answers: no writeOnly property belongs in them.
+                    let write_only = p["writeOnly"] == true;
+                    let wanted = required.contains(&name.as_str()) || (full && depth < 8);
+                    if wanted && !write_only {
+                        out.insert(name.clone(), self.sample_at(prop, full, depth + 1));
+                    }
+                }
+                Value::Object(out)
+            }
+            "array" if full || s["minItems"].as_u64().unwrap_or(0) > 0 => {
+                Value::Array(vec![self.sample_at(&s["items"], full, depth + 1)])
+            }
+            "array" => Value::Array(vec![]),
+            "boolean" => Value::Bool(true),
+            "integer" | "number" => s
+                .get("example")
+                .filter(|e| e.is_number())
+                .cloned()
+                .unwrap_or_else(|| s.get("minimum").cloned().unwrap_or(Value::from(1))),
+            _ => s
+                .get("example")
+                .filter(|e| e.is_string())
+                .cloned()
+                .unwrap_or_else(|| {
+                    Value::from(match s["format"].as_str() {
+                        Some("date-time") => "2026-01-01T00:00:00.000Z",
+                        Some("uri") => "https://example.org/x",
+                        _ => "x",
+                    })
+                }),
+        }
+    }
+
     pub fn check_webhook(&self, body: &Value) -> Vec<String> {
         let schema = self.doc["x-webhooks"]["Webhook Event"]["post"]["requestBody"]["content"]
             ["application/json"]["schema"]
@@ -160,6 +265,15 @@ impl Spec {
 
 fn a_len(body: &Value) -> usize {
     body["errors"].as_array().map_or(0, Vec::len)
+}
+
+/// `schema` without its `allOf` (the rest of an object that has both).
+fn strip_all_of(schema: &Value) -> Value {
+    let mut s = schema.clone();
+    if let Some(o) = s.as_object_mut() {
+        o.remove("allOf");
+    }
+    s
 }
 
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> (&'a Value, Option<String>) {

@@ -336,3 +336,19 @@ pub fn init_tracing() {
         let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
     });
 }
+
+/// Polls `check` every 20 ms until it holds; fails naming `what` after 10 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,232 @@
+//! Reading the webhook events Sunshine Conversations POSTs to us, accepting every payload the
+//! spec allows.
+//!
+//! The spec requires almost nothing of an event (`eventSubSchema`, `messageWebhook` and
+//! `conversationMessageDeliveryPayload` have no `required` list; `authorWebhook` requires only
+//! `type`), and fields the spec does not require may be absent. So an event is read field by
+//! field: what the server needs to use it (the event's `id` and `type`, and the message or
+//! conversation id of its payload) must be there, and everything else has a named default.
+//! Optional fields of the wrong JSON type are treated as absent, never as a reason to drop the
+//! event. Pure functions: no actor, no I/O.
+
+use serde_json::Value;
+
+use super::wire::event_type;
+
+/// A channel type or error code the event did not give.
+pub const UNKNOWN: &str = "unknown";
+
+/// One event, as far as the server reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    /// The event id (`eventSubSchema.id`), used to drop the repeats of a retried delivery.
+    pub id: String,
+    /// The event type (`eventSubSchema.type`).
+    pub kind: String,
+    /// `eventSubSchema.createdAt`; empty when absent.
+    pub created_at: String,
+    pub reading: Reading,
+}
+
+/// What an event says, for the event types the server reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    /// `conversation:message:delivery:{channel,user,failure}`.
+    Delivery(DeliveryReport),
+    /// `conversation:message`: a message the server may be asked about later.
+    Message(MessageSeen),
+    /// A type the server does not read (it was not among the triggers the server asks for).
+    Ignored,
+}
+
+/// Which delivery event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStep {
+    /// `conversation:message:delivery:channel`: handed to the channel.
+    Channel,
+    /// `conversation:message:delivery:user`: the user's device has it.
+    User,
+    /// `conversation:message:delivery:failure`.
+    Failure,
+}
+
+/// A delivery event (`conversationMessageDeliveryPayload`), with named defaults for what the
+/// payload left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryReport {
+    pub step: DeliveryStep,
+    /// `payload.message.id`: required to use the event.
+    pub message_id: String,
+    /// `payload.conversation.id`, when given.
+    pub conversation_id: Option<String>,
+    /// `payload.user.id`, when given.
+    pub user_id: Option<String>,
+    /// `payload.destination.type`; [`UNKNOWN`] when absent.
+    pub channel: String,
+    /// `payload.destination.integrationId`, when given.
+    pub integration_id: Option<String>,
+    /// `payload.isFinalEvent`; when absent, true for a failure (nothing follows a failure) and
+    /// false otherwise.
+    pub is_final_event: bool,
+    /// `payload.error` of a failure: code [`UNKNOWN`] and an empty message when absent.
+    pub error: Option<(String, String)>,
+}
+
+/// A `conversation:message` event's message, kept as the JSON the API sent (`messageWebhook`),
+/// with its conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageSeen {
+    pub conversation_id: String,
+    pub message_id: String,
+    /// `payload.message` as received.
+    pub message: Value,
+}
+
+/// Why an event cannot be used, whatever is retried: it lacks what the server needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// The event id, when the event has one.
+    pub id: Option<String>,
+    /// The event type, or [`UNKNOWN`].
+    pub kind: String,
+    /// What is missing, e.g. `payload.message.id`.
+    pub missing: &'static str,
+}
+
+/// The string at `path` below `v`, if it is a non-empty string.
+fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(v, |v, key| v.get(key))?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+/// Reads one event of a webhook envelope's `events`.
+pub fn read(event: &Value) -> Result<Inbound, Unusable> {
+    let kind = text(event, &["type"]).unwrap_or(UNKNOWN).to_owned();
+    let unusable = |id: Option<&str>, missing| Unusable {
+        id: id.map(str::to_owned),
+        kind: kind.clone(),
+        missing,
+    };
+    let id = text(event, &["id"]).ok_or_else(|| unusable(None, "id"))?;
+    if kind == UNKNOWN {
+        return Err(unusable(Some(id), "type"));
+    }
+    let payload = event.get("payload").unwrap_or(&Value::Null);
+    let step = match kind.as_str() {
+        event_type::DELIVERY_CHANNEL => Some(DeliveryStep::Channel),
+        event_type::DELIVERY_USER => Some(DeliveryStep::User),
+        event_type::DELIVERY_FAILURE => Some(DeliveryStep::Failure),
+        _ => None,
+    };
+    let reading = if let Some(step) = step {
+        let message_id = text(payload, &["message", "id"])
+            .ok_or_else(|| unusable(Some(id), "payload.message.id"))?;
+        let failure = step == DeliveryStep::Failure;
+        Reading::Delivery(DeliveryReport {
+            step,
+            message_id: message_id.to_owned(),
+            conversation_id: text(payload, &["conversation", "id"]).map(str::to_owned),
+            user_id: text(payload, &["user", "id"]).map(str::to_owned),
+            channel: text(payload, &["destination", "type"])
+                .unwrap_or(UNKNOWN)
+                .to_owned(),
+            integration_id: text(payload, &["destination", "integrationId"]).map(str::to_owned),
+            is_final_event: payload
+                .get("isFinalEvent")
+                .and_then(Value::as_bool)
+                .unwrap_or(failure),
+            error: failure.then(|| {
+                (
+                    text(payload, &["error", "code"])
+                        .unwrap_or(UNKNOWN)
+                        .to_owned(),
+                    text(payload, &["error", "message"])
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            }),
+        })
+    } else if kind == event_type::MESSAGE {
+        let conversation_id = text(payload, &["conversation", "id"])
+            .ok_or_else(|| unusable(Some(id), "payload.conversation.id"))?;
+        let message_id = text(payload, &["message", "id"])
+            .ok_or_else(|| unusable(Some(id), "payload.message.id"))?;
+        Reading::Message(MessageSeen {
+            conversation_id: conversation_id.to_owned(),
+            message_id: message_id.to_owned(),
+            message: payload["message"].clone(),
+        })
+    } else {
+        Reading::Ignored
+    };
+    Ok(Inbound {
+        id: id.to_owned(),
+        kind,
+        created_at: text(event, &["createdAt"]).unwrap_or_default().to_owned(),
+        reading,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_failure_without_optional_fields_gets_named_defaults() {
+        let e = read(
+            &json!({"id": "e1", "type": "conversation:message:delivery:failure",
+            "payload": {"message": {"id": "m1"}}}),
+        )
+        .unwrap();
+        let Reading::Delivery(d) = e.reading else {
+            panic!("{e:?}")
+        };
+        assert_eq!(d.channel, UNKNOWN);
+        assert!(d.is_final_event);
+        assert_eq!(d.error, Some((UNKNOWN.into(), String::new())));
+        assert_eq!(d.conversation_id, None);
+    }
+
+    #[test]
+    fn wrong_types_of_optional_fields_count_as_absent() {
+        let e = read(
+            &json!({"id": "e1", "type": "conversation:message:delivery:user",
+            "createdAt": 5, "payload": {"message": {"id": "m1"}, "isFinalEvent": "yes",
+            "user": {"id": 7}, "destination": ["web"]}}),
+        )
+        .unwrap();
+        let Reading::Delivery(d) = e.reading else {
+            panic!("{e:?}")
+        };
+        assert!(!d.is_final_event);
+        assert_eq!((d.user_id, d.channel.as_str()), (None, UNKNOWN));
+    }
+
+    #[test]
+    fn what_cannot_be_used_says_what_is_missing() {
+        let cases = [
+            (json!({"type": "conversation:message"}), "id"),
+            (json!({"id": "e", "payload": {}}), "type"),
+            (
+                json!({"id": "e", "type": "conversation:message:delivery:channel"}),
+                "payload.message.id",
+            ),
+            (
+                json!({"id": "e", "type": "conversation:message", "payload": {"message": {"id": "m"}}}),
+                "payload.conversation.id",
+            ),
+        ];
+        for (event, missing) in cases {
+            assert_eq!(read(&event).unwrap_err().missing, missing, "{event}");
+        }
+    }
+
+    #[test]
+    fn types_the_server_does_not_read_are_ignored_not_unusable() {
+        let e = read(&json!({"id": "e", "type": "conversation:typing"})).unwrap();
+        assert_eq!(e.reading, Reading::Ignored);
+    }
+}
