@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Json;
 use rmcp::model::{
     ContentBlock, Implementation, IntoContents, ProgressNotificationParam, ServerCapabilities,
     ServerConfig,
@@ -26,10 +26,13 @@ use crate::sunco::wire::{
     MessagePost, Meta, ParticipantRef, UserCreate, UserResponse, UserUpdate, Webhook,
 };
 
+pub mod args;
 pub mod content;
 pub mod cursor;
+pub mod schema;
 pub mod types;
 
+use args::Parameters;
 use types::*;
 
 /// What the server tells a model about working with it.
@@ -177,7 +180,7 @@ impl ZendeskMcp {
         Self {
             actors,
             access,
-            tool_router: ROUTER.get_or_init(Self::tool_router),
+            tool_router: ROUTER.get_or_init(Self::portable_router),
             log_level: Default::default(),
         }
     }
@@ -879,7 +882,28 @@ impl ZendeskMcp {
     }
 }
 
+/// A tool error as a `tools/call` result: `isError`, the JSON as text, no structured content.
+fn error_result(error: &serde_json::Value) -> rmcp::model::CallToolResponse {
+    let mut r = rmcp::model::CallToolResult::error(vec![ContentBlock::text(error.to_string())]);
+    r.structured_content = None;
+    r.into()
+}
+
 impl ZendeskMcp {
+    /// The tool table with every input and output schema made portable ([`schema::portable`]).
+    fn portable_router() -> ToolRouter<Self> {
+        let mut router = Self::tool_router();
+        for route in router.map.values_mut() {
+            let input = schema::portable(&route.attr.input_schema, schema::Direction::Input);
+            route.attr.input_schema = Arc::new(input);
+            if let Some(output) = &route.attr.output_schema {
+                let output = schema::portable(output, schema::Direction::Output);
+                route.attr.output_schema = Some(Arc::new(output));
+            }
+        }
+        router
+    }
+
     /// The names of every tool, for checking configured tool sets.
     pub fn tool_names() -> std::collections::BTreeSet<String> {
         Self::tool_router()
@@ -1014,11 +1038,20 @@ impl ServerHandler for ZendeskMcp {
                 "error": "forbidden",
                 "message": format!("the tool {tool} is not available to this caller (profile {profile_name}); list the tools to see which are"),
             });
-            let mut refused =
-                rmcp::model::CallToolResult::error(vec![ContentBlock::text(why.to_string())]);
-            refused.structured_content = None;
-            return Ok(refused.into());
+            return Ok(error_result(&why));
         }
+        // Arguments as clients send them, brought to the schema's form (or refused, naming the
+        // field) before the tool decodes them.
+        let mut request = request;
+        let conformed = match self.tool_router.get(&tool) {
+            Some(t) => {
+                let mut arguments = request.arguments.take().unwrap_or_default();
+                let result = args::conform(&mut arguments, &t.input_schema);
+                request.arguments = Some(arguments);
+                result
+            }
+            None => Ok(()),
+        };
         let conversation_id = request
             .arguments
             .as_ref()
@@ -1065,9 +1098,22 @@ impl ServerHandler for ZendeskMcp {
             crate::telemetry::adopt_remote_parent(&span, &tp, ts.as_deref());
         }
         let started = std::time::Instant::now();
-        let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        let result =
-            tracing::Instrument::instrument(self.tool_router.call(tcc), span.clone()).await;
+        let result = match conformed {
+            Err(e) => Ok(error_result(&e.to_json())),
+            Ok(()) => {
+                let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+                match tracing::Instrument::instrument(self.tool_router.call(tcc), span.clone())
+                    .await
+                {
+                    // An argument the tool's type refused: a tool error naming the field.
+                    Err(e) => match args::argument_error(&e) {
+                        Some(refused) => Ok(error_result(refused)),
+                        None => Err(e),
+                    },
+                    ok => ok,
+                }
+            }
+        };
         let outcome = outcome_of(&result);
         if outcome != "ok" {
             span.record("error.type", outcome.as_str());

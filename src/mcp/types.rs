@@ -201,7 +201,7 @@ pub struct SendMessageArgs {
     /// name, label, options? (select)}}, `template` {template} (WhatsApp). Actions are
     /// {type: postback|reply|link|webview|buy|locationRequest, text, payload|uri, ...}.
     /// Checked before anything is sent; an error names the wrong field.
-    #[schemars(with = "crate::sunco::wire::Content")]
+    #[schemars(schema_with = "content_schema")]
     pub content: Value,
     /// Who the message is from; the business when omitted.
     #[serde(default)]
@@ -486,6 +486,17 @@ pub enum DeliveryState {
     Failed,
     /// No report can arrive (tracking is off): the server cannot tell.
     Untracked,
+}
+
+/// The content argument's schema: an object chosen by `type`. Deliberately loose (the full
+/// content schema would triple what a model reads of `tools/list`); the server's own checks
+/// ([`crate::mcp::content`]) enforce every detail, naming the field.
+fn content_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "properties": {"type": {"type": "string", "enum": crate::sunco::wire::Content::SENDABLE}},
+        "required": ["type"]
+    })
 }
 
 /// `{"type":"object"}` with a description: for JSON passed through as the API gave it.

@@ -10,6 +10,16 @@ use serde_json::{Map, Value};
 /// Flat `metadata`: string, number or boolean values, at most 4 KB.
 pub type Metadata = Map<String, Value>;
 
+/// The schema of a JSON object passed through as it is (`{"type": "object"}`, optional).
+fn json_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object"})
+}
+
+/// The schema of a list of JSON objects passed through as they are.
+fn json_object_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "array", "items": {"type": "object"}})
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors and pagination
 
@@ -272,6 +282,7 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         metadata: Option<Metadata>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "json_object")]
         extra_channel_options: Option<Value>,
     },
     LocationRequest {
@@ -308,6 +319,7 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         metadata: Option<Metadata>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "json_object")]
         extra_channel_options: Option<Value>,
     },
 }
@@ -354,6 +366,7 @@ pub struct FormField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "json_object_list")]
     pub select: Option<Vec<Value>>,
 }
 
@@ -515,6 +528,12 @@ impl Content {
         }
     }
 
+    /// The content types a business can send through the API (`formResponse` comes only from
+    /// users).
+    pub const SENDABLE: &[&str] = &[
+        "text", "image", "file", "carousel", "list", "location", "form", "template",
+    ];
+
     /// The discriminator, as the API spells it.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -592,6 +611,7 @@ pub struct Message {
     pub content: Content,
     pub source: Source,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "json_object")]
     pub quoted_message: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,

@@ -3,6 +3,7 @@
 //! against the official OpenAPI spec.
 
 mod actors;
+mod arguments;
 mod cli;
 mod dispatch;
 mod faults;

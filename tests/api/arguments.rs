@@ -1,0 +1,210 @@
+//! Tool arguments as real clients send them, and schemas every client can read, through an MCP
+//! client over HTTP.
+
+use serde_json::{Value, json};
+
+use crate::mcp_support::TestServer;
+
+#[tokio::test]
+async fn numbers_as_strings_json_text_and_null_for_absent_are_taken_as_meant() {
+    let t = TestServer::start().await;
+    // Claude Code's forms: integers as strings, arrays as JSON text; others send null.
+    let page = t
+        .ok(
+            "list_conversations",
+            json!({"userExternalId": "demo-user-01", "limit": "1", "cursor": null, "userId": null}),
+        )
+        .await;
+    assert_eq!(page["conversations"].as_array().map(Vec::len), Some(1));
+    let conv = page["conversations"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let listed = t
+        .ok(
+            "list_integrations",
+            json!({"types": "[\"web\",\"messenger\"]", "limit": 10.0}),
+        )
+        .await;
+    let types: Vec<&str> = listed["integrations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["type"].as_str())
+        .collect();
+    assert!(
+        !types.is_empty() && types.iter().all(|t| ["web", "messenger"].contains(t)),
+        "{types:?}"
+    );
+    let messages = t
+        .ok(
+            "list_messages",
+            json!({"conversationId": conv, "limit": " 5 "}),
+        )
+        .await;
+    assert_eq!(messages["messages"].as_array().map(Vec::len), Some(5));
+    // An object as JSON text, and null for every optional argument of a send.
+    let sent = t
+        .ok(
+            "send_message",
+            json!({"conversationId": conv, "content": "{\"type\":\"text\",\"text\":\"hi\"}",
+                   "author": null, "destination": null, "metadata": null, "idempotencyKey": null}),
+        )
+        .await;
+    assert_eq!(sent["messages"][0]["content"]["text"], "hi");
+}
+
+#[tokio::test]
+async fn every_argument_error_of_every_tool_is_the_json_error_naming_the_field() {
+    let t = TestServer::start().await;
+    let conv = t.conversation_of("demo-user-01").await;
+    let cases = [
+        (
+            "list_messages",
+            json!({"conversationId": conv, "limit": 2.5}),
+            "limit",
+        ),
+        (
+            "list_messages",
+            json!({"conversationId": conv, "limit": "many"}),
+            "limit",
+        ),
+        (
+            "list_messages",
+            json!({"conversationId": conv, "limit": true}),
+            "limit",
+        ),
+        (
+            "list_messages",
+            json!({"conversationId": 42}),
+            "conversationId",
+        ),
+        (
+            "list_messages",
+            json!({"conversationId": null}),
+            "conversationId",
+        ),
+        ("list_messages", json!({}), "conversationId"),
+        ("list_integrations", json!({"types": "web"}), "types"),
+        ("list_integrations", json!({"types": [1]}), "types[0]"),
+        (
+            "create_conversation",
+            json!({"type": "group", "participants": []}),
+            "type",
+        ),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "hologram"}}),
+            "content.type",
+        ),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": "x"}, "author": {"type": "robot"}}),
+            "author.type",
+        ),
+        (
+            "get_message",
+            json!({"conversationId": conv, "messageId": "x", "maxPages": 99}),
+            "maxPages",
+        ),
+    ];
+    for (tool, args, field) in cases {
+        let e = t.err(tool, args.clone()).await;
+        assert_eq!(e["error"], "invalid_argument", "{tool} {args}: {e}");
+        assert_eq!(e["field"], field, "{tool} {args}: {e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .is_some_and(|m| !m.contains("failed to deserialize")),
+            "{e}"
+        );
+    }
+    // An unknown argument, for every tool: one mechanism, whatever the tool.
+    let tools = t.client.list_all_tools().await.expect("tools");
+    for tool in tools {
+        let e = t.err(&tool.name, json!({"bogusArgument": 1})).await;
+        assert_eq!(e["error"], "invalid_argument", "{}: {e}", tool.name);
+        assert_eq!(e["field"], "bogusArgument", "{}: {e}", tool.name);
+    }
+}
+
+/// What a portable schema must not contain, checked independently of the server's rewriting.
+fn unportable(schema: &Value, at: &str, out: &mut Vec<String>) {
+    const FORMATS: &[&str] = &[
+        "date-time",
+        "date",
+        "time",
+        "duration",
+        "email",
+        "idn-email",
+        "hostname",
+        "idn-hostname",
+        "ipv4",
+        "ipv6",
+        "uri",
+        "uri-reference",
+        "iri",
+        "iri-reference",
+        "uuid",
+        "uri-template",
+        "json-pointer",
+        "relative-json-pointer",
+        "regex",
+    ];
+    let Value::Object(o) = schema else {
+        out.push(format!("{at}: {schema} is not a schema object"));
+        return;
+    };
+    for (k, v) in o {
+        let here = format!("{at}/{k}");
+        match (k.as_str(), v) {
+            ("$ref" | "$defs" | "definitions", _) => out.push(here),
+            ("format", Value::String(f)) if !FORMATS.contains(&f.as_str()) => {
+                out.push(format!("{here}: {f}"))
+            }
+            ("type", Value::Array(_)) => out.push(format!("{here}: a type array")),
+            ("additionalProperties", Value::Bool(false)) => {}
+            ("properties", Value::Object(props)) => {
+                for (name, p) in props {
+                    unportable(p, &format!("{here}/{name}"), out);
+                }
+            }
+            ("items" | "additionalProperties" | "not", v) => unportable(v, &here, out),
+            ("anyOf" | "oneOf" | "allOf", Value::Array(list)) => {
+                for (i, v) in list.iter().enumerate() {
+                    unportable(v, &format!("{here}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn schemas_are_self_contained_portable_and_within_the_budget() {
+    let t = TestServer::start().await;
+    let tools = t.client.list_all_tools().await.expect("tools");
+    let mut problems = vec![];
+    let mut read_by_a_model = 0;
+    for tool in &tools {
+        let input = Value::Object((*tool.input_schema).clone());
+        unportable(&input, &format!("{}/inputSchema", tool.name), &mut problems);
+        if let Some(output) = &tool.output_schema {
+            let output = Value::Object((**output).clone());
+            unportable(
+                &output,
+                &format!("{}/outputSchema", tool.name),
+                &mut problems,
+            );
+        }
+        read_by_a_model += json!({"name": tool.name, "description": tool.description,
+            "inputSchema": input})
+        .to_string()
+        .len();
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(
+        read_by_a_model <= 24_576,
+        "what a model reads of tools/list is {read_by_a_model} bytes, over 24,576"
+    );
+}
