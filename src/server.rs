@@ -20,6 +20,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod negotiate;
+
 use crate::access::{AccessPolicy, Refusal};
 use crate::actors::{ActorKind, Actors, SupervisorSettings};
 use crate::config::Config;
@@ -122,6 +124,7 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
     );
     let mcp = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn(negotiate::negotiate))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,

@@ -1,5 +1,5 @@
-//! Tool arguments as real clients send them, and schemas every client can read, through an MCP
-//! client over HTTP.
+//! Tool arguments and HTTP as real clients send them, and schemas every client can read,
+//! through MCP over HTTP.
 
 use serde_json::{Value, json};
 
@@ -207,4 +207,96 @@ async fn schemas_are_self_contained_portable_and_within_the_budget() {
         read_by_a_model <= 24_576,
         "what a model reads of tools/list is {read_by_a_model} bytes, over 24,576"
     );
+}
+
+/// POSTs `body` to `/mcp` with `accept` (or none); returns status, content type and body.
+async fn post_mcp(
+    url: &str,
+    accept: Option<&str>,
+    extra: &[(&str, &str)],
+    body: String,
+) -> (u16, String, String) {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json");
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let r = req.body(body).send().await.expect("post");
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, ct, r.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn every_accept_header_clients_send_is_served_and_a_batch_gets_a_jsonrpc_error() {
+    let t = TestServer::start().await;
+    let url = t.server.mcp_url();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "accept-test", "version": "0"}}})
+    .to_string();
+    let list = crate::mcp_support::stateless_request("tools/list", json!({}));
+    let stateless = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/list"),
+    ];
+    // A tool call with a progress token: its answer is a stream when the client can take one.
+    let scan = crate::mcp_support::stateless_request(
+        "tools/call",
+        json!({"name": "get_message", "arguments": {"conversationId": t.conversation_of("demo-user-01").await,
+               "messageId": "5f0c1e2d3b4a5968778899ff", "maxPages": 2},
+               "_meta": {"progressToken": "p1"}}),
+    );
+    let scan_headers = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "get_message"),
+    ];
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/json"),
+        Some("text/event-stream"),
+    ] {
+        for (body, headers) in [
+            (&initialize, &[][..]),
+            (&list, &stateless[..]),
+            (&scan, &scan_headers[..]),
+        ] {
+            let (status, ct, text) = post_mcp(&url, accept, headers, body.clone()).await;
+            assert_eq!(status, 200, "{accept:?}: {text}");
+            match accept {
+                Some("application/json") => {
+                    assert!(ct.starts_with("application/json"), "{accept:?}: {ct}");
+                    let v: Value = serde_json::from_str(&text).expect("JSON");
+                    assert!(v.get("result").is_some(), "{v}");
+                }
+                Some("text/event-stream") => {
+                    assert!(ct.starts_with("text/event-stream"), "{accept:?}: {ct}");
+                    assert!(text.contains("data: {"), "{text}");
+                }
+                _ => assert!(text.contains("\"result\""), "{accept:?}: {text}"),
+            }
+        }
+    }
+    let (status, ct, text) = post_mcp(
+        &url,
+        Some("application/json, text/event-stream"),
+        &[],
+        format!("[{initialize}]"),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let v: Value = serde_json::from_str(&text).expect("JSON-RPC error");
+    assert_eq!(v["error"]["code"], -32600, "{v}");
 }

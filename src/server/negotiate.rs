@@ -1,0 +1,218 @@
+//! HTTP as clients really speak it, in front of rmcp's Streamable HTTP service on `/mcp`.
+//!
+//! The Streamable HTTP transport asks clients to accept both `application/json` and
+//! `text/event-stream`, and rmcp refuses anything else with 406. Real clients send `*/*`, no
+//! `Accept` at all, `application/json` alone or `text/event-stream` alone. This layer serves
+//! them all (RFC 9110 §12.5.1: no `Accept` means anything goes):
+//!
+//! - both types acceptable (listed, `*/*`, `application/*` with `text/*`, or no header): passed
+//!   on as the transport wants it;
+//! - JSON only: an answer that comes as a stream is read to its JSON-RPC response, which is
+//!   sent as `application/json` (notifications sent before it are dropped: the client cannot
+//!   take them);
+//! - a stream only: a plain JSON answer is sent as one SSE `message` event.
+//!
+//! A JSON-RPC batch (an array body, which MCP removed in 2025-06-18) gets a JSON-RPC error with
+//! HTTP 400, rather than the transport's plain-text 415.
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+const JSON: &str = "application/json";
+const SSE: &str = "text/event-stream";
+
+/// What the client can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    Both,
+    JsonOnly,
+    StreamOnly,
+    /// Neither: left to the transport, which answers 406.
+    Neither,
+}
+
+/// Reads `Accept` (media ranges with optional `q`; `q=0` excludes).
+fn takes(accept: Option<&str>) -> Takes {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Takes::Both;
+    };
+    let (mut json, mut sse) = (false, false);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let excluded = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if excluded {
+            continue;
+        }
+        match media.as_str() {
+            "*/*" => (json, sse) = (true, true),
+            JSON | "application/*" => json = true,
+            SSE | "text/*" => sse = true,
+            _ => {}
+        }
+    }
+    match (json, sse) {
+        (true, true) => Takes::Both,
+        (true, false) => Takes::JsonOnly,
+        (false, true) => Takes::StreamOnly,
+        (false, false) => Takes::Neither,
+    }
+}
+
+/// A JSON-RPC error answer with HTTP status `status`.
+fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (status, axum::Json(body)).into_response()
+}
+
+/// The middleware on `/mcp`; see the module docs.
+pub async fn negotiate(req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let takes = takes(accept.as_deref());
+    let (mut parts, body) = req.into_parts();
+    // The transport limits the body itself; this read only keeps it for a look at its start.
+    let bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                "the request body could not be read",
+            );
+        }
+    };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "JSON-RPC batches are not supported (MCP removed them in 2025-06-18): send one JSON-RPC message per POST",
+        );
+    }
+    let id = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|m| m.get("id").cloned());
+    if takes != Takes::Neither {
+        parts.headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+    }
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match takes {
+        Takes::JsonOnly if content_type.starts_with(SSE) => stream_to_json(response, id).await,
+        Takes::StreamOnly if content_type.starts_with(JSON) => json_to_stream(response).await,
+        _ => response,
+    }
+}
+
+/// Reads an SSE answer until the JSON-RPC response to `id` arrives; answers it as JSON.
+async fn stream_to_json(response: Response, id: Option<Value>) -> Response {
+    let (mut parts, mut body) = response.into_parts();
+    let mut buffer = String::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buffer.extend(
+            String::from_utf8_lossy(&data)
+                .chars()
+                .filter(|c| *c != '\r'),
+        );
+        // Events end with a blank line; each `data:` line holds (part of) one message.
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: String = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let Ok(message) = serde_json::from_str::<Value>(&data) else {
+                continue;
+            };
+            let answers = message.get("result").is_some() || message.get("error").is_some();
+            if answers && (id.is_none() || message.get("id") == id.as_ref()) {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                parts
+                    .headers
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+                return Response::from_parts(parts, Body::from(data));
+            }
+        }
+    }
+    jsonrpc_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        -32603,
+        "the answer ended before its JSON-RPC response",
+    )
+}
+
+/// Sends a plain JSON answer as one SSE `message` event.
+async fn json_to_stream(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes: Bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let data: String = text
+        .lines()
+        .map(|l| format!("data: {l}\n"))
+        .collect::<String>();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SSE));
+    Response::from_parts(parts, Body::from(format!("event: message\n{data}\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_headers_as_clients_send_them() {
+        for (accept, expected) in [
+            (None, Takes::Both),
+            (Some(""), Takes::Both),
+            (Some("*/*"), Takes::Both),
+            (Some("application/json, text/event-stream"), Takes::Both),
+            (Some("application/json"), Takes::JsonOnly),
+            (Some("Application/JSON; charset=utf-8"), Takes::JsonOnly),
+            (Some("text/event-stream"), Takes::StreamOnly),
+            (
+                Some("application/json, text/event-stream;q=0"),
+                Takes::JsonOnly,
+            ),
+            (Some("text/html"), Takes::Neither),
+        ] {
+            assert_eq!(takes(accept), expected, "{accept:?}");
+        }
+    }
+}
