@@ -24,6 +24,12 @@ pub enum CallError {
     #[error("invalid argument {field}: {reason}")]
     InvalidArgument { field: String, reason: String },
 
+    /// An idempotency key was reused for a different message: nothing was sent.
+    #[error(
+        "idempotencyKey {key} was first used for a different message in this conversation; nothing was sent. Use a new key for a new message, or repeat the first message exactly"
+    )]
+    IdempotencyConflict { key: String },
+
     /// The upstream answered with an error status.
     #[error("Sunshine Conversations answered {status} {code} to {operation}: {title}")]
     Upstream {
@@ -144,6 +150,7 @@ impl CallError {
     pub fn class(&self) -> &'static str {
         match self {
             CallError::InvalidArgument { .. } => "invalid_argument",
+            CallError::IdempotencyConflict { .. } => "idempotency_conflict",
             CallError::Upstream { .. } => "upstream_error",
             CallError::RateLimited { .. } => "rate_limited",
             CallError::Busy { .. } => "busy",
@@ -197,6 +204,10 @@ impl CallError {
             }
             CallError::InvalidArgument { field, .. } => {
                 v["field"] = json!(field);
+            }
+            CallError::IdempotencyConflict { key } => {
+                v["field"] = json!("idempotencyKey");
+                v["idempotencyKey"] = json!(key);
             }
             _ => {}
         }

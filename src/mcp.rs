@@ -281,6 +281,15 @@ impl ZendeskMcp {
                 )
                 .into());
             }
+            // `participantSubSchema.subscribeSDKClient`: "required if the conversation is of
+            // type sdkGroup".
+            if kind == ConversationType::SdkGroup && p.subscribe_sdk_client.is_none() {
+                return Err(CallError::invalid(
+                    format!("participants[{i}].subscribeSDKClient"),
+                    "is required for an sdkGroup conversation: true subscribes the user's SDK client (push notifications at once), false does not",
+                )
+                .into());
+            }
             participants.push(ParticipantRef {
                 user_id: p.user_id,
                 user_external_id: p.user_external_id,
@@ -288,6 +297,11 @@ impl ZendeskMcp {
             });
         }
         content::check_metadata("metadata", &a.metadata)?;
+        content::check_short_text("displayName", &a.display_name)?;
+        content::check_short_text("description", &a.description)?;
+        if let Some(icon) = &a.icon_url {
+            content::check_uri("iconUrl", icon)?;
+        }
         let body = ConversationCreate {
             kind,
             participants,
@@ -525,6 +539,7 @@ impl ZendeskMcp {
     ) -> Result<Json<UserOut>, ToolError> {
         let external_id = id_arg("externalId", &a.external_id)?;
         content::check_metadata("metadata", &a.metadata)?;
+        content::check_timestamp("signedUpAt", &a.signed_up_at)?;
         let body = UserCreate {
             external_id: Some(external_id),
             profile: a.profile,
@@ -579,6 +594,7 @@ impl ZendeskMcp {
     ) -> Result<Json<UserOut>, ToolError> {
         let user = id_arg("userId", &a.user_id)?;
         content::check_metadata("metadata", &a.metadata)?;
+        content::check_timestamp("signedUpAt", &a.signed_up_at)?;
         if a.profile.is_none() && a.metadata.is_none() && a.signed_up_at.is_none() {
             return Err(CallError::invalid(
                 "profile",

@@ -49,11 +49,31 @@ pub struct Sent {
     pub replayed: bool,
 }
 
+/// A key's record: what it was first used for, and what happened since.
+#[derive(Debug)]
+struct KeyRecord {
+    /// The fingerprint of the first message sent with the key ([`fingerprint`]).
+    message: u64,
+    state: KeyState,
+}
+
 #[derive(Clone)]
 pub struct Sends {
     dispatcher: DispatcherHandle,
     tracker: TrackerHandle,
-    keys: Cache<(String, String), Arc<Mutex<KeyState>>>,
+    keys: Cache<(String, String), Arc<Mutex<KeyRecord>>>,
+}
+
+/// A fingerprint of a message as it would be posted (author, content, destination, metadata and
+/// the rest of `messagePost`, after decoding, so that spelling differences in the arguments do
+/// not count). `DefaultHasher::new()` has fixed keys: the same message gives the same
+/// fingerprint in every process of one build.
+fn fingerprint(body: &MessagePost) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // Serializing our own wire type cannot fail; objects serialize with sorted keys.
+    serde_json::to_string(body).unwrap_or_default().hash(&mut h);
+    h.finish()
 }
 
 /// Checks a caller's idempotency key: 1 to 128 printable characters.
@@ -97,14 +117,29 @@ impl Sends {
         body.metadata
             .get_or_insert_with(Default::default)
             .insert(KEY_FIELD.to_owned(), Value::String(key.to_owned()));
+        let message = fingerprint(&body);
         let entry = self
             .keys
             .get_with((conversation_id.to_owned(), key.to_owned()), async {
-                Arc::new(Mutex::new(KeyState::Fresh))
+                Arc::new(Mutex::new(KeyRecord {
+                    message,
+                    state: KeyState::Fresh,
+                }))
             })
             .await;
         // One send per key at a time: a concurrent repeat waits and then sees the result.
-        let mut state = entry.lock().await;
+        let mut record = entry.lock().await;
+        // Once something may have been stored under the key, a repeat must be the same
+        // message: a different one would be answered with the first and silently lost.
+        if record.message != message {
+            if !matches!(record.state, KeyState::Fresh) {
+                return Err(CallError::IdempotencyConflict {
+                    key: key.to_owned(),
+                });
+            }
+            record.message = message;
+        }
+        let state = &mut record.state;
         if let KeyState::Sent(messages) = &*state {
             return Ok(Sent {
                 messages: messages.get().ok_or_else(|| {

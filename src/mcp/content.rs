@@ -197,7 +197,7 @@ fn rich_text_exclusive(html: &Option<String>, md: &Option<String>) -> Result<(),
     Ok(())
 }
 
-fn check_uri(field: &str, uri: &str) -> Result<(), CallError> {
+pub fn check_uri(field: &str, uri: &str) -> Result<(), CallError> {
     match url::Url::parse(uri) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && uri.len() <= 2048 => Ok(()),
         _ => Err(CallError::invalid(
@@ -260,6 +260,28 @@ fn check_actions(path: &str, actions: &[Action], max: usize) -> Result<(), CallE
         }
     }
     Ok(())
+}
+
+/// An optional text of 1 to 100 characters (`displayName`, `description` of a conversation).
+pub fn check_short_text(field: &str, text: &Option<String>) -> Result<(), CallError> {
+    match text {
+        Some(t) if t.is_empty() || t.chars().count() > 100 => Err(CallError::invalid(
+            field,
+            "must be 1 to 100 characters (leave it out for none)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `signedUpAt`: ISO 8601 (`YYYY-MM-DDThh:mm:ss.sssZ`), as the spec's `signedUpAt` says.
+pub fn check_timestamp(field: &str, at: &Option<String>) -> Result<(), CallError> {
+    match at {
+        Some(t) if crate::sunco::ids::parse_timestamp(t).is_none() => Err(CallError::invalid(
+            field,
+            format!("{t:?} is not an ISO 8601 time such as 2020-05-21T15:53:30.197Z"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Flat metadata (string, number or boolean values) of at most 4 KB, as the API requires.

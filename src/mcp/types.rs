@@ -160,6 +160,16 @@ impl TryFrom<AuthorArg> for Author {
                 format!("{bad:?} is not a subtype you can send; use AI or activity"),
             ));
         }
+        // `author.subtypes`: maxItems 1.
+        if a.subtypes.len() > 1 {
+            return Err(CallError::invalid(
+                "author.subtypes",
+                "takes one subtype at most: AI or activity",
+            ));
+        }
+        if let Some(url) = &a.avatar_url {
+            crate::mcp::content::check_uri("author.avatarUrl", url)?;
+        }
         Ok(Author {
             kind: a.kind,
             subtypes: a.subtypes,
@@ -176,10 +186,11 @@ impl TryFrom<DestinationArg> for Destination {
     type Error = CallError;
 
     fn try_from(d: DestinationArg) -> Result<Self, CallError> {
-        if d.integration_id.is_none() && d.integration_type.is_none() {
+        // `destination` is oneOf integrationId | integrationType.
+        if d.integration_id.is_some() == d.integration_type.is_some() {
             return Err(CallError::invalid(
                 "destination",
-                "give integrationId or integrationType",
+                "give exactly one of integrationId and integrationType",
             ));
         }
         Ok(Destination {

@@ -94,6 +94,113 @@ async fn a_repeated_idempotency_key_returns_the_first_result_without_a_second_wr
 }
 
 #[tokio::test]
+async fn a_key_reused_for_a_different_message_is_a_conflict_and_nothing_is_lost_quietly() {
+    let t = TestServer::start().await;
+    let conv = t.conversation_of("demo-user-06").await;
+    let first = json!({"conversationId": conv, "content": {"type": "text", "text": "your order shipped"},
+        "metadata": {"order": 42}, "idempotencyKey": "k-conflict"});
+    t.ok("send_message", first.clone()).await;
+    for changed in [
+        json!({"content": {"type": "text", "text": "your order is late"}}),
+        json!({"metadata": {"order": 43}}),
+        json!({"author": {"type": "user", "userExternalId": "demo-user-06"}}),
+        json!({"destination": {"integrationType": "web"}}),
+    ] {
+        let mut args = first.clone();
+        for (k, v) in changed.as_object().into_iter().flatten() {
+            args[k] = v.clone();
+        }
+        let e = t.err("send_message", args).await;
+        assert_eq!(e["error"], "idempotency_conflict", "{changed}: {e}");
+        assert_eq!(e["idempotencyKey"], "k-conflict", "{e}");
+    }
+    // The same message spelt differently (a number as a string, the object as JSON text) is a
+    // repeat, not a conflict.
+    let same = json!({"conversationId": conv, "idempotencyKey": "k-conflict",
+        "content": "{\"text\":\"your order shipped\",\"type\":\"text\"}", "metadata": {"order": 42}});
+    assert_eq!(t.ok("send_message", same).await["replayed"], true);
+    assert_eq!(
+        t.sim.count(POST_MESSAGE, "201").await,
+        1,
+        "nothing else was sent"
+    );
+    // The same key in another conversation is another key.
+    let other = t.conversation_of("demo-user-07").await;
+    let mut elsewhere = first.clone();
+    elsewhere["conversationId"] = json!(other);
+    elsewhere["content"]["text"] = json!("a different message");
+    assert_eq!(t.ok("send_message", elsewhere).await["replayed"], false);
+}
+
+#[tokio::test]
+async fn rules_the_spec_states_in_words_are_checked_before_anything_is_sent() {
+    let t = TestServer::start().await;
+    let conv = t.conversation_of("demo-user-08").await;
+    let text = json!({"type": "text", "text": "x"});
+    let cases = [
+        (
+            "create_conversation",
+            json!({"type": "sdkGroup", "participants": [{"userExternalId": "demo-user-01"}]}),
+            "participants[0].subscribeSDKClient",
+        ),
+        (
+            "create_conversation",
+            json!({"type": "sdkGroup", "participants": [], "displayName": ""}),
+            "displayName",
+        ),
+        (
+            "create_conversation",
+            json!({"type": "sdkGroup", "participants": [], "description": "d".repeat(101)}),
+            "description",
+        ),
+        (
+            "create_conversation",
+            json!({"type": "sdkGroup", "participants": [], "iconUrl": "not a url"}),
+            "iconUrl",
+        ),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": text, "destination": {"integrationId": "5f0c1e2d3b4a596877889911", "integrationType": "web"}}),
+            "destination",
+        ),
+        (
+            "send_message",
+            json!({"conversationId": conv, "content": text, "author": {"type": "business", "subtypes": ["AI", "activity"]}}),
+            "author.subtypes",
+        ),
+        (
+            "create_user",
+            json!({"externalId": "rule-check", "signedUpAt": "yesterday"}),
+            "signedUpAt",
+        ),
+    ];
+    for (tool, args, field) in cases {
+        let e = t.err(tool, args.clone()).await;
+        assert_eq!(e["error"], "invalid_argument", "{tool} {args}: {e}");
+        assert_eq!(e["field"], field, "{tool} {args}: {e}");
+    }
+    let stats = t.sim.admin("GET", "/_sim/stats", None).await;
+    for route in [
+        "POST /v2/apps/{appId}/conversations",
+        POST_MESSAGE,
+        "POST /v2/apps/{appId}/users",
+    ] {
+        assert!(
+            stats.to_string().find(route).is_none(),
+            "{route} reached the upstream: {stats}"
+        );
+    }
+    // With subscribeSDKClient, the same sdkGroup conversation is created.
+    let made = t
+        .ok(
+            "create_conversation",
+            json!({"type": "sdkGroup", "participants": [{"userExternalId": "demo-user-01", "subscribeSDKClient": false}]}),
+        )
+        .await;
+    assert_eq!(made["conversation"]["type"], "sdkGroup");
+}
+
+#[tokio::test]
 async fn accept_then_fail_on_30_percent_of_sends_never_duplicates_a_keyed_message() {
     let t = TestServer::start_with(quick(), |_| {}).await;
     let conv = t.conversation_of("demo-user-05").await;
