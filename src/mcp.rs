@@ -1075,16 +1075,32 @@ impl ServerHandler for ZendeskMcp {
             .and_then(|v| v.as_str())
             .filter(|c| is_resource_id(c))
             .map(str::to_owned);
-        let span = tracing::info_span!(
-            "mcp.tool",
-            otel.name = %format!("tools/call {tool}"),
-            otel.kind = "server",
-            mcp.method.name = "tools/call",
-            gen_ai.operation.name = "execute_tool",
-            gen_ai.tool.name = %tool,
-            sunco.conversation.id = conversation_id.as_deref(),
-            error.type = tracing::field::Empty,
-        );
+        // The POST /mcp that carried the call is its parent, even when rmcp runs the call in a
+        // session's task; a `traceparent` in the call's `_meta` overrides it below.
+        let request_span = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::telemetry::RequestSpan>())
+            .map(|s| s.0.clone());
+        macro_rules! tool_span {
+            ($($parent:tt)*) => {
+                tracing::info_span!(
+                    $($parent)*
+                    "mcp.tool",
+                    otel.name = %format!("tools/call {tool}"),
+                    otel.kind = "server",
+                    mcp.method.name = "tools/call",
+                    gen_ai.operation.name = "execute_tool",
+                    gen_ai.tool.name = %tool,
+                    sunco.conversation.id = conversation_id.as_deref(),
+                    error.type = tracing::field::Empty,
+                )
+            };
+        }
+        let span = match &request_span {
+            Some(parent) => tool_span!(parent: parent,),
+            None => tool_span!(),
+        };
         let from_meta = request
             .meta
             .as_ref()
@@ -1110,6 +1126,8 @@ impl ServerHandler for ZendeskMcp {
                 .map(str::to_owned);
             Some((tp, ts))
         };
+        // Without a request span (stdio), the headers are the only other source.
+        let from_headers = || request_span.is_none().then(from_headers).flatten();
         if let Some((tp, ts)) = from_meta.or_else(from_headers) {
             crate::telemetry::adopt_remote_parent(&span, &tp, ts.as_deref());
         }

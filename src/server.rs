@@ -100,10 +100,12 @@ impl Default for HttpOptions {
 pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: u16) -> Router {
     let actors = state.actors.clone();
     let access = state.access.clone();
-    let hosts = ["localhost", "127.0.0.1", "::1"]
+    let hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
         .into_iter()
         .map(str::to_owned)
-        .chain(http.allowed_hosts.iter().cloned());
+        .chain(http.allowed_hosts.iter().cloned())
+        .collect();
+    let allowed = negotiate::AllowedHosts(Arc::new(hosts.clone()));
     let origins = ["localhost", "127.0.0.1", "[::1]"]
         .into_iter()
         .map(|h| format!("http://{h}:{port}"))
@@ -125,6 +127,10 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
     let mcp = Router::new()
         .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(negotiate::negotiate))
+        .layer(axum::middleware::from_fn_with_state(
+            allowed,
+            negotiate::explain_refusal,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -170,8 +176,15 @@ async fn trace_http(req: axum::extract::Request, next: axum::middleware::Next) -
             crate::telemetry::adopt_remote_parent(&span, tp, header("tracestate"));
         }
     }
+    let mut req = req;
+    req.extensions_mut()
+        .insert(crate::telemetry::RequestSpan(span.clone()));
     let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
-    span.record("http.response.status_code", response.status().as_u16());
+    // Integers as i64: the OpenTelemetry layer records unsigned fields as text.
+    span.record(
+        "http.response.status_code",
+        i64::from(response.status().as_u16()),
+    );
     response
 }
 

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _};
@@ -22,6 +21,10 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer as _;
+
+mod export;
+
+pub use export::{ExportFailures, ExportTiming};
 
 /// The instrumentation scope of everything this server records.
 pub const SCOPE: &str = "zendesk-messaging-mcp";
@@ -193,6 +196,7 @@ impl fmt::Debug for Telemetry {
 struct Endpoints {
     traces: Option<(String, opentelemetry_otlp::Protocol)>,
     metrics: Option<(String, opentelemetry_otlp::Protocol)>,
+    timing: ExportTiming,
 }
 
 /// The OTLP/HTTP encoding for `signal`: `http/protobuf` unless the variables say `http/json`.
@@ -282,6 +286,7 @@ impl Telemetry {
         let endpoints = Endpoints {
             traces: with_protocol(otlp_endpoint(env, "TRACES", "/v1/traces"), "TRACES")?,
             metrics: with_protocol(otlp_endpoint(env, "METRICS", "/v1/metrics"), "METRICS")?,
+            timing: ExportTiming::from_vars(env)?,
         };
         Self::build(Some((resource, endpoints)))
     }
@@ -295,36 +300,69 @@ impl Telemetry {
             .map_err(|e| TelemetryError(e.to_string()))?;
         let mut meters = SdkMeterProvider::builder().with_reader(prometheus_reader);
         let mut tracer_provider = None;
+        let failures = Arc::new(ExportFailures::default());
         if let Some((resource, endpoints)) = otlp {
+            let timing = endpoints.timing;
             meters = meters.with_resource(resource.clone());
             if let Some((endpoint, protocol)) = endpoints.metrics {
-                let exporter = opentelemetry_otlp::MetricExporter::builder()
+                let mut builder = opentelemetry_otlp::MetricExporter::builder()
                     .with_http()
-                    .with_endpoint(endpoint)
-                    .with_protocol(protocol)
+                    .with_endpoint(endpoint.clone())
+                    .with_protocol(protocol);
+                // The reader enforces no timeout of its own: the export's HTTP timeout is it.
+                if let Some(t) = timing.metric_timeout.or(timing.metrics_timeout) {
+                    builder = builder.with_timeout(t);
+                }
+                let exporter = builder
                     .build()
                     .map_err(|e| TelemetryError(format!("OTLP metrics exporter: {e}")))?;
+                let exporter =
+                    export::Watched::new(exporter, "metrics", &endpoint, failures.clone());
                 meters = meters.with_reader(
                     opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
-                        .with_interval(Duration::from_secs(15))
+                        .with_interval(timing.metric_interval)
                         .build(),
                 );
             }
             // Spans get ids even when they are not exported, so log lines carry them.
             let mut tracers = SdkTracerProvider::builder().with_resource(resource);
             if let Some((endpoint, protocol)) = endpoints.traces {
-                let exporter = opentelemetry_otlp::SpanExporter::builder()
+                let mut builder = opentelemetry_otlp::SpanExporter::builder()
                     .with_http()
-                    .with_endpoint(endpoint)
-                    .with_protocol(protocol)
+                    .with_endpoint(endpoint.clone())
+                    .with_protocol(protocol);
+                if let Some(t) = timing.traces_timeout {
+                    builder = builder.with_timeout(t);
+                }
+                let exporter = builder
                     .build()
                     .map_err(|e| TelemetryError(format!("OTLP span exporter: {e}")))?;
-                tracers = tracers.with_batch_exporter(exporter);
+                let exporter =
+                    export::Watched::new(exporter, "traces", &endpoint, failures.clone());
+                let mut batch = opentelemetry_sdk::trace::BatchConfigBuilder::default();
+                if let Some(delay) = timing.span_delay {
+                    batch = batch.with_scheduled_delay(delay);
+                }
+                let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(batch.build())
+                    .build();
+                tracers = tracers.with_span_processor(processor);
             }
             tracer_provider = Some(tracers.build());
         }
         let meter_provider = meters.build();
-        let metrics = Arc::new(Metrics::new(&meter_provider.meter(SCOPE)));
+        let meter = meter_provider.meter(SCOPE);
+        let metrics = Arc::new(Metrics::new(&meter));
+        let observed = failures.clone();
+        let _ = meter
+            .u64_observable_counter("otel.export.failures")
+            .with_description("OTLP exports that failed, by signal (traces, metrics)")
+            .with_callback(move |o| {
+                use std::sync::atomic::Ordering::Relaxed;
+                o.observe(observed.traces.load(Relaxed), &[kv("signal", "traces")]);
+                o.observe(observed.metrics.load(Relaxed), &[kv("signal", "metrics")]);
+            })
+            .build();
         Ok(Self {
             metrics,
             registry,
@@ -399,6 +437,12 @@ impl Injector for HeaderCarrier<'_> {
         self.0.push((key.to_owned(), value));
     }
 }
+
+/// The server span of the HTTP request that carried an MCP message, kept in the request's
+/// extensions so the tool call's span is its child even when rmcp runs the call in another task
+/// (a 2025-11-25 session's).
+#[derive(Debug, Clone)]
+pub struct RequestSpan(pub tracing::Span);
 
 /// Makes `span` a child of the remote context in `traceparent` (and `tracestate`), if valid.
 pub fn adopt_remote_parent(span: &tracing::Span, traceparent: &str, tracestate: Option<&str>) {

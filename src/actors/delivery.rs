@@ -595,7 +595,7 @@ impl Actor for DeliveryTracker {
                     parent: &webhook,
                     "delivery.record",
                     otel.name = "delivery record",
-                    events = events.len()
+                    events = events.len() as i64
                 );
                 let _entered = span.enter();
                 let _ = reply.send(state.record_all(&events));

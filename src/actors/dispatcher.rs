@@ -552,10 +552,10 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
         otel.kind = "client",
         http.request.method = %job.req.method,
         server.address = %transport.host,
-        server.port = transport.port,
+        server.port = i64::from(transport.port),
         url.template = %template,
         sunco.operation = job.req.operation,
-        http.request.resend_count = job.attempts - 1,
+        http.request.resend_count = i64::from(job.attempts) - 1,
         http.response.status_code = tracing::field::Empty,
         error.type = tracing::field::Empty,
     );
@@ -568,7 +568,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
     let status = status_label(&outcome);
     match &outcome {
         Ok((code, _, _)) => {
-            span.record("http.response.status_code", code);
+            span.record("http.response.status_code", i64::from(*code));
             if *code >= 400 {
                 span.record("error.type", status.as_str());
             }
@@ -596,8 +596,8 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
             metrics.throttled.add(1, &[kv("operation", op)]);
             tracing::info!(
                 parent: &job.span,
-                retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
-                attempt = job.attempts,
+                retry_after_ms = retry_after.map(|d| d.as_millis() as i64),
+                attempt = i64::from(job.attempts),
                 "throttled by the upstream (429)"
             );
             let delay = retry_after
@@ -722,8 +722,8 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                 .add(delay.as_secs_f64(), &[kv("reason", reason)]);
             tracing::info!(
                 parent: &job.span,
-                attempt = job.attempts,
-                delay_ms = delay.as_millis() as u64,
+                attempt = i64::from(job.attempts),
+                delay_ms = delay.as_millis() as i64,
                 reason,
                 why = %why,
                 "retrying"

@@ -192,6 +192,71 @@ async fn json_to_stream(response: Response) -> Response {
     Response::from_parts(parts, Body::from(format!("event: message\n{data}\n")))
 }
 
+/// The `Host` names `/mcp` accepts, for explaining a refusal.
+#[derive(Debug, Clone)]
+pub struct AllowedHosts(pub std::sync::Arc<Vec<String>>);
+
+/// The host name of a `Host` value or an allowed entry: without port and brackets, lowercase.
+fn host_name(authority: &str) -> String {
+    let a = authority.trim();
+    let name = if let Some(rest) = a.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        a.rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(a, |(host, _)| host)
+    };
+    name.to_ascii_lowercase()
+}
+
+/// Turns the transport's plain-text 403 (DNS-rebinding protection refused the `Host` or the
+/// `Origin`) into the route's JSON error naming the flag that allows it.
+pub async fn explain_refusal(
+    axum::extract::State(allowed): axum::extract::State<AllowedHosts>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (host, origin) = {
+        let header = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (header(header::HOST), header(header::ORIGIN))
+    };
+    let response = next.run(req).await;
+    if response.status() != StatusCode::FORBIDDEN {
+        return response;
+    }
+    let host = host.unwrap_or_default();
+    let name = host_name(&host);
+    let host_allowed = allowed.0.iter().any(|a| {
+        let a = a.trim().to_ascii_lowercase();
+        a == host.to_ascii_lowercase()
+            || (!a.contains(':') || a.starts_with('[')) && host_name(&a) == name
+    });
+    let (error, message) = match origin {
+        Some(origin) if host_allowed => (
+            "forbidden_origin",
+            format!(
+                "Origin {origin} is not allowed to call /mcp (DNS-rebinding protection): start the server with --allowed-origin {origin} if this page may call it"
+            ),
+        ),
+        _ => (
+            "forbidden_host",
+            format!(
+                "Host {host:?} is not allowed on /mcp (DNS-rebinding protection): start the server with --allowed-host {name} if clients reach it by that name"
+            ),
+        ),
+    };
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(json!({"error": error, "message": message})),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +279,13 @@ mod tests {
         ] {
             assert_eq!(takes(accept), expected, "{accept:?}");
         }
+    }
+
+    #[test]
+    fn host_names_without_ports_or_brackets() {
+        assert_eq!(host_name("Example.org:8090"), "example.org");
+        assert_eq!(host_name("[::1]:8090"), "::1");
+        assert_eq!(host_name("::1"), "::1");
+        assert_eq!(host_name("localhost"), "localhost");
     }
 }

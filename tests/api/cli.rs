@@ -418,3 +418,106 @@ fn stdio_serves_no_http_mcp_unless_asked_and_bind_takes_a_host_name() {
         }
     }
 }
+
+#[test]
+fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
+    // A loopback port with nothing listening: every export is refused at once.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", dead.local_addr().expect("addr"));
+    drop(dead);
+    let mut child = bin()
+        .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "100")
+        .env("OTEL_METRIC_EXPORT_TIMEOUT", "500")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let text = read_until(&mut BufReader::new(stdout).lines(), "MCP endpoint:");
+    let url = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("MCP endpoint:"))
+        .map(|u| u.trim().to_owned())
+        .expect("endpoint");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(crate::mcp_support::post_stateless(
+        &url,
+        "tools/list",
+        None,
+        &[],
+        crate::mcp_support::stateless_request("tools/list", serde_json::json!({})),
+    ));
+    // Both signals fail within a second or two (the metrics every 100 ms, as configured; the
+    // default would be 15 s), and each is logged once, not once per export.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut failures: Vec<serde_json::Value> = vec![];
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < until
+        && !["traces", "metrics"]
+            .iter()
+            .all(|s| failures.iter().any(|f| f["signal"] == *s))
+    {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            if v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("OTLP") && m.contains("failed"))
+            {
+                failures.push(v);
+            }
+        }
+    }
+    // More metric exports fail in the next second, and none of them is logged again.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let later: Vec<String> = rx.try_iter().filter(|l| l.contains("OTLP")).collect();
+    let metrics = runtime.block_on(async {
+        reqwest::get(url.replace("/mcp", "/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    for signal in ["traces", "metrics"] {
+        let f = failures
+            .iter()
+            .find(|f| f["signal"] == signal)
+            .unwrap_or_else(|| panic!("no failure logged for {signal}: {failures:?}"));
+        assert!(
+            f["endpoint"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(&endpoint)),
+            "{f}"
+        );
+        let message = f["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.contains(" { "),
+            "a Debug struct in the log: {message}"
+        );
+    }
+    assert!(
+        later.is_empty(),
+        "logged again within the minute: {later:?}"
+    );
+    let count = metrics
+        .lines()
+        .find(|l| l.starts_with("otel_export_failures_total") && l.contains("signal=\"metrics\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(count >= 2.0, "failed metric exports are counted: {metrics}");
+}

@@ -406,8 +406,21 @@ async fn foreign_hosts_and_origins_oversized_bodies_and_hostile_ids_are_refused(
     )
     .await;
     assert_eq!(status, 403, "{text}");
-    let (status, text) = raw_post(&url, &[("host", "evil.example")], tools_list_body()).await;
+    assert!(
+        text.contains("--allowed-origin http://evil.example"),
+        "{text}"
+    );
+    let (status, text) = raw_post(&url, &[("host", "evil.example:8090")], tools_list_body()).await;
     assert_eq!(status, 403, "{text}");
+    let body = text.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let refusal: Value = serde_json::from_str(&body).expect("a JSON refusal");
+    assert_eq!(refusal["error"], "forbidden_host", "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--allowed-host evil.example")),
+        "{refusal}"
+    );
     // The server's own origin is fine.
     let own = format!("http://127.0.0.1:{}", t.server.addr.port());
     let (status, text) = raw_post(&url, &[("origin", &own)], tools_list_body()).await;

@@ -387,6 +387,42 @@ async fn spans_are_exported_over_otlp_http_to_a_collector() {
             "{expected} not exported; got {names:?}"
         );
     }
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    let spans = receiver.spans.lock().expect("lock").clone();
+    let by_name = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name}"))
+            .clone()
+    };
+    let client = by_name("GET /v2/apps/{appId}/conversations/{conversationId}");
+    for key in [
+        "http.response.status_code",
+        "server.port",
+        "http.request.resend_count",
+    ] {
+        let value = client
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.clone());
+        assert!(
+            matches!(value, Some(Any::IntValue(_))),
+            "{key} is exported as {value:?}, not an integer"
+        );
+    }
+    // In a 2025-11-25 session too, the tool call is a child of the POST /mcp that carried it.
+    let tool = by_name("tools/call get_conversation");
+    let post = spans
+        .iter()
+        .find(|s| s.name == "POST /mcp" && s.span_id == tool.parent_span_id)
+        .map(|s| s.trace_id.clone());
+    assert_eq!(
+        post.as_ref(),
+        Some(&tool.trace_id),
+        "the tool span's parent is not a POST /mcp span"
+    );
 }
 
 #[tokio::test]
