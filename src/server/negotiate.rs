@@ -201,6 +201,9 @@ fn host_name(authority: &str) -> String {
     let a = authority.trim();
     let name = if let Some(rest) = a.strip_prefix('[') {
         rest.split(']').next().unwrap_or_default()
+    } else if a.matches(':').count() > 1 {
+        // A bare IPv6 address: its colons are not a port separator.
+        a
     } else {
         a.rsplit_once(':')
             .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
