@@ -228,12 +228,14 @@ async fn start(
         upstream,
         client_snippet(&running, stdio, args.simulator),
     );
-    // In stdio mode stdout carries the protocol, so everything else goes to stderr.
-    if stdio {
-        eprintln!("{banner}");
+    // In stdio mode stdout carries the protocol, so everything else goes to stderr. A closed
+    // stdout (`serve | head -1`) is no reason to stop serving.
+    use std::io::Write as _;
+    let _ = if stdio {
+        writeln!(std::io::stderr(), "{banner}")
     } else {
-        println!("{banner}");
-    }
+        writeln!(std::io::stdout(), "{banner}")
+    };
     Ok(Started {
         server: running,
         simulator,

@@ -280,9 +280,21 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
                 && hex(&s.parent_span_id) == parent
         })
     };
+    // A header traceparent parents the POST /mcp span, whose child the tool call is.
+    let grandchild_of = |(trace, parent): (&str, &str)| {
+        let spans = receiver.spans.lock().expect("lock");
+        spans.iter().any(|post| {
+            post.name == "POST /mcp"
+                && hex(&post.trace_id) == trace
+                && hex(&post.parent_span_id) == parent
+                && spans.iter().any(|s| {
+                    s.name == "tools/call list_conversations" && s.parent_span_id == post.span_id
+                })
+        })
+    };
     let mut found = (false, false);
     for _ in 0..200 {
-        found = (child_of(by_header), child_of(by_meta));
+        found = (grandchild_of(by_header), child_of(by_meta));
         if found == (true, true) {
             break;
         }
@@ -291,7 +303,7 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
     assert_eq!(
         found,
         (true, true),
-        "tool spans are children of the client's spans (header, _meta)"
+        "tool spans descend from the client's spans (header through POST /mcp, _meta directly)"
     );
     // The upstream request carried the same trace onward.
     let log: serde_json::Value = runtime.block_on(async {
@@ -437,7 +449,9 @@ fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
-    let text = read_until(&mut BufReader::new(stdout).lines(), "MCP endpoint:");
+    // Kept open to the end, as a terminal would be.
+    let mut stdout = BufReader::new(stdout).lines();
+    let text = read_until(&mut stdout, "MCP endpoint:");
     let url = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("MCP endpoint:"))
@@ -463,6 +477,7 @@ fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
         }
     });
     let mut failures: Vec<serde_json::Value> = vec![];
+    let mut seen: Vec<String> = vec![];
     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::time::Instant::now() < until
         && !["traces", "metrics"]
@@ -470,8 +485,9 @@ fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
             .all(|s| failures.iter().any(|f| f["signal"] == *s))
     {
         if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
-            let v: serde_json::Value =
-                serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            seen.push(line.clone());
+            let v: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|_| panic!("not JSON: {line:?} after {seen:#?}"));
             if v["message"]
                 .as_str()
                 .is_some_and(|m| m.contains("OTLP") && m.contains("failed"))
