@@ -12,12 +12,16 @@
 //! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
 //! secret.rs      the string type that is never printed
 //! error.rs       what can go wrong with a call, in terms an agent can act on
-//! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs
+//! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs;
+//!   telemetry/export.rs  OTLP timing variables, exporters that count and log their failures
 //! sends.rs       sending a message at most once per idempotencyKey, even after ambiguous failures
 //! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring
+//! server/negotiate.rs  Accept as clients send it, batches, Host/Origin refusals as JSON
 //! webhook_check.rs  whether the upstream webhook sends every trigger the server reads
 //! mcp.rs         the tools: arguments -> one call on an actor handle -> result
-//! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors
+//! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors;
+//!   args.rs        one argument decoder for every tool (numbers as strings, JSON text, null)
+//!   schema.rs      schemas every client reads: refs inlined, standard formats, no booleans
 //! actors.rs      handles that survive restarts (a slot the supervisor refills)
 //! actors/
 //!   supervisor.rs  starts the four actors, restarts them, stops on a restart storm
