@@ -18,7 +18,7 @@
 use serde_json::{Map, Value, json};
 
 /// Formats JSON Schema 2020-12 defines (§7.3 of the validation vocabulary).
-const STANDARD_FORMATS: &[&str] = &[
+pub const STANDARD_FORMATS: &[&str] = &[
     "date-time",
     "date",
     "time",

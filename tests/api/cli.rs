@@ -96,6 +96,14 @@ fn config_refuses_blank_secrets_and_key_ids_without_an_id() {
     }
 }
 
+/// The value of the banner line `name` (`MCP endpoint:`, `webhooks:`, ...) in `text`.
+fn banner_field(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(name))
+        .map(|u| u.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {name} line in\n{text}"))
+}
+
 /// Reads lines until one contains `needle`; returns everything read.
 fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
     let mut seen = Vec::new();
@@ -122,11 +130,7 @@ fn serve_with_the_simulator_prints_the_endpoint_and_a_client_snippet_and_answers
     let mut lines = BufReader::new(stdout).lines();
     let text = read_until(&mut lines, "}");
     let text = text + "\n" + &read_until(&mut lines, "}");
-    let url = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("MCP endpoint:"))
-        .map(|u| u.trim().to_owned())
-        .unwrap_or_else(|| panic!("no MCP endpoint line in\n{text}"));
+    let url = banner_field(&text, "MCP endpoint:");
     assert!(
         url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"),
         "{url}"
@@ -208,14 +212,8 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let text = read_until(&mut lines, "upstream:");
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(name))
-            .map(|u| u.trim().to_owned())
-            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-    };
-    let url = field("MCP endpoint:");
-    let sim = field("upstream:")
+    let url = banner_field(&text, "MCP endpoint:");
+    let sim = banner_field(&text, "upstream:")
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .expect("simulator url")
@@ -402,11 +400,7 @@ fn stdio_serves_no_http_mcp_unless_asked_and_bind_takes_a_host_name() {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let text = read_until(&mut lines, "webhooks:");
-        let webhooks = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("webhooks:"))
-            .map(|u| u.trim().to_owned())
-            .unwrap_or_else(|| panic!("no webhooks line in\n{text}"));
+        let webhooks = banner_field(&text, "webhooks:");
         assert!(webhooks.starts_with("http://127.0.0.1:"), "{webhooks}");
         let base = webhooks.trim_end_matches("/webhooks/sunco").to_owned();
         let answer = runtime.block_on(crate::mcp_support::post_stateless(
@@ -452,11 +446,7 @@ fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
     // Kept open to the end, as a terminal would be.
     let mut stdout = BufReader::new(stdout).lines();
     let text = read_until(&mut stdout, "MCP endpoint:");
-    let url = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("MCP endpoint:"))
-        .map(|u| u.trim().to_owned())
-        .expect("endpoint");
+    let url = banner_field(&text, "MCP endpoint:");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(crate::mcp_support::post_stateless(
         &url,

@@ -301,13 +301,18 @@ async fn a_webhook_without_the_triggers_is_reported_missing() {
     );
 }
 
-#[tokio::test]
-async fn without_a_webhook_secret_tracking_is_off_and_nothing_claims_all_is_well() {
+/// A server on the demo simulator, with its configuration changed by `tweak`.
+async fn serve_changed(
+    tweak: impl FnOnce(&mut zendesk_messaging_mcp::config::Config),
+) -> (
+    crate::support::TestSim,
+    zendesk_messaging_mcp::server::RunningServer,
+) {
     use zendesk_messaging_mcp::server;
     crate::support::init_tracing();
     let sim = crate::support::TestSim::demo().await;
     let mut config = server::simulator_config(&sim.base).expect("config");
-    config.webhook_secret = None;
+    tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -319,6 +324,12 @@ async fn without_a_webhook_secret_tracking_is_off_and_nothing_claims_all_is_well
     )
     .await
     .expect("serve");
+    (sim, running)
+}
+
+#[tokio::test]
+async fn without_a_webhook_secret_tracking_is_off_and_nothing_claims_all_is_well() {
+    let (_sim, running) = serve_changed(|c| c.webhook_secret = None).await;
     let client = TestServer::connect(&running, Default::default()).await;
     let call = |tool: &'static str, args: Value| {
         let client = &client;
@@ -350,25 +361,14 @@ async fn without_a_webhook_secret_tracking_is_off_and_nothing_claims_all_is_well
 
 #[tokio::test]
 async fn an_integration_key_cannot_see_webhooks_and_says_unknown() {
-    use zendesk_messaging_mcp::server;
     use zendesk_messaging_mcp::simulator::seed;
-    crate::support::init_tracing();
-    let sim = crate::support::TestSim::demo().await;
-    let mut config = server::simulator_config(&sim.base).expect("config");
-    config.key_id = seed::INTEGRATION_KEY_ID.to_owned();
-    config.key_secret = zendesk_messaging_mcp::secret::Secret::new(seed::INTEGRATION_KEY_SECRET);
-    config.scope = zendesk_messaging_mcp::sunco::auth::Scope::Integration;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let running = server::serve_with(
-        listener,
-        &config,
-        SupervisorSettings::default(),
-        HttpOptions::default(),
-    )
-    .await
-    .expect("serve");
+    let (_sim, running) = serve_changed(|config| {
+        config.key_id = seed::INTEGRATION_KEY_ID.to_owned();
+        config.key_secret =
+            zendesk_messaging_mcp::secret::Secret::new(seed::INTEGRATION_KEY_SECRET);
+        config.scope = zendesk_messaging_mcp::sunco::auth::Scope::Integration;
+    })
+    .await;
     let url = format!("http://{}/readyz", running.addr);
     eventually("the check answered", || async {
         let ready: Value = reqwest::get(&url)
