@@ -1076,7 +1076,7 @@ impl ServerHandler for ZendeskMcp {
             .filter(|c| is_resource_id(c))
             .map(str::to_owned);
         // The POST /mcp that carried the call is its parent, even when rmcp runs the call in a
-        // session's task; a `traceparent` in the call's `_meta` overrides it below.
+        // session's task (none over stdio); a `traceparent` in the call's `_meta` overrides it.
         let request_span = context
             .extensions
             .get::<axum::http::request::Parts>()
@@ -1116,19 +1116,8 @@ impl ServerHandler for ZendeskMcp {
                     )
                 })
             });
-        let from_headers = || {
-            let parts = context.extensions.get::<axum::http::request::Parts>()?;
-            let tp = parts.headers.get("traceparent")?.to_str().ok()?.to_owned();
-            let ts = parts
-                .headers
-                .get("tracestate")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            Some((tp, ts))
-        };
-        // Without a request span (stdio), the headers are the only other source.
-        let from_headers = || request_span.is_none().then(from_headers).flatten();
-        if let Some((tp, ts)) = from_meta.or_else(from_headers) {
+        // A header `traceparent` already parents the request span, and so this one.
+        if let Some((tp, ts)) = from_meta {
             crate::telemetry::adopt_remote_parent(&span, &tp, ts.as_deref());
         }
         let started = std::time::Instant::now();

@@ -126,7 +126,10 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
     );
     let mcp = Router::new()
         .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn(negotiate::negotiate))
+        .layer(axum::middleware::from_fn_with_state(
+            negotiate::BodyLimit(http.max_body),
+            negotiate::negotiate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             allowed,
             negotiate::explain_refusal,

@@ -75,8 +75,16 @@ fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The largest `/mcp` body read (the transport's own limit, which it would enforce anyway).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 /// The middleware on `/mcp`; see the module docs.
-pub async fn negotiate(req: Request, next: Next) -> Response {
+pub async fn negotiate(
+    axum::extract::State(limit): axum::extract::State<BodyLimit>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -87,9 +95,16 @@ pub async fn negotiate(req: Request, next: Next) -> Response {
         .map(str::to_owned);
     let takes = takes(accept.as_deref());
     let (mut parts, body) = req.into_parts();
-    // The transport limits the body itself; this read only keeps it for a look at its start.
-    let bytes = match body.collect().await {
+    // Read within the transport's limit, for a look at the start and the id.
+    let bytes = match http_body_util::Limited::new(body, limit.0).collect().await {
         Ok(c) => c.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return jsonrpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                -32600,
+                &format!("the request body is larger than {} bytes", limit.0),
+            );
+        }
         Err(_) => {
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
