@@ -27,11 +27,15 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use url::Url;
 
+mod policy;
+
+use policy::{AttemptOutcome, Budget, Decision, GiveUpReason, RetryReason};
+
 use super::auth::{AuthHandle, Credential};
 use super::{Slot, ask};
 use crate::error::CallError;
 use crate::secret::Secret;
-use crate::sunco::endpoints::{Endpoint, HttpRequest, RetryClass};
+use crate::sunco::endpoints::{Endpoint, HttpRequest};
 use crate::sunco::wire::ErrorBody;
 use crate::telemetry::{Metrics, context_headers, kv};
 
@@ -481,17 +485,6 @@ impl Actor for Dispatcher {
     }
 }
 
-/// What an attempt's outcome means for its job.
-enum Next {
-    Answer(Result<UpstreamResponse, CallError>),
-    Again {
-        delay: Duration,
-        throttled: bool,
-        retry_after: Option<Duration>,
-        why: String,
-    },
-}
-
 /// What an attempt needs besides its job.
 struct AttemptContext {
     transport: Transport,
@@ -508,22 +501,6 @@ fn status_label(outcome: &Result<(u16, Option<Duration>, Bytes), AttemptError>) 
         Err(AttemptError::NotSent(_)) => "connect_error".into(),
         Err(AttemptError::Timeout) => "timeout".into(),
         Err(AttemptError::Broken(_)) => "broken".into(),
-    }
-}
-
-impl Next {
-    /// Another attempt after a failure, once the backoff policy's next interval has passed.
-    fn after_failure(
-        backoff: &mut ExponentialBackoff,
-        limits: &DispatchLimits,
-        why: String,
-    ) -> Self {
-        Next::Again {
-            delay: backoff.next_backoff().unwrap_or(limits.max_backoff),
-            throttled: false,
-            retry_after: None,
-            why,
-        }
     }
 }
 
@@ -587,30 +564,75 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
         .record(started.elapsed().as_secs_f64(), &attrs);
     drop(span);
     let op = job.req.operation;
-    let class = job.req.retry;
-    let next = match outcome {
-        Ok((status, _, body)) if (200..300).contains(&status) => {
-            Next::Answer(Ok(UpstreamResponse { status, body }))
-        }
-        Ok((429, retry_after, _)) => {
-            metrics.throttled.add(1, &[kv("operation", op)]);
-            tracing::info!(
-                parent: &job.span,
-                retry_after_ms = retry_after.map(|d| d.as_millis() as i64),
-                attempt = i64::from(job.attempts),
-                "throttled by the upstream (429)"
-            );
-            let delay = retry_after
-                .or_else(|| job.backoff.next_backoff())
-                .unwrap_or(limits.max_backoff);
-            Next::Again {
-                delay,
-                throttled: true,
+    let (attempt, why, body) = match outcome {
+        Ok((status, retry_after, body)) => (
+            AttemptOutcome::Status {
+                status,
                 retry_after,
-                why: "rate limited (429)".into(),
-            }
+            },
+            format!("the upstream answered {status}"),
+            body,
+        ),
+        Err(AttemptError::NotSent(reason)) => (
+            AttemptOutcome::NotSent,
+            format!("cannot connect: {reason}"),
+            Bytes::new(),
+        ),
+        Err(AttemptError::Timeout) => (
+            AttemptOutcome::Timeout,
+            "no answer before the deadline".to_owned(),
+            Bytes::new(),
+        ),
+        Err(AttemptError::Broken(reason)) => (
+            AttemptOutcome::Broken,
+            format!("the connection broke: {reason}"),
+            Bytes::new(),
+        ),
+    };
+    let budget = Budget {
+        attempt: job.attempts,
+        max_attempts: limits.max_attempts,
+        remaining: job.deadline.saturating_duration_since(Instant::now()),
+        reauthenticated: job.reauthed,
+    };
+    let backoff = &mut job.backoff;
+    let decision = policy::decide(job.req.retry, attempt, budget, || {
+        backoff.next_backoff().unwrap_or(limits.max_backoff)
+    });
+    if let AttemptOutcome::Status {
+        status: 429,
+        retry_after,
+    } = attempt
+    {
+        metrics.throttled.add(1, &[kv("operation", op)]);
+        tracing::info!(
+            parent: &job.span,
+            retry_after_ms = retry_after.map(|d| d.as_millis() as i64),
+            attempt = i64::from(job.attempts),
+            "throttled by the upstream (429)"
+        );
+    }
+    let status = match attempt {
+        AttemptOutcome::Status { status, .. } => status,
+        _ => 0,
+    };
+    let (delay, reason) = match decision {
+        Decision::Answer if (200..300).contains(&status) => {
+            return finish(job, Ok(UpstreamResponse { status, body }), &me).await;
         }
-        Ok((401, _, body)) if !job.reauthed => {
+        Decision::Answer => return finish(job, Err(upstream_error(op, status, &body)), &me).await,
+        Decision::OutcomeUnknown => {
+            let reason = match attempt {
+                AttemptOutcome::Status { .. } => why,
+                _ => "the connection closed or timed out after the request was sent".to_owned(),
+            };
+            let err = CallError::OutcomeUnknown {
+                operation: op,
+                reason,
+            };
+            return finish(job, Err(err), &me).await;
+        }
+        Decision::Reauthenticate => {
             job.reauthed = true;
             match auth
                 .after_rejection(credential.generation, job.deadline)
@@ -618,128 +640,73 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
             {
                 Ok(fresh) => {
                     job.credential = Some(fresh);
-                    Next::Again {
-                        delay: Duration::ZERO,
-                        throttled: false,
-                        retry_after: None,
-                        why: "credentials refused (401)".into(),
+                    (Duration::ZERO, RetryReason::Reauthenticated)
+                }
+                Err(_) => {
+                    return finish(job, Err(upstream_error(op, status, &body)), &me).await;
+                }
+            }
+        }
+        Decision::Retry { after, reason } => (after, reason),
+        Decision::GiveUp {
+            reason: give_up,
+            after,
+            ..
+        } => {
+            let wait = after.max(Duration::from_secs(1));
+            let err = match give_up {
+                GiveUpReason::Throttled => CallError::RateLimited {
+                    operation: op,
+                    retry_after: wait,
+                },
+                GiveUpReason::Deadline => job.deadline_error(format!("last attempt: {why}"), wait),
+                GiveUpReason::Attempts => CallError::Unreachable {
+                    operation: op,
+                    reason: format!("{} attempts failed; last: {why}", job.attempts),
+                },
+                GiveUpReason::Unauthorized => {
+                    let reason = match upstream_error(op, status, &body) {
+                        CallError::Upstream { code, title, .. } => format!("{code}: {title}"),
+                        other => other.to_string(),
+                    };
+                    CallError::Unauthorized {
+                        operation: op,
+                        reason,
                     }
                 }
-                Err(_) => Next::Answer(Err(upstream_error(op, 401, &body))),
-            }
-        }
-        Ok((401, _, body)) => {
-            let e = upstream_error(op, 401, &body);
-            let reason = match e {
-                CallError::Upstream { code, title, .. } => format!("{code}: {title}"),
-                other => other.to_string(),
             };
-            Next::Answer(Err(CallError::Unauthorized {
-                operation: op,
-                reason,
-            }))
+            return finish(job, Err(err), &me).await;
         }
-        Ok((status, _, _)) if status >= 500 => {
-            if class == RetryClass::NonIdempotent {
-                Next::Answer(Err(CallError::OutcomeUnknown {
-                    operation: op,
-                    reason: format!("the upstream answered {status}"),
-                }))
-            } else {
-                Next::after_failure(
-                    &mut job.backoff,
-                    &limits,
-                    format!("the upstream answered {status}"),
-                )
-            }
-        }
-        Ok((status, _, body)) => Next::Answer(Err(upstream_error(op, status, &body))),
-        Err(AttemptError::NotSent(reason)) => Next::after_failure(
-            &mut job.backoff,
-            &limits,
-            format!("cannot connect: {reason}"),
-        ),
-        Err(AttemptError::Timeout) | Err(AttemptError::Broken(_))
-            if class == RetryClass::NonIdempotent =>
-        {
-            Next::Answer(Err(CallError::OutcomeUnknown {
-                operation: op,
-                reason: "the connection closed or timed out after the request was sent".into(),
-            }))
-        }
-        Err(AttemptError::Timeout) => Next::after_failure(
-            &mut job.backoff,
-            &limits,
-            "no answer before the deadline".into(),
-        ),
-        Err(AttemptError::Broken(reason)) => Next::after_failure(
-            &mut job.backoff,
-            &limits,
-            format!("the connection broke: {reason}"),
-        ),
     };
-    match next {
-        Next::Answer(result) => finish(job, result, &me).await,
-        Next::Again {
-            delay,
-            throttled,
-            retry_after,
-            why,
-        } => {
-            let now = Instant::now();
-            let out_of_time = now + delay >= job.deadline;
-            if out_of_time || job.attempts >= limits.max_attempts {
-                let err = if throttled {
-                    CallError::RateLimited {
-                        operation: op,
-                        retry_after: delay.max(Duration::from_secs(1)),
-                    }
-                } else if out_of_time {
-                    job.deadline_error(
-                        format!("last attempt: {why}"),
-                        delay.max(Duration::from_secs(1)),
-                    )
-                } else {
-                    CallError::Unreachable {
-                        operation: op,
-                        reason: format!("{} attempts failed; last: {why}", job.attempts),
-                    }
-                };
-                return finish(job, Err(err), &me).await;
-            }
-            let reason = if throttled {
-                "throttled"
-            } else if why.starts_with("credentials") {
-                "reauthenticated"
-            } else {
-                "failure"
-            };
-            metrics
-                .retries
-                .add(1, &[kv("operation", op), kv("reason", reason)]);
-            metrics
-                .backoff
-                .add(delay.as_secs_f64(), &[kv("reason", reason)]);
-            tracing::info!(
-                parent: &job.span,
-                attempt = i64::from(job.attempts),
-                delay_ms = delay.as_millis() as i64,
-                reason,
-                why = %why,
-                "retrying"
-            );
-            let deadline = job.deadline;
-            let msg = DispatchMsg::Retry {
-                job,
-                delay,
-                throttled,
-                retry_after,
-            };
-            // If no incarnation takes the job before its deadline, it is dropped unanswered and
-            // the caller's handle reports the deadline; the job was in a safe-to-send state.
-            let _ = me.slot.send(msg, deadline).await;
-        }
-    }
+    let throttled = reason == RetryReason::Throttled;
+    let retry_after = match attempt {
+        AttemptOutcome::Status { retry_after, .. } if throttled => retry_after,
+        _ => None,
+    };
+    metrics
+        .retries
+        .add(1, &[kv("operation", op), kv("reason", reason.as_str())]);
+    metrics
+        .backoff
+        .add(delay.as_secs_f64(), &[kv("reason", reason.as_str())]);
+    tracing::info!(
+        parent: &job.span,
+        attempt = i64::from(job.attempts),
+        delay_ms = delay.as_millis() as i64,
+        reason = reason.as_str(),
+        why = %why,
+        "retrying"
+    );
+    let deadline = job.deadline;
+    let msg = DispatchMsg::Retry {
+        job,
+        delay,
+        throttled,
+        retry_after,
+    };
+    // If no incarnation takes the job before its deadline, it is dropped unanswered and the
+    // caller's handle reports the deadline; the job was in a safe-to-send state.
+    let _ = me.slot.send(msg, deadline).await;
 }
 
 async fn finish(job: Job, result: Result<UpstreamResponse, CallError>, me: &DispatcherHandle) {

@@ -5,7 +5,7 @@
 //! says why, and the process exits rather than loop.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -263,11 +263,21 @@ impl Actor for Supervisor {
         _myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        for kind in ActorKind::ALL {
+            state.clear_slot(kind);
+        }
+        // Each child finishes the message in hand and stops; the supervisor ends after them.
         for (_, cell) in state.running.values() {
             cell.stop(Some("shutting down".into()));
         }
-        for kind in ActorKind::ALL {
-            state.clear_slot(kind);
+        for (kind, cell) in state.running.values() {
+            if cell.wait(Some(CHILD_STOP_WAIT)).await.is_err() {
+                tracing::warn!(
+                    "the {} actor did not stop within {} s",
+                    kind.as_str(),
+                    CHILD_STOP_WAIT.as_secs()
+                );
+            }
         }
         Ok(())
     }
@@ -284,8 +294,12 @@ pub struct Actors {
     /// Message sends, at most once per idempotency key.
     pub sends: crate::sends::Sends,
     supervisor: ActorRef<SupervisorMsg>,
-    join: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// True once the supervisor, and so every actor, has stopped.
+    stopped: tokio::sync::watch::Receiver<bool>,
 }
+
+/// How long shutdown waits for one actor to stop.
+const CHILD_STOP_WAIT: Duration = Duration::from_secs(5);
 
 impl Actors {
     /// Starts the supervisor and, under it, every actor.
@@ -351,7 +365,14 @@ impl Actors {
             switchboard,
             tracker,
             supervisor,
-            join: Mutex::new(Some(join)),
+            stopped: {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    let _ = join.await;
+                    let _ = tx.send(true);
+                });
+                rx
+            },
         })
     }
 
@@ -390,12 +411,11 @@ impl Actors {
         )
     }
 
-    /// Waits until the supervisor stops (a restart storm, or [`Actors::shutdown`]).
+    /// Waits until the supervisor and every actor have stopped (a restart storm, or
+    /// [`Actors::shutdown`]). Any number of callers may wait, at any time.
     pub async fn stopped(&self) {
-        let join = self.join.lock().ok().and_then(|mut j| j.take());
-        if let Some(join) = join {
-            let _ = join.await;
-        }
+        let mut rx = self.stopped.clone();
+        let _ = rx.wait_for(|stopped| *stopped).await;
     }
 
     pub async fn shutdown(&self) {
