@@ -649,7 +649,12 @@ pub fn init_logging(
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+        // rmcp logs each JSON-RPC error it answers (an unknown tool, say) as a warning with the
+        // error's Debug form; those are answers to a client, counted in the tool metrics, not
+        // the server's trouble.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,rmcp=warn,rmcp::service=error")
+        });
     let fmt = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .event_format(JsonWithTrace)

@@ -11,7 +11,7 @@
 //! | `number` | a string holding a number |
 //! | `boolean` | the strings `true` and `false` |
 //! | `array`, `object` | JSON text of one |
-//! | optional argument | `null`, read as absent |
+//! | optional argument (of the tool itself) | `null`, read as absent |
 //!
 //! Everything else that does not fit (a wrong type, an unknown argument, a missing required
 //! one, a fractional number for an integer, a value out of range or outside an `enum`) is an
@@ -188,13 +188,64 @@ fn described(allowed: &[&str]) -> String {
     names.join(" or ")
 }
 
+/// [`conform`] for one value at path `at` (`content`, `author.type`): the same forms taken,
+/// the same errors naming the field below `at`.
+pub fn conform_at(v: &mut Value, schema: &Map<String, Value>, at: &str) -> Result<(), CallError> {
+    conform_value(v, schema, at)
+}
+
+/// The branch of a `oneOf`/`anyOf` that `v` is meant for: the one whose `type` property names
+/// `v`'s `type` (a tagged union, such as content or actions), else the first that `v` fits.
+fn branch<'a>(
+    v: &Value,
+    branches: &'a [Value],
+    at: &str,
+) -> Result<&'a Map<String, Value>, CallError> {
+    let objects = branches.iter().filter_map(Value::as_object);
+    let tag = |b: &Map<String, Value>| -> Option<Vec<Value>> {
+        let t = b.get("properties")?.get("type")?;
+        t.get("const")
+            .map(|c| vec![c.clone()])
+            .or_else(|| t.get("enum")?.as_array().cloned())
+    };
+    let tags: Vec<Value> = objects.clone().filter_map(tag).flatten().collect();
+    if !tags.is_empty() {
+        let given = v.get("type").cloned().unwrap_or(Value::Null);
+        return objects
+            .clone()
+            .find(|b| tag(b).is_some_and(|t| t.contains(&given)))
+            .ok_or_else(|| {
+                let list: Vec<String> = tags.iter().map(Value::to_string).collect();
+                CallError::invalid(
+                    join(at, "type"),
+                    format!("must be one of {}, got {given}", list.join(", ")),
+                )
+            });
+    }
+    let mut first_error = None;
+    for b in objects.clone() {
+        match conform_value(&mut v.clone(), b, at) {
+            Ok(()) => return Ok(b),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| CallError::invalid(at, "fits none of the allowed forms")))
+}
+
 fn conform_value(v: &mut Value, schema: &Map<String, Value>, at: &str) -> Result<(), CallError> {
+    if let Some(Value::Array(branches)) = schema.get("oneOf").or_else(|| schema.get("anyOf")) {
+        let chosen = branch(v, branches, at)?;
+        return conform_value(v, chosen, at);
+    }
     let allowed = types(schema);
     if !fits(v, &allowed) {
         match coerced(v, &allowed) {
             Some(c) => *v = c,
             None => {
                 let got = match v {
+                    Value::Null => "null (leave the field out instead)".to_owned(),
                     Value::Number(_) | Value::Bool(_) => format!("{v}"),
                     Value::String(s) if s.len() <= 40 => format!("the string {s:?}"),
                     other => format!("{} {}", article(type_of(other)), type_of(other)),
@@ -274,8 +325,12 @@ fn conform_object(
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    // `null` for an optional argument means "not given".
-    o.retain(|k, v| !v.is_null() || required.contains(&k.as_str()));
+    // `null` for an optional argument means "not given". Deeper down, `null` is a value like
+    // any other, refused where the schema does not allow it (a null metadata value, a null
+    // profile field: taking it as "absent" would claim a change that was not made).
+    if at.is_empty() {
+        o.retain(|k, v| !v.is_null() || required.contains(&k.as_str()) || !props.contains_key(k));
+    }
     for (key, value) in o.iter_mut() {
         match (props.get(key), schema.get("additionalProperties")) {
             (Some(Value::Object(p)), _) => conform_value(value, p, &join(at, key))?,
@@ -379,6 +434,34 @@ mod tests {
         assert_eq!(field_of(json!({"limit": 1})), "id");
         assert_eq!(field_of(json!({"id": null})), "id");
         assert_eq!(field_of(json!({"id": 5})), "id");
+        assert_eq!(
+            field_of(json!({"id": "a", "profile": {"email": null}})),
+            "profile.email"
+        );
+    }
+
+    #[test]
+    fn tagged_unions_pick_their_branch_by_type() {
+        let schema = json!({"oneOf": [
+            {"type": "object", "additionalProperties": false, "required": ["type", "lat"],
+             "properties": {"type": {"type": "string", "const": "location"}, "lat": {"type": "number"}}},
+            {"type": "object", "additionalProperties": false, "required": ["type", "text"],
+             "properties": {"type": {"type": "string", "const": "text"}, "text": {"type": "string"}}}
+        ]});
+        let schema = schema.as_object().unwrap();
+        let mut v = json!({"type": "location", "lat": "1.5"});
+        conform_at(&mut v, schema, "content").unwrap();
+        assert_eq!(v["lat"], 1.5);
+        let field = |mut v: Value| match conform_at(&mut v, schema, "content") {
+            Err(CallError::InvalidArgument { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(json!({"type": "text", "text": "x", "bogus": 1})),
+            "content.bogus"
+        );
+        assert_eq!(field(json!({"type": "hologram"})), "content.type");
+        assert_eq!(field(json!({"type": "text", "text": 5})), "content.text");
     }
 
     #[test]

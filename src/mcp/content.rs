@@ -4,7 +4,7 @@
 //! Shape and types come from decoding into the wire types (with the path of the first wrong
 //! field); the limits below are the spec's (`messagePost` and its content schemas).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::CallError;
 use crate::sunco::wire::{Action, Content, Item, Metadata};
@@ -12,8 +12,51 @@ use crate::sunco::wire::{Action, Content, Item, Metadata};
 const TEXT_MAX: usize = 4096;
 const METADATA_MAX_BYTES: usize = 4096;
 
-/// Decodes and checks `content` (the API's content object).
+/// The full content schema, kept for checking (the tool's advertised one is deliberately
+/// loose): every branch and field of `content`, each object refusing fields it does not declare.
+fn content_schema() -> &'static Map<String, Value> {
+    static SCHEMA: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let schema = schemars::schema_for!(Content);
+        let schema = serde_json::to_value(&schema).unwrap_or_default();
+        let mut schema = match schema {
+            Value::Object(o) => Value::Object(crate::mcp::schema::portable(
+                &o,
+                crate::mcp::schema::Direction::Input,
+            )),
+            _ => Value::Object(Map::new()),
+        };
+        closed(&mut schema);
+        match schema {
+            Value::Object(o) => o,
+            _ => Map::new(),
+        }
+    })
+}
+
+/// Every object schema that declares properties refuses others.
+fn closed(schema: &mut Value) {
+    match schema {
+        Value::Object(o) => {
+            if o.contains_key("properties") && !o.contains_key("additionalProperties") {
+                o.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            for v in o.values_mut() {
+                closed(v);
+            }
+        }
+        Value::Array(list) => list.iter_mut().for_each(closed),
+        _ => {}
+    }
+}
+
+/// Decodes and checks `content` (the API's content object): first brought to the content
+/// schema's form as every argument is ([`crate::mcp::args`]: numbers as strings, JSON text,
+/// fields the schema does not declare refused, each error naming its path), then decoded and
+/// checked against the spec's limits.
 pub fn parse_content(raw: Value) -> Result<Content, CallError> {
+    let mut raw = raw;
+    crate::mcp::args::conform_at(&mut raw, content_schema(), "content")?;
     let content: Content = match serde_path_to_error::deserialize(&raw) {
         Ok(c) => c,
         Err(e) => {

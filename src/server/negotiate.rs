@@ -12,8 +12,11 @@
 //!   take them);
 //! - a stream only: a plain JSON answer is sent as one SSE `message` event.
 //!
-//! A JSON-RPC batch (an array body, which MCP removed in 2025-06-18) gets a JSON-RPC error with
-//! HTTP 400, rather than the transport's plain-text 415.
+//! A body that is not one JSON-RPC message gets a JSON-RPC error with HTTP 400 (`-32700` for
+//! what is not JSON, `-32600` for a batch, which MCP removed in 2025-06-18, or an object that is
+//! no message, `-32602` for `params` or a tool call's `arguments` that are not objects), and an
+//! `Accept` that allows neither answer type gets one with HTTP 406, rather than the transport's
+//! plain text. A tool call's `arguments` sent as JSON text of an object is read as the object.
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -113,22 +116,55 @@ pub async fn negotiate(
             );
         }
     };
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+    let json_body = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(JSON));
+    if !json_body {
         return jsonrpc_error(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             -32600,
-            "JSON-RPC batches are not supported (MCP removed them in 2025-06-18): send one JSON-RPC message per POST",
+            "send the JSON-RPC message with Content-Type: application/json",
         );
     }
-    let id = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|m| m.get("id").cloned());
-    if takes != Takes::Neither {
-        parts.headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
+    if takes == Takes::Neither {
+        return jsonrpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            -32600,
+            "this endpoint answers application/json or text/event-stream: send an Accept header that allows either (or */*, or none)",
         );
     }
+    let mut message = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Array(_)) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "JSON-RPC batches are not supported (MCP removed them in 2025-06-18): send one JSON-RPC message per POST",
+            );
+        }
+        Ok(m) => m,
+        Err(e) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                &format!("parse error: the body is not JSON ({e})"),
+            );
+        }
+    };
+    if let Err((code, why)) = check_message(&mut message) {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": why}});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    let id = message.get("id").cloned();
+    let bytes = Bytes::from(message.to_string());
+    parts.headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -142,6 +178,60 @@ pub async fn negotiate(
         Takes::JsonOnly if content_type.starts_with(SSE) => stream_to_json(response, id).await,
         Takes::StreamOnly if content_type.starts_with(JSON) => json_to_stream(response).await,
         _ => response,
+    }
+}
+
+/// Checks that `message` is one JSON-RPC 2.0 message (JSON-RPC 2.0 §4, §5), and takes the
+/// `arguments` of a `tools/call` as clients send them: JSON text of an object is the object,
+/// `null` is none. What is not a message gets its JSON-RPC error code and a sentence.
+fn check_message(message: &mut Value) -> Result<(), (i64, String)> {
+    let invalid = |why: &str| Err((-32600, format!("invalid request: {why}")));
+    let Some(m) = message.as_object_mut() else {
+        return invalid("the body is one JSON-RPC message, an object");
+    };
+    if m.get("jsonrpc") != Some(&Value::from("2.0")) {
+        return invalid("\"jsonrpc\": \"2.0\" is missing");
+    }
+    let is_answer = m.contains_key("result") || m.contains_key("error");
+    match m.get("method") {
+        Some(Value::String(_)) => {}
+        None if is_answer => return Ok(()),
+        _ => return invalid("a request needs a method (a string)"),
+    }
+    match m.get("id") {
+        None | Some(Value::String(_) | Value::Number(_)) => {}
+        Some(_) => return invalid("id must be a string or a number"),
+    }
+    match m.get("params") {
+        None | Some(Value::Object(_)) => {}
+        Some(_) => return Err((-32602, "invalid params: params must be an object".into())),
+    }
+    if m.get("method") != Some(&Value::from("tools/call")) {
+        return Ok(());
+    }
+    let Some(Value::Object(params)) = m.get_mut("params") else {
+        return Ok(());
+    };
+    let not_an_object = || {
+        Err((
+            -32602,
+            "invalid params: arguments must be an object of the tool's arguments (or JSON text of one)".to_owned(),
+        ))
+    };
+    match params.get("arguments").cloned() {
+        None | Some(Value::Object(_)) => Ok(()),
+        Some(Value::Null) => {
+            params.remove("arguments");
+            Ok(())
+        }
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
+            Ok(o @ Value::Object(_)) => {
+                params.insert("arguments".into(), o);
+                Ok(())
+            }
+            _ => not_an_object(),
+        },
+        Some(_) => not_an_object(),
     }
 }
 

@@ -281,3 +281,114 @@ async fn every_accept_header_clients_send_is_served_and_a_batch_gets_a_jsonrpc_e
     let v: Value = serde_json::from_str(&text).expect("JSON-RPC error");
     assert_eq!(v["error"]["code"], -32600, "{v}");
 }
+
+#[tokio::test]
+async fn inside_content_the_same_forms_are_taken_and_every_error_names_its_path() {
+    let t = TestServer::start().await;
+    let conv = t.conversation_of("demo-user-01").await;
+    let send = |content: Value| json!({"conversationId": conv, "content": content});
+    // The forms clients send, at any depth of content.
+    let sent = t
+        .ok(
+            "send_message",
+            send(json!({"type": "location", "coordinates": "{\"lat\": \"1.5\", \"long\": 2}"})),
+        )
+        .await;
+    assert_eq!(sent["messages"][0]["content"]["coordinates"]["lat"], 1.5);
+    let cases = [
+        (
+            json!({"type": "text", "text": "x", "bogus": "y"}),
+            "content.bogus",
+        ),
+        (
+            json!({"type": "location", "coordinates": {"lat": "north", "long": 2}}),
+            "content.coordinates.lat",
+        ),
+        (
+            json!({"type": "carousel", "items": [{"title": 5, "actions": [{"type": "postback", "text": "a", "payload": "p"}]}]}),
+            "content.items[0].title",
+        ),
+        (
+            json!({"type": "carousel", "items": [{"title": "t", "actions": [{"type": "teleport", "text": "a"}]}]}),
+            "content.items[0].actions[0].type",
+        ),
+        (json!({"type": "text", "text": null}), "content.text"),
+    ];
+    for (content, field) in cases {
+        let e = t.err("send_message", send(content.clone())).await;
+        assert_eq!(e["error"], "invalid_argument", "{content}: {e}");
+        assert_eq!(e["field"], field, "{content}: {e}");
+    }
+    // Deeper than the tool's own arguments, null is a value: refused, not dropped.
+    let e = t
+        .err(
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": "x"}, "metadata": {"a": null, "b": 1}}),
+        )
+        .await;
+    assert_eq!(e["error"], "invalid_argument", "{e}");
+    let e = t
+        .err(
+            "update_user",
+            json!({"userId": "demo-user-02", "profile": {"email": null}}),
+        )
+        .await;
+    assert_eq!(e["field"], "profile.email", "{e}");
+}
+
+#[tokio::test]
+async fn what_is_not_one_jsonrpc_message_gets_a_jsonrpc_error() {
+    let t = TestServer::start().await;
+    let url = t.server.mcp_url();
+    let both = Some("application/json, text/event-stream");
+    let call = |arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+            "name": "list_integrations", "arguments": arguments,
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {}}}})
+        .to_string()
+    };
+    let stateless = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "list_integrations"),
+    ];
+    for (body, code) in [
+        ("nonsense".to_owned(), -32700),
+        ("{\"foo\": 1}".to_owned(), -32600),
+        ("\"x\"".to_owned(), -32600),
+        ("5".to_owned(), -32600),
+        (
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":5}".to_owned(),
+            -32602,
+        ),
+        (call(json!([])), -32602),
+        (call(json!("x")), -32602),
+    ] {
+        let (status, ct, text) = post_mcp(&url, both, &stateless, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(ct.starts_with("application/json"), "{body}: {ct}");
+        let v: Value = serde_json::from_str(&text).expect("a JSON-RPC error");
+        assert_eq!(v["error"]["code"], code, "{body}: {v}");
+    }
+    // JSON text of the arguments object is the object.
+    let (status, _, text) =
+        post_mcp(&url, both, &stateless, call(json!("{\"limit\": \"2\"}"))).await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(v["result"]["isError"], false, "{v}");
+    // An Accept that allows neither answer type, and a body that says it is not JSON.
+    let (status, _, text) = post_mcp(&url, Some("text/html"), &stateless, call(json!({}))).await;
+    assert_eq!(status, 406, "{text}");
+    assert!(serde_json::from_str::<Value>(&text).is_ok(), "{text}");
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body(call(json!({})))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 415);
+    let v: Value = r.json().await.expect("a JSON-RPC error");
+    assert!(v["error"]["message"].is_string(), "{v}");
+}
