@@ -131,7 +131,8 @@ impl AccessPolicy {
             .map(str::trim)
             .filter(|e| !e.is_empty())
         {
-            let mut parts = entry.splitn(3, ':');
+            // Spaces around a part are never part of it (`a: tok, b:tok2 :read-only`).
+            let mut parts = entry.splitn(3, ':').map(str::trim);
             let (Some(name), Some(token)) = (parts.next(), parts.next()) else {
                 return Err(AccessError(format!(
                     "ZENDESK_MCP_TOKENS: {:?} must be NAME:TOKEN or NAME:TOKEN:read-only",
@@ -181,7 +182,8 @@ impl AccessPolicy {
                     spec.name
                 )));
             }
-            if spec.token.len() < 16 {
+            let token = spec.token.trim();
+            if token.len() < 16 {
                 return Err(AccessError(format!(
                     "token {:?} is too short: use at least 16 random characters",
                     spec.name
@@ -192,7 +194,7 @@ impl AccessPolicy {
                 None => None,
             };
             tokens.push(Token {
-                secret: Secret::new(spec.token),
+                secret: Secret::new(token),
                 profile: Arc::new(Profile {
                     read_only: parse_access(&spec.name, &spec.access)?,
                     rate: spec
@@ -305,7 +307,7 @@ mod tests {
     #[test]
     fn tokens_bind_profiles_and_the_flags_bound_them() {
         let p = AccessPolicy::build(
-            Some("reporting:0123456789abcdef0123:read-only, bot:fedcba9876543210fedc"),
+            Some("reporting: 0123456789abcdef0123 : read-only, bot:fedcba9876543210fedc "),
             None,
             false,
             None,

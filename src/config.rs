@@ -448,8 +448,15 @@ pub fn parse_bind(raw: &str) -> Result<std::net::SocketAddr, String> {
     let Some((host, port)) = raw.rsplit_once(':') else {
         return Err(format!("{raw:?} has no port: {expected}"));
     };
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(format!("{raw:?}: {expected}"));
+    if host.is_empty() {
+        return Err(format!("{raw:?} has no address: {expected}"));
+    }
+    match port.parse::<u32>() {
+        Ok(p) if p > u32::from(u16::MAX) => {
+            return Err(format!("port {p} is out of range (0 to 65535): {expected}"));
+        }
+        Ok(_) => {}
+        Err(_) => return Err(format!("{port:?} is not a port number: {expected}")),
     }
     let mut addrs = raw
         .to_socket_addrs()
@@ -702,6 +709,11 @@ mod tests {
         assert_eq!(
             parse_bind(" 127.0.0.1:9 ").unwrap(),
             "127.0.0.1:9".parse().unwrap()
+        );
+        assert!(
+            parse_bind("localhost:99999")
+                .unwrap_err()
+                .contains("out of range")
         );
         for bad in ["localhost", ":80", "localhost:port", "localhost:70000"] {
             let e = parse_bind(bad).unwrap_err();

@@ -61,12 +61,18 @@ pub async fn check_once(
     let checked_at = Some(now_timestamp());
     let hooks = match webhooks(actors).await {
         Ok(h) => h,
-        Err(CallError::Upstream { status: 403, .. }) => {
+        Err(CallError::Upstream {
+            status: 403,
+            operation,
+            ..
+        }) => {
             return Ok(WebhookCheck {
                 status: WebhookCheckStatus::Unknown,
                 missing_triggers: vec![],
                 checked_at,
-                detail: Some("this API key may not list integrations and their webhooks (integration keys cannot); check the webhook's triggers in the admin center".into()),
+                detail: Some(format!(
+                    "the upstream refused {operation} (403) to this API key, so the server cannot see its webhook; check the webhook's triggers in the admin center"
+                )),
             });
         }
         Err(e) => return Err(e),

@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 use super::{Slot, ask};
 use crate::error::CallError;
-use crate::sunco::events::{DeliveryReport, DeliveryStep, Inbound, Reading, Unusable};
+pub use crate::sunco::events::DeliveryKind;
+use crate::sunco::events::{DeliveryReport, Inbound, Reading, Unusable};
 use crate::sunco::ids::format_timestamp;
 use crate::sunco::wire::{Message, event_type};
 use crate::telemetry::{Metrics, kv};
@@ -184,6 +185,13 @@ impl Watch {
                     "No webhook event has arrived since the server started: an empty answer may mean no report yet, or that reports are not arriving.".to_owned()
                 },
             ),
+            (true, Some(at)) if missing => (
+                TrackingStatus::On,
+                format!(
+                    "Webhook events arrive (the last at {}), but the upstream webhook lacks the triggers in webhook.missingTriggers: reports of those kinds will not come, so silence about them proves nothing.",
+                    format_timestamp(at)
+                ),
+            ),
             (true, Some(at)) => (
                 TrackingStatus::On,
                 format!(
@@ -220,7 +228,8 @@ pub struct WebhookCounts {
 pub struct DeliveryEvent {
     pub event_id: String,
     pub kind: DeliveryKind,
-    /// When the upstream created the event (empty when the event did not say).
+    /// When the upstream created the event (when the server received it, if the event did not
+    /// say).
     pub created_at: String,
     /// The channel type the message went to (`web`, `messenger`, `whatsapp`, ...), or
     /// `unknown` when the event did not say.
@@ -232,38 +241,6 @@ pub struct DeliveryEvent {
     pub is_final_event: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<DeliveryFailureReason>,
-}
-
-/// Which delivery event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DeliveryKind {
-    /// Handed to the channel.
-    Channel,
-    /// The user's device has it.
-    User,
-    /// The channel refused it.
-    Failure,
-}
-
-impl DeliveryKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            DeliveryKind::Channel => "channel",
-            DeliveryKind::User => "user",
-            DeliveryKind::Failure => "failure",
-        }
-    }
-}
-
-impl From<DeliveryStep> for DeliveryKind {
-    fn from(s: DeliveryStep) -> Self {
-        match s {
-            DeliveryStep::Channel => DeliveryKind::Channel,
-            DeliveryStep::User => DeliveryKind::User,
-            DeliveryStep::Failure => DeliveryKind::Failure,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -443,26 +420,27 @@ impl TrackerState {
     /// silently.
     fn record_all(&mut self, events: &[Result<Inbound, Unusable>]) -> WebhookCounts {
         let mut counts = WebhookCounts::default();
+        let mut arrived = false;
         for event in events {
             let (kind, outcome) = match event {
-                Ok(e) if !self.first_sight(&e.id) => (e.kind.as_str(), "duplicate"),
-                Ok(e) => match &e.reading {
-                    Reading::Delivery(report) => {
-                        self.record_delivery(e, report);
-                        (e.kind.as_str(), "recorded")
+                Ok(e) if e.reading == Reading::Ignored => {
+                    tracing::debug!(event_type = %e.kind, event_id = %e.id, "ignored a webhook event of a type the server does not read");
+                    (e.kind.as_str(), Outcome::Ignored)
+                }
+                Ok(e) if !self.first_sight(&e.id) => (e.kind.as_str(), Outcome::Duplicate),
+                Ok(e) => {
+                    match &e.reading {
+                        Reading::Delivery(report) => self.record_delivery(e, report),
+                        Reading::Message(seen) => {
+                            let kept = Kept::of(&seen.conversation_id, &seen.message);
+                            self.remember(seen.message_id.clone(), kept);
+                        }
+                        Reading::Ignored => {}
                     }
-                    Reading::Message(seen) => {
-                        let kept = Kept::of(&seen.conversation_id, &seen.message);
-                        self.remember(seen.message_id.clone(), kept);
-                        (e.kind.as_str(), "recorded")
-                    }
-                    Reading::Ignored => {
-                        tracing::debug!(event_type = %e.kind, event_id = %e.id, "ignored a webhook event of a type the server does not read");
-                        (e.kind.as_str(), "ignored")
-                    }
-                },
+                    (e.kind.as_str(), Outcome::Recorded)
+                }
                 Err(u) if u.id.as_deref().is_some_and(|id| !self.first_sight(id)) => {
-                    (u.kind.as_str(), "duplicate")
+                    (u.kind.as_str(), Outcome::Duplicate)
                 }
                 Err(u) => {
                     tracing::warn!(
@@ -472,34 +450,39 @@ impl TrackerState {
                         "a webhook event cannot be used: it lacks {}",
                         u.missing
                     );
-                    (u.kind.as_str(), "unusable")
+                    (u.kind.as_str(), Outcome::Unusable)
                 }
             };
+            // Events of the types the server reads show that its webhook delivers.
+            arrived |= event_type::READ_BY_SERVER.contains(&kind);
             match outcome {
-                "recorded" => counts.recorded += 1,
-                "duplicate" => counts.duplicates += 1,
-                "unusable" => counts.unusable += 1,
-                _ => counts.ignored += 1,
+                Outcome::Recorded => counts.recorded += 1,
+                Outcome::Duplicate => counts.duplicates += 1,
+                Outcome::Unusable => counts.unusable += 1,
+                Outcome::Ignored => counts.ignored += 1,
             }
-            self.metrics
-                .webhook_events
-                .add(1, &[kv("type", metric_type(kind)), kv("outcome", outcome)]);
+            self.metrics.webhook_events.add(
+                1,
+                &[
+                    kv("type", metric_type(kind)),
+                    kv("outcome", outcome.as_str()),
+                ],
+            );
         }
-        if !events.is_empty() {
+        if arrived {
             self.watch.note_event(OffsetDateTime::now_utc());
         }
         counts
     }
 
     fn record_delivery(&mut self, event: &Inbound, report: &DeliveryReport) {
-        let kind = DeliveryKind::from(report.step);
+        let kind = report.kind;
         let mut attrs = vec![
             kv("type", kind.as_str()),
-            kv("channel", report.channel.clone()),
+            kv("channel", label(&report.channel)),
         ];
         if let Some((code, _)) = &report.error {
-            // The API's error codes are a short fixed list: a safe attribute.
-            attrs.push(kv("code", code.clone()));
+            attrs.push(kv("code", label(code)));
         }
         self.metrics.delivery_events.add(1, &attrs);
         let now = Instant::now();
@@ -510,10 +493,15 @@ impl TrackerState {
                 code: code.clone(),
                 message: message.clone(),
             });
+        // An event that does not say when it was created is dated when it arrived.
+        let created_at = event
+            .created_at
+            .clone()
+            .unwrap_or_else(|| format_timestamp(OffsetDateTime::now_utc()));
         let view = DeliveryEvent {
             event_id: event.id.clone(),
             kind,
-            created_at: event.created_at.clone(),
+            created_at: created_at.clone(),
             channel: report.channel.clone(),
             integration_id: report.integration_id.clone(),
             user_id: report.user_id.clone(),
@@ -547,12 +535,47 @@ impl TrackerState {
                     integration_id: report.integration_id.clone(),
                     code: error.code,
                     reason: error.message,
-                    created_at: event.created_at.clone(),
+                    created_at,
                     event_id: event.id.clone(),
                 },
             ));
         }
         self.expire(now);
+    }
+}
+
+/// What became of one webhook event (the `outcome` attribute of the event counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Recorded,
+    Duplicate,
+    Unusable,
+    Ignored,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Recorded => "recorded",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Unusable => "unusable",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// A channel type or error code from a payload as a metric attribute: kept when it looks like
+/// one (a short lowercase name), else `other`, so a sender cannot grow the series without bound
+/// by sending odd values.
+fn label(value: &str) -> String {
+    let plain = (1..=40).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_:-".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        "other".to_owned()
     }
 }
 

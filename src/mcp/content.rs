@@ -308,7 +308,7 @@ fn check_actions(path: &str, actions: &[Action], max: usize) -> Result<(), CallE
 /// An optional text of 1 to 100 characters (`displayName`, `description` of a conversation).
 pub fn check_short_text(field: &str, text: &Option<String>) -> Result<(), CallError> {
     match text {
-        Some(t) if t.is_empty() || t.chars().count() > 100 => Err(CallError::invalid(
+        Some(t) if t.trim().is_empty() || t.chars().count() > 100 => Err(CallError::invalid(
             field,
             "must be 1 to 100 characters (leave it out for none)",
         )),

@@ -403,7 +403,7 @@ pub struct FoundMessage {
     pub conversation_id: String,
     /// The message as the API showed it: id, received, author, content, source, metadata. A
     /// message seen only through a webhook may lack fields the webhook left out.
-    #[schemars(schema_with = "message_object")]
+    #[schemars(schema_with = "crate::sunco::wire::json_object")]
     pub message: Value,
     /// `seen` (a message this server sent or received by webhook) or `scan` (found by paging
     /// the conversation).
@@ -508,11 +508,6 @@ fn content_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "properties": {"type": {"type": "string", "enum": crate::sunco::wire::Content::SENDABLE}},
         "required": ["type"]
     })
-}
-
-/// `{"type":"object"}` with a description: for JSON passed through as the API gave it.
-fn message_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "object"})
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -24,7 +24,7 @@ impl Scope {
     /// nothing after it (`app_` alone is not a key id).
     pub fn of_key_id(key_id: &str) -> Option<Scope> {
         let (prefix, id) = key_id.split_once('_')?;
-        if id.trim().is_empty() {
+        if id.is_empty() || id.chars().any(char::is_whitespace) {
             return None;
         }
         match prefix {
@@ -148,5 +148,6 @@ mod tests {
         assert_eq!(Scope::of_key_id("x"), None);
         assert_eq!(Scope::of_key_id("app_"), None);
         assert_eq!(Scope::of_key_id("app_ "), None);
+        assert_eq!(Scope::of_key_id("app_ x y"), None);
     }
 }

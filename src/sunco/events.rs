@@ -19,12 +19,13 @@ pub const UNKNOWN: &str = "unknown";
 /// One event, as far as the server reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound {
-    /// The event id (`eventSubSchema.id`), used to drop the repeats of a retried delivery.
+    /// The event id (`eventSubSchema.id`, a number taken as its text), used to drop the
+    /// repeats of a retried delivery; empty only for an ignored event that had none.
     pub id: String,
     /// The event type (`eventSubSchema.type`).
     pub kind: String,
-    /// `eventSubSchema.createdAt`; empty when absent.
-    pub created_at: String,
+    /// `eventSubSchema.createdAt`, when given (the tracker then uses the time it received it).
+    pub created_at: Option<String>,
     pub reading: Reading,
 }
 
@@ -40,21 +41,35 @@ pub enum Reading {
 }
 
 /// Which delivery event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStep {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DeliveryKind {
     /// `conversation:message:delivery:channel`: handed to the channel.
     Channel,
-    /// `conversation:message:delivery:user`: the user's device has it.
+    /// `conversation:message:delivery:user`: the user's device has it (the final event).
     User,
-    /// `conversation:message:delivery:failure`.
+    /// `conversation:message:delivery:failure`: the channel refused it.
     Failure,
 }
+
+impl DeliveryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryKind::Channel => "channel",
+            DeliveryKind::User => "user",
+            DeliveryKind::Failure => "failure",
+        }
+    }
+}
+
+/// A failure's reason when the event gave none.
+pub const NO_REASON: &str = "the upstream gave no reason";
 
 /// A delivery event (`conversationMessageDeliveryPayload`), with named defaults for what the
 /// payload left out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryReport {
-    pub step: DeliveryStep,
+    pub kind: DeliveryKind,
     /// `payload.message.id`: required to use the event.
     pub message_id: String,
     /// `payload.conversation.id`, when given.
@@ -65,10 +80,10 @@ pub struct DeliveryReport {
     pub channel: String,
     /// `payload.destination.integrationId`, when given.
     pub integration_id: Option<String>,
-    /// `payload.isFinalEvent`; when absent, true for a failure (nothing follows a failure) and
-    /// false otherwise.
+    /// `payload.isFinalEvent`; when absent, true for a failure and a delivery to the user
+    /// (nothing follows them) and false for a hand-over to the channel.
     pub is_final_event: bool,
-    /// `payload.error` of a failure: code [`UNKNOWN`] and an empty message when absent.
+    /// `payload.error` of a failure: code [`UNKNOWN`] and [`NO_REASON`] when absent.
     pub error: Option<(String, String)>,
 }
 
@@ -101,31 +116,53 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The event's id: a non-empty string, or a number taken as its text.
+fn event_id(event: &Value) -> Option<String> {
+    match event.get("id")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Reads one event of a webhook envelope's `events`.
 pub fn read(event: &Value) -> Result<Inbound, Unusable> {
     let kind = text(event, &["type"]).unwrap_or(UNKNOWN).to_owned();
-    let unusable = |id: Option<&str>, missing| Unusable {
-        id: id.map(str::to_owned),
+    let id = event_id(event);
+    let unusable = |missing| Unusable {
+        id: id.clone(),
         kind: kind.clone(),
         missing,
     };
-    let id = text(event, &["id"]).ok_or_else(|| unusable(None, "id"))?;
+    let created_at = text(event, &["createdAt"]).map(str::to_owned);
+    // A type the server does not read is ignored, whatever else it lacks.
+    if kind != UNKNOWN && !event_type::READ_BY_SERVER.contains(&kind.as_str()) {
+        return Ok(Inbound {
+            id: id.clone().unwrap_or_default(),
+            kind,
+            created_at,
+            reading: Reading::Ignored,
+        });
+    }
+    let Some(id) = id.clone() else {
+        return Err(unusable("id"));
+    };
     if kind == UNKNOWN {
-        return Err(unusable(Some(id), "type"));
+        return Err(unusable("type"));
     }
     let payload = event.get("payload").unwrap_or(&Value::Null);
-    let step = match kind.as_str() {
-        event_type::DELIVERY_CHANNEL => Some(DeliveryStep::Channel),
-        event_type::DELIVERY_USER => Some(DeliveryStep::User),
-        event_type::DELIVERY_FAILURE => Some(DeliveryStep::Failure),
+    let delivery = match kind.as_str() {
+        event_type::DELIVERY_CHANNEL => Some(DeliveryKind::Channel),
+        event_type::DELIVERY_USER => Some(DeliveryKind::User),
+        event_type::DELIVERY_FAILURE => Some(DeliveryKind::Failure),
         _ => None,
     };
-    let reading = if let Some(step) = step {
-        let message_id = text(payload, &["message", "id"])
-            .ok_or_else(|| unusable(Some(id), "payload.message.id"))?;
-        let failure = step == DeliveryStep::Failure;
+    let reading = if let Some(delivery) = delivery {
+        let message_id =
+            text(payload, &["message", "id"]).ok_or_else(|| unusable("payload.message.id"))?;
+        let failure = delivery == DeliveryKind::Failure;
         Reading::Delivery(DeliveryReport {
-            step,
+            kind: delivery,
             message_id: message_id.to_owned(),
             conversation_id: text(payload, &["conversation", "id"]).map(str::to_owned),
             user_id: text(payload, &["user", "id"]).map(str::to_owned),
@@ -136,35 +173,34 @@ pub fn read(event: &Value) -> Result<Inbound, Unusable> {
             is_final_event: payload
                 .get("isFinalEvent")
                 .and_then(Value::as_bool)
-                .unwrap_or(failure),
+                .unwrap_or(delivery != DeliveryKind::Channel),
             error: failure.then(|| {
                 (
                     text(payload, &["error", "code"])
                         .unwrap_or(UNKNOWN)
                         .to_owned(),
                     text(payload, &["error", "message"])
-                        .unwrap_or_default()
+                        .unwrap_or(NO_REASON)
                         .to_owned(),
                 )
             }),
         })
-    } else if kind == event_type::MESSAGE {
+    } else {
+        // conversation:message, the one other type the server reads.
         let conversation_id = text(payload, &["conversation", "id"])
-            .ok_or_else(|| unusable(Some(id), "payload.conversation.id"))?;
-        let message_id = text(payload, &["message", "id"])
-            .ok_or_else(|| unusable(Some(id), "payload.message.id"))?;
+            .ok_or_else(|| unusable("payload.conversation.id"))?;
+        let message_id =
+            text(payload, &["message", "id"]).ok_or_else(|| unusable("payload.message.id"))?;
         Reading::Message(MessageSeen {
             conversation_id: conversation_id.to_owned(),
             message_id: message_id.to_owned(),
             message: payload["message"].clone(),
         })
-    } else {
-        Reading::Ignored
     };
     Ok(Inbound {
-        id: id.to_owned(),
+        id,
         kind,
-        created_at: text(event, &["createdAt"]).unwrap_or_default().to_owned(),
+        created_at,
         reading,
     })
 }
@@ -186,7 +222,7 @@ mod tests {
         };
         assert_eq!(d.channel, UNKNOWN);
         assert!(d.is_final_event);
-        assert_eq!(d.error, Some((UNKNOWN.into(), String::new())));
+        assert_eq!(d.error, Some((UNKNOWN.into(), NO_REASON.into())));
         assert_eq!(d.conversation_id, None);
     }
 
@@ -198,10 +234,11 @@ mod tests {
             "user": {"id": 7}, "destination": ["web"]}}),
         )
         .unwrap();
+        assert_eq!(e.created_at, None);
         let Reading::Delivery(d) = e.reading else {
             panic!("{e:?}")
         };
-        assert!(!d.is_final_event);
+        assert!(d.is_final_event, "the default of a delivery to the user");
         assert_eq!((d.user_id, d.channel.as_str()), (None, UNKNOWN));
     }
 
@@ -210,6 +247,10 @@ mod tests {
         let cases = [
             (json!({"type": "conversation:message"}), "id"),
             (json!({"id": "e", "payload": {}}), "type"),
+            (
+                json!({"id": [], "type": "conversation:message:delivery:user"}),
+                "id",
+            ),
             (
                 json!({"id": "e", "type": "conversation:message:delivery:channel"}),
                 "payload.message.id",
@@ -228,5 +269,21 @@ mod tests {
     fn types_the_server_does_not_read_are_ignored_not_unusable() {
         let e = read(&json!({"id": "e", "type": "conversation:typing"})).unwrap();
         assert_eq!(e.reading, Reading::Ignored);
+        let e = read(&json!({"type": "switchboard:passControl"})).unwrap();
+        assert_eq!(e.reading, Reading::Ignored);
+    }
+
+    #[test]
+    fn numeric_ids_are_ids_and_a_user_delivery_is_final() {
+        let e = read(
+            &json!({"id": 42, "type": "conversation:message:delivery:user",
+            "payload": {"message": {"id": "m"}}}),
+        )
+        .unwrap();
+        assert_eq!(e.id, "42");
+        let Reading::Delivery(d) = e.reading else {
+            panic!("{e:?}")
+        };
+        assert!(d.is_final_event);
     }
 }

@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 /// Flat `metadata`: string, number or boolean values, at most 4 KB.
 pub type Metadata = Map<String, Value>;
 
-/// The schema of a JSON object passed through as it is (`{"type": "object"}`, optional).
-fn json_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+/// The schema of a JSON object passed through as it is (`{"type": "object"}`).
+pub fn json_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object"})
 }
 

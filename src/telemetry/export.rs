@@ -71,12 +71,15 @@ pub struct ExportFailures {
     pub metrics: AtomicU64,
 }
 
-/// `url` without user information (`https://user:pass@host` would print a secret).
+/// `url` without user information or query (`https://user:pass@host`, `?token=` would print a
+/// secret).
 fn shown(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
             u.to_string()
         }
         Err(_) => "(an unparsable endpoint)".to_owned(),

@@ -224,6 +224,10 @@ async fn tracking_says_waiting_then_on_and_the_webhook_check_finds_the_triggers(
     let t = TestServer::start().await;
     let first = tracking_of(&t).await;
     assert_eq!(first["status"], "waiting", "{first}");
+    // Events of types the server does not read prove nothing about its own triggers.
+    let typing = json!({"id": hex_id(), "type": "conversation:typing", "payload": {}});
+    post(&t, &envelope(vec![typing])).await;
+    assert_eq!(tracking_of(&t).await["status"], "waiting");
     eventually("the webhook check ran", || async {
         tracking_of(&t).await["webhook"]["status"] == "configured"
     })
@@ -289,7 +293,17 @@ async fn a_webhook_without_the_triggers_is_reported_missing() {
         tracking_of(&t).await["webhook"]["status"] == "missing"
     })
     .await;
+    // Events that do arrive do not hide the triggers that will not.
+    let (event, _, _) = generated(event_type::MESSAGE, false);
+    post(&t, &envelope(vec![event])).await;
     let tracking = tracking_of(&t).await;
+    assert_eq!(tracking["status"], "on", "{tracking}");
+    assert!(
+        tracking["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("missingTriggers")),
+        "{tracking}"
+    );
     assert_eq!(
         tracking["webhook"]["missingTriggers"],
         json!([
