@@ -70,9 +70,27 @@ pub struct Sends {
 /// fingerprint in every process of one build.
 fn fingerprint(body: &MessagePost) -> u64 {
     use std::hash::{Hash, Hasher};
+    /// `2.0` and `2` are one number.
+    fn whole_numbers(v: &mut Value) {
+        match v {
+            Value::Number(n) => {
+                if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    && !n.is_i64()
+                    && !n.is_u64()
+                {
+                    *v = Value::from(f as i64);
+                }
+            }
+            Value::Array(list) => list.iter_mut().for_each(whole_numbers),
+            Value::Object(o) => o.values_mut().for_each(whole_numbers),
+            _ => {}
+        }
+    }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     // Serializing our own wire type cannot fail; objects serialize with sorted keys.
-    serde_json::to_string(body).unwrap_or_default().hash(&mut h);
+    let mut value = serde_json::to_value(body).unwrap_or_default();
+    whole_numbers(&mut value);
+    value.to_string().hash(&mut h);
     h.finish()
 }
 
@@ -113,6 +131,8 @@ impl Sends {
                 replayed: false,
             });
         };
+        // Spaces around a key are not part of it.
+        let key = key.trim();
         check_key(key)?;
         body.metadata
             .get_or_insert_with(Default::default)

@@ -116,8 +116,8 @@ async fn a_key_reused_for_a_different_message_is_a_conflict_and_nothing_is_lost_
     }
     // The same message spelt differently (a number as a string, the object as JSON text) is a
     // repeat, not a conflict.
-    let same = json!({"conversationId": conv, "idempotencyKey": "k-conflict",
-        "content": "{\"text\":\"your order shipped\",\"type\":\"text\"}", "metadata": {"order": 42}});
+    let same = json!({"conversationId": conv, "idempotencyKey": " k-conflict ",
+        "content": "{\"text\":\"your order shipped\",\"type\":\"text\"}", "metadata": {"order": 42.0}});
     assert_eq!(t.ok("send_message", same).await["replayed"], true);
     assert_eq!(
         t.sim.count(POST_MESSAGE, "201").await,
