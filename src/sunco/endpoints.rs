@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::paging::{Page, filter_pair};
 use super::path::segment;
 use super::wire::{
-    ControlBody, ControlTargetBody, ConversationCreate, ConversationUpdate, MessagePost,
+    ControlBody, ControlTargetBody, ConversationCreate, MessagePost,
     UserCreate, UserUpdate,
 };
 
@@ -45,14 +45,6 @@ pub enum Endpoint {
     GetConversation {
         conversation_id: String,
     },
-    UpdateConversation {
-        conversation_id: String,
-        body: ConversationUpdate,
-    },
-    ListParticipants {
-        conversation_id: String,
-        page: Page,
-    },
     ListMessages {
         conversation_id: String,
         page: Page,
@@ -61,10 +53,6 @@ pub enum Endpoint {
         conversation_id: String,
         body: Box<MessagePost>,
     },
-    DeleteMessage {
-        conversation_id: String,
-        message_id: String,
-    },
     CreateUser(UserCreate),
     GetUser {
         user: UserIdOrExternalId,
@@ -72,9 +60,6 @@ pub enum Endpoint {
     UpdateUser {
         user: UserIdOrExternalId,
         body: UserUpdate,
-    },
-    DeleteUser {
-        user: UserIdOrExternalId,
     },
     ListUsersByEmail {
         email: String,
@@ -160,15 +145,11 @@ impl Endpoint {
             Endpoint::ListConversations { .. } => "ListConversations",
             Endpoint::CreateConversation(_) => "CreateConversation",
             Endpoint::GetConversation { .. } => "GetConversation",
-            Endpoint::UpdateConversation { .. } => "UpdateConversation",
-            Endpoint::ListParticipants { .. } => "ListParticipants",
             Endpoint::ListMessages { .. } => "ListMessages",
             Endpoint::PostMessage { .. } => "PostMessage",
-            Endpoint::DeleteMessage { .. } => "DeleteMessage",
             Endpoint::CreateUser(_) => "CreateUser",
             Endpoint::GetUser { .. } => "GetUser",
             Endpoint::UpdateUser { .. } => "UpdateUser",
-            Endpoint::DeleteUser { .. } => "DeleteUser",
             Endpoint::ListUsersByEmail { .. } => "ListUsers",
             Endpoint::ListSwitchboards => "ListSwitchboards",
             Endpoint::ListSwitchboardIntegrations { .. } => "ListSwitchboardIntegrations",
@@ -216,26 +197,6 @@ impl Endpoint {
                 None,
                 RetryClass::Read,
             ),
-            Endpoint::UpdateConversation {
-                conversation_id,
-                body,
-            } => (
-                Method::PATCH,
-                conv(conversation_id),
-                vec![],
-                json(body),
-                RetryClass::Idempotent,
-            ),
-            Endpoint::ListParticipants {
-                conversation_id,
-                page,
-            } => (
-                Method::GET,
-                format!("{}/participants", conv(conversation_id)),
-                page.query_pairs(),
-                None,
-                RetryClass::Read,
-            ),
             Endpoint::ListMessages {
                 conversation_id,
                 page,
@@ -261,16 +222,6 @@ impl Endpoint {
                 json(body),
                 RetryClass::NonIdempotent,
             ),
-            Endpoint::DeleteMessage {
-                conversation_id,
-                message_id,
-            } => (
-                Method::DELETE,
-                format!("{}/messages/{}", conv(conversation_id), segment(message_id)),
-                vec![],
-                None,
-                RetryClass::Idempotent,
-            ),
             Endpoint::CreateUser(body) => (
                 Method::POST,
                 format!("{app}/users"),
@@ -290,13 +241,6 @@ impl Endpoint {
                 format!("{app}/users/{}", segment(user)),
                 vec![],
                 json(body),
-                RetryClass::Idempotent,
-            ),
-            Endpoint::DeleteUser { user } => (
-                Method::DELETE,
-                format!("{app}/users/{}", segment(user)),
-                vec![],
-                None,
                 RetryClass::Idempotent,
             ),
             Endpoint::ListUsersByEmail { email } => (
