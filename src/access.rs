@@ -15,9 +15,9 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
-/// What a caller may do.
+/// What a caller may do: the profile a bearer token grants (not a user's `profile`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Profile {
+pub struct AccessProfile {
     pub name: String,
     pub read_only: bool,
     /// `None`: every tool (within the global bound).
@@ -29,7 +29,7 @@ pub struct Profile {
 #[derive(Debug)]
 struct Token {
     secret: Secret,
-    profile: Arc<Profile>,
+    profile: Arc<AccessProfile>,
 }
 
 /// The access rules of one server.
@@ -92,25 +92,9 @@ fn parse_access(name: &str, access: &str) -> Result<bool, AccessError> {
 }
 
 fn parse_rate(name: &str, raw: &str) -> Result<(f64, u32), AccessError> {
-    let bad = || {
-        AccessError(format!(
-            "token {name:?}: rate_limit {raw:?} must be RPS[:BURST], e.g. 5 or 5:10"
-        ))
-    };
-    let (rps, burst) = raw.split_once(':').unwrap_or((raw, ""));
-    let rps: f64 = rps.trim().parse().map_err(|_| bad())?;
-    if !(rps.is_finite() && rps > 0.0) {
-        return Err(bad());
-    }
-    let burst = if burst.is_empty() {
-        rps.ceil().max(1.0) as u32
-    } else {
-        burst.trim().parse().map_err(|_| bad())?
-    };
-    if burst == 0 {
-        return Err(bad());
-    }
-    Ok((rps, burst))
+    crate::config::RequestRate::parse(raw)
+        .map(|r| (r.per_second, r.burst))
+        .map_err(|why| AccessError(format!("token {name:?}: rate_limit: {why}")))
 }
 
 impl AccessPolicy {
@@ -195,7 +179,7 @@ impl AccessPolicy {
             };
             tokens.push(Token {
                 secret: Secret::new(token),
-                profile: Arc::new(Profile {
+                profile: Arc::new(AccessProfile {
                     read_only: parse_access(&spec.name, &spec.access)?,
                     rate: spec
                         .rate_limit
@@ -238,7 +222,7 @@ impl AccessPolicy {
     pub fn authenticate(
         &self,
         authorization: Option<&str>,
-    ) -> Result<Option<Arc<Profile>>, Refusal> {
+    ) -> Result<Option<Arc<AccessProfile>>, Refusal> {
         if self.tokens.is_empty() {
             return Ok(None);
         }
@@ -283,7 +267,12 @@ impl AccessPolicy {
     }
 
     /// Whether `profile` (or an anonymous caller, `None`) may use `tool`.
-    pub fn allows(&self, profile: Option<&Profile>, tool: &str, tool_is_read_only: bool) -> bool {
+    pub fn allows(
+        &self,
+        profile: Option<&AccessProfile>,
+        tool: &str,
+        tool_is_read_only: bool,
+    ) -> bool {
         let read_only = self.read_only || profile.is_some_and(|p| p.read_only);
         if read_only && !tool_is_read_only {
             return false;

@@ -435,6 +435,37 @@ fn parse_secs(
     }
 }
 
+/// A request rate with a burst, written `RPS[:BURST]` (`100`, `50:20`, `0.5:1`): the server's
+/// upstream budget (`--rate-limit`) and a token's inbound limit (`rate_limit`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestRate {
+    /// Requests per second, more than 0.
+    pub per_second: f64,
+    /// Requests that may go at once after a quiet period; the rate rounded up when not given.
+    pub burst: u32,
+}
+
+impl RequestRate {
+    /// Parses `RPS[:BURST]`; the error says what was expected.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "expected RPS[:BURST] such as 5 or 5:10, with RPS > 0 and BURST >= 1, got {raw:?}"
+            )
+        };
+        let (rps, burst) = raw.split_once(':').unwrap_or((raw, ""));
+        let per_second: f64 = rps.trim().parse().map_err(|_| bad())?;
+        if !(per_second.is_finite() && per_second > 0.0) {
+            return Err(bad());
+        }
+        let burst = match burst.trim() {
+            "" => per_second.ceil().max(1.0) as u32,
+            b => b.parse().ok().filter(|b| *b >= 1).ok_or_else(bad)?,
+        };
+        Ok(Self { per_second, burst })
+    }
+}
+
 /// Parses `--bind`: `IP:PORT` (`127.0.0.1:8090`, `[::1]:8090`) or `HOST:PORT` with a name the
 /// system resolves, such as `localhost:8090` (its first address is used). Port 0 picks a free
 /// port.
@@ -697,6 +728,16 @@ mod tests {
             c.webhook_secret.map(|s| s.expose().to_owned()).as_deref(),
             Some("hook")
         );
+    }
+
+    #[test]
+    fn rates_with_bursts() {
+        let r = RequestRate::parse("50:20").unwrap();
+        assert_eq!((r.per_second, r.burst), (50.0, 20));
+        assert_eq!(RequestRate::parse(" 2.5 ").unwrap().burst, 3);
+        for bad in ["0", "-1", "x", "5:0", "5:x", "inf"] {
+            assert!(RequestRate::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -16,7 +16,6 @@ use zendesk_messaging_mcp::actors::SupervisorSettings;
 use zendesk_messaging_mcp::config::{Config, ConfigFlags};
 use zendesk_messaging_mcp::mcp::ZendeskMcp;
 use zendesk_messaging_mcp::server::{self, HttpOptions, RunningServer};
-use zendesk_messaging_mcp::simulator::faults::RateLimit;
 use zendesk_messaging_mcp::simulator::{self, SimConfig, SimulatorArgs};
 use zendesk_messaging_mcp::telemetry::{LogFormat, Telemetry, init_logging};
 
@@ -59,8 +58,8 @@ struct ServeArgs {
     #[arg(long)]
     simulator: bool,
     /// Upstream requests per second, optionally with a burst (e.g. 50:20)
-    #[arg(long, value_name = "RPS[:BURST]", value_parser = RateLimit::parse)]
-    rate_limit: Option<RateLimit>,
+    #[arg(long, value_name = "RPS[:BURST]", value_parser = zendesk_messaging_mcp::config::RequestRate::parse)]
+    rate_limit: Option<zendesk_messaging_mcp::config::RequestRate>,
     /// Upstream requests in flight at most
     #[arg(long, value_name = "N")]
     max_in_flight: Option<usize>,
@@ -121,8 +120,8 @@ impl ServeArgs {
             ..Default::default()
         };
         if let Some(r) = self.rate_limit {
-            s.limits.rate = r.rps;
-            s.limits.burst = r.burst.max(1);
+            s.limits.rate = r.per_second;
+            s.limits.burst = r.burst;
         }
         if let Some(n) = self.max_in_flight {
             s.limits.max_in_flight = n.max(1);

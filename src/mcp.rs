@@ -12,7 +12,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
-use crate::access::{AccessPolicy, Profile};
+use crate::access::{AccessPolicy, AccessProfile};
 use crate::actors::Actors;
 use crate::actors::delivery::{DeliveryKind, TrackingStatus};
 use crate::actors::switchboard::Control;
@@ -931,15 +931,15 @@ impl ZendeskMcp {
 
     /// The caller's profile, as the `/mcp` route authenticated it (none over stdio or when no
     /// tokens are configured).
-    fn profile(context: &RequestContext<RoleServer>) -> Option<Arc<Profile>> {
+    fn profile(context: &RequestContext<RoleServer>) -> Option<Arc<AccessProfile>> {
         context
             .extensions
             .get::<axum::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<Arc<Profile>>().cloned())
+            .and_then(|p| p.extensions.get::<Arc<AccessProfile>>().cloned())
     }
 
     /// Whether the caller may see and call `tool`.
-    fn permits(&self, profile: Option<&Profile>, tool: &rmcp::model::Tool) -> bool {
+    fn permits(&self, profile: Option<&AccessProfile>, tool: &rmcp::model::Tool) -> bool {
         let read_only = tool
             .annotations
             .as_ref()

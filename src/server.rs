@@ -39,7 +39,7 @@ const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Whether the upstream has accepted our credentials once.
 #[derive(Debug, Clone)]
-enum Credentials {
+enum CredentialCheck {
     Unchecked,
     Accepted,
     Refused(String),
@@ -53,15 +53,15 @@ pub struct AppState {
     telemetry: Arc<crate::telemetry::Telemetry>,
     app_id: Arc<str>,
     webhook_secret: Option<Secret>,
-    credentials: Arc<Mutex<Credentials>>,
+    credentials: Arc<Mutex<CredentialCheck>>,
 }
 
 impl AppState {
-    fn credentials(&self) -> Credentials {
+    fn credentials(&self) -> CredentialCheck {
         self.credentials
             .lock()
             .map(|c| c.clone())
-            .unwrap_or(Credentials::Unchecked)
+            .unwrap_or(CredentialCheck::Unchecked)
     }
 }
 
@@ -372,11 +372,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
     }
     match state.credentials() {
-        Credentials::Accepted => {}
-        Credentials::Unchecked => {
+        CredentialCheck::Accepted => {}
+        CredentialCheck::Unchecked => {
             missing.push("the credentials have not been checked against the upstream yet".into())
         }
-        Credentials::Refused(why) => {
+        CredentialCheck::Refused(why) => {
             missing.push(format!("the upstream refused the credentials: {why}"))
         }
     }
@@ -423,11 +423,11 @@ async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken)
             },
         };
         let verdict = match result {
-            Ok(()) => Some(Credentials::Accepted),
-            Err(CallError::Unauthorized { reason, .. }) => Some(Credentials::Refused(reason)),
+            Ok(()) => Some(CredentialCheck::Accepted),
+            Err(CallError::Unauthorized { reason, .. }) => Some(CredentialCheck::Refused(reason)),
             Err(CallError::Upstream {
                 status: 403, title, ..
-            }) => Some(Credentials::Refused(title)),
+            }) => Some(CredentialCheck::Refused(title)),
             Err(e) => {
                 tracing::warn!("cannot check the credentials yet: {e}");
                 None
@@ -435,13 +435,15 @@ async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken)
         };
         if let Some(v) = verdict {
             match &v {
-                Credentials::Accepted => tracing::info!("the upstream accepted the credentials"),
-                Credentials::Refused(why) => {
+                CredentialCheck::Accepted => {
+                    tracing::info!("the upstream accepted the credentials")
+                }
+                CredentialCheck::Refused(why) => {
                     tracing::error!("the upstream refused the credentials: {why}")
                 }
-                Credentials::Unchecked => {}
+                CredentialCheck::Unchecked => {}
             }
-            let accepted = matches!(v, Credentials::Accepted);
+            let accepted = matches!(v, CredentialCheck::Accepted);
             state.actors.metrics.ready.record(u64::from(accepted), &[]);
             if let Ok(mut c) = state.credentials.lock() {
                 *c = v;
@@ -514,7 +516,7 @@ pub async fn serve_with(
         telemetry,
         app_id: config.app_id.as_str().into(),
         webhook_secret: config.webhook_secret.clone(),
-        credentials: Arc::new(Mutex::new(Credentials::Unchecked)),
+        credentials: Arc::new(Mutex::new(CredentialCheck::Unchecked)),
     };
     if config.webhook_secret.is_none() {
         tracing::warn!(

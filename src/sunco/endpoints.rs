@@ -9,8 +9,7 @@ use serde_json::Value;
 use super::paging::{Page, filter_pair};
 use super::path::segment;
 use super::wire::{
-    ControlBody, ControlTargetBody, ConversationCreate, MessagePost,
-    UserCreate, UserUpdate,
+    ControlBody, ControlTargetBody, ConversationCreate, MessagePost, UserCreate, UserUpdate,
 };
 
 /// How a request may be retried after a failure whose outcome is unknown.
