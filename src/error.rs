@@ -18,8 +18,72 @@ pub struct TargetInfo {
     pub integration_type: String,
 }
 
+/// The class of an error: what an agent or a client branches on, the `error` field of every
+/// error body (tool results, `/webhooks/sunco`, `/healthz`, the token check on `/mcp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// An argument or a request is wrong; nothing was done.
+    InvalidArgument,
+    /// An idempotency key was reused for a different message; nothing was sent.
+    IdempotencyConflict,
+    /// The upstream answered with an error status.
+    UpstreamError,
+    /// Too many requests; retry after `retryAfterSeconds`.
+    RateLimited,
+    /// The server is at capacity; retry after `retryAfterSeconds`.
+    Busy,
+    /// The call's deadline passed.
+    DeadlineExceeded,
+    /// A write may or may not have happened.
+    OutcomeUnknown,
+    /// The upstream could not be reached.
+    Unreachable,
+    /// Credentials or a token were refused.
+    Unauthorized,
+    /// The caller may not do this (a tool outside its profile, a foreign `Host` or `Origin`).
+    Forbidden,
+    /// A control target that does not resolve.
+    InvalidTarget,
+    /// A part of the server is unavailable, or a feature is not configured.
+    Unavailable,
+    /// The server got something wrong.
+    Internal,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::InvalidArgument => "invalid_argument",
+            ErrorClass::IdempotencyConflict => "idempotency_conflict",
+            ErrorClass::UpstreamError => "upstream_error",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Busy => "busy",
+            ErrorClass::DeadlineExceeded => "deadline_exceeded",
+            ErrorClass::OutcomeUnknown => "outcome_unknown",
+            ErrorClass::Unreachable => "unreachable",
+            ErrorClass::Unauthorized => "unauthorized",
+            ErrorClass::Forbidden => "forbidden",
+            ErrorClass::InvalidTarget => "invalid_target",
+            ErrorClass::Unavailable => "unavailable",
+            ErrorClass::Internal => "internal",
+        }
+    }
+
+    /// The error body of an HTTP route: `{"error": class, "message": message}`.
+    pub fn body(self, message: impl Into<String>) -> Value {
+        json!({"error": self.as_str(), "message": message.into()})
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
+    /// The caller's profile does not include the tool; nothing was done.
+    #[error(
+        "the tool {tool} is not available to this caller (profile {profile}); list the tools to see which are"
+    )]
+    Forbidden { tool: String, profile: String },
+
     /// An argument is wrong; nothing was sent upstream.
     #[error("invalid argument {field}: {reason}")]
     InvalidArgument { field: String, reason: String },
@@ -146,21 +210,22 @@ impl CallError {
         }
     }
 
-    /// A short machine-readable class, for agents and (later) metrics.
-    pub fn class(&self) -> &'static str {
+    /// The error's class: what an agent branches on, and the `outcome` of the call metrics.
+    pub fn class(&self) -> ErrorClass {
         match self {
-            CallError::InvalidArgument { .. } => "invalid_argument",
-            CallError::IdempotencyConflict { .. } => "idempotency_conflict",
-            CallError::Upstream { .. } => "upstream_error",
-            CallError::RateLimited { .. } => "rate_limited",
-            CallError::Busy { .. } => "busy",
-            CallError::Deadline { .. } => "deadline_exceeded",
-            CallError::OutcomeUnknown { .. } => "outcome_unknown",
-            CallError::Unreachable { .. } => "unreachable",
-            CallError::Unauthorized { .. } => "unauthorized",
-            CallError::InvalidTarget { .. } => "invalid_target",
-            CallError::Unavailable { .. } => "unavailable",
-            CallError::Internal(_) => "internal",
+            CallError::Forbidden { .. } => ErrorClass::Forbidden,
+            CallError::InvalidArgument { .. } => ErrorClass::InvalidArgument,
+            CallError::IdempotencyConflict { .. } => ErrorClass::IdempotencyConflict,
+            CallError::Upstream { .. } => ErrorClass::UpstreamError,
+            CallError::RateLimited { .. } => ErrorClass::RateLimited,
+            CallError::Busy { .. } => ErrorClass::Busy,
+            CallError::Deadline { .. } => ErrorClass::DeadlineExceeded,
+            CallError::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
+            CallError::Unreachable { .. } => ErrorClass::Unreachable,
+            CallError::Unauthorized { .. } => ErrorClass::Unauthorized,
+            CallError::InvalidTarget { .. } => ErrorClass::InvalidTarget,
+            CallError::Unavailable { .. } => ErrorClass::Unavailable,
+            CallError::Internal(_) => ErrorClass::Internal,
         }
     }
 
@@ -187,10 +252,7 @@ impl CallError {
 
     /// The JSON an agent reads: the message plus the facts it can branch on.
     pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "error": self.class(),
-            "message": self.to_string(),
-        });
+        let mut v = self.class().body(self.to_string());
         if let Some(d) = self.retry_after() {
             v["retryAfterSeconds"] = json!(whole_secs(d));
         }

@@ -16,7 +16,7 @@ use crate::access::{AccessPolicy, AccessProfile};
 use crate::actors::Actors;
 use crate::actors::delivery::{DeliveryKind, TrackingStatus};
 use crate::actors::switchboard::Control;
-use crate::error::CallError;
+use crate::error::{CallError, ErrorClass};
 use crate::sunco::endpoints::{ConversationFilter, Endpoint};
 use crate::sunco::ids::is_resource_id;
 use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
@@ -98,8 +98,20 @@ impl From<CallError> for ToolError {
     }
 }
 
+tokio::task_local! {
+    /// The class of the error a tool call ended with, noted where the error becomes the
+    /// result's text, so the call's metrics and audit record take it from the error itself.
+    static CALL_ERROR: std::cell::Cell<Option<ErrorClass>>;
+}
+
+/// Notes the class of the current tool call's error (nothing outside a call).
+fn note_error(class: ErrorClass) {
+    let _ = CALL_ERROR.try_with(|c| c.set(Some(class)));
+}
+
 impl IntoContents for ToolError {
     fn into_contents(self) -> Vec<ContentBlock> {
+        note_error(self.0.class());
         vec![ContentBlock::text(self.0.to_json().to_string())]
     }
 }
@@ -464,7 +476,7 @@ impl ZendeskMcp {
             return Ok(Json(FoundMessage {
                 conversation_id,
                 message: seen.message,
-                found_by: "seen".into(),
+                found_by: FoundBy::Seen,
                 pages_scanned: 0,
             }));
         }
@@ -501,7 +513,7 @@ impl ZendeskMcp {
                 return Ok(Json(FoundMessage {
                     conversation_id,
                     message: serde_json::to_value(&m).unwrap_or_default(),
-                    found_by: "scan".into(),
+                    found_by: FoundBy::Scan,
                     pages_scanned: scanned,
                 }));
             }
@@ -980,38 +992,7 @@ impl ZendeskMcp {
             .switchboard
             .control(&conversation_id, control, metadata)
             .await?;
-        Ok(Json(ControlOut {
-            action: action.to_owned(),
-            status,
-        }))
-    }
-}
-
-/// The tools that change something upstream: each call leaves an audit record.
-const WRITE_TOOLS: [&str; 8] = [
-    "create_conversation",
-    "send_message",
-    "create_user",
-    "update_user",
-    "pass_control",
-    "offer_control",
-    "accept_control",
-    "release_control",
-];
-
-/// The outcome attribute of a tool call: `ok`, the error class of a tool error, `invalid_params`
-/// for arguments that did not decode, or `protocol_error`.
-fn outcome_of(result: &Result<rmcp::model::CallToolResponse, rmcp::ErrorData>) -> String {
-    match result {
-        Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => r
-            .content
-            .iter()
-            .find_map(|c| c.as_text())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t.text).ok())
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "invalid_params".to_owned()),
-        Ok(_) => "ok".to_owned(),
-        Err(_) => "protocol_error".to_owned(),
+        Ok(Json(ControlOut { action, status }))
     }
 }
 
@@ -1049,12 +1030,12 @@ impl ServerHandler for ZendeskMcp {
         if let Some(t) = self.tool_router.get(&tool)
             && !self.permits(profile.as_deref(), t)
         {
-            tracing::warn!(target: "audit", tool = %tool, profile = %profile_name, outcome = "forbidden", "refused");
-            let why = serde_json::json!({
-                "error": "forbidden",
-                "message": format!("the tool {tool} is not available to this caller (profile {profile_name}); list the tools to see which are"),
-            });
-            return Ok(error_result(&why));
+            let refused = CallError::Forbidden {
+                tool: tool.clone(),
+                profile: profile_name.clone(),
+            };
+            tracing::warn!(target: "audit", tool = %tool, profile = %profile_name, outcome = refused.class().as_str(), "refused");
+            return Ok(error_result(&refused.to_json()));
         }
         // Arguments as clients send them, brought to the schema's form (or refused, naming the
         // field) before the tool decodes them.
@@ -1121,36 +1102,57 @@ impl ServerHandler for ZendeskMcp {
             crate::telemetry::adopt_remote_parent(&span, &tp, ts.as_deref());
         }
         let started = std::time::Instant::now();
-        let result = match conformed {
-            Err(e) => Ok(error_result(&e.to_json())),
+        let (result, error) = match conformed {
+            Err(e) => (Ok(error_result(&e.to_json())), Some(e.class())),
             Ok(()) => {
                 let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-                match tracing::Instrument::instrument(self.tool_router.call(tcc), span.clone())
-                    .await
-                {
+                let call =
+                    tracing::Instrument::instrument(self.tool_router.call(tcc), span.clone());
+                let noted = std::cell::Cell::new(None);
+                let (result, noted) = CALL_ERROR
+                    .scope(noted, async {
+                        let result = call.await;
+                        (result, CALL_ERROR.with(|c| c.get()))
+                    })
+                    .await;
+                match result {
                     // An argument the tool's type refused: a tool error naming the field.
                     Err(e) => match args::argument_error(&e) {
-                        Some(refused) => Ok(error_result(refused)),
-                        None => Err(e),
+                        Some(refused) => {
+                            (Ok(error_result(refused)), Some(ErrorClass::InvalidArgument))
+                        }
+                        None => (Err(e), None),
                     },
-                    ok => ok,
+                    ok => (ok, noted),
                 }
             }
         };
-        let outcome = outcome_of(&result);
+        // `ok`, the error class, or `protocol_error` for a call answered with a JSON-RPC error.
+        let outcome = match (&result, error) {
+            (Ok(_), None) => "ok",
+            (Ok(_), Some(class)) => class.as_str(),
+            (Err(_), _) => "protocol_error",
+        };
         if outcome != "ok" {
-            span.record("error.type", outcome.as_str());
+            span.record("error.type", outcome);
         }
         let attrs = [
             crate::telemetry::kv("tool", tool.clone()),
-            crate::telemetry::kv("outcome", outcome.clone()),
+            crate::telemetry::kv("outcome", outcome),
         ];
         let metrics = &self.actors.metrics;
         metrics.tool_calls.add(1, &attrs);
         metrics
             .tool_duration
             .record(started.elapsed().as_secs_f64(), &attrs);
-        if WRITE_TOOLS.contains(&tool.as_str()) {
+        // The tools that change something upstream (not read-only by their own annotations)
+        // leave an audit record for each call.
+        let writes = self
+            .tool_router
+            .get(&tool)
+            .and_then(|t| t.annotations.as_ref()?.read_only_hint)
+            == Some(false);
+        if writes {
             span.in_scope(|| {
                 tracing::info!(
                     target: "audit",

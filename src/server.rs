@@ -25,7 +25,7 @@ mod negotiate;
 use crate::access::{AccessPolicy, Refusal};
 use crate::actors::{ActorKind, Actors, SupervisorSettings};
 use crate::config::Config;
-use crate::error::CallError;
+use crate::error::{CallError, ErrorClass};
 use crate::mcp::ZendeskMcp;
 use crate::secret::Secret;
 use crate::sunco::auth::Scope;
@@ -223,6 +223,7 @@ async fn authenticate(
             tracing::warn!(target: "audit", outcome = "unauthenticated", "refused a /mcp request without a valid bearer token");
             let mut r = problem(
                 StatusCode::UNAUTHORIZED,
+                ErrorClass::Unauthorized,
                 "a valid bearer token is required: send Authorization: Bearer <token>",
             );
             r.headers_mut().insert(
@@ -237,6 +238,7 @@ async fn authenticate(
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             let mut r = problem(
                 StatusCode::TOO_MANY_REQUESTS,
+                ErrorClass::RateLimited,
                 format!("this token's request rate is exceeded; retry after {secs} s"),
             );
             if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
@@ -247,8 +249,9 @@ async fn authenticate(
     }
 }
 
-fn problem(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({"error": message.into()}))).into_response()
+/// An error answer of a route other than `/mcp`'s JSON-RPC: `{"error": class, "message": …}`.
+fn problem(status: StatusCode, class: ErrorClass, message: impl Into<String>) -> Response {
+    (status, axum::Json(class.body(message))).into_response()
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -278,6 +281,7 @@ async fn receive_webhook(
             "unconfigured",
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,
+                ErrorClass::Unavailable,
                 "webhooks are not configured: set SUNCO_WEBHOOK_SECRET to the webhook's secret",
             ),
         );
@@ -290,7 +294,11 @@ async fn receive_webhook(
         tracing::warn!("refused a webhook POST with a missing or wrong X-API-Key");
         return (
             "unauthorized",
-            problem(StatusCode::UNAUTHORIZED, "missing or wrong X-API-Key"),
+            problem(
+                StatusCode::UNAUTHORIZED,
+                ErrorClass::Unauthorized,
+                "missing or wrong X-API-Key: send the webhook's secret (SUNCO_WEBHOOK_SECRET)",
+            ),
         );
     }
     let malformed = |why: String| {
@@ -299,6 +307,7 @@ async fn receive_webhook(
             "malformed",
             problem(
                 StatusCode::BAD_REQUEST,
+                ErrorClass::InvalidArgument,
                 format!("not a Sunshine Conversations webhook envelope: {why}"),
             ),
         )
@@ -319,6 +328,7 @@ async fn receive_webhook(
             "wrong_app",
             problem(
                 StatusCode::BAD_REQUEST,
+                ErrorClass::InvalidArgument,
                 format!(
                     "the events are for app {app_id}, this server serves app {}",
                     state.app_id
@@ -348,7 +358,7 @@ async fn receive_webhook(
         // Not stored: 503, so the upstream retries them.
         Err(e) => (
             "unavailable",
-            problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            problem(StatusCode::SERVICE_UNAVAILABLE, e.class(), e.to_string()),
         ),
     }
 }
@@ -357,7 +367,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
     if state.actors.is_running() {
         (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
     } else {
-        problem(StatusCode::SERVICE_UNAVAILABLE, "the actors have stopped")
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorClass::Unavailable,
+            "the actors have stopped; the server is stopping",
+        )
     }
 }
 
@@ -394,11 +408,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "not ready", "reasons": missing, "tracking": tracking})),
-        )
-            .into_response()
+        let mut body = ErrorClass::Unavailable.body(format!("not ready: {}", missing.join("; ")));
+        body["status"] = json!("not ready");
+        body["reasons"] = json!(missing);
+        body["tracking"] = json!(tracking);
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     }
 }
 

@@ -773,7 +773,7 @@ impl DispatcherHandle {
             .instrument(span.clone())
             .await;
         if let Err(e) = &result {
-            span.record("error.type", e.class());
+            span.record("error.type", e.class().as_str());
         }
         result
     }

@@ -268,14 +268,24 @@ pub enum Control {
 
 impl Control {
     /// The API's name for the step.
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> ControlAction {
         match self {
-            Control::Pass(_) => "passControl",
-            Control::Offer(_) => "offerControl",
-            Control::Accept => "acceptControl",
-            Control::Release => "releaseControl",
+            Control::Pass(_) => ControlAction::PassControl,
+            Control::Offer(_) => ControlAction::OfferControl,
+            Control::Accept => ControlAction::AcceptControl,
+            Control::Release => ControlAction::ReleaseControl,
         }
     }
+}
+
+/// A switchboard control action, named as the API's endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ControlAction {
+    PassControl,
+    OfferControl,
+    AcceptControl,
+    ReleaseControl,
 }
 
 /// Who controls a conversation, composed from the conversation and the cached switchboard.

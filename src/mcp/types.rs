@@ -397,6 +397,16 @@ pub struct SentMessages {
     pub replayed: bool,
 }
 
+/// How get_message found a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FoundBy {
+    /// A message this server sent or received by webhook.
+    Seen,
+    /// Found by paging the conversation.
+    Scan,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FoundMessage {
@@ -405,9 +415,7 @@ pub struct FoundMessage {
     /// message seen only through a webhook may lack fields the webhook left out.
     #[schemars(schema_with = "crate::sunco::wire::json_object")]
     pub message: Value,
-    /// `seen` (a message this server sent or received by webhook) or `scan` (found by paging
-    /// the conversation).
-    pub found_by: String,
+    pub found_by: FoundBy,
     /// Pages of the conversation read to find it (0 when seen).
     pub pages_scanned: u32,
 }
@@ -437,8 +445,8 @@ pub struct SwitchboardList {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ControlOut {
-    /// What was done: passControl, offerControl, acceptControl or releaseControl.
-    pub action: String,
+    /// What was done.
+    pub action: crate::actors::switchboard::ControlAction,
     /// Who controls the conversation now.
     pub status: SwitchboardStatus,
 }

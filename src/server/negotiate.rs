@@ -344,23 +344,17 @@ pub async fn explain_refusal(
         a == host.to_ascii_lowercase()
             || (!a.contains(':') || a.starts_with('[')) && host_name(&a) == name
     });
-    let (error, message) = match origin {
-        Some(origin) if host_allowed => (
-            "forbidden_origin",
-            format!(
-                "Origin {origin} is not allowed to call /mcp (DNS-rebinding protection): start the server with --allowed-origin {origin} if this page may call it"
-            ),
+    let message = match origin {
+        Some(origin) if host_allowed => format!(
+            "Origin {origin} is not allowed to call /mcp (DNS-rebinding protection): start the server with --allowed-origin {origin} if this page may call it"
         ),
-        _ => (
-            "forbidden_host",
-            format!(
-                "Host {host:?} is not allowed on /mcp (DNS-rebinding protection): start the server with --allowed-host {name} if clients reach it by that name"
-            ),
+        _ => format!(
+            "Host {host:?} is not allowed on /mcp (DNS-rebinding protection): start the server with --allowed-host {name} if clients reach it by that name"
         ),
     };
     (
         StatusCode::FORBIDDEN,
-        axum::Json(json!({"error": error, "message": message})),
+        axum::Json(crate::error::ErrorClass::Forbidden.body(message)),
     )
         .into_response()
 }

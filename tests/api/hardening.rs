@@ -414,7 +414,7 @@ async fn foreign_hosts_and_origins_oversized_bodies_and_hostile_ids_are_refused(
     assert_eq!(status, 403, "{text}");
     let body = text.lines().skip(1).collect::<Vec<_>>().join("\n");
     let refusal: Value = serde_json::from_str(&body).expect("a JSON refusal");
-    assert_eq!(refusal["error"], "forbidden_host", "{refusal}");
+    assert_eq!(refusal["error"], "forbidden", "{refusal}");
     assert!(
         refusal["message"]
             .as_str()

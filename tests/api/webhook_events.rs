@@ -187,8 +187,16 @@ async fn what_cannot_be_used_is_counted_logged_and_answered_and_repeats_are_dupl
         json!({"events": []}),
         json!({"app": {"id": APP}, "events": {}}),
     ] {
-        let (status, _) = post(&t, &bad).await;
+        let (status, body) = post(&t, &bad).await;
         assert_eq!(status, 400, "{bad}");
+        // Every route's error body: the class, and a sentence saying what was wrong.
+        assert_eq!(body["error"], "invalid_argument", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("envelope")),
+            "{body}"
+        );
     }
 }
 
