@@ -8,35 +8,49 @@
 //!
 //! ```text
 //! main.rs        thin: parse the command line, load configuration, run a subcommand
+//!
+//! Shared by every layer:
 //! access.rs      bearer tokens and the profiles they grant: tool sets, read-only, rate limits
 //! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
 //! secret.rs      the string type that is never printed
-//! error.rs       what can go wrong with a call, in terms an agent can act on
+//! error.rs       what can go wrong with a call, in terms an agent can act on; error classes
 //! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs;
 //!   telemetry/export.rs  OTLP timing variables, exporters that count and log their failures
-//! sends.rs       sending a message at most once per idempotencyKey, even after ambiguous failures
-//! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring
-//! server/negotiate.rs  Accept as clients send it, batches, Host/Origin refusals as JSON
-//! webhook_check.rs  whether the upstream webhook sends every trigger the server reads
-//! mcp.rs         the tools: arguments -> one call on an actor handle -> result
-//! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors;
-//!   args.rs        one argument decoder for every tool (numbers as strings, JSON text, null)
-//!   schema.rs      schemas every client reads: refs inlined, standard formats, no booleans
+//!
+//! The layers, lowest first; none imports from a layer above it:
+//! sunco/         the REST surface as data: no connections, no actors, no retries
+//!   wire.rs        serde types named after the spec's schemas
+//!   events.rs      reading webhook events: every payload the spec allows, named defaults
+//!   endpoints.rs   one request per endpoint we call, percent-encoded paths, retry class
+//!   paging.rs      cursor pagination and deepObject filters
+//!   auth.rs        HS256 JWT minting and Basic auth, pure functions
+//!   ids.rs, path.rs  24-hex ids, millisecond timestamps, path-segment encoding
 //! actors.rs      handles that survive restarts (a slot the supervisor refills)
 //! actors/
 //!   supervisor.rs  starts the four actors, restarts them, stops on a restart storm
 //!   auth.rs        the key: JWT minting, timed refresh, re-mint after 401, key-file rotation
 //!   dispatcher.rs  the only way upstream: token bucket, in-flight cap, bounded queue,
-//!                  Retry-After and backoff, method-aware retries, deadlines; owns the HTTP client
-//!   switchboard.rs the routing picture in a moka cache; control targets checked before sending
-//!   delivery.rs    delivery events and failures from the webhooks, deduped and bounded
-//! sunco/         the REST surface as data: no connections, no actors, no retries
-//!   wire.rs        serde types named after the spec's schemas
-//!   endpoints.rs   one request per endpoint we call, percent-encoded paths, retry class
-//!   paging.rs      cursor pagination and deepObject filters
-//!   events.rs      reading webhook events: every payload the spec allows, named defaults
-//!   auth.rs        HS256 JWT minting and Basic auth, pure functions
-//!   ids.rs, path.rs  24-hex ids, millisecond timestamps, path-segment encoding
+//!                  Retry-After and backoff, deadlines; owns the HTTP client
+//!   dispatcher/policy.rs  the retry decision, a pure function
+//!   switchboard.rs the routing picture in a moka cache
+//!   delivery.rs    delivery events and failures from the webhooks, deduped and bounded;
+//!                  what the server can see (tracking)
+//! operations.rs  work that takes several calls, one module per family:
+//! operations/
+//!   conversations.rs  a user's conversations by id or externalId
+//!   messages.rs       finding one message: seen, else a bounded scan
+//!   sends.rs          sending at most once per idempotencyKey, even after ambiguous failures
+//!   switchboard.rs    who controls a conversation; control steps checked before the call
+//!   credentials.rs    whether the upstream accepts the key
+//!   webhooks.rs       whether the upstream webhook sends every trigger the server reads
+//! mcp.rs         the tools: arguments -> one call -> result
+//! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors;
+//!   args.rs        one argument decoder for every tool (numbers as strings, JSON text, null)
+//!   schema.rs      schemas every client reads: refs inlined, standard formats, no booleans
+//! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring
+//! server/negotiate.rs  Accept as clients send it, JSON-RPC errors for broken bodies, Host/Origin
+//!
+//! Apart, using sunco only:
 //! simulator/     the Sunshine Conversations simulator: an HTTP server with in-memory state
 //!   state.rs       apps, keys, users, conversations, messages, switchboards, integrations
 //!   routes.rs      the REST endpoints, status codes and error bodies of the spec
@@ -57,10 +71,9 @@ pub mod actors;
 pub mod config;
 pub mod error;
 pub mod mcp;
+pub mod operations;
 pub mod secret;
-pub mod sends;
 pub mod server;
 pub mod simulator;
 pub mod sunco;
 pub mod telemetry;
-pub mod webhook_check;

@@ -277,7 +277,7 @@ async fn run_stdio(args: ServeArgs, telemetry: Arc<Telemetry>) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let service = match ZendeskMcp::new(running.server.actors.clone(), running.access.clone())
+    let service = match ZendeskMcp::new(running.server.operations.clone(), running.access.clone())
         .serve(rmcp::transport::stdio())
         .await
     {

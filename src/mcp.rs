@@ -13,17 +13,17 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use crate::access::{AccessPolicy, AccessProfile};
-use crate::actors::Actors;
 use crate::actors::delivery::{DeliveryKind, TrackingStatus};
 use crate::actors::switchboard::Control;
 use crate::error::{CallError, ErrorClass};
+use crate::operations::Operations;
 use crate::sunco::endpoints::{ConversationFilter, Endpoint};
 use crate::sunco::ids::is_resource_id;
 use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
 use crate::sunco::wire::{
-    Author, ConversationCreate, ConversationListResponse, ConversationResponse, ConversationType,
-    Destination, Integration, IntegrationListResponse, IntegrationResponse, MessageListResponse,
-    MessagePost, Meta, ParticipantRef, UserCreate, UserResponse, UserUpdate, Webhook,
+    Author, ConversationCreate, ConversationResponse, ConversationType, Destination, Integration,
+    IntegrationListResponse, IntegrationResponse, MessageListResponse, MessagePost, Meta,
+    ParticipantRef, UserCreate, UserResponse, UserUpdate, Webhook,
 };
 
 pub mod args;
@@ -63,7 +63,7 @@ have happened: repeat it with the same key (the server checks first), or check l
 /// The MCP server: the tools over the actor handles. One is made per MCP session.
 #[derive(Clone)]
 pub struct ZendeskMcp {
-    actors: Arc<Actors>,
+    ops: Arc<Operations>,
     access: Arc<AccessPolicy>,
     /// Built once per process: every session and stateless request shares it.
     tool_router: &'static ToolRouter<Self>,
@@ -187,10 +187,10 @@ impl ZendeskMcp {
     /// One per MCP session (and per request of the stateless protocol), so it must be cheap:
     /// the tool table, with every schema, is built once per process and shared, neither
     /// generated nor copied again.
-    pub fn new(actors: Arc<Actors>, access: Arc<AccessPolicy>) -> Self {
+    pub fn new(ops: Arc<Operations>, access: Arc<AccessPolicy>) -> Self {
         static ROUTER: std::sync::OnceLock<ToolRouter<ZendeskMcp>> = std::sync::OnceLock::new();
         Self {
-            actors,
+            ops,
             access,
             tool_router: ROUTER.get_or_init(Self::portable_router),
             log_level: Default::default(),
@@ -229,27 +229,7 @@ impl ZendeskMcp {
             page = Page::after(cursor::decode("list_conversations", c)?);
         }
         page.size = page_size("limit", a.limit, 100)?;
-        let first = self
-            .actors
-            .dispatcher
-            .call_json::<ConversationListResponse>(&Endpoint::ListConversations {
-                filter: filter.clone(),
-                page: page.clone(),
-            })
-            .await;
-        let answer = match (first, filter) {
-            // `userId` accepts an externalId too, as get_user does: id first, then externalId.
-            (Err(CallError::Upstream { status: 404, .. }), ConversationFilter::UserId(id)) => {
-                self.actors
-                    .dispatcher
-                    .call_json::<ConversationListResponse>(&Endpoint::ListConversations {
-                        filter: ConversationFilter::UserExternalId(id),
-                        page,
-                    })
-                    .await?
-            }
-            (other, _) => other?,
-        };
+        let answer = self.ops.list_conversations(filter, page).await?;
         let last = answer.conversations.last().map(|c| c.id.as_str());
         let next_cursor = forward_cursor("list_conversations", &answer.meta, last);
         Ok(Json(ConversationPage {
@@ -323,6 +303,7 @@ impl ZendeskMcp {
             metadata: a.metadata,
         };
         let answer: ConversationResponse = self
+            .ops
             .actors
             .dispatcher
             .call_json(&Endpoint::CreateConversation(body))
@@ -348,6 +329,7 @@ impl ZendeskMcp {
     ) -> Result<Json<ConversationOut>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
         let answer: ConversationResponse = self
+            .ops
             .actors
             .dispatcher
             .call_json(&Endpoint::GetConversation { conversation_id })
@@ -378,6 +360,7 @@ impl ZendeskMcp {
             None => Page::default(),
         };
         let answer: MessageListResponse = self
+            .ops
             .actors
             .dispatcher
             .call_json(&Endpoint::ListMessages {
@@ -435,7 +418,7 @@ impl ZendeskMcp {
             r#override: None,
         };
         let sent = self
-            .actors
+            .ops
             .sends
             .send(&conversation_id, body, a.idempotency_key.as_deref())
             .await?;
@@ -470,69 +453,35 @@ impl ZendeskMcp {
                 return Err(CallError::invalid("maxPages", "must be from 1 to 50").into());
             }
         };
-        if let Some(seen) = self.actors.tracker.seen(&message_id).await?
-            && seen.conversation_id == conversation_id
-        {
-            return Ok(Json(FoundMessage {
-                conversation_id,
-                message: seen.message,
-                found_by: FoundBy::Seen,
-                pages_scanned: 0,
-            }));
-        }
         let progress = ctx.meta.get_progress_token();
-        let mut before: Option<String> = None;
-        for scanned in 1..=max_pages {
-            let page = before.take().map(Page::before).unwrap_or_default();
-            let answer: MessageListResponse = self
-                .actors
-                .dispatcher
-                .call_json(&Endpoint::ListMessages {
-                    conversation_id: conversation_id.clone(),
-                    page,
-                })
-                .await?;
+        let (ctx, progress, conversation) = (&ctx, &progress, &conversation_id);
+        let on_page = move |scanned: u32| async move {
             self.log(
-                &ctx,
+                ctx,
                 "info",
-                serde_json::json!({"scanning": conversation_id, "page": scanned, "of": max_pages}),
+                serde_json::json!({"scanning": conversation, "page": scanned, "of": max_pages}),
             )
             .await;
-            if let Some(token) = &progress {
-                let mut note = ProgressNotificationParam::new(token.clone(), scanned as f64);
-                note.total = Some(max_pages as f64);
+            if let Some(token) = progress {
+                let mut note = ProgressNotificationParam::new(token.clone(), f64::from(scanned));
+                note.total = Some(f64::from(max_pages));
                 note.message = Some(format!(
                     "scanned {} messages",
                     scanned as usize * MESSAGE_PAGE_SIZE
                 ));
                 let _ = ctx.peer.notify_progress(note).await;
             }
-            let oldest = answer.messages.first().map(|m| m.id.clone());
-            if let Some(m) = answer.messages.into_iter().find(|m| m.id == message_id) {
-                self.actors.tracker.remember(&conversation_id, &m);
-                return Ok(Json(FoundMessage {
-                    conversation_id,
-                    message: serde_json::to_value(&m).unwrap_or_default(),
-                    found_by: FoundBy::Scan,
-                    pages_scanned: scanned,
-                }));
-            }
-            match oldest {
-                Some(o) if answer.meta.has_more => before = Some(o),
-                _ => {
-                    return Err(CallError::invalid(
-                        "messageId",
-                        format!("no message {message_id} in conversation {conversation_id} (all {scanned} page(s) scanned)"),
-                    )
-                    .into());
-                }
-            }
-        }
-        Err(CallError::invalid(
-            "messageId",
-            format!("message {message_id} is not among the newest {} messages of conversation {conversation_id}; raise maxPages (at most 50) to look further back", max_pages as usize * MESSAGE_PAGE_SIZE),
-        )
-        .into())
+        };
+        let found = self
+            .ops
+            .find_message(&conversation_id, &message_id, max_pages, on_page)
+            .await?;
+        Ok(Json(FoundMessage {
+            conversation_id,
+            message: found.message,
+            found_by: found.by,
+            pages_scanned: found.pages_scanned,
+        }))
     }
 
     #[tool(
@@ -560,6 +509,7 @@ impl ZendeskMcp {
             ..Default::default()
         };
         let answer: UserResponse = self
+            .ops
             .actors
             .dispatcher
             .call_json(&Endpoint::CreateUser(body))
@@ -583,6 +533,7 @@ impl ZendeskMcp {
     ) -> Result<Json<UserOut>, ToolError> {
         let user = id_arg("userId", &a.user_id)?;
         let answer: UserResponse = self
+            .ops
             .actors
             .dispatcher
             .call_json(&Endpoint::GetUser { user })
@@ -621,6 +572,7 @@ impl ZendeskMcp {
             ..Default::default()
         };
         let answer: UserResponse = self
+            .ops
             .actors
             .dispatcher
             .call_json(&Endpoint::UpdateUser { user, body })
@@ -642,7 +594,7 @@ impl ZendeskMcp {
         &self,
         Parameters(_): Parameters<NoArgs>,
     ) -> Result<Json<SwitchboardList>, ToolError> {
-        let picture = self.actors.switchboard.picture(true).await?;
+        let picture = self.ops.actors.switchboard.picture(true).await?;
         let switchboards = picture
             .switchboard
             .clone()
@@ -670,9 +622,7 @@ impl ZendeskMcp {
         Parameters(a): Parameters<ConversationArgs>,
     ) -> Result<Json<crate::actors::switchboard::SwitchboardStatus>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
-        Ok(Json(
-            self.actors.switchboard.status(&conversation_id).await?,
-        ))
+        Ok(Json(self.ops.switchboard_status(&conversation_id).await?))
     }
 
     #[tool(
@@ -781,6 +731,7 @@ impl ZendeskMcp {
         };
         page.size = page_size("limit", a.limit, 100)?;
         let answer: IntegrationListResponse = self
+            .ops
             .actors
             .dispatcher
             .call_json(&Endpoint::ListIntegrations {
@@ -817,6 +768,7 @@ impl ZendeskMcp {
     ) -> Result<Json<IntegrationOut>, ToolError> {
         let integration_id = record_id("integrationId", &a.integration_id)?;
         let answer: IntegrationResponse = self
+            .ops
             .actors
             .dispatcher
             .call_json(&Endpoint::GetIntegration { integration_id })
@@ -841,12 +793,12 @@ impl ZendeskMcp {
         Parameters(a): Parameters<DeliveryStatusArgs>,
     ) -> Result<Json<DeliveryStatusOut>, ToolError> {
         let message_id = record_id("messageId", &a.message_id)?;
-        let record = self.actors.tracker.status(&message_id).await?;
+        let record = self.ops.actors.tracker.status(&message_id).await?;
         let (conversation_id, events) = match record {
             Some(r) => (Some(r.conversation_id), r.events),
             None => (None, vec![]),
         };
-        let tracking = self.actors.tracker.tracking();
+        let tracking = self.ops.actors.tracker.tracking();
         let has = |kind| events.iter().any(|e| e.kind == kind);
         let failure = events
             .iter()
@@ -899,13 +851,14 @@ impl ZendeskMcp {
             Some(_) => return Err(CallError::invalid("limit", "must be from 1 to 200").into()),
         };
         let failures = self
+            .ops
             .actors
             .tracker
             .failures(conversation_id.as_deref(), limit)
             .await?;
         Ok(Json(DeliveryFailures {
             failures,
-            tracking: self.actors.tracker.tracking(),
+            tracking: self.ops.actors.tracker.tracking(),
         }))
     }
 }
@@ -988,8 +941,7 @@ impl ZendeskMcp {
         content::check_metadata("metadata", &metadata)?;
         let action = control.action();
         let status = self
-            .actors
-            .switchboard
+            .ops
             .control(&conversation_id, control, metadata)
             .await?;
         Ok(Json(ControlOut { action, status }))
@@ -1140,7 +1092,7 @@ impl ServerHandler for ZendeskMcp {
             crate::telemetry::kv("tool", tool.clone()),
             crate::telemetry::kv("outcome", outcome),
         ];
-        let metrics = &self.actors.metrics;
+        let metrics = &self.ops.actors.metrics;
         metrics.tool_calls.add(1, &attrs);
         metrics
             .tool_duration

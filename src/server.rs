@@ -27,9 +27,10 @@ use crate::actors::{ActorKind, Actors, SupervisorSettings};
 use crate::config::Config;
 use crate::error::{CallError, ErrorClass};
 use crate::mcp::ZendeskMcp;
+use crate::operations::Operations;
+use crate::operations::credentials::CredentialVerdict;
 use crate::secret::Secret;
 use crate::sunco::auth::Scope;
-use crate::sunco::endpoints::Endpoint;
 use crate::sunco::events;
 
 /// The webhook route's path.
@@ -49,6 +50,7 @@ enum CredentialCheck {
 #[derive(Clone)]
 pub struct AppState {
     pub actors: Arc<Actors>,
+    operations: Arc<Operations>,
     access: Arc<AccessPolicy>,
     telemetry: Arc<crate::telemetry::Telemetry>,
     app_id: Arc<str>,
@@ -91,14 +93,14 @@ impl Default for HttpOptions {
             allowed_origins: vec![],
             max_body: 1024 * 1024,
             serve_mcp: true,
-            webhook_check: Some(crate::webhook_check::CHECK_INTERVAL),
+            webhook_check: Some(crate::operations::webhooks::CHECK_INTERVAL),
         }
     }
 }
 
 /// The router with every route.
 pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: u16) -> Router {
-    let actors = state.actors.clone();
+    let operations = state.operations.clone();
     let access = state.access.clone();
     let hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
         .into_iter()
@@ -120,7 +122,7 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .with_max_request_body_bytes(http.max_body)
         .with_cancellation_token(ct.child_token());
     let mcp: StreamableHttpService<ZendeskMcp, LocalSessionManager> = StreamableHttpService::new(
-        move || Ok(ZendeskMcp::new(actors.clone(), access.clone())),
+        move || Ok(ZendeskMcp::new(operations.clone(), access.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );
@@ -416,59 +418,36 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Checks the credentials once against the upstream, retrying until the upstream answers.
-/// With an app or account key this loads the switchboard cache, which every routing call needs.
+/// Checks the credentials against the upstream, again with growing pauses until it gives a
+/// verdict, and records it for `/readyz`.
 async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken) {
     let mut wait = Duration::from_millis(500);
     loop {
-        let result = match scope {
-            Scope::App | Scope::Account => state.actors.switchboard.picture(true).await.map(|_| ()),
-            // Integration keys cannot read switchboards: any answer but 401/403 proves the key.
-            Scope::Integration => match state
-                .actors
-                .dispatcher
-                .call(&Endpoint::GetUser {
-                    user: "zendesk-messaging-mcp-credentials-check".into(),
-                })
-                .await
-            {
-                Err(CallError::Upstream { status: 404, .. }) => Ok(()),
-                other => other.map(|_| ()),
-            },
-        };
-        let verdict = match result {
-            Ok(()) => Some(CredentialCheck::Accepted),
-            Err(CallError::Unauthorized { reason, .. }) => Some(CredentialCheck::Refused(reason)),
-            Err(CallError::Upstream {
-                status: 403, title, ..
-            }) => Some(CredentialCheck::Refused(title)),
+        let verdict = match state.operations.check_credentials(scope).await {
+            Ok(CredentialVerdict::Accepted) => {
+                tracing::info!("the upstream accepted the credentials");
+                CredentialCheck::Accepted
+            }
+            Ok(CredentialVerdict::Refused(why)) => {
+                tracing::error!("the upstream refused the credentials: {why}");
+                CredentialCheck::Refused(why)
+            }
             Err(e) => {
                 tracing::warn!("cannot check the credentials yet: {e}");
-                None
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = ct.cancelled() => return,
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+                continue;
             }
         };
-        if let Some(v) = verdict {
-            match &v {
-                CredentialCheck::Accepted => {
-                    tracing::info!("the upstream accepted the credentials")
-                }
-                CredentialCheck::Refused(why) => {
-                    tracing::error!("the upstream refused the credentials: {why}")
-                }
-                CredentialCheck::Unchecked => {}
-            }
-            let accepted = matches!(v, CredentialCheck::Accepted);
-            state.actors.metrics.ready.record(u64::from(accepted), &[]);
-            if let Ok(mut c) = state.credentials.lock() {
-                *c = v;
-            }
-            return;
+        let accepted = matches!(verdict, CredentialCheck::Accepted);
+        state.actors.metrics.ready.record(u64::from(accepted), &[]);
+        if let Ok(mut c) = state.credentials.lock() {
+            *c = verdict;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = ct.cancelled() => return,
-        }
-        wait = (wait * 2).min(Duration::from_secs(30));
+        return;
     }
 }
 
@@ -476,6 +455,8 @@ async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken)
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub actors: Arc<Actors>,
+    /// The operations the tools call (for a transport of its own, such as stdio).
+    pub operations: Arc<Operations>,
     ct: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -524,8 +505,10 @@ pub async fn serve_with(
         .local_addr()
         .map_err(|e| CallError::Internal(e.to_string()))?;
     let actors = Arc::new(Actors::start(config, settings).await?);
+    let operations = Arc::new(Operations::new(actors.clone()));
     let state = AppState {
         actors: actors.clone(),
+        operations: operations.clone(),
         access: http.access.clone(),
         telemetry,
         app_id: config.app_id.as_str().into(),
@@ -544,7 +527,13 @@ pub async fn serve_with(
     tokio::spawn(async move {
         check_credentials(check_state.clone(), scope, check_ct.clone()).await;
         if let Some(every) = every {
-            crate::webhook_check::run(check_state.actors, webhook_secret, every, check_ct).await;
+            crate::operations::webhooks::run(
+                check_state.actors.clone(),
+                webhook_secret,
+                every,
+                check_ct,
+            )
+            .await;
         }
     });
     let app = router(state, ct.clone(), &http, addr.port());
@@ -567,6 +556,7 @@ pub async fn serve_with(
     Ok(RunningServer {
         addr,
         actors,
+        operations,
         ct,
         task,
     })

@@ -291,8 +291,6 @@ pub struct Actors {
     pub dispatcher: DispatcherHandle,
     pub switchboard: SwitchboardHandle,
     pub tracker: TrackerHandle,
-    /// Message sends, at most once per idempotency key.
-    pub sends: crate::sends::Sends,
     supervisor: ActorRef<SupervisorMsg>,
     /// True once the supervisor, and so every actor, has stopped.
     stopped: tokio::sync::watch::Receiver<bool>,
@@ -316,7 +314,6 @@ impl Actors {
         let dispatcher = DispatcherHandle::new(dispatch_slot, &config.app_id, &settings.limits);
         let switchboard = SwitchboardHandle {
             slot: switchboard_slot,
-            dispatcher: dispatcher.clone(),
         };
         let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
         let tracker = TrackerHandle {
@@ -360,7 +357,6 @@ impl Actors {
         Ok(Self {
             metrics: settings_metrics,
             auth,
-            sends: crate::sends::Sends::new(dispatcher.clone(), tracker.clone()),
             dispatcher,
             switchboard,
             tracker,

@@ -397,15 +397,7 @@ pub struct SentMessages {
     pub replayed: bool,
 }
 
-/// How get_message found a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum FoundBy {
-    /// A message this server sent or received by webhook.
-    Seen,
-    /// Found by paging the conversation.
-    Scan,
-}
+pub use crate::operations::messages::FoundBy;
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

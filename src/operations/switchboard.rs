@@ -1,0 +1,202 @@
+//! Switchboard work that spans calls: who controls a conversation (the conversation and the
+//! cached routing picture together), and control steps checked against the picture before the
+//! control call, so an invalid target is refused with nothing written upstream.
+
+use crate::actors::switchboard::{Control, ControlKind, SwitchboardStatus};
+use crate::error::{CallError, TargetInfo};
+use crate::sunco::endpoints::Endpoint;
+use crate::sunco::wire::{
+    ControlBody, ControlTargetBody, Conversation, ConversationResponse, Metadata,
+};
+
+use super::Operations;
+
+/// A control target that resolved to exactly one switchboard integration. Only
+/// `Operations::check_target` makes one; the control endpoints take its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidTarget {
+    id: String,
+    pub name: String,
+}
+
+impl ValidTarget {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Operations {
+    async fn conversation(&self, conversation_id: &str) -> Result<Conversation, CallError> {
+        let one: ConversationResponse = self
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::GetConversation {
+                conversation_id: conversation_id.to_owned(),
+            })
+            .await?;
+        Ok(one.conversation)
+    }
+
+    /// Who controls `conversation_id` now, who is pending, and where `next` leads.
+    pub async fn switchboard_status(
+        &self,
+        conversation_id: &str,
+    ) -> Result<SwitchboardStatus, CallError> {
+        let conversation = self.conversation(conversation_id).await?;
+        let mut picture = self.actors.switchboard.picture(false).await?;
+        let active = conversation.active_switchboard_integration.clone();
+        if active
+            .as_ref()
+            .is_some_and(|a| picture.by_id(&a.id).is_none())
+        {
+            picture = self.actors.switchboard.picture(true).await?;
+        }
+        let next = active
+            .as_ref()
+            .and_then(|a| picture.by_id(&a.id))
+            .and_then(|a| a.next_switchboard_integration_id.as_deref())
+            .and_then(|n| picture.by_id(n))
+            .map(|s| TargetInfo {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                integration_type: s.integration_type.clone(),
+            });
+        Ok(SwitchboardStatus {
+            conversation_id: conversation.id,
+            switchboard_enabled: picture.switchboard.as_ref().is_some_and(|s| s.enabled),
+            switchboard_id: picture.switchboard.as_ref().map(|s| s.id.clone()),
+            active,
+            pending: conversation.pending_switchboard_integration,
+            next,
+            targets: picture.targets(),
+        })
+    }
+
+    /// Checks a control step against the switchboard and, if it holds, sends it. Nothing is
+    /// written upstream when the check fails. Returns the conversation's status afterwards.
+    pub async fn control(
+        &self,
+        conversation_id: &str,
+        control: Control,
+        metadata: Option<Metadata>,
+    ) -> Result<SwitchboardStatus, CallError> {
+        let conversation = self.conversation(conversation_id).await?;
+        let conversation_id = conversation.id.clone();
+        let endpoint = match &control {
+            Control::Pass(target) | Control::Offer(target) => {
+                let kind = if matches!(control, Control::Pass(_)) {
+                    ControlKind::Pass
+                } else {
+                    ControlKind::Offer
+                };
+                let valid = self.check_target(&conversation, target, kind).await?;
+                let body = ControlTargetBody {
+                    switchboard_integration: valid.id().to_owned(),
+                    metadata,
+                };
+                if kind == ControlKind::Pass {
+                    Endpoint::PassControl {
+                        conversation_id,
+                        body,
+                    }
+                } else {
+                    Endpoint::OfferControl {
+                        conversation_id,
+                        body,
+                    }
+                }
+            }
+            Control::Accept | Control::Release => {
+                let mut picture = self.actors.switchboard.picture(false).await?;
+                if picture.usable().is_err() {
+                    picture = self.actors.switchboard.picture(true).await?;
+                    if let Err(reason) = picture.usable() {
+                        return Err(CallError::InvalidTarget {
+                            reason,
+                            valid: picture.targets(),
+                        });
+                    }
+                }
+                let body = ControlBody { metadata };
+                if control == Control::Accept {
+                    if conversation.pending_switchboard_integration.is_none() {
+                        return Err(CallError::InvalidTarget {
+                            reason: "no switchboard integration has been offered control of this conversation, so there is nothing to accept; use offer_control first".into(),
+                            valid: picture.targets(),
+                        });
+                    }
+                    Endpoint::AcceptControl {
+                        conversation_id,
+                        body,
+                    }
+                } else {
+                    Endpoint::ReleaseControl {
+                        conversation_id,
+                        body,
+                    }
+                }
+            }
+        };
+        match self.actors.dispatcher.call(&endpoint).await {
+            Ok(_) => {}
+            Err(e) => {
+                // The switchboard may have changed under us: the next check loads it afresh.
+                if matches!(e.upstream_status(), Some(400 | 403 | 404 | 409)) {
+                    self.actors.switchboard.invalidate().await;
+                }
+                return Err(e);
+            }
+        }
+        self.switchboard_status(&conversation.id).await
+    }
+
+    /// Checks that `target` resolves to exactly one switchboard integration for a control call
+    /// on `conversation`, refreshing the picture once before rejecting it.
+    async fn check_target(
+        &self,
+        conversation: &Conversation,
+        target: &str,
+        kind: ControlKind,
+    ) -> Result<ValidTarget, CallError> {
+        let active = conversation
+            .active_switchboard_integration
+            .as_ref()
+            .map(|a| a.id.as_str());
+        let mut picture = self.actors.switchboard.picture(false).await?;
+        let mut refreshed = false;
+        loop {
+            // An active integration missing from the cached picture also means it is stale.
+            let stale_active = active.is_some_and(|a| picture.by_id(a).is_none());
+            let outcome = if stale_active {
+                Err("the cached switchboard does not know the active integration".to_owned())
+            } else {
+                picture.resolve(target, active).map(|s| ValidTarget {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                })
+            };
+            match outcome {
+                Ok(valid) if kind == ControlKind::Offer && Some(valid.id()) == active => {
+                    return Err(CallError::InvalidTarget {
+                        reason: format!(
+                            "{:?} is already in control of the conversation; offer control to another integration",
+                            valid.name
+                        ),
+                        valid: picture.targets(),
+                    });
+                }
+                Ok(valid) => return Ok(valid),
+                Err(reason) if refreshed => {
+                    return Err(CallError::InvalidTarget {
+                        reason,
+                        valid: picture.targets(),
+                    });
+                }
+                Err(_) => {
+                    picture = self.actors.switchboard.picture(true).await?;
+                    refreshed = true;
+                }
+            }
+        }
+    }
+}
