@@ -5,15 +5,17 @@
 //! `--tools` bound every profile from above. Without tokens the endpoint is open, which the server
 //! allows only on a loopback address unless the operator says otherwise.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::RequestRate;
 use crate::secret::Secret;
+use crate::shared::{InboundLimits, MemoryInboundLimits};
 
 /// What a caller may do: the profile a bearer token grants (not a user's `profile`).
 #[derive(Debug, Clone, PartialEq)]
@@ -33,14 +35,26 @@ struct Token {
 }
 
 /// The access rules of one server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AccessPolicy {
     tokens: Vec<Token>,
     /// Upper bound for every caller: only read-only tools.
     pub read_only: bool,
     /// Upper bound for every caller: only these tools.
     pub tools: Option<BTreeSet<String>>,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    /// Where each token's inbound requests are counted.
+    limits: Arc<dyn InboundLimits>,
+}
+
+impl Default for AccessPolicy {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            read_only: false,
+            tools: None,
+            limits: Arc::new(MemoryInboundLimits::default()),
+        }
+    }
 }
 
 /// Why a request was refused.
@@ -198,7 +212,7 @@ impl AccessPolicy {
             tokens,
             read_only,
             tools,
-            buckets: Mutex::new(HashMap::new()),
+            limits: Arc::new(MemoryInboundLimits::default()),
         })
     }
 
@@ -217,9 +231,15 @@ impl AccessPolicy {
         )))
     }
 
+    /// Counts inbound requests in `limits` instead (a store every replica shares).
+    pub fn with_limits(mut self, limits: Arc<dyn InboundLimits>) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The profile of the caller presenting `authorization` (an `Authorization` header value).
     /// `Ok(None)` when no tokens are configured.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         authorization: Option<&str>,
     ) -> Result<Option<Arc<AccessProfile>>, Refusal> {
@@ -242,28 +262,18 @@ impl AccessPolicy {
             }
         }
         let profile = found.ok_or(Refusal::Unauthenticated)?;
-        if let Some((rps, burst)) = profile.rate {
-            self.take(&profile.name, rps, burst)?;
+        if let Some((per_second, burst)) = profile.rate {
+            let rate = RequestRate { per_second, burst };
+            match self.limits.take(&profile.name, rate).await {
+                Ok(None) => {}
+                Ok(Some(wait)) => return Err(Refusal::RateLimited(wait)),
+                // A limit is protection, not correctness: without its store, let the call in.
+                Err(e) => {
+                    tracing::warn!(profile = %profile.name, "cannot apply the inbound rate limit: {e}")
+                }
+            }
         }
         Ok(Some(profile))
-    }
-
-    fn take(&self, name: &str, rps: f64, burst: u32) -> Result<(), Refusal> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, at) = buckets
-            .entry(name.to_owned())
-            .or_insert((burst as f64, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rps).min(burst as f64);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Refusal::RateLimited(Duration::from_secs_f64(
-                (1.0 - *tokens) / rps,
-            )))
-        }
     }
 
     /// Whether `profile` (or an anonymous caller, `None`) may use `tool`.
@@ -293,8 +303,8 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn tokens_bind_profiles_and_the_flags_bound_them() {
+    #[tokio::test]
+    async fn tokens_bind_profiles_and_the_flags_bound_them() {
         let p = AccessPolicy::build(
             Some("reporting: 0123456789abcdef0123 : read-only, bot:fedcba9876543210fedc "),
             None,
@@ -305,6 +315,7 @@ mod tests {
         .unwrap();
         let reporting = p
             .authenticate(Some("Bearer 0123456789abcdef0123"))
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(reporting.name, "reporting");
@@ -312,20 +323,22 @@ mod tests {
         assert!(!p.allows(Some(&reporting), "send_message", false));
         let bot = p
             .authenticate(Some("Bearer fedcba9876543210fedc"))
+            .await
             .unwrap()
             .unwrap();
         assert!(p.allows(Some(&bot), "send_message", false));
         assert_eq!(
-            p.authenticate(Some("Bearer nope")),
+            p.authenticate(Some("Bearer nope")).await,
             Err(Refusal::Unauthenticated)
         );
-        assert_eq!(p.authenticate(None), Err(Refusal::Unauthenticated));
+        assert_eq!(p.authenticate(None).await, Err(Refusal::Unauthenticated));
 
         let bounded =
             AccessPolicy::build(Some("bot:fedcba9876543210fedc"), None, true, None, &known())
                 .unwrap();
         let bot = bounded
             .authenticate(Some("Bearer fedcba9876543210fedc"))
+            .await
             .unwrap()
             .unwrap();
         assert!(
@@ -380,8 +393,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn per_token_rate_limits_refuse_with_a_wait() {
+    #[tokio::test]
+    async fn per_token_rate_limits_refuse_with_a_wait() {
         let dir = std::env::temp_dir().join(format!("zmcp-tokens-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("tokens.toml");
@@ -392,9 +405,11 @@ mod tests {
         .unwrap();
         let p = AccessPolicy::build(None, Some(&file), false, None, &known()).unwrap();
         let h = Some("Bearer 0123456789abcdef0123");
-        assert!(p.authenticate(h).is_ok());
-        assert!(p.authenticate(h).is_ok());
-        assert!(matches!(p.authenticate(h), Err(Refusal::RateLimited(d)) if d > Duration::ZERO));
+        assert!(p.authenticate(h).await.is_ok());
+        assert!(p.authenticate(h).await.is_ok());
+        assert!(
+            matches!(p.authenticate(h).await, Err(Refusal::RateLimited(d)) if d > Duration::ZERO)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -214,8 +214,9 @@ async fn authenticate(
     let header = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match state.access.authenticate(header) {
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match state.access.authenticate(header.as_deref()).await {
         Ok(Some(profile)) => {
             req.extensions_mut().insert(profile);
             next.run(req).await

@@ -66,6 +66,8 @@ pub struct SupervisorSettings {
     pub telemetry: Arc<Telemetry>,
     pub limits: DispatchLimits,
     pub switchboard_ttl: Duration,
+    /// Where switchboard changes are announced to every cache.
+    pub invalidation: Arc<dyn crate::shared::Invalidation>,
     pub tracker: TrackerLimits,
     /// More restarts than this within `restart_window` stop the process.
     pub max_restarts: usize,
@@ -78,6 +80,7 @@ impl Default for SupervisorSettings {
             telemetry: Arc::new(Telemetry::local()),
             limits: DispatchLimits::default(),
             switchboard_ttl: Duration::from_secs(60),
+            invalidation: Arc::new(crate::shared::MemoryInvalidation::default()),
             tracker: TrackerLimits::default(),
             max_restarts: 10,
             restart_window: Duration::from_secs(30),
@@ -314,7 +317,9 @@ impl Actors {
         let dispatcher = DispatcherHandle::new(dispatch_slot, &config.app_id, &settings.limits);
         let switchboard = SwitchboardHandle {
             slot: switchboard_slot,
+            invalidation: settings.invalidation.clone(),
         };
+        tokio::spawn(switchboard.clone().listen());
         let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
         let tracker = TrackerHandle {
             slot: tracker_slot,

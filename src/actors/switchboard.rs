@@ -299,6 +299,8 @@ pub struct SwitchboardStatus {
 #[derive(Clone)]
 pub struct SwitchboardHandle {
     pub(crate) slot: Arc<Slot<SwitchboardMsg>>,
+    /// Where "the switchboard changed" is published, for every cache (every replica's).
+    pub(crate) invalidation: Arc<dyn crate::shared::Invalidation>,
 }
 
 impl SwitchboardHandle {
@@ -316,8 +318,18 @@ impl SwitchboardHandle {
         .await?
     }
 
-    /// Drops the cached picture (after the upstream refused a control call).
+    /// Drops the cached picture everywhere (after the upstream refused a control call): the
+    /// notice goes to every cache through [`crate::shared::Invalidation`]; should it not go out,
+    /// this cache drops its picture at least (the TTL is the backstop for the others).
     pub async fn invalidate(&self) {
+        if let Err(e) = self.invalidation.publish().await {
+            tracing::warn!("cannot tell the other caches that the switchboard changed: {e}");
+            self.drop_picture().await;
+        }
+    }
+
+    /// Drops this cache's picture.
+    pub(crate) async fn drop_picture(&self) {
         let _ = self
             .slot
             .send(
@@ -325,6 +337,20 @@ impl SwitchboardHandle {
                 Instant::now() + Duration::from_secs(5),
             )
             .await;
+    }
+
+    /// Drops the picture whenever a notice comes, or notices may have been lost; until the
+    /// notices end.
+    pub(crate) async fn listen(self) {
+        let mut notices = self.invalidation.subscribe();
+        loop {
+            match notices.next().await {
+                crate::shared::Heard::Changed | crate::shared::Heard::Lost => {
+                    self.drop_picture().await
+                }
+                crate::shared::Heard::Closed => return,
+            }
+        }
     }
 
     pub async fn loads(&self) -> Result<u64, CallError> {

@@ -1,0 +1,402 @@
+//! State that several replicas will have to share, each piece behind one small trait.
+//!
+//! Each trait is shaped by what a networked store can do: its methods are async and fallible
+//! ([`StoreError`]), and batch where a round trip matters. The in-memory implementations here
+//! are the embedded default (one process, nothing else to run). Each trait's invariants are
+//! written down once as a contract ([`contract`]): a set of checks any implementation must pass,
+//! run against every implementation.
+//!
+//! - [`InboundLimits`]: the per-token inbound rate limits of `/mcp`;
+//! - [`ConversationIndex`]: the conversations the server has heard of through webhooks;
+//! - [`Invalidation`]: "the switchboard changed", to every cache that holds it.
+//!
+//! (The idempotency record of sends, the delivery record and the upstream rate budget get their
+//! seams the same way.)
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::config::RequestRate;
+
+/// A boxed future, for traits used as `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A shared store could not answer (unreachable, too slow). What depends on it fails closed or
+/// falls back, as its caller decides; it never treats the silence as an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the shared store is unavailable: {0}")]
+pub struct StoreError(pub String);
+
+// ---------------------------------------------------------------------------------------------
+// Inbound limits
+
+/// Per-token inbound rate limits (token buckets), the same for every replica.
+///
+/// Invariants: a key starts with a full bucket (`rate.burst` requests at once); it refills at
+/// `rate.per_second`; a refused request takes nothing and says how long until one would pass;
+/// keys are independent.
+pub trait InboundLimits: Send + Sync + std::fmt::Debug {
+    /// Takes one request from `key`'s bucket: `Ok(None)` when it passes, `Ok(Some(wait))` when
+    /// the bucket is empty for `wait` longer.
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+        rate: RequestRate,
+    ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>>;
+}
+
+/// [`InboundLimits`] in this process's memory.
+#[derive(Debug, Default)]
+pub struct MemoryInboundLimits {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl InboundLimits for MemoryInboundLimits {
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+        rate: RequestRate,
+    ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+            let burst = f64::from(rate.burst);
+            let (tokens, at) = buckets.entry(key.to_owned()).or_insert((burst, now));
+            *tokens =
+                (*tokens + now.duration_since(*at).as_secs_f64() * rate.per_second).min(burst);
+            *at = now;
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                Ok(None)
+            } else {
+                Ok(Some(Duration::from_secs_f64(
+                    (1.0 - *tokens) / rate.per_second,
+                )))
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversation index
+
+/// What the index knows of one conversation, from the webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationEntry {
+    pub conversation_id: String,
+    /// The active switchboard integration's id, when known.
+    pub active_switchboard_integration: Option<String>,
+    /// The pending switchboard integration's id, when known.
+    pub pending_switchboard_integration: Option<String>,
+    /// When the conversation was created (ISO 8601), when known.
+    pub created_at: Option<String>,
+    /// The last activity heard of (ISO 8601); entries are listed newest first by it.
+    pub last_activity_at: String,
+    /// The channel of the last user message, when known.
+    pub last_user_channel: Option<String>,
+    /// Whether the last message came from the user.
+    pub awaiting_reply: bool,
+}
+
+/// The conversations the server has heard of, bounded in count.
+///
+/// Invariants: an upsert replaces what the index knew of that conversation; `get` returns the
+/// last upsert; `recent` lists newest activity first, at most `limit`; past its bound the index
+/// forgets the conversations least recently active first; `remove` forgets one.
+pub trait ConversationIndex: Send + Sync + std::fmt::Debug {
+    fn upsert(&self, entries: Vec<ConversationEntry>) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn get<'a>(
+        &'a self,
+        conversation_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ConversationEntry>, StoreError>>;
+    fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ConversationEntry>, StoreError>>;
+    fn remove<'a>(&'a self, conversation_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// [`ConversationIndex`] in this process's memory, holding `capacity` conversations at most.
+#[derive(Debug)]
+pub struct MemoryConversationIndex {
+    capacity: usize,
+    entries: Mutex<(HashMap<String, ConversationEntry>, VecDeque<String>)>,
+}
+
+impl MemoryConversationIndex {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+}
+
+impl ConversationIndex for MemoryConversationIndex {
+    fn upsert(&self, entries: Vec<ConversationEntry>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let (map, order) = &mut *guard;
+            for entry in entries {
+                let id = entry.conversation_id.clone();
+                if map.insert(id.clone(), entry).is_some() {
+                    order.retain(|o| *o != id);
+                }
+                order.push_back(id);
+                while order.len() > self.capacity {
+                    if let Some(old) = order.pop_front() {
+                        map.remove(&old);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn get<'a>(
+        &'a self,
+        conversation_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ConversationEntry>, StoreError>> {
+        Box::pin(async move {
+            let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(guard.0.get(conversation_id).cloned())
+        })
+    }
+
+    fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ConversationEntry>, StoreError>> {
+        Box::pin(async move {
+            let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let mut all: Vec<ConversationEntry> = guard.0.values().cloned().collect();
+            all.sort_by(|a, b| b.last_activity_at.cmp(&a.last_activity_at));
+            all.truncate(limit);
+            Ok(all)
+        })
+    }
+
+    fn remove<'a>(&'a self, conversation_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let (map, order) = &mut *guard;
+            if map.remove(conversation_id).is_some() {
+                order.retain(|o| o != conversation_id);
+            }
+            Ok(())
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invalidation
+
+/// "The switchboard changed": published by whoever learns it (a refused control call), heard
+/// by every cache that holds the routing picture, in every replica.
+///
+/// Invariants: every subscriber hears every publish made after it subscribed; a subscriber
+/// that fell behind or lost its connection hears [`Heard::Lost`] and must drop everything,
+/// since it cannot know what it missed.
+pub trait Invalidation: Send + Sync + std::fmt::Debug {
+    fn publish(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn subscribe(&self) -> Subscription;
+}
+
+/// What a subscriber hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// The switchboard changed.
+    Changed,
+    /// Notices may have been missed: drop everything.
+    Lost,
+    /// No more notices will come.
+    Closed,
+}
+
+/// A subscription to [`Invalidation`] notices.
+#[derive(Debug)]
+pub struct Subscription(broadcast::Receiver<()>);
+
+impl Subscription {
+    /// The next notice.
+    pub async fn next(&mut self) -> Heard {
+        match self.0.recv().await {
+            Ok(()) => Heard::Changed,
+            Err(broadcast::error::RecvError::Lagged(_)) => Heard::Lost,
+            Err(broadcast::error::RecvError::Closed) => Heard::Closed,
+        }
+    }
+}
+
+/// [`Invalidation`] within this process.
+#[derive(Debug)]
+pub struct MemoryInvalidation(broadcast::Sender<()>);
+
+impl Default for MemoryInvalidation {
+    fn default() -> Self {
+        Self(broadcast::channel(64).0)
+    }
+}
+
+impl Invalidation for MemoryInvalidation {
+    fn publish(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        // No subscriber yet is not an error: nothing holds a picture to drop.
+        let _ = self.0.send(());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn subscribe(&self) -> Subscription {
+        Subscription(self.0.subscribe())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contracts
+
+/// The invariants of each trait as checks any implementation must pass. Each panics, naming
+/// the broken invariant, when one does not hold. Run them with paused tokio time where they
+/// wait (`#[tokio::test(start_paused = true)]`); each uses its own keys, so a store may be
+/// shared between them.
+#[doc(hidden)]
+pub mod contract {
+    use super::*;
+
+    pub async fn inbound_limits(limits: &dyn InboundLimits) {
+        let rate = RequestRate {
+            per_second: 2.0,
+            burst: 3,
+        };
+        for n in 0..3 {
+            assert_eq!(
+                limits.take("contract-a", rate).await,
+                Ok(None),
+                "a new key starts with a full bucket (request {n})"
+            );
+        }
+        let wait = limits
+            .take("contract-a", rate)
+            .await
+            .expect("answers")
+            .expect("an empty bucket refuses");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(500),
+            "the wait is until one token refills: {wait:?}"
+        );
+        assert_eq!(
+            limits.take("contract-b", rate).await,
+            Ok(None),
+            "keys are independent"
+        );
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(
+            limits.take("contract-a", rate).await,
+            Ok(None),
+            "the bucket refills at the rate"
+        );
+    }
+
+    fn entry(id: &str, at: &str) -> ConversationEntry {
+        ConversationEntry {
+            conversation_id: id.to_owned(),
+            active_switchboard_integration: Some("bot".to_owned()),
+            pending_switchboard_integration: None,
+            created_at: None,
+            last_activity_at: at.to_owned(),
+            last_user_channel: None,
+            awaiting_reply: false,
+        }
+    }
+
+    /// `index` must hold at most 3 conversations.
+    pub async fn conversation_index(index: &dyn ConversationIndex) {
+        let a = entry("contract-a", "2026-01-01T00:00:01.000Z");
+        let b = entry("contract-b", "2026-01-01T00:00:02.000Z");
+        index
+            .upsert(vec![a.clone(), b.clone()])
+            .await
+            .expect("upsert");
+        assert_eq!(index.get("contract-a").await, Ok(Some(a.clone())));
+        let mut a2 = a.clone();
+        a2.awaiting_reply = true;
+        a2.last_activity_at = "2026-01-01T00:00:03.000Z".to_owned();
+        index.upsert(vec![a2.clone()]).await.expect("upsert");
+        assert_eq!(
+            index.get("contract-a").await,
+            Ok(Some(a2.clone())),
+            "an upsert replaces what was known"
+        );
+        let recent = index.recent(10).await.expect("recent");
+        let ids: Vec<&str> = recent.iter().map(|e| e.conversation_id.as_str()).collect();
+        assert_eq!(ids, ["contract-a", "contract-b"], "newest activity first");
+        assert_eq!(
+            index.recent(1).await.expect("recent").len(),
+            1,
+            "at most limit"
+        );
+        index
+            .upsert(vec![
+                entry("contract-c", "2026-01-01T00:00:04.000Z"),
+                entry("contract-d", "2026-01-01T00:00:05.000Z"),
+            ])
+            .await
+            .expect("upsert");
+        assert_eq!(
+            index.get("contract-b").await,
+            Ok(None),
+            "past the bound, the least recently active is forgotten first"
+        );
+        index.remove("contract-a").await.expect("remove");
+        assert_eq!(index.get("contract-a").await, Ok(None), "remove forgets");
+    }
+
+    pub async fn invalidation(bus: &dyn Invalidation) {
+        let mut first = bus.subscribe();
+        let mut second = bus.subscribe();
+        bus.publish().await.expect("publish");
+        assert_eq!(first.next().await, Heard::Changed, "every subscriber hears");
+        assert_eq!(
+            second.next().await,
+            Heard::Changed,
+            "every subscriber hears"
+        );
+        let mut late = bus.subscribe();
+        bus.publish().await.expect("publish");
+        assert_eq!(
+            late.next().await,
+            Heard::Changed,
+            "a later subscriber hears what follows"
+        );
+        for _ in 0..1000 {
+            bus.publish().await.expect("publish");
+        }
+        let mut heard = vec![];
+        while heard.last() != Some(&Heard::Lost) && heard.len() < 2000 {
+            heard.push(first.next().await);
+        }
+        assert_eq!(
+            heard.last(),
+            Some(&Heard::Lost),
+            "a subscriber that fell behind is told to drop everything"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_inbound_limits_keep_the_contract() {
+        contract::inbound_limits(&MemoryInboundLimits::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_conversation_index_keeps_the_contract() {
+        contract::conversation_index(&MemoryConversationIndex::new(3)).await;
+    }
+
+    #[tokio::test]
+    async fn memory_invalidation_keeps_the_contract() {
+        contract::invalidation(&MemoryInvalidation::default()).await;
+    }
+}
