@@ -26,7 +26,11 @@ pub struct Operations {
 
 impl Operations {
     pub fn new(actors: Arc<Actors>) -> Self {
-        let sends = sends::Sends::new(actors.dispatcher.clone(), actors.tracker.clone());
+        let sends = sends::Sends::new(
+            actors.dispatcher.clone(),
+            actors.tracker.clone(),
+            sends::Sends::memory_keys(),
+        );
         Self { actors, sends }
     }
 }

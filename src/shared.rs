@@ -8,10 +8,10 @@
 //!
 //! - [`InboundLimits`]: the per-token inbound rate limits of `/mcp`;
 //! - [`ConversationIndex`]: the conversations the server has heard of through webhooks;
-//! - [`Invalidation`]: "the switchboard changed", to every cache that holds it.
+//! - [`Invalidation`]: "the switchboard changed", to every cache that holds it;
+//! - [`IdempotencyStore`]: the idempotency records of `send_message` and the per-key wait.
 //!
-//! (The idempotency record of sends, the delivery record and the upstream rate budget get their
-//! seams the same way.)
+//! (The delivery record and the upstream rate budget get their seams the same way.)
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -251,6 +251,104 @@ impl Invalidation for MemoryInvalidation {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Idempotency records of sends
+
+/// What has happened to an idempotency key so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendState {
+    /// Never sent, or refused before anything was stored.
+    Fresh,
+    /// Sent at least once without a clear answer: check the conversation before sending again.
+    Uncertain,
+    /// Stored upstream; the messages as JSON text.
+    Sent(String),
+}
+
+/// An idempotency key's record: the fingerprint of the message it was first used for, and what
+/// happened since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRecord {
+    pub message: u64,
+    pub state: SendState,
+}
+
+/// A held key: one send at a time per key. Dropping it releases the key.
+pub trait SendLease: Send {
+    fn record(&self) -> &SendRecord;
+    /// Stores `record` for the key (kept while the lease is held, and after).
+    fn set(&mut self, record: SendRecord) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// The idempotency records of `send_message`, per conversation (`scope`) and key.
+///
+/// Invariants: a key never seen starts as `{message, Fresh}` with the fingerprint of the
+/// acquiring call; what a lease sets is what the next holder reads; while one lease holds a key,
+/// another `acquire` of it waits; keys of different scopes are independent. (A store shared by
+/// replicas bounds a lease's life, and a record left without a final state by a holder that
+/// died reads as `Uncertain`.)
+pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
+    fn acquire<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a str,
+        message: u64,
+    ) -> BoxFuture<'a, Result<Box<dyn SendLease>, StoreError>>;
+}
+
+/// [`IdempotencyStore`] in this process's memory: `capacity` keys at most, each kept for
+/// `retention`.
+#[derive(Debug)]
+pub struct MemoryIdempotency {
+    keys: moka::future::Cache<(String, String), std::sync::Arc<tokio::sync::Mutex<SendRecord>>>,
+}
+
+impl MemoryIdempotency {
+    pub fn new(capacity: u64, retention: Duration) -> Self {
+        Self {
+            keys: moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(retention)
+                .build(),
+        }
+    }
+}
+
+struct MemoryLease(tokio::sync::OwnedMutexGuard<SendRecord>);
+
+impl SendLease for MemoryLease {
+    fn record(&self) -> &SendRecord {
+        &self.0
+    }
+
+    fn set(&mut self, record: SendRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        *self.0 = record;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl IdempotencyStore for MemoryIdempotency {
+    fn acquire<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a str,
+        message: u64,
+    ) -> BoxFuture<'a, Result<Box<dyn SendLease>, StoreError>> {
+        Box::pin(async move {
+            let entry = self
+                .keys
+                .get_with((scope.to_owned(), key.to_owned()), async {
+                    std::sync::Arc::new(tokio::sync::Mutex::new(SendRecord {
+                        message,
+                        state: SendState::Fresh,
+                    }))
+                })
+                .await;
+            Ok(Box::new(MemoryLease(entry.lock_owned().await)) as Box<dyn SendLease>)
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Contracts
 
 /// The invariants of each trait as checks any implementation must pass. Each panics, naming
@@ -349,6 +447,48 @@ pub mod contract {
         assert_eq!(index.get("contract-a").await, Ok(None), "remove forgets");
     }
 
+    pub async fn idempotency(store: &dyn IdempotencyStore) {
+        let mut lease = store
+            .acquire("contract-conv", "k1", 7)
+            .await
+            .expect("acquire");
+        assert_eq!(
+            lease.record(),
+            &SendRecord {
+                message: 7,
+                state: SendState::Fresh
+            },
+            "a new key starts fresh with the caller's fingerprint"
+        );
+        let sent = SendRecord {
+            message: 7,
+            state: SendState::Sent("[]".to_owned()),
+        };
+        lease.set(sent.clone()).await.expect("set");
+        // Held: another acquire of the key waits.
+        let waiting = tokio::time::timeout(
+            Duration::from_secs(1),
+            store.acquire("contract-conv", "k1", 8),
+        )
+        .await;
+        assert!(waiting.is_err(), "a held key makes the next holder wait");
+        drop(lease);
+        let again = store
+            .acquire("contract-conv", "k1", 8)
+            .await
+            .expect("acquire");
+        assert_eq!(again.record(), &sent, "the next holder reads what was set");
+        let other = store
+            .acquire("contract-other", "k1", 9)
+            .await
+            .expect("acquire");
+        assert_eq!(
+            other.record().state,
+            SendState::Fresh,
+            "keys of different scopes are independent"
+        );
+    }
+
     pub async fn invalidation(bus: &dyn Invalidation) {
         let mut first = bus.subscribe();
         let mut second = bus.subscribe();
@@ -393,6 +533,12 @@ mod tests {
     #[tokio::test]
     async fn memory_conversation_index_keeps_the_contract() {
         contract::conversation_index(&MemoryConversationIndex::new(3)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_idempotency_keeps_the_contract() {
+        let store = MemoryIdempotency::new(100, Duration::from_secs(3600));
+        contract::idempotency(&store).await;
     }
 
     #[tokio::test]

@@ -11,15 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::future::Cache;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use crate::actors::{DispatcherHandle, TrackerHandle};
 use crate::error::CallError;
+use crate::shared::{IdempotencyStore, MemoryIdempotency, SendRecord, SendState, StoreError};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
-use crate::sunco::wire::{Message, MessageListResponse, MessagePost, StoredJson};
+use crate::sunco::wire::{Message, MessageListResponse, MessagePost};
 
 /// The metadata field that carries an idempotency key upstream.
 pub const KEY_FIELD: &str = "mcp.idempotencyKey";
@@ -30,17 +29,6 @@ const MAX_KEYS: u64 = 100_000;
 /// Sends of one key after ambiguous failures, at most.
 const MAX_SENDS: usize = 3;
 
-/// What happened to a key so far.
-#[derive(Debug, Clone)]
-enum KeyState {
-    /// Never sent.
-    Fresh,
-    /// Sent at least once without a clear answer: check upstream before sending again.
-    Uncertain,
-    /// Stored upstream; these are the messages (as JSON text: kept long, read on a repeat).
-    Sent(StoredJson<Vec<Message>>),
-}
-
 /// The result of a send.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -49,19 +37,11 @@ pub struct Sent {
     pub replayed: bool,
 }
 
-/// A key's record: what it was first used for, and what happened since.
-#[derive(Debug)]
-struct KeyRecord {
-    /// The fingerprint of the first message sent with the key ([`fingerprint`]).
-    message: u64,
-    state: KeyState,
-}
-
 #[derive(Clone)]
 pub struct Sends {
     dispatcher: DispatcherHandle,
     tracker: TrackerHandle,
-    keys: Cache<(String, String), Arc<Mutex<KeyRecord>>>,
+    keys: Arc<dyn IdempotencyStore>,
 }
 
 /// A fingerprint of a message as it would be posted (author, content, destination, metadata and
@@ -106,15 +86,23 @@ pub fn check_key(key: &str) -> Result<(), CallError> {
 }
 
 impl Sends {
-    pub fn new(dispatcher: DispatcherHandle, tracker: TrackerHandle) -> Self {
+    /// Sends through `dispatcher`, remembering messages in `tracker`, with the idempotency
+    /// records in `keys` (shared by every replica, or [`Sends::memory_keys`]).
+    pub fn new(
+        dispatcher: DispatcherHandle,
+        tracker: TrackerHandle,
+        keys: Arc<dyn IdempotencyStore>,
+    ) -> Self {
         Self {
             dispatcher,
             tracker,
-            keys: Cache::builder()
-                .max_capacity(MAX_KEYS)
-                .time_to_live(RETENTION)
-                .build(),
+            keys,
         }
+    }
+
+    /// The in-memory records: [`MAX_KEYS`] keys for [`RETENTION`].
+    pub fn memory_keys() -> Arc<dyn IdempotencyStore> {
+        Arc::new(MemoryIdempotency::new(MAX_KEYS, RETENTION))
     }
 
     /// Posts `body` to `conversation_id`; with `key`, at most once per key.
@@ -138,41 +126,41 @@ impl Sends {
             .get_or_insert_with(Default::default)
             .insert(KEY_FIELD.to_owned(), Value::String(key.to_owned()));
         let message = fingerprint(&body);
-        let entry = self
-            .keys
-            .get_with((conversation_id.to_owned(), key.to_owned()), async {
-                Arc::new(Mutex::new(KeyRecord {
-                    message,
-                    state: KeyState::Fresh,
-                }))
-            })
-            .await;
         // One send per key at a time: a concurrent repeat waits and then sees the result.
-        let mut record = entry.lock().await;
+        let mut lease = self
+            .keys
+            .acquire(conversation_id, key, message)
+            .await
+            .map_err(|e| unavailable(key, &e))?;
+        let mut record = lease.record().clone();
         // Once something may have been stored under the key, a repeat must be the same
         // message: a different one would be answered with the first and silently lost.
         if record.message != message {
-            if !matches!(record.state, KeyState::Fresh) {
+            if record.state != SendState::Fresh {
                 return Err(CallError::IdempotencyConflict {
                     key: key.to_owned(),
                 });
             }
             record.message = message;
         }
-        let state = &mut record.state;
-        if let KeyState::Sent(messages) = &*state {
+        if let SendState::Sent(messages) = &record.state {
             return Ok(Sent {
-                messages: messages.get().ok_or_else(|| {
+                messages: serde_json::from_str(messages).map_err(|_| {
                     CallError::Internal("a remembered send could not be read back".into())
                 })?,
                 replayed: true,
             });
         }
+        let sent = |messages: &Vec<Message>| SendRecord {
+            message,
+            state: SendState::Sent(serde_json::to_string(messages).unwrap_or_default()),
+        };
         for _ in 0..MAX_SENDS {
-            if matches!(*state, KeyState::Uncertain) {
+            if record.state == SendState::Uncertain {
                 match self.find(conversation_id, key).await {
                     Ok(Some(found)) => {
-                        *state = KeyState::Sent(StoredJson::new(&found));
+                        // The messages are stored upstream whatever the record says now.
+                        let _ = lease.set(sent(&found)).await;
                         return Ok(Sent {
                             messages: found,
                             replayed: true,
@@ -184,7 +172,7 @@ impl Sends {
             }
             match self.post(conversation_id, body.clone()).await {
                 Ok(messages) => {
-                    *state = KeyState::Sent(StoredJson::new(&messages));
+                    let _ = lease.set(sent(&messages)).await;
                     return Ok(Sent {
                         messages,
                         replayed: false,
@@ -192,7 +180,11 @@ impl Sends {
                 }
                 Err(CallError::OutcomeUnknown { reason, .. }) => {
                     tracing::info!(%reason, "a keyed send failed ambiguously; checking before sending again");
-                    *state = KeyState::Uncertain;
+                    record.state = SendState::Uncertain;
+                    lease
+                        .set(record.clone())
+                        .await
+                        .map_err(|e| unknown(key, &CallError::Internal(e.to_string())))?;
                 }
                 // Anything else was not stored (refused, throttled, never sent).
                 Err(e) => return Err(e),
@@ -249,6 +241,14 @@ impl Sends {
             })
             .collect();
         Ok((!found.is_empty()).then_some(found))
+    }
+}
+
+/// The idempotency records cannot be read: nothing was sent.
+fn unavailable(key: &str, why: &StoreError) -> CallError {
+    CallError::Unavailable {
+        component: "the idempotency records",
+        reason: format!("{why}; nothing was sent for idempotencyKey {key}: try again"),
     }
 }
 

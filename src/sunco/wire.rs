@@ -577,30 +577,6 @@ impl Source {
     }
 }
 
-/// A value kept in memory as its JSON text, read back when asked for. Messages held for later
-/// (idempotent replays, lookups by id) take one allocation this way instead of one per string and
-/// map node of their decoded form, and they are read far less often than they are kept.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredJson<T> {
-    text: Box<str>,
-    kind: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T: Serialize + serde::de::DeserializeOwned> StoredJson<T> {
-    pub fn new(value: &T) -> Self {
-        Self {
-            // Serializing our own wire types cannot fail (string keys, no non-finite floats).
-            text: serde_json::to_string(value).unwrap_or_default().into(),
-            kind: std::marker::PhantomData,
-        }
-    }
-
-    /// The value again (`None` only if it was never a valid one).
-    pub fn get(&self) -> Option<T> {
-        serde_json::from_str(&self.text).ok()
-    }
-}
-
 /// `message`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
