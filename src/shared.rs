@@ -9,9 +9,10 @@
 //! - [`InboundLimits`]: the per-token inbound rate limits of `/mcp`;
 //! - [`ConversationIndex`]: the conversations the server has heard of through webhooks;
 //! - [`Invalidation`]: "the switchboard changed", to every cache that holds it;
-//! - [`IdempotencyStore`]: the idempotency records of `send_message` and the per-key wait.
+//! - [`IdempotencyStore`]: the idempotency records of `send_message` and the per-key wait;
+//! - [`DeliveryStore`]: what the webhooks said about messages, and the event ids received.
 //!
-//! (The delivery record and the upstream rate budget get their seams the same way.)
+//! (The upstream rate budget gets its seam the same way.)
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -349,12 +350,261 @@ impl IdempotencyStore for MemoryIdempotency {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Delivery record
+
+/// Bounds of what a delivery record keeps.
+#[derive(Debug, Clone)]
+pub struct DeliveryLimits {
+    /// Messages whose delivery events are kept.
+    pub messages: usize,
+    /// Failures kept app-wide.
+    pub failures: usize,
+    /// Messages remembered for `get_message`.
+    pub seen_messages: usize,
+    /// Event ids remembered for deduplication.
+    pub event_ids: usize,
+    /// Anything older than this is dropped.
+    pub max_age: Duration,
+}
+
+impl Default for DeliveryLimits {
+    fn default() -> Self {
+        Self {
+            messages: 20_000,
+            failures: 2_000,
+            seen_messages: 5_000,
+            event_ids: 50_000,
+            max_age: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// One delivery event to keep for a message, as the JSON the tools show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryEntry {
+    pub message_id: String,
+    /// The conversation the event named, if any.
+    pub conversation_id: Option<String>,
+    pub event: serde_json::Value,
+    /// For a failure, the failure as `list_delivery_failures` shows it.
+    pub failure: Option<serde_json::Value>,
+}
+
+/// A message's delivery events, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryEvents {
+    /// The first conversation id an event named.
+    pub conversation_id: Option<String>,
+    pub events: Vec<serde_json::Value>,
+}
+
+/// A message the server has seen, as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenEntry {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub message: String,
+}
+
+/// What the webhooks said about messages: delivery events per message, recent failures, the
+/// event ids already received, and the messages seen.
+///
+/// Invariants: `first_sight` is true once per event id (until the id is forgotten past the
+/// bound); events of one message are kept in the order appended, with the first conversation id
+/// named; failures list newest first, filtered by conversation; everything is bounded in count
+/// and age, the oldest forgotten first.
+pub trait DeliveryStore: Send + Sync + std::fmt::Debug {
+    /// For each id, whether it is seen now for the first time (and marks it seen).
+    fn first_sight<'a>(&'a self, ids: &'a [String])
+    -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
+    fn append(&self, entries: Vec<DeliveryEntry>) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn remember(&self, messages: Vec<SeenEntry>) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn events<'a>(
+        &'a self,
+        message_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DeliveryEvents>, StoreError>>;
+    fn failures<'a>(
+        &'a self,
+        conversation_id: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<serde_json::Value>, StoreError>>;
+    fn seen<'a>(
+        &'a self,
+        message_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SeenEntry>, StoreError>>;
+}
+
+/// [`DeliveryStore`] in this process's memory.
+#[derive(Debug)]
+pub struct MemoryDeliveryStore {
+    limits: DeliveryLimits,
+    inner: Mutex<DeliveryInner>,
+}
+
+#[derive(Debug, Default)]
+struct DeliveryInner {
+    event_ids: std::collections::HashSet<String>,
+    event_order: VecDeque<String>,
+    records: HashMap<String, (Instant, DeliveryEvents)>,
+    record_order: VecDeque<String>,
+    failures: VecDeque<(Instant, Option<String>, serde_json::Value)>,
+    seen: HashMap<String, SeenEntry>,
+    seen_order: VecDeque<String>,
+}
+
+impl DeliveryInner {
+    fn expire(&mut self, limits: &DeliveryLimits, now: Instant) {
+        let old = |at: &Instant| now.saturating_duration_since(*at) > limits.max_age;
+        while self.failures.front().is_some_and(|(at, _, _)| old(at))
+            || self.failures.len() > limits.failures
+        {
+            self.failures.pop_front();
+        }
+        while let Some(id) = self.record_order.front() {
+            let drop = self.records.get(id).is_none_or(|(at, _)| old(at))
+                || self.record_order.len() > limits.messages;
+            if !drop {
+                break;
+            }
+            if let Some(id) = self.record_order.pop_front() {
+                self.records.remove(&id);
+            }
+        }
+    }
+}
+
+impl MemoryDeliveryStore {
+    pub fn new(limits: DeliveryLimits) -> Self {
+        Self {
+            limits,
+            inner: Mutex::new(DeliveryInner::default()),
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, DeliveryInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl DeliveryStore for MemoryDeliveryStore {
+    fn first_sight<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.inner();
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let first = inner.event_ids.insert(id.clone());
+                if first {
+                    inner.event_order.push_back(id.clone());
+                    while inner.event_order.len() > self.limits.event_ids {
+                        if let Some(old) = inner.event_order.pop_front() {
+                            inner.event_ids.remove(&old);
+                        }
+                    }
+                }
+                out.push(first);
+            }
+            Ok(out)
+        })
+    }
+
+    fn append(&self, entries: Vec<DeliveryEntry>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let mut inner = self.inner();
+            for e in entries {
+                let inner = &mut *inner;
+                let record = inner
+                    .records
+                    .entry(e.message_id.clone())
+                    .or_insert_with(|| {
+                        inner.record_order.push_back(e.message_id.clone());
+                        (
+                            now,
+                            DeliveryEvents {
+                                conversation_id: None,
+                                events: vec![],
+                            },
+                        )
+                    });
+                if record.1.conversation_id.is_none() {
+                    record.1.conversation_id = e.conversation_id.clone();
+                }
+                record.1.events.push(e.event);
+                if let Some(f) = e.failure {
+                    inner.failures.push_back((now, e.conversation_id, f));
+                }
+            }
+            inner.expire(&self.limits, now);
+            Ok(())
+        })
+    }
+
+    fn remember(&self, messages: Vec<SeenEntry>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.inner();
+            for m in messages {
+                let id = m.message_id.clone();
+                if inner.seen.insert(id.clone(), m).is_none() {
+                    inner.seen_order.push_back(id);
+                }
+                while inner.seen_order.len() > self.limits.seen_messages {
+                    if let Some(old) = inner.seen_order.pop_front() {
+                        inner.seen.remove(&old);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn events<'a>(
+        &'a self,
+        message_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DeliveryEvents>, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.inner();
+            inner.expire(&self.limits, Instant::now());
+            Ok(inner.records.get(message_id).map(|(_, r)| r.clone()))
+        })
+    }
+
+    fn failures<'a>(
+        &'a self,
+        conversation_id: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<serde_json::Value>, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.inner();
+            inner.expire(&self.limits, Instant::now());
+            Ok(inner
+                .failures
+                .iter()
+                .rev()
+                .filter(|(_, c, _)| conversation_id.is_none_or(|want| c.as_deref() == Some(want)))
+                .take(limit)
+                .map(|(_, _, f)| f.clone())
+                .collect())
+        })
+    }
+
+    fn seen<'a>(
+        &'a self,
+        message_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SeenEntry>, StoreError>> {
+        Box::pin(async move { Ok(self.inner().seen.get(message_id).cloned()) })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Contracts
 
 /// The invariants of each trait as checks any implementation must pass. Each panics, naming
-/// the broken invariant, when one does not hold. Run them with paused tokio time where they
-/// wait (`#[tokio::test(start_paused = true)]`); each uses its own keys, so a store may be
-/// shared between them.
+/// the broken invariant, when one does not hold. Where they wait (2 s at most) they sleep, so
+/// paused tokio time (`#[tokio::test(start_paused = true)]`) makes them instant for an
+/// in-memory store; each uses its own keys, so a store may be shared between them.
 #[doc(hidden)]
 pub mod contract {
     use super::*;
@@ -385,7 +635,7 @@ pub mod contract {
             Ok(None),
             "keys are independent"
         );
-        tokio::time::advance(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(
             limits.take("contract-a", rate).await,
             Ok(None),
@@ -489,6 +739,76 @@ pub mod contract {
         );
     }
 
+    /// `store` must keep at most 2 failures and 3 event ids, for 2 seconds.
+    pub async fn delivery(store: &dyn DeliveryStore) {
+        let ids: Vec<String> = ["e1", "e2", "e1"].map(str::to_owned).to_vec();
+        assert_eq!(
+            store.first_sight(&ids).await,
+            Ok(vec![true, true, false]),
+            "an id is new once, within a batch too"
+        );
+        assert_eq!(store.first_sight(&ids[..1]).await, Ok(vec![false]));
+        let entry = |m: &str, c: Option<&str>, n: u32, failed: bool| DeliveryEntry {
+            message_id: m.to_owned(),
+            conversation_id: c.map(str::to_owned),
+            event: serde_json::json!({"n": n}),
+            failure: failed.then(|| serde_json::json!({"message": m, "n": n})),
+        };
+        store
+            .append(vec![
+                entry("m1", None, 1, false),
+                entry("m1", Some("c1"), 2, true),
+            ])
+            .await
+            .expect("append");
+        store
+            .append(vec![
+                entry("m2", Some("c2"), 3, true),
+                entry("m3", Some("c1"), 4, true),
+            ])
+            .await
+            .expect("append");
+        let m1 = store.events("m1").await.expect("events").expect("m1 kept");
+        assert_eq!(
+            m1.conversation_id.as_deref(),
+            Some("c1"),
+            "the first conversation named"
+        );
+        assert_eq!(
+            m1.events,
+            [serde_json::json!({"n": 1}), serde_json::json!({"n": 2})],
+            "events in the order appended"
+        );
+        let all = store.failures(None, 10).await.expect("failures");
+        assert_eq!(
+            all.len(),
+            2,
+            "failures are bounded, the oldest forgotten first"
+        );
+        assert_eq!(all[0]["n"], 4, "newest first");
+        let c1 = store.failures(Some("c1"), 10).await.expect("failures");
+        assert_eq!(c1.len(), 1, "filtered by conversation");
+        assert_eq!(c1[0]["n"], 4);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(store.events("m1").await, Ok(None), "events expire with age");
+        assert_eq!(
+            store.failures(None, 10).await,
+            Ok(vec![]),
+            "failures expire with age"
+        );
+        let seen = SeenEntry {
+            message_id: "m9".to_owned(),
+            conversation_id: "c9".to_owned(),
+            message: "{}".to_owned(),
+        };
+        store.remember(vec![seen.clone()]).await.expect("remember");
+        assert_eq!(
+            store.seen("m9").await,
+            Ok(Some(seen)),
+            "a seen message is found"
+        );
+    }
+
     pub async fn invalidation(bus: &dyn Invalidation) {
         let mut first = bus.subscribe();
         let mut second = bus.subscribe();
@@ -539,6 +859,17 @@ mod tests {
     async fn memory_idempotency_keeps_the_contract() {
         let store = MemoryIdempotency::new(100, Duration::from_secs(3600));
         contract::idempotency(&store).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_delivery_store_keeps_the_contract() {
+        let store = MemoryDeliveryStore::new(DeliveryLimits {
+            failures: 2,
+            event_ids: 3,
+            max_age: Duration::from_secs(2),
+            ..DeliveryLimits::default()
+        });
+        contract::delivery(&store).await;
     }
 
     #[tokio::test]

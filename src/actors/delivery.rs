@@ -6,12 +6,11 @@
 //! event id (the API retries deliveries), and remembers the messages it has seen (send results and
 //! `conversation:message` events) so `get_message` can answer without scanning.
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
@@ -19,6 +18,7 @@ use tokio::time::Instant;
 
 use super::{Slot, ask};
 use crate::error::CallError;
+use crate::shared::{DeliveryEntry, DeliveryStore, SeenEntry, StoreError};
 pub use crate::sunco::events::DeliveryKind;
 use crate::sunco::events::{DeliveryReport, Inbound, Reading, Unusable};
 use crate::sunco::ids::format_timestamp;
@@ -26,38 +26,15 @@ use crate::sunco::wire::{Message, event_type};
 use crate::telemetry::{Metrics, kv};
 
 /// Bounds of what the tracker keeps.
-#[derive(Debug, Clone)]
-pub struct TrackerLimits {
-    /// Messages whose delivery events are kept.
-    pub messages: usize,
-    /// Failures kept app-wide.
-    pub failures: usize,
-    /// Messages remembered for `get_message`.
-    pub seen_messages: usize,
-    /// Event ids remembered for deduplication.
-    pub event_ids: usize,
-    /// Anything older than this is dropped.
-    pub max_age: Duration,
-}
-
-impl Default for TrackerLimits {
-    fn default() -> Self {
-        Self {
-            messages: 20_000,
-            failures: 2_000,
-            seen_messages: 5_000,
-            event_ids: 50_000,
-            max_age: Duration::from_secs(24 * 3600),
-        }
-    }
-}
+pub use crate::shared::DeliveryLimits as TrackerLimits;
 
 /// What the tracker is started with.
 #[derive(Debug, Clone)]
 pub struct TrackerArgs {
-    pub limits: TrackerLimits,
     pub metrics: Arc<Metrics>,
     pub watch: Arc<Watch>,
+    /// Where the record is kept; it outlives the actor's restarts.
+    pub store: Arc<dyn DeliveryStore>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,7 +200,7 @@ pub struct WebhookCounts {
 }
 
 /// One delivery event as an agent reads it.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryEvent {
     pub event_id: String,
@@ -243,14 +220,14 @@ pub struct DeliveryEvent {
     pub error: Option<DeliveryFailureReason>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeliveryFailureReason {
     pub code: String,
     pub message: String,
 }
 
 /// A failed delivery, as `list_delivery_failures` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryFailure {
     pub message_id: String,
@@ -295,153 +272,75 @@ pub enum TrackerMsg {
     Record {
         events: ReadEvents,
         span: tracing::Span,
-        reply: oneshot::Sender<WebhookCounts>,
-    },
-    /// A message this server sent (or otherwise saw).
-    Remember { message_id: String, kept: Box<Kept> },
-    Status {
-        message_id: String,
-        reply: oneshot::Sender<Option<DeliveryRecord>>,
-    },
-    Failures {
-        conversation_id: Option<String>,
-        limit: usize,
-        reply: oneshot::Sender<Vec<DeliveryFailure>>,
-    },
-    Seen {
-        message_id: String,
-        reply: oneshot::Sender<Option<Kept>>,
+        reply: oneshot::Sender<Result<WebhookCounts, CallError>>,
     },
 }
 
 pub struct DeliveryTracker;
 
 pub struct TrackerState {
-    limits: TrackerLimits,
     metrics: Arc<Metrics>,
     watch: Arc<Watch>,
-    event_ids: HashSet<String>,
-    event_order: VecDeque<String>,
-    records: HashMap<String, (Instant, DeliveryRecord)>,
-    record_order: VecDeque<String>,
-    failures: VecDeque<(Instant, DeliveryFailure)>,
-    seen: HashMap<String, Kept>,
-    seen_order: VecDeque<String>,
-}
-
-/// A seen message as the tracker keeps it: its JSON text.
-#[derive(Debug, Clone)]
-pub struct Kept {
-    conversation_id: String,
-    message: Box<str>,
-}
-
-impl Kept {
-    fn of(conversation_id: &str, message: &impl Serialize) -> Self {
-        Kept {
-            conversation_id: conversation_id.to_owned(),
-            // Serializing a message (string keys, no non-finite floats) cannot fail.
-            message: serde_json::to_string(message).unwrap_or_default().into(),
-        }
-    }
-
-    fn read(&self) -> Option<SeenMessage> {
-        Some(SeenMessage {
-            conversation_id: self.conversation_id.clone(),
-            message: serde_json::from_str(&self.message).ok()?,
-        })
-    }
+    store: Arc<dyn DeliveryStore>,
 }
 
 impl TrackerState {
     fn new(args: TrackerArgs) -> Self {
         Self {
-            limits: args.limits,
             metrics: args.metrics,
             watch: args.watch,
-            event_ids: HashSet::new(),
-            event_order: VecDeque::new(),
-            records: HashMap::new(),
-            record_order: VecDeque::new(),
-            failures: VecDeque::new(),
-            seen: HashMap::new(),
-            seen_order: VecDeque::new(),
-        }
-    }
-
-    /// True the first time an event id is seen.
-    fn first_sight(&mut self, id: &str) -> bool {
-        if !self.event_ids.insert(id.to_owned()) {
-            return false;
-        }
-        self.event_order.push_back(id.to_owned());
-        while self.event_order.len() > self.limits.event_ids {
-            if let Some(old) = self.event_order.pop_front() {
-                self.event_ids.remove(&old);
-            }
-        }
-        true
-    }
-
-    fn remember(&mut self, id: String, seen: Kept) {
-        if self.seen.insert(id.clone(), seen).is_none() {
-            self.seen_order.push_back(id);
-        }
-        while self.seen_order.len() > self.limits.seen_messages {
-            if let Some(old) = self.seen_order.pop_front() {
-                self.seen.remove(&old);
-            }
-        }
-    }
-
-    fn expire(&mut self, now: Instant) {
-        let max_age = self.limits.max_age;
-        let old = |at: &Instant| now.saturating_duration_since(*at) > max_age;
-        while self.failures.front().is_some_and(|(at, _)| old(at)) {
-            self.failures.pop_front();
-        }
-        while self.failures.len() > self.limits.failures {
-            self.failures.pop_front();
-        }
-        while let Some(id) = self.record_order.front() {
-            let drop = self.records.get(id).is_none_or(|(at, _)| old(at))
-                || self.record_order.len() > self.limits.messages;
-            if !drop {
-                break;
-            }
-            if let Some(id) = self.record_order.pop_front() {
-                self.records.remove(&id);
-            }
+            store: args.store,
         }
     }
 
     /// Stores one POST's events: each is recorded once (repeats of a retried delivery are
     /// duplicates), and one the server cannot use is counted and logged once, never dropped
-    /// silently.
-    fn record_all(&mut self, events: &[Result<Inbound, Unusable>]) -> WebhookCounts {
+    /// silently. An error: the store did not take them (nothing counted as recorded).
+    async fn record_all(
+        &mut self,
+        events: &[Result<Inbound, Unusable>],
+    ) -> Result<WebhookCounts, StoreError> {
+        // Which events need their id checked against the ones already received.
+        let checked: Vec<Option<&str>> = events
+            .iter()
+            .map(|event| match event {
+                Ok(e) if e.reading == Reading::Ignored => None,
+                Ok(e) => Some(e.id.as_str()),
+                Err(u) => u.id.as_deref(),
+            })
+            .collect();
+        let ids: Vec<String> = checked
+            .iter()
+            .flatten()
+            .map(|id| (*id).to_owned())
+            .collect();
+        let mut firsts = self.store.first_sight(&ids).await?.into_iter();
         let mut counts = WebhookCounts::default();
         let mut arrived = false;
-        for event in events {
+        let (mut deliveries, mut seen, mut noted) = (vec![], vec![], vec![]);
+        for (event, id) in events.iter().zip(&checked) {
+            let first = id.is_some() && firsts.next().unwrap_or(false);
             let (kind, outcome) = match event {
                 Ok(e) if e.reading == Reading::Ignored => {
                     tracing::debug!(event_type = %e.kind, event_id = %e.id, "ignored a webhook event of a type the server does not read");
                     (e.kind.as_str(), Outcome::Ignored)
                 }
-                Ok(e) if !self.first_sight(&e.id) => (e.kind.as_str(), Outcome::Duplicate),
+                Ok(e) if !first => (e.kind.as_str(), Outcome::Duplicate),
                 Ok(e) => {
                     match &e.reading {
-                        Reading::Delivery(report) => self.record_delivery(e, report),
-                        Reading::Message(seen) => {
-                            let kept = Kept::of(&seen.conversation_id, &seen.message);
-                            self.remember(seen.message_id.clone(), kept);
+                        Reading::Delivery(report) => {
+                            deliveries.push(self.delivery_entry(e, report))
                         }
+                        Reading::Message(m) => seen.push(SeenEntry {
+                            message_id: m.message_id.clone(),
+                            conversation_id: m.conversation_id.clone(),
+                            message: m.message.to_string(),
+                        }),
                         Reading::Ignored => {}
                     }
                     (e.kind.as_str(), Outcome::Recorded)
                 }
-                Err(u) if u.id.as_deref().is_some_and(|id| !self.first_sight(id)) => {
-                    (u.kind.as_str(), Outcome::Duplicate)
-                }
+                Err(u) if id.is_some() && !first => (u.kind.as_str(), Outcome::Duplicate),
                 Err(u) => {
                     tracing::warn!(
                         event_type = %u.kind,
@@ -461,21 +360,28 @@ impl TrackerState {
                 Outcome::Unusable => counts.unusable += 1,
                 Outcome::Ignored => counts.ignored += 1,
             }
-            self.metrics.webhook_events.add(
-                1,
-                &[
-                    kv("type", metric_type(kind)),
-                    kv("outcome", outcome.as_str()),
-                ],
-            );
+            noted.push((metric_type(kind), outcome));
+        }
+        if !deliveries.is_empty() {
+            self.store.append(deliveries).await?;
+        }
+        if !seen.is_empty() {
+            self.store.remember(seen).await?;
+        }
+        // Counted once stored, so a POST answered 503 and retried is not counted twice.
+        for (kind, outcome) in noted {
+            self.metrics
+                .webhook_events
+                .add(1, &[kv("type", kind), kv("outcome", outcome.as_str())]);
         }
         if arrived {
             self.watch.note_event(OffsetDateTime::now_utc());
         }
-        counts
+        Ok(counts)
     }
 
-    fn record_delivery(&mut self, event: &Inbound, report: &DeliveryReport) {
+    /// The record of one delivery event (and its failure), and its metric.
+    fn delivery_entry(&self, event: &Inbound, report: &DeliveryReport) -> DeliveryEntry {
         let kind = report.kind;
         let mut attrs = vec![
             kv("type", kind.as_str()),
@@ -485,7 +391,6 @@ impl TrackerState {
             attrs.push(kv("code", label(code)));
         }
         self.metrics.delivery_events.add(1, &attrs);
-        let now = Instant::now();
         let error = report
             .error
             .as_ref()
@@ -508,39 +413,24 @@ impl TrackerState {
             is_final_event: report.is_final_event,
             error: error.clone(),
         };
-        let message_id = report.message_id.clone();
-        let entry = self.records.entry(message_id.clone()).or_insert_with(|| {
-            self.record_order.push_back(message_id.clone());
-            (
-                now,
-                DeliveryRecord {
-                    message_id: message_id.clone(),
-                    conversation_id: None,
-                    events: vec![],
-                },
-            )
+        let failure = error.map(|error| DeliveryFailure {
+            message_id: report.message_id.clone(),
+            conversation_id: report.conversation_id.clone(),
+            user_id: report.user_id.clone(),
+            channel: report.channel.clone(),
+            integration_id: report.integration_id.clone(),
+            code: error.code,
+            reason: error.message,
+            created_at,
+            event_id: event.id.clone(),
         });
-        if entry.1.conversation_id.is_none() {
-            entry.1.conversation_id = report.conversation_id.clone();
+        DeliveryEntry {
+            message_id: report.message_id.clone(),
+            conversation_id: report.conversation_id.clone(),
+            // Our own views serialize without fail.
+            event: serde_json::to_value(&view).unwrap_or_default(),
+            failure: failure.map(|f| serde_json::to_value(&f).unwrap_or_default()),
         }
-        entry.1.events.push(view);
-        if let Some(error) = error {
-            self.failures.push_back((
-                now,
-                DeliveryFailure {
-                    message_id,
-                    conversation_id: report.conversation_id.clone(),
-                    user_id: report.user_id.clone(),
-                    channel: report.channel.clone(),
-                    integration_id: report.integration_id.clone(),
-                    code: error.code,
-                    reason: error.message,
-                    created_at,
-                    event_id: event.id.clone(),
-                },
-            ));
-        }
-        self.expire(now);
     }
 }
 
@@ -620,37 +510,13 @@ impl Actor for DeliveryTracker {
                     otel.name = "delivery record",
                     events = events.len() as i64
                 );
-                let _entered = span.enter();
-                let _ = reply.send(state.record_all(&events));
-            }
-            TrackerMsg::Remember { message_id, kept } => state.remember(message_id, *kept),
-            TrackerMsg::Status { message_id, reply } => {
-                state.expire(Instant::now());
-                let _ = reply.send(state.records.get(&message_id).map(|(_, r)| r.clone()));
-            }
-            TrackerMsg::Failures {
-                conversation_id,
-                limit,
-                reply,
-            } => {
-                state.expire(Instant::now());
-                let list = state
-                    .failures
-                    .iter()
-                    .rev()
-                    .map(|(_, f)| f)
-                    .filter(|f| {
-                        conversation_id
-                            .as_deref()
-                            .is_none_or(|c| f.conversation_id.as_deref() == Some(c))
-                    })
-                    .take(limit)
-                    .cloned()
-                    .collect();
-                let _ = reply.send(list);
-            }
-            TrackerMsg::Seen { message_id, reply } => {
-                let _ = reply.send(state.seen.get(&message_id).cloned());
+                let stored = tracing::Instrument::instrument(state.record_all(&events), span)
+                    .await
+                    .map_err(|e| CallError::Unavailable {
+                        component: "the delivery record",
+                        reason: e.to_string(),
+                    });
+                let _ = reply.send(stored);
             }
         }
         Ok(())
@@ -662,6 +528,8 @@ impl Actor for DeliveryTracker {
 pub struct TrackerHandle {
     pub(crate) slot: Arc<Slot<TrackerMsg>>,
     pub(crate) watch: Arc<Watch>,
+    /// The record, read directly: reads need no actor, and they outlive its restarts.
+    pub(crate) store: Arc<dyn DeliveryStore>,
 }
 
 impl TrackerHandle {
@@ -679,7 +547,7 @@ impl TrackerHandle {
             span: span.clone(),
             reply,
         })
-        .await
+        .await?
     }
 
     /// What the delivery answers can be trusted for.
@@ -692,21 +560,32 @@ impl TrackerHandle {
         self.watch.set_check(check);
     }
 
-    pub fn remember(&self, conversation_id: &str, message: &Message) {
-        if let Some(actor) = self.slot.current() {
-            let _ = actor.send_message(TrackerMsg::Remember {
-                message_id: message.id.clone(),
-                kept: Box::new(Kept::of(conversation_id, message)),
-            });
+    /// Remembers a message the server sent or found, for `get_message`.
+    pub async fn remember(&self, conversation_id: &str, message: &Message) {
+        let entry = SeenEntry {
+            message_id: message.id.clone(),
+            conversation_id: conversation_id.to_owned(),
+            message: serde_json::to_string(message).unwrap_or_default(),
+        };
+        if let Err(e) = self.store.remember(vec![entry]).await {
+            // Only a shortcut is lost: get_message scans instead.
+            tracing::debug!("cannot remember a message: {e}");
         }
     }
 
     pub async fn status(&self, message_id: &str) -> Result<Option<DeliveryRecord>, CallError> {
-        ask(&self.slot, Self::until(), |reply| TrackerMsg::Status {
+        let Some(found) = self.store.events(message_id).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        Ok(Some(DeliveryRecord {
             message_id: message_id.to_owned(),
-            reply,
-        })
-        .await
+            conversation_id: found.conversation_id,
+            events: found
+                .events
+                .into_iter()
+                .filter_map(|e| serde_json::from_value(e).ok())
+                .collect(),
+        }))
     }
 
     pub async fn failures(
@@ -714,21 +593,31 @@ impl TrackerHandle {
         conversation_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DeliveryFailure>, CallError> {
-        ask(&self.slot, Self::until(), |reply| TrackerMsg::Failures {
-            conversation_id: conversation_id.map(str::to_owned),
-            limit,
-            reply,
-        })
-        .await
+        let list = self
+            .store
+            .failures(conversation_id, limit)
+            .await
+            .map_err(unavailable)?;
+        Ok(list
+            .into_iter()
+            .filter_map(|f| serde_json::from_value(f).ok())
+            .collect())
     }
 
     pub async fn seen(&self, message_id: &str) -> Result<Option<SeenMessage>, CallError> {
-        let kept = ask(&self.slot, Self::until(), |reply| TrackerMsg::Seen {
-            message_id: message_id.to_owned(),
-            reply,
-        })
-        .await?;
-        // Decoded here, in the caller's task, not in the actor's.
-        Ok(kept.as_ref().and_then(Kept::read))
+        let found = self.store.seen(message_id).await.map_err(unavailable)?;
+        Ok(found.and_then(|s| {
+            Some(SeenMessage {
+                conversation_id: s.conversation_id,
+                message: serde_json::from_str(&s.message).ok()?,
+            })
+        }))
+    }
+}
+
+fn unavailable(e: StoreError) -> CallError {
+    CallError::Unavailable {
+        component: "the delivery record",
+        reason: e.to_string(),
     }
 }

@@ -321,9 +321,13 @@ impl Actors {
         };
         tokio::spawn(switchboard.clone().listen());
         let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
+        let delivery_store: Arc<dyn crate::shared::DeliveryStore> = Arc::new(
+            crate::shared::MemoryDeliveryStore::new(settings.tracker.clone()),
+        );
         let tracker = TrackerHandle {
             slot: tracker_slot,
             watch: watch.clone(),
+            store: delivery_store.clone(),
         };
         let metrics = settings.telemetry.metrics.clone();
         let settings_metrics = metrics.clone();
@@ -349,9 +353,9 @@ impl Actors {
             ),
             tracker: (
                 TrackerArgs {
-                    limits: settings.tracker.clone(),
                     metrics,
                     watch,
+                    store: delivery_store,
                 },
                 tracker.slot.clone(),
             ),

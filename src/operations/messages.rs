@@ -67,7 +67,7 @@ impl Operations {
             on_page(scanned).await;
             let oldest = answer.messages.first().map(|m| m.id.clone());
             if let Some(m) = answer.messages.into_iter().find(|m| m.id == message_id) {
-                tracker.remember(conversation_id, &m);
+                tracker.remember(conversation_id, &m).await;
                 return Ok(Found {
                     message: serde_json::to_value(&m).unwrap_or_default(),
                     by: FoundBy::Scan,

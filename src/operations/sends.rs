@@ -211,7 +211,7 @@ impl Sends {
             })
             .await?;
         for m in &answer.messages {
-            self.tracker.remember(conversation_id, m);
+            self.tracker.remember(conversation_id, m).await;
         }
         Ok(answer.messages)
     }

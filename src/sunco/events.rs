@@ -41,7 +41,9 @@ pub enum Reading {
 }
 
 /// Which delivery event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum DeliveryKind {
     /// `conversation:message:delivery:channel`: handed to the channel.
