@@ -20,13 +20,10 @@ async fn a_restart_storm_stops_the_server_instead_of_looping() {
     for n in 1..=2 {
         t.server.actors.kill(ActorKind::Tracker);
         // Wait for the restart before the next blow.
-        for _ in 0..200 {
-            if t.server.actors.restarts().await.expect("restarts") == n {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(t.server.actors.restarts().await.expect("restarts"), n);
+        crate::support::eventually("the tracker restarted", || async {
+            t.server.actors.restarts().await.expect("restarts") == n
+        })
+        .await;
     }
     assert!(
         t.server.actors.is_running(),
@@ -147,17 +144,7 @@ async fn the_tracker_counts_a_redelivered_event_once() {
             .expect("post");
         assert_eq!(r.status(), 200);
     }
-    let mut status = json!(null);
-    for _ in 0..100 {
-        status = t
-            .ok("get_delivery_status", json!({"messageId": message_id}))
-            .await;
-        if status["state"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(status["state"], "failed", "{status}");
+    let status = t.delivery_state(message_id, "failed").await;
     assert_eq!(
         status["events"].as_array().map(Vec::len),
         Some(1),

@@ -14,11 +14,9 @@ use crate::mcp_support::TestServer;
 const POST_MESSAGE: &str = "POST /v2/apps/{appId}/conversations/{conversationId}/messages";
 const LIST_MESSAGES: &str = "GET /v2/apps/{appId}/conversations/{conversationId}/messages";
 
-/// Quick retries, so fault tests take milliseconds.
+/// Quick retries, at most 4 attempts: fault tests take milliseconds.
 fn quick() -> SupervisorSettings {
-    let mut s = SupervisorSettings::default();
-    s.limits.initial_backoff = Duration::from_millis(5);
-    s.limits.max_backoff = Duration::from_millis(40);
+    let mut s = crate::support::quick();
     s.limits.max_attempts = 4;
     s
 }

@@ -13,12 +13,7 @@ use crate::support::TestSim;
 
 const POST_MESSAGE: &str = "POST /v2/apps/{appId}/conversations/{conversationId}/messages";
 
-fn quick() -> SupervisorSettings {
-    let mut s = SupervisorSettings::default();
-    s.limits.initial_backoff = Duration::from_millis(5);
-    s.limits.max_backoff = Duration::from_millis(40);
-    s
-}
+use crate::support::quick;
 
 /// Every message of a conversation as the simulator stores it (all pages).
 async fn stored(t: &TestServer, conversation: &str) -> Vec<Value> {

@@ -723,20 +723,15 @@ async fn the_webhook_route_refuses_a_wrong_key_and_malformed_envelopes() {
         .await
         .expect("post");
     assert_eq!(r.status(), 400);
-    let mut ready = 0;
-    for _ in 0..100 {
+    crate::support::eventually("ready once the credentials were accepted", || async {
         let r = http
             .get(format!("http://{}/readyz", t.server.addr))
             .send()
             .await
             .expect("readyz");
-        ready = r.status().as_u16();
-        if ready == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(ready, 200, "ready once the credentials were accepted");
+        r.status() == 200
+    })
+    .await;
     let health = http
         .get(format!("http://{}/healthz", t.server.addr))
         .send()

@@ -155,14 +155,15 @@ impl TestServer {
     /// of `message_id` shows `state`; returns that answer.
     pub async fn delivery_state(&self, message_id: &str, state: &str) -> Value {
         let args = serde_json::json!({"messageId": message_id});
-        for _ in 0..200 {
+        let reached = std::sync::Mutex::new(Value::Null);
+        crate::support::eventually(&format!("message {message_id} is {state}"), || async {
             let v = self.ok("get_delivery_status", args.clone()).await;
-            if v["state"] == state {
-                return v;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("message {message_id} never reached delivery state {state}");
+            let done = v["state"] == state;
+            *reached.lock().expect("lock") = v;
+            done
+        })
+        .await;
+        reached.into_inner().expect("lock")
     }
 
     pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {

@@ -352,3 +352,12 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Actor settings for fast tests: retries after 5 ms, doubling to 40 ms, so fault tests take
+/// milliseconds. Tests that need other numbers change the fields they care about.
+pub fn quick() -> zendesk_messaging_mcp::actors::SupervisorSettings {
+    let mut s = zendesk_messaging_mcp::actors::SupervisorSettings::default();
+    s.limits.initial_backoff = Duration::from_millis(5);
+    s.limits.max_backoff = Duration::from_millis(40);
+    s
+}

@@ -85,12 +85,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn quick() -> SupervisorSettings {
-    let mut s = SupervisorSettings::default();
-    s.limits.initial_backoff = Duration::from_millis(50);
-    s.limits.max_backoff = Duration::from_millis(100);
-    s
-}
+use crate::support::quick;
 
 #[tokio::test]
 async fn a_throttled_send_shows_the_429_wait_and_the_retry() {
@@ -466,15 +461,12 @@ async fn metrics_pass_promtool_and_cover_every_dashboard_and_rule_query() {
         .or(b["messages"][0]["id"].as_str())
         .expect("id")
         .to_owned();
-    for _ in 0..200 {
+    crate::support::eventually("a delivery failure and a restart are counted", || async {
         let text = metrics_text(&t).await;
-        if sample(&text, "sunco_delivery_events_total", &[("type", "failure")]).is_some()
+        sample(&text, "sunco_delivery_events_total", &[("type", "failure")]).is_some()
             && sample(&text, "actor_restarts_total", &[]).is_some()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     let _ = mid;
     let text = metrics_text(&t).await;
     let exported: BTreeSet<String> = text
