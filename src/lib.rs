@@ -46,8 +46,10 @@
 //!   switchboard.rs    who controls a conversation; control steps checked before the call
 //!   credentials.rs    whether the upstream accepts the key
 //!   webhooks.rs       whether the upstream webhook sends every trigger the server reads
-//! mcp.rs         the tools: arguments -> one call -> result
-//! mcp/           argument and result types (the schemas an LLM reads), content checks, cursors;
+//! mcp.rs         the MCP server: tool table, calls (span, metrics, audit), logging, instructions
+//! mcp/           the tools by family (conversations, messages, users, switchboard, integrations,
+//!                delivery): arguments -> one call -> result; argument and result types (the
+//!                schemas an LLM reads), content checks, cursors;
 //!   args.rs        one argument decoder for every tool (numbers as strings, JSON text, null)
 //!   schema.rs      schemas every client reads: refs inlined, standard formats, no booleans
 //! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring

@@ -1,0 +1,125 @@
+//! The switchboard tools: the routing picture, who controls a conversation, and the four control steps, each checked before anything is written.
+
+use super::*;
+
+#[tool_router(router = switchboard_tools, vis = "pub(super)")]
+impl ZendeskMcp {
+    #[tool(
+        description = "The app's switchboard and every switchboard integration it routes between (bots, agent workspaces): names, types, which is the default, and each one's `next`. One call gives the routing picture; it also refreshes the server's cache.",
+        annotations(
+            title = "List switchboards",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn list_switchboards(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+    ) -> Result<Json<SwitchboardList>, ToolError> {
+        let picture = self.ops.actors.switchboard.picture(true).await?;
+        let switchboards = picture
+            .switchboard
+            .clone()
+            .map(|s| SwitchboardView {
+                switchboard: s,
+                switchboard_integrations: picture.switchboard_integrations.clone(),
+            })
+            .into_iter()
+            .collect();
+        Ok(Json(SwitchboardList { switchboards }))
+    }
+
+    #[tool(
+        description = "Who controls a conversation now: the active switchboard integration, the pending one (offered control), where `next` leads, whether the switchboard is enabled, and every valid target. Check it before pass_control.",
+        annotations(
+            title = "Get switchboard status",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn get_switchboard_status(
+        &self,
+        Parameters(a): Parameters<ConversationArgs>,
+    ) -> Result<Json<crate::actors::switchboard::SwitchboardStatus>, ToolError> {
+        let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        Ok(Json(self.ops.switchboard_status(&conversation_id).await?))
+    }
+
+    #[tool(
+        description = "Hand a conversation to another switchboard integration, e.g. from the bot to human agents. The target (switchboardIntegration) is an id, a name, an integrationType held by exactly one integration, or `next`. It is checked first: an invalid target is refused with the list of valid targets and nothing changes. Returns who controls the conversation afterwards.",
+        annotations(
+            title = "Pass control",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn pass_control(
+        &self,
+        Parameters(a): Parameters<ControlTargetArgs>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
+        self.control(Control::Pass(target), &a.conversation_id, a.metadata)
+            .await
+    }
+
+    #[tool(
+        description = "Offer control of a conversation to another switchboard integration, which takes it with accept_control. The target is checked like pass_control's and must not be the integration already in control.",
+        annotations(
+            title = "Offer control",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn offer_control(
+        &self,
+        Parameters(a): Parameters<ControlTargetArgs>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
+        self.control(Control::Offer(target), &a.conversation_id, a.metadata)
+            .await
+    }
+
+    #[tool(
+        description = "Accept a pending offer of control: the pending switchboard integration becomes active. Fails when nothing is pending (see get_switchboard_status).",
+        annotations(
+            title = "Accept control",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn accept_control(
+        &self,
+        Parameters(a): Parameters<ControlArgs>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        self.control(Control::Accept, &a.conversation_id, a.metadata)
+            .await
+    }
+
+    #[tool(
+        description = "Release control of a conversation: the active switchboard integration gives it up and the conversation returns to the switchboard's default integration.",
+        annotations(
+            title = "Release control",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn release_control(
+        &self,
+        Parameters(a): Parameters<ControlArgs>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        self.control(Control::Release, &a.conversation_id, a.metadata)
+            .await
+    }
+}

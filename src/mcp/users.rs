@@ -1,0 +1,102 @@
+//! The user tools: create, get (by id or externalId), update.
+
+use super::*;
+
+#[tool_router(router = user_tools, vis = "pub(super)")]
+impl ZendeskMcp {
+    #[tool(
+        description = "Create a user with your system's externalId (unique in the app), optional profile (givenName, surname, email, avatarUrl, locale) and metadata. Create users before conversations for them. Not idempotent: a second call with the same externalId fails with a conflict.",
+        annotations(
+            title = "Create a user",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn create_user(
+        &self,
+        Parameters(a): Parameters<CreateUserArgs>,
+    ) -> Result<Json<UserOut>, ToolError> {
+        let external_id = id_arg("externalId", &a.external_id)?;
+        content::check_metadata("metadata", &a.metadata)?;
+        content::check_timestamp("signedUpAt", &a.signed_up_at)?;
+        let body = UserCreate {
+            external_id: Some(external_id),
+            profile: a.profile,
+            metadata: a.metadata,
+            signed_up_at: a.signed_up_at,
+            ..Default::default()
+        };
+        let answer: UserResponse = self
+            .ops
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::CreateUser(body))
+            .await?;
+        Ok(Json(UserOut { user: answer.user }))
+    }
+
+    #[tool(
+        description = "Get a user by Sunshine Conversations id or by externalId (the id is tried first): profile, identities, metadata.",
+        annotations(
+            title = "Get a user",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn get_user(
+        &self,
+        Parameters(a): Parameters<UserArgs>,
+    ) -> Result<Json<UserOut>, ToolError> {
+        let user = id_arg("userId", &a.user_id)?;
+        let answer: UserResponse = self
+            .ops
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::GetUser { user })
+            .await?;
+        Ok(Json(UserOut { user: answer.user }))
+    }
+
+    #[tool(
+        description = "Update a user's profile, metadata or signedUpAt; fields left out are kept. userId is the id or the externalId. Repeating the same update leaves the same result.",
+        annotations(
+            title = "Update a user",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn update_user(
+        &self,
+        Parameters(a): Parameters<UpdateUserArgs>,
+    ) -> Result<Json<UserOut>, ToolError> {
+        let user = id_arg("userId", &a.user_id)?;
+        content::check_metadata("metadata", &a.metadata)?;
+        content::check_timestamp("signedUpAt", &a.signed_up_at)?;
+        if a.profile.is_none() && a.metadata.is_none() && a.signed_up_at.is_none() {
+            return Err(CallError::invalid(
+                "profile",
+                "nothing to update: give profile, metadata or signedUpAt",
+            )
+            .into());
+        }
+        let body = UserUpdate {
+            profile: a.profile,
+            metadata: a.metadata,
+            signed_up_at: a.signed_up_at,
+            ..Default::default()
+        };
+        let answer: UserResponse = self
+            .ops
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::UpdateUser { user, body })
+            .await?;
+        Ok(Json(UserOut { user: answer.user }))
+    }
+}
