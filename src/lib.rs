@@ -52,8 +52,12 @@
 //!                schemas an LLM reads), content checks, cursors;
 //!   args.rs        one argument decoder for every tool (numbers as strings, JSON text, null)
 //!   schema.rs      schemas every client reads: refs inlined, standard formats, no booleans
-//! server.rs      the HTTP routes: /mcp, /webhooks/sunco, /healthz, /readyz; --simulator wiring
-//! server/negotiate.rs  Accept as clients send it, JSON-RPC errors for broken bodies, Host/Origin
+//! server.rs      the HTTP face: the router, serving, the token check, request spans
+//! server/
+//!   webhook.rs     POST /webhooks/sunco
+//!   health.rs      /healthz, /readyz and the credential check behind it
+//!   negotiate.rs   Accept as clients send it, JSON-RPC errors for broken bodies, Host/Origin
+//!   simulator.rs   the --simulator wiring
 //!
 //! Apart, using sunco only:
 //! simulator/     the Sunshine Conversations simulator: an HTTP server with in-memory state

@@ -1,8 +1,8 @@
 //! The HTTP face of the server: `/mcp` (Streamable HTTP), `POST /webhooks/sunco`, `/healthz`
 //! and `/readyz`; and the wiring of `--simulator`.
 //!
-//! The webhook route checks `X-API-Key` in constant time, reads the envelope's events one by
-//! one (every payload the spec allows), and answers once the delivery tracker has stored them.
+//! This file holds the router, the serving and what every route shares; the webhook route,
+//! the probes and the `--simulator` wiring have files of their own below `server/`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,14 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod health;
 mod negotiate;
+mod simulator;
+mod webhook;
+
+pub use simulator::{
+    SIMULATOR_WEBHOOK_SECRET, WithSimulator, serve_with_simulator, simulator_config,
+};
 
 use crate::access::{AccessPolicy, Refusal};
 use crate::actors::{ActorKind, Actors, SupervisorSettings};
@@ -145,10 +152,10 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .merge(mcp)
         .route(
             WEBHOOK_PATH,
-            post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+            post(webhook::webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
         )
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(trace_http))
         .with_state(state)
@@ -257,201 +264,6 @@ fn problem(status: StatusCode, class: ErrorClass, message: impl Into<String>) ->
     (status, axum::Json(class.body(message))).into_response()
 }
 
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (outcome, response) = receive_webhook(&state, &headers, &body).await;
-    state
-        .actors
-        .metrics
-        .webhook_requests
-        .add(1, &[crate::telemetry::kv("outcome", outcome)]);
-    response
-}
-
-/// Checks one webhook POST, reads its events and stores them; returns the outcome attribute and
-/// the answer.
-///
-/// The answer is 200 with the counts (`{"recorded","duplicates","unusable","ignored"}`) once
-/// every event is stored or can never be used, and 503 when events were not stored (the
-/// upstream then retries them). An envelope that is not one (not JSON, no `app.id`, `events`
-/// not an array) or is for another app is refused with 400, which the upstream does not retry.
-async fn receive_webhook(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> (&'static str, Response) {
-    let Some(secret) = &state.webhook_secret else {
-        return (
-            "unconfigured",
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorClass::Unavailable,
-                "webhooks are not configured: set SUNCO_WEBHOOK_SECRET to the webhook's secret",
-            ),
-        );
-    };
-    let presented = headers
-        .get("x-api-key")
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if !secret.matches(presented) {
-        tracing::warn!("refused a webhook POST with a missing or wrong X-API-Key");
-        return (
-            "unauthorized",
-            problem(
-                StatusCode::UNAUTHORIZED,
-                ErrorClass::Unauthorized,
-                "missing or wrong X-API-Key: send the webhook's secret (SUNCO_WEBHOOK_SECRET)",
-            ),
-        );
-    }
-    let malformed = |why: String| {
-        tracing::warn!("refused a webhook POST that is not an event envelope: {why}");
-        (
-            "malformed",
-            problem(
-                StatusCode::BAD_REQUEST,
-                ErrorClass::InvalidArgument,
-                format!("not a Sunshine Conversations webhook envelope: {why}"),
-            ),
-        )
-    };
-    let envelope: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(e) => e,
-        Err(e) => return malformed(format!("the body is not JSON ({e})")),
-    };
-    let Some(app_id) = envelope
-        .pointer("/app/id")
-        .and_then(serde_json::Value::as_str)
-    else {
-        return malformed("app.id is missing".into());
-    };
-    if app_id != &*state.app_id {
-        tracing::warn!(app_id, "refused webhook events for another app");
-        return (
-            "wrong_app",
-            problem(
-                StatusCode::BAD_REQUEST,
-                ErrorClass::InvalidArgument,
-                format!(
-                    "the events are for app {app_id}, this server serves app {}",
-                    state.app_id
-                ),
-            ),
-        );
-    }
-    let events: crate::actors::delivery::ReadEvents = match envelope.get("events") {
-        None | Some(serde_json::Value::Null) => Vec::new().into(),
-        Some(serde_json::Value::Array(list)) => list.iter().map(events::read).collect(),
-        Some(_) => return malformed("events is not an array".into()),
-    };
-    match state.actors.tracker.record(events).await {
-        Ok(counts) => {
-            tracing::debug!(
-                recorded = counts.recorded,
-                duplicates = counts.duplicates,
-                unusable = counts.unusable,
-                ignored = counts.ignored,
-                "webhook events stored"
-            );
-            (
-                "accepted",
-                (StatusCode::OK, axum::Json(counts)).into_response(),
-            )
-        }
-        // Not stored: 503, so the upstream retries them.
-        Err(e) => (
-            "unavailable",
-            problem(StatusCode::SERVICE_UNAVAILABLE, e.class(), e.to_string()),
-        ),
-    }
-}
-
-async fn healthz(State(state): State<AppState>) -> Response {
-    if state.actors.is_running() {
-        (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
-    } else {
-        problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorClass::Unavailable,
-            "the actors have stopped; the server is stopping",
-        )
-    }
-}
-
-async fn readyz(State(state): State<AppState>) -> Response {
-    let mut missing = vec![];
-    if !state.actors.is_running() {
-        missing.push("the supervisor has stopped".to_owned());
-    }
-    for kind in ActorKind::ALL {
-        if !state.actors.is_up(kind) {
-            missing.push(format!("the {} actor is restarting", kind.as_str()));
-        }
-    }
-    match state.credentials() {
-        CredentialCheck::Accepted => {}
-        CredentialCheck::Unchecked => {
-            missing.push("the credentials have not been checked against the upstream yet".into())
-        }
-        CredentialCheck::Refused(why) => {
-            missing.push(format!("the upstream refused the credentials: {why}"))
-        }
-    }
-    state
-        .actors
-        .metrics
-        .ready
-        .record(u64::from(missing.is_empty()), &[]);
-    // Delivery tracking does not decide readiness (the tools work without it), but it is shown.
-    let tracking = state.actors.tracker.tracking();
-    if missing.is_empty() {
-        (
-            StatusCode::OK,
-            axum::Json(json!({"status": "ready", "tracking": tracking})),
-        )
-            .into_response()
-    } else {
-        let mut body = ErrorClass::Unavailable.body(format!("not ready: {}", missing.join("; ")));
-        body["status"] = json!("not ready");
-        body["reasons"] = json!(missing);
-        body["tracking"] = json!(tracking);
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
-    }
-}
-
-/// Checks the credentials against the upstream, again with growing pauses until it gives a
-/// verdict, and records it for `/readyz`.
-async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken) {
-    let mut wait = Duration::from_millis(500);
-    loop {
-        let verdict = match state.operations.check_credentials(scope).await {
-            Ok(CredentialVerdict::Accepted) => {
-                tracing::info!("the upstream accepted the credentials");
-                CredentialCheck::Accepted
-            }
-            Ok(CredentialVerdict::Refused(why)) => {
-                tracing::error!("the upstream refused the credentials: {why}");
-                CredentialCheck::Refused(why)
-            }
-            Err(e) => {
-                tracing::warn!("cannot check the credentials yet: {e}");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = ct.cancelled() => return,
-                }
-                wait = (wait * 2).min(Duration::from_secs(30));
-                continue;
-            }
-        };
-        let accepted = matches!(verdict, CredentialCheck::Accepted);
-        state.actors.metrics.ready.record(u64::from(accepted), &[]);
-        if let Ok(mut c) = state.credentials.lock() {
-            *c = verdict;
-        }
-        return;
-    }
-}
-
 /// A running server.
 pub struct RunningServer {
     pub addr: SocketAddr,
@@ -526,7 +338,7 @@ pub async fn serve_with(
     let (check_state, scope, check_ct) = (state.clone(), config.scope, ct.child_token());
     let (webhook_secret, every) = (config.webhook_secret.clone(), http.webhook_check);
     tokio::spawn(async move {
-        check_credentials(check_state.clone(), scope, check_ct.clone()).await;
+        health::check_credentials(check_state.clone(), scope, check_ct.clone()).await;
         if let Some(every) = every {
             crate::operations::webhooks::run(
                 check_state.actors.clone(),
@@ -560,69 +372,5 @@ pub async fn serve_with(
         operations,
         ct,
         task,
-    })
-}
-
-/// A server wired to an embedded simulator (the `--simulator` flag).
-pub struct WithSimulator {
-    pub server: RunningServer,
-    pub simulator: crate::simulator::RunningSimulator,
-    pub config: Config,
-}
-
-/// The configuration that points the server at a simulator at `api_url` with the demo keys.
-pub fn simulator_config(api_url: &str) -> Result<Config, CallError> {
-    use crate::simulator::seed;
-    let api_url = crate::config::parse_api_url(api_url, "")
-        .map_err(|e| CallError::Internal(e.to_string()))?;
-    Ok(Config {
-        app_id: seed::DEFAULT_APP_ID.to_owned(),
-        key_id: seed::DEFAULT_KEY_ID.to_owned(),
-        key_secret: Secret::new(seed::DEFAULT_KEY_SECRET),
-        key_secret_file: None,
-        scope: Scope::App,
-        auth: crate::config::AuthMode::Jwt,
-        api_url,
-        webhook_secret: Some(Secret::new(SIMULATOR_WEBHOOK_SECRET)),
-        timeout: Duration::from_secs(crate::config::DEFAULT_TIMEOUT_SECS),
-        jwt_lifetime: Duration::from_secs(crate::config::DEFAULT_JWT_LIFETIME_SECS),
-    })
-}
-
-/// The webhook secret shared by the server and its embedded simulator.
-pub const SIMULATOR_WEBHOOK_SECRET: &str = "sim-webhook-secret";
-
-/// Binds `listener` for the server, starts the demo simulator on another loopback port with its
-/// webhooks aimed at the server's webhook route, and serves.
-pub async fn serve_with_simulator(
-    listener: TcpListener,
-    settings: SupervisorSettings,
-    deadline: Option<Duration>,
-    http: HttpOptions,
-) -> Result<WithSimulator, CallError> {
-    use crate::simulator::{self, SimConfig, seed::Seed};
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CallError::Internal(e.to_string()))?;
-    let host = if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    };
-    let mut sim_config = SimConfig::local(Seed::Demo);
-    sim_config.webhook_url = Some(format!("http://{host}{WEBHOOK_PATH}"));
-    sim_config.webhook_secret = Secret::new(SIMULATOR_WEBHOOK_SECRET);
-    let simulator = simulator::start(sim_config)
-        .await
-        .map_err(|e| CallError::Internal(format!("cannot start the simulator: {e}")))?;
-    let mut config = simulator_config(&simulator.base_url())?;
-    if let Some(d) = deadline {
-        config.timeout = d;
-    }
-    let server = serve_with(listener, &config, settings, http).await?;
-    Ok(WithSimulator {
-        server,
-        simulator,
-        config,
     })
 }

@@ -1,0 +1,90 @@
+//! `/healthz` (the actors run), `/readyz` (every actor is up and the upstream accepted the
+//! credentials; delivery tracking shown), and the credential check behind it.
+
+use super::*;
+
+pub(super) async fn healthz(State(state): State<AppState>) -> Response {
+    if state.actors.is_running() {
+        (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+    } else {
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorClass::Unavailable,
+            "the actors have stopped; the server is stopping",
+        )
+    }
+}
+
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    let mut missing = vec![];
+    if !state.actors.is_running() {
+        missing.push("the supervisor has stopped".to_owned());
+    }
+    for kind in ActorKind::ALL {
+        if !state.actors.is_up(kind) {
+            missing.push(format!("the {} actor is restarting", kind.as_str()));
+        }
+    }
+    match state.credentials() {
+        CredentialCheck::Accepted => {}
+        CredentialCheck::Unchecked => {
+            missing.push("the credentials have not been checked against the upstream yet".into())
+        }
+        CredentialCheck::Refused(why) => {
+            missing.push(format!("the upstream refused the credentials: {why}"))
+        }
+    }
+    state
+        .actors
+        .metrics
+        .ready
+        .record(u64::from(missing.is_empty()), &[]);
+    // Delivery tracking does not decide readiness (the tools work without it), but it is shown.
+    let tracking = state.actors.tracker.tracking();
+    if missing.is_empty() {
+        (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ready", "tracking": tracking})),
+        )
+            .into_response()
+    } else {
+        let mut body = ErrorClass::Unavailable.body(format!("not ready: {}", missing.join("; ")));
+        body["status"] = json!("not ready");
+        body["reasons"] = json!(missing);
+        body["tracking"] = json!(tracking);
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    }
+}
+
+/// Checks the credentials against the upstream, again with growing pauses until it gives a
+/// verdict, and records it for `/readyz`.
+pub(super) async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let verdict = match state.operations.check_credentials(scope).await {
+            Ok(CredentialVerdict::Accepted) => {
+                tracing::info!("the upstream accepted the credentials");
+                CredentialCheck::Accepted
+            }
+            Ok(CredentialVerdict::Refused(why)) => {
+                tracing::error!("the upstream refused the credentials: {why}");
+                CredentialCheck::Refused(why)
+            }
+            Err(e) => {
+                tracing::warn!("cannot check the credentials yet: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = ct.cancelled() => return,
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        let accepted = matches!(verdict, CredentialCheck::Accepted);
+        state.actors.metrics.ready.record(u64::from(accepted), &[]);
+        if let Ok(mut c) = state.credentials.lock() {
+            *c = verdict;
+        }
+        return;
+    }
+}
