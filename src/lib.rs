@@ -22,7 +22,9 @@
 //!
 //! The layers, lowest first; none imports from a layer above it:
 //! sunco/         the REST surface as data: no connections, no actors, no retries
-//!   wire.rs        serde types named after the spec's schemas
+//!   wire.rs        serde types named after the spec's schemas, one file per family in wire/
+//!                  (errors, conversations, messages, users, switchboards, integrations,
+//!                  responses, webhooks)
 //!   events.rs      reading webhook events: every payload the spec allows, named defaults
 //!   endpoints.rs   one request per endpoint we call, percent-encoded paths, retry class
 //!   paging.rs      cursor pagination and deepObject filters

@@ -1,0 +1,151 @@
+//! Conversations and participants.
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub enum ConversationType {
+    #[serde(rename = "personal")]
+    Personal,
+    #[serde(rename = "sdkGroup")]
+    SdkGroup,
+}
+
+/// `switchboardIntegrationWebhook`: the active or pending integration as the conversation shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchboardIntegrationRef {
+    pub id: String,
+    pub name: String,
+    pub integration_id: String,
+    pub integration_type: String,
+}
+
+/// `conversation` (which is `conversationTruncated` plus the fields after `pending...`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ConversationType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_switchboard_integration: Option<SwitchboardIntegrationRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_switchboard_integration: Option<SwitchboardIntegrationRef>,
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_last_read: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+/// `conversationTruncated`, as webhook payloads carry it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationTruncated {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ConversationType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_switchboard_integration: Option<SwitchboardIntegrationRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_switchboard_integration: Option<SwitchboardIntegrationRef>,
+}
+
+impl From<&Conversation> for ConversationTruncated {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id.clone(),
+            kind: c.kind,
+            metadata: c.metadata.clone(),
+            active_switchboard_integration: c.active_switchboard_integration.clone(),
+            pending_switchboard_integration: c.pending_switchboard_integration.clone(),
+        }
+    }
+}
+
+/// One entry of `participants` in `conversationCreateBody`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_external_id: Option<String>,
+    #[serde(
+        default,
+        rename = "subscribeSDKClient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subscribe_sdk_client: Option<bool>,
+}
+
+/// `conversationCreateBody`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationCreate {
+    #[serde(rename = "type")]
+    pub kind: ConversationType,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<ParticipantRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+}
+
+/// `conversationUpdateBody`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+}
+
+/// `clientAssociation`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientAssociation {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub client_id: String,
+}
+
+/// `participant`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub id: String,
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_external_id: Option<String>,
+    pub unread_count: u64,
+    #[serde(default)]
+    pub client_associations: Vec<ClientAssociation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read: Option<String>,
+}

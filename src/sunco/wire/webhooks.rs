@@ -1,0 +1,132 @@
+//! Webhook envelopes (what the API POSTs to us).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::*;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct WebhookEnvelope {
+    pub app: AppRef,
+    pub webhook: WebhookRef,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct AppRef {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct WebhookRef {
+    pub id: String,
+    pub version: String,
+}
+
+/// One event: `eventSubSchema` plus a payload whose shape depends on `type`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub payload: Value,
+}
+
+/// The event types this project emits or consumes.
+pub mod event_type {
+    pub const MESSAGE: &str = "conversation:message";
+    pub const DELIVERY_CHANNEL: &str = "conversation:message:delivery:channel";
+    pub const DELIVERY_USER: &str = "conversation:message:delivery:user";
+    pub const DELIVERY_FAILURE: &str = "conversation:message:delivery:failure";
+    pub const PASS_CONTROL: &str = "switchboard:passControl";
+    pub const PASS_CONTROL_FAILURE: &str = "switchboard:passControl:failure";
+    pub const OFFER_CONTROL: &str = "switchboard:offerControl";
+    pub const OFFER_CONTROL_FAILURE: &str = "switchboard:offerControl:failure";
+    pub const ACCEPT_CONTROL: &str = "switchboard:acceptControl";
+    pub const ACCEPT_CONTROL_FAILURE: &str = "switchboard:acceptControl:failure";
+    pub const RELEASE_CONTROL: &str = "switchboard:releaseControl";
+
+    /// Every trigger a webhook may subscribe to (`webhookCreateBody.triggers`); `*` is all.
+    pub const TRIGGERS: &[&str] = &[
+        "*",
+        "client:add",
+        "client:remove",
+        "client:update",
+        "conversation:create",
+        "conversation:join",
+        "conversation:leave",
+        "conversation:remove",
+        "conversation:message",
+        "conversation:message:delivery:channel",
+        "conversation:message:delivery:user",
+        "conversation:message:delivery:failure",
+        "conversation:postback",
+        "conversation:read",
+        "conversation:referral",
+        "conversation:typing",
+        "passthrough:messaging",
+        "switchboard:acceptControl",
+        "switchboard:acceptControl:failure",
+        "switchboard:offerControl",
+        "switchboard:offerControl:failure",
+        "switchboard:passControl",
+        "switchboard:passControl:failure",
+        "switchboard:releaseControl",
+        "user:merge",
+        "user:update",
+        "user:remove",
+    ];
+
+    /// The triggers the server reads: the one list behind the webhook check, the README's
+    /// webhook set-up and the simulator's subscription under `--simulator`.
+    pub const READ_BY_SERVER: &[&str] =
+        &[MESSAGE, DELIVERY_CHANNEL, DELIVERY_USER, DELIVERY_FAILURE];
+}
+
+/// `conversationMessageDeliveryPayload` (+ `error` on failures).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryPayload {
+    pub user: DeliveryUser,
+    pub conversation: ConversationTruncated,
+    pub message: MessageRef,
+    pub destination: DeliveryDestination,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_messages: Option<Vec<MessageRef>>,
+    pub is_final_event: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<DeliveryError>,
+}
+
+/// The user as delivery events show it (`id`, `externalId`, `authenticated`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryUser {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub authenticated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct MessageRef {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryDestination {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct DeliveryError {
+    pub code: String,
+    pub message: String,
+}
