@@ -64,7 +64,9 @@
 //! Apart, using sunco only:
 //! simulator/     the Sunshine Conversations simulator: an HTTP server with in-memory state
 //!   state.rs       apps, keys, users, conversations, messages, switchboards, integrations
-//!   routes.rs      the REST endpoints, status codes and error bodies of the spec
+//!   routes.rs      the REST endpoints, status codes and error bodies of the spec, one file
+//!                  per resource in routes/ (conversations, messages, control, users,
+//!                  switchboards, integrations, webhooks)
 //!   validate.rs    request validation with the spec's rules, errors naming the field
 //!   auth.rs        Basic and JWT, app/account/integration scopes
 //!   webhooks.rs    event delivery with X-API-Key, batching and SunCo-like retries

@@ -1,0 +1,282 @@
+//! Messages.
+
+use super::*;
+
+pub(super) async fn list_messages(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    Query(q): Q,
+) -> ApiResult<Response> {
+    let world = sim.world();
+    authorize(&world, &headers, &app_id, ALL_SCOPES)?;
+    let page = page_from(&q)?;
+    let app = app(&world, &app_id)?;
+    let rec = app
+        .conversations
+        .get(&conversation_id)
+        .ok_or_else(ApiError::resource_not_found)?;
+    let items: Vec<_> = rec.messages.iter().collect();
+    let base = format!(
+        "{}/v2/apps/{app_id}/conversations/{conversation_id}/messages",
+        sim.public_url()
+    );
+    // page[size] is ignored: the page is always 100, starting from the newest.
+    let (list, meta, links) = paginate(&items, &page, MESSAGE_PAGE_SIZE, true, &base);
+    Ok(ok(json!({"messages": list, "meta": meta, "links": links})))
+}
+
+/// Converts write-only `markdownText` into `htmlText`, as the API stores it.
+pub(super) fn store_content(mut content: Value) -> Value {
+    if let Some(o) = content.as_object_mut()
+        && let Some(Value::String(md)) = o.remove("markdownText")
+    {
+        let escaped = md
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        o.insert(
+            "htmlText".to_owned(),
+            Value::String(format!("<p>{escaped}</p>")),
+        );
+        if !o.contains_key("text") {
+            o.insert("text".to_owned(), Value::String(md));
+        }
+    }
+    content
+}
+
+pub(super) async fn post_message(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let mut world = sim.world();
+    authorize(&world, &headers, &app_id, ALL_SCOPES)?;
+    let body = body_json(&headers, &body, false)?;
+    validate::message_post(&body)?;
+    let app_ref = app(&world, &app_id)?;
+    let rec = conversation(app_ref, &conversation_id)?;
+    if rec.messages.len() >= MAX_MESSAGES {
+        return Err(ApiError::new(
+            StatusCode::LOCKED,
+            "locked",
+            "Message limit of 30000 per conversation reached.",
+        ));
+    }
+    let author_v = &body["author"];
+    let author_type = if author_v["type"] == "user" {
+        AuthorType::User
+    } else {
+        AuthorType::Business
+    };
+    let mut author = Author::business();
+    author.kind = author_type;
+    author.subtypes = author_v["subtypes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    author.display_name = author_v["displayName"].as_str().map(str::to_owned);
+    author.avatar_url = author_v["avatarUrl"].as_str().map(str::to_owned);
+    if author_type == AuthorType::User {
+        let key = author_v["userId"]
+            .as_str()
+            .or_else(|| author_v["userExternalId"].as_str())
+            .unwrap_or_default();
+        let user = user_of(app_ref, key)?;
+        if !rec.participants.iter().any(|p| p.user_id == user.user.id) {
+            return Err(ApiError::bad_request(
+                "author: the user is not a participant of this conversation",
+            ));
+        }
+        author.user_id = Some(user.user.id.clone());
+    }
+    // Where delivery goes: an explicit destination, or each participant's primary client.
+    let destination = body.get("destination").filter(|d| d.is_object());
+    let mut targets: Vec<(&UserRecord, Option<&Client>)> = Vec::new();
+    if author_type == AuthorType::Business {
+        if destination.is_some() && rec.conversation.kind != ConversationType::Personal {
+            return Err(ApiError::bad_request(
+                "destination applies only to personal conversations",
+            ));
+        }
+        for p in &rec.participants {
+            let Some(user) = app_ref.users.get(&p.user_id) else {
+                continue;
+            };
+            let client = match destination {
+                Some(d) if d["integrationType"] == "none" => None,
+                Some(d) => {
+                    let found = user.clients.iter().find(|c| {
+                        d["integrationId"].as_str() == Some(c.integration_id.as_str())
+                            || d["integrationType"].as_str().is_some_and(|t| {
+                                app_ref
+                                    .integrations
+                                    .get(&c.integration_id)
+                                    .is_some_and(|i| i.kind == t)
+                            })
+                    });
+                    if found.is_none() {
+                        return Err(ApiError::bad_request(
+                            "destination: the user has no client for that integration in this conversation",
+                        ));
+                    }
+                    found
+                }
+                None => p
+                    .client_associations
+                    .first()
+                    .and_then(|a| user.clients.iter().find(|c| c.id == a.client_id)),
+            };
+            targets.push((user, client));
+        }
+    }
+    let content_v = store_content(body["content"].clone());
+    let content: Content = serde_json::from_value(content_v).map_err(|e| {
+        ApiError::bad_request(format!("content is not a valid message content: {e}"))
+    })?;
+    let message = Message {
+        id: world.ids.next(),
+        received: now_timestamp(),
+        author,
+        content,
+        source: Source::of("api:conversations", None),
+        quoted_message: None,
+        metadata: body["metadata"].as_object().cloned(),
+        deleted: None,
+    };
+    let deliveries: Vec<(DeliveryUser, Option<(String, String)>)> = targets
+        .iter()
+        .map(|(u, c)| {
+            (
+                DeliveryUser {
+                    id: u.user.id.clone(),
+                    external_id: u.user.external_id.clone(),
+                    authenticated: u.user.authenticated,
+                },
+                c.map(|c| (c.platform.clone(), c.integration_id.clone())),
+            )
+        })
+        .collect();
+    let author_user = message.author.user_id.as_ref().and_then(|id| app_ref.users.get(id)).map(|u| {
+        json!({"id": u.user.id, "externalId": u.user.external_id, "authenticated": u.user.authenticated})
+    });
+    let app = app_mut(&mut world, &app_id)?;
+    let Some(rec) = app.conversations.get_mut(&conversation_id) else {
+        return Err(ApiError::conversation_not_found());
+    };
+    rec.messages.insert(message.id.clone(), message.clone());
+    rec.conversation.last_updated_at = Some(message.received.clone());
+    let truncated = ConversationTruncated::from(&rec.conversation);
+
+    let world = &*world;
+    let app = &world.apps[&app_id];
+    let mut author_webhook = json!({"type": message.author.kind});
+    if let Some(uid) = &message.author.user_id {
+        author_webhook["userId"] = json!(uid);
+        if let Some(u) = author_user {
+            author_webhook["user"] = u;
+        }
+    }
+    let mut message_webhook = json!({
+        "id": message.id,
+        "received": message.received,
+        "author": author_webhook,
+        "content": message.content,
+        "source": message.source,
+    });
+    if let Some(m) = &message.metadata {
+        message_webhook["metadata"] = json!(m);
+    }
+    emit(
+        &sim,
+        world,
+        app,
+        event_type::MESSAGE,
+        json!({"conversation": truncated, "message": message_webhook}),
+    );
+    for (user, client) in deliveries {
+        let Some((channel, integration_id)) = client else {
+            continue;
+        };
+        let payload = |error, is_final| DeliveryPayload {
+            user: user.clone(),
+            conversation: truncated.clone(),
+            message: MessageRef {
+                id: message.id.clone(),
+            },
+            destination: DeliveryDestination {
+                kind: channel.clone(),
+                integration_id: Some(integration_id.clone()),
+            },
+            external_messages: None,
+            is_final_event: is_final,
+            error,
+        };
+        match delivery::deliver(&channel, message.content.type_name()) {
+            Ok(()) => {
+                emit(
+                    &sim,
+                    world,
+                    app,
+                    event_type::DELIVERY_CHANNEL,
+                    json!(payload(None, false)),
+                );
+                emit(
+                    &sim,
+                    world,
+                    app,
+                    event_type::DELIVERY_USER,
+                    json!(payload(None, true)),
+                );
+            }
+            Err(e) => emit(
+                &sim,
+                world,
+                app,
+                event_type::DELIVERY_FAILURE,
+                json!(payload(Some(e), true)),
+            ),
+        }
+    }
+    Ok(created(json!({ "messages": [message] })))
+}
+
+pub(super) async fn delete_all_messages(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let mut world = sim.world();
+    authorize(&world, &headers, &app_id, ALL_SCOPES)?;
+    let app = app_mut(&mut world, &app_id)?;
+    let rec = app
+        .conversations
+        .get_mut(&conversation_id)
+        .ok_or_else(ApiError::conversation_not_found)?;
+    rec.messages.clear();
+    Ok(empty())
+}
+
+pub(super) async fn delete_message(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id, message_id)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let mut world = sim.world();
+    authorize(&world, &headers, &app_id, ALL_SCOPES)?;
+    let app = app_mut(&mut world, &app_id)?;
+    let rec = app
+        .conversations
+        .get_mut(&conversation_id)
+        .ok_or_else(ApiError::conversation_not_found)?;
+    rec.messages
+        .remove(&message_id)
+        .ok_or_else(|| ApiError::not_found("message_not_found", "Message not found"))?;
+    Ok(empty())
+}
