@@ -46,6 +46,8 @@ pub(super) fn store_content(mut content: Value) -> Value {
     content
 }
 
+/// `PostMessage`: stores the message, then emits `conversation:message` and, per participant
+/// reached, the delivery events the channel's rules decide.
 pub(super) async fn post_message(
     State(sim): State<Arc<Sim>>,
     headers: HeaderMap,
@@ -65,58 +67,121 @@ pub(super) async fn post_message(
             "Message limit of 30000 per conversation reached.",
         ));
     }
-    let author_v = &body["author"];
-    let author_type = if author_v["type"] == "user" {
-        AuthorType::User
+    let author = app_ref.author_of(rec, &body["author"])?;
+    let deliveries = if author.kind == AuthorType::Business {
+        app_ref.delivery_targets(rec, body.get("destination").filter(|d| d.is_object()))?
     } else {
-        AuthorType::Business
+        vec![]
     };
-    let mut author = Author::business();
-    author.kind = author_type;
-    author.subtypes = author_v["subtypes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    author.display_name = author_v["displayName"].as_str().map(str::to_owned);
-    author.avatar_url = author_v["avatarUrl"].as_str().map(str::to_owned);
-    if author_type == AuthorType::User {
-        let key = author_v["userId"]
-            .as_str()
-            .or_else(|| author_v["userExternalId"].as_str())
-            .unwrap_or_default();
-        let user = user_of(app_ref, key)?;
-        if !rec.participants.iter().any(|p| p.user_id == user.user.id) {
-            return Err(ApiError::bad_request(
-                "author: the user is not a participant of this conversation",
-            ));
+    let content_v = store_content(body["content"].clone());
+    let content: Content = serde_json::from_value(content_v).map_err(|e| {
+        ApiError::bad_request(format!("content is not a valid message content: {e}"))
+    })?;
+    let message = Message {
+        id: world.ids.next(),
+        received: now_timestamp(),
+        author,
+        content,
+        source: Source::of("api:conversations", None),
+        quoted_message: None,
+        metadata: body["metadata"].as_object().cloned(),
+        deleted: None,
+    };
+    let message_webhook = app_ref.message_webhook(&message);
+    let app = app_mut(&mut world, &app_id)?;
+    let Some(rec) = app.conversations.get_mut(&conversation_id) else {
+        return Err(ApiError::conversation_not_found());
+    };
+    rec.messages.insert(message.id.clone(), message.clone());
+    rec.conversation.last_updated_at = Some(message.received.clone());
+    let truncated = ConversationTruncated::from(&rec.conversation);
+
+    let world = &*world;
+    let app = &world.apps[&app_id];
+    emit(
+        &sim,
+        world,
+        app,
+        event_type::MESSAGE,
+        json!({"conversation": truncated, "message": message_webhook}),
+    );
+    for (user, client) in deliveries {
+        if let Some((channel, integration_id)) = client {
+            let delivery = Delivery {
+                user,
+                conversation: &truncated,
+                message: &message,
+                channel,
+                integration_id,
+            };
+            delivery.emit(&sim, world, app);
         }
-        author.user_id = Some(user.user.id.clone());
     }
-    // Where delivery goes: an explicit destination, or each participant's primary client.
-    let destination = body.get("destination").filter(|d| d.is_object());
-    let mut targets: Vec<(&UserRecord, Option<&Client>)> = Vec::new();
-    if author_type == AuthorType::Business {
+    Ok(created(json!({ "messages": [message] })))
+}
+
+/// Where one participant's copy of a message went: the user, and the client's channel type and
+/// integration (none for a silent message).
+type Target = (DeliveryUser, Option<(String, String)>);
+
+impl App {
+    /// The author of a posted message (`messagePost.author`); a user author must be a
+    /// participant of the conversation.
+    fn author_of(&self, rec: &ConversationRecord, author_v: &Value) -> ApiResult<Author> {
+        let mut author = Author::business();
+        if author_v["type"] == "user" {
+            author.kind = AuthorType::User;
+        }
+        author.subtypes = author_v["subtypes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        author.display_name = author_v["displayName"].as_str().map(str::to_owned);
+        author.avatar_url = author_v["avatarUrl"].as_str().map(str::to_owned);
+        if author.kind == AuthorType::User {
+            let key = author_v["userId"]
+                .as_str()
+                .or_else(|| author_v["userExternalId"].as_str())
+                .unwrap_or_default();
+            let user = user_of(self, key)?;
+            if !rec.participants.iter().any(|p| p.user_id == user.user.id) {
+                return Err(ApiError::bad_request(
+                    "author: the user is not a participant of this conversation",
+                ));
+            }
+            author.user_id = Some(user.user.id.clone());
+        }
+        Ok(author)
+    }
+
+    /// Where a business message goes: an explicit `destination`, or each participant's primary
+    /// client (the first client association).
+    fn delivery_targets(
+        &self,
+        rec: &ConversationRecord,
+        destination: Option<&Value>,
+    ) -> ApiResult<Vec<Target>> {
         if destination.is_some() && rec.conversation.kind != ConversationType::Personal {
             return Err(ApiError::bad_request(
                 "destination applies only to personal conversations",
             ));
         }
+        let mut targets = Vec::new();
         for p in &rec.participants {
-            let Some(user) = app_ref.users.get(&p.user_id) else {
+            let Some(user) = self.users.get(&p.user_id) else {
                 continue;
             };
-            let client = match destination {
+            let client: Option<&Client> = match destination {
                 Some(d) if d["integrationType"] == "none" => None,
                 Some(d) => {
                     let found = user.clients.iter().find(|c| {
                         d["integrationId"].as_str() == Some(c.integration_id.as_str())
                             || d["integrationType"].as_str().is_some_and(|t| {
-                                app_ref
-                                    .integrations
+                                self.integrations
                                     .get(&c.integration_id)
                                     .is_some_and(|i| i.kind == t)
                             })
@@ -133,118 +198,89 @@ pub(super) async fn post_message(
                     .first()
                     .and_then(|a| user.clients.iter().find(|c| c.id == a.client_id)),
             };
-            targets.push((user, client));
-        }
-    }
-    let content_v = store_content(body["content"].clone());
-    let content: Content = serde_json::from_value(content_v).map_err(|e| {
-        ApiError::bad_request(format!("content is not a valid message content: {e}"))
-    })?;
-    let message = Message {
-        id: world.ids.next(),
-        received: now_timestamp(),
-        author,
-        content,
-        source: Source::of("api:conversations", None),
-        quoted_message: None,
-        metadata: body["metadata"].as_object().cloned(),
-        deleted: None,
-    };
-    let deliveries: Vec<(DeliveryUser, Option<(String, String)>)> = targets
-        .iter()
-        .map(|(u, c)| {
-            (
+            targets.push((
                 DeliveryUser {
-                    id: u.user.id.clone(),
-                    external_id: u.user.external_id.clone(),
-                    authenticated: u.user.authenticated,
+                    id: user.user.id.clone(),
+                    external_id: user.user.external_id.clone(),
+                    authenticated: user.user.authenticated,
                 },
-                c.map(|c| (c.platform.clone(), c.integration_id.clone())),
-            )
-        })
-        .collect();
-    let author_user = message.author.user_id.as_ref().and_then(|id| app_ref.users.get(id)).map(|u| {
-        json!({"id": u.user.id, "externalId": u.user.external_id, "authenticated": u.user.authenticated})
-    });
-    let app = app_mut(&mut world, &app_id)?;
-    let Some(rec) = app.conversations.get_mut(&conversation_id) else {
-        return Err(ApiError::conversation_not_found());
-    };
-    rec.messages.insert(message.id.clone(), message.clone());
-    rec.conversation.last_updated_at = Some(message.received.clone());
-    let truncated = ConversationTruncated::from(&rec.conversation);
-
-    let world = &*world;
-    let app = &world.apps[&app_id];
-    let mut author_webhook = json!({"type": message.author.kind});
-    if let Some(uid) = &message.author.user_id {
-        author_webhook["userId"] = json!(uid);
-        if let Some(u) = author_user {
-            author_webhook["user"] = u;
+                client.map(|c| (c.platform.clone(), c.integration_id.clone())),
+            ));
         }
+        Ok(targets)
     }
-    let mut message_webhook = json!({
-        "id": message.id,
-        "received": message.received,
-        "author": author_webhook,
-        "content": message.content,
-        "source": message.source,
-    });
-    if let Some(m) = &message.metadata {
-        message_webhook["metadata"] = json!(m);
+
+    /// The message as `conversation:message` carries it (`messageWebhook`).
+    fn message_webhook(&self, message: &Message) -> Value {
+        let mut author = json!({"type": message.author.kind});
+        if let Some(uid) = &message.author.user_id {
+            author["userId"] = json!(uid);
+            if let Some(u) = self.users.get(uid) {
+                author["user"] = json!({"id": u.user.id, "externalId": u.user.external_id,
+                    "authenticated": u.user.authenticated});
+            }
+        }
+        let mut webhook = json!({
+            "id": message.id,
+            "received": message.received,
+            "author": author,
+            "content": message.content,
+            "source": message.source,
+        });
+        if let Some(m) = &message.metadata {
+            webhook["metadata"] = json!(m);
+        }
+        webhook
     }
-    emit(
-        &sim,
-        world,
-        app,
-        event_type::MESSAGE,
-        json!({"conversation": truncated, "message": message_webhook}),
-    );
-    for (user, client) in deliveries {
-        let Some((channel, integration_id)) = client else {
-            continue;
-        };
-        let payload = |error, is_final| DeliveryPayload {
-            user: user.clone(),
-            conversation: truncated.clone(),
+}
+
+/// One participant's copy of a message on its way to a channel.
+struct Delivery<'a> {
+    user: DeliveryUser,
+    conversation: &'a ConversationTruncated,
+    message: &'a Message,
+    channel: String,
+    integration_id: String,
+}
+
+impl Delivery<'_> {
+    fn payload(
+        &self,
+        error: Option<crate::sunco::wire::DeliveryError>,
+        is_final: bool,
+    ) -> DeliveryPayload {
+        DeliveryPayload {
+            user: self.user.clone(),
+            conversation: self.conversation.clone(),
             message: MessageRef {
-                id: message.id.clone(),
+                id: self.message.id.clone(),
             },
             destination: DeliveryDestination {
-                kind: channel.clone(),
-                integration_id: Some(integration_id.clone()),
+                kind: self.channel.clone(),
+                integration_id: Some(self.integration_id.clone()),
             },
             external_messages: None,
             is_final_event: is_final,
             error,
-        };
-        match delivery::deliver(&channel, message.content.type_name()) {
-            Ok(()) => {
-                emit(
-                    &sim,
-                    world,
-                    app,
-                    event_type::DELIVERY_CHANNEL,
-                    json!(payload(None, false)),
-                );
-                emit(
-                    &sim,
-                    world,
-                    app,
-                    event_type::DELIVERY_USER,
-                    json!(payload(None, true)),
-                );
-            }
-            Err(e) => emit(
-                &sim,
-                world,
-                app,
-                event_type::DELIVERY_FAILURE,
-                json!(payload(Some(e), true)),
-            ),
         }
     }
-    Ok(created(json!({ "messages": [message] })))
+
+    /// The channel's verdict as events: delivered (`channel` then `user`, the final one), or
+    /// `failure`.
+    fn emit(&self, sim: &Sim, world: &World, app: &App) {
+        match delivery::deliver(&self.channel, self.message.content.type_name()) {
+            Ok(()) => {
+                let channel = json!(self.payload(None, false));
+                emit(sim, world, app, event_type::DELIVERY_CHANNEL, channel);
+                let user = json!(self.payload(None, true));
+                emit(sim, world, app, event_type::DELIVERY_USER, user);
+            }
+            Err(e) => {
+                let failure = json!(self.payload(Some(e), true));
+                emit(sim, world, app, event_type::DELIVERY_FAILURE, failure);
+            }
+        }
+    }
 }
 
 pub(super) async fn delete_all_messages(
