@@ -35,6 +35,7 @@ use super::auth::{AuthHandle, Credential};
 use super::{Slot, ask};
 use crate::error::CallError;
 use crate::secret::Secret;
+use crate::shared::RateBudget;
 use crate::sunco::endpoints::{Endpoint, HttpRequest};
 use crate::sunco::wire::ErrorBody;
 use crate::telemetry::{Metrics, context_headers, kv};
@@ -275,6 +276,9 @@ fn encode_query(pairs: &[(String, String)]) -> String {
 #[derive(Clone)]
 pub struct DispatcherArgs {
     pub limits: DispatchLimits,
+    /// The upstream requests per second (shared by every replica when the store is); it outlives
+    /// the actor's restarts.
+    pub budget: Arc<dyn RateBudget>,
     pub transport: Transport,
     pub auth: AuthHandle,
     pub me: DispatcherHandle,
@@ -288,10 +292,6 @@ pub struct DispatchState {
     queue: VecDeque<Job>,
     /// Jobs coming back for another attempt go before new ones.
     retries: VecDeque<Job>,
-    tokens: f64,
-    refilled_at: Instant,
-    rate: f64,
-    paused_until: Option<Instant>,
     in_flight: usize,
     pump_at: Option<Instant>,
     attempts: u64,
@@ -299,14 +299,6 @@ pub struct DispatchState {
 }
 
 impl DispatchState {
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now
-            .saturating_duration_since(self.refilled_at)
-            .as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.args.limits.burst as f64);
-        self.refilled_at = now;
-    }
-
     fn schedule(&mut self, myself: &ActorRef<DispatchMsg>, at: Instant) {
         if self.pump_at.is_some_and(|p| p <= at) {
             return;
@@ -327,9 +319,8 @@ impl DispatchState {
     }
 
     /// Starts every job that may go now; schedules the next look when something must wait.
-    fn pump(&mut self, myself: &ActorRef<DispatchMsg>) {
+    async fn pump(&mut self, myself: &ActorRef<DispatchMsg>) {
         let now = Instant::now();
-        self.refill(now);
         while let Some(job) = self.pop() {
             if job.deadline <= now {
                 let err = job.deadline_error(
@@ -339,33 +330,33 @@ impl DispatchState {
                 job.answer(Err(err));
                 continue;
             }
-            if let Some(until) = self.paused_until {
-                if until > now {
-                    if until >= job.deadline {
-                        let operation = job.req.operation;
-                        job.answer(Err(CallError::RateLimited {
-                            operation,
-                            retry_after: until - now,
-                        }));
-                        continue;
-                    }
-                    self.put_back(job);
-                    self.schedule(myself, until);
-                    return;
-                }
-                self.paused_until = None;
-            }
             if self.in_flight >= self.args.limits.max_in_flight {
                 self.put_back(job);
                 return; // the next Finished or Retry pumps again
             }
-            if self.tokens < 1.0 {
+            let grant = match self.args.budget.grant(1).await {
+                Ok(grant) => grant,
+                Err(e) => {
+                    tracing::warn!("the rate budget is unavailable: {e}");
+                    self.put_back(job);
+                    self.schedule(myself, now + Duration::from_millis(100));
+                    return;
+                }
+            };
+            if grant.granted == 0 {
+                // Paused past the job's deadline: say when to come back rather than make it wait.
+                if grant.paused && now + grant.wait >= job.deadline {
+                    let operation = job.req.operation;
+                    job.answer(Err(CallError::RateLimited {
+                        operation,
+                        retry_after: grant.wait,
+                    }));
+                    continue;
+                }
                 self.put_back(job);
-                let wait = (1.0 - self.tokens) / self.rate.max(0.001);
-                self.schedule(myself, now + Duration::from_secs_f64(wait));
+                self.schedule(myself, now + grant.wait);
                 return;
             }
-            self.tokens -= 1.0;
             self.in_flight += 1;
             self.attempts += 1;
             let ctx = AttemptContext {
@@ -377,17 +368,6 @@ impl DispatchState {
             };
             tokio::spawn(attempt(job, ctx));
         }
-    }
-
-    fn slow_down(&mut self) {
-        let floor = self.args.limits.rate * self.args.limits.min_rate_share;
-        self.rate = (self.rate * 0.5).max(floor);
-        self.tokens = self.tokens.min(0.0);
-    }
-
-    fn recover(&mut self) {
-        let full = self.args.limits.rate;
-        self.rate = (self.rate + full * 0.02).min(full);
     }
 }
 
@@ -402,13 +382,9 @@ impl Actor for Dispatcher {
         args: DispatcherArgs,
     ) -> Result<DispatchState, ActorProcessingErr> {
         Ok(DispatchState {
-            tokens: args.limits.burst as f64,
-            rate: args.limits.rate,
             args,
             queue: VecDeque::new(),
             retries: VecDeque::new(),
-            refilled_at: Instant::now(),
-            paused_until: None,
             in_flight: 0,
             pump_at: None,
             attempts: 0,
@@ -426,7 +402,8 @@ impl Actor for Dispatcher {
             DispatchMsg::Submit(job) => {
                 let queued = state.queue.len() + state.retries.len();
                 if queued >= state.args.limits.queue_capacity {
-                    let secs = (queued as f64 / state.rate.max(1.0)).ceil().max(1.0);
+                    let rate = state.args.budget.rate();
+                    let secs = (queued as f64 / rate.max(1.0)).ceil().max(1.0);
                     job.answer(Err(CallError::Busy {
                         queued,
                         retry_after: Duration::from_secs_f64(secs),
@@ -444,11 +421,12 @@ impl Actor for Dispatcher {
                 state.in_flight = state.in_flight.saturating_sub(1);
                 if throttled {
                     state.throttled += 1;
-                    state.slow_down();
+                    // The pause and the slow-down hold for every dispatcher sharing the budget.
+                    if let Err(e) = state.args.budget.throttled(retry_after).await {
+                        tracing::warn!("cannot tell the rate budget about a 429: {e}");
+                    }
                 }
-                if let Some(wait) = retry_after {
-                    let until = Instant::now() + wait;
-                    state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+                if retry_after.is_some() {
                     state.retries.push_back(job);
                 } else if delay.is_zero() {
                     state.retries.push_front(job);
@@ -459,8 +437,8 @@ impl Actor for Dispatcher {
             DispatchMsg::Resume(job) => state.retries.push_back(job),
             DispatchMsg::Finished { ok } => {
                 state.in_flight = state.in_flight.saturating_sub(1);
-                if ok {
-                    state.recover();
+                if ok && let Err(e) = state.args.budget.succeeded().await {
+                    tracing::debug!("cannot tell the rate budget about a success: {e}");
                 }
             }
             DispatchMsg::Pump => state.pump_at = None,
@@ -468,19 +446,19 @@ impl Actor for Dispatcher {
                 let _ = reply.send(DispatchStats {
                     queued: state.queue.len() + state.retries.len(),
                     in_flight: state.in_flight,
-                    rate: state.rate,
+                    rate: state.args.budget.rate(),
                     attempts: state.attempts,
                     throttled: state.throttled,
                 });
                 return Ok(());
             }
         }
-        state.pump(&myself);
+        state.pump(&myself).await;
         let m = &state.args.metrics;
         m.queue_depth
             .record((state.queue.len() + state.retries.len()) as u64, &[]);
         m.in_flight.record(state.in_flight as u64, &[]);
-        m.send_rate.record(state.rate, &[]);
+        m.send_rate.record(state.args.budget.rate(), &[]);
         Ok(())
     }
 }

@@ -335,6 +335,13 @@ impl Actors {
             auth: (auth_args, auth.slot.clone()),
             dispatcher: (
                 DispatcherArgs {
+                    budget: Arc::new(crate::shared::MemoryRateBudget::new(
+                        crate::shared::BudgetShape {
+                            rate: settings.limits.rate,
+                            burst: settings.limits.burst,
+                            min_rate_share: settings.limits.min_rate_share,
+                        },
+                    )),
                     limits: settings.limits.clone(),
                     transport: Transport::new(&config.api_url)?,
                     auth: auth.clone(),
