@@ -109,10 +109,29 @@ async fn server_instructions_teach_the_workflow() {
     }
 }
 
-#[tokio::test]
-async fn every_tool_succeeds_on_the_demo_data() {
-    let t = TestServer::start().await;
+/// A new user (`external_id`) and a personal conversation for it; returns both ids.
+async fn user_and_conversation(t: &TestServer, external_id: &str) -> (String, String) {
+    let user = t
+        .ok("create_user", json!({"externalId": external_id}))
+        .await;
+    let conversation = t
+        .ok(
+            "create_conversation",
+            json!({"participants": [{"userExternalId": external_id}]}),
+        )
+        .await;
+    (
+        user["user"]["id"].as_str().expect("user id").to_owned(),
+        conversation["conversation"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned(),
+    )
+}
 
+#[tokio::test]
+async fn users_are_created_found_by_id_or_external_id_and_updated() {
+    let t = TestServer::start().await;
     // Users.
     let created = t
         .ok(
@@ -132,7 +151,15 @@ async fn every_tool_succeeds_on_the_demo_data() {
         )
         .await;
     assert_eq!(updated["user"]["profile"]["surname"], "Lovelace");
+}
 
+#[tokio::test]
+async fn conversations_are_created_listed_by_id_or_external_id_and_fetched() {
+    let t = TestServer::start().await;
+    let created = t
+        .ok("create_user", json!({"externalId": "mcp-user-1"}))
+        .await;
+    let user_id = created["user"]["id"].as_str().expect("user id").to_owned();
     // Conversations.
     let conv = t
         .ok(
@@ -162,7 +189,12 @@ async fn every_tool_succeeds_on_the_demo_data() {
         .ok("get_conversation", json!({"conversationId": conv_id}))
         .await;
     assert_eq!(got["conversation"]["displayName"], "Help");
+}
 
+#[tokio::test]
+async fn every_content_type_is_sent_then_listed_and_found() {
+    let t = TestServer::start().await;
+    let (_, conv_id) = user_and_conversation(&t, "mcp-user-messages").await;
     // Messages of every kind the tool describes.
     for content in [
         json!({"type": "text", "text": "Hello"}),
@@ -208,7 +240,12 @@ async fn every_tool_succeeds_on_the_demo_data() {
         found["foundBy"], "seen",
         "the server sent it, so it knows it"
     );
+}
 
+#[tokio::test]
+async fn the_switchboard_protocol_runs_offer_accept_release_and_pass() {
+    let t = TestServer::start().await;
+    let (_, conv_id) = user_and_conversation(&t, "mcp-user-switchboard").await;
     // Switchboard.
     let boards = t.ok("list_switchboards", json!({})).await;
     let integrations = boards["switchboards"][0]["switchboardIntegrations"]
@@ -241,7 +278,11 @@ async fn every_tool_succeeds_on_the_demo_data() {
         )
         .await;
     assert_eq!(passed["status"]["active"]["name"], "zd-agentWorkspace");
+}
 
+#[tokio::test]
+async fn integrations_page_filter_and_never_show_secrets() {
+    let t = TestServer::start().await;
     // Integrations: no secrets, working cursor.
     let first_page = t.ok("list_integrations", json!({"limit": 2})).await;
     assert_eq!(first_page["hasMore"], true);
@@ -276,7 +317,12 @@ async fn every_tool_succeeds_on_the_demo_data() {
             .iter()
             .all(|i| i["type"] == "whatsapp")
     );
+}
 
+#[tokio::test]
+async fn the_delivery_tools_answer_for_a_sent_message() {
+    let t = TestServer::start().await;
+    let (_, conv_id) = user_and_conversation(&t, "mcp-user-delivery").await;
     // Delivery tracking (the webhook arrives asynchronously).
     let sent = t
         .ok(
@@ -292,7 +338,7 @@ async fn every_tool_succeeds_on_the_demo_data() {
 }
 
 #[tokio::test]
-async fn every_tool_fails_cleanly_on_a_bad_id_and_on_bad_arguments() {
+async fn every_tool_fails_cleanly_on_a_bad_id() {
     let t = TestServer::start().await;
     let missing = "5f0c1e2d3b4a5968778899ff";
     let bad_id_calls = [
@@ -356,7 +402,11 @@ async fn every_tool_fails_cleanly_on_a_bad_id_and_on_bad_arguments() {
         .err("create_user", json!({"externalId": "demo-user-01"}))
         .await;
     assert_eq!(e["status"], 409, "{e}");
+}
 
+#[tokio::test]
+async fn every_tool_fails_cleanly_on_bad_arguments_and_nothing_reaches_the_upstream() {
+    let t = TestServer::start().await;
     // Bad arguments: unknown fields, wrong types, missing fields, bad content. None reaches
     // the upstream.
     let posts_before = t
