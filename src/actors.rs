@@ -18,6 +18,9 @@ pub mod dispatcher;
 pub mod supervisor;
 pub mod switchboard;
 
+#[cfg(test)]
+mod tests;
+
 pub use auth::AuthHandle;
 pub use delivery::TrackerHandle;
 pub use dispatcher::{DispatchLimits, DispatcherHandle};

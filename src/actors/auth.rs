@@ -262,3 +262,78 @@ impl AuthHandle {
         ask(&self.slot, until, AuthMsg::Minted).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::Telemetry;
+
+    /// An auth actor minting JWTs that live `lifetime`, and its handle.
+    async fn started(lifetime: Duration) -> AuthHandle {
+        let published = Arc::new(watch::channel(None).0);
+        let args = AuthArgs {
+            mode: AuthMode::Jwt,
+            key_id: "app_5f0c1e2d3b4a596877889901".into(),
+            secret: Secret::new("a-secret"),
+            secret_file: None,
+            scope: Scope::App,
+            jwt_lifetime: lifetime,
+            metrics: Telemetry::local().metrics.clone(),
+            published: published.clone(),
+        };
+        let (actor, _) = Actor::spawn(None, AuthActor, args).await.expect("spawn");
+        let slot = Slot::new("the auth actor");
+        slot.set(Some(actor));
+        AuthHandle {
+            slot,
+            published: published.subscribe(),
+        }
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_is_refreshed_at_80_percent_of_its_lifetime() {
+        let auth = started(Duration::from_secs(100)).await;
+        let first = auth.credential(soon()).await.expect("credential");
+        tokio::time::sleep(Duration::from_secs(79)).await;
+        assert_eq!(
+            auth.credential(soon())
+                .await
+                .expect("credential")
+                .generation,
+            first.generation,
+            "not refreshed before 80% of the lifetime"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let refreshed = auth.credential(soon()).await.expect("credential");
+        assert_eq!(
+            refreshed.generation,
+            first.generation + 1,
+            "refreshed at 80%"
+        );
+        // (The token's text may be the same: its `exp` comes from the wall clock, which paused
+        // time does not move.)
+        assert_eq!(auth.minted(soon()).await.expect("minted"), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_token_is_replaced_once_however_many_callers_report_it() {
+        let auth = started(Duration::from_secs(3600)).await;
+        let first = auth.credential(soon()).await.expect("credential");
+        let (a, b) = tokio::join!(
+            auth.after_rejection(first.generation, soon()),
+            auth.after_rejection(first.generation, soon())
+        );
+        let (a, b) = (a.expect("fresh"), b.expect("fresh"));
+        assert_eq!(a.generation, first.generation + 1);
+        assert_eq!(
+            (a.generation, a.header.expose()),
+            (b.generation, b.header.expose()),
+            "one new credential for one rejected one"
+        );
+        assert_eq!(auth.minted(soon()).await.expect("minted"), 2);
+    }
+}
