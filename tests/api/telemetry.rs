@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -233,23 +232,23 @@ async fn a_failed_delivery_counts_with_its_channel() {
     );
     // The webhook POST is a server span, and recording its events is a child of it. (A span is
     // exported when it ends, which for the POST is just after its answer: allow it a moment.)
-    let mut linked = false;
-    for _ in 0..100 {
+    let linked = || {
         let records = spans.named("delivery record");
         let webhook_spans = spans.named("POST /webhooks/sunco");
-        linked = records.iter().any(|r| {
+        records.iter().any(|r| {
             webhook_spans
                 .iter()
                 .any(|w| w.span_context.span_id() == r.parent_span_id)
-        });
-        if linked {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        })
+    };
+    crate::support::eventually(
+        "a delivery record span ends under its webhook request",
+        || async { linked() },
+    )
+    .await;
     let names: BTreeSet<String> = spans.all().iter().map(|s| s.name.to_string()).collect();
     assert!(
-        linked,
+        linked(),
         "delivery record spans hang under the webhook request; spans: {names:?}"
     );
 }
