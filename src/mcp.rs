@@ -13,7 +13,6 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use crate::access::{AccessPolicy, AccessProfile};
-use crate::actors::delivery::{DeliveryKind, TrackingStatus};
 use crate::actors::switchboard::Control;
 use crate::error::{CallError, ErrorClass};
 use crate::operations::Operations;

@@ -12,6 +12,7 @@ use crate::actors::Actors;
 
 pub mod conversations;
 pub mod credentials;
+pub mod delivery;
 pub mod messages;
 pub mod sends;
 pub mod switchboard;

@@ -406,19 +406,40 @@ pub struct SeenEntry {
     pub message: String,
 }
 
+/// One webhook event to record: its id (to drop the repeats of a retried delivery) and what to
+/// keep of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub event_id: String,
+    pub keep: Keep,
+}
+
+/// What an event leaves in the record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Keep {
+    Delivery(DeliveryEntry),
+    Seen(SeenEntry),
+    /// Only its id (an event the server cannot use: its repeats are still repeats).
+    Nothing,
+}
+
 /// What the webhooks said about messages: delivery events per message, recent failures, the
-/// event ids already received, and the messages seen.
+/// event ids already received, the messages seen, and when the last event arrived.
 ///
-/// Invariants: `first_sight` is true once per event id (until the id is forgotten past the
-/// bound); events of one message are kept in the order appended, with the first conversation id
-/// named; failures list newest first, filtered by conversation; everything is bounded in count
-/// and age, the oldest forgotten first.
+/// Invariants: `record` keeps each event id once, and keeps what a first sight carries in the
+/// same step (a batch that fails leaves nothing marked, so the upstream's retry is recorded);
+/// it answers one flag per event, in order; events of one message are kept in the order
+/// recorded, with the first conversation id named; failures list newest first, filtered by
+/// conversation; everything is bounded in count and age, the oldest forgotten first.
 pub trait DeliveryStore: Send + Sync + std::fmt::Debug {
-    /// For each id, whether it is seen now for the first time (and marks it seen).
-    fn first_sight<'a>(&'a self, ids: &'a [String])
-    -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
-    fn append(&self, entries: Vec<DeliveryEntry>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Records a batch; for each event, whether it was seen now for the first time.
+    fn record(&self, events: Vec<EventRecord>) -> BoxFuture<'_, Result<Vec<bool>, StoreError>>;
+    /// Remembers messages the server sent or found (no event id: kept as given).
     fn remember(&self, messages: Vec<SeenEntry>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Notes that an event arrived at `at` (Unix milliseconds); the latest is kept.
+    fn note_event(&self, at: i64) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// When the last event arrived (Unix milliseconds), if one has.
+    fn last_event(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>>;
     fn events<'a>(
         &'a self,
         message_id: &'a str,
@@ -450,9 +471,55 @@ struct DeliveryInner {
     failures: VecDeque<(Instant, Option<String>, serde_json::Value)>,
     seen: HashMap<String, SeenEntry>,
     seen_order: VecDeque<String>,
+    last_event: Option<i64>,
 }
 
 impl DeliveryInner {
+    fn first_sight(&mut self, limits: &DeliveryLimits, id: &str) -> bool {
+        if !self.event_ids.insert(id.to_owned()) {
+            return false;
+        }
+        self.event_order.push_back(id.to_owned());
+        while self.event_order.len() > limits.event_ids {
+            if let Some(old) = self.event_order.pop_front() {
+                self.event_ids.remove(&old);
+            }
+        }
+        true
+    }
+
+    fn append(&mut self, e: DeliveryEntry, now: Instant) {
+        let record = self.records.entry(e.message_id.clone()).or_insert_with(|| {
+            self.record_order.push_back(e.message_id.clone());
+            (
+                now,
+                DeliveryEvents {
+                    conversation_id: None,
+                    events: vec![],
+                },
+            )
+        });
+        if record.1.conversation_id.is_none() {
+            record.1.conversation_id = e.conversation_id.clone();
+        }
+        record.1.events.push(e.event);
+        if let Some(f) = e.failure {
+            self.failures.push_back((now, e.conversation_id, f));
+        }
+    }
+
+    fn remember(&mut self, limits: &DeliveryLimits, m: SeenEntry) {
+        let id = m.message_id.clone();
+        if self.seen.insert(id.clone(), m).is_none() {
+            self.seen_order.push_back(id);
+        }
+        while self.seen_order.len() > limits.seen_messages {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+    }
+
     fn expire(&mut self, limits: &DeliveryLimits, now: Instant) {
         let old = |at: &Instant| now.saturating_duration_since(*at) > limits.max_age;
         while self.failures.front().is_some_and(|(at, _, _)| old(at))
@@ -487,58 +554,24 @@ impl MemoryDeliveryStore {
 }
 
 impl DeliveryStore for MemoryDeliveryStore {
-    fn first_sight<'a>(
-        &'a self,
-        ids: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
-        Box::pin(async move {
-            let mut inner = self.inner();
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                let first = inner.event_ids.insert(id.clone());
-                if first {
-                    inner.event_order.push_back(id.clone());
-                    while inner.event_order.len() > self.limits.event_ids {
-                        if let Some(old) = inner.event_order.pop_front() {
-                            inner.event_ids.remove(&old);
-                        }
-                    }
-                }
-                out.push(first);
-            }
-            Ok(out)
-        })
-    }
-
-    fn append(&self, entries: Vec<DeliveryEntry>) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn record(&self, events: Vec<EventRecord>) -> BoxFuture<'_, Result<Vec<bool>, StoreError>> {
         Box::pin(async move {
             let now = Instant::now();
             let mut inner = self.inner();
-            for e in entries {
-                let inner = &mut *inner;
-                let record = inner
-                    .records
-                    .entry(e.message_id.clone())
-                    .or_insert_with(|| {
-                        inner.record_order.push_back(e.message_id.clone());
-                        (
-                            now,
-                            DeliveryEvents {
-                                conversation_id: None,
-                                events: vec![],
-                            },
-                        )
-                    });
-                if record.1.conversation_id.is_none() {
-                    record.1.conversation_id = e.conversation_id.clone();
+            let mut firsts = Vec::with_capacity(events.len());
+            for e in events {
+                let first = inner.first_sight(&self.limits, &e.event_id);
+                if first {
+                    match e.keep {
+                        Keep::Delivery(d) => inner.append(d, now),
+                        Keep::Seen(m) => inner.remember(&self.limits, m),
+                        Keep::Nothing => {}
+                    }
                 }
-                record.1.events.push(e.event);
-                if let Some(f) = e.failure {
-                    inner.failures.push_back((now, e.conversation_id, f));
-                }
+                firsts.push(first);
             }
             inner.expire(&self.limits, now);
-            Ok(())
+            Ok(firsts)
         })
     }
 
@@ -546,18 +579,22 @@ impl DeliveryStore for MemoryDeliveryStore {
         Box::pin(async move {
             let mut inner = self.inner();
             for m in messages {
-                let id = m.message_id.clone();
-                if inner.seen.insert(id.clone(), m).is_none() {
-                    inner.seen_order.push_back(id);
-                }
-                while inner.seen_order.len() > self.limits.seen_messages {
-                    if let Some(old) = inner.seen_order.pop_front() {
-                        inner.seen.remove(&old);
-                    }
-                }
+                inner.remember(&self.limits, m);
             }
             Ok(())
         })
+    }
+
+    fn note_event(&self, at: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.inner();
+            inner.last_event = Some(inner.last_event.map_or(at, |l| l.max(at)));
+            Ok(())
+        })
+    }
+
+    fn last_event(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        Box::pin(async move { Ok(self.inner().last_event) })
     }
 
     fn events<'a>(
@@ -868,33 +905,30 @@ pub mod contract {
 
     /// `store` must keep at most 2 failures and 3 event ids, for 2 seconds.
     pub async fn delivery(store: &dyn DeliveryStore) {
-        let ids: Vec<String> = ["e1", "e2", "e1"].map(str::to_owned).to_vec();
-        assert_eq!(
-            store.first_sight(&ids).await,
-            Ok(vec![true, true, false]),
-            "an id is new once, within a batch too"
-        );
-        assert_eq!(store.first_sight(&ids[..1]).await, Ok(vec![false]));
         let entry = |m: &str, c: Option<&str>, n: u32, failed: bool| DeliveryEntry {
             message_id: m.to_owned(),
             conversation_id: c.map(str::to_owned),
             event: serde_json::json!({"n": n}),
             failure: failed.then(|| serde_json::json!({"message": m, "n": n})),
         };
-        store
-            .append(vec![
-                entry("m1", None, 1, false),
-                entry("m1", Some("c1"), 2, true),
+        let event = |id: &str, keep: Keep| EventRecord {
+            event_id: id.to_owned(),
+            keep,
+        };
+        let firsts = store
+            .record(vec![
+                event("e1", Keep::Delivery(entry("m1", None, 1, false))),
+                event("e2", Keep::Delivery(entry("m1", Some("c1"), 2, true))),
+                event("e1", Keep::Delivery(entry("m1", None, 9, false))),
+                event("e3", Keep::Nothing),
             ])
             .await
-            .expect("append");
-        store
-            .append(vec![
-                entry("m2", Some("c2"), 3, true),
-                entry("m3", Some("c1"), 4, true),
-            ])
-            .await
-            .expect("append");
+            .expect("record");
+        assert_eq!(
+            firsts,
+            [true, true, false, true],
+            "one answer per event, in order; an id is new once, within a batch too"
+        );
         let m1 = store.events("m1").await.expect("events").expect("m1 kept");
         assert_eq!(
             m1.conversation_id.as_deref(),
@@ -904,8 +938,15 @@ pub mod contract {
         assert_eq!(
             m1.events,
             [serde_json::json!({"n": 1}), serde_json::json!({"n": 2})],
-            "events in the order appended"
+            "events in the order recorded; a repeat keeps nothing"
         );
+        store
+            .record(vec![
+                event("e4", Keep::Delivery(entry("m2", Some("c2"), 3, true))),
+                event("e5", Keep::Delivery(entry("m3", Some("c1"), 4, true))),
+            ])
+            .await
+            .expect("record");
         let all = store.failures(None, 10).await.expect("failures");
         assert_eq!(
             all.len(),
@@ -916,6 +957,16 @@ pub mod contract {
         let c1 = store.failures(Some("c1"), 10).await.expect("failures");
         assert_eq!(c1.len(), 1, "filtered by conversation");
         assert_eq!(c1[0]["n"], 4);
+        // e1 .. e5 were seen; 3 ids are kept, so e1 is forgotten and e5 is not.
+        let again = store
+            .record(vec![event("e1", Keep::Nothing), event("e5", Keep::Nothing)])
+            .await
+            .expect("record");
+        assert_eq!(
+            again,
+            [true, false],
+            "ids are bounded, the oldest forgotten first"
+        );
         tokio::time::sleep(Duration::from_millis(2100)).await;
         assert_eq!(store.events("m1").await, Ok(None), "events expire with age");
         assert_eq!(
@@ -933,6 +984,14 @@ pub mod contract {
             store.seen("m9").await,
             Ok(Some(seen)),
             "a seen message is found"
+        );
+        assert_eq!(store.last_event().await, Ok(None));
+        store.note_event(2_000).await.expect("note");
+        store.note_event(1_000).await.expect("note");
+        assert_eq!(
+            store.last_event().await,
+            Ok(Some(2_000)),
+            "the latest is kept"
         );
     }
 

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{Slot, ask};
 use crate::error::CallError;
-use crate::shared::{DeliveryEntry, DeliveryStore, SeenEntry, StoreError};
+use crate::shared::{DeliveryEntry, DeliveryStore, EventRecord, Keep, SeenEntry, StoreError};
 pub use crate::sunco::events::DeliveryKind;
 use crate::sunco::events::{DeliveryReport, Inbound, Reading, Unusable};
 use crate::sunco::ids::format_timestamp;
@@ -113,7 +113,6 @@ pub struct Tracking {
 #[derive(Debug)]
 pub struct Watch {
     webhooks_enabled: bool,
-    last_event: Mutex<Option<OffsetDateTime>>,
     check: Mutex<WebhookCheck>,
 }
 
@@ -122,14 +121,7 @@ impl Watch {
     pub fn new(webhooks_enabled: bool) -> Self {
         Self {
             webhooks_enabled,
-            last_event: Mutex::new(None),
             check: Mutex::new(WebhookCheck::unchecked()),
-        }
-    }
-
-    fn note_event(&self, at: OffsetDateTime) {
-        if let Ok(mut l) = self.last_event.lock() {
-            *l = Some(at);
         }
     }
 
@@ -140,9 +132,9 @@ impl Watch {
         }
     }
 
-    /// The tracking status now.
-    pub fn tracking(&self) -> Tracking {
-        let last = self.last_event.lock().ok().and_then(|l| *l);
+    /// The tracking status, given when the last event arrived (from the delivery record, so
+    /// that every replica agrees).
+    pub fn tracking(&self, last: Option<OffsetDateTime>) -> Tracking {
         let webhook = self
             .check
             .lock()
@@ -280,7 +272,6 @@ pub struct DeliveryTracker;
 
 pub struct TrackerState {
     metrics: Arc<Metrics>,
-    watch: Arc<Watch>,
     store: Arc<dyn DeliveryStore>,
 }
 
@@ -288,59 +279,64 @@ impl TrackerState {
     fn new(args: TrackerArgs) -> Self {
         Self {
             metrics: args.metrics,
-            watch: args.watch,
             store: args.store,
         }
     }
 
     /// Stores one POST's events: each is recorded once (repeats of a retried delivery are
     /// duplicates), and one the server cannot use is counted and logged once, never dropped
-    /// silently. An error: the store did not take them (nothing counted as recorded).
+    /// silently. An error: the store took none of them (nothing is marked seen, so the
+    /// upstream's retry is recorded).
     async fn record_all(
         &mut self,
         events: &[Result<Inbound, Unusable>],
     ) -> Result<WebhookCounts, StoreError> {
-        // Which events need their id checked against the ones already received.
-        let checked: Vec<Option<&str>> = events
-            .iter()
-            .map(|event| match event {
-                Ok(e) if e.reading == Reading::Ignored => None,
-                Ok(e) => Some(e.id.as_str()),
-                Err(u) => u.id.as_deref(),
-            })
-            .collect();
-        let ids: Vec<String> = checked
-            .iter()
-            .flatten()
-            .map(|id| (*id).to_owned())
-            .collect();
-        let mut firsts = self.store.first_sight(&ids).await?.into_iter();
+        // Everything with an id but an ignored type goes to the store in one batch.
+        let mut batch = Vec::new();
+        for event in events {
+            match event {
+                Ok(e) if e.reading == Reading::Ignored => {}
+                Ok(e) => batch.push(EventRecord {
+                    event_id: e.id.clone(),
+                    keep: match &e.reading {
+                        Reading::Delivery(report) => Keep::Delivery(delivery_entry(e, report)),
+                        Reading::Message(m) => Keep::Seen(SeenEntry {
+                            message_id: m.message_id.clone(),
+                            conversation_id: m.conversation_id.clone(),
+                            message: m.message.to_string(),
+                        }),
+                        Reading::Ignored => Keep::Nothing,
+                    },
+                }),
+                Err(u) => {
+                    if let Some(id) = &u.id {
+                        batch.push(EventRecord {
+                            event_id: id.clone(),
+                            keep: Keep::Nothing,
+                        });
+                    }
+                }
+            }
+        }
+        let mut firsts = self.store.record(batch).await?.into_iter();
         let mut counts = WebhookCounts::default();
         let mut arrived = false;
-        let (mut deliveries, mut seen, mut noted) = (vec![], vec![], vec![]);
-        for (event, id) in events.iter().zip(&checked) {
-            let first = id.is_some() && firsts.next().unwrap_or(false);
+        for event in events {
             let (kind, outcome) = match event {
                 Ok(e) if e.reading == Reading::Ignored => {
                     tracing::debug!(event_type = %e.kind, event_id = %e.id, "ignored a webhook event of a type the server does not read");
                     (e.kind.as_str(), Outcome::Ignored)
                 }
-                Ok(e) if !first => (e.kind.as_str(), Outcome::Duplicate),
+                Ok(e) if firsts.next() != Some(true) => (e.kind.as_str(), Outcome::Duplicate),
                 Ok(e) => {
-                    match &e.reading {
-                        Reading::Delivery(report) => {
-                            deliveries.push(self.delivery_entry(e, report))
-                        }
-                        Reading::Message(m) => seen.push(SeenEntry {
-                            message_id: m.message_id.clone(),
-                            conversation_id: m.conversation_id.clone(),
-                            message: m.message.to_string(),
-                        }),
-                        Reading::Ignored => {}
+                    if let Reading::Delivery(report) = &e.reading {
+                        self.count_delivery(report);
                     }
                     (e.kind.as_str(), Outcome::Recorded)
                 }
-                Err(u) if id.is_some() && !first => (u.kind.as_str(), Outcome::Duplicate),
+                Err(u) if u.id.is_some() && firsts.next() != Some(true) => {
+                    (u.kind.as_str(), Outcome::Duplicate)
+                }
                 Err(u) => {
                     tracing::warn!(
                         event_type = %u.kind,
@@ -360,77 +356,79 @@ impl TrackerState {
                 Outcome::Unusable => counts.unusable += 1,
                 Outcome::Ignored => counts.ignored += 1,
             }
-            noted.push((metric_type(kind), outcome));
-        }
-        if !deliveries.is_empty() {
-            self.store.append(deliveries).await?;
-        }
-        if !seen.is_empty() {
-            self.store.remember(seen).await?;
-        }
-        // Counted once stored, so a POST answered 503 and retried is not counted twice.
-        for (kind, outcome) in noted {
-            self.metrics
-                .webhook_events
-                .add(1, &[kv("type", kind), kv("outcome", outcome.as_str())]);
+            self.metrics.webhook_events.add(
+                1,
+                &[
+                    kv("type", metric_type(kind)),
+                    kv("outcome", outcome.as_str()),
+                ],
+            );
         }
         if arrived {
-            self.watch.note_event(OffsetDateTime::now_utc());
+            let now = OffsetDateTime::now_utc();
+            let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+            if let Err(e) = self.store.note_event(ms).await {
+                tracing::debug!("cannot note when the last event arrived: {e}");
+            }
         }
         Ok(counts)
     }
 
-    /// The record of one delivery event (and its failure), and its metric.
-    fn delivery_entry(&self, event: &Inbound, report: &DeliveryReport) -> DeliveryEntry {
-        let kind = report.kind;
+    /// The delivery metric of a recorded event.
+    fn count_delivery(&self, report: &DeliveryReport) {
         let mut attrs = vec![
-            kv("type", kind.as_str()),
+            kv("type", report.kind.as_str()),
             kv("channel", label(&report.channel)),
         ];
         if let Some((code, _)) = &report.error {
             attrs.push(kv("code", label(code)));
         }
         self.metrics.delivery_events.add(1, &attrs);
-        let error = report
-            .error
-            .as_ref()
-            .map(|(code, message)| DeliveryFailureReason {
-                code: code.clone(),
-                message: message.clone(),
-            });
-        // An event that does not say when it was created is dated when it arrived.
-        let created_at = event
-            .created_at
-            .clone()
-            .unwrap_or_else(|| format_timestamp(OffsetDateTime::now_utc()));
-        let view = DeliveryEvent {
-            event_id: event.id.clone(),
-            kind,
-            created_at: created_at.clone(),
-            channel: report.channel.clone(),
-            integration_id: report.integration_id.clone(),
-            user_id: report.user_id.clone(),
-            is_final_event: report.is_final_event,
-            error: error.clone(),
-        };
-        let failure = error.map(|error| DeliveryFailure {
-            message_id: report.message_id.clone(),
-            conversation_id: report.conversation_id.clone(),
-            user_id: report.user_id.clone(),
-            channel: report.channel.clone(),
-            integration_id: report.integration_id.clone(),
-            code: error.code,
-            reason: error.message,
-            created_at,
-            event_id: event.id.clone(),
+    }
+}
+
+/// The record of one delivery event, and of its failure.
+fn delivery_entry(event: &Inbound, report: &DeliveryReport) -> DeliveryEntry {
+    let kind = report.kind;
+    let error = report
+        .error
+        .as_ref()
+        .map(|(code, message)| DeliveryFailureReason {
+            code: code.clone(),
+            message: message.clone(),
         });
-        DeliveryEntry {
-            message_id: report.message_id.clone(),
-            conversation_id: report.conversation_id.clone(),
-            // Our own views serialize without fail.
-            event: serde_json::to_value(&view).unwrap_or_default(),
-            failure: failure.map(|f| serde_json::to_value(&f).unwrap_or_default()),
-        }
+    // An event that does not say when it was created is dated when it arrived.
+    let created_at = event
+        .created_at
+        .clone()
+        .unwrap_or_else(|| format_timestamp(OffsetDateTime::now_utc()));
+    let view = DeliveryEvent {
+        event_id: event.id.clone(),
+        kind,
+        created_at: created_at.clone(),
+        channel: report.channel.clone(),
+        integration_id: report.integration_id.clone(),
+        user_id: report.user_id.clone(),
+        is_final_event: report.is_final_event,
+        error: error.clone(),
+    };
+    let failure = error.map(|error| DeliveryFailure {
+        message_id: report.message_id.clone(),
+        conversation_id: report.conversation_id.clone(),
+        user_id: report.user_id.clone(),
+        channel: report.channel.clone(),
+        integration_id: report.integration_id.clone(),
+        code: error.code,
+        reason: error.message,
+        created_at,
+        event_id: event.id.clone(),
+    });
+    DeliveryEntry {
+        message_id: report.message_id.clone(),
+        conversation_id: report.conversation_id.clone(),
+        // Our own views serialize without fail.
+        event: serde_json::to_value(&view).unwrap_or_default(),
+        failure: failure.map(|f| serde_json::to_value(&f).unwrap_or_default()),
     }
 }
 
@@ -550,9 +548,20 @@ impl TrackerHandle {
         .await?
     }
 
-    /// What the delivery answers can be trusted for.
-    pub fn tracking(&self) -> Tracking {
-        self.watch.tracking()
+    /// What the delivery answers can be trusted for. When the record cannot say when the last
+    /// event came, the status says `waiting`, never `on`.
+    pub async fn tracking(&self) -> Tracking {
+        let last = match self.store.last_event().await {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::debug!("cannot read when the last event arrived: {e}");
+                None
+            }
+        };
+        let at = last.and_then(|ms| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        });
+        self.watch.tracking(at)
     }
 
     /// Records the outcome of a webhook check.

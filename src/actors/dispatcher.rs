@@ -419,15 +419,21 @@ impl Actor for Dispatcher {
                 retry_after,
             } => {
                 state.in_flight = state.in_flight.saturating_sub(1);
+                // The pause and the slow-down hold for every dispatcher sharing the budget; a
+                // budget that did not hear of the 429 cannot hold the pause, so this job waits
+                // out the Retry-After itself.
+                let mut paused = retry_after.is_some();
                 if throttled {
                     state.throttled += 1;
-                    // The pause and the slow-down hold for every dispatcher sharing the budget.
                     if let Err(e) = state.args.budget.throttled(retry_after).await {
                         tracing::warn!("cannot tell the rate budget about a 429: {e}");
+                        paused = false;
                     }
                 }
-                if retry_after.is_some() {
+                if paused {
                     state.retries.push_back(job);
+                } else if let Some(wait) = retry_after {
+                    myself.send_after(wait, move || DispatchMsg::Resume(job));
                 } else if delay.is_zero() {
                     state.retries.push_front(job);
                 } else {

@@ -319,7 +319,14 @@ impl Actors {
             slot: switchboard_slot,
             invalidation: settings.invalidation.clone(),
         };
-        tokio::spawn(switchboard.clone().listen());
+        // Subscribed now, so no notice published from here on is missed; heard until the
+        // supervisor stops.
+        let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(
+            switchboard
+                .clone()
+                .listen(settings.invalidation.subscribe(), stopped_rx.clone()),
+        );
         let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
         let delivery_store: Arc<dyn crate::shared::DeliveryStore> = Arc::new(
             crate::shared::MemoryDeliveryStore::new(settings.tracker.clone()),
@@ -378,12 +385,11 @@ impl Actors {
             tracker,
             supervisor,
             stopped: {
-                let (tx, rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
                     let _ = join.await;
-                    let _ = tx.send(true);
+                    let _ = stopped_tx.send(true);
                 });
-                rx
+                stopped_rx
             },
         })
     }

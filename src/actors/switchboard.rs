@@ -318,13 +318,13 @@ impl SwitchboardHandle {
         .await?
     }
 
-    /// Drops the cached picture everywhere (after the upstream refused a control call): the
-    /// notice goes to every cache through [`crate::shared::Invalidation`]; should it not go out,
-    /// this cache drops its picture at least (the TTL is the backstop for the others).
+    /// Drops the cached picture everywhere (after the upstream refused a control call): this
+    /// cache at once, so the next check here loads afresh; the others through
+    /// [`crate::shared::Invalidation`] (the TTL is their backstop should the notice not go out).
     pub async fn invalidate(&self) {
+        self.drop_picture().await;
         if let Err(e) = self.invalidation.publish().await {
             tracing::warn!("cannot tell the other caches that the switchboard changed: {e}");
-            self.drop_picture().await;
         }
     }
 
@@ -340,15 +340,21 @@ impl SwitchboardHandle {
     }
 
     /// Drops the picture whenever a notice comes, or notices may have been lost; until the
-    /// notices end.
-    pub(crate) async fn listen(self) {
-        let mut notices = self.invalidation.subscribe();
+    /// notices end or `stopped` turns true.
+    pub(crate) async fn listen(
+        self,
+        mut notices: crate::shared::Subscription,
+        mut stopped: tokio::sync::watch::Receiver<bool>,
+    ) {
         loop {
-            match notices.next().await {
-                crate::shared::Heard::Changed | crate::shared::Heard::Lost => {
-                    self.drop_picture().await
-                }
-                crate::shared::Heard::Closed => return,
+            tokio::select! {
+                heard = notices.next() => match heard {
+                    crate::shared::Heard::Changed | crate::shared::Heard::Lost => {
+                        self.drop_picture().await
+                    }
+                    crate::shared::Heard::Closed => return,
+                },
+                _ = async { stopped.wait_for(|s| *s).await.is_ok() } => return,
             }
         }
     }

@@ -19,36 +19,14 @@ impl ZendeskMcp {
         Parameters(a): Parameters<DeliveryStatusArgs>,
     ) -> Result<Json<DeliveryStatusOut>, ToolError> {
         let message_id = record_id("messageId", &a.message_id)?;
-        let record = self.ops.actors.tracker.status(&message_id).await?;
-        let (conversation_id, events) = match record {
-            Some(r) => (Some(r.conversation_id), r.events),
-            None => (None, vec![]),
-        };
-        let tracking = self.ops.actors.tracker.tracking();
-        let has = |kind| events.iter().any(|e| e.kind == kind);
-        let failure = events
-            .iter()
-            .rev()
-            .find(|e| e.kind == DeliveryKind::Failure)
-            .cloned();
-        let state = if failure.is_some() {
-            DeliveryState::Failed
-        } else if has(DeliveryKind::User) {
-            DeliveryState::DeliveredToUser
-        } else if has(DeliveryKind::Channel) {
-            DeliveryState::SentToChannel
-        } else if tracking.status == TrackingStatus::Off {
-            DeliveryState::Untracked
-        } else {
-            DeliveryState::NoEventsYet
-        };
+        let status = self.ops.delivery_status(&message_id).await?;
         Ok(Json(DeliveryStatusOut {
             message_id,
-            conversation_id: conversation_id.flatten(),
-            state,
-            failure,
-            events,
-            tracking,
+            conversation_id: status.conversation_id,
+            state: status.state,
+            failure: status.failure,
+            events: status.events,
+            tracking: status.tracking,
         }))
     }
 
@@ -76,15 +54,10 @@ impl ZendeskMcp {
             Some(n @ 1..=200) => n as usize,
             Some(_) => return Err(CallError::invalid("limit", "must be from 1 to 200").into()),
         };
-        let failures = self
+        let (failures, tracking) = self
             .ops
-            .actors
-            .tracker
-            .failures(conversation_id.as_deref(), limit)
+            .delivery_failures(conversation_id.as_deref(), limit)
             .await?;
-        Ok(Json(DeliveryFailures {
-            failures,
-            tracking: self.ops.actors.tracker.tracking(),
-        }))
+        Ok(Json(DeliveryFailures { failures, tracking }))
     }
 }

@@ -483,21 +483,7 @@ pub struct IntegrationOut {
     pub integration: IntegrationView,
 }
 
-/// A message's delivery as the webhooks reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DeliveryState {
-    /// No webhook has reported on it yet, and reports arrive: wait, do not resend.
-    NoEventsYet,
-    /// Handed to the channel.
-    SentToChannel,
-    /// The user's device has it.
-    DeliveredToUser,
-    /// The channel refused it (see failure).
-    Failed,
-    /// No report can arrive (tracking is off): the server cannot tell.
-    Untracked,
-}
+pub use crate::operations::delivery::DeliveryState;
 
 /// The content argument's schema: an object chosen by `type`. Deliberately loose (the full
 /// content schema would triple what a model reads of `tools/list`); the server's own checks

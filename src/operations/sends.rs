@@ -159,8 +159,11 @@ impl Sends {
             if record.state == SendState::Uncertain {
                 match self.find(conversation_id, key).await {
                     Ok(Some(found)) => {
-                        // The messages are stored upstream whatever the record says now.
-                        let _ = lease.set(sent(&found)).await;
+                        // The messages are stored upstream; should the record not say so, it
+                        // stays uncertain and the next repeat finds them again.
+                        if let Err(e) = lease.set(sent(&found)).await {
+                            tracing::warn!("cannot record a keyed send as sent: {e}");
+                        }
                         return Ok(Sent {
                             messages: found,
                             replayed: true,
@@ -170,9 +173,19 @@ impl Sends {
                     Err(e) => return Err(unknown(key, &e)),
                 }
             }
+            // Marked uncertain before the write, so a record that never learns the outcome
+            // (the store failed, the call was dropped) makes the next holder check first.
+            record.state = SendState::Uncertain;
+            lease
+                .set(record.clone())
+                .await
+                .map_err(|e| unavailable(key, &e))?;
             match self.post(conversation_id, body.clone()).await {
                 Ok(messages) => {
-                    let _ = lease.set(sent(&messages)).await;
+                    if let Err(e) = lease.set(sent(&messages)).await {
+                        // Still uncertain in the record: a repeat finds the message first.
+                        tracing::warn!("cannot record a keyed send as sent: {e}");
+                    }
                     return Ok(Sent {
                         messages,
                         replayed: false,
@@ -180,14 +193,14 @@ impl Sends {
                 }
                 Err(CallError::OutcomeUnknown { reason, .. }) => {
                     tracing::info!(%reason, "a keyed send failed ambiguously; checking before sending again");
-                    record.state = SendState::Uncertain;
-                    lease
-                        .set(record.clone())
-                        .await
-                        .map_err(|e| unknown(key, &CallError::Internal(e.to_string())))?;
                 }
-                // Anything else was not stored (refused, throttled, never sent).
-                Err(e) => return Err(e),
+                // Anything else was not stored (refused, throttled, never sent): the key is
+                // fresh again (should that not be recorded, it stays uncertain: the safe side).
+                Err(e) => {
+                    record.state = SendState::Fresh;
+                    let _ = lease.set(record).await;
+                    return Err(e);
+                }
             }
         }
         Err(CallError::OutcomeUnknown {
@@ -258,5 +271,156 @@ fn unknown(key: &str, why: &CallError) -> CallError {
         reason: format!(
             "an earlier send with idempotencyKey {key} failed ambiguously and checking the conversation failed too ({why}); call again with the same key"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The state machine of a key, with paused time and an upstream that cannot be reached: so
+    //! anything that would reach it shows as `unreachable`, and anything answered from the
+    //! record needs no upstream at all.
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::actors::{Actors, SupervisorSettings};
+    use crate::config::{AuthMode, Config};
+    use crate::error::ErrorClass;
+    use crate::secret::Secret;
+    use crate::sunco::auth::Scope;
+    use crate::sunco::wire::{Author, Content};
+
+    const CONVERSATION: &str = "5f0c1e2d3b4a5968778899aa";
+
+    async fn sends() -> (Sends, Arc<dyn IdempotencyStore>, Actors) {
+        let config = Config {
+            app_id: "5f0c1e2d3b4a596877889900".into(),
+            key_id: "app_5f0c1e2d3b4a596877889901".into(),
+            key_secret: Secret::new("a-secret"),
+            key_secret_file: None,
+            scope: Scope::App,
+            auth: AuthMode::Jwt,
+            api_url: url::Url::parse("http://127.0.0.1:9").expect("url"),
+            webhook_secret: None,
+            timeout: Duration::from_secs(30),
+            jwt_lifetime: Duration::from_secs(3600),
+        };
+        let mut settings = SupervisorSettings::default();
+        settings.limits.max_attempts = 2;
+        let actors = Actors::start(&config, settings).await.expect("start");
+        let keys = Sends::memory_keys();
+        let sends = Sends::new(
+            actors.dispatcher.clone(),
+            actors.tracker.clone(),
+            keys.clone(),
+        );
+        (sends, keys, actors)
+    }
+
+    fn text(t: &str) -> MessagePost {
+        MessagePost {
+            author: Author::business(),
+            content: serde_json::from_value::<Content>(
+                serde_json::json!({"type": "text", "text": t}),
+            )
+            .expect("text content"),
+            destination: None,
+            metadata: None,
+            schema: None,
+            r#override: None,
+        }
+    }
+
+    /// The fingerprint `send` computes for `body` sent with `key`.
+    fn print(body: &MessagePost, key: &str) -> u64 {
+        let mut body = body.clone();
+        body.metadata
+            .get_or_insert_with(Default::default)
+            .insert(KEY_FIELD.to_owned(), Value::String(key.to_owned()));
+        fingerprint(&body)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sent_key_replays_without_the_upstream_and_refuses_another_message() {
+        let (sends, keys, actors) = sends().await;
+        let body = text("hello");
+        let mut lease = keys
+            .acquire(CONVERSATION, "k", print(&body, "k"))
+            .await
+            .expect("acquire");
+        let record = SendRecord {
+            message: print(&body, "k"),
+            state: SendState::Sent("[]".into()),
+        };
+        lease.set(record).await.expect("set");
+        drop(lease);
+        let replay = sends
+            .send(CONVERSATION, body, Some("k"))
+            .await
+            .expect("replay");
+        assert!(replay.replayed, "answered from the record");
+        let e = sends
+            .send(CONVERSATION, text("another"), Some("k"))
+            .await
+            .expect_err("another message under a sent key");
+        assert_eq!(e.class(), ErrorClass::IdempotencyConflict);
+        actors.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_that_never_reached_the_upstream_leaves_the_key_fresh() {
+        let (sends, keys, actors) = sends().await;
+        let e = sends
+            .send(CONVERSATION, text("first"), Some("k"))
+            .await
+            .expect_err("unreachable");
+        assert_eq!(e.class(), ErrorClass::Unreachable, "{e}");
+        let lease = keys.acquire(CONVERSATION, "k", 0).await.expect("acquire");
+        assert_eq!(
+            lease.record().state,
+            SendState::Fresh,
+            "nothing may have been stored"
+        );
+        drop(lease);
+        // So the key may carry another message (nothing was stored under it).
+        let e = sends
+            .send(CONVERSATION, text("second"), Some("k"))
+            .await
+            .expect_err("unreachable");
+        assert_eq!(e.class(), ErrorClass::Unreachable, "{e}");
+        actors.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_uncertain_key_is_checked_before_anything_is_sent_again() {
+        let (sends, keys, actors) = sends().await;
+        let body = text("hello");
+        let mut lease = keys
+            .acquire(CONVERSATION, "k", print(&body, "k"))
+            .await
+            .expect("acquire");
+        let record = SendRecord {
+            message: print(&body, "k"),
+            state: SendState::Uncertain,
+        };
+        lease.set(record).await.expect("set");
+        drop(lease);
+        // The check cannot be made: the outcome stays unknown, and nothing is sent blind.
+        let e = sends
+            .send(CONVERSATION, body, Some("k"))
+            .await
+            .expect_err("the check fails");
+        assert_eq!(e.class(), ErrorClass::OutcomeUnknown, "{e}");
+        let e = sends
+            .send(CONVERSATION, text("another"), Some("k"))
+            .await
+            .expect_err("another message under an uncertain key");
+        assert_eq!(e.class(), ErrorClass::IdempotencyConflict);
+        let stats = actors.dispatcher.stats().await.expect("stats");
+        assert_eq!(
+            stats.attempts, 2,
+            "one ListMessages (two attempts), no PostMessage"
+        );
+        actors.shutdown().await;
     }
 }

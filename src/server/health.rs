@@ -40,7 +40,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         .ready
         .record(u64::from(missing.is_empty()), &[]);
     // Delivery tracking does not decide readiness (the tools work without it), but it is shown.
-    let tracking = state.actors.tracker.tracking();
+    let tracking = state.actors.tracker.tracking().await;
     if missing.is_empty() {
         (
             StatusCode::OK,

@@ -146,7 +146,13 @@ pub fn decide(
             last: RetryReason::Reauthenticated,
             after: Duration::ZERO,
         },
-        AttemptOutcome::Status { status: 401, .. } => Decision::Reauthenticate,
+        // A fresh credential is one more attempt: within the budget like any other.
+        AttemptOutcome::Status { status: 401, .. } => {
+            match retry(Duration::ZERO, RetryReason::Reauthenticated) {
+                Decision::Retry { .. } => Decision::Reauthenticate,
+                give_up => give_up,
+            }
+        }
         AttemptOutcome::Status { status, .. } if status >= 500 => {
             if safe_to_repeat {
                 retry(backoff(), RetryReason::Failure)
@@ -223,6 +229,8 @@ mod tests {
             // 401: once with a fresh credential, then unauthorized.
             (NonIdempotent, status(401), budget(1), Reauthenticate),
             (Read, status(401), reauthed, give_up(GiveUpReason::Unauthorized, RetryReason::Reauthenticated, Duration::ZERO)),
+            (Read, status(401), budget(4), give_up(GiveUpReason::Attempts, RetryReason::Reauthenticated, Duration::ZERO)),
+            (Read, status(401), Budget { remaining: Duration::ZERO, ..budget(1) }, give_up(GiveUpReason::Deadline, RetryReason::Reauthenticated, Duration::ZERO)),
             // 5xx: repeat what is safe to repeat; a create or send may have been stored.
             (Read, status(503), budget(1), retry(S, RetryReason::Failure)),
             (Idempotent, status(500), budget(2), retry(S, RetryReason::Failure)),
