@@ -14,9 +14,10 @@
 //! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
 //! secret.rs      the string type that is never printed
 //! error.rs       what can go wrong with a call, in terms an agent can act on; error classes
-//! shared.rs      state replicas will share, behind small traits with in-memory defaults and
-//!                contracts every implementation must pass (inbound limits, the conversation
-//!                index, switchboard invalidation)
+//! shared.rs      state replicas will share, behind small async traits with in-memory
+//!                defaults and contracts every implementation must pass: inbound limits, the
+//!                conversation index, switchboard invalidation, idempotency records, the
+//!                delivery record, the upstream rate budget
 //! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs;
 //!   telemetry/export.rs  OTLP timing variables, exporters that count and log their failures
 //!

@@ -148,8 +148,7 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
             authenticate,
         ));
     let mcp = if http.serve_mcp { mcp } else { Router::new() };
-    Router::new()
-        .merge(mcp)
+    let rest = Router::new()
         .route(
             WEBHOOK_PATH,
             post(webhook::webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
@@ -157,8 +156,63 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
+        .fallback(|| async {
+            problem(
+                StatusCode::NOT_FOUND,
+                ErrorClass::InvalidArgument,
+                "no such route: the server answers /mcp, POST /webhooks/sunco, /healthz, /readyz and /metrics",
+            )
+        })
+        .layer(axum::middleware::from_fn(json_errors));
+    Router::new()
+        .merge(mcp)
+        .merge(rest)
         .layer(axum::middleware::from_fn(trace_http))
         .with_state(state)
+}
+
+/// Every route but `/mcp` answers errors as `{"error": class, "message": …}`, those the HTTP
+/// framework makes itself too (a body past the limit, a method the route does not take).
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let allow = response
+        .headers()
+        .get(axum::http::header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let message = match (status, allow) {
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => {
+            format!("the body is larger than {WEBHOOK_BODY_LIMIT} bytes")
+        }
+        (StatusCode::METHOD_NOT_ALLOWED, Some(allow)) => {
+            format!("this route takes {allow}")
+        }
+        _ => format!(
+            "the request could not be read ({})",
+            status.canonical_reason().unwrap_or("error")
+        ),
+    };
+    let class = if status.is_server_error() {
+        ErrorClass::Unavailable
+    } else {
+        ErrorClass::InvalidArgument
+    };
+    let mut answer = problem(status, class, message);
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    answer
 }
 
 /// A server span for each request to `/mcp` and the webhook route, child of the caller's

@@ -404,3 +404,29 @@ async fn an_integration_key_cannot_see_webhooks_and_says_unknown() {
     .await;
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_frameworks_own_refusals_are_json_errors_too() {
+    let t = TestServer::start().await;
+    let base = format!("http://{}", t.server.addr);
+    let http = reqwest::Client::new();
+    let cases = [
+        http.get(t.server.webhook_url()).send().await.expect("get"),
+        http.post(t.server.webhook_url())
+            .header("X-API-Key", SECRET)
+            .body(vec![b' '; 2 * 1024 * 1024])
+            .send()
+            .await
+            .expect("post"),
+        http.get(format!("{base}/nowhere"))
+            .send()
+            .await
+            .expect("get"),
+    ];
+    for (r, status) in cases.into_iter().zip([405, 413, 404]) {
+        assert_eq!(r.status().as_u16(), status);
+        let body: Value = r.json().await.expect("a JSON error body");
+        assert_eq!(body["error"], "invalid_argument", "{body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+}
