@@ -17,7 +17,8 @@
 //! shared.rs      state replicas will share, behind small async traits with in-memory
 //!                defaults and contracts every implementation must pass: inbound limits, the
 //!                conversation index, switchboard invalidation, idempotency records, the
-//!                delivery record, the upstream rate budget
+//!                delivery record, the upstream rate budget (one file each in shared/, and
+//!                shared/contract.rs)
 //! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs;
 //!   telemetry/export.rs  OTLP timing variables, exporters that count and log their failures
 //!

@@ -1,0 +1,127 @@
+//! Upstream rate budget.
+
+use super::*;
+
+/// What [`RateBudget::grant`] gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grant {
+    /// Permits granted now (each is one upstream request), at most what was asked for.
+    pub granted: u32,
+    /// When fewer were granted: how long until the next permit.
+    pub wait: Duration,
+    /// Whether the wait is a pause a `Retry-After` imposed (no request may go before it ends).
+    pub paused: bool,
+}
+
+/// The upstream rate budget: requests per second with a burst, for the whole fleet.
+///
+/// Invariants: it grants at most the burst at once and then refills at the current rate; a 429
+/// halves the current rate (not below its floor) and takes what was left; a `Retry-After`
+/// pauses every grant until it ends; each success raises the rate by a step back to the full
+/// rate. (Queueing, the in-flight cap, deadlines and retries stay with each dispatcher.)
+pub trait RateBudget: Send + Sync + std::fmt::Debug {
+    fn grant(&self, want: u32) -> BoxFuture<'_, Result<Grant, StoreError>>;
+    /// The upstream answered 429, with its `Retry-After` if any.
+    fn throttled(&self, retry_after: Option<Duration>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// An upstream request succeeded.
+    fn succeeded(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The current rate, requests per second (as last known).
+    fn rate(&self) -> f64;
+}
+
+/// The numbers of a [`RateBudget`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetShape {
+    /// The full rate, requests per second.
+    pub rate: f64,
+    pub burst: u32,
+    /// The lowest share of the full rate 429s can push the rate down to.
+    pub min_rate_share: f64,
+}
+
+/// [`RateBudget`] of this process alone.
+#[derive(Debug)]
+pub struct MemoryRateBudget {
+    shape: BudgetShape,
+    inner: Mutex<BudgetInner>,
+}
+
+#[derive(Debug)]
+struct BudgetInner {
+    tokens: f64,
+    refilled_at: Instant,
+    rate: f64,
+    paused_until: Option<Instant>,
+}
+
+impl MemoryRateBudget {
+    pub fn new(shape: BudgetShape) -> Self {
+        Self {
+            shape,
+            inner: Mutex::new(BudgetInner {
+                tokens: f64::from(shape.burst),
+                refilled_at: Instant::now(),
+                rate: shape.rate,
+                paused_until: None,
+            }),
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, BudgetInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl RateBudget for MemoryRateBudget {
+    fn grant(&self, want: u32) -> BoxFuture<'_, Result<Grant, StoreError>> {
+        let now = Instant::now();
+        let mut b = self.inner();
+        let grant = if let Some(until) = b.paused_until.filter(|u| *u > now) {
+            Grant {
+                granted: 0,
+                wait: until - now,
+                paused: true,
+            }
+        } else {
+            b.paused_until = None;
+            let elapsed = now.saturating_duration_since(b.refilled_at).as_secs_f64();
+            b.tokens = (b.tokens + elapsed * b.rate).min(f64::from(self.shape.burst));
+            b.refilled_at = now;
+            let granted = (b.tokens.floor().max(0.0) as u32).min(want);
+            b.tokens -= f64::from(granted);
+            let wait = if granted < want {
+                Duration::from_secs_f64(((1.0 - b.tokens) / b.rate.max(0.001)).max(0.0))
+            } else {
+                Duration::ZERO
+            };
+            Grant {
+                granted,
+                wait,
+                paused: false,
+            }
+        };
+        Box::pin(async move { Ok(grant) })
+    }
+
+    fn throttled(&self, retry_after: Option<Duration>) -> BoxFuture<'_, Result<(), StoreError>> {
+        let mut b = self.inner();
+        let floor = self.shape.rate * self.shape.min_rate_share;
+        b.rate = (b.rate * 0.5).max(floor);
+        b.tokens = b.tokens.min(0.0);
+        if let Some(wait) = retry_after {
+            let until = Instant::now() + wait;
+            b.paused_until = Some(b.paused_until.map_or(until, |p| p.max(until)));
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn succeeded(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        let mut b = self.inner();
+        b.rate = (b.rate + self.shape.rate * 0.02).min(self.shape.rate);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn rate(&self) -> f64 {
+        self.inner().rate
+    }
+}

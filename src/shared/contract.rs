@@ -1,0 +1,297 @@
+//! The invariants of each trait as checks any implementation must pass. Each panics, naming
+//! the broken invariant, when one does not hold. Where they wait (2 s at most) they sleep, so
+//! paused tokio time (`#[tokio::test(start_paused = true)]`) makes them instant for an
+//! in-memory store; each uses its own keys, so a store may be shared between them.
+
+use super::*;
+
+pub async fn inbound_limits(limits: &dyn InboundLimits) {
+    let rate = RequestRate {
+        per_second: 2.0,
+        burst: 3,
+    };
+    for n in 0..3 {
+        assert_eq!(
+            limits.take("contract-a", rate).await,
+            Ok(None),
+            "a new key starts with a full bucket (request {n})"
+        );
+    }
+    let wait = limits
+        .take("contract-a", rate)
+        .await
+        .expect("answers")
+        .expect("an empty bucket refuses");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(500),
+        "the wait is until one token refills: {wait:?}"
+    );
+    assert_eq!(
+        limits.take("contract-b", rate).await,
+        Ok(None),
+        "keys are independent"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        limits.take("contract-a", rate).await,
+        Ok(None),
+        "the bucket refills at the rate"
+    );
+}
+
+fn entry(id: &str, at: &str) -> ConversationEntry {
+    ConversationEntry {
+        conversation_id: id.to_owned(),
+        active_switchboard_integration: Some("bot".to_owned()),
+        pending_switchboard_integration: None,
+        created_at: None,
+        last_activity_at: at.to_owned(),
+        last_user_channel: None,
+        awaiting_reply: false,
+    }
+}
+
+/// `index` must hold at most 3 conversations.
+pub async fn conversation_index(index: &dyn ConversationIndex) {
+    let a = entry("contract-a", "2026-01-01T00:00:01.000Z");
+    let b = entry("contract-b", "2026-01-01T00:00:02.000Z");
+    index
+        .upsert(vec![a.clone(), b.clone()])
+        .await
+        .expect("upsert");
+    assert_eq!(index.get("contract-a").await, Ok(Some(a.clone())));
+    let mut a2 = a.clone();
+    a2.awaiting_reply = true;
+    a2.last_activity_at = "2026-01-01T00:00:03.000Z".to_owned();
+    index.upsert(vec![a2.clone()]).await.expect("upsert");
+    assert_eq!(
+        index.get("contract-a").await,
+        Ok(Some(a2.clone())),
+        "an upsert replaces what was known"
+    );
+    let recent = index.recent(10).await.expect("recent");
+    let ids: Vec<&str> = recent.iter().map(|e| e.conversation_id.as_str()).collect();
+    assert_eq!(ids, ["contract-a", "contract-b"], "newest activity first");
+    assert_eq!(
+        index.recent(1).await.expect("recent").len(),
+        1,
+        "at most limit"
+    );
+    index
+        .upsert(vec![
+            entry("contract-c", "2026-01-01T00:00:04.000Z"),
+            entry("contract-d", "2026-01-01T00:00:05.000Z"),
+        ])
+        .await
+        .expect("upsert");
+    assert_eq!(
+        index.get("contract-b").await,
+        Ok(None),
+        "past the bound, the least recently active is forgotten first"
+    );
+    index.remove("contract-a").await.expect("remove");
+    assert_eq!(index.get("contract-a").await, Ok(None), "remove forgets");
+}
+
+pub async fn idempotency(store: &dyn IdempotencyStore) {
+    let mut lease = store
+        .acquire("contract-conv", "k1", 7)
+        .await
+        .expect("acquire");
+    assert_eq!(
+        lease.record(),
+        &SendRecord {
+            message: 7,
+            state: SendState::Fresh
+        },
+        "a new key starts fresh with the caller's fingerprint"
+    );
+    let sent = SendRecord {
+        message: 7,
+        state: SendState::Sent("[]".to_owned()),
+    };
+    lease.set(sent.clone()).await.expect("set");
+    // Held: another acquire of the key waits.
+    let waiting = tokio::time::timeout(
+        Duration::from_secs(1),
+        store.acquire("contract-conv", "k1", 8),
+    )
+    .await;
+    assert!(waiting.is_err(), "a held key makes the next holder wait");
+    drop(lease);
+    let again = store
+        .acquire("contract-conv", "k1", 8)
+        .await
+        .expect("acquire");
+    assert_eq!(again.record(), &sent, "the next holder reads what was set");
+    let other = store
+        .acquire("contract-other", "k1", 9)
+        .await
+        .expect("acquire");
+    assert_eq!(
+        other.record().state,
+        SendState::Fresh,
+        "keys of different scopes are independent"
+    );
+}
+
+/// `store` must keep at most 2 failures and 3 event ids, for 2 seconds.
+pub async fn delivery(store: &dyn DeliveryStore) {
+    let entry = |m: &str, c: Option<&str>, n: u32, failed: bool| DeliveryEntry {
+        message_id: m.to_owned(),
+        conversation_id: c.map(str::to_owned),
+        event: serde_json::json!({"n": n}),
+        failure: failed.then(|| serde_json::json!({"message": m, "n": n})),
+    };
+    let event = |id: &str, keep: Keep| EventRecord {
+        event_id: id.to_owned(),
+        keep,
+    };
+    let firsts = store
+        .record(vec![
+            event("e1", Keep::Delivery(entry("m1", None, 1, false))),
+            event("e2", Keep::Delivery(entry("m1", Some("c1"), 2, true))),
+            event("e1", Keep::Delivery(entry("m1", None, 9, false))),
+            event("e3", Keep::Nothing),
+        ])
+        .await
+        .expect("record");
+    assert_eq!(
+        firsts,
+        [true, true, false, true],
+        "one answer per event, in order; an id is new once, within a batch too"
+    );
+    let m1 = store.events("m1").await.expect("events").expect("m1 kept");
+    assert_eq!(
+        m1.conversation_id.as_deref(),
+        Some("c1"),
+        "the first conversation named"
+    );
+    assert_eq!(
+        m1.events,
+        [serde_json::json!({"n": 1}), serde_json::json!({"n": 2})],
+        "events in the order recorded; a repeat keeps nothing"
+    );
+    store
+        .record(vec![
+            event("e4", Keep::Delivery(entry("m2", Some("c2"), 3, true))),
+            event("e5", Keep::Delivery(entry("m3", Some("c1"), 4, true))),
+        ])
+        .await
+        .expect("record");
+    let all = store.failures(None, 10).await.expect("failures");
+    assert_eq!(
+        all.len(),
+        2,
+        "failures are bounded, the oldest forgotten first"
+    );
+    assert_eq!(all[0]["n"], 4, "newest first");
+    let c1 = store.failures(Some("c1"), 10).await.expect("failures");
+    assert_eq!(c1.len(), 1, "filtered by conversation");
+    assert_eq!(c1[0]["n"], 4);
+    // e1 .. e5 were seen; 3 ids are kept, so e1 is forgotten and e5 is not.
+    let again = store
+        .record(vec![event("e1", Keep::Nothing), event("e5", Keep::Nothing)])
+        .await
+        .expect("record");
+    assert_eq!(
+        again,
+        [true, false],
+        "ids are bounded, the oldest forgotten first"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(store.events("m1").await, Ok(None), "events expire with age");
+    assert_eq!(
+        store.failures(None, 10).await,
+        Ok(vec![]),
+        "failures expire with age"
+    );
+    let seen = SeenEntry {
+        message_id: "m9".to_owned(),
+        conversation_id: "c9".to_owned(),
+        message: "{}".to_owned(),
+    };
+    store.remember(vec![seen.clone()]).await.expect("remember");
+    assert_eq!(
+        store.seen("m9").await,
+        Ok(Some(seen)),
+        "a seen message is found"
+    );
+    assert_eq!(store.last_event().await, Ok(None));
+    store.note_event(2_000).await.expect("note");
+    store.note_event(1_000).await.expect("note");
+    assert_eq!(
+        store.last_event().await,
+        Ok(Some(2_000)),
+        "the latest is kept"
+    );
+}
+
+/// `budget` must have rate 10/s, burst 3 and a floor of 1/s, used by nothing else.
+pub async fn rate_budget(budget: &dyn RateBudget) {
+    let g = budget.grant(5).await.expect("grant");
+    assert_eq!(g.granted, 3, "at most the burst at once");
+    assert!(
+        g.wait > Duration::ZERO && g.wait <= Duration::from_millis(100),
+        "then the wait for one refill: {g:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        budget.grant(5).await.expect("grant").granted,
+        2,
+        "refills at the rate"
+    );
+    budget.throttled(None).await.expect("throttled");
+    assert!((budget.rate() - 5.0).abs() < 1e-9, "a 429 halves the rate");
+    for _ in 0..10 {
+        budget.throttled(None).await.expect("throttled");
+    }
+    assert!((budget.rate() - 1.0).abs() < 1e-9, "not below the floor");
+    budget.succeeded().await.expect("succeeded");
+    assert!(budget.rate() > 1.0, "a success raises the rate by a step");
+    budget
+        .throttled(Some(Duration::from_secs(1)))
+        .await
+        .expect("throttled");
+    let g = budget.grant(1).await.expect("grant");
+    assert!(
+        g.granted == 0 && g.paused && g.wait > Duration::from_millis(900),
+        "a Retry-After pauses every grant: {g:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        !budget.grant(1).await.expect("grant").paused,
+        "the pause ends when it says"
+    );
+}
+
+pub async fn invalidation(bus: &dyn Invalidation) {
+    let mut first = bus.subscribe();
+    let mut second = bus.subscribe();
+    bus.publish().await.expect("publish");
+    assert_eq!(first.next().await, Heard::Changed, "every subscriber hears");
+    assert_eq!(
+        second.next().await,
+        Heard::Changed,
+        "every subscriber hears"
+    );
+    let mut late = bus.subscribe();
+    bus.publish().await.expect("publish");
+    assert_eq!(
+        late.next().await,
+        Heard::Changed,
+        "a later subscriber hears what follows"
+    );
+    for _ in 0..1000 {
+        bus.publish().await.expect("publish");
+    }
+    let mut heard = vec![];
+    while heard.last() != Some(&Heard::Lost) && heard.len() < 2000 {
+        heard.push(first.next().await);
+    }
+    assert_eq!(
+        heard.last(),
+        Some(&Heard::Lost),
+        "a subscriber that fell behind is told to drop everything"
+    );
+}

@@ -1,0 +1,62 @@
+//! Invalidation.
+
+use super::*;
+
+/// "The switchboard changed": published by whoever learns it (a refused control call), heard
+/// by every cache that holds the routing picture, in every replica.
+///
+/// Invariants: every subscriber hears every publish made after it subscribed; a subscriber
+/// that fell behind or lost its connection hears [`Heard::Lost`] and must drop everything,
+/// since it cannot know what it missed.
+pub trait Invalidation: Send + Sync + std::fmt::Debug {
+    fn publish(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn subscribe(&self) -> Subscription;
+}
+
+/// What a subscriber hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// The switchboard changed.
+    Changed,
+    /// Notices may have been missed: drop everything.
+    Lost,
+    /// No more notices will come.
+    Closed,
+}
+
+/// A subscription to [`Invalidation`] notices.
+#[derive(Debug)]
+pub struct Subscription(broadcast::Receiver<()>);
+
+impl Subscription {
+    /// The next notice.
+    pub async fn next(&mut self) -> Heard {
+        match self.0.recv().await {
+            Ok(()) => Heard::Changed,
+            Err(broadcast::error::RecvError::Lagged(_)) => Heard::Lost,
+            Err(broadcast::error::RecvError::Closed) => Heard::Closed,
+        }
+    }
+}
+
+/// [`Invalidation`] within this process.
+#[derive(Debug)]
+pub struct MemoryInvalidation(broadcast::Sender<()>);
+
+impl Default for MemoryInvalidation {
+    fn default() -> Self {
+        Self(broadcast::channel(64).0)
+    }
+}
+
+impl Invalidation for MemoryInvalidation {
+    fn publish(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        // No subscriber yet is not an error: nothing holds a picture to drop.
+        let _ = self.0.send(());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn subscribe(&self) -> Subscription {
+        Subscription(self.0.subscribe())
+    }
+}
