@@ -105,6 +105,9 @@ impl RateBudget for MemoryRateBudget {
 
     fn throttled(&self, retry_after: Option<Duration>) -> BoxFuture<'_, Result<(), StoreError>> {
         let mut b = self.inner();
+        // What was left up to now is taken: the refill starts again from now, at half the rate.
+        let now = Instant::now();
+        b.refilled_at = now;
         let floor = self.shape.rate * self.shape.min_rate_share;
         b.rate = (b.rate * 0.5).max(floor);
         b.tokens = b.tokens.min(0.0);

@@ -241,14 +241,27 @@ pub async fn rate_budget(budget: &dyn RateBudget) {
         2,
         "refills at the rate"
     );
+    tokio::time::sleep(Duration::from_millis(300)).await;
     budget.throttled(None).await.expect("throttled");
     assert!((budget.rate() - 5.0).abs() < 1e-9, "a 429 halves the rate");
+    assert_eq!(
+        budget.grant(1).await.expect("grant").granted,
+        0,
+        "a 429 takes what was left"
+    );
     for _ in 0..10 {
         budget.throttled(None).await.expect("throttled");
     }
     assert!((budget.rate() - 1.0).abs() < 1e-9, "not below the floor");
     budget.succeeded().await.expect("succeeded");
     assert!(budget.rate() > 1.0, "a success raises the rate by a step");
+    for _ in 0..100 {
+        budget.succeeded().await.expect("succeeded");
+    }
+    assert!(
+        (budget.rate() - 10.0).abs() < 1e-9,
+        "back to the full rate, not past it"
+    );
     budget
         .throttled(Some(Duration::from_secs(1)))
         .await

@@ -29,6 +29,12 @@ pub enum Heard {
 pub struct Subscription(broadcast::Receiver<()>);
 
 impl Subscription {
+    /// A subscription fed by `notices` (an implementation forwards what it hears into the
+    /// channel; a lost connection is a lagged receiver: it drops the sender's backlog).
+    pub fn from_channel(notices: broadcast::Receiver<()>) -> Self {
+        Self(notices)
+    }
+
     /// The next notice.
     pub async fn next(&mut self) -> Heard {
         match self.0.recv().await {
@@ -57,6 +63,6 @@ impl Invalidation for MemoryInvalidation {
     }
 
     fn subscribe(&self) -> Subscription {
-        Subscription(self.0.subscribe())
+        Subscription::from_channel(self.0.subscribe())
     }
 }
