@@ -86,6 +86,10 @@ struct ServeArgs {
     /// A browser Origin /mcp accepts besides its own loopback origins (repeatable)
     #[arg(long, value_name = "ORIGIN")]
     allowed_origin: Vec<String>,
+    /// On SIGTERM or Ctrl-C: how long the calls in flight may take to finish before the rest is
+    /// ended (seconds)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    shutdown_grace: u64,
     #[command(flatten)]
     config: ConfigFlags,
 }
@@ -139,11 +143,15 @@ struct Started {
     server: RunningServer,
     simulator: Option<simulator::RunningSimulator>,
     access: Arc<AccessPolicy>,
+    /// `--shutdown-grace`, seconds.
+    grace: u64,
 }
 
 impl Started {
     async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.server
+            .shutdown_within(std::time::Duration::from_secs(self.grace))
+            .await;
         if let Some(sim) = self.simulator {
             sim.shutdown().await;
         }
@@ -156,6 +164,7 @@ async fn start(
     telemetry: Arc<Telemetry>,
 ) -> Result<Started, ExitCode> {
     let default_port = if stdio { 0 } else { 8090 };
+    let grace = args.shutdown_grace;
     let bind = args
         .bind
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
@@ -239,6 +248,7 @@ async fn start(
         server: running,
         simulator,
         access: http.access,
+        grace,
     })
 }
 
@@ -256,13 +266,32 @@ fn client_snippet(running: &RunningServer, stdio: bool, simulator: bool) -> Stri
     serde_json::to_string_pretty(&config).unwrap_or_default()
 }
 
+/// Resolves on SIGTERM (how every container platform stops a process) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
+                }
+                return;
+            }
+            Err(e) => tracing::warn!("cannot listen for SIGTERM ({e}); Ctrl-C still stops"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 async fn run_serve(args: ServeArgs, telemetry: Arc<Telemetry>) -> ExitCode {
     let running = match start(args, false, telemetry).await {
         Ok(r) => r,
         Err(code) => return code,
     };
     let code = tokio::select! {
-        _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        _ = stop_signal() => ExitCode::SUCCESS,
         _ = running.server.stopped() => {
             eprintln!("serve: the actors stopped (see the log above); exiting");
             ExitCode::from(1)

@@ -325,6 +325,7 @@ pub struct RunningServer {
     /// The operations the tools call (for a transport of its own, such as stdio).
     pub operations: Arc<Operations>,
     ct: CancellationToken,
+    mcp_ct: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -344,8 +345,22 @@ impl RunningServer {
     }
 
     pub async fn shutdown(self) {
+        self.shutdown_within(Duration::from_secs(30)).await;
+    }
+
+    /// Stops accepting connections and requests, lets the calls in flight finish for up to
+    /// `grace`, then ends what is left (open event streams) and stops the actors.
+    pub async fn shutdown_within(mut self, grace: Duration) {
         self.ct.cancel();
-        let _ = self.task.await;
+        if tokio::time::timeout(grace, &mut self.task).await.is_err() {
+            tracing::warn!(
+                "calls still open after the {} s grace period are ended",
+                grace.as_secs()
+            );
+            self.mcp_ct.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+        }
+        self.mcp_ct.cancel();
         self.actors.shutdown().await;
     }
 }
@@ -403,7 +418,10 @@ pub async fn serve_with(
             .await;
         }
     });
-    let app = router(state, ct.clone(), &http, addr.port());
+    // The MCP service has a token of its own: it is cancelled only after the grace period, so
+    // the calls in flight when the server stops accepting are answered.
+    let mcp_ct = CancellationToken::new();
+    let app = router(state, mcp_ct.clone(), &http, addr.port());
     let stop = ct.clone();
     let task = tokio::spawn(async move {
         // Answers are written in pieces (head, then SSE events): without TCP_NODELAY, Nagle's
@@ -425,6 +443,7 @@ pub async fn serve_with(
         actors,
         operations,
         ct,
+        mcp_ct,
         task,
     })
 }

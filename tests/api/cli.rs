@@ -527,3 +527,78 @@ fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
         .unwrap_or(0.0);
     assert!(count >= 2.0, "failed metric exports are counted: {metrics}");
 }
+
+#[test]
+fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let receiver = runtime.block_on(crate::telemetry::Receiver::start());
+    let mut child = bin()
+        .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url)
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let text = read_until(&mut stdout, "upstream:");
+    let url = banner_field(&text, "MCP endpoint:");
+    let sim = banner_field(&text, "upstream:")
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("simulator url")
+        .to_owned();
+    let answers = runtime.block_on(async {
+        // Every upstream request takes 400 ms, so the calls are in flight at the signal.
+        reqwest::Client::new()
+            .put(format!("{sim}/_sim/faults"))
+            .bearer_auth("sim-admin-token")
+            .json(&serde_json::json!({"latencyMs": 400}))
+            .send()
+            .await
+            .expect("faults");
+        let calls = (0..8).map(|_| {
+            let body = crate::mcp_support::stateless_request(
+                "tools/call",
+                serde_json::json!({"name": "list_switchboards", "arguments": {}}),
+            );
+            crate::mcp_support::post_stateless(
+                &url,
+                "tools/call",
+                Some("list_switchboards"),
+                &[],
+                body,
+            )
+        });
+        let pid = child.id().to_string();
+        let signal = async move {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill");
+            assert!(sent.success());
+        };
+        let (answers, ()) = tokio::join!(futures::future::join_all(calls), signal);
+        answers
+    });
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.json()["result"]["isError"], false, "{}", a.body);
+    }
+    // The spans of those calls were exported on the way out (the batch delay is a minute).
+    let names: Vec<String> = receiver
+        .spans
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "tools/call list_switchboards"),
+        "{names:?}"
+    );
+}
