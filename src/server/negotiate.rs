@@ -26,6 +26,8 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+use crate::error::ErrorClass;
+
 const JSON: &str = "application/json";
 const SSE: &str = "text/event-stream";
 
@@ -72,9 +74,11 @@ fn takes(accept: Option<&str>) -> Takes {
     }
 }
 
-/// A JSON-RPC error answer with HTTP status `status`.
-fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+/// A JSON-RPC error answer with HTTP status `status`, to the request `id` (`null` when it is
+/// not known).
+fn jsonrpc_error(id: Option<&Value>, status: StatusCode, code: i64, message: &str) -> Response {
+    let id = id.cloned().unwrap_or(Value::Null);
+    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     (status, axum::Json(body)).into_response()
 }
 
@@ -103,6 +107,7 @@ pub async fn negotiate(
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return jsonrpc_error(
+                None,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 -32600,
                 &format!("the request body is larger than {} bytes", limit.0),
@@ -110,6 +115,7 @@ pub async fn negotiate(
         }
         Err(_) => {
             return jsonrpc_error(
+                None,
                 StatusCode::BAD_REQUEST,
                 -32700,
                 "the request body could not be read",
@@ -124,6 +130,7 @@ pub async fn negotiate(
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(JSON));
     if !json_body {
         return jsonrpc_error(
+            None,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             -32600,
             "send the JSON-RPC message with Content-Type: application/json",
@@ -131,6 +138,7 @@ pub async fn negotiate(
     }
     if takes == Takes::Neither {
         return jsonrpc_error(
+            None,
             StatusCode::NOT_ACCEPTABLE,
             -32600,
             "this endpoint answers application/json or text/event-stream: send an Accept header that allows either (or */*, or none)",
@@ -139,6 +147,7 @@ pub async fn negotiate(
     let mut message = match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Array(_)) => {
             return jsonrpc_error(
+                None,
                 StatusCode::BAD_REQUEST,
                 -32600,
                 "JSON-RPC batches are not supported (MCP removed them in 2025-06-18): send one JSON-RPC message per POST",
@@ -147,19 +156,26 @@ pub async fn negotiate(
         Ok(m) => m,
         Err(e) => {
             return jsonrpc_error(
+                None,
                 StatusCode::BAD_REQUEST,
                 -32700,
                 &format!("parse error: the body is not JSON ({e})"),
             );
         }
     };
-    if let Err((code, why)) = check_message(&mut message) {
-        let id = message.get("id").cloned().unwrap_or(Value::Null);
-        let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": why}});
-        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
-    }
+    let rewritten = match check_message(&mut message) {
+        Ok(rewritten) => rewritten,
+        Err((code, why)) => {
+            return jsonrpc_error(message.get("id"), StatusCode::BAD_REQUEST, code, &why);
+        }
+    };
     let id = message.get("id").cloned();
-    let bytes = Bytes::from(message.to_string());
+    // The body goes on as it came, unless the arguments were taken as meant.
+    let bytes = if rewritten {
+        Bytes::from(message.to_string())
+    } else {
+        bytes
+    };
     parts.headers.insert(
         header::ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),
@@ -183,8 +199,9 @@ pub async fn negotiate(
 
 /// Checks that `message` is one JSON-RPC 2.0 message (JSON-RPC 2.0 §4, §5), and takes the
 /// `arguments` of a `tools/call` as clients send them: JSON text of an object is the object,
-/// `null` is none. What is not a message gets its JSON-RPC error code and a sentence.
-fn check_message(message: &mut Value) -> Result<(), (i64, String)> {
+/// `null` is none. `Ok(true)` when it rewrote the message; what is not a message gets its
+/// JSON-RPC error code and a sentence.
+fn check_message(message: &mut Value) -> Result<bool, (i64, String)> {
     let invalid = |why: &str| Err((-32600, format!("invalid request: {why}")));
     let Some(m) = message.as_object_mut() else {
         return invalid("the body is one JSON-RPC message, an object");
@@ -195,7 +212,7 @@ fn check_message(message: &mut Value) -> Result<(), (i64, String)> {
     let is_answer = m.contains_key("result") || m.contains_key("error");
     match m.get("method") {
         Some(Value::String(_)) => {}
-        None if is_answer => return Ok(()),
+        None if is_answer => return Ok(false),
         _ => return invalid("a request needs a method (a string)"),
     }
     match m.get("id") {
@@ -207,10 +224,10 @@ fn check_message(message: &mut Value) -> Result<(), (i64, String)> {
         Some(_) => return Err((-32602, "invalid params: params must be an object".into())),
     }
     if m.get("method") != Some(&Value::from("tools/call")) {
-        return Ok(());
+        return Ok(false);
     }
     let Some(Value::Object(params)) = m.get_mut("params") else {
-        return Ok(());
+        return Ok(false);
     };
     let not_an_object = || {
         Err((
@@ -218,21 +235,20 @@ fn check_message(message: &mut Value) -> Result<(), (i64, String)> {
             "invalid params: arguments must be an object of the tool's arguments (or JSON text of one)".to_owned(),
         ))
     };
-    match params.get("arguments").cloned() {
-        None | Some(Value::Object(_)) => Ok(()),
-        Some(Value::Null) => {
-            params.remove("arguments");
-            Ok(())
-        }
-        Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
-            Ok(o @ Value::Object(_)) => {
-                params.insert("arguments".into(), o);
-                Ok(())
-            }
-            _ => not_an_object(),
+    let rewritten = match params.get("arguments") {
+        None | Some(Value::Object(_)) => return Ok(false),
+        Some(Value::Null) => None,
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+            Ok(o @ Value::Object(_)) => Some(o),
+            _ => return not_an_object(),
         },
-        Some(_) => not_an_object(),
-    }
+        Some(_) => return not_an_object(),
+    };
+    match rewritten {
+        Some(o) => params.insert("arguments".into(), o),
+        None => params.remove("arguments"),
+    };
+    Ok(true)
 }
 
 /// Reads an SSE answer until the JSON-RPC response to `id` arrives; answers it as JSON.
@@ -272,6 +288,7 @@ async fn stream_to_json(response: Response, id: Option<Value>) -> Response {
         }
     }
     jsonrpc_error(
+        id.as_ref(),
         StatusCode::INTERNAL_SERVER_ERROR,
         -32603,
         "the answer ended before its JSON-RPC response",
@@ -352,11 +369,7 @@ pub async fn explain_refusal(
             "Host {host:?} is not allowed on /mcp (DNS-rebinding protection): start the server with --allowed-host {name} if clients reach it by that name"
         ),
     };
-    (
-        StatusCode::FORBIDDEN,
-        axum::Json(crate::error::ErrorClass::Forbidden.body(message)),
-    )
-        .into_response()
+    super::problem(StatusCode::FORBIDDEN, ErrorClass::Forbidden, message)
 }
 
 #[cfg(test)]
