@@ -25,7 +25,7 @@ pub struct AccessProfile {
     /// `None`: every tool (within the global bound).
     pub tools: Option<BTreeSet<String>>,
     /// Inbound requests per second and burst, per token.
-    pub rate: Option<(f64, u32)>,
+    pub rate: Option<RequestRate>,
 }
 
 #[derive(Debug)]
@@ -105,10 +105,8 @@ fn parse_access(name: &str, access: &str) -> Result<bool, AccessError> {
     }
 }
 
-fn parse_rate(name: &str, raw: &str) -> Result<(f64, u32), AccessError> {
-    crate::config::RequestRate::parse(raw)
-        .map(|r| (r.per_second, r.burst))
-        .map_err(|why| AccessError(format!("token {name:?}: rate_limit: {why}")))
+fn parse_rate(name: &str, raw: &str) -> Result<RequestRate, AccessError> {
+    RequestRate::parse(raw).map_err(|why| AccessError(format!("token {name:?}: rate_limit: {why}")))
 }
 
 impl AccessPolicy {
@@ -262,8 +260,7 @@ impl AccessPolicy {
             }
         }
         let profile = found.ok_or(Refusal::Unauthenticated)?;
-        if let Some((per_second, burst)) = profile.rate {
-            let rate = RequestRate { per_second, burst };
+        if let Some(rate) = profile.rate {
             match self.limits.take(&profile.name, rate).await {
                 Ok(None) => {}
                 Ok(Some(wait)) => return Err(Refusal::RateLimited(wait)),
