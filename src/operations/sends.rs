@@ -44,6 +44,14 @@ pub struct Sends {
     keys: Arc<dyn IdempotencyStore>,
 }
 
+/// Puts `key` in the message's metadata ([`KEY_FIELD`]), where a check after an ambiguous
+/// failure finds it.
+fn carry_key(body: &mut MessagePost, key: &str) {
+    body.metadata
+        .get_or_insert_with(Default::default)
+        .insert(KEY_FIELD.to_owned(), Value::String(key.to_owned()));
+}
+
 /// A fingerprint of a message as it would be posted (author, content, destination, metadata and
 /// the rest of `messagePost`, after decoding, so that spelling differences in the arguments do
 /// not count). `DefaultHasher::new()` has fixed keys: the same message gives the same
@@ -122,9 +130,7 @@ impl Sends {
         // Spaces around a key are not part of it.
         let key = key.trim();
         check_key(key)?;
-        body.metadata
-            .get_or_insert_with(Default::default)
-            .insert(KEY_FIELD.to_owned(), Value::String(key.to_owned()));
+        carry_key(&mut body, key);
         let message = fingerprint(&body);
         // One send per key at a time: a concurrent repeat waits and then sees the result.
         let mut lease = self
@@ -334,9 +340,7 @@ mod tests {
     /// The fingerprint `send` computes for `body` sent with `key`.
     fn print(body: &MessagePost, key: &str) -> u64 {
         let mut body = body.clone();
-        body.metadata
-            .get_or_insert_with(Default::default)
-            .insert(KEY_FIELD.to_owned(), Value::String(key.to_owned()));
+        carry_key(&mut body, key);
         fingerprint(&body)
     }
 
