@@ -104,6 +104,15 @@ fn banner_field(text: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} line in\n{text}"))
 }
 
+/// The embedded simulator's base URL, from the banner's `upstream:` line.
+fn banner_simulator_url(text: &str) -> String {
+    banner_field(text, "upstream:")
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("simulator url")
+        .to_owned()
+}
+
 /// Reads lines until one contains `needle`; returns everything read.
 fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
     let mut seen = Vec::new();
@@ -213,11 +222,7 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
     let mut lines = BufReader::new(stdout).lines();
     let text = read_until(&mut lines, "upstream:");
     let url = banner_field(&text, "MCP endpoint:");
-    let sim = banner_field(&text, "upstream:")
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("simulator url")
-        .to_owned();
+    let sim = banner_simulator_url(&text);
     let by_header = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
     let by_meta = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let call =
@@ -544,11 +549,7 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let text = read_until(&mut stdout, "upstream:");
     let url = banner_field(&text, "MCP endpoint:");
-    let sim = banner_field(&text, "upstream:")
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("simulator url")
-        .to_owned();
+    let sim = banner_simulator_url(&text);
     let answers = runtime.block_on(async {
         // Every upstream request takes 400 ms, so the calls are in flight at the signal.
         reqwest::Client::new()
