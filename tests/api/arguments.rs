@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::mcp_support::TestServer;
+use crate::mcp_support::{TestServer, post_json};
 
 #[tokio::test]
 async fn numbers_as_strings_json_text_and_null_for_absent_are_taken_as_meant() {
@@ -190,33 +190,6 @@ async fn schemas_are_self_contained_portable_and_within_the_budget() {
     );
 }
 
-/// POSTs `body` to `/mcp` with `accept` (or none); returns status, content type and body.
-async fn post_mcp(
-    url: &str,
-    accept: Option<&str>,
-    extra: &[(&str, &str)],
-    body: String,
-) -> (u16, String, String) {
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json");
-    if let Some(a) = accept {
-        req = req.header("accept", a);
-    }
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    let r = req.body(body).send().await.expect("post");
-    let status = r.status().as_u16();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (status, ct, r.text().await.unwrap_or_default())
-}
-
 #[tokio::test]
 async fn every_accept_header_clients_send_is_served_and_a_batch_gets_a_jsonrpc_error() {
     let t = TestServer::start().await;
@@ -253,12 +226,13 @@ async fn every_accept_header_clients_send_is_served_and_a_batch_gets_a_jsonrpc_e
             (&list, &stateless[..]),
             (&scan, &scan_headers[..]),
         ] {
-            let (status, ct, text) = post_mcp(&url, accept, headers, body.clone()).await;
+            let answer = post_json(&url, accept, headers, body.clone()).await;
+            let (status, ct, text) = (answer.status, answer.content_type(), &answer.body);
             assert_eq!(status, 200, "{accept:?}: {text}");
             match accept {
                 Some("application/json") => {
                     assert!(ct.starts_with("application/json"), "{accept:?}: {ct}");
-                    let v: Value = serde_json::from_str(&text).expect("JSON");
+                    let v: Value = serde_json::from_str(text).expect("JSON");
                     assert!(v.get("result").is_some(), "{v}");
                 }
                 Some("text/event-stream") => {
@@ -269,16 +243,17 @@ async fn every_accept_header_clients_send_is_served_and_a_batch_gets_a_jsonrpc_e
             }
         }
     }
-    let (status, ct, text) = post_mcp(
+    let answer = post_json(
         &url,
         Some("application/json, text/event-stream"),
         &[],
         format!("[{initialize}]"),
     )
     .await;
+    let (status, ct, text) = (answer.status, answer.content_type(), &answer.body);
     assert_eq!(status, 400, "{text}");
     assert!(ct.starts_with("application/json"), "{ct}");
-    let v: Value = serde_json::from_str(&text).expect("JSON-RPC error");
+    let v: Value = serde_json::from_str(text).expect("JSON-RPC error");
     assert_eq!(v["error"]["code"], -32600, "{v}");
 }
 
@@ -365,22 +340,24 @@ async fn what_is_not_one_jsonrpc_message_gets_a_jsonrpc_error() {
         (call(json!([])), -32602),
         (call(json!("x")), -32602),
     ] {
-        let (status, ct, text) = post_mcp(&url, both, &stateless, body.clone()).await;
+        let answer = post_json(&url, both, &stateless, body.clone()).await;
+        let (status, ct, text) = (answer.status, answer.content_type(), &answer.body);
         assert_eq!(status, 400, "{body}: {text}");
         assert!(ct.starts_with("application/json"), "{body}: {ct}");
-        let v: Value = serde_json::from_str(&text).expect("a JSON-RPC error");
+        let v: Value = serde_json::from_str(text).expect("a JSON-RPC error");
         assert_eq!(v["error"]["code"], code, "{body}: {v}");
     }
     // JSON text of the arguments object is the object.
-    let (status, _, text) =
-        post_mcp(&url, both, &stateless, call(json!("{\"limit\": \"2\"}"))).await;
+    let answer = post_json(&url, both, &stateless, call(json!("{\"limit\": \"2\"}"))).await;
+    let (status, text) = (answer.status, &answer.body);
     assert_eq!(status, 200, "{text}");
-    let v: Value = serde_json::from_str(&text).expect("JSON");
+    let v: Value = serde_json::from_str(text).expect("JSON");
     assert_eq!(v["result"]["isError"], false, "{v}");
     // An Accept that allows neither answer type, and a body that says it is not JSON.
-    let (status, _, text) = post_mcp(&url, Some("text/html"), &stateless, call(json!({}))).await;
+    let answer = post_json(&url, Some("text/html"), &stateless, call(json!({}))).await;
+    let (status, text) = (answer.status, &answer.body);
     assert_eq!(status, 406, "{text}");
-    assert!(serde_json::from_str::<Value>(&text).is_ok(), "{text}");
+    assert!(serde_json::from_str::<Value>(text).is_ok(), "{text}");
     let r = reqwest::Client::new()
         .post(&url)
         .header("content-type", "text/plain")

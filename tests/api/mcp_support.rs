@@ -279,23 +279,19 @@ pub fn stateless_request(method: &str, mut params: Value) -> String {
     serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
 }
 
-/// POSTs `body` to `url` with the headers of a stateless request of `method` (naming `tool`
-/// for `tools/call`) and any `extra` ones.
-pub async fn post_stateless(
+/// POSTs the JSON-RPC text `body` to `url` with `accept` (none when `None`) and the `extra`
+/// headers, as any HTTP client would.
+pub async fn post_json(
     url: &str,
-    method: &str,
-    tool: Option<&str>,
+    accept: Option<&str>,
     extra: &[(&str, &str)],
     body: String,
 ) -> HttpAnswer {
     let mut req = reqwest::Client::new()
         .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(tool) = tool {
-        req = req.header("mcp-name", tool);
+        .header("content-type", "application/json");
+    if let Some(accept) = accept {
+        req = req.header("accept", accept);
     }
     for (k, v) in extra {
         req = req.header(*k, *v);
@@ -306,4 +302,30 @@ pub async fn post_stateless(
         headers: r.headers().clone(),
         body: r.text().await.unwrap_or_default(),
     }
+}
+
+/// POSTs `body` to `url` with the headers of a stateless request of `method` (naming `tool`
+/// for `tools/call`) and any `extra` ones.
+pub async fn post_stateless(
+    url: &str,
+    method: &str,
+    tool: Option<&str>,
+    extra: &[(&str, &str)],
+    body: String,
+) -> HttpAnswer {
+    let mut headers = vec![
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", method),
+    ];
+    if let Some(tool) = tool {
+        headers.push(("mcp-name", tool));
+    }
+    headers.extend_from_slice(extra);
+    post_json(
+        url,
+        Some("application/json, text/event-stream"),
+        &headers,
+        body,
+    )
+    .await
 }
