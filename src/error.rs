@@ -123,6 +123,14 @@ pub enum CallError {
         retry_after: Duration,
     },
 
+    /// Another call (on another replica, or on one that stopped mid-send and whose hold has not
+    /// lapsed yet) is sending with the same idempotency key.
+    #[error(
+        "another call is sending with idempotencyKey {key}; nothing was sent by this call. Retry after {} s with the same key: you will get that call's result, or the server checks the conversation before sending",
+        whole_secs(*retry_after)
+    )]
+    KeyHeld { key: String, retry_after: Duration },
+
     /// The call's deadline passed before an answer came.
     #[error(
         "{operation} did not complete within its {} s deadline ({why}); retry after {} s",
@@ -218,7 +226,7 @@ impl CallError {
             CallError::IdempotencyConflict { .. } => ErrorClass::IdempotencyConflict,
             CallError::Upstream { .. } => ErrorClass::UpstreamError,
             CallError::RateLimited { .. } => ErrorClass::RateLimited,
-            CallError::Busy { .. } => ErrorClass::Busy,
+            CallError::Busy { .. } | CallError::KeyHeld { .. } => ErrorClass::Busy,
             CallError::Deadline { .. } => ErrorClass::DeadlineExceeded,
             CallError::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
             CallError::Unreachable { .. } => ErrorClass::Unreachable,
@@ -234,6 +242,7 @@ impl CallError {
         match self {
             CallError::RateLimited { retry_after, .. }
             | CallError::Busy { retry_after, .. }
+            | CallError::KeyHeld { retry_after, .. }
             | CallError::Deadline { retry_after, .. } => Some(*retry_after),
             CallError::Unavailable { .. } | CallError::Unreachable { .. } => {
                 Some(Duration::from_secs(1))

@@ -30,7 +30,7 @@ impl Operations {
         let sends = sends::Sends::new(
             actors.dispatcher.clone(),
             actors.tracker.clone(),
-            sends::Sends::memory_keys(),
+            actors.keys.clone(),
         );
         Self { actors, sends }
     }

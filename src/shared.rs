@@ -42,6 +42,7 @@ mod idempotency;
 mod index;
 mod invalidation;
 mod limits;
+pub mod redis_store;
 
 pub use budget::*;
 pub use delivery::*;
@@ -49,6 +50,109 @@ pub use idempotency::*;
 pub use index::*;
 pub use invalidation::*;
 pub use limits::*;
+
+/// Where the state replicas share lives: this process's memory (the default: one process,
+/// nothing else to run) or Redis (`--redis-url`: several replicas).
+#[derive(Clone, Debug)]
+pub struct Stores {
+    /// "The switchboard changed", to every cache.
+    pub invalidation: std::sync::Arc<dyn Invalidation>,
+    /// The per-token inbound limits of `/mcp`.
+    pub inbound: std::sync::Arc<dyn InboundLimits>,
+    redis: Option<redis_store::Redis>,
+}
+
+impl Default for Stores {
+    fn default() -> Self {
+        Self::memory()
+    }
+}
+
+/// How long a lease of the Redis budget may be spent.
+const LEASE_WINDOW: Duration = Duration::from_millis(100);
+/// How long a keyed send on Redis waits for another replica's hold on the key.
+const KEY_WAIT: Duration = Duration::from_secs(10);
+
+impl Stores {
+    pub fn memory() -> Self {
+        Self {
+            invalidation: std::sync::Arc::new(MemoryInvalidation::default()),
+            inbound: std::sync::Arc::new(MemoryInboundLimits::default()),
+            redis: None,
+        }
+    }
+
+    /// Connects to Redis (the first connection must succeed) and subscribes to the app's
+    /// switchboard notices.
+    pub async fn redis(
+        options: &redis_store::RedisOptions,
+        metrics: std::sync::Arc<crate::telemetry::Metrics>,
+    ) -> Result<Self, StoreError> {
+        let redis = redis_store::Redis::connect(options, metrics).await?;
+        Ok(Self {
+            invalidation: std::sync::Arc::new(
+                redis_store::RedisInvalidation::new(redis.clone()).await?,
+            ),
+            inbound: std::sync::Arc::new(redis_store::RedisInboundLimits::new(redis.clone())),
+            redis: Some(redis),
+        })
+    }
+
+    /// The upstream budget of the fleet.
+    pub fn budget(&self, shape: BudgetShape) -> std::sync::Arc<dyn RateBudget> {
+        match &self.redis {
+            Some(r) => std::sync::Arc::new(redis_store::RedisRateBudget::new(
+                r.clone(),
+                shape,
+                LEASE_WINDOW,
+            )),
+            None => std::sync::Arc::new(MemoryRateBudget::new(shape)),
+        }
+    }
+
+    /// The delivery record.
+    pub fn delivery(&self, limits: DeliveryLimits) -> std::sync::Arc<dyn DeliveryStore> {
+        match &self.redis {
+            Some(r) => std::sync::Arc::new(redis_store::RedisDeliveryStore::new(r.clone(), limits)),
+            None => std::sync::Arc::new(MemoryDeliveryStore::new(limits)),
+        }
+    }
+
+    /// The idempotency records, kept for `retention`; on Redis a holder's lease lapses `lease`
+    /// after its last renewal (in memory, `capacity` keys at most).
+    pub fn idempotency(
+        &self,
+        capacity: u64,
+        retention: Duration,
+        lease: Duration,
+    ) -> std::sync::Arc<dyn IdempotencyStore> {
+        match &self.redis {
+            Some(r) => std::sync::Arc::new(redis_store::RedisIdempotency::new(
+                r.clone(),
+                lease,
+                retention,
+                KEY_WAIT,
+            )),
+            None => std::sync::Arc::new(MemoryIdempotency::new(capacity, retention)),
+        }
+    }
+
+    /// Where 2025-11-25 sessions are kept for other replicas; `None` in memory (rmcp's own).
+    pub fn sessions(
+        &self,
+    ) -> Option<
+        std::sync::Arc<dyn rmcp::transport::streamable_http_server::session::store::SessionStore>,
+    > {
+        self.redis
+            .as_ref()
+            .map(|r| std::sync::Arc::new(redis_store::RedisSessionStore::new(r.clone())) as _)
+    }
+
+    /// The health of the Redis connection; `None` in memory.
+    pub fn redis_status(&self) -> Option<redis_store::RedisStatus> {
+        self.redis.as_ref().map(|r| r.health().status())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -94,5 +198,58 @@ mod tests {
     #[tokio::test]
     async fn memory_invalidation_keeps_the_contract() {
         contract::invalidation(&MemoryInvalidation::default()).await;
+    }
+
+    /// Each store on a real `redis-server` of the test's own.
+    mod on_redis {
+        use super::*;
+        use crate::shared::redis_store::test_server::RedisServer;
+        use crate::shared::redis_store::*;
+
+        async fn connect(server: &RedisServer, app: &str) -> Redis {
+            let metrics = crate::telemetry::Telemetry::local().metrics.clone();
+            Redis::connect(&RedisOptions::new(server.url(), app), metrics)
+                .await
+                .expect("connects")
+        }
+
+        #[tokio::test]
+        async fn redis_stores_keep_the_contracts() {
+            let Some(server) = RedisServer::start() else {
+                return;
+            };
+            let redis = connect(&server, "app1").await;
+            contract::inbound_limits(&RedisInboundLimits::new(redis.clone())).await;
+            contract::idempotency(&RedisIdempotency::new(
+                redis.clone(),
+                Duration::from_secs(5),
+                Duration::from_secs(60),
+                Duration::from_secs(5),
+            ))
+            .await;
+            contract::delivery(&RedisDeliveryStore::new(
+                redis.clone(),
+                DeliveryLimits {
+                    failures: 2,
+                    event_ids: 3,
+                    max_age: Duration::from_secs(2),
+                    ..DeliveryLimits::default()
+                },
+            ))
+            .await;
+            let shape = BudgetShape {
+                rate: 10.0,
+                burst: 3,
+                min_rate_share: 0.1,
+            };
+            contract::rate_budget(&RedisRateBudget::new(redis.clone(), shape, Duration::ZERO))
+                .await;
+            contract::invalidation(
+                &RedisInvalidation::new(redis.clone())
+                    .await
+                    .expect("subscribes"),
+            )
+            .await;
+        }
     }
 }

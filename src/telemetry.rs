@@ -74,6 +74,11 @@ pub struct Metrics {
     pub webhook_events: Counter<u64>,
     /// `mcp.server.ready`: 1 when `/readyz` would answer 200, else 0.
     pub ready: Gauge<u64>,
+    /// `db.client.operation.duration` (s) {db.system.name, db.operation.name, error.type}: each
+    /// round trip to the shared store (Redis).
+    pub store_duration: Histogram<f64>,
+    /// `mcp.server.degraded` {reason}: 1 while the replica serves without its shared store.
+    pub degraded: Gauge<u64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -170,6 +175,16 @@ impl Metrics {
                 .u64_gauge("mcp.server.ready")
                 .with_description(
                     "1 when the server is ready (actors up, credentials accepted), else 0",
+                )
+                .build(),
+            store_duration: seconds(
+                "db.client.operation.duration",
+                "Round trips to the shared store (Redis), by operation and error type",
+            ),
+            degraded: meter
+                .u64_gauge("mcp.server.degraded")
+                .with_description(
+                    "1 while the replica serves without its shared store (Redis), else 0",
                 )
                 .build(),
         }

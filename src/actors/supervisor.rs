@@ -66,8 +66,8 @@ pub struct SupervisorSettings {
     pub telemetry: Arc<Telemetry>,
     pub limits: DispatchLimits,
     pub switchboard_ttl: Duration,
-    /// Where switchboard changes are announced to every cache.
-    pub invalidation: Arc<dyn crate::shared::Invalidation>,
+    /// Where the state replicas share lives (memory, or Redis for several replicas).
+    pub stores: crate::shared::Stores,
     pub tracker: TrackerLimits,
     /// More restarts than this within `restart_window` stop the process.
     pub max_restarts: usize,
@@ -80,7 +80,7 @@ impl Default for SupervisorSettings {
             telemetry: Arc::new(Telemetry::local()),
             limits: DispatchLimits::default(),
             switchboard_ttl: Duration::from_secs(60),
-            invalidation: Arc::new(crate::shared::MemoryInvalidation::default()),
+            stores: crate::shared::Stores::memory(),
             tracker: TrackerLimits::default(),
             max_restarts: 10,
             restart_window: Duration::from_secs(30),
@@ -294,6 +294,10 @@ pub struct Actors {
     pub dispatcher: DispatcherHandle,
     pub switchboard: SwitchboardHandle,
     pub tracker: TrackerHandle,
+    /// Where the state replicas share lives.
+    pub stores: crate::shared::Stores,
+    /// The idempotency records of keyed sends.
+    pub keys: Arc<dyn crate::shared::IdempotencyStore>,
     supervisor: ActorRef<SupervisorMsg>,
     /// True once the supervisor, and so every actor, has stopped.
     stopped: tokio::sync::watch::Receiver<bool>,
@@ -317,7 +321,7 @@ impl Actors {
         let dispatcher = DispatcherHandle::new(dispatch_slot, &config.app_id, &settings.limits);
         let switchboard = SwitchboardHandle {
             slot: switchboard_slot,
-            invalidation: settings.invalidation.clone(),
+            invalidation: settings.stores.invalidation.clone(),
         };
         // Subscribed now, so no notice published from here on is missed; heard until the
         // supervisor stops.
@@ -325,12 +329,10 @@ impl Actors {
         tokio::spawn(
             switchboard
                 .clone()
-                .listen(settings.invalidation.subscribe(), stopped_rx.clone()),
+                .listen(settings.stores.invalidation.subscribe(), stopped_rx.clone()),
         );
         let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
-        let delivery_store: Arc<dyn crate::shared::DeliveryStore> = Arc::new(
-            crate::shared::MemoryDeliveryStore::new(settings.tracker.clone()),
-        );
+        let delivery_store = settings.stores.delivery(settings.tracker.clone());
         let tracker = TrackerHandle {
             slot: tracker_slot,
             watch: watch.clone(),
@@ -338,17 +340,21 @@ impl Actors {
         };
         let metrics = settings.telemetry.metrics.clone();
         let settings_metrics = metrics.clone();
+        let stores = settings.stores.clone();
+        // A holder's lease outlasts one upstream attempt (bounded by the call's deadline).
+        let keys = crate::operations::sends::Sends::keys(
+            &stores,
+            settings.limits.deadline + Duration::from_secs(5),
+        );
         let children = Children {
             auth: (auth_args, auth.slot.clone()),
             dispatcher: (
                 DispatcherArgs {
-                    budget: Arc::new(crate::shared::MemoryRateBudget::new(
-                        crate::shared::BudgetShape {
-                            rate: settings.limits.rate,
-                            burst: settings.limits.burst,
-                            min_rate_share: settings.limits.min_rate_share,
-                        },
-                    )),
+                    budget: settings.stores.budget(crate::shared::BudgetShape {
+                        rate: settings.limits.rate,
+                        burst: settings.limits.burst,
+                        min_rate_share: settings.limits.min_rate_share,
+                    }),
                     limits: settings.limits.clone(),
                     transport: Transport::new(&config.api_url)?,
                     auth: auth.clone(),
@@ -383,6 +389,8 @@ impl Actors {
             dispatcher,
             switchboard,
             tracker,
+            stores,
+            keys,
             supervisor,
             stopped: {
                 tokio::spawn(async move {

@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use crate::actors::{DispatcherHandle, TrackerHandle};
 use crate::error::CallError;
-use crate::shared::{IdempotencyStore, MemoryIdempotency, SendRecord, SendState, StoreError};
+use crate::shared::{
+    AcquireError, IdempotencyStore, MemoryIdempotency, SendRecord, SendState, StoreError, Stores,
+};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
 use crate::sunco::wire::{Message, MessageListResponse, MessagePost};
@@ -113,6 +115,12 @@ impl Sends {
         Arc::new(MemoryIdempotency::new(MAX_KEYS, RETENTION))
     }
 
+    /// The records in `stores`, kept for [`RETENTION`] ([`MAX_KEYS`] at most in memory); on
+    /// Redis a holder's lease lapses `lease` after its last renewal.
+    pub fn keys(stores: &Stores, lease: Duration) -> Arc<dyn IdempotencyStore> {
+        stores.idempotency(MAX_KEYS, RETENTION, lease)
+    }
+
     /// Posts `body` to `conversation_id`; with `key`, at most once per key.
     pub async fn send(
         &self,
@@ -137,7 +145,13 @@ impl Sends {
             .keys
             .acquire(conversation_id, key, message)
             .await
-            .map_err(|e| unavailable(key, &e))?;
+            .map_err(|e| match e {
+                AcquireError::Store(e) => unavailable(key, &e),
+                AcquireError::Held { retry_after } => CallError::KeyHeld {
+                    key: key.to_owned(),
+                    retry_after,
+                },
+            })?;
         let mut record = lease.record().clone();
         // Once something may have been stored under the key, a repeat must be the same
         // message: a different one would be answered with the first and silently lost.

@@ -28,20 +28,32 @@ pub trait SendLease: Send {
     fn set(&mut self, record: SendRecord) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
+/// Why [`IdempotencyStore::acquire`] gave no lease.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcquireError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another holder (another replica, or one that died and whose lease has not lapsed yet)
+    /// kept the key past the store's wait; it is free in `retry_after` at the latest.
+    #[error("another holder keeps the key for up to {} ms more", retry_after.as_millis())]
+    Held { retry_after: Duration },
+}
+
 /// The idempotency records of `send_message`, per conversation (`scope`) and key.
 ///
 /// Invariants: a key never seen starts as `{message, Fresh}` with the fingerprint of the
 /// acquiring call; what a lease sets is what the next holder reads; while one lease holds a key,
 /// another `acquire` of it waits; keys of different scopes are independent. (A store shared by
-/// replicas bounds a lease's life, and a record left without a final state by a holder that
-/// died reads as `Uncertain`.)
+/// replicas bounds a lease's life so that a holder that died frees the key, bounds the wait
+/// with [`AcquireError::Held`], and a holder that died mid-send leaves the `Uncertain` it set
+/// before sending.)
 pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
     fn acquire<'a>(
         &'a self,
         scope: &'a str,
         key: &'a str,
         message: u64,
-    ) -> BoxFuture<'a, Result<Box<dyn SendLease>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Box<dyn SendLease>, AcquireError>>;
 }
 
 /// [`IdempotencyStore`] in this process's memory: `capacity` keys at most, each kept for
@@ -81,7 +93,7 @@ impl IdempotencyStore for MemoryIdempotency {
         scope: &'a str,
         key: &'a str,
         message: u64,
-    ) -> BoxFuture<'a, Result<Box<dyn SendLease>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Box<dyn SendLease>, AcquireError>> {
         Box::pin(async move {
             let entry = self
                 .keys

@@ -26,19 +26,20 @@ pub enum Heard {
 
 /// A subscription to [`Invalidation`] notices.
 #[derive(Debug)]
-pub struct Subscription(broadcast::Receiver<()>);
+pub struct Subscription(broadcast::Receiver<Heard>);
 
 impl Subscription {
-    /// A subscription fed by `notices` (an implementation forwards what it hears into the
-    /// channel; a lost connection is a lagged receiver: it drops the sender's backlog).
-    pub fn from_channel(notices: broadcast::Receiver<()>) -> Self {
+    /// A subscription fed by `notices`: an implementation forwards what it hears into the
+    /// channel, and [`Heard::Lost`] when it may have missed some (a lost connection); a
+    /// subscriber that falls behind the channel hears `Lost` too.
+    pub fn from_channel(notices: broadcast::Receiver<Heard>) -> Self {
         Self(notices)
     }
 
     /// The next notice.
     pub async fn next(&mut self) -> Heard {
         match self.0.recv().await {
-            Ok(()) => Heard::Changed,
+            Ok(heard) => heard,
             Err(broadcast::error::RecvError::Lagged(_)) => Heard::Lost,
             Err(broadcast::error::RecvError::Closed) => Heard::Closed,
         }
@@ -47,7 +48,7 @@ impl Subscription {
 
 /// [`Invalidation`] within this process.
 #[derive(Debug)]
-pub struct MemoryInvalidation(broadcast::Sender<()>);
+pub struct MemoryInvalidation(broadcast::Sender<Heard>);
 
 impl Default for MemoryInvalidation {
     fn default() -> Self {
@@ -58,7 +59,7 @@ impl Default for MemoryInvalidation {
 impl Invalidation for MemoryInvalidation {
     fn publish(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         // No subscriber yet is not an error: nothing holds a picture to drop.
-        let _ = self.0.send(());
+        let _ = self.0.send(Heard::Changed);
         Box::pin(async { Ok(()) })
     }
 

@@ -1,0 +1,491 @@
+//! The shared-state traits on Redis (or Valkey), for several replicas of one app.
+//!
+//! Every key of an app starts with `zmcp:{<app id>}:`: the braces are a Redis Cluster hash tag,
+//! so every key a script touches sits in one slot and a Cluster can run it (an app's state then
+//! lives on one shard; a Cluster spreads several apps, not one). Every decision that must hold
+//! across replicas (a budget grant, a key's owner, an event's first sight) is one Lua script
+//! that reads the time from the Redis server (`TIME`), so replica clocks may differ.
+//!
+//! Each call is bounded by [`RedisOptions::timeout`]; a call that fails or times out is a
+//! [`StoreError`], counted, and puts the connection in the degraded mode that `/readyz` and
+//! `mcp.server.degraded` report, until a call succeeds again. A heartbeat (every second) keeps
+//! the count of live replicas, which the budget's fallback divides by.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, Script};
+
+use super::*;
+use crate::telemetry::{Metrics, kv};
+
+mod budget;
+mod delivery;
+mod idempotency;
+mod invalidation;
+mod limits;
+mod sessions;
+
+pub use budget::RedisRateBudget;
+pub use delivery::RedisDeliveryStore;
+pub use idempotency::RedisIdempotency;
+pub use invalidation::RedisInvalidation;
+pub use limits::RedisInboundLimits;
+pub use sessions::RedisSessionStore;
+
+/// How the server talks to Redis.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `redis://`, `rediss://` or `unix://` (see the `redis` crate for the URL forms).
+    pub url: String,
+    /// The SunCo app: its state is kept apart from other apps' under `zmcp:{<app id>}:`.
+    pub app_id: String,
+    /// Longest wait for one Redis call (connecting included) before it counts as failed.
+    pub timeout: Duration,
+    /// The replica count the budget's fallback divides by while Redis is down; `None` uses the
+    /// live replicas last seen through the heartbeat.
+    pub replicas: Option<u32>,
+}
+
+impl RedisOptions {
+    pub fn new(url: impl Into<String>, app_id: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            app_id: app_id.into(),
+            timeout: Duration::from_millis(500),
+            replicas: None,
+        }
+    }
+}
+
+/// A connection to Redis shared by every store of one replica (cheap to clone).
+#[derive(Clone)]
+pub struct Redis {
+    conn: ConnectionManager,
+    client: redis::Client,
+    prefix: Arc<str>,
+    timeout: Duration,
+    health: Arc<RedisHealth>,
+    metrics: Arc<Metrics>,
+    /// This replica's name in the heartbeat set.
+    replica: Arc<str>,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: never shown.
+        f.debug_struct("Redis")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the replica knows of its Redis: whether the last call failed (degraded mode), why, and
+/// how many replicas were live at the last heartbeat.
+#[derive(Debug)]
+pub struct RedisHealth {
+    degraded: AtomicBool,
+    reason: Mutex<String>,
+    replicas: AtomicU32,
+    fixed_replicas: Option<u32>,
+}
+
+/// A snapshot of [`RedisHealth`] for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisStatus {
+    pub degraded: bool,
+    /// Why, when degraded (no secret: the URL is never part of it).
+    pub reason: Option<String>,
+    /// The replica count the budget's fallback divides by.
+    pub replicas: u32,
+}
+
+impl RedisHealth {
+    fn new(fixed_replicas: Option<u32>) -> Self {
+        Self {
+            degraded: AtomicBool::new(false),
+            reason: Mutex::new(String::new()),
+            replicas: AtomicU32::new(fixed_replicas.unwrap_or(1).max(1)),
+            fixed_replicas,
+        }
+    }
+
+    pub fn status(&self) -> RedisStatus {
+        let degraded = self.degraded.load(Ordering::Relaxed);
+        RedisStatus {
+            degraded,
+            reason: degraded.then(|| self.reason.lock().map(|r| r.clone()).unwrap_or_default()),
+            replicas: self.replicas(),
+        }
+    }
+
+    /// The replica count the budget's fallback divides by: `--replicas` when given, else the
+    /// live replicas at the last heartbeat (at least 1).
+    pub fn replicas(&self) -> u32 {
+        self.fixed_replicas
+            .unwrap_or_else(|| self.replicas.load(Ordering::Relaxed))
+            .max(1)
+    }
+}
+
+/// Reads a script's reply of mixed numbers and text.
+fn number(v: &redis::Value) -> f64 {
+    match v {
+        redis::Value::Int(n) => *n as f64,
+        redis::Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0),
+        redis::Value::SimpleString(s) => s.parse().unwrap_or(0.0),
+        redis::Value::Double(d) => *d,
+        _ => 0.0,
+    }
+}
+
+fn text(v: &redis::Value) -> Option<String> {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        redis::Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The heartbeat: this replica's last beat (server time, ms) in a sorted set; beats older than
+/// 5 s are dropped; answers how many replicas are live.
+static HEARTBEAT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZCARD', KEYS[1])
+",
+    )
+});
+
+/// A replica is live while its last heartbeat is younger than this.
+const LIVE_FOR: Duration = Duration::from_secs(5);
+const BEAT_EVERY: Duration = Duration::from_secs(1);
+
+impl Redis {
+    /// Connects (the first connection must succeed: a replica told to share state never starts
+    /// alone), warns when Redis would evict keys, and starts the heartbeat.
+    pub async fn connect(
+        options: &RedisOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(options.url.as_str())
+            .map_err(|e| StoreError(format!("the Redis URL is not usable: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.timeout))
+            .set_connection_timeout(Some(options.timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = tokio::time::timeout(
+            options.timeout * 4,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| StoreError("Redis did not answer in time".into()))?
+        .map_err(|e| StoreError(format!("cannot connect to Redis: {e}")))?;
+        let replica: Arc<str> = format!(
+            "{}-{}-{:08x}",
+            hostname(),
+            std::process::id(),
+            rand::random::<u32>()
+        )
+        .into();
+        let redis = Self {
+            conn,
+            client,
+            prefix: format!("zmcp:{{{}}}:", options.app_id).into(),
+            timeout: options.timeout,
+            health: Arc::new(RedisHealth::new(options.replicas)),
+            metrics,
+            replica,
+        };
+        redis.check_eviction().await;
+        redis.beat().await;
+        let weak = redis.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(BEAT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                // Ends with the last store using this connection.
+                if Arc::strong_count(&weak.health) <= 1 {
+                    return;
+                }
+                weak.beat().await;
+            }
+        });
+        Ok(redis)
+    }
+
+    pub fn health(&self) -> &Arc<RedisHealth> {
+        &self.health
+    }
+
+    /// `zmcp:{<app>}:<name>`.
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    async fn beat(&self) {
+        let mut s = HEARTBEAT.key(self.key("replicas"));
+        s.arg(&*self.replica).arg(LIVE_FOR.as_millis() as u64);
+        if let Ok(n) = self.run::<u32>("heartbeat", &s).await
+            && self.health.fixed_replicas.is_none()
+        {
+            self.health.replicas.store(n.max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// A Redis that evicts keys under memory pressure drops idempotency records and events
+    /// silently: say so at start.
+    async fn check_eviction(&self) {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg("maxmemory-policy");
+        match self.query::<Vec<String>>("config", &cmd).await {
+            Ok(pair) => {
+                let policy = pair.get(1).map(String::as_str).unwrap_or("");
+                if policy != "noeviction" {
+                    tracing::warn!(
+                        policy,
+                        "Redis evicts keys under memory pressure (maxmemory-policy {policy}): idempotency records and delivery events may be lost silently; set maxmemory-policy noeviction"
+                    );
+                }
+            }
+            Err(e) => tracing::info!(
+                "cannot read Redis's maxmemory-policy ({e}); make sure it is noeviction"
+            ),
+        }
+    }
+
+    /// Runs a script, bounded by the timeout, and records the round trip.
+    async fn run<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        script: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        self.timed(operation, script.invoke_async(&mut conn)).await
+    }
+
+    async fn query<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        self.timed(operation, cmd.query_async(&mut conn)).await
+    }
+
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err((error_type(&e), format!("Redis failed {operation}: {e}"))),
+            Err(_) => Err((
+                "timeout",
+                format!(
+                    "Redis did not answer {operation} within {} ms",
+                    self.timeout.as_millis()
+                ),
+            )),
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let m = &self.metrics;
+        match result {
+            Ok(v) => {
+                m.store_duration.record(
+                    elapsed,
+                    &[
+                        kv("db.system.name", "redis"),
+                        kv("db.operation.name", operation),
+                    ],
+                );
+                if self.health.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!("Redis answers again: shared state is back");
+                    m.degraded.record(0, &[kv("reason", "redis")]);
+                }
+                Ok(v)
+            }
+            Err((kind, message)) => {
+                m.store_duration.record(
+                    elapsed,
+                    &[
+                        kv("db.system.name", "redis"),
+                        kv("db.operation.name", operation),
+                        kv("error.type", kind),
+                    ],
+                );
+                if let Ok(mut r) = self.health.reason.lock() {
+                    r.clone_from(&message);
+                }
+                if !self.health.degraded.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "{message}: degraded mode (keyed sends and webhooks refused, the budget split across {} replicas) until Redis answers",
+                        self.health.replicas()
+                    );
+                    m.degraded.record(1, &[kv("reason", "redis")]);
+                }
+                Err(StoreError(message))
+            }
+        }
+    }
+}
+
+fn error_type(e: &redis::RedisError) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_io_error() || e.is_connection_dropped() {
+        "io"
+    } else {
+        "server"
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "replica".to_owned())
+}
+
+/// A `redis-server` of its own for tests: started on a Unix socket in a fresh folder under the
+/// system's temporary folder (no TCP port), stopped and removed on drop.
+#[doc(hidden)]
+pub mod test_server {
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+
+    pub struct RedisServer {
+        dir: PathBuf,
+        child: Option<Child>,
+        persistent: bool,
+    }
+
+    impl RedisServer {
+        /// A server without persistence; `None` (with a note on stderr) when `redis-server` is
+        /// not installed, unless `CI` is set: then a missing server fails the test.
+        pub fn start() -> Option<Self> {
+            Self::start_with(false)
+        }
+
+        /// A server with append-only persistence (`appendfsync always`), as production runs
+        /// it: a restart keeps what was written.
+        pub fn start_persistent() -> Option<Self> {
+            Self::start_with(true)
+        }
+
+        fn start_with(persistent: bool) -> Option<Self> {
+            let installed = Command::new("redis-server")
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !installed {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "redis-server is not installed (apt-get install redis-server); CI must have it"
+                );
+                eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
+                return None;
+            }
+            // Short: a Unix socket's path is limited to about 100 bytes.
+            let dir = PathBuf::from("/tmp").join(format!(
+                "zr-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("a folder for redis-server");
+            let mut server = Self {
+                dir,
+                child: None,
+                persistent,
+            };
+            server.launch();
+            Some(server)
+        }
+
+        fn launch(&mut self) {
+            let socket = self.socket();
+            let _ = std::fs::remove_file(&socket);
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--port", "0", "--unixsocket"])
+                .arg(&socket)
+                .args(["--unixsocketperm", "700", "--save", ""])
+                .arg("--dir")
+                .arg(&self.dir)
+                .args(["--maxmemory-policy", "noeviction"]);
+            if self.persistent {
+                cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+            } else {
+                cmd.args(["--appendonly", "no"]);
+            }
+            let child = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server starts");
+            self.child = Some(child);
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            while !socket.exists() {
+                assert!(
+                    std::time::Instant::now() < until,
+                    "redis-server did not open its socket"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+
+        fn socket(&self) -> PathBuf {
+            self.dir.join("r.sock")
+        }
+
+        /// `unix://…/r.sock` (with `?protocol=resp3` for the callers that want it).
+        pub fn url(&self) -> String {
+            format!("unix://{}", self.socket().display())
+        }
+
+        /// Kills the server (SIGKILL: nothing flushed beyond what `appendfsync always` wrote).
+        pub fn kill(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+
+        /// Starts it again on the same socket and folder.
+        pub fn restart(&mut self) {
+            self.kill();
+            self.launch();
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            self.kill();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! [`RateBudget`] on Redis: one token bucket for the fleet, spent through short leases.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::*;
+
+/// The bucket, the adaptive rate and the `Retry-After` pause in one hash, so that one
+/// replica's 429 slows every replica. The first replica's `full` rate and `burst` are kept;
+/// a replica started with others is told (the reply carries the shared values).
+///
+/// KEYS[1] the hash. ARGV: want, successes since the last call, full rate, burst, floor share,
+/// reserve (permits kept out of the burst for leases in flight), mode (`grant` or `throttle`),
+/// `Retry-After` (µs, 0 for none), idle expiry (ms).
+/// Reply: granted, wait (µs), paused (0/1), rate (text), full rate (text), burst.
+static BUDGET: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local k = KEYS[1]
+local v = redis.call('HMGET', k, 'full', 'burst', 'tokens', 'at', 'rate', 'pause')
+local full = tonumber(v[1]) or tonumber(ARGV[3])
+local burst = tonumber(v[2]) or tonumber(ARGV[4])
+local floor = full * tonumber(ARGV[5])
+local cap = math.max(1, burst - tonumber(ARGV[6]))
+local tokens = tonumber(v[3]) or cap
+local at = tonumber(v[4]) or now
+local rate = tonumber(v[5]) or full
+local pause = tonumber(v[6]) or 0
+local successes = tonumber(ARGV[2])
+if successes > 0 then rate = math.min(full, rate + full * 0.02 * successes) end
+local granted, wait, paused = 0, 0, 0
+if ARGV[7] == 'throttle' then
+  rate = math.max(rate * 0.5, floor)
+  local elapsed = math.max(0, now - at) / 1000000
+  tokens = math.min(0, math.min(cap, tokens + elapsed * rate))
+  at = now
+  local ra = tonumber(ARGV[8])
+  if ra > 0 then pause = math.max(pause, now + ra) end
+elseif pause > now then
+  wait = pause - now
+  paused = 1
+else
+  local elapsed = math.max(0, now - at) / 1000000
+  tokens = math.min(cap, tokens + elapsed * rate)
+  at = now
+  granted = math.min(tonumber(ARGV[1]), math.max(0, math.floor(tokens)))
+  tokens = tokens - granted
+  if granted < tonumber(ARGV[1]) then
+    wait = math.ceil((1 - tokens) / math.max(rate, 0.001) * 1000000)
+  end
+end
+local function f(x) return string.format('%.17g', x) end
+redis.call('HSET', k, 'full', f(full), 'burst', burst, 'tokens', f(tokens),
+  'at', string.format('%d', at), 'rate', f(rate), 'pause', string.format('%d', pause))
+redis.call('PEXPIRE', k, ARGV[9])
+return {granted, wait, paused, f(rate), f(full), burst}
+",
+    )
+});
+
+/// The budget's hash is forgotten after an hour without calls (a fleet started later may then
+/// bring another rate).
+const IDLE_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// [`RateBudget`] shared by every replica through Redis.
+///
+/// A replica asks for a lease of up to `rate × lease window` permits at once and spends it
+/// within the window (what is left then is dropped, never spent late), so the fleet makes one
+/// round trip per lease rather than per request. A lease may be spent up to one window after
+/// its grant; the shared bucket keeps `rate × window` permits out of the burst for that, so the
+/// upstream sees at most `rate + burst` requests in any second. Successes are counted locally
+/// and reported with the next grant, and only while the rate is below the full rate.
+///
+/// While Redis cannot be reached the replica spends a bucket of its own with `rate / N` and
+/// `burst / N` (N: `--replicas`, or the live replicas at the last heartbeat), so the fleet stays
+/// within the budget as long as every replica does the same.
+#[derive(Debug)]
+pub struct RedisRateBudget {
+    redis: Redis,
+    shape: BudgetShape,
+    window: Duration,
+    reserve: u32,
+    local: Mutex<Lease>,
+    successes: AtomicU32,
+    fallback: Mutex<Option<(u32, Arc<MemoryRateBudget>)>>,
+}
+
+#[derive(Debug)]
+struct Lease {
+    held: u32,
+    until: Instant,
+    rate: f64,
+    full: f64,
+    told: bool,
+}
+
+impl RedisRateBudget {
+    /// `window`: how long a lease may be spent (100 ms is a good value; zero asks Redis for
+    /// every permit).
+    pub fn new(redis: Redis, shape: BudgetShape, window: Duration) -> Self {
+        // Kept out of the shared burst for leases spent late; never the whole burst.
+        let reserve = ((shape.rate * window.as_secs_f64()).ceil() as u32)
+            .min(shape.burst.saturating_sub(1) / 2);
+        Self {
+            redis,
+            shape,
+            window,
+            reserve,
+            local: Mutex::new(Lease {
+                held: 0,
+                until: Instant::now(),
+                rate: shape.rate,
+                full: shape.rate,
+                told: false,
+            }),
+            successes: AtomicU32::new(0),
+            fallback: Mutex::new(None),
+        }
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, Lease> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The bucket spent while Redis is down: `rate / N`, rebuilt when N changes.
+    fn fallback(&self) -> Arc<MemoryRateBudget> {
+        let n = self.redis.health.replicas();
+        let mut guard = self.fallback.lock().unwrap_or_else(|p| p.into_inner());
+        match &*guard {
+            Some((m, budget)) if *m == n => budget.clone(),
+            _ => {
+                let share = BudgetShape {
+                    rate: self.shape.rate / f64::from(n),
+                    burst: (self.shape.burst / n).max(1),
+                    min_rate_share: self.shape.min_rate_share,
+                };
+                let budget = Arc::new(MemoryRateBudget::new(share));
+                *guard = Some((n, budget.clone()));
+                budget
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        want: u32,
+        mode: &str,
+        retry_after: Option<Duration>,
+    ) -> Result<Grant, StoreError> {
+        let successes = self.successes.swap(0, Ordering::Relaxed);
+        let mut s = BUDGET.key(self.redis.key("budget"));
+        s.arg(want)
+            .arg(successes)
+            .arg(self.shape.rate)
+            .arg(self.shape.burst)
+            .arg(self.shape.min_rate_share)
+            .arg(self.reserve)
+            .arg(mode)
+            .arg(retry_after.map_or(0, |d| d.as_micros() as u64))
+            .arg(IDLE_EXPIRY.as_millis() as u64);
+        let reply: Vec<redis::Value> = match self.redis.run("budget", &s).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.successes.fetch_add(successes, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let at = |i: usize| reply.get(i).map_or(0.0, number);
+        let (rate, full, burst) = (at(3), at(4), at(5) as u32);
+        let mut local = self.local();
+        local.rate = rate;
+        local.full = full;
+        if !local.told && ((full - self.shape.rate).abs() > 1e-9 || burst != self.shape.burst) {
+            local.told = true;
+            tracing::warn!(
+                shared_rate = full,
+                shared_burst = burst,
+                "this replica was started with --rate-limit {}:{}, but the fleet's budget in Redis is {full}:{burst}: the shared budget is used; give every replica the same --rate-limit",
+                self.shape.rate,
+                self.shape.burst
+            );
+        }
+        Ok(Grant {
+            granted: at(0) as u32,
+            wait: Duration::from_micros(at(1) as u64),
+            paused: at(2) > 0.0,
+        })
+    }
+}
+
+impl RateBudget for RedisRateBudget {
+    fn grant(&self, want: u32) -> BoxFuture<'_, Result<Grant, StoreError>> {
+        Box::pin(async move {
+            {
+                let mut local = self.local();
+                if local.held > 0 && Instant::now() < local.until {
+                    let given = local.held.min(want);
+                    local.held -= given;
+                    if given == want {
+                        return Ok(Grant {
+                            granted: given,
+                            wait: Duration::ZERO,
+                            paused: false,
+                        });
+                    }
+                    // Fewer held than wanted: the rest comes from Redis below.
+                }
+                local.held = 0;
+            }
+            let lease = ((self.local().rate * self.window.as_secs_f64()).ceil() as u32).max(want);
+            match self.call(lease, "grant", None).await {
+                Ok(grant) => {
+                    let given = grant.granted.min(want);
+                    let mut local = self.local();
+                    local.held = grant.granted - given;
+                    local.until = Instant::now() + self.window;
+                    Ok(Grant {
+                        granted: given,
+                        wait: if given == want {
+                            Duration::ZERO
+                        } else {
+                            grant.wait
+                        },
+                        paused: grant.paused,
+                    })
+                }
+                Err(_) => self.fallback().grant(want).await,
+            }
+        })
+    }
+
+    fn throttled(&self, retry_after: Option<Duration>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.local().held = 0;
+            match self.call(0, "throttle", retry_after).await {
+                Ok(_) => Ok(()),
+                Err(_) => self.fallback().throttled(retry_after).await,
+            }
+        })
+    }
+
+    fn succeeded(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        {
+            // Raised here as the script will raise it when it hears of the success.
+            let mut local = self.local();
+            if local.rate < local.full {
+                local.rate = (local.rate + local.full * 0.02).min(local.full);
+                self.successes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Box::pin(async move {
+            if self.redis.health.status().degraded {
+                return self.fallback().succeeded().await;
+            }
+            Ok(())
+        })
+    }
+
+    fn rate(&self) -> f64 {
+        if self.redis.health.status().degraded {
+            return self.fallback().rate();
+        }
+        self.local().rate
+    }
+}
