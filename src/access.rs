@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::config::RequestRate;
 use crate::secret::Secret;
-use crate::shared::{InboundLimits, MemoryInboundLimits};
+use crate::shared::InboundLimits;
 
 /// What a caller may do: the profile a bearer token grants (not a user's `profile`).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,8 +42,6 @@ pub struct AccessPolicy {
     pub read_only: bool,
     /// Upper bound for every caller: only these tools.
     pub tools: Option<BTreeSet<String>>,
-    /// Where each token's inbound requests are counted.
-    limits: Arc<dyn InboundLimits>,
 }
 
 impl Default for AccessPolicy {
@@ -52,7 +50,6 @@ impl Default for AccessPolicy {
             tokens: Vec::new(),
             read_only: false,
             tools: None,
-            limits: Arc::new(MemoryInboundLimits::default()),
         }
     }
 }
@@ -210,7 +207,6 @@ impl AccessPolicy {
             tokens,
             read_only,
             tools,
-            limits: Arc::new(MemoryInboundLimits::default()),
         })
     }
 
@@ -229,17 +225,13 @@ impl AccessPolicy {
         )))
     }
 
-    /// Counts inbound requests in `limits` instead (a store every replica shares).
-    pub fn with_limits(mut self, limits: Arc<dyn InboundLimits>) -> Self {
-        self.limits = limits;
-        self
-    }
-
     /// The profile of the caller presenting `authorization` (an `Authorization` header value).
     /// `Ok(None)` when no tokens are configured.
+    /// Each token's requests are counted in `limits` (shared by every replica on Redis).
     pub async fn authenticate(
         &self,
         authorization: Option<&str>,
+        limits: &dyn InboundLimits,
     ) -> Result<Option<Arc<AccessProfile>>, Refusal> {
         if self.tokens.is_empty() {
             return Ok(None);
@@ -261,7 +253,7 @@ impl AccessPolicy {
         }
         let profile = found.ok_or(Refusal::Unauthenticated)?;
         if let Some(rate) = profile.rate {
-            match self.limits.take(&profile.name, rate).await {
+            match limits.take(&profile.name, rate).await {
                 Ok(None) => {}
                 Ok(Some(wait)) => return Err(Refusal::RateLimited(wait)),
                 // A limit is protection, not correctness: without its store, let the call in.
@@ -292,6 +284,7 @@ impl AccessPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::MemoryInboundLimits;
 
     fn known() -> BTreeSet<String> {
         ["list_conversations", "send_message"]
@@ -302,6 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_bind_profiles_and_the_flags_bound_them() {
+        let limits = MemoryInboundLimits::default();
         let p = AccessPolicy::build(
             Some("reporting: 0123456789abcdef0123 : read-only, bot:fedcba9876543210fedc "),
             None,
@@ -311,7 +305,7 @@ mod tests {
         )
         .unwrap();
         let reporting = p
-            .authenticate(Some("Bearer 0123456789abcdef0123"))
+            .authenticate(Some("Bearer 0123456789abcdef0123"), &limits)
             .await
             .unwrap()
             .unwrap();
@@ -319,22 +313,25 @@ mod tests {
         assert!(p.allows(Some(&reporting), "list_conversations", true));
         assert!(!p.allows(Some(&reporting), "send_message", false));
         let bot = p
-            .authenticate(Some("Bearer fedcba9876543210fedc"))
+            .authenticate(Some("Bearer fedcba9876543210fedc"), &limits)
             .await
             .unwrap()
             .unwrap();
         assert!(p.allows(Some(&bot), "send_message", false));
         assert_eq!(
-            p.authenticate(Some("Bearer nope")).await,
+            p.authenticate(Some("Bearer nope"), &limits).await,
             Err(Refusal::Unauthenticated)
         );
-        assert_eq!(p.authenticate(None).await, Err(Refusal::Unauthenticated));
+        assert_eq!(
+            p.authenticate(None, &limits).await,
+            Err(Refusal::Unauthenticated)
+        );
 
         let bounded =
             AccessPolicy::build(Some("bot:fedcba9876543210fedc"), None, true, None, &known())
                 .unwrap();
         let bot = bounded
-            .authenticate(Some("Bearer fedcba9876543210fedc"))
+            .authenticate(Some("Bearer fedcba9876543210fedc"), &limits)
             .await
             .unwrap()
             .unwrap();
@@ -401,11 +398,12 @@ mod tests {
         )
         .unwrap();
         let p = AccessPolicy::build(None, Some(&file), false, None, &known()).unwrap();
+        let limits = MemoryInboundLimits::default();
         let h = Some("Bearer 0123456789abcdef0123");
-        assert!(p.authenticate(h).await.is_ok());
-        assert!(p.authenticate(h).await.is_ok());
+        assert!(p.authenticate(h, &limits).await.is_ok());
+        assert!(p.authenticate(h, &limits).await.is_ok());
         assert!(
-            matches!(p.authenticate(h).await, Err(Refusal::RateLimited(d)) if d > Duration::ZERO)
+            matches!(p.authenticate(h, &limits).await, Err(Refusal::RateLimited(d)) if d > Duration::ZERO)
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

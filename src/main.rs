@@ -86,6 +86,14 @@ struct ServeArgs {
     /// A browser Origin /mcp accepts besides its own loopback origins (repeatable)
     #[arg(long, value_name = "ORIGIN")]
     allowed_origin: Vec<String>,
+    /// Share the state of several replicas in Redis or Valkey: redis://, rediss:// or unix://
+    /// (also ZENDESK_MCP_REDIS_URL; without it everything stays in this process's memory)
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+    /// While Redis is down, split the upstream budget across N replicas (default: the live
+    /// replicas last seen in Redis)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    replicas: Option<u32>,
     /// On SIGTERM or Ctrl-C: how long the calls in flight may take to finish before the rest is
     /// ended (seconds)
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
@@ -133,6 +141,16 @@ impl ServeArgs {
         if let Some(n) = self.queue {
             s.limits.queue_capacity = n;
         }
+        let url = self
+            .redis_url
+            .clone()
+            .or_else(|| std::env::var("ZENDESK_MCP_REDIS_URL").ok())
+            .filter(|u| !u.trim().is_empty());
+        s.redis = url.map(|url| {
+            let mut options = zendesk_messaging_mcp::shared::redis_store::RedisOptions::new(url);
+            options.replicas = self.replicas;
+            options
+        });
         s
     }
 }

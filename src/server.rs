@@ -119,7 +119,7 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .into_iter()
         .map(|h| format!("http://{h}:{port}"))
         .chain(http.allowed_origins.iter().cloned());
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
         // Stateless (2026-07-28) calls that need no stream get a plain JSON answer.
         .with_json_response(true)
@@ -128,6 +128,8 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .enforce_origin_validation()
         .with_max_request_body_bytes(http.max_body)
         .with_cancellation_token(ct.child_token());
+    // With a shared store, a session started on another replica is restored here.
+    config.session_store = state.actors.stores.sessions();
     let mcp: StreamableHttpService<ZendeskMcp, LocalSessionManager> = StreamableHttpService::new(
         move || Ok(ZendeskMcp::new(operations.clone(), access.clone())),
         Arc::new(LocalSessionManager::default()),
@@ -277,7 +279,11 @@ async fn authenticate(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    match state.access.authenticate(header.as_deref()).await {
+    match state
+        .access
+        .authenticate(header.as_deref(), &*state.actors.stores.inbound)
+        .await
+    {
         Ok(Some(profile)) => {
             req.extensions_mut().insert(profile);
             next.run(req).await

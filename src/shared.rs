@@ -86,9 +86,10 @@ impl Stores {
     /// switchboard notices.
     pub async fn redis(
         options: &redis_store::RedisOptions,
+        app_id: &str,
         metrics: std::sync::Arc<crate::telemetry::Metrics>,
     ) -> Result<Self, StoreError> {
-        let redis = redis_store::Redis::connect(options, metrics).await?;
+        let redis = redis_store::Redis::connect(options, app_id, metrics).await?;
         Ok(Self {
             invalidation: std::sync::Arc::new(
                 redis_store::RedisInvalidation::new(redis.clone()).await?,
@@ -208,7 +209,7 @@ mod tests {
 
         async fn connect(server: &RedisServer, app: &str) -> Redis {
             let metrics = crate::telemetry::Telemetry::local().metrics.clone();
-            Redis::connect(&RedisOptions::new(server.url(), app), metrics)
+            Redis::connect(&RedisOptions::new(server.url()), app, metrics)
                 .await
                 .expect("connects")
         }

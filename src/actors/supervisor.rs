@@ -68,6 +68,9 @@ pub struct SupervisorSettings {
     pub switchboard_ttl: Duration,
     /// Where the state replicas share lives (memory, or Redis for several replicas).
     pub stores: crate::shared::Stores,
+    /// When set, the actors connect to Redis at start and share their state there (this
+    /// replaces `stores`).
+    pub redis: Option<crate::shared::redis_store::RedisOptions>,
     pub tracker: TrackerLimits,
     /// More restarts than this within `restart_window` stop the process.
     pub max_restarts: usize,
@@ -81,6 +84,7 @@ impl Default for SupervisorSettings {
             limits: DispatchLimits::default(),
             switchboard_ttl: Duration::from_secs(60),
             stores: crate::shared::Stores::memory(),
+            redis: None,
             tracker: TrackerLimits::default(),
             max_restarts: 10,
             restart_window: Duration::from_secs(30),
@@ -308,7 +312,22 @@ const CHILD_STOP_WAIT: Duration = Duration::from_secs(5);
 
 impl Actors {
     /// Starts the supervisor and, under it, every actor.
-    pub async fn start(config: &Config, settings: SupervisorSettings) -> Result<Self, CallError> {
+    pub async fn start(
+        config: &Config,
+        mut settings: SupervisorSettings,
+    ) -> Result<Self, CallError> {
+        if let Some(options) = &settings.redis {
+            settings.stores = crate::shared::Stores::redis(
+                options,
+                &config.app_id,
+                settings.telemetry.metrics.clone(),
+            )
+            .await
+            .map_err(|e| CallError::Unavailable {
+                component: "the shared store (Redis)",
+                reason: e.0,
+            })?;
+        }
         let auth_slot = Slot::new("the auth actor");
         let dispatch_slot = Slot::new("the dispatcher");
         let switchboard_slot = Slot::new("the switchboard cache");

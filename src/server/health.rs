@@ -41,10 +41,28 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         .record(u64::from(missing.is_empty()), &[]);
     // Delivery tracking does not decide readiness (the tools work without it), but it is shown.
     let tracking = state.actors.tracker.tracking().await;
+    // Nor does the shared store: a replica without Redis still serves, degraded (an unready
+    // fleet would take the whole service down when Redis does), and says so.
+    let shared = match state.actors.stores.redis_status() {
+        None => json!({"store": "memory"}),
+        Some(s) if s.degraded => json!({
+            "store": "redis",
+            "status": "degraded",
+            "reason": s.reason,
+            "consequences": "keyed sends and webhooks are refused (retryable) and the upstream budget is split across the replicas last seen",
+            "replicas": s.replicas,
+        }),
+        Some(s) => json!({"store": "redis", "status": "ok", "replicas": s.replicas}),
+    };
     if missing.is_empty() {
+        let status = if shared["status"] == "degraded" {
+            "degraded"
+        } else {
+            "ready"
+        };
         (
             StatusCode::OK,
-            axum::Json(json!({"status": "ready", "tracking": tracking})),
+            axum::Json(json!({"status": status, "tracking": tracking, "sharedState": shared})),
         )
             .into_response()
     } else {
@@ -52,6 +70,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         body["status"] = json!("not ready");
         body["reasons"] = json!(missing);
         body["tracking"] = json!(tracking);
+        body["sharedState"] = shared;
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     }
 }

@@ -35,12 +35,11 @@ pub use limits::RedisInboundLimits;
 pub use sessions::RedisSessionStore;
 
 /// How the server talks to Redis.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisOptions {
-    /// `redis://`, `rediss://` or `unix://` (see the `redis` crate for the URL forms).
+    /// `redis://`, `rediss://` or `unix://` (see the `redis` crate for the URL forms). It may
+    /// carry a password: never logged.
     pub url: String,
-    /// The SunCo app: its state is kept apart from other apps' under `zmcp:{<app id>}:`.
-    pub app_id: String,
     /// Longest wait for one Redis call (connecting included) before it counts as failed.
     pub timeout: Duration,
     /// The replica count the budget's fallback divides by while Redis is down; `None` uses the
@@ -49,10 +48,9 @@ pub struct RedisOptions {
 }
 
 impl RedisOptions {
-    pub fn new(url: impl Into<String>, app_id: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            app_id: app_id.into(),
             timeout: Duration::from_millis(500),
             replicas: None,
         }
@@ -70,6 +68,16 @@ pub struct Redis {
     metrics: Arc<Metrics>,
     /// This replica's name in the heartbeat set.
     replica: Arc<str>,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &"[redacted]")
+            .field("timeout", &self.timeout)
+            .field("replicas", &self.replicas)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Redis {
@@ -172,10 +180,12 @@ const LIVE_FOR: Duration = Duration::from_secs(5);
 const BEAT_EVERY: Duration = Duration::from_secs(1);
 
 impl Redis {
-    /// Connects (the first connection must succeed: a replica told to share state never starts
-    /// alone), warns when Redis would evict keys, and starts the heartbeat.
+    /// Connects for the SunCo app `app_id` (its state is kept apart from other apps' under
+    /// `zmcp:{<app id>}:`). The first connection must succeed: a replica told to share state
+    /// never starts alone. Warns when Redis would evict keys; starts the heartbeat.
     pub async fn connect(
         options: &RedisOptions,
+        app_id: &str,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StoreError> {
         let client = redis::Client::open(options.url.as_str())
@@ -202,7 +212,7 @@ impl Redis {
         let redis = Self {
             conn,
             client,
-            prefix: format!("zmcp:{{{}}}:", options.app_id).into(),
+            prefix: format!("zmcp:{{{app_id}}}:").into(),
             timeout: options.timeout,
             health: Arc::new(RedisHealth::new(options.replicas)),
             metrics,
