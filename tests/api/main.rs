@@ -12,6 +12,7 @@ mod hardening;
 mod mcp;
 mod mcp_support;
 mod properties;
+mod replicas;
 mod resources;
 mod spec;
 mod support;

@@ -176,19 +176,7 @@ impl TestServer {
         args: Value,
         progress: Option<&str>,
     ) -> CallToolResult {
-        let Value::Object(map) = args else {
-            panic!("arguments must be an object")
-        };
-        let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(map);
-        if let Some(token) = progress {
-            let mut meta = RequestMetaObject::default();
-            meta.set_progress_token(ProgressToken(NumberOrString::String(token.into())));
-            params.meta = Some(meta);
-        }
-        tokio::time::timeout(Duration::from_secs(60), self.client.call_tool(params))
-            .await
-            .unwrap_or_else(|_| panic!("{tool} hung"))
-            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+        call_tool(&self.client, tool, args, progress).await
     }
 
     /// Calls a tool that must succeed; returns its structured content, after checking that the
@@ -203,6 +191,29 @@ impl TestServer {
         let r = self.call(tool, args).await;
         tool_error(tool, &r)
     }
+}
+
+/// Calls `tool` through `client` (with a progress token when given); fails the test on a
+/// protocol error or after 60 s.
+pub async fn call_tool(
+    client: &RunningService<RoleClient, Recorder>,
+    tool: &str,
+    args: Value,
+    progress: Option<&str>,
+) -> CallToolResult {
+    let Value::Object(map) = args else {
+        panic!("arguments must be an object")
+    };
+    let mut params = CallToolRequestParams::new(tool.to_owned()).with_arguments(map);
+    if let Some(token) = progress {
+        let mut meta = RequestMetaObject::default();
+        meta.set_progress_token(ProgressToken(NumberOrString::String(token.into())));
+        params.meta = Some(meta);
+    }
+    tokio::time::timeout(Duration::from_secs(60), client.call_tool(params))
+        .await
+        .unwrap_or_else(|_| panic!("{tool} hung"))
+        .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
 }
 
 pub fn structured(tool: &str, r: &CallToolResult) -> Value {

@@ -99,9 +99,13 @@ impl RedisRateBudget {
     /// `window`: how long a lease may be spent (100 ms is a good value; zero asks Redis for
     /// every permit).
     pub fn new(redis: Redis, shape: BudgetShape, window: Duration) -> Self {
-        // Kept out of the shared burst for leases spent late; never the whole burst.
-        let reserve = ((shape.rate * window.as_secs_f64()).ceil() as u32)
-            .min(shape.burst.saturating_sub(1) / 2);
+        // Kept out of the shared burst for leases spent late: `rate × window`, at most half the
+        // burst (the window shrinks to fit; without a burst to spare there is no lease).
+        let spare = shape.burst / 2;
+        let window = window.min(Duration::from_secs_f64(
+            f64::from(spare) / shape.rate.max(0.001),
+        ));
+        let reserve = ((shape.rate * window.as_secs_f64()) - 1e-9).ceil().max(0.0) as u32;
         Self {
             redis,
             shape,
@@ -209,12 +213,15 @@ impl RateBudget for RedisRateBudget {
                 local.held = 0;
             }
             let lease = ((self.local().rate * self.window.as_secs_f64()).ceil() as u32).max(want);
+            // Spent within most of the window, counted from before the round trip: the grant
+            // was made after this instant, and the requests reach the upstream a little later.
+            let asked_at = Instant::now();
             match self.call(lease, "grant", None).await {
                 Ok(grant) => {
                     let given = grant.granted.min(want);
                     let mut local = self.local();
                     local.held = grant.granted - given;
-                    local.until = Instant::now() + self.window;
+                    local.until = asked_at + self.window.mul_f64(0.8);
                     Ok(Grant {
                         granted: given,
                         wait: if given == want {

@@ -1,0 +1,346 @@
+//! Several replicas sharing one real `redis-server` (started by each test on a Unix socket),
+//! against one simulator: one budget, one idempotency record, one delivery record, one
+//! switchboard picture and sessions that move between replicas.
+
+use rmcp::RoleClient;
+use rmcp::model::CallToolResult;
+use rmcp::service::RunningService;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use zendesk_messaging_mcp::actors::SupervisorSettings;
+use zendesk_messaging_mcp::config::Config;
+use zendesk_messaging_mcp::server::{self, HttpOptions, RunningServer, WEBHOOK_PATH};
+use zendesk_messaging_mcp::shared::redis_store::RedisOptions;
+use zendesk_messaging_mcp::shared::redis_store::test_server::RedisServer;
+use zendesk_messaging_mcp::simulator::SimConfig;
+
+use crate::mcp_support::{Recorder, TestServer, call_tool, post_json, structured, tool_error};
+use crate::support::{TestSim, eventually, quick, with_webhooks};
+
+/// One replica: a server and an MCP client connected to it.
+pub struct Replica {
+    pub server: RunningServer,
+    pub client: RunningService<RoleClient, Recorder>,
+}
+
+impl Replica {
+    pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {
+        call_tool(&self.client, tool, args, None).await
+    }
+
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        structured(tool, &self.call(tool, args).await)
+    }
+
+    pub async fn err(&self, tool: &str, args: Value) -> Value {
+        tool_error(tool, &self.call(tool, args).await)
+    }
+}
+
+/// N replicas on one Redis and one simulator, whose webhooks go to the first replica.
+pub struct Fleet {
+    pub sim: TestSim,
+    /// Kept so Redis lives as long as the fleet.
+    pub _redis: RedisServer,
+    pub replicas: Vec<Replica>,
+}
+
+impl Fleet {
+    /// `None` (the test skips) when `redis-server` is not installed outside CI.
+    pub async fn start(
+        n: usize,
+        settings: impl Fn() -> SupervisorSettings,
+        tweak: impl FnOnce(&mut SimConfig),
+    ) -> Option<Self> {
+        let redis = RedisServer::start()?;
+        let mut listeners = vec![];
+        for _ in 0..n {
+            listeners.push(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
+        }
+        let first = listeners[0].local_addr().expect("addr");
+        let mut sim_config = with_webhooks(&format!("http://{first}{WEBHOOK_PATH}"));
+        tweak(&mut sim_config);
+        let sim = TestSim::start(sim_config).await;
+        let config = server::simulator_config(&sim.base).expect("config");
+        let mut replicas = vec![];
+        for listener in listeners {
+            replicas.push(replica(listener, &config, settings(), &redis).await);
+        }
+        Some(Self {
+            sim,
+            _redis: redis,
+            replicas,
+        })
+    }
+}
+
+/// Starts one replica on `listener`, sharing its state in `redis`, without the periodic webhook
+/// check (its upstream calls would blur the counts).
+async fn replica(
+    listener: TcpListener,
+    config: &Config,
+    mut settings: SupervisorSettings,
+    redis: &RedisServer,
+) -> Replica {
+    settings.redis = Some(RedisOptions::new(redis.url()));
+    let http = HttpOptions {
+        webhook_check: None,
+        ..Default::default()
+    };
+    let server = server::serve_with(listener, config, settings, http)
+        .await
+        .expect("serve");
+    let client = TestServer::connect(&server, Recorder::default()).await;
+    Replica { server, client }
+}
+
+const GET_CONVERSATION: &str = "GET /v2/apps/{appId}/conversations/{conversationId}";
+const POST_MESSAGE: &str = "POST /v2/apps/{appId}/conversations/{conversationId}/messages";
+
+/// The most requests the simulator received in any one-second window.
+async fn busiest_second(sim: &TestSim) -> usize {
+    let log = sim.admin("GET", "/_sim/requests", None).await;
+    let mut at: Vec<i128> = log["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|r| r["at"].as_str())
+        .filter_map(zendesk_messaging_mcp::sunco::ids::parse_timestamp)
+        .map(|t| t.unix_timestamp_nanos())
+        .collect();
+    at.sort_unstable();
+    (0..at.len())
+        .map(|i| at[i..].partition_point(|t| *t < at[i] + 1_000_000_000))
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_under_load_keep_one_budget_with_no_429() {
+    let (rate, burst) = (20.0, 4);
+    let settings = || {
+        let mut s = quick();
+        s.limits.rate = rate;
+        s.limits.burst = burst;
+        s
+    };
+    let Some(fleet) = Fleet::start(3, settings, |c| {
+        c.faults.rate_limit =
+            Some(zendesk_messaging_mcp::simulator::faults::RateLimit { rps: rate, burst });
+    })
+    .await
+    else {
+        return;
+    };
+    // Through a replica: a request straight to the simulator would spend its limit unseen.
+    let found = fleet.replicas[0]
+        .ok(
+            "list_conversations",
+            json!({"userExternalId": "demo-user-01"}),
+        )
+        .await;
+    let conv = found["conversations"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Three replicas, 24 calls each, all at once: 72 upstream requests at 20/s, ~3.5 s.
+    let calls = fleet.replicas.iter().flat_map(|r| {
+        let conv = conv.clone();
+        (0..24).map(move |_| {
+            let conv = conv.clone();
+            async move {
+                r.call("get_conversation", json!({"conversationId": conv}))
+                    .await
+            }
+        })
+    });
+    let results = futures::future::join_all(calls).await;
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.is_error == Some(true))
+        .map(crate::mcp_support::text_of)
+        .collect();
+    assert!(failed.is_empty(), "every call is answered: {failed:?}");
+    assert_eq!(
+        fleet.sim.count(GET_CONVERSATION, "rateLimited").await,
+        0,
+        "the fleet together never exceeds the budget: no 429"
+    );
+    assert_eq!(fleet.sim.count(GET_CONVERSATION, "200").await, 72);
+    let busiest = busiest_second(&fleet.sim).await;
+    assert!(
+        busiest <= (rate as usize) + burst as usize,
+        "at most rate + burst upstream requests in any second: {busiest}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_on_three_replicas_at_once_stores_one_message() {
+    let Some(fleet) = Fleet::start(3, quick, |_| {}).await else {
+        return;
+    };
+    let conv = fleet.sim.conversation_of("demo-user-02").await;
+    let args = json!({"conversationId": conv, "idempotencyKey": "fleet-key-1",
+        "content": {"type": "text", "text": "once, whichever replica"}});
+    let sends = fleet
+        .replicas
+        .iter()
+        .map(|r| r.ok("send_message", args.clone()));
+    let results = futures::future::join_all(sends).await;
+    let ids: Vec<&Value> = results.iter().map(|r| &r["messages"][0]["id"]).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "one message: {ids:?}");
+    assert_eq!(
+        results.iter().filter(|r| r["replayed"] == false).count(),
+        1,
+        "one replica sent it, the others answered from the record: {results:?}"
+    );
+    assert_eq!(fleet.sim.count(POST_MESSAGE, "201").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_received_by_one_replica_is_seen_from_every_other() {
+    let Some(fleet) = Fleet::start(3, quick, |_| {}).await else {
+        return;
+    };
+    let [_a, b, c] = &fleet.replicas[..] else {
+        unreachable!()
+    };
+    // demo-user-03's channel renders no forms: the upstream reports a failure, to replica A.
+    let conv = fleet.sim.conversation_of("demo-user-03").await;
+    let sent = b
+        .ok(
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "form", "fields": [
+                {"type": "email", "name": "email", "label": "Your email"}]}}),
+        )
+        .await;
+    let mid = sent["messages"][0]["id"].as_str().expect("id").to_owned();
+    for (name, r) in [("B", b), ("C", c)] {
+        eventually(
+            &format!("replica {name} sees the failure A received"),
+            || async {
+                let status = r.ok("get_delivery_status", json!({"messageId": mid})).await;
+                status["state"] == "failed"
+            },
+        )
+        .await;
+        let failures = r
+            .ok("list_delivery_failures", json!({"conversationId": conv}))
+            .await;
+        assert_eq!(
+            failures["failures"][0]["messageId"],
+            mid.as_str(),
+            "{name}: {failures}"
+        );
+    }
+    // Seen by B when it sent it: C finds it too.
+    let found = c
+        .ok(
+            "get_message",
+            json!({"conversationId": conv, "messageId": mid}),
+        )
+        .await;
+    assert_eq!(found["message"]["id"], mid.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchboard_change_one_replica_learns_reaches_every_cache() {
+    let Some(fleet) = Fleet::start(3, quick, |_| {}).await else {
+        return;
+    };
+    let [a, b, c] = &fleet.replicas[..] else {
+        unreachable!()
+    };
+    let conv = fleet.sim.conversation_of("demo-user-04").await;
+    for r in [a, b, c] {
+        r.ok("get_switchboard_status", json!({"conversationId": conv}))
+            .await;
+    }
+    const LOAD: &str = "GET /v2/apps/{appId}/switchboards";
+    let loads = fleet.sim.count(LOAD, "200").await;
+    // Cached everywhere: no more loads.
+    b.ok("get_switchboard_status", json!({"conversationId": conv}))
+        .await;
+    assert_eq!(fleet.sim.count(LOAD, "200").await, loads);
+    // The agent workspace integration goes away upstream; A still has it cached and is refused.
+    let boards = a.ok("list_switchboards", json!({})).await;
+    let board = boards["switchboards"][0]["id"].as_str().expect("id");
+    let gone = boards["switchboards"][0]["switchboardIntegrations"]
+        .as_array()
+        .expect("integrations")
+        .iter()
+        .find(|i| i["name"] == "zd-agentWorkspace")
+        .expect("agent workspace")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let deleted = fleet
+        .sim
+        .delete(&TestSim::app(&format!(
+            "/switchboards/{board}/switchboardIntegrations/{gone}"
+        )))
+        .await;
+    assert_eq!(deleted.status, 200, "{:?}", deleted.body);
+    let refused = a
+        .err(
+            "pass_control",
+            json!({"conversationId": conv, "switchboardIntegration": "zd-agentWorkspace"}),
+        )
+        .await;
+    assert!(refused["error"].is_string(), "{refused}");
+    // B and C dropped their pictures on A's notice: their next look loads afresh.
+    for r in [b, c] {
+        let before = fleet.sim.count(LOAD, "200").await;
+        eventually("the other replicas load the switchboard afresh", || async {
+            r.ok("get_switchboard_status", json!({"conversationId": conv}))
+                .await;
+            fleet.sim.count(LOAD, "200").await > before
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_started_on_one_replica_continues_on_another() {
+    let Some(fleet) = Fleet::start(2, quick, |_| {}).await else {
+        return;
+    };
+    let [a, b] = &fleet.replicas[..] else {
+        unreachable!()
+    };
+    let accept = Some("application/json, text/event-stream");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "replica-test", "version": "1"}}});
+    let started = post_json(&a.server.mcp_url(), accept, &[], init.to_string()).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let session = started
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let noted = post_json(
+        &a.server.mcp_url(),
+        accept,
+        &headers,
+        initialized.to_string(),
+    )
+    .await;
+    assert_eq!(noted.status, 202, "{}", noted.body);
+    // The same session on replica B, which has never seen it.
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}).to_string();
+    let listed = post_json(&b.server.mcp_url(), accept, &headers, call).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(
+        listed.body.contains("send_message"),
+        "B answers within A's session: {}",
+        listed.body
+    );
+}
