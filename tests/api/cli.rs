@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zendesk-messaging-mcp"))
 }
 
@@ -97,7 +97,7 @@ fn config_refuses_blank_secrets_and_key_ids_without_an_id() {
 }
 
 /// The value of the banner line `name` (`MCP endpoint:`, `webhooks:`, ...) in `text`.
-fn banner_field(text: &str, name: &str) -> String {
+pub(crate) fn banner_field(text: &str, name: &str) -> String {
     text.lines()
         .find_map(|l| l.trim().strip_prefix(name))
         .map(|u| u.trim().to_owned())
@@ -114,7 +114,7 @@ fn banner_simulator_url(text: &str) -> String {
 }
 
 /// Reads lines until one contains `needle`; returns everything read.
-fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
+pub(crate) fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
     let mut seen = Vec::new();
     for line in lines.by_ref().take(40) {
         let line = line.expect("line");

@@ -344,3 +344,199 @@ async fn a_session_started_on_one_replica_continues_on_another() {
         listed.body
     );
 }
+
+/// A keyed `send_message` over the stateless protocol, as a caller would send it: the tool's
+/// structured result, or why there was none (an error result, or no answer at all).
+async fn keyed_send(url: &str, conv: &str, key: &str) -> Result<Value, String> {
+    let body = crate::mcp_support::stateless_request(
+        "tools/call",
+        json!({"name": "send_message", "arguments": {"conversationId": conv,
+            "idempotencyKey": key, "content": {"type": "text", "text": format!("for {key}")}}}),
+    );
+    let answer = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "send_message")
+        .timeout(std::time::Duration::from_secs(30))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    let text = answer.text().await.map_err(|e| format!("cut: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|_| format!("not JSON: {text}"))?;
+    let result = &v["result"];
+    if result["isError"] == false {
+        Ok(result["structuredContent"].clone())
+    } else {
+        Err(text)
+    }
+}
+
+/// Repeats `key` on the replicas at `urls` in turn until one answers with the sent message;
+/// returns it and how many calls were refused or unanswered first.
+async fn until_sent(urls: &[String], conv: &str, key: &str) -> (Value, usize) {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut turn = 0;
+    loop {
+        match keyed_send(&urls[turn % urls.len()], conv, key).await {
+            Ok(v) => return (v, turn),
+            Err(why) => {
+                assert!(
+                    tokio::time::Instant::now() < give_up,
+                    "{key} never went through: {why}"
+                );
+                turn += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// How many messages of the conversation carry each idempotency key.
+async fn stored_per_key(sim: &TestSim, conv: &str) -> std::collections::BTreeMap<String, usize> {
+    let page = sim
+        .get(&TestSim::app(&format!("/conversations/{conv}/messages")))
+        .await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    let mut per_key = std::collections::BTreeMap::new();
+    for m in page.body["messages"].as_array().expect("messages") {
+        if let Some(k) = m["metadata"]["mcp.idempotencyKey"].as_str() {
+            *per_key.entry(k.to_owned()).or_insert(0) += 1;
+        }
+    }
+    per_key
+}
+
+/// A `serve` process on a free port sharing `redis`, with `sim` as its upstream.
+fn serve_process(sim: &TestSim, redis: &RedisServer) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = crate::cli::bin()
+        .args(["serve", "--bind", "127.0.0.1:0", "--redis-url", &redis.url()])
+        .env("SUNCO_APP_ID", zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID)
+        .env("SUNCO_KEY_ID", zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_ID)
+        .env(
+            "SUNCO_KEY_SECRET",
+            zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_SECRET,
+        )
+        .env("SUNCO_API_URL", &sim.base)
+        // A dead owner's hold on a key lapses 5 s after one upstream attempt's deadline.
+        .env("SUNCO_TIMEOUT_SECS", "2")
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let banner = crate::cli::read_until(&mut lines, "upstream:");
+    let url = crate::cli::banner_field(&banner, "MCP endpoint:");
+    // Keep reading stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_send_leaves_every_key_with_exactly_one_message() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let sim = TestSim::demo().await;
+    let conv = sim.conversation_of("demo-user-05").await;
+    let mut processes: Vec<(std::process::Child, String)> =
+        (0..3).map(|_| serve_process(&sim, &redis)).collect();
+    let urls: Vec<String> = processes.iter().map(|(_, u)| u.clone()).collect();
+    // Every upstream request takes 300 ms: the sends are in flight when replica 0 dies.
+    sim.admin("PUT", "/_sim/faults", Some(json!({"latencyMs": 300})))
+        .await;
+    let keys: Vec<String> = (0..24).map(|i| format!("kill-{i}")).collect();
+    let first_round = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| keyed_send(&urls[i % 3], &conv, k));
+    let kill = async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        processes[0].0.kill().expect("SIGKILL replica 0");
+    };
+    let (answers, ()) = tokio::join!(futures::future::join_all(first_round), kill);
+    let unanswered: Vec<&String> = keys
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| a.is_err())
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        !unanswered.is_empty(),
+        "the killed replica left some keys unanswered"
+    );
+    // The callers repeat what went unanswered on the survivors.
+    let survivors = &urls[1..];
+    let repeats = unanswered.iter().map(|k| until_sent(survivors, &conv, k));
+    futures::future::join_all(repeats).await;
+    let per_key = stored_per_key(&sim, &conv).await;
+    for k in &keys {
+        assert_eq!(per_key.get(k), Some(&1), "{k}: {per_key:?}");
+    }
+    for (child, _) in &mut processes {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_load_loses_no_key_and_sends_none_twice() {
+    let Some(mut redis) = RedisServer::start_persistent() else {
+        return;
+    };
+    let sim = TestSim::demo().await;
+    let conv = sim.conversation_of("demo-user-06").await;
+    let mut replicas = vec![];
+    let config = server::simulator_config(&sim.base).expect("config");
+    for _ in 0..2 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        replicas.push(replica(listener, &config, quick(), &redis).await);
+    }
+    let urls: Vec<String> = replicas.iter().map(|r| r.server.mcp_url()).collect();
+    sim.admin("PUT", "/_sim/faults", Some(json!({"latencyMs": 50})))
+        .await;
+    let keys: Vec<String> = (0..30).map(|i| format!("restart-{i}")).collect();
+    let load = futures::future::join_all(keys.iter().enumerate().map(|(i, k)| {
+        let urls = &urls;
+        let conv = &conv;
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20 * i as u64)).await;
+            // Each caller repeats its key until it is answered, as the errors tell it to.
+            let mine = [urls[i % 2].clone(), urls[(i + 1) % 2].clone()];
+            until_sent(&mine, conv, k).await
+        }
+    }));
+    let restart = async {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        // Down for 300 ms, then back with what its append-only file kept.
+        redis.kill();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::task::block_in_place(|| redis.restart());
+    };
+    let (sent, ()) = tokio::join!(load, restart);
+    let refused: usize = sent.iter().map(|(_, refused)| refused).sum();
+    eprintln!("calls refused while Redis restarted: {refused}");
+    assert!(refused > 0, "some calls met the restart");
+    let per_key = stored_per_key(&sim, &conv).await;
+    for k in &keys {
+        assert_eq!(per_key.get(k), Some(&1), "{k}: {per_key:?}");
+    }
+    // Recovered: a new key goes through at once.
+    let after = keyed_send(&urls[0], &conv, "after-restart").await;
+    assert!(after.is_ok(), "{after:?}");
+    let ready: Value = reqwest::get(format!(
+        "http://{}/readyz",
+        replicas[0].server.addr
+    ))
+    .await
+    .expect("readyz")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(ready["sharedState"]["status"], "ok", "{ready}");
+}
