@@ -128,6 +128,11 @@ impl RedisHealth {
         }
     }
 
+    /// True while the last call failed (the heartbeat probes every second).
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
     /// The replica count the budget's fallback divides by: `--replicas` when given, else the
     /// live replicas at the last heartbeat (at least 1).
     pub fn replicas(&self) -> u32 {
@@ -218,6 +223,7 @@ impl Redis {
             metrics,
             replica,
         };
+        redis.metrics.degraded.record(0, &[kv("reason", "redis")]);
         redis.check_eviction().await;
         redis.beat().await;
         let weak = redis.clone();

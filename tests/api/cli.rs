@@ -114,7 +114,10 @@ fn banner_simulator_url(text: &str) -> String {
 }
 
 /// Reads lines until one contains `needle`; returns everything read.
-pub(crate) fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
+pub(crate) fn read_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    needle: &str,
+) -> String {
     let mut seen = Vec::new();
     for line in lines.by_ref().take(40) {
         let line = line.expect("line");

@@ -41,8 +41,7 @@ impl Replica {
 /// N replicas on one Redis and one simulator, whose webhooks go to the first replica.
 pub struct Fleet {
     pub sim: TestSim,
-    /// Kept so Redis lives as long as the fleet.
-    pub _redis: RedisServer,
+    pub redis: RedisServer,
     pub replicas: Vec<Replica>,
 }
 
@@ -69,7 +68,7 @@ impl Fleet {
         }
         Some(Self {
             sim,
-            _redis: redis,
+            redis,
             replicas,
         })
     }
@@ -414,9 +413,21 @@ async fn stored_per_key(sim: &TestSim, conv: &str) -> std::collections::BTreeMap
 fn serve_process(sim: &TestSim, redis: &RedisServer) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = crate::cli::bin()
-        .args(["serve", "--bind", "127.0.0.1:0", "--redis-url", &redis.url()])
-        .env("SUNCO_APP_ID", zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID)
-        .env("SUNCO_KEY_ID", zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_ID)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--redis-url",
+            &redis.url(),
+        ])
+        .env(
+            "SUNCO_APP_ID",
+            zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID,
+        )
+        .env(
+            "SUNCO_KEY_ID",
+            zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_ID,
+        )
         .env(
             "SUNCO_KEY_SECRET",
             zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_SECRET,
@@ -529,14 +540,102 @@ async fn redis_restarted_mid_load_loses_no_key_and_sends_none_twice() {
     // Recovered: a new key goes through at once.
     let after = keyed_send(&urls[0], &conv, "after-restart").await;
     assert!(after.is_ok(), "{after:?}");
-    let ready: Value = reqwest::get(format!(
-        "http://{}/readyz",
-        replicas[0].server.addr
-    ))
-    .await
-    .expect("readyz")
-    .json()
-    .await
-    .expect("json");
+    let ready: Value = reqwest::get(format!("http://{}/readyz", replicas[0].server.addr))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(ready["sharedState"]["status"], "ok", "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recovers() {
+    let Some(mut fleet) = Fleet::start(1, quick, |_| {}).await else {
+        return;
+    };
+    let r = &fleet.replicas[0];
+    let found = r
+        .ok(
+            "list_conversations",
+            json!({"userExternalId": "demo-user-07"}),
+        )
+        .await;
+    let conv = found["conversations"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let readyz = format!("http://{}/readyz", r.server.addr);
+    let ready = || async {
+        let answer = reqwest::get(&readyz).await.expect("readyz");
+        let status = answer.status().as_u16();
+        (status, answer.json::<Value>().await.expect("json"))
+    };
+    fleet.redis.kill();
+    let keyed = json!({"conversationId": conv, "idempotencyKey": "down-1",
+        "content": {"type": "text", "text": "needs the shared record"}});
+    let refused = r.err("send_message", keyed.clone()).await;
+    assert_eq!(refused["error"], "unavailable", "{refused}");
+    assert!(
+        refused["retryAfterSeconds"].as_u64() >= Some(1),
+        "{refused}"
+    );
+    // A webhook cannot be recorded: 503, so the upstream retries it.
+    let event = json!({"app": {"id": zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID},
+        "webhook": {"id": "5e552ef595e5206375bb835e", "version": "v2"},
+        "events": [{"id": "6b0c4709888934003cae0001", "type": "conversation:message",
+            "createdAt": "2026-11-29T12:00:00.000Z",
+            "payload": {"conversation": {"id": conv}, "message": {
+                "id": "6b0c4709888934003cae0002", "received": "2026-11-29T12:00:00.000Z",
+                "author": {"type": "user"}, "content": {"type": "text", "text": "hi"}}}}]});
+    let webhook = reqwest::Client::new()
+        .post(r.server.webhook_url())
+        .header(
+            "X-API-Key",
+            zendesk_messaging_mcp::server::SIMULATOR_WEBHOOK_SECRET,
+        )
+        .json(&event)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(webhook.status().as_u16(), 503);
+    // Reads still work, on this replica's share of the budget; /readyz stays 200 and says why.
+    r.ok("get_conversation", json!({"conversationId": conv}))
+        .await;
+    let (status, body) = ready().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["sharedState"]["status"], "degraded", "{body}");
+    let metrics = reqwest::get(format!("http://{}/metrics", r.server.addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("mcp_server_degraded{")
+                && l.contains("reason=\"redis\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    // Redis returns: everything recovers.
+    tokio::task::block_in_place(|| fleet.redis.restart());
+    eventually("the replica finds Redis back", || async {
+        ready().await.1["sharedState"]["status"] == "ok"
+    })
+    .await;
+    r.ok("send_message", keyed).await;
+    let webhook = reqwest::Client::new()
+        .post(r.server.webhook_url())
+        .header(
+            "X-API-Key",
+            zendesk_messaging_mcp::server::SIMULATOR_WEBHOOK_SECRET,
+        )
+        .json(&event)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(webhook.status().as_u16(), 200);
 }

@@ -213,6 +213,10 @@ impl RateBudget for RedisRateBudget {
                 local.held = 0;
             }
             let lease = ((self.local().rate * self.window.as_secs_f64()).ceil() as u32).max(want);
+            // While Redis is known down, no call waits for it: the heartbeat finds it back.
+            if self.redis.health.is_degraded() {
+                return self.fallback().grant(want).await;
+            }
             // Spent within most of the window, counted from before the round trip: the grant
             // was made after this instant, and the requests reach the upstream a little later.
             let asked_at = Instant::now();
@@ -257,7 +261,7 @@ impl RateBudget for RedisRateBudget {
             }
         }
         Box::pin(async move {
-            if self.redis.health.status().degraded {
+            if self.redis.health.is_degraded() {
                 return self.fallback().succeeded().await;
             }
             Ok(())
@@ -265,7 +269,7 @@ impl RateBudget for RedisRateBudget {
     }
 
     fn rate(&self) -> f64 {
-        if self.redis.health.status().degraded {
+        if self.redis.health.is_degraded() {
             return self.fallback().rate();
         }
         self.local().rate

@@ -53,10 +53,16 @@ impl InboundLimits for RedisInboundLimits {
         Box::pin(async move {
             let mut s = TAKE.key(self.redis.key(&format!("inbound:{key}")));
             s.arg(rate.per_second).arg(rate.burst);
-            match self.redis.run::<u64>("inbound", &s).await {
+            // While Redis is known down, no request waits for it: the heartbeat finds it back.
+            let shared = if self.redis.health.is_degraded() {
+                Err(())
+            } else {
+                self.redis.run::<u64>("inbound", &s).await.map_err(drop)
+            };
+            match shared {
                 Ok(0) => Ok(None),
                 Ok(wait) => Ok(Some(Duration::from_micros(wait))),
-                Err(_) => {
+                Err(()) => {
                     let n = self.redis.health.replicas();
                     let share = RequestRate {
                         per_second: rate.per_second / f64::from(n),
