@@ -316,6 +316,12 @@ impl Actors {
         config: &Config,
         mut settings: SupervisorSettings,
     ) -> Result<Self, CallError> {
+        // Degraded only ever for want of Redis; 0 from the start, so the series exists.
+        settings
+            .telemetry
+            .metrics
+            .degraded
+            .record(0, &[crate::telemetry::kv("reason", "redis")]);
         if let Some(options) = &settings.redis {
             settings.stores = crate::shared::Stores::redis(
                 options,

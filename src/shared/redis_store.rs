@@ -223,7 +223,6 @@ impl Redis {
             metrics,
             replica,
         };
-        redis.metrics.degraded.record(0, &[kv("reason", "redis")]);
         redis.check_eviction().await;
         redis.beat().await;
         let weak = redis.clone();

@@ -482,9 +482,29 @@ async fn metrics_pass_promtool_and_cover_every_dashboard_and_rule_query() {
         let path = entry.expect("entry").path();
         let dashboard: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        // Made for several replicas: the data source is chosen at import, and every query
+        // is scoped to the replicas picked in the `instance` variable.
+        let variables: Vec<&str> = dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        assert_eq!(variables, ["datasource", "instance"], "{}", path.display());
         for panel in dashboard["panels"].as_array().expect("panels") {
+            assert_eq!(
+                panel["datasource"]["uid"],
+                "${datasource}",
+                "{}",
+                path.display()
+            );
             for target in panel["targets"].as_array().into_iter().flatten() {
                 if let Some(expr) = target["expr"].as_str() {
+                    assert!(
+                        expr.contains("instance=~\"$instance\""),
+                        "{}: {expr} is not scoped to the chosen replicas",
+                        path.display()
+                    );
                     queries.push((path.display().to_string(), expr.to_owned()));
                 }
             }
