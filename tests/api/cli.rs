@@ -554,7 +554,8 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
     let url = banner_field(&text, "MCP endpoint:");
     let sim = banner_simulator_url(&text);
     let answers = runtime.block_on(async {
-        // Every upstream request takes 400 ms, so the calls are in flight at the signal.
+        // Every upstream request takes 400 ms, so the 32 calls are in flight (or queued) at the
+        // signal.
         reqwest::Client::new()
             .put(format!("{sim}/_sim/faults"))
             .bearer_auth("sim-admin-token")
@@ -562,7 +563,7 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
             .send()
             .await
             .expect("faults");
-        let calls = (0..8).map(|_| {
+        let calls = (0..32).map(|_| {
             let body = crate::mcp_support::stateless_request(
                 "tools/call",
                 serde_json::json!({"name": "list_switchboards", "arguments": {}}),

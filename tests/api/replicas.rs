@@ -639,3 +639,138 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
         .expect("webhook");
     assert_eq!(webhook.status().as_u16(), 200);
 }
+
+/// Reads a process's stderr lines until every one of `wanted` has appeared in some line (10 s
+/// at most); returns what was read.
+fn stderr_until(child: &mut std::process::Child, wanted: &[&str]) -> String {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = String::new();
+    while !wanted.iter().all(|w| seen.contains(w)) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(_) => panic!("never logged all of {wanted:?}:\n{seen}"),
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_warns_of_an_evicting_redis_and_of_a_budget_unlike_the_fleets() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let client = ::redis::Client::open(redis.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = ::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut conn)
+        .await
+        .expect("config set");
+    let sim = TestSim::demo().await;
+    let start = |rate: &str| {
+        crate::cli::bin()
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--redis-url",
+                &redis.url(),
+            ])
+            .args(["--rate-limit", rate])
+            .env(
+                "SUNCO_APP_ID",
+                zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID,
+            )
+            .env(
+                "SUNCO_KEY_ID",
+                zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_ID,
+            )
+            .env(
+                "SUNCO_KEY_SECRET",
+                zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_SECRET,
+            )
+            .env("SUNCO_API_URL", &sim.base)
+            .env("OTEL_METRICS_EXPORTER", "none")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn serve")
+    };
+    // The first replica sets the fleet's budget when it first asks for a permit (checking its
+    // credentials at start).
+    let mut first = start("20:4");
+    let logged = tokio::task::block_in_place(|| {
+        stderr_until(&mut first, &["maxmemory-policy", "the upstream accepted"])
+    });
+    assert!(logged.contains("allkeys-lru"), "{logged}");
+    let mut second = start("50:10");
+    let logged = tokio::task::block_in_place(|| {
+        stderr_until(&mut second, &["but the fleet's budget in Redis is 20:4"])
+    });
+    assert!(
+        logged.contains("give every replica the same --rate-limit"),
+        "{logged}"
+    );
+    for child in [&mut first, &mut second] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_each_replica_spends_its_share_of_the_budget() {
+    let settings = || {
+        let mut s = quick();
+        s.limits.rate = 30.0;
+        s.limits.burst = 6;
+        s
+    };
+    let Some(mut fleet) = Fleet::start(3, settings, |_| {}).await else {
+        return;
+    };
+    let r = &fleet.replicas[0];
+    let readyz = format!("http://{}/readyz", r.server.addr);
+    eventually("the heartbeats show three replicas", || async {
+        let ready: Value = reqwest::get(&readyz)
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        ready["sharedState"]["replicas"] == 3
+    })
+    .await;
+    fleet.redis.kill();
+    let found = r
+        .ok(
+            "list_conversations",
+            json!({"userExternalId": "demo-user-01"}),
+        )
+        .await;
+    assert!(found["conversations"][0]["id"].is_string(), "{found}");
+    let stats = r.server.actors.dispatcher.stats().await.expect("stats");
+    assert!(
+        (stats.rate - 10.0).abs() < 1e-9,
+        "a third of the fleet's 30/s: {}",
+        stats.rate
+    );
+}
