@@ -35,23 +35,13 @@ struct Token {
 }
 
 /// The access rules of one server.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct AccessPolicy {
     tokens: Vec<Token>,
     /// Upper bound for every caller: only read-only tools.
     pub read_only: bool,
     /// Upper bound for every caller: only these tools.
     pub tools: Option<BTreeSet<String>>,
-}
-
-impl Default for AccessPolicy {
-    fn default() -> Self {
-        Self {
-            tokens: Vec::new(),
-            read_only: false,
-            tools: None,
-        }
-    }
 }
 
 /// Why a request was refused.
