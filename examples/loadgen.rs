@@ -11,7 +11,10 @@
 //! `--client raw|rmcp` (how session callers speak: plain HTTP requests that read the answer as
 //! text, as the REST phase does, or the rmcp client with its typed models), `--rate N` (offer N
 //! calls/s in all, spread over the callers, instead of calling back to back), `--phase
-//! all|throughput|goodput`. Environment: `LOADGEN_RUST_LOG` is the server's log level (`warn`),
+//! all|throughput|goodput|replicas` (`replicas`: the goodput run with `--replicas N` server
+//! processes, 3 by default, sharing one `redis-server` the load generator starts, with each
+//! replica's throughput and Redis round trips per call), `--offered X` (the goodput phases offer
+//! X × R calls/s; 4 by default). Environment: `LOADGEN_RUST_LOG` is the server's log level (`warn`),
 //! `LOADGEN_IN_FLIGHT` its `--max-in-flight` (512, so the dispatcher does not cap throughput).
 
 use std::collections::BTreeMap;
@@ -39,6 +42,10 @@ struct Args {
     /// Calls per second offered in all (0: each caller calls again as soon as it has an answer).
     rate: f64,
     phase: String,
+    /// Replicas sharing one Redis in the `replicas` phase.
+    replicas: usize,
+    /// Calls offered in the goodput phases, as a multiple of R (`--offered`, 4).
+    offered: f64,
 }
 
 fn args() -> Args {
@@ -49,6 +56,8 @@ fn args() -> Args {
         kind: CallerKind::Sessions,
         rate: 0.0,
         phase: "all".to_owned(),
+        replicas: 3,
+        offered: 4.0,
     };
     let (mut stateless, mut rmcp) = (false, false);
     let v: Vec<String> = std::env::args().skip(1).collect();
@@ -73,10 +82,12 @@ fn args() -> Args {
                 }
             }
             "--rate" => a.rate = value.parse().expect("--rate N"),
+            "--replicas" => a.replicas = value.parse().expect("--replicas N"),
+            "--offered" => a.offered = value.parse().expect("--offered X (a multiple of R)"),
             "--phase" => {
                 assert!(
-                    ["all", "throughput", "goodput"].contains(&value),
-                    "--phase all|throughput|goodput"
+                    ["all", "throughput", "goodput", "replicas"].contains(&value),
+                    "--phase all|throughput|goodput|replicas"
                 );
                 a.phase = value.to_owned();
             }
@@ -645,7 +656,50 @@ async fn throughput(a: &Args) {
     let _ = sim.kill();
 }
 
-async fn goodput(a: &Args) {
+/// A `redis-server` on a Unix socket in a fresh folder, configured as production should run it
+/// (append-only, `appendfsync always`, `noeviction`); its URL.
+fn redis_server() -> (Child, String, std::path::PathBuf) {
+    let dir = std::path::PathBuf::from(format!("/tmp/zlg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("redis folder");
+    let socket = dir.join("r.sock");
+    let child = Command::new("redis-server")
+        .args(["--port", "0", "--unixsocket"])
+        .arg(&socket)
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
+        .args(["--maxmemory-policy", "noeviction", "--dir"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (apt-get install redis-server)");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < until, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child, format!("unix://{}", socket.display()), dir)
+}
+
+/// Sums the samples of the lines of `/metrics` text that start with `name` and contain every
+/// one of `with`.
+fn metric_sum(text: &str, name: &str, with: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && with.iter().all(|w| l.contains(w)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Goodput under a limit R with 4R offered: one server in memory (`replicas` = 0), or
+/// `replicas` server processes sharing one Redis, the calls spread over them in turn.
+async fn goodput(a: &Args, replicas: usize) {
     let r = a.goodput_rps;
     let burst = (r / 5.0).ceil().max(1.0) as u32;
     let limit = format!("{r}:{burst}");
@@ -666,23 +720,31 @@ async fn goodput(a: &Args) {
     let sim_url = field(&sim_text, "SUNCO_API_URL=");
     let env = server_env(&sim_url);
     let server_limit = format!("{r}:{burst}");
-    let (mut server, text) = spawn(
-        &[
+    let redis = (replicas > 0).then(redis_server);
+    let mut servers = Vec::new();
+    for _ in 0..replicas.max(1) {
+        let mut flags = vec![
             "serve",
             "--bind",
             "127.0.0.1:0",
             "--rate-limit",
             &server_limit,
-        ],
-        &env,
-        "upstream:",
-    );
-    let url = field(&text, "MCP endpoint:");
+        ];
+        if let Some((_, url, _)) = &redis {
+            flags.extend(["--redis-url", url.as_str()]);
+        }
+        let (server, text) = spawn(&flags, &env, "upstream:");
+        servers.push((server, field(&text, "MCP endpoint:")));
+    }
     let http = reqwest::Client::new();
     let convs = Arc::new(conversations(&http, &sim_url).await);
-    let client = Arc::new(mcp_client(&url).await);
-    // Offer 4R calls per second: paced, each call on its own task.
-    let offered = (4.0 * r) as u64;
+    let mut clients = Vec::new();
+    for (_, url) in &servers {
+        clients.push(mcp_client(url).await);
+    }
+    let clients = Arc::new(clients);
+    // Offer 4R calls per second (`--offered`): paced, each call on its own task.
+    let offered = (a.offered * r).round().max(1.0) as u64;
     let seconds = a.seconds;
     let tally = Arc::new(Mutex::new(Tally::default()));
     let sends = Arc::new(Mutex::new(Vec::<(String, bool)>::new()));
@@ -691,8 +753,8 @@ async fn goodput(a: &Args) {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / offered as f64));
     for n in 0..offered * seconds {
         tick.tick().await;
-        let (client, conv, tally, sends) = (
-            client.clone(),
+        let (clients, conv, tally, sends) = (
+            clients.clone(),
             convs[n as usize % convs.len()].clone(),
             tally.clone(),
             sends.clone(),
@@ -700,7 +762,8 @@ async fn goodput(a: &Args) {
         tasks.push(tokio::spawn(async move {
             let t0 = Instant::now();
             let op = op_of(n);
-            let outcome = mcp_call(&client, op, &conv, n, "goodput").await;
+            let client = &clients[n as usize % clients.len()];
+            let outcome = mcp_call(client, op, &conv, n, "goodput").await;
             tally.lock().expect("tally").add(t0.elapsed(), &outcome);
             if matches!(op, Op::Send) {
                 sends
@@ -791,8 +854,13 @@ async fn goodput(a: &Args) {
         .count();
     let tally = tally.lock().expect("tally");
     let goodput = served as f64 / elapsed;
+    let setup = if replicas > 0 {
+        format!("{replicas} replicas sharing Redis")
+    } else {
+        "one server, state in memory".to_owned()
+    };
     println!(
-        "\ngoodput under a limit of R = {r} requests/s, {offered} calls/s offered for {seconds} s"
+        "\ngoodput under a limit of R = {r} requests/s, {offered} calls/s offered for {seconds} s ({setup})"
     );
     println!(
         "| R | offered | upstream 2xx/s | goodput / R | 429s | call p50 ms | p99 ms | max ms | sends | lost | duplicated | outcomes |"
@@ -807,17 +875,61 @@ async fn goodput(a: &Args) {
         sends.len(),
         tally.outcomes
     );
-    let _ = server.kill();
+    if replicas > 0 {
+        println!(
+            "\n| replica | calls answered / s | ok / s | Redis round trips per call: all | budget leases | keyed sends | heartbeats / s |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        for (i, (_, url)) in servers.iter().enumerate() {
+            let text = http
+                .get(url.replace("/mcp", "/metrics"))
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text");
+            let calls = metric_sum(&text, "mcp_tool_calls_total", &[]);
+            let ok = metric_sum(&text, "mcp_tool_calls_total", &["outcome=\"ok\""]);
+            let trips = "db_client_operation_duration_seconds_count";
+            let all = metric_sum(&text, trips, &[]);
+            let budget = metric_sum(&text, trips, &["db_operation_name=\"budget\""]);
+            let keyed = metric_sum(&text, trips, &["db_operation_name=\"idempotency."]);
+            let beats = metric_sum(&text, trips, &["db_operation_name=\"heartbeat\""]);
+            println!(
+                "| {i} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} |",
+                calls / elapsed,
+                ok / elapsed,
+                all / calls.max(1.0),
+                budget / calls.max(1.0),
+                keyed / calls.max(1.0),
+                beats / elapsed
+            );
+        }
+    }
+    drop(clients);
+    for (mut server, _) in servers {
+        let _ = server.kill();
+    }
+    if let Some((mut redis, _, dir)) = redis {
+        let _ = redis.kill();
+        let _ = redis.wait();
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let _ = sim.kill();
 }
 
 #[tokio::main]
 async fn main() {
     let a = args();
+    if a.phase == "replicas" {
+        goodput(&a, a.replicas.max(1)).await;
+        return;
+    }
     if a.phase != "goodput" {
         throughput(&a).await;
     }
     if a.phase != "throughput" {
-        goodput(&a).await;
+        goodput(&a, 0).await;
     }
 }

@@ -65,9 +65,10 @@ const IDLE_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// [`RateBudget`] shared by every replica through Redis.
 ///
-/// A replica asks for a lease of up to `rate × lease window` permits at once and spends it
-/// within the window (what is left then is dropped, never spent late), so the fleet makes one
-/// round trip per lease rather than per request. A lease may be spent up to one window after
+/// A replica asks for a lease of permits at once, sized by its own recent demand (what it spent
+/// per window since it last asked, at most `rate × lease window`), and spends it within the
+/// window (what is left then is dropped, never spent late), so a busy replica makes one round
+/// trip per lease rather than per request and a quiet one takes only what it uses. A lease may be spent up to one window after
 /// its grant; the shared bucket keeps `rate × window` permits out of the burst for that, so the
 /// upstream sees at most `rate + burst` requests in any second. Successes are counted locally
 /// and reported with the next grant, and only while the rate is below the full rate.
@@ -90,6 +91,17 @@ pub struct RedisRateBudget {
 struct Lease {
     held: u32,
     until: Instant,
+    /// Before this, Redis has said no permit is to be had: asking again would only cost a round
+    /// trip (the dispatcher looks at every message it handles).
+    next: Instant,
+    paused: bool,
+    /// Permits this replica has spent, and when it last asked Redis with how many spent then:
+    /// its own demand sizes the next lease, so a quiet replica takes no permits it will drop.
+    spent: u64,
+    asked: Option<(Instant, u64)>,
+    /// The last ask came back short: demand is then what the budget allowed, not what this
+    /// replica wants, so the next lease asks for a full window's worth.
+    short: bool,
     rate: f64,
     full: f64,
     told: bool,
@@ -114,6 +126,11 @@ impl RedisRateBudget {
             local: Mutex::new(Lease {
                 held: 0,
                 until: Instant::now(),
+                next: Instant::now(),
+                paused: false,
+                spent: 0,
+                asked: None,
+                short: false,
                 rate: shape.rate,
                 full: shape.rate,
                 told: false,
@@ -198,21 +215,43 @@ impl RateBudget for RedisRateBudget {
         Box::pin(async move {
             {
                 let mut local = self.local();
-                if local.held > 0 && Instant::now() < local.until {
-                    let given = local.held.min(want);
-                    local.held -= given;
-                    if given == want {
-                        return Ok(Grant {
-                            granted: given,
-                            wait: Duration::ZERO,
-                            paused: false,
-                        });
-                    }
-                    // Fewer held than wanted: the rest comes from Redis below.
+                let now = Instant::now();
+                if local.held >= want && now < local.until {
+                    local.held -= want;
+                    local.spent += u64::from(want);
+                    return Ok(Grant {
+                        granted: want,
+                        wait: Duration::ZERO,
+                        paused: false,
+                    });
                 }
                 local.held = 0;
+                if now < local.next {
+                    return Ok(Grant {
+                        granted: 0,
+                        wait: local.next - now,
+                        paused: local.paused,
+                    });
+                }
             }
-            let lease = ((self.local().rate * self.window.as_secs_f64()).ceil() as u32).max(want);
+            let lease = {
+                let mut local = self.local();
+                // What this replica spent per window since it last asked, up to what the fleet
+                // may spend in a window.
+                let now = Instant::now();
+                let demand = local.asked.map_or(0.0, |(at, spent)| {
+                    let secs = now.saturating_duration_since(at).as_secs_f64().max(0.001);
+                    (local.spent - spent) as f64 / secs
+                });
+                local.asked = Some((now, local.spent));
+                let most = (local.rate * self.window.as_secs_f64()).ceil();
+                let wanted = if local.short {
+                    most
+                } else {
+                    (demand * self.window.as_secs_f64()).ceil().min(most)
+                };
+                (wanted as u32).max(want)
+            };
             // While Redis is known down, no call waits for it: the heartbeat finds it back.
             if self.redis.health.is_degraded() {
                 return self.fallback().grant(want).await;
@@ -224,8 +263,27 @@ impl RateBudget for RedisRateBudget {
                 Ok(grant) => {
                     let given = grant.granted.min(want);
                     let mut local = self.local();
+                    local.spent += u64::from(given);
+                    local.short = grant.granted < lease;
                     local.held = grant.granted - given;
                     local.until = asked_at + self.window.mul_f64(0.8);
+                    if given < want {
+                        // Short of permits, the fleet is at its budget: ask again after half a
+                        // window (or when the pause ends), not for each permit, so the replicas
+                        // make about one round trip per permit between them; any longer and the
+                        // shared bucket, full, would drop permits.
+                        let wait = grant
+                            .wait
+                            .max(self.window / 2)
+                            .min(self.window.max(grant.wait));
+                        local.next = Instant::now() + wait;
+                        local.paused = grant.paused;
+                        return Ok(Grant {
+                            granted: given,
+                            wait,
+                            paused: grant.paused,
+                        });
+                    }
                     Ok(Grant {
                         granted: given,
                         wait: if given == want {
@@ -243,7 +301,12 @@ impl RateBudget for RedisRateBudget {
 
     fn throttled(&self, retry_after: Option<Duration>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            self.local().held = 0;
+            {
+                let mut local = self.local();
+                local.held = 0;
+                // The next grant asks Redis, and learns the pause this 429 set.
+                local.next = Instant::now();
+            }
             match self.call(0, "throttle", retry_after).await {
                 Ok(_) => Ok(()),
                 Err(_) => self.fallback().throttled(retry_after).await,
