@@ -252,5 +252,42 @@ mod tests {
             )
             .await;
         }
+
+        #[tokio::test]
+        async fn a_key_held_elsewhere_answers_held_with_when_it_lapses_at_the_latest() {
+            let Some(server) = RedisServer::start() else {
+                return;
+            };
+            let redis = connect(&server, "app2").await;
+            let lease = Duration::from_secs(3);
+            let store =
+                |wait| RedisIdempotency::new(redis.clone(), lease, Duration::from_secs(60), wait);
+            let (first, second) = (store(Duration::ZERO), store(Duration::from_millis(100)));
+            let mut held = first.acquire("conv", "k", 1).await.expect("acquire");
+            held.set(SendRecord {
+                message: 1,
+                state: SendState::Uncertain,
+            })
+            .await
+            .expect("set");
+            match second.acquire("conv", "k", 1).await {
+                Err(AcquireError::Held { retry_after }) => assert!(
+                    retry_after > Duration::ZERO && retry_after <= lease,
+                    "{retry_after:?}"
+                ),
+                Err(e) => panic!("a held key answers Held, not {e}"),
+                Ok(l) => panic!("a held key is not handed out: {:?}", l.record()),
+            }
+            drop(held);
+            let next = store(Duration::from_secs(5))
+                .acquire("conv", "k", 1)
+                .await
+                .expect("a released key is free");
+            assert_eq!(
+                next.record().state,
+                SendState::Uncertain,
+                "the next holder reads what the last one set, and checks before sending"
+            );
+        }
     }
 }
