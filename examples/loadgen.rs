@@ -875,6 +875,7 @@ async fn goodput(a: &Args, replicas: usize) {
         sends.len(),
         tally.outcomes
     );
+    drop(tally);
     if replicas > 0 {
         println!(
             "\n| replica | calls answered / s | ok / s | Redis round trips per call: all | budget leases | keyed sends | heartbeats / s |"
