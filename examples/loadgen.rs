@@ -852,7 +852,7 @@ async fn goodput(a: &Args, replicas: usize) {
         .iter()
         .filter(|(t, _)| stored.get(t).copied().unwrap_or(0) > 1)
         .count();
-    let tally = tally.lock().expect("tally");
+    let tally = std::mem::take(&mut *tally.lock().expect("tally"));
     let goodput = served as f64 / elapsed;
     let setup = if replicas > 0 {
         format!("{replicas} replicas sharing Redis")
@@ -875,7 +875,6 @@ async fn goodput(a: &Args, replicas: usize) {
         sends.len(),
         tally.outcomes
     );
-    drop(tally);
     if replicas > 0 {
         println!(
             "\n| replica | calls answered / s | ok / s | Redis round trips per call: all | budget leases | keyed sends | heartbeats / s |"
