@@ -141,17 +141,29 @@ impl ServeArgs {
         if let Some(n) = self.queue {
             s.limits.queue_capacity = n;
         }
-        let url = self
-            .redis_url
-            .clone()
-            .or_else(|| std::env::var("ZENDESK_MCP_REDIS_URL").ok())
-            .filter(|u| !u.trim().is_empty());
-        s.redis = url.map(|url| {
-            let mut options = zendesk_messaging_mcp::shared::redis_store::RedisOptions::new(url);
-            options.replicas = self.replicas;
-            options
-        });
         s
+    }
+
+    /// `--redis-url`, else `ZENDESK_MCP_REDIS_URL`, checked (its error never repeats the URL,
+    /// which may carry a password: so not clap's value parser, whose errors do).
+    fn redis(
+        &self,
+    ) -> Result<Option<zendesk_messaging_mcp::shared::redis_store::RedisOptions>, String> {
+        use zendesk_messaging_mcp::shared::redis_store::{RedisOptions, check_url};
+        let (url, name) = match &self.redis_url {
+            Some(url) => (Some(url.clone()), "--redis-url"),
+            None => (
+                std::env::var("ZENDESK_MCP_REDIS_URL").ok(),
+                "ZENDESK_MCP_REDIS_URL",
+            ),
+        };
+        let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let url = check_url(&url).map_err(|e| format!("{name}: {e}"))?;
+        let mut options = RedisOptions::new(url);
+        options.replicas = self.replicas;
+        Ok(Some(options))
     }
 }
 
@@ -207,7 +219,11 @@ async fn start(
         eprintln!("serve: cannot listen on {bind}: {e}");
         ExitCode::from(1)
     })?;
-    let settings = args.settings(telemetry);
+    let mut settings = args.settings(telemetry);
+    settings.redis = args.redis().map_err(|e| {
+        eprintln!("serve: {e}");
+        ExitCode::from(2)
+    })?;
     let (running, simulator, upstream) = if args.simulator {
         let timeout = args
             .config

@@ -57,6 +57,22 @@ impl RedisOptions {
     }
 }
 
+/// Checks a Redis URL's form (not that Redis answers there): `redis://[:PASSWORD@]HOST[:PORT][/DB]`,
+/// `rediss://…` (TLS) or `unix:///path/to/redis.sock`. The error never repeats the URL, which may
+/// carry a password.
+pub fn check_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+    if !["redis", "rediss", "unix", "redis+unix"].contains(&scheme) {
+        return Err(
+            "expected redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://… (TLS) or unix:///path/to/redis.sock".into(),
+        );
+    }
+    redis::Client::open(url)
+        .map(|_| url.to_owned())
+        .map_err(|e| format!("not a usable Redis URL ({e})"))
+}
+
 /// A connection to Redis shared by every store of one replica (cheap to clone).
 #[derive(Clone)]
 pub struct Redis {
@@ -205,8 +221,17 @@ impl Redis {
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
-        .map_err(|_| StoreError("Redis did not answer in time".into()))?
-        .map_err(|e| StoreError(format!("cannot connect to Redis: {e}")))?;
+        .map_err(|_| {
+            StoreError(
+                "Redis did not answer in time; a replica does not start without its shared store"
+                    .into(),
+            )
+        })?
+        .map_err(|e| {
+            StoreError(format!(
+                "cannot connect to Redis ({e}); a replica does not start without its shared store"
+            ))
+        })?;
         let replica: Arc<str> = format!(
             "{}-{}-{:08x}",
             hostname(),

@@ -607,3 +607,30 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
         "{names:?}"
     );
 }
+
+#[test]
+fn a_bad_redis_url_stops_serve_with_one_line_that_never_repeats_the_password() {
+    for (flag, env) in [
+        (Some("http://user:s3cret-pw@cache.internal"), None),
+        (None, Some("redis://:s3cret-pw@[::zz]")),
+    ] {
+        let mut cmd = bin();
+        cmd.args(["serve", "--simulator", "--bind", "127.0.0.1:0"]);
+        if let Some(url) = flag {
+            cmd.args(["--redis-url", url]);
+        }
+        if let Some(url) = env {
+            cmd.env("ZENDESK_MCP_REDIS_URL", url);
+        }
+        let out = cmd.output().expect("run");
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let name = if flag.is_some() {
+            "--redis-url"
+        } else {
+            "ZENDESK_MCP_REDIS_URL"
+        };
+        assert!(err.starts_with(&format!("serve: {name}: ")), "{err}");
+        assert!(!err.contains("s3cret-pw"), "{err}");
+    }
+}
