@@ -253,6 +253,83 @@ mod tests {
             .await;
         }
 
+        /// Two replicas' stores on one Redis: what one learns, the other obeys.
+        #[tokio::test]
+        async fn replicas_share_the_pause_the_slow_down_and_the_inbound_buckets() {
+            let Some(server) = RedisServer::start() else {
+                return;
+            };
+            let (a, b) = (
+                connect(&server, "app3").await,
+                connect(&server, "app3").await,
+            );
+            let shape = BudgetShape {
+                rate: 10.0,
+                burst: 3,
+                min_rate_share: 0.1,
+            };
+            let window = Duration::from_millis(100);
+            let (budget_a, budget_b) = (
+                RedisRateBudget::new(a.clone(), shape, window),
+                RedisRateBudget::new(b.clone(), shape, window),
+            );
+            assert_eq!(budget_b.grant(1).await.expect("grant").granted, 1);
+            budget_a
+                .throttled(Some(Duration::from_secs(2)))
+                .await
+                .expect("throttled");
+            let g = budget_b.grant(1).await.expect("grant");
+            assert!(
+                g.granted == 0 && g.paused && g.wait > Duration::from_secs(1),
+                "A's Retry-After pauses B: {g:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(2100)).await;
+            assert_eq!(budget_b.grant(1).await.expect("grant").granted, 1);
+            assert!(
+                (budget_b.rate() - 5.0).abs() < 1e-9,
+                "A's 429 halved B's rate: {}",
+                budget_b.rate()
+            );
+            let rate = RequestRate {
+                per_second: 0.5,
+                burst: 2,
+            };
+            let (limits_a, limits_b) = (RedisInboundLimits::new(a), RedisInboundLimits::new(b));
+            assert_eq!(limits_a.take("bot", rate).await, Ok(None));
+            assert_eq!(limits_b.take("bot", rate).await, Ok(None));
+            assert!(
+                matches!(limits_a.take("bot", rate).await, Ok(Some(_))),
+                "one token's bucket across replicas"
+            );
+        }
+
+        /// Pub/sub loses what is published while the connection is down: after it comes back,
+        /// every subscriber is told to drop everything.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_lost_subscription_tells_every_subscriber_to_drop_everything() {
+            let Some(mut server) = RedisServer::start() else {
+                return;
+            };
+            let redis = connect(&server, "app4").await;
+            let bus = RedisInvalidation::new(redis).await.expect("subscribes");
+            let mut heard = bus.subscribe();
+            tokio::task::block_in_place(|| server.restart());
+            let next = tokio::time::timeout(Duration::from_secs(10), heard.next()).await;
+            assert_eq!(next, Ok(Heard::Lost));
+            // The first command after the restart may meet the old connection's end.
+            for _ in 0..50 {
+                if bus.publish().await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(
+                tokio::time::timeout(Duration::from_secs(5), heard.next()).await,
+                Ok(Heard::Changed),
+                "subscribed again"
+            );
+        }
+
         #[tokio::test]
         async fn a_key_held_elsewhere_answers_held_with_when_it_lapses_at_the_latest() {
             let Some(server) = RedisServer::start() else {

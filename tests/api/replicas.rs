@@ -409,33 +409,32 @@ async fn stored_per_key(sim: &TestSim, conv: &str) -> std::collections::BTreeMap
     per_key
 }
 
+/// `serve` on a free loopback port sharing `redis`, with `sim` as its upstream (the demo key),
+/// exporting no metrics.
+fn serve_command(sim: &TestSim, redis: &RedisServer) -> std::process::Command {
+    use zendesk_messaging_mcp::simulator::seed;
+    let mut cmd = crate::cli::bin();
+    cmd.args([
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--redis-url",
+        &redis.url(),
+    ])
+    .env("SUNCO_APP_ID", seed::DEFAULT_APP_ID)
+    .env("SUNCO_KEY_ID", seed::DEFAULT_KEY_ID)
+    .env("SUNCO_KEY_SECRET", seed::DEFAULT_KEY_SECRET)
+    .env("SUNCO_API_URL", &sim.base)
+    .env("OTEL_METRICS_EXPORTER", "none");
+    cmd
+}
+
 /// A `serve` process on a free port sharing `redis`, with `sim` as its upstream.
 fn serve_process(sim: &TestSim, redis: &RedisServer) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
-    let mut child = crate::cli::bin()
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--redis-url",
-            &redis.url(),
-        ])
-        .env(
-            "SUNCO_APP_ID",
-            zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID,
-        )
-        .env(
-            "SUNCO_KEY_ID",
-            zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_ID,
-        )
-        .env(
-            "SUNCO_KEY_SECRET",
-            zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_SECRET,
-        )
-        .env("SUNCO_API_URL", &sim.base)
+    let mut child = serve_command(sim, redis)
         // A dead owner's hold on a key lapses 5 s after one upstream attempt's deadline.
         .env("SUNCO_TIMEOUT_SECS", "2")
-        .env("OTEL_METRICS_EXPORTER", "none")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -687,29 +686,8 @@ async fn a_replica_warns_of_an_evicting_redis_and_of_a_budget_unlike_the_fleets(
         .expect("config set");
     let sim = TestSim::demo().await;
     let start = |rate: &str| {
-        crate::cli::bin()
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--redis-url",
-                &redis.url(),
-            ])
+        serve_command(&sim, &redis)
             .args(["--rate-limit", rate])
-            .env(
-                "SUNCO_APP_ID",
-                zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID,
-            )
-            .env(
-                "SUNCO_KEY_ID",
-                zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_ID,
-            )
-            .env(
-                "SUNCO_KEY_SECRET",
-                zendesk_messaging_mcp::simulator::seed::DEFAULT_KEY_SECRET,
-            )
-            .env("SUNCO_API_URL", &sim.base)
-            .env("OTEL_METRICS_EXPORTER", "none")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
