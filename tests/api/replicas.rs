@@ -587,17 +587,21 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
             "payload": {"conversation": {"id": conv}, "message": {
                 "id": "6b0c4709888934003cae0002", "received": "2026-11-29T12:00:00.000Z",
                 "author": {"type": "user"}, "content": {"type": "text", "text": "hi"}}}}]});
-    let webhook = reqwest::Client::new()
-        .post(r.server.webhook_url())
-        .header(
-            "X-API-Key",
-            zendesk_messaging_mcp::server::SIMULATOR_WEBHOOK_SECRET,
-        )
-        .json(&event)
-        .send()
-        .await
-        .expect("webhook");
-    assert_eq!(webhook.status().as_u16(), 503);
+    let post_webhook = || async {
+        reqwest::Client::new()
+            .post(r.server.webhook_url())
+            .header(
+                "X-API-Key",
+                zendesk_messaging_mcp::server::SIMULATOR_WEBHOOK_SECRET,
+            )
+            .json(&event)
+            .send()
+            .await
+            .expect("webhook")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post_webhook().await, 503);
     // Reads still work, on this replica's share of the budget; /readyz stays 200 and says why.
     r.ok("get_conversation", json!({"conversationId": conv}))
         .await;
@@ -626,17 +630,7 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
     })
     .await;
     r.ok("send_message", keyed).await;
-    let webhook = reqwest::Client::new()
-        .post(r.server.webhook_url())
-        .header(
-            "X-API-Key",
-            zendesk_messaging_mcp::server::SIMULATOR_WEBHOOK_SECRET,
-        )
-        .json(&event)
-        .send()
-        .await
-        .expect("webhook");
-    assert_eq!(webhook.status().as_u16(), 200);
+    assert_eq!(post_webhook().await, 200, "the event is recorded now");
 }
 
 /// Reads a process's stderr lines until every one of `wanted` has appeared in some line (10 s
