@@ -158,6 +158,11 @@ impl ServeArgs {
             ),
         };
         let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
+            if self.replicas.is_some() {
+                tracing::warn!(
+                    "--replicas applies only with --redis-url: without Redis this process keeps its own state and the whole budget"
+                );
+            }
             return Ok(None);
         };
         let url = check_url(&url).map_err(|e| format!("{name}: {e}"))?;
@@ -263,11 +268,12 @@ async fn start(
         "stdio (HTTP /mcp is off; --http-mcp serves it too)".to_owned()
     };
     let banner = format!(
-        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}\n  webhooks:      {}\n  upstream:      {}\n  client configuration (e.g. .mcp.json):\n{}",
+        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}\n  webhooks:      {}\n  upstream:      {}\n  shared state:  {}\n  client configuration (e.g. .mcp.json):\n{}",
         env!("CARGO_PKG_VERSION"),
         endpoint,
         running.webhook_url(),
         upstream,
+        running.actors.stores.describe(),
         client_snippet(&running, stdio, args.simulator),
     );
     // In stdio mode stdout carries the protocol, so everything else goes to stderr. A closed

@@ -44,7 +44,12 @@ impl Operations {
         F: std::future::Future<Output = ()>,
     {
         let tracker = &self.actors.tracker;
-        if let Some(seen) = tracker.seen(message_id).await?
+        // The record of seen messages is a shortcut: when it cannot be read, scan.
+        let seen = tracker.seen(message_id).await.unwrap_or_else(|e| {
+            tracing::debug!("cannot look a message up in the delivery record ({e}); scanning");
+            None
+        });
+        if let Some(seen) = seen
             && seen.conversation_id == conversation_id
         {
             return Ok(Found {

@@ -49,7 +49,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
             "store": "redis",
             "status": "degraded",
             "reason": s.reason,
-            "consequences": "keyed sends and webhooks are refused (retryable) and the upstream budget is split across the replicas last seen",
+            "consequences": "keyed sends, webhooks (503: SunCo retries) and delivery reports (get_delivery_status, list_delivery_failures) are refused as unavailable until Redis answers; other calls go on, within this replica's share of the upstream budget; check that Redis is up and reachable from this replica",
             "replicas": s.replicas,
         }),
         Some(s) => json!({"store": "redis", "status": "ok", "replicas": s.replicas}),

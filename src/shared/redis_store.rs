@@ -84,6 +84,8 @@ pub struct Redis {
     metrics: Arc<Metrics>,
     /// This replica's name in the heartbeat set.
     replica: Arc<str>,
+    /// Where Redis is (host:port or socket path; no password).
+    at: Arc<str>,
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -113,6 +115,9 @@ pub struct RedisHealth {
     reason: Mutex<String>,
     replicas: AtomicU32,
     fixed_replicas: Option<u32>,
+    /// Counts the returns from degraded mode: what a connection of its own (the pub/sub
+    /// subscription) may have silently lost meanwhile must be set up again.
+    recovered: tokio::sync::watch::Sender<u64>,
 }
 
 /// A snapshot of [`RedisHealth`] for `/readyz`.
@@ -132,6 +137,7 @@ impl RedisHealth {
             reason: Mutex::new(String::new()),
             replicas: AtomicU32::new(fixed_replicas.unwrap_or(1).max(1)),
             fixed_replicas,
+            recovered: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -211,27 +217,33 @@ impl Redis {
     ) -> Result<Self, StoreError> {
         let client = redis::Client::open(options.url.as_str())
             .map_err(|e| StoreError(format!("the Redis URL is not usable: {e}")))?;
+        // Where, without the password the URL may carry.
+        let at = client.get_connection_info().addr().to_string();
+        let refused = |why: String| {
+            StoreError(format!(
+                "cannot use Redis at {at} ({why}); check --redis-url / ZENDESK_MCP_REDIS_URL: a replica does not start without its shared store"
+            ))
+        };
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.timeout))
             .set_connection_timeout(Some(options.timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let conn = tokio::time::timeout(
+        let mut conn = tokio::time::timeout(
             options.timeout * 4,
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
-        .map_err(|_| {
-            StoreError(
-                "Redis did not answer in time; a replica does not start without its shared store"
-                    .into(),
-            )
-        })?
-        .map_err(|e| {
-            StoreError(format!(
-                "cannot connect to Redis ({e}); a replica does not start without its shared store"
-            ))
-        })?;
+        .map_err(|_| refused("no answer in time".into()))?
+        .map_err(|e| refused(e.to_string()))?;
+        // A connection is not yet an answer (a password may be missing): one PING.
+        tokio::time::timeout(
+            options.timeout * 4,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await
+        .map_err(|_| refused("no answer to PING in time".into()))?
+        .map_err(|e| refused(e.to_string()))?;
         let replica: Arc<str> = format!(
             "{}-{}-{:08x}",
             hostname(),
@@ -247,6 +259,7 @@ impl Redis {
             health: Arc::new(RedisHealth::new(options.replicas)),
             metrics,
             replica,
+            at: at.as_str().into(),
         };
         redis.check_eviction().await;
         redis.beat().await;
@@ -266,8 +279,22 @@ impl Redis {
         Ok(redis)
     }
 
+    /// Where Redis is: `host:port` or the socket's path (never the password).
+    pub fn address(&self) -> &str {
+        &self.at
+    }
+
     pub fn health(&self) -> &Arc<RedisHealth> {
         &self.health
+    }
+
+    /// Fails at once while Redis is known to be down, for calls that are only a shortcut and
+    /// must not make a caller wait (the heartbeat finds Redis back).
+    fn unless_degraded(&self) -> Result<(), StoreError> {
+        if self.health.is_degraded() {
+            return Err(StoreError("Redis is unreachable (degraded mode)".into()));
+        }
+        Ok(())
     }
 
     /// `zmcp:{<app>}:<name>`.
@@ -290,7 +317,14 @@ impl Redis {
     async fn check_eviction(&self) {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("GET").arg("maxmemory-policy");
-        match self.query::<Vec<String>>("config", &cmd).await {
+        // Outside the health accounting: managed Redis often refuses CONFIG, which says nothing
+        // of whether the shared state works.
+        let mut conn = self.conn.clone();
+        let answer = tokio::time::timeout(self.timeout, cmd.query_async::<Vec<String>>(&mut conn))
+            .await
+            .map_err(|_| "no answer in time".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match answer {
             Ok(pair) => {
                 let policy = pair.get(1).map(String::as_str).unwrap_or("");
                 if policy != "noeviction" {
@@ -356,6 +390,7 @@ impl Redis {
                 if self.health.degraded.swap(false, Ordering::Relaxed) {
                     tracing::info!("Redis answers again: shared state is back");
                     m.degraded.record(0, &[kv("reason", "redis")]);
+                    self.health.recovered.send_modify(|n| *n += 1);
                 }
                 Ok(v)
             }
@@ -512,6 +547,17 @@ pub mod test_server {
             if let Some(mut child) = self.child.take() {
                 let _ = child.kill();
                 let _ = child.wait();
+            }
+        }
+
+        /// Freezes the server (SIGSTOP) or thaws it (`false`, SIGCONT): a Redis that hangs
+        /// with its connections open.
+        pub fn freeze(&self, frozen: bool) {
+            if let Some(child) = &self.child {
+                let signal = if frozen { "-STOP" } else { "-CONT" };
+                let _ = Command::new("kill")
+                    .args([signal, &child.id().to_string()])
+                    .status();
             }
         }
 

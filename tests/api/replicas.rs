@@ -602,9 +602,21 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
             .as_u16()
     };
     assert_eq!(post_webhook().await, 503);
-    // Reads still work, on this replica's share of the budget; /readyz stays 200 and says why.
+    // Reads still work, on this replica's share of the budget (get_message scans instead of
+    // looking in the record); /readyz stays 200 and says why.
     r.ok("get_conversation", json!({"conversationId": conv}))
         .await;
+    let page = r
+        .ok("list_messages", json!({"conversationId": conv, "limit": 1}))
+        .await;
+    let newest = page["messages"][0]["id"].as_str().expect("a message");
+    let found = r
+        .ok(
+            "get_message",
+            json!({"conversationId": conv, "messageId": newest}),
+        )
+        .await;
+    assert_eq!(found["message"]["id"], newest, "{found}");
     let (status, body) = ready().await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "degraded", "{body}");

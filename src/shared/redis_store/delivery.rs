@@ -194,6 +194,9 @@ impl DeliveryStore for RedisDeliveryStore {
 
     fn remember(&self, messages: Vec<SeenEntry>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
+            // A shortcut for get_message, not a record anyone relies on: no send waits for a
+            // Redis known to be down.
+            self.redis.unless_degraded()?;
             let mut s = self.script(&WRITE, "remember");
             for m in &messages {
                 s.arg("")
@@ -269,6 +272,7 @@ impl DeliveryStore for RedisDeliveryStore {
         message_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<SeenEntry>, StoreError>> {
         Box::pin(async move {
+            self.redis.unless_degraded()?;
             let mut s = self.script(&READ, "seen");
             s.arg(message_id);
             let reply: Option<String> = self.redis.run("delivery.seen", &s).await?;

@@ -124,15 +124,19 @@ impl SendLease for RedisLease {
 impl Drop for RedisLease {
     fn drop(&mut self) {
         self.renewal.abort();
-        // Released in the background; should that fail, the lease lapses on its own.
-        let (redis, key, owner) = (self.redis.clone(), self.key.clone(), self.owner.clone());
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let mut s = RECORD.key(&key);
-                s.arg("release").arg(&owner).arg(0).arg(0);
-                let _ = redis.run::<u8>("idempotency.release", &s).await;
-            });
-        }
+        release(self.redis.clone(), self.key.clone(), self.owner.clone());
+    }
+}
+
+/// Releases `owner`'s hold on `key` in the background; should that fail, the lease lapses on
+/// its own.
+fn release(redis: Redis, key: String, owner: String) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            let mut s = RECORD.key(&key);
+            s.arg("release").arg(&owner).arg(0).arg(0);
+            let _ = redis.run::<u8>("idempotency.release", &s).await;
+        });
     }
 }
 
@@ -155,7 +159,17 @@ impl IdempotencyStore for RedisIdempotency {
                     .arg(self.lease.as_millis() as u64)
                     .arg(self.retention.as_millis() as u64)
                     .arg(message.to_string());
-                let reply: Vec<redis::Value> = self.redis.run("idempotency.acquire", &s).await?;
+                let reply: Vec<redis::Value> = match self.redis.run("idempotency.acquire", &s).await
+                {
+                    Ok(reply) => reply,
+                    Err(e) => {
+                        // Redis may still run the acquire after this replica stopped waiting:
+                        // let go of what it may have granted, so no phantom holder keeps the key
+                        // for a whole lease.
+                        release(self.redis.clone(), record_key, owner);
+                        return Err(e.into());
+                    }
+                };
                 if reply.first().map(number) == Some(1.0) {
                     let fingerprint = reply.get(1).and_then(text).unwrap_or_default();
                     let state = match reply.get(2).and_then(text).as_deref() {

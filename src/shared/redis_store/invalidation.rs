@@ -53,7 +53,9 @@ async fn subscribe(redis: &Redis, channel: &str) -> Result<redis::aio::PubSub, S
 }
 
 /// Forwards the channel's messages; after a lost connection, subscribes again (backing off up
-/// to 5 s) and tells every subscriber it may have missed some.
+/// to 5 s) and tells every subscriber it may have missed some. A subscription can also die
+/// without its connection ending (a half-open connection after a failover or a partition):
+/// when the replica's other calls find Redis back after a failure, it subscribes again too.
 async fn listen(
     redis: Redis,
     channel: String,
@@ -61,14 +63,30 @@ async fn listen(
     first: redis::aio::PubSub,
 ) {
     let mut pubsub = first;
+    let mut recovered = redis.health.recovered.subscribe();
     loop {
         {
             let mut messages = pubsub.on_message();
-            while messages.next().await.is_some() {
-                let _ = notices.send(Heard::Changed);
+            loop {
+                tokio::select! {
+                    message = messages.next() => match message {
+                        Some(_) => {
+                            let _ = notices.send(Heard::Changed);
+                        }
+                        None => break,
+                    },
+                    changed = recovered.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                }
             }
         }
-        tracing::warn!("lost the Redis subscription for switchboard changes; subscribing again");
+        tracing::warn!(
+            "the Redis subscription for switchboard changes may have lost notices; subscribing again"
+        );
         let mut pause = Duration::from_millis(100);
         pubsub = loop {
             match subscribe(&redis, &channel).await {
