@@ -22,7 +22,7 @@ use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
 use crate::sunco::wire::{
     Author, ConversationCreate, ConversationResponse, ConversationType, Destination, Integration,
     IntegrationListResponse, IntegrationResponse, MessageListResponse, MessagePost, Meta,
-    ParticipantRef, UserCreate, UserResponse, UserUpdate, Webhook,
+    ParticipantRef, UserCreate, UserListResponse, UserResponse, UserUpdate, Webhook,
 };
 
 pub mod args;
@@ -48,7 +48,7 @@ switchboard routing between bots and human agents, channels, and delivery tracki
 
 Workflow:
 1. Users first: create_user (with your externalId) before creating conversations for them; \
-get_user accepts the id or the externalId.
+get_user accepts the id or the externalId; find_users finds them by email.
 2. Conversations are always found through a user: list_conversations needs userId or \
 userExternalId (the API has no app-wide conversation list).
 3. Send with send_message; content is the API's content object (text, image, file, carousel, \

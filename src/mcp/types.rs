@@ -272,6 +272,13 @@ pub struct UserArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FindUsersArgs {
+    /// The email address to look for among the users' identities, e.g. sue@example.org.
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateUserArgs {
     /// The user's Sunshine Conversations id or externalId (the id is tried first).
     pub user_id: String,
@@ -416,6 +423,15 @@ pub struct FoundMessage {
 #[serde(rename_all = "camelCase")]
 pub struct UserOut {
     pub user: User,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersFound {
+    /// The email looked for.
+    pub email: String,
+    /// The users with that email among their identities (none is an empty list).
+    pub users: Vec<User>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -62,6 +62,47 @@ impl ZendeskMcp {
     }
 
     #[tool(
+        description = "Find users by email: the users whose identities include this email address (the API does not match profile.email). Use a user's id or externalId with get_user or list_conversations.",
+        annotations(
+            title = "Find users by email",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn find_users(
+        &self,
+        Parameters(a): Parameters<FindUsersArgs>,
+    ) -> Result<Json<UsersFound>, ToolError> {
+        let email = a.email.trim();
+        // The shape of an address, not its deliverability: one @ with text on both sides.
+        let valid = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        }) && email.len() <= 320
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return Err(CallError::invalid(
+                "email",
+                "must be an email address such as sue@example.org",
+            )
+            .into());
+        }
+        let answer: UserListResponse = self
+            .ops
+            .actors
+            .dispatcher
+            .call_json(&Endpoint::ListUsersByEmail {
+                email: email.to_owned(),
+            })
+            .await?;
+        Ok(Json(UsersFound {
+            email: email.to_owned(),
+            users: answer.users,
+        }))
+    }
+
+    #[tool(
         description = "Update a user's profile, metadata or signedUpAt; fields left out are kept. userId is the id or the externalId. Repeating the same update leaves the same result.",
         annotations(
             title = "Update a user",

@@ -56,6 +56,7 @@ async fn tools_list_matches_the_snapshot() {
             "accept_control",
             "create_conversation",
             "create_user",
+            "find_users",
             "get_conversation",
             "get_delivery_status",
             "get_integration",
@@ -843,4 +844,39 @@ async fn stateless_calls_answer_plain_json_and_stream_only_for_progress() {
     assert!(ct.starts_with("text/event-stream"), "{ct}");
     assert_eq!(body.matches("notifications/progress").count(), 3, "{body}");
     assert!(body.contains("\"foundBy\":\"scan\""), "{body}");
+}
+
+#[tokio::test]
+async fn find_users_finds_by_email_identity_and_refuses_what_is_no_address() {
+    let t = TestServer::start().await;
+    // demo-user-02 has an email identity; demo-user-01 has the address only in its profile.
+    let found = t
+        .ok("find_users", json!({"email": " Ben.Okafor@example.org "}))
+        .await;
+    let ids: Vec<&str> = found["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["externalId"].as_str())
+        .collect();
+    assert_eq!(ids, ["demo-user-02"], "{found}");
+    assert_eq!(found["email"], "Ben.Okafor@example.org");
+    let none = t
+        .ok("find_users", json!({"email": "ana.silva@example.org"}))
+        .await;
+    assert_eq!(
+        none["users"],
+        json!([]),
+        "profile.email is not matched: {none}"
+    );
+    for bad in ["", "ben.okafor", "@example.org", "a b@example.org"] {
+        let e = t.err("find_users", json!({"email": bad})).await;
+        assert_eq!(e["error"], "invalid_argument", "{bad}: {e}");
+        assert_eq!(e["field"], "email", "{bad}: {e}");
+    }
+    assert_eq!(
+        t.sim.count("GET /v2/apps/{appId}/users", "200").await,
+        2,
+        "refused addresses never went upstream"
+    );
 }

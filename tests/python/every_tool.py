@@ -14,7 +14,7 @@ import mcp
 
 EXPECTED_TOOLS = {
     "list_conversations", "create_conversation", "get_conversation", "list_messages",
-    "send_message", "get_message", "create_user", "get_user", "update_user",
+    "send_message", "get_message", "create_user", "get_user", "find_users", "update_user",
     "list_switchboards", "pass_control", "get_switchboard_status", "list_integrations",
     "get_integration", "offer_control", "accept_control", "release_control",
     "get_delivery_status", "list_delivery_failures",
@@ -61,6 +61,8 @@ async def main(url):
         ext = f"py-sdk-{int(time.time() * 1000)}"
         user = (await s.ok("create_user", {"externalId": ext, "profile": {"givenName": "Py"}}))["user"]
         check((await s.ok("get_user", {"userId": ext}))["user"]["id"] == user["id"], "get_user")
+        found = await s.ok("find_users", {"email": "ben.okafor@example.org"})
+        check([u["externalId"] for u in found["users"]] == ["demo-user-02"], "find_users")
         upd = await s.ok("update_user", {"userId": user["id"], "metadata": {"tier": "gold"}})
         check(upd["user"]["metadata"]["tier"] == "gold", "update_user")
 

@@ -32,6 +32,13 @@ pub struct UserResponse {
     pub user: User,
 }
 
+/// `userListResponse`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserListResponse {
+    #[serde(default)]
+    pub users: Vec<User>,
+}
+
 /// `integrationListResponse`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IntegrationListResponse {
