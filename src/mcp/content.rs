@@ -328,6 +328,49 @@ pub fn check_timestamp(field: &str, at: &Option<String>) -> Result<(), CallError
 }
 
 /// Flat metadata (string, number or boolean values) of at most 4 KB, as the API requires.
+/// The metadata field that carries a hand-over summary (`summary` of `pass_control` and
+/// `offer_control`) to the switchboard integration that receives the conversation.
+pub const SUMMARY_FIELD: &str = "mcp.summary";
+
+/// A control call's metadata with the caller's `summary` in [`SUMMARY_FIELD`]; the errors name
+/// `summary` (blank, set twice, or too long with the rest) or the metadata field at fault.
+pub fn with_summary(
+    metadata: Option<Metadata>,
+    summary: Option<String>,
+) -> Result<Option<Metadata>, CallError> {
+    check_metadata("metadata", &metadata)?;
+    let Some(summary) = summary else {
+        return Ok(metadata);
+    };
+    let summary = summary.trim();
+    if summary.is_empty() {
+        return Err(CallError::invalid(
+            "summary",
+            "is blank: leave it out, or say what the receiving agent should know",
+        ));
+    }
+    let mut metadata = metadata.unwrap_or_default();
+    if metadata.contains_key(SUMMARY_FIELD) {
+        return Err(CallError::invalid(
+            format!("metadata.{SUMMARY_FIELD}"),
+            "give the summary as summary, not in metadata",
+        ));
+    }
+    metadata.insert(SUMMARY_FIELD.to_owned(), Value::String(summary.to_owned()));
+    let size = serde_json::to_vec(&metadata)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > METADATA_MAX_BYTES {
+        return Err(CallError::invalid(
+            "summary",
+            format!(
+                "with metadata it must fit the API's {METADATA_MAX_BYTES} bytes of metadata as JSON (together they are {size}): shorten it"
+            ),
+        ));
+    }
+    Ok(Some(metadata))
+}
+
 pub fn check_metadata(field: &str, metadata: &Option<Metadata>) -> Result<(), CallError> {
     let Some(m) = metadata else { return Ok(()) };
     for (k, v) in m {

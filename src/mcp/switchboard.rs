@@ -50,7 +50,7 @@ impl ZendeskMcp {
     }
 
     #[tool(
-        description = "Hand a conversation to another switchboard integration, e.g. from the bot to human agents. The target (switchboardIntegration) is an id, a name, an integrationType held by exactly one integration, or `next`. It is checked first: an invalid target is refused with the list of valid targets and nothing changes. Returns who controls the conversation afterwards.",
+        description = "Hand a conversation to another switchboard integration, e.g. from the bot to human agents. The target (switchboardIntegration) is an id, a name, an integrationType held by exactly one integration, or `next`. It is checked first: an invalid target is refused with the list of valid targets and nothing changes. Give a summary so a human agent starts with the context. Returns who controls the conversation afterwards.",
         annotations(
             title = "Pass control",
             read_only_hint = false,
@@ -64,7 +64,8 @@ impl ZendeskMcp {
         Parameters(a): Parameters<ControlTargetArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
         let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
-        self.control(Control::Pass(target), &a.conversation_id, a.metadata)
+        let metadata = content::with_summary(a.metadata, a.summary)?;
+        self.control(Control::Pass(target), &a.conversation_id, metadata)
             .await
     }
 
@@ -83,7 +84,8 @@ impl ZendeskMcp {
         Parameters(a): Parameters<ControlTargetArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
         let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
-        self.control(Control::Offer(target), &a.conversation_id, a.metadata)
+        let metadata = content::with_summary(a.metadata, a.summary)?;
+        self.control(Control::Offer(target), &a.conversation_id, metadata)
             .await
     }
 

@@ -307,9 +307,14 @@ pub struct ControlTargetArgs {
     /// it, or `next` to follow the active integration's next one. get_switchboard_status lists
     /// the valid targets.
     pub switchboard_integration: String,
-    /// Flat key/value data handed to the receiving integration (e.g. a summary for the agent).
+    /// Flat key/value data handed to the receiving integration.
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    /// What the receiving side (a human agent) should know: who the customer is, what they
+    /// asked, what was tried. Passed in the control call's metadata as `mcp.summary`; with
+    /// `metadata`, at most 4 KB as JSON.
+    #[serde(default)]
+    pub summary: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

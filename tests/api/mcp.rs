@@ -880,3 +880,58 @@ async fn find_users_finds_by_email_identity_and_refuses_what_is_no_address() {
         "refused addresses never went upstream"
     );
 }
+
+#[tokio::test]
+async fn a_hand_over_summary_reaches_the_receiving_integration_in_the_metadata() {
+    // The switchboard events go to a receiver of the test's own, which sees the metadata the
+    // control call carried.
+    let rx = crate::support::Receiver::start().await;
+    let url = rx.url.clone();
+    let t = TestServer::start_with(SupervisorSettings::default(), move |c| {
+        c.webhook_url = Some(url)
+    })
+    .await;
+    let (_, conv) = user_and_conversation(&t, "mcp-user-summary").await;
+    let summary =
+        "Asked for a refund of order 1234; the bot confirmed the order but cannot refund.";
+    t.ok(
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "zd-agentWorkspace",
+            "summary": summary, "metadata": {"orderId": "1234"}}),
+    )
+    .await;
+    let (_, events) = rx
+        .until(|ev| ev.iter().any(|e| e["type"] == "switchboard:passControl"))
+        .await;
+    let passed = events
+        .iter()
+        .find(|e| e["type"] == "switchboard:passControl")
+        .expect("passControl");
+    assert_eq!(passed["payload"]["metadata"]["mcp.summary"], summary);
+    assert_eq!(passed["payload"]["metadata"]["orderId"], "1234");
+    // Refused before anything is sent: blank, given twice, too long with the metadata.
+    for (args, field) in [
+        (json!({"summary": "  "}), "summary"),
+        (
+            json!({"summary": "x", "metadata": {"mcp.summary": "y"}}),
+            "metadata.mcp.summary",
+        ),
+        (json!({"summary": "x".repeat(4100)}), "summary"),
+    ] {
+        let mut call = json!({"conversationId": conv, "switchboardIntegration": "next"});
+        call.as_object_mut()
+            .expect("object")
+            .extend(args.as_object().expect("object").clone());
+        let e = t.err("offer_control", call).await;
+        assert_eq!(e["error"], "invalid_argument", "{e}");
+        assert_eq!(e["field"], field, "{e}");
+    }
+    let offers = t
+        .sim
+        .count(
+            "POST /v2/apps/{appId}/conversations/{conversationId}/offerControl",
+            "200",
+        )
+        .await;
+    assert_eq!(offers, 0, "nothing was offered");
+}
