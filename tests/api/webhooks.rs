@@ -183,3 +183,59 @@ async fn failed_posts_are_retried_up_to_five_times_but_not_after_a_400() {
     assert_eq!(failing[4]["attempt"], 5);
     assert_eq!(failing[4]["willRetry"], false);
 }
+
+#[tokio::test]
+async fn creating_and_deleting_a_conversation_emits_create_and_remove_as_the_spec_describes() {
+    let rx = Receiver::start().await;
+    let sim = TestSim::start(with_webhooks(&rx.url)).await;
+    // Subscribe the app's webhook to the conversation lifecycle.
+    let custom = sim.get(&TestSim::app("/integrations?types=custom")).await;
+    let integration = custom.body["integrations"][0]["id"]
+        .as_str()
+        .expect("the custom integration")
+        .to_owned();
+    let hooks = sim
+        .get(&TestSim::app(&format!(
+            "/integrations/{integration}/webhooks"
+        )))
+        .await;
+    let hook = hooks.body["webhooks"][0]["id"]
+        .as_str()
+        .expect("webhook")
+        .to_owned();
+    let updated = sim
+        .patch(
+            &TestSim::app(&format!("/integrations/{integration}/webhooks/{hook}")),
+            json!({"triggers": ["conversation:create", "conversation:remove"]}),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    let created = sim
+        .post(
+            &TestSim::app("/conversations"),
+            json!({"type": "personal", "participants": [{"userExternalId": "demo-user-05"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let conv = created.body["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let deleted = sim
+        .delete(&TestSim::app(&format!("/conversations/{conv}")))
+        .await;
+    assert_eq!(deleted.status, 200, "{:?}", deleted.body);
+    let (posts, events) = rx.until(|ev| ev.len() >= 2).await;
+    for (_, envelope) in &posts {
+        let problems = spec().check_webhook(envelope);
+        assert!(problems.is_empty(), "{problems:#?}\n{envelope:#}");
+    }
+    assert_eq!(
+        types(&events),
+        ["conversation:create", "conversation:remove"]
+    );
+    assert_eq!(events[0]["payload"]["conversation"]["id"], conv.as_str());
+    assert_eq!(events[0]["payload"]["creationReason"], "none");
+    assert_eq!(events[0]["payload"]["user"]["externalId"], "demo-user-05");
+    assert_eq!(events[1]["payload"]["conversation"]["id"], conv.as_str());
+}

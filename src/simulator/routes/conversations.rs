@@ -88,6 +88,17 @@ pub(super) async fn create_conversation(
     merge_nullable(&mut conv.description, &o, "description");
     merge_nullable(&mut conv.icon_url, &o, "iconUrl");
     conv.metadata = metadata_of(&o).flatten();
+    // `conversation:create`: created through the API, so `creationReason` is `none`; a personal
+    // conversation's event carries its user.
+    let mut payload = json!({
+        "conversation": ConversationTruncated::from(&conv),
+        "creationReason": "none",
+    });
+    if kind == ConversationType::Personal
+        && let Some(u) = user_ids.first().and_then(|u| app_ref.users.get(u))
+    {
+        payload["user"] = json!(u.user);
+    }
     let app = app_mut(&mut world, &app_id)?;
     app.conversations.insert(
         id,
@@ -96,6 +107,14 @@ pub(super) async fn create_conversation(
             participants,
             messages: BTreeMap::new(),
         },
+    );
+    let world = &*world;
+    emit(
+        &sim,
+        world,
+        &world.apps[&app_id],
+        event_type::CONVERSATION_CREATE,
+        payload,
     );
     Ok(created(json!({ "conversation": conv })))
 }
@@ -151,7 +170,17 @@ pub(super) async fn delete_conversation(
             "Conversation {conversation_id} cannot be deleted because it is the default."
         )));
     }
-    app.conversations.remove(&conversation_id);
+    let removed = app.conversations.remove(&conversation_id);
+    if let Some(rec) = removed {
+        let world = &*world;
+        emit(
+            &sim,
+            world,
+            &world.apps[&app_id],
+            event_type::CONVERSATION_REMOVE,
+            json!({"conversation": ConversationTruncated::from(&rec.conversation)}),
+        );
+    }
     Ok(empty())
 }
 

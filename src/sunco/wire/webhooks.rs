@@ -37,6 +37,8 @@ pub struct Event {
 
 /// The event types this project emits or consumes.
 pub mod event_type {
+    pub const CONVERSATION_CREATE: &str = "conversation:create";
+    pub const CONVERSATION_REMOVE: &str = "conversation:remove";
     pub const MESSAGE: &str = "conversation:message";
     pub const DELIVERY_CHANNEL: &str = "conversation:message:delivery:channel";
     pub const DELIVERY_USER: &str = "conversation:message:delivery:user";
