@@ -253,6 +253,25 @@ impl ZendeskMcp {
             .and_then(|p| p.extensions.get::<Arc<AccessProfile>>().cloned())
     }
 
+    /// Where the call came from, for the audit records: the peer's IP address, and the
+    /// `X-Forwarded-For` a proxy in front added (as given: only a proxy of the operator's own
+    /// makes it trustworthy).
+    fn caller_address(context: &RequestContext<RoleServer>) -> (Option<String>, Option<String>) {
+        let Some(parts) = context.extensions.get::<axum::http::request::Parts>() else {
+            return (None, None);
+        };
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect());
+        (peer, forwarded)
+    }
+
     /// Whether the caller may see and call `tool`.
     fn permits(&self, profile: Option<&AccessProfile>, tool: &rmcp::model::Tool) -> bool {
         let read_only = tool
@@ -329,6 +348,7 @@ impl ServerHandler for ZendeskMcp {
             .as_ref()
             .map_or("default", |p| p.name.as_str())
             .to_owned();
+        let caller = Self::caller_address(&context);
         if let Some(t) = self.tool_router.get(&tool)
             && !self.permits(profile.as_deref(), t)
         {
@@ -455,6 +475,14 @@ impl ServerHandler for ZendeskMcp {
             .and_then(|t| t.annotations.as_ref()?.read_only_hint)
             == Some(false);
         if writes {
+            // A keyed send answered from its record wrote nothing this time.
+            let replayed = result.as_ref().ok().and_then(|r| match r {
+                rmcp::model::CallToolResponse::Complete(done) => {
+                    done.structured_content.as_ref()?.get("replayed")?.as_bool()
+                }
+                _ => None,
+            });
+            let (peer, forwarded_for) = caller;
             span.in_scope(|| {
                 tracing::info!(
                     target: "audit",
@@ -462,6 +490,9 @@ impl ServerHandler for ZendeskMcp {
                     profile = %profile_name,
                     conversation_id = conversation_id.as_deref(),
                     outcome = %outcome,
+                    replayed,
+                    client_address = peer.as_deref(),
+                    forwarded_for = forwarded_for.as_deref(),
                     "write"
                 );
             });

@@ -437,6 +437,8 @@ pub async fn serve_with(
                 tracing::debug!("could not set TCP_NODELAY on a connection: {e}");
             }
         });
+        // The caller's address goes along with each request, for the audit records.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled_owned().await })
             .await;

@@ -270,13 +270,11 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
         .expect("id")
         .to_owned();
     let body_text = "private words of a customer";
-    call(
-        "send_message",
-        serde_json::json!({"conversationId": conversation,
-            "content": {"type": "text", "text": body_text}}),
-        None,
-        Some(header_tp),
-    );
+    let send = serde_json::json!({"conversationId": conversation, "idempotencyKey": "audit-1",
+        "content": {"type": "text", "text": body_text}});
+    call("send_message", send.clone(), None, Some(header_tp));
+    // The same key again: answered from the record, which the audit record says.
+    call("send_message", send, None, None);
 
     let child_of = |(trace, parent): (&str, &str)| {
         let spans = receiver.spans.lock().expect("lock");
@@ -334,10 +332,16 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
         .collect();
     let audit: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "audit").collect();
-    assert_eq!(audit.len(), 1, "one audit record for one write: {audit:?}");
+    assert_eq!(audit.len(), 2, "one audit record per write call: {audit:?}");
     assert_eq!(audit[0]["tool"], "send_message");
     assert_eq!(audit[0]["conversation_id"], conversation.as_str());
     assert_eq!(audit[0]["outcome"], "ok");
+    assert_eq!(audit[0]["client_address"], "127.0.0.1", "{:?}", audit[0]);
+    assert_eq!(audit[0]["replayed"], false, "a new write");
+    assert_eq!(
+        audit[1]["replayed"], true,
+        "a repeat answered from the record"
+    );
     assert_eq!(
         audit[0]["trace_id"], by_header.0,
         "the audit record carries the trace id"
