@@ -66,6 +66,9 @@ again with the same key never sends twice. An error of class outcome_unknown mea
 have happened: repeat it with the same key (the server checks first), or check list_messages.
 7. Back off when told: errors carry retryAfterSeconds for rate limits and busy periods.";
 
+/// How long a client may keep `tools/list` (its `ttlMs`).
+const TOOLS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The MCP server: the tools over the actor handles. One is made per MCP session.
 #[derive(Clone)]
 pub struct ZendeskMcp {
@@ -334,7 +337,16 @@ impl ServerHandler for ZendeskMcp {
             .into_iter()
             .filter(|t| self.permits(profile.as_deref(), t))
             .collect();
-        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
+        // Caching hints (2026-07-28): the list changes only with a new release or new access
+        // rules; with tokens it depends on the caller's profile, so only the caller may keep it.
+        let mut listed = rmcp::model::ListToolsResult::with_all_items(tools);
+        listed.ttl_ms = Some(TOOLS_TTL.as_millis() as u64);
+        listed.cache_scope = Some(if self.access.requires_tokens() {
+            rmcp::model::CacheScope::Private
+        } else {
+            rmcp::model::CacheScope::Public
+        });
+        Ok(listed)
     }
 
     async fn call_tool(

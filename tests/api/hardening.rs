@@ -890,3 +890,38 @@ async fn the_webhook_route_refuses_to_run_without_a_secret() {
         );
     }
 }
+
+#[tokio::test]
+async fn tools_list_says_how_long_it_keeps_and_who_may_share_it() {
+    let open = TestServer::start().await;
+    let a = crate::mcp_support::post_stateless(
+        &open.server.mcp_url(),
+        "tools/list",
+        None,
+        &[],
+        tools_list_body(),
+    )
+    .await;
+    let listed = a.json();
+    assert_eq!(listed["result"]["ttlMs"], 300_000, "{listed}");
+    assert_eq!(listed["result"]["cacheScope"], "public", "{listed}");
+    // With tokens the list depends on the caller's profile: only the caller may keep it.
+    let guarded = TestServer::start_full(
+        SupervisorSettings::default(),
+        with_tokens(false),
+        Some(BOT_TOKEN),
+        |_| {},
+    )
+    .await;
+    let bearer = format!("Bearer {REPORTING_TOKEN}");
+    let a = crate::mcp_support::post_stateless(
+        &guarded.server.mcp_url(),
+        "tools/list",
+        None,
+        &[("authorization", bearer.as_str())],
+        tools_list_body(),
+    )
+    .await;
+    let listed = a.json();
+    assert_eq!(listed["result"]["cacheScope"], "private", "{listed}");
+}
