@@ -327,7 +327,6 @@ pub fn check_timestamp(field: &str, at: &Option<String>) -> Result<(), CallError
     }
 }
 
-/// Flat metadata (string, number or boolean values) of at most 4 KB, as the API requires.
 /// The metadata field that carries a hand-over summary (`summary` of `pass_control` and
 /// `offer_control`) to the switchboard integration that receives the conversation.
 pub const SUMMARY_FIELD: &str = "mcp.summary";
@@ -371,6 +370,7 @@ pub fn with_summary(
     Ok(Some(metadata))
 }
 
+/// Flat metadata (string, number or boolean values) of at most 4 KB, as the API requires.
 pub fn check_metadata(field: &str, metadata: &Option<Metadata>) -> Result<(), CallError> {
     let Some(m) = metadata else { return Ok(()) };
     for (k, v) in m {
