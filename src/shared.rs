@@ -138,6 +138,23 @@ impl Stores {
         }
     }
 
+    /// The conversation index: `capacity` conversations at most, each forgotten after
+    /// `max_age` without activity.
+    pub fn index(
+        &self,
+        capacity: usize,
+        max_age: Duration,
+    ) -> std::sync::Arc<dyn ConversationIndex> {
+        match &self.redis {
+            Some(r) => std::sync::Arc::new(redis_store::RedisConversationIndex::new(
+                r.clone(),
+                capacity,
+                max_age,
+            )),
+            None => std::sync::Arc::new(MemoryConversationIndex::new(capacity, max_age)),
+        }
+    }
+
     /// Where 2025-11-25 sessions are kept for other replicas; `None` in memory (rmcp's own).
     pub fn sessions(
         &self,
@@ -175,7 +192,8 @@ mod tests {
 
     #[tokio::test]
     async fn memory_conversation_index_keeps_the_contract() {
-        contract::conversation_index(&MemoryConversationIndex::new(3)).await;
+        contract::conversation_index(&MemoryConversationIndex::new(3, Duration::from_secs(3600)))
+            .await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -230,6 +248,12 @@ mod tests {
             };
             let redis = connect(&server, "app1").await;
             contract::inbound_limits(&RedisInboundLimits::new(redis.clone())).await;
+            contract::conversation_index(&RedisConversationIndex::new(
+                redis.clone(),
+                3,
+                Duration::from_secs(3600),
+            ))
+            .await;
             contract::idempotency(&RedisIdempotency::new(
                 redis.clone(),
                 Duration::from_secs(5),

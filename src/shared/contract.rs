@@ -39,58 +39,147 @@ pub async fn inbound_limits(limits: &dyn InboundLimits) {
     );
 }
 
-fn entry(id: &str, at: &str) -> ConversationEntry {
-    ConversationEntry {
+fn note(id: &str, at: i64, change: Change) -> ConversationNote {
+    ConversationNote {
         conversation_id: id.to_owned(),
-        active_switchboard_integration: Some("bot".to_owned()),
-        pending_switchboard_integration: None,
-        created_at: None,
-        last_activity_at: at.to_owned(),
-        last_user_channel: None,
-        awaiting_reply: false,
+        at,
+        change,
     }
 }
 
-/// `index` must hold at most 3 conversations.
+/// `index` must hold at most 3 conversations, for an hour.
 pub async fn conversation_index(index: &dyn ConversationIndex) {
-    let a = entry("contract-a", "2026-01-01T00:00:01.000Z");
-    let b = entry("contract-b", "2026-01-01T00:00:02.000Z");
+    let t = now_ms() - 60_000;
+    let user = |channel: &str| Change::Message {
+        from_user: true,
+        channel: Some(channel.to_owned()),
+    };
     index
-        .upsert(vec![a.clone(), b.clone()])
+        .apply(vec![
+            note("contract-a", t, Change::Created),
+            note("contract-a", t + 10, user("whatsapp")),
+            note("contract-b", t + 20, Change::Activity),
+        ])
         .await
-        .expect("upsert");
-    assert_eq!(index.get("contract-a").await, Ok(Some(a.clone())));
-    let mut a2 = a.clone();
-    a2.awaiting_reply = true;
-    a2.last_activity_at = "2026-01-01T00:00:03.000Z".to_owned();
-    index.upsert(vec![a2.clone()]).await.expect("upsert");
+        .expect("apply");
+    let a = index
+        .get("contract-a")
+        .await
+        .expect("get")
+        .expect("a is known");
     assert_eq!(
-        index.get("contract-a").await,
-        Ok(Some(a2.clone())),
-        "an upsert replaces what was known"
+        a.created_at,
+        Some(t),
+        "created when conversation:create said"
     );
-    let recent = index.recent(10).await.expect("recent");
-    let ids: Vec<&str> = recent.iter().map(|e| e.conversation_id.as_str()).collect();
-    assert_eq!(ids, ["contract-a", "contract-b"], "newest activity first");
+    assert_eq!(a.last_activity_at, t + 10, "the latest note's time");
+    assert!(a.awaiting_reply, "the user wrote last");
+    assert_eq!(a.last_user_channel.as_deref(), Some("whatsapp"));
+    // The business answers; then a late, older user message arrives: it changes nothing.
+    index
+        .apply(vec![
+            note(
+                "contract-a",
+                t + 30,
+                Change::Message {
+                    from_user: false,
+                    channel: None,
+                },
+            ),
+            note("contract-a", t + 5, user("messenger")),
+            note(
+                "contract-a",
+                t + 40,
+                Change::Control {
+                    active: Some("agents".into()),
+                    pending: None,
+                },
+            ),
+            note(
+                "contract-a",
+                t + 35,
+                Change::Control {
+                    active: Some("bot".into()),
+                    pending: Some("agents".into()),
+                },
+            ),
+        ])
+        .await
+        .expect("apply");
+    let a = index
+        .get("contract-a")
+        .await
+        .expect("get")
+        .expect("a is known");
+    assert!(!a.awaiting_reply, "the business wrote last");
+    assert_eq!(
+        a.last_user_channel.as_deref(),
+        Some("whatsapp"),
+        "an older note arriving late changes nothing"
+    );
+    assert_eq!(
+        (
+            a.active_switchboard_integration.as_deref(),
+            a.pending_switchboard_integration.as_deref()
+        ),
+        (Some("agents"), None),
+        "the latest control state wins"
+    );
+    let ids = |entries: Vec<ConversationEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.conversation_id).collect()
+    };
+    assert_eq!(
+        ids(index.recent(10).await.expect("recent")),
+        ["contract-a", "contract-b"],
+        "newest activity first"
+    );
     assert_eq!(
         index.recent(1).await.expect("recent").len(),
         1,
         "at most limit"
     );
+    assert_eq!(
+        index.reach().await,
+        Ok(Some(t + 20)),
+        "the oldest activity held"
+    );
     index
-        .upsert(vec![
-            entry("contract-c", "2026-01-01T00:00:04.000Z"),
-            entry("contract-d", "2026-01-01T00:00:05.000Z"),
+        .apply(vec![
+            note("contract-c", t + 50, Change::Activity),
+            note("contract-d", t + 60, Change::Activity),
         ])
         .await
-        .expect("upsert");
+        .expect("apply");
     assert_eq!(
         index.get("contract-b").await,
         Ok(None),
         "past the bound, the least recently active is forgotten first"
     );
-    index.remove("contract-a").await.expect("remove");
-    assert_eq!(index.get("contract-a").await, Ok(None), "remove forgets");
+    index
+        .apply(vec![
+            note("contract-a", t + 70, Change::Removed),
+            note("contract-a", t + 65, Change::Activity),
+        ])
+        .await
+        .expect("apply");
+    assert_eq!(
+        index.get("contract-a").await,
+        Ok(None),
+        "a removal forgets, and a note from before it does not bring it back"
+    );
+    index
+        .apply(vec![note(
+            "contract-e",
+            now_ms() - 2 * 3_600_000,
+            Change::Created,
+        )])
+        .await
+        .expect("apply");
+    assert_eq!(
+        index.get("contract-e").await,
+        Ok(None),
+        "what has been quiet longer than the age is forgotten"
+    );
 }
 
 pub async fn idempotency(store: &dyn IdempotencyStore) {

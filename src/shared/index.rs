@@ -2,72 +2,200 @@
 
 use super::*;
 
-/// What the index knows of one conversation, from the webhooks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the index knows of one conversation, from the webhooks. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConversationEntry {
     pub conversation_id: String,
     /// The active switchboard integration's id, when known.
     pub active_switchboard_integration: Option<String>,
     /// The pending switchboard integration's id, when known.
     pub pending_switchboard_integration: Option<String>,
-    /// When the conversation was created (ISO 8601), when known.
-    pub created_at: Option<String>,
-    /// The last activity heard of (ISO 8601); entries are listed newest first by it.
-    pub last_activity_at: String,
+    /// When the conversation was created, when a `conversation:create` said so.
+    pub created_at: Option<i64>,
+    /// The last activity heard of; entries are listed newest first by it.
+    pub last_activity_at: i64,
     /// The channel of the last user message, when known.
     pub last_user_channel: Option<String>,
     /// Whether the last message came from the user.
     pub awaiting_reply: bool,
+    /// When the message that set `awaiting_reply` was sent (an older one arriving late changes
+    /// nothing).
+    pub last_message_at: i64,
+    /// When the control state was last set, likewise.
+    pub control_at: i64,
 }
 
-/// The conversations the server has heard of, bounded in count.
+/// What one webhook event says about a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationNote {
+    pub conversation_id: String,
+    /// When it happened (the event's `createdAt`, Unix milliseconds).
+    pub at: i64,
+    pub change: Change,
+}
+
+/// The change a [`ConversationNote`] carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `conversation:create`.
+    Created,
+    /// `conversation:remove`: forgotten; notes about it from before the removal are ignored.
+    Removed,
+    /// `conversation:message`: whether the user wrote it, and the channel it came through.
+    Message {
+        from_user: bool,
+        channel: Option<String>,
+    },
+    /// The control state an event names (`switchboard:*`): the active and pending switchboard
+    /// integrations' ids, `None` for none.
+    Control {
+        active: Option<String>,
+        pending: Option<String>,
+    },
+    /// Anything else about it (`conversation:join`, `conversation:leave`): activity only.
+    Activity,
+}
+
+/// The conversations the server has heard of, bounded in count and age.
 ///
-/// Invariants: an upsert replaces what the index knew of that conversation; `get` returns the
-/// last upsert; `recent` lists newest activity first, at most `limit`; past its bound the index
-/// forgets the conversations least recently active first; `remove` forgets one.
+/// Invariants: notes merge into what the index knows (a conversation first heard of is
+/// created); the last activity is the latest note's time; `awaiting_reply`, the channel and the
+/// control state follow the latest note of their kind, so notes arriving out of order change
+/// nothing that newer ones set; a removal forgets a conversation and ignores notes from before
+/// it; `recent` lists newest activity first, at most `limit`; past its count the index forgets
+/// the least recently active first, and it forgets what has been quiet longer than its age;
+/// `reach` is the oldest activity it still holds.
 pub trait ConversationIndex: Send + Sync + std::fmt::Debug {
-    fn upsert(&self, entries: Vec<ConversationEntry>) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn apply(&self, notes: Vec<ConversationNote>) -> BoxFuture<'_, Result<(), StoreError>>;
     fn get<'a>(
         &'a self,
         conversation_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<ConversationEntry>, StoreError>>;
     fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ConversationEntry>, StoreError>>;
-    fn remove<'a>(&'a self, conversation_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn reach(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>>;
 }
 
-/// [`ConversationIndex`] in this process's memory, holding `capacity` conversations at most.
+/// Merges `change` (made at `at`) into `entry`: the one rule for every implementation's
+/// in-process half (the Redis script applies the same).
+pub fn merge(entry: &mut ConversationEntry, at: i64, change: &Change) {
+    entry.last_activity_at = entry.last_activity_at.max(at);
+    match change {
+        Change::Created => {
+            entry.created_at = Some(entry.created_at.map_or(at, |c| c.min(at)));
+        }
+        Change::Message { from_user, channel } if at >= entry.last_message_at => {
+            entry.last_message_at = at;
+            entry.awaiting_reply = *from_user;
+            if *from_user && channel.is_some() {
+                entry.last_user_channel.clone_from(channel);
+            }
+        }
+        Change::Control { active, pending } if at >= entry.control_at => {
+            entry.control_at = at;
+            entry.active_switchboard_integration.clone_from(active);
+            entry.pending_switchboard_integration.clone_from(pending);
+        }
+        _ => {}
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// [`ConversationIndex`] in this process's memory: `capacity` conversations at most, each
+/// forgotten after `max_age` without activity.
 #[derive(Debug)]
 pub struct MemoryConversationIndex {
     capacity: usize,
-    entries: Mutex<(HashMap<String, ConversationEntry>, VecDeque<String>)>,
+    max_age: Duration,
+    inner: Mutex<IndexInner>,
+}
+
+#[derive(Debug, Default)]
+struct IndexInner {
+    entries: HashMap<String, ConversationEntry>,
+    /// Removed conversations and when, kept as long as entries are.
+    removed: HashMap<String, i64>,
 }
 
 impl MemoryConversationIndex {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, max_age: Duration) -> Self {
         Self {
             capacity: capacity.max(1),
-            entries: Mutex::new((HashMap::new(), VecDeque::new())),
+            max_age,
+            inner: Mutex::new(IndexInner::default()),
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, IndexInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl IndexInner {
+    fn trim(&mut self, capacity: usize, oldest: i64) {
+        self.entries.retain(|_, e| e.last_activity_at >= oldest);
+        self.removed.retain(|_, at| *at >= oldest);
+        while self.removed.len() > capacity {
+            let Some(id) = self
+                .removed
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(id, _)| id.clone())
+            else {
+                break;
+            };
+            self.removed.remove(&id);
+        }
+        while self.entries.len() > capacity {
+            let Some(id) = self
+                .entries
+                .values()
+                .min_by_key(|e| e.last_activity_at)
+                .map(|e| e.conversation_id.clone())
+            else {
+                break;
+            };
+            self.entries.remove(&id);
         }
     }
 }
 
 impl ConversationIndex for MemoryConversationIndex {
-    fn upsert(&self, entries: Vec<ConversationEntry>) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn apply(&self, notes: Vec<ConversationNote>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            let (map, order) = &mut *guard;
-            for entry in entries {
-                let id = entry.conversation_id.clone();
-                if map.insert(id.clone(), entry).is_some() {
-                    order.retain(|o| *o != id);
+            let mut inner = self.inner();
+            for note in notes {
+                if inner
+                    .removed
+                    .get(&note.conversation_id)
+                    .is_some_and(|removed| note.at <= *removed)
+                {
+                    continue;
                 }
-                order.push_back(id);
-                while order.len() > self.capacity {
-                    if let Some(old) = order.pop_front() {
-                        map.remove(&old);
-                    }
+                if note.change == Change::Removed {
+                    inner.entries.remove(&note.conversation_id);
+                    inner.removed.insert(note.conversation_id, note.at);
+                    continue;
                 }
+                let entry = inner
+                    .entries
+                    .entry(note.conversation_id.clone())
+                    .or_insert_with(|| ConversationEntry {
+                        conversation_id: note.conversation_id.clone(),
+                        last_activity_at: note.at,
+                        last_message_at: i64::MIN,
+                        control_at: i64::MIN,
+                        ..ConversationEntry::default()
+                    });
+                merge(entry, note.at, &note.change);
             }
+            let oldest = now_ms() - self.max_age.as_millis() as i64;
+            inner.trim(self.capacity, oldest);
             Ok(())
         })
     }
@@ -76,30 +204,30 @@ impl ConversationIndex for MemoryConversationIndex {
         &'a self,
         conversation_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<ConversationEntry>, StoreError>> {
-        Box::pin(async move {
-            let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            Ok(guard.0.get(conversation_id).cloned())
-        })
+        Box::pin(async move { Ok(self.inner().entries.get(conversation_id).cloned()) })
     }
 
     fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ConversationEntry>, StoreError>> {
         Box::pin(async move {
-            let guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            let mut all: Vec<ConversationEntry> = guard.0.values().cloned().collect();
-            all.sort_by(|a, b| b.last_activity_at.cmp(&a.last_activity_at));
+            let mut all: Vec<ConversationEntry> = self.inner().entries.values().cloned().collect();
+            all.sort_by(|a, b| {
+                b.last_activity_at
+                    .cmp(&a.last_activity_at)
+                    .then_with(|| a.conversation_id.cmp(&b.conversation_id))
+            });
             all.truncate(limit);
             Ok(all)
         })
     }
 
-    fn remove<'a>(&'a self, conversation_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn reach(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
         Box::pin(async move {
-            let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            let (map, order) = &mut *guard;
-            if map.remove(conversation_id).is_some() {
-                order.retain(|o| o != conversation_id);
-            }
-            Ok(())
+            Ok(self
+                .inner()
+                .entries
+                .values()
+                .map(|e| e.last_activity_at)
+                .min())
         })
     }
 }
