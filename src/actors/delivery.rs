@@ -18,10 +18,13 @@ use tokio::time::Instant;
 
 use super::{Slot, ask};
 use crate::error::CallError;
-use crate::shared::{DeliveryEntry, DeliveryStore, EventRecord, Keep, SeenEntry, StoreError};
+use crate::shared::{
+    Change, ConversationIndex, ConversationNote, DeliveryEntry, DeliveryStore, EventRecord, Keep,
+    SeenEntry, StoreError,
+};
 pub use crate::sunco::events::DeliveryKind;
-use crate::sunco::events::{DeliveryReport, Inbound, Reading, Unusable};
-use crate::sunco::ids::format_timestamp;
+use crate::sunco::events::{ConversationChange, DeliveryReport, Inbound, Reading, Unusable};
+use crate::sunco::ids::{format_timestamp, parse_timestamp};
 use crate::sunco::wire::{Message, event_type};
 use crate::telemetry::{Metrics, kv};
 
@@ -35,6 +38,8 @@ pub struct TrackerArgs {
     pub watch: Arc<Watch>,
     /// Where the record is kept; it outlives the actor's restarts.
     pub store: Arc<dyn DeliveryStore>,
+    /// The conversations the webhooks tell of; it outlives the actor's restarts.
+    pub index: Arc<dyn ConversationIndex>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +278,46 @@ pub struct DeliveryTracker;
 pub struct TrackerState {
     metrics: Arc<Metrics>,
     store: Arc<dyn DeliveryStore>,
+    index: Arc<dyn ConversationIndex>,
+}
+
+/// What an event tells the conversation index, if anything: for a message, who wrote and
+/// through which channel; for the lifecycle and control events, what changed. Dated by the
+/// event's `createdAt`, else by its arrival.
+fn index_note(event: &Inbound) -> Option<ConversationNote> {
+    let at = event
+        .created_at
+        .as_deref()
+        .and_then(parse_timestamp)
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    let at = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let (conversation_id, change) = match &event.reading {
+        Reading::Message(m) => (
+            &m.conversation_id,
+            Change::Message {
+                from_user: m.from_user,
+                channel: m.channel.clone(),
+            },
+        ),
+        Reading::Conversation(c) => (
+            &c.conversation_id,
+            match &c.change {
+                ConversationChange::Created => Change::Created,
+                ConversationChange::Removed => Change::Removed,
+                ConversationChange::Activity => Change::Activity,
+                ConversationChange::Control { active, pending } => Change::Control {
+                    active: active.clone(),
+                    pending: pending.clone(),
+                },
+            },
+        ),
+        Reading::Delivery(_) | Reading::Ignored => return None,
+    };
+    Some(ConversationNote {
+        conversation_id: conversation_id.clone(),
+        at,
+        change,
+    })
 }
 
 impl TrackerState {
@@ -280,6 +325,7 @@ impl TrackerState {
         Self {
             metrics: args.metrics,
             store: args.store,
+            index: args.index,
         }
     }
 
@@ -291,6 +337,16 @@ impl TrackerState {
         &mut self,
         events: &[Result<Inbound, Unusable>],
     ) -> Result<WebhookCounts, StoreError> {
+        // The index first: merging a note twice changes nothing, so should the record below
+        // fail, the upstream's retry merges it again harmlessly; the other way round a retry
+        // would be a duplicate and its note lost.
+        let notes: Vec<ConversationNote> = events
+            .iter()
+            .filter_map(|e| e.as_ref().ok().and_then(index_note))
+            .collect();
+        if !notes.is_empty() {
+            self.index.apply(notes).await?;
+        }
         // Everything with an id but an ignored type goes to the store in one batch.
         let mut batch = Vec::new();
         for event in events {
@@ -305,7 +361,7 @@ impl TrackerState {
                             conversation_id: m.conversation_id.clone(),
                             message: m.message.to_string(),
                         }),
-                        Reading::Ignored => Keep::Nothing,
+                        Reading::Conversation(_) | Reading::Ignored => Keep::Nothing,
                     },
                 }),
                 Err(u) => {
@@ -528,6 +584,8 @@ pub struct TrackerHandle {
     pub(crate) watch: Arc<Watch>,
     /// The record, read directly: reads need no actor, and they outlive its restarts.
     pub(crate) store: Arc<dyn DeliveryStore>,
+    /// The conversation index, read the same way.
+    pub(crate) index: Arc<dyn ConversationIndex>,
 }
 
 impl TrackerHandle {
@@ -580,6 +638,20 @@ impl TrackerHandle {
             // Only a shortcut is lost: get_message scans instead.
             tracing::debug!("cannot remember a message: {e}");
         }
+    }
+
+    /// What the webhooks have told of a conversation, if anything.
+    pub async fn conversation(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<crate::shared::ConversationEntry>, CallError> {
+        self.index
+            .get(conversation_id)
+            .await
+            .map_err(|e| CallError::Unavailable {
+                component: "the conversation index",
+                reason: e.to_string(),
+            })
     }
 
     pub async fn status(&self, message_id: &str) -> Result<Option<DeliveryRecord>, CallError> {

@@ -358,10 +358,14 @@ impl Actors {
         );
         let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
         let delivery_store = settings.stores.delivery(settings.tracker.clone());
+        let conversation_index = settings
+            .stores
+            .index(settings.tracker.conversations, settings.tracker.max_age);
         let tracker = TrackerHandle {
             slot: tracker_slot,
             watch: watch.clone(),
             store: delivery_store.clone(),
+            index: conversation_index.clone(),
         };
         let metrics = settings.telemetry.metrics.clone();
         let settings_metrics = metrics.clone();
@@ -401,6 +405,7 @@ impl Actors {
                     metrics,
                     watch,
                     store: delivery_store,
+                    index: conversation_index,
                 },
                 tracker.slot.clone(),
             ),

@@ -13,6 +13,8 @@ pub struct DeliveryLimits {
     pub seen_messages: usize,
     /// Event ids remembered for deduplication.
     pub event_ids: usize,
+    /// Conversations the index keeps (the least recently active forgotten first).
+    pub conversations: usize,
     /// Anything older than this is dropped.
     pub max_age: Duration,
 }
@@ -24,6 +26,7 @@ impl Default for DeliveryLimits {
             failures: 2_000,
             seen_messages: 5_000,
             event_ids: 50_000,
+            conversations: 10_000,
             max_age: Duration::from_secs(24 * 3600),
         }
     }

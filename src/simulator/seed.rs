@@ -115,15 +115,9 @@ pub fn build(seed: Seed, p: &SeedParams) -> World {
         Some((url, secret)) => (
             url.clone(),
             secret.expose().to_owned(),
-            // What the server reads, and the switchboard events for whoever else listens.
+            // What the server reads.
             event_type::READ_BY_SERVER
                 .iter()
-                .chain(&[
-                    event_type::PASS_CONTROL,
-                    event_type::OFFER_CONTROL,
-                    event_type::ACCEPT_CONTROL,
-                    event_type::RELEASE_CONTROL,
-                ])
                 .map(|t| (*t).to_owned())
                 .collect(),
         ),

@@ -36,6 +36,9 @@ pub enum Reading {
     Delivery(DeliveryReport),
     /// `conversation:message`: a message the server may be asked about later.
     Message(MessageSeen),
+    /// What happened to a conversation: `conversation:create`, `conversation:remove`,
+    /// `conversation:join`, `conversation:leave`, and the `switchboard:*` control events.
+    Conversation(ConversationEvent),
     /// A type the server does not read (it was not among the triggers the server asks for).
     Ignored,
 }
@@ -97,6 +100,33 @@ pub struct MessageSeen {
     pub message_id: String,
     /// `payload.message` as received.
     pub message: Value,
+    /// `payload.message.author.type` is `user`.
+    pub from_user: bool,
+    /// `payload.message.source.type`: the channel it came through, when given.
+    pub channel: Option<String>,
+}
+
+/// What an event says happened to a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationEvent {
+    /// `payload.conversation.id`: required to use the event.
+    pub conversation_id: String,
+    pub change: ConversationChange,
+}
+
+/// The kinds of [`ConversationEvent`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConversationChange {
+    Created,
+    Removed,
+    /// A participant joined or left: activity.
+    Activity,
+    /// A `switchboard:*` event: the control state it reports (`payload.conversation`'s active
+    /// and pending switchboard integration ids; absent is none).
+    Control {
+        active: Option<String>,
+        pending: Option<String>,
+    },
 }
 
 /// Why an event cannot be used, whatever is retried: it lacks what the server needs.
@@ -188,16 +218,47 @@ pub fn read(event: &Value) -> Result<Inbound, Unusable> {
             }),
         })
     } else {
-        // conversation:message, the one other type the server reads.
+        // Every other type the server reads is about one conversation.
         let conversation_id = text(payload, &["conversation", "id"])
-            .ok_or_else(|| unusable("payload.conversation.id"))?;
-        let message_id =
-            text(payload, &["message", "id"]).ok_or_else(|| unusable("payload.message.id"))?;
-        Reading::Message(MessageSeen {
-            conversation_id: conversation_id.to_owned(),
-            message_id: message_id.to_owned(),
-            message: payload["message"].clone(),
-        })
+            .ok_or_else(|| unusable("payload.conversation.id"))?
+            .to_owned();
+        let change = match kind.as_str() {
+            event_type::MESSAGE => None,
+            event_type::CONVERSATION_CREATE => Some(ConversationChange::Created),
+            event_type::CONVERSATION_REMOVE => Some(ConversationChange::Removed),
+            event_type::CONVERSATION_JOIN | event_type::CONVERSATION_LEAVE => {
+                Some(ConversationChange::Activity)
+            }
+            _ => Some(ConversationChange::Control {
+                active: text(
+                    payload,
+                    &["conversation", "activeSwitchboardIntegration", "id"],
+                )
+                .map(str::to_owned),
+                pending: text(
+                    payload,
+                    &["conversation", "pendingSwitchboardIntegration", "id"],
+                )
+                .map(str::to_owned),
+            }),
+        };
+        match change {
+            Some(change) => Reading::Conversation(ConversationEvent {
+                conversation_id,
+                change,
+            }),
+            None => {
+                let message_id = text(payload, &["message", "id"])
+                    .ok_or_else(|| unusable("payload.message.id"))?;
+                Reading::Message(MessageSeen {
+                    conversation_id,
+                    message_id: message_id.to_owned(),
+                    message: payload["message"].clone(),
+                    from_user: text(payload, &["message", "author", "type"]) == Some("user"),
+                    channel: text(payload, &["message", "source", "type"]).map(str::to_owned),
+                })
+            }
+        }
     };
     Ok(Inbound {
         id,
@@ -271,7 +332,7 @@ mod tests {
     fn types_the_server_does_not_read_are_ignored_not_unusable() {
         let e = read(&json!({"id": "e", "type": "conversation:typing"})).unwrap();
         assert_eq!(e.reading, Reading::Ignored);
-        let e = read(&json!({"type": "switchboard:passControl"})).unwrap();
+        let e = read(&json!({"type": "conversation:read"})).unwrap();
         assert_eq!(e.reading, Reading::Ignored);
     }
 

@@ -241,6 +241,22 @@ async fn a_webhook_received_by_one_replica_is_seen_from_every_other() {
         )
         .await;
     assert_eq!(found["message"]["id"], mid.as_str());
+    // A conversation B creates is announced to A (conversation:create): C's index knows it.
+    let created = b
+        .ok(
+            "create_conversation",
+            json!({"participants": [{"userExternalId": "demo-user-03"}]}),
+        )
+        .await;
+    let new = created["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    eventually("C's index knows the conversation A heard of", || async {
+        let known = c.server.actors.tracker.conversation(&new).await;
+        known.expect("the index answers").is_some()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,8 @@ pub struct Event {
 pub mod event_type {
     pub const CONVERSATION_CREATE: &str = "conversation:create";
     pub const CONVERSATION_REMOVE: &str = "conversation:remove";
+    pub const CONVERSATION_JOIN: &str = "conversation:join";
+    pub const CONVERSATION_LEAVE: &str = "conversation:leave";
     pub const MESSAGE: &str = "conversation:message";
     pub const DELIVERY_CHANNEL: &str = "conversation:message:delivery:channel";
     pub const DELIVERY_USER: &str = "conversation:message:delivery:user";
@@ -84,8 +86,20 @@ pub mod event_type {
 
     /// The triggers the server reads: the one list behind the webhook check, the README's
     /// webhook set-up and the simulator's subscription under `--simulator`.
-    pub const READ_BY_SERVER: &[&str] =
-        &[MESSAGE, DELIVERY_CHANNEL, DELIVERY_USER, DELIVERY_FAILURE];
+    pub const READ_BY_SERVER: &[&str] = &[
+        MESSAGE,
+        DELIVERY_CHANNEL,
+        DELIVERY_USER,
+        DELIVERY_FAILURE,
+        CONVERSATION_CREATE,
+        CONVERSATION_REMOVE,
+        CONVERSATION_JOIN,
+        CONVERSATION_LEAVE,
+        PASS_CONTROL,
+        OFFER_CONTROL,
+        ACCEPT_CONTROL,
+        RELEASE_CONTROL,
+    ];
 }
 
 /// `conversationMessageDeliveryPayload` (+ `error` on failures).
