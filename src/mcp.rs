@@ -49,8 +49,9 @@ switchboard routing between bots and human agents, channels, and delivery tracki
 Workflow:
 1. Users first: create_user (with your externalId) before creating conversations for them; \
 get_user accepts the id or the externalId; find_users finds them by email.
-2. Conversations are always found through a user: list_conversations needs userId or \
-userExternalId (the API has no app-wide conversation list).
+2. Conversations are found through a user (list_conversations with userId or userExternalId), \
+or, without one, among those the webhooks told the server of (source index: who controls \
+each, whether it awaits a reply; indexReachesBack says how far back it goes).
 3. Send with send_message; content is the API's content object (text, image, file, carousel, \
 list, location, form, template). It is checked before sending, and errors name the field.
 4. Before routing, call get_switchboard_status (who controls the conversation, what `next` \

@@ -640,6 +640,21 @@ impl TrackerHandle {
         }
     }
 
+    /// The conversations the webhooks told of, newest activity first, at most `limit`; and the
+    /// oldest activity the index holds (Unix ms).
+    pub async fn recent_conversations(
+        &self,
+        limit: usize,
+    ) -> Result<(Vec<crate::shared::ConversationEntry>, Option<i64>), CallError> {
+        let unavailable = |e: StoreError| CallError::Unavailable {
+            component: "the conversation index",
+            reason: e.to_string(),
+        };
+        let recent = self.index.recent(limit).await.map_err(unavailable)?;
+        let reach = self.index.reach().await.map_err(unavailable)?;
+        Ok((recent, reach))
+    }
+
     /// What the webhooks have told of a conversation, if anything.
     pub async fn conversation(
         &self,

@@ -5,7 +5,7 @@ use super::*;
 #[tool_router(router = conversation_tools, vis = "pub(super)")]
 impl ZendeskMcp {
     #[tool(
-        description = "List one user's conversations, newest activity first as the API returns them. The API has no app-wide conversation list: give exactly one of userId (Sunshine Conversations id) or userExternalId. Pages: pass nextCursor back as cursor while hasMore is true.",
+        description = "List one user's conversations (userId or userExternalId), newest activity first as the API returns them; pages: pass nextCursor back as cursor while hasMore is true. Without a user, list the conversations the server has heard of through webhooks (source index): who controls each, its last activity, the channel of the user's last message and whether it awaits a reply; indexReachesBack says how far back the index goes.",
         annotations(
             title = "List a user's conversations",
             read_only_hint = true,
@@ -23,10 +23,11 @@ impl ZendeskMcp {
             (None, Some(ext)) => {
                 ConversationFilter::UserExternalId(id_arg("userExternalId", &ext)?)
             }
-            _ => {
+            (None, None) => return self.list_indexed(a.limit, a.cursor.as_deref()).await,
+            (Some(_), Some(_)) => {
                 return Err(CallError::invalid(
                     "userId",
-                    "give exactly one of userId and userExternalId: the API lists conversations per user only",
+                    "give one of userId and userExternalId, not both",
                 )
                 .into());
             }
@@ -40,8 +41,12 @@ impl ZendeskMcp {
         let last = answer.conversations.last().map(|c| c.id.as_str());
         let next_cursor = forward_cursor("list_conversations", &answer.meta, last);
         Ok(Json(ConversationPage {
+            source: "api",
             has_more: next_cursor.is_some(),
             conversations: answer.conversations,
+            indexed: None,
+            index_reaches_back: None,
+            tracking: None,
             next_cursor,
         }))
     }
@@ -143,6 +148,62 @@ impl ZendeskMcp {
             .await?;
         Ok(Json(ConversationOut {
             conversation: answer.conversation,
+        }))
+    }
+}
+
+impl ZendeskMcp {
+    /// `list_conversations` without a user: the newest of what the webhooks told of.
+    async fn list_indexed(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Json<ConversationPage>, ToolError> {
+        if cursor.is_some() {
+            return Err(CallError::invalid(
+                "cursor",
+                "without a user the list is the newest conversations the server has heard of, in one page: leave cursor out and raise limit (up to 100)",
+            )
+            .into());
+        }
+        let tracker = &self.ops.actors.tracker;
+        let tracking = tracker.tracking().await;
+        if tracking.status == crate::actors::delivery::TrackingStatus::Off {
+            return Err(CallError::invalid(
+                "userId",
+                "without webhooks (no SUNCO_WEBHOOK_SECRET) the server hears of no conversation, so it cannot list them without a user: give userId or userExternalId",
+            )
+            .into());
+        }
+        let limit = page_size("limit", limit, 100)?.unwrap_or(25) as usize;
+        let (mut recent, reach) = tracker.recent_conversations(limit + 1).await?;
+        let has_more = recent.len() > limit;
+        recent.truncate(limit);
+        let iso = |ms: i64| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .map(crate::sunco::ids::format_timestamp)
+                .unwrap_or_default()
+        };
+        let indexed = recent
+            .into_iter()
+            .map(|e| IndexedConversation {
+                id: e.conversation_id,
+                created_at: e.created_at.map(iso),
+                last_activity_at: iso(e.last_activity_at),
+                active_switchboard_integration_id: e.active_switchboard_integration,
+                pending_switchboard_integration_id: e.pending_switchboard_integration,
+                last_user_channel: e.last_user_channel,
+                awaiting_reply: e.awaiting_reply,
+            })
+            .collect();
+        Ok(Json(ConversationPage {
+            source: "index",
+            conversations: vec![],
+            indexed: Some(indexed),
+            index_reaches_back: reach.map(iso),
+            tracking: Some(tracking),
+            has_more,
+            next_cursor: None,
         }))
     }
 }

@@ -21,7 +21,8 @@ use crate::sunco::wire::{
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ListConversationsArgs {
     /// The user whose conversations to list: the Sunshine Conversations user id, or the
-    /// externalId (the id is tried first). Give exactly one of userId and userExternalId.
+    /// externalId (the id is tried first). Give at most one of userId and userExternalId;
+    /// give neither to list the conversations the server has heard of through webhooks.
     #[serde(default)]
     pub user_id: Option<String>,
     /// The user whose conversations to list, by your system's externalId.
@@ -374,11 +375,48 @@ pub struct DeliveryFailuresArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationPage {
+    /// Where the list comes from: `api` (a user's conversations, from Sunshine Conversations)
+    /// or `index` (without a user: the conversations the webhooks told the server of).
+    pub source: &'static str,
+    /// A user's conversations (`source` api).
     pub conversations: Vec<Conversation>,
+    /// The conversations the webhooks told of, newest activity first (`source` index).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexed: Option<Vec<IndexedConversation>>,
+    /// With `source` index: the oldest activity the index still holds (ISO 8601); older
+    /// conversations are not in it, which does not mean they do not exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_reaches_back: Option<String>,
+    /// With `source` index: whether webhook events arrive at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<crate::actors::delivery::Tracking>,
     /// True when another page exists; pass nextCursor to get it.
     pub has_more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// What the webhooks told of one conversation.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexedConversation {
+    pub id: String,
+    /// When it was created (ISO 8601), when a conversation:create said so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// The last activity heard of (ISO 8601).
+    pub last_activity_at: String,
+    /// The id of the switchboard integration in control, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_switchboard_integration_id: Option<String>,
+    /// The id of the switchboard integration offered control, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_switchboard_integration_id: Option<String>,
+    /// The channel of the user's last message (e.g. whatsapp), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_user_channel: Option<String>,
+    /// True when the last message came from the user: it waits for a reply.
+    pub awaiting_reply: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

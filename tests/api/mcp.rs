@@ -419,7 +419,7 @@ async fn every_tool_fails_cleanly_on_bad_arguments_and_nothing_reaches_the_upstr
         .await;
     let conv = t.conversation_of("demo-user-02").await;
     let bad_args = [
-        ("list_conversations", json!({})),
+        ("list_conversations", json!({"cursor": "abc"})),
         (
             "list_conversations",
             json!({"userId": "a", "userExternalId": "b"}),
@@ -934,4 +934,70 @@ async fn a_hand_over_summary_reaches_the_receiving_integration_in_the_metadata()
         )
         .await;
     assert_eq!(offers, 0, "nothing was offered");
+}
+
+#[tokio::test]
+async fn without_a_user_list_conversations_lists_what_the_webhooks_told_of() {
+    let t = TestServer::start().await;
+    let (user, conv) = user_and_conversation(&t, "mcp-user-index").await;
+    let indexed = |list: &Value| -> Option<Value> {
+        list["indexed"]
+            .as_array()?
+            .iter()
+            .find(|c| c["id"] == conv.as_str())
+            .cloned()
+    };
+    // conversation:create reached the server.
+    let found = std::sync::Mutex::new(Value::Null);
+    crate::support::eventually("the new conversation is indexed", || async {
+        let list = t.ok("list_conversations", json!({})).await;
+        let hit = indexed(&list);
+        *found.lock().expect("lock") = list;
+        hit.is_some()
+    })
+    .await;
+    let list = found.into_inner().expect("lock");
+    assert_eq!(list["source"], "index", "{list}");
+    assert_eq!(list["conversations"], json!([]), "{list}");
+    assert!(list["indexReachesBack"].is_string(), "{list}");
+    assert_eq!(list["tracking"]["status"], "on", "{list}");
+    let entry = indexed(&list).expect("indexed");
+    assert!(entry["createdAt"].is_string(), "{entry}");
+    assert_eq!(entry["awaitingReply"], false, "{entry}");
+    // The customer writes: it awaits a reply, newest first.
+    let wrote = t
+        .sim
+        .post(
+            &crate::support::TestSim::app(&format!("/conversations/{conv}/messages")),
+            json!({"author": {"type": "user", "userId": user},
+                "content": {"type": "text", "text": "Where is my parcel?"}}),
+        )
+        .await;
+    assert_eq!(wrote.status, 201, "{:?}", wrote.body);
+    crate::support::eventually("the customer's message is indexed", || async {
+        let list = t.ok("list_conversations", json!({"limit": 1})).await;
+        list["indexed"][0]["id"] == conv.as_str() && list["indexed"][0]["awaitingReply"] == true
+    })
+    .await;
+    // The business answers: it no longer awaits one.
+    t.ok(
+        "send_message",
+        json!({"conversationId": conv, "content": {"type": "text", "text": "Tomorrow."}}),
+    )
+    .await;
+    crate::support::eventually("the answer is indexed", || async {
+        let list = t.ok("list_conversations", json!({})).await;
+        indexed(&list).is_some_and(|e| e["awaitingReply"] == false)
+    })
+    .await;
+    for (args, field) in [
+        (json!({"cursor": "abc"}), "cursor"),
+        (
+            json!({"userId": user, "userExternalId": "mcp-user-index"}),
+            "userId",
+        ),
+    ] {
+        let e = t.err("list_conversations", args).await;
+        assert_eq!(e["field"], field, "{e}");
+    }
 }

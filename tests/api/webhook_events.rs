@@ -397,6 +397,21 @@ async fn without_a_webhook_secret_tracking_is_off_and_nothing_claims_all_is_well
             .is_some_and(|m| m.contains("SUNCO_WEBHOOK_SECRET")),
         "{failures}"
     );
+    // Without webhooks there is no index: a list without a user says so, never "none".
+    let r = client
+        .call_tool(rmcp::model::CallToolRequestParams::new(
+            "list_conversations",
+        ))
+        .await
+        .expect("call");
+    let e = crate::mcp_support::tool_error("list_conversations", &r);
+    assert_eq!(e["field"], "userId", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SUNCO_WEBHOOK_SECRET")),
+        "{e}"
+    );
     let _ = client.cancel().await;
     running.shutdown().await;
 }
