@@ -54,19 +54,21 @@ pub async fn conversation_index(index: &dyn ConversationIndex) {
         from_user: true,
         channel: Some(channel.to_owned()),
     };
-    index
-        .apply(vec![
-            note("contract-a", t, Change::Created),
-            note("contract-a", t + 10, user("whatsapp")),
-            note("contract-b", t + 20, Change::Activity),
-        ])
-        .await
-        .expect("apply");
-    let a = index
-        .get("contract-a")
-        .await
-        .expect("get")
-        .expect("a is known");
+    // Applies `notes`, then reads contract-a back.
+    let then_a = async |notes: Vec<ConversationNote>| {
+        index.apply(notes).await.expect("apply");
+        index
+            .get("contract-a")
+            .await
+            .expect("get")
+            .expect("a is known")
+    };
+    let a = then_a(vec![
+        note("contract-a", t, Change::Created),
+        note("contract-a", t + 10, user("whatsapp")),
+        note("contract-b", t + 20, Change::Activity),
+    ])
+    .await;
     assert_eq!(
         a.created_at,
         Some(t),
@@ -76,41 +78,34 @@ pub async fn conversation_index(index: &dyn ConversationIndex) {
     assert!(a.awaiting_reply, "the user wrote last");
     assert_eq!(a.last_user_channel.as_deref(), Some("whatsapp"));
     // The business answers; then a late, older user message arrives: it changes nothing.
-    index
-        .apply(vec![
-            note(
-                "contract-a",
-                t + 30,
-                Change::Message {
-                    from_user: false,
-                    channel: None,
-                },
-            ),
-            note("contract-a", t + 5, user("messenger")),
-            note(
-                "contract-a",
-                t + 40,
-                Change::Control {
-                    active: Some("agents".into()),
-                    pending: None,
-                },
-            ),
-            note(
-                "contract-a",
-                t + 35,
-                Change::Control {
-                    active: Some("bot".into()),
-                    pending: Some("agents".into()),
-                },
-            ),
-        ])
-        .await
-        .expect("apply");
-    let a = index
-        .get("contract-a")
-        .await
-        .expect("get")
-        .expect("a is known");
+    let a = then_a(vec![
+        note(
+            "contract-a",
+            t + 30,
+            Change::Message {
+                from_user: false,
+                channel: None,
+            },
+        ),
+        note("contract-a", t + 5, user("messenger")),
+        note(
+            "contract-a",
+            t + 40,
+            Change::Control {
+                active: Some("agents".into()),
+                pending: None,
+            },
+        ),
+        note(
+            "contract-a",
+            t + 35,
+            Change::Control {
+                active: Some("bot".into()),
+                pending: Some("agents".into()),
+            },
+        ),
+    ])
+    .await;
     assert!(!a.awaiting_reply, "the business wrote last");
     assert_eq!(
         a.last_user_channel.as_deref(),
@@ -143,43 +138,38 @@ pub async fn conversation_index(index: &dyn ConversationIndex) {
         Ok(Some(t + 20)),
         "the oldest activity held"
     );
-    index
-        .apply(vec![
-            note("contract-c", t + 50, Change::Activity),
-            note("contract-d", t + 60, Change::Activity),
-        ])
-        .await
-        .expect("apply");
-    assert_eq!(
-        index.get("contract-b").await,
-        Ok(None),
-        "past the bound, the least recently active is forgotten first"
-    );
-    index
-        .apply(vec![
-            note("contract-a", t + 70, Change::Removed),
-            note("contract-a", t + 65, Change::Activity),
-        ])
-        .await
-        .expect("apply");
-    assert_eq!(
-        index.get("contract-a").await,
-        Ok(None),
-        "a removal forgets, and a note from before it does not bring it back"
-    );
-    index
-        .apply(vec![note(
+    // After each batch of notes, the conversation named is forgotten.
+    let cases = [
+        (
+            vec![
+                note("contract-c", t + 50, Change::Activity),
+                note("contract-d", t + 60, Change::Activity),
+            ],
+            "contract-b",
+            "past the bound, the least recently active is forgotten first",
+        ),
+        (
+            vec![
+                note("contract-a", t + 70, Change::Removed),
+                note("contract-a", t + 65, Change::Activity),
+            ],
+            "contract-a",
+            "a removal forgets, and a note from before it does not bring it back",
+        ),
+        (
+            vec![note(
+                "contract-e",
+                now_ms() - 2 * 3_600_000,
+                Change::Created,
+            )],
             "contract-e",
-            now_ms() - 2 * 3_600_000,
-            Change::Created,
-        )])
-        .await
-        .expect("apply");
-    assert_eq!(
-        index.get("contract-e").await,
-        Ok(None),
-        "what has been quiet longer than the age is forgotten"
-    );
+            "what has been quiet longer than the age is forgotten",
+        ),
+    ];
+    for (notes, id, why) in cases {
+        index.apply(notes).await.expect("apply");
+        assert_eq!(index.get(id).await, Ok(None), "{why}");
+    }
 }
 
 pub async fn idempotency(store: &dyn IdempotencyStore) {
