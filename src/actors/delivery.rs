@@ -24,7 +24,7 @@ use crate::shared::{
 };
 pub use crate::sunco::events::DeliveryKind;
 use crate::sunco::events::{ConversationChange, DeliveryReport, Inbound, Reading, Unusable};
-use crate::sunco::ids::{format_timestamp, parse_timestamp};
+use crate::sunco::ids::{format_timestamp, from_unix_ms, now_unix_ms, parse_timestamp, unix_ms};
 use crate::sunco::wire::{Message, event_type};
 use crate::telemetry::{Metrics, kv};
 
@@ -285,12 +285,13 @@ pub struct TrackerState {
 /// through which channel; for the lifecycle and control events, what changed. Dated by the
 /// event's `createdAt`, else by its arrival.
 fn index_note(event: &Inbound) -> Option<ConversationNote> {
-    let at = event
-        .created_at
-        .as_deref()
-        .and_then(parse_timestamp)
-        .unwrap_or_else(OffsetDateTime::now_utc);
-    let at = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let at = unix_ms(
+        event
+            .created_at
+            .as_deref()
+            .and_then(parse_timestamp)
+            .unwrap_or_else(OffsetDateTime::now_utc),
+    );
     let (conversation_id, change) = match &event.reading {
         Reading::Message(m) => (
             &m.conversation_id,
@@ -420,12 +421,8 @@ impl TrackerState {
                 ],
             );
         }
-        if arrived {
-            let now = OffsetDateTime::now_utc();
-            let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-            if let Err(e) = self.store.note_event(ms).await {
-                tracing::debug!("cannot note when the last event arrived: {e}");
-            }
+        if arrived && let Err(e) = self.store.note_event(now_unix_ms()).await {
+            tracing::debug!("cannot note when the last event arrived: {e}");
         }
         Ok(counts)
     }
@@ -616,9 +613,7 @@ impl TrackerHandle {
                 None
             }
         };
-        let at = last.and_then(|ms| {
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-        });
+        let at = last.and_then(from_unix_ms);
         self.watch.tracking(at)
     }
 

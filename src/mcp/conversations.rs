@@ -180,7 +180,7 @@ impl ZendeskMcp {
         let has_more = recent.len() > limit;
         recent.truncate(limit);
         let iso = |ms: i64| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            crate::sunco::ids::from_unix_ms(ms)
                 .map(crate::sunco::ids::format_timestamp)
                 .unwrap_or_default()
         };

@@ -4,6 +4,7 @@
 //! in-memory store; each uses its own keys, so a store may be shared between them.
 
 use super::*;
+use crate::sunco::ids::now_unix_ms;
 
 pub async fn inbound_limits(limits: &dyn InboundLimits) {
     let rate = RequestRate {
@@ -49,7 +50,7 @@ fn note(id: &str, at: i64, change: Change) -> ConversationNote {
 
 /// `index` must hold at most 3 conversations, for an hour.
 pub async fn conversation_index(index: &dyn ConversationIndex) {
-    let t = now_ms() - 60_000;
+    let t = now_unix_ms() - 60_000;
     let user = |channel: &str| Change::Message {
         from_user: true,
         channel: Some(channel.to_owned()),
@@ -159,7 +160,7 @@ pub async fn conversation_index(index: &dyn ConversationIndex) {
         (
             vec![note(
                 "contract-e",
-                now_ms() - 2 * 3_600_000,
+                now_unix_ms() - 2 * 3_600_000,
                 Change::Created,
             )],
             "contract-e",

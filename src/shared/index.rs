@@ -1,6 +1,7 @@
 //! Conversation index.
 
 use super::*;
+use crate::sunco::ids::now_unix_ms;
 
 /// What the index knows of one conversation, from the webhooks. Times are Unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -99,13 +100,6 @@ pub fn merge(entry: &mut ConversationEntry, at: i64, change: &Change) {
     }
 }
 
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// [`ConversationIndex`] in this process's memory: `capacity` conversations at most, each
 /// forgotten after `max_age` without activity.
 #[derive(Debug)]
@@ -194,7 +188,7 @@ impl ConversationIndex for MemoryConversationIndex {
                     });
                 merge(entry, note.at, &note.change);
             }
-            let oldest = now_ms() - self.max_age.as_millis() as i64;
+            let oldest = now_unix_ms() - self.max_age.as_millis() as i64;
             inner.trim(self.capacity, oldest);
             Ok(())
         })

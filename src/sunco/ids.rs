@@ -25,6 +25,21 @@ pub fn now_timestamp() -> String {
     format_timestamp(OffsetDateTime::now_utc())
 }
 
+/// A point in time as Unix milliseconds (how the shared stores keep times).
+pub fn unix_ms(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    unix_ms(OffsetDateTime::now_utc())
+}
+
+/// The point in time `ms` Unix milliseconds name; `None` outside the dates `time` handles.
+pub fn from_unix_ms(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
 /// Parses an ISO-8601 / RFC 3339 date-time as the API accepts it (for example `signedUpAt`).
 pub fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
