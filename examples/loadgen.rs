@@ -656,38 +656,6 @@ async fn throughput(a: &Args) {
     let _ = sim.kill();
 }
 
-/// A `redis-server` on a Unix socket in a fresh folder, configured as production should run it
-/// (append-only, `appendfsync always`, `noeviction`); its URL.
-fn redis_server() -> (Child, String, std::path::PathBuf) {
-    let dir = std::path::PathBuf::from(format!("/tmp/zlg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("redis folder");
-    let socket = dir.join("r.sock");
-    let child = Command::new("redis-server")
-        .args(["--port", "0", "--unixsocket"])
-        .arg(&socket)
-        .args([
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-        ])
-        .args(["--maxmemory-policy", "noeviction", "--dir"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server (apt-get install redis-server)");
-    let until = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
-        assert!(Instant::now() < until, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (child, format!("unix://{}", socket.display()), dir)
-}
-
 /// Sums the samples of the lines of `/metrics` text that start with `name` and contain every
 /// one of `with`.
 fn metric_sum(text: &str, name: &str, with: &[&str]) -> f64 {
@@ -720,7 +688,12 @@ async fn goodput(a: &Args, replicas: usize) {
     let sim_url = field(&sim_text, "SUNCO_API_URL=");
     let env = server_env(&sim_url);
     let server_limit = format!("{r}:{burst}");
-    let redis = (replicas > 0).then(redis_server);
+    // A redis-server on a Unix socket in a fresh folder, configured as production should run
+    // it (append-only, `appendfsync always`, `noeviction`); stopped and removed on drop.
+    let redis = (replicas > 0).then(|| {
+        zendesk_messaging_mcp::shared::redis_store::test_server::RedisServer::start_persistent()
+            .expect("redis-server is needed for the replicas phase (apt-get install redis-server)")
+    });
     let mut servers = Vec::new();
     for _ in 0..replicas.max(1) {
         let mut flags = vec![
@@ -730,7 +703,8 @@ async fn goodput(a: &Args, replicas: usize) {
             "--rate-limit",
             &server_limit,
         ];
-        if let Some((_, url, _)) = &redis {
+        let url = redis.as_ref().map(|r| r.url());
+        if let Some(url) = &url {
             flags.extend(["--redis-url", url.as_str()]);
         }
         let (server, text) = spawn(&flags, &env, "upstream:");
@@ -911,11 +885,7 @@ async fn goodput(a: &Args, replicas: usize) {
     for (mut server, _) in servers {
         let _ = server.kill();
     }
-    if let Some((mut redis, _, dir)) = redis {
-        let _ = redis.kill();
-        let _ = redis.wait();
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(redis);
     let _ = sim.kill();
 }
 
