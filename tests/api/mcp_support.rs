@@ -298,6 +298,16 @@ pub async fn post_json(
     extra: &[(&str, &str)],
     body: String,
 ) -> HttpAnswer {
+    try_post_json(url, accept, extra, body).await.expect("post")
+}
+
+/// [`post_json`], answering `Err` when no answer came (the server died, the connection broke).
+pub async fn try_post_json(
+    url: &str,
+    accept: Option<&str>,
+    extra: &[(&str, &str)],
+    body: String,
+) -> Result<HttpAnswer, String> {
     let mut req = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json");
@@ -307,12 +317,16 @@ pub async fn post_json(
     for (k, v) in extra {
         req = req.header(*k, *v);
     }
-    let r = req.body(body).send().await.expect("post");
-    HttpAnswer {
+    let r = req
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    Ok(HttpAnswer {
         status: r.status().as_u16(),
         headers: r.headers().clone(),
         body: r.text().await.unwrap_or_default(),
-    }
+    })
 }
 
 /// POSTs `body` to `url` with the headers of a stateless request of `method` (naming `tool`
@@ -324,6 +338,19 @@ pub async fn post_stateless(
     extra: &[(&str, &str)],
     body: String,
 ) -> HttpAnswer {
+    try_post_stateless(url, method, tool, extra, body)
+        .await
+        .expect("post")
+}
+
+/// [`post_stateless`], answering `Err` when no answer came.
+pub async fn try_post_stateless(
+    url: &str,
+    method: &str,
+    tool: Option<&str>,
+    extra: &[(&str, &str)],
+    body: String,
+) -> Result<HttpAnswer, String> {
     let mut headers = vec![
         ("mcp-protocol-version", "2026-07-28"),
         ("mcp-method", method),
@@ -332,7 +359,7 @@ pub async fn post_stateless(
         headers.push(("mcp-name", tool));
     }
     headers.extend_from_slice(extra);
-    post_json(
+    try_post_json(
         url,
         Some("application/json, text/event-stream"),
         &headers,

@@ -368,19 +368,12 @@ async fn keyed_send(url: &str, conv: &str, key: &str) -> Result<Value, String> {
         json!({"name": "send_message", "arguments": {"conversationId": conv,
             "idempotencyKey": key, "content": {"type": "text", "text": format!("for {key}")}}}),
     );
-    let answer = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "send_message")
-        .timeout(std::time::Duration::from_secs(30))
-        .body(body)
-        .send()
+    let call =
+        crate::mcp_support::try_post_stateless(url, "tools/call", Some("send_message"), &[], body);
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(30), call)
         .await
-        .map_err(|e| format!("no answer: {e}"))?;
-    let text = answer.text().await.map_err(|e| format!("cut: {e}"))?;
+        .map_err(|_| "no answer within 30 s".to_owned())??;
+    let text = answer.body;
     let v: Value = serde_json::from_str(&text).map_err(|_| format!("not JSON: {text}"))?;
     let result = &v["result"];
     if result["isError"] == false {
