@@ -16,6 +16,7 @@ use crate::access::{AccessPolicy, AccessProfile};
 use crate::actors::switchboard::Control;
 use crate::error::{CallError, ErrorClass};
 use crate::operations::Operations;
+use crate::operations::conversations::ConversationQuery;
 use crate::sunco::endpoints::{ConversationFilter, Endpoint};
 use crate::sunco::ids::is_resource_id;
 use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};

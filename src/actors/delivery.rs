@@ -282,9 +282,10 @@ pub struct TrackerState {
 }
 
 /// What an event tells the conversation index, if anything: for a message, who wrote and
-/// through which channel; for the lifecycle and control events, what changed. Dated by the
-/// event's `createdAt`, else by its arrival.
-fn index_note(event: &Inbound) -> Option<ConversationNote> {
+/// through which channel; for the lifecycle and control events, what changed; and for every event
+/// whose payload shows the conversation, who controls it. Dated by the event's `createdAt`, else
+/// by its arrival.
+fn index_notes(event: &Inbound) -> Vec<ConversationNote> {
     let at = unix_ms(
         event
             .created_at
@@ -292,13 +293,14 @@ fn index_note(event: &Inbound) -> Option<ConversationNote> {
             .and_then(parse_timestamp)
             .unwrap_or_else(OffsetDateTime::now_utc),
     );
-    let (conversation_id, change) = match &event.reading {
+    let (conversation_id, change, control) = match &event.reading {
         Reading::Message(m) => (
             &m.conversation_id,
             Change::Message {
                 from_user: m.from_user,
                 channel: m.channel.clone(),
             },
+            &m.control,
         ),
         Reading::Conversation(c) => (
             &c.conversation_id,
@@ -311,14 +313,23 @@ fn index_note(event: &Inbound) -> Option<ConversationNote> {
                     pending: pending.clone(),
                 },
             },
+            &c.control,
         ),
-        Reading::Delivery(_) | Reading::Ignored => return None,
+        Reading::Delivery(_) | Reading::Ignored => return vec![],
     };
-    Some(ConversationNote {
+    let note = |change| ConversationNote {
         conversation_id: conversation_id.clone(),
         at,
         change,
-    })
+    };
+    let mut notes = vec![note(change)];
+    if let Some((active, pending)) = control {
+        notes.push(note(Change::Control {
+            active: active.clone(),
+            pending: pending.clone(),
+        }));
+    }
+    notes
 }
 
 impl TrackerState {
@@ -343,7 +354,8 @@ impl TrackerState {
         // would be a duplicate and its note lost.
         let notes: Vec<ConversationNote> = events
             .iter()
-            .filter_map(|e| e.as_ref().ok().and_then(index_note))
+            .filter_map(|e| e.as_ref().ok())
+            .flat_map(index_notes)
             .collect();
         if !notes.is_empty() {
             self.index.apply(notes).await?;

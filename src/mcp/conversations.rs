@@ -5,7 +5,7 @@ use super::*;
 #[tool_router(router = conversation_tools, vis = "pub(super)")]
 impl ZendeskMcp {
     #[tool(
-        description = "List one user's conversations (userId or userExternalId), newest activity first as the API returns them; pages: pass nextCursor back as cursor while hasMore is true. Without a user, list the conversations the server has heard of through webhooks (source index): who controls each, its last activity, the channel of the user's last message and whether it awaits a reply; indexReachesBack says how far back the index goes.",
+        description = "List one user's conversations (userId or userExternalId), newest activity first as the API returns them; pages: pass nextCursor back as cursor while hasMore is true. Without a user, list the conversations the server has heard of through webhooks (source index); indexReachesBack says how far back it goes. Filters apply to both: who controls it, who was offered it, created/updated times, and (from the webhooks) channel and awaitingReply; filtered.unknown lists conversations a filter could not decide",
         annotations(
             title = "List a user's conversations",
             read_only_hint = true,
@@ -18,12 +18,17 @@ impl ZendeskMcp {
         &self,
         Parameters(a): Parameters<ListConversationsArgs>,
     ) -> Result<Json<ConversationPage>, ToolError> {
+        let query = conversation_query(&a)?;
         let filter = match (a.user_id, a.user_external_id) {
             (Some(id), None) => ConversationFilter::UserId(id_arg("userId", &id)?),
             (None, Some(ext)) => {
                 ConversationFilter::UserExternalId(id_arg("userExternalId", &ext)?)
             }
-            (None, None) => return self.list_indexed(a.limit, a.cursor.as_deref()).await,
+            (None, None) => {
+                return self
+                    .list_indexed(a.limit, a.cursor.as_deref(), &query)
+                    .await;
+            }
             (Some(_), Some(_)) => {
                 return Err(CallError::invalid(
                     "userId",
@@ -37,16 +42,22 @@ impl ZendeskMcp {
             page = Page::after(cursor::decode("list_conversations", c)?);
         }
         page.size = page_size("limit", a.limit, 100)?;
-        let answer = self.ops.list_conversations(filter, page).await?;
-        let last = answer.conversations.last().map(|c| c.id.as_str());
-        let next_cursor = forward_cursor("list_conversations", &answer.meta, last);
+        let list = self
+            .ops
+            .list_user_conversations(filter, page, &query)
+            .await?;
+        let answer = list.answer;
+        let next_cursor =
+            forward_cursor("list_conversations", &answer.meta, list.last_id.as_deref());
+        let (reach, tracking) = list.index.unzip();
         Ok(Json(ConversationPage {
             source: "api",
             has_more: next_cursor.is_some(),
             conversations: answer.conversations,
             indexed: None,
-            index_reaches_back: None,
-            tracking: None,
+            index_reaches_back: reach.flatten().map(iso),
+            tracking,
+            filtered: list.filtered,
             next_cursor,
         }))
     }
@@ -152,12 +163,70 @@ impl ZendeskMcp {
     }
 }
 
+fn iso(ms: i64) -> String {
+    crate::sunco::ids::from_unix_ms(ms)
+        .map(crate::sunco::ids::format_timestamp)
+        .unwrap_or_default()
+}
+
+/// The filters of a `list_conversations` call, checked.
+fn conversation_query(a: &ListConversationsArgs) -> Result<ConversationQuery, CallError> {
+    let mut applied = serde_json::Map::new();
+    let mut note = |name: &str, v: serde_json::Value| {
+        applied.insert(name.to_owned(), v);
+    };
+    let text = |field: &str, v: &Option<String>| -> Result<Option<String>, CallError> {
+        v.as_deref().map(|v| id_arg(field, v)).transpose()
+    };
+    let q = ConversationQuery {
+        active_switchboard_integration: text(
+            "activeSwitchboardIntegration",
+            &a.active_switchboard_integration,
+        )?,
+        pending_switchboard_integration: text(
+            "pendingSwitchboardIntegration",
+            &a.pending_switchboard_integration,
+        )?,
+        created_after: ConversationQuery::time("createdAfter", a.created_after.as_deref())?,
+        created_before: ConversationQuery::time("createdBefore", a.created_before.as_deref())?,
+        updated_after: ConversationQuery::time("updatedAfter", a.updated_after.as_deref())?,
+        updated_before: ConversationQuery::time("updatedBefore", a.updated_before.as_deref())?,
+        channel: text("channel", &a.channel)?,
+        awaiting_reply: a.awaiting_reply,
+        applied: serde_json::Map::new(),
+    };
+    for (name, v) in [
+        (
+            "activeSwitchboardIntegration",
+            &a.active_switchboard_integration,
+        ),
+        (
+            "pendingSwitchboardIntegration",
+            &a.pending_switchboard_integration,
+        ),
+        ("createdAfter", &a.created_after),
+        ("createdBefore", &a.created_before),
+        ("updatedAfter", &a.updated_after),
+        ("updatedBefore", &a.updated_before),
+        ("channel", &a.channel),
+    ] {
+        if let Some(v) = v {
+            note(name, v.trim().into());
+        }
+    }
+    if let Some(w) = a.awaiting_reply {
+        note("awaitingReply", w.into());
+    }
+    Ok(ConversationQuery { applied, ..q })
+}
+
 impl ZendeskMcp {
     /// `list_conversations` without a user: the newest of what the webhooks told of.
     async fn list_indexed(
         &self,
         limit: Option<u32>,
         cursor: Option<&str>,
+        query: &ConversationQuery,
     ) -> Result<Json<ConversationPage>, ToolError> {
         if cursor.is_some() {
             return Err(CallError::invalid(
@@ -166,25 +235,10 @@ impl ZendeskMcp {
             )
             .into());
         }
-        let tracker = &self.ops.actors.tracker;
-        let tracking = tracker.tracking().await;
-        if tracking.status == crate::actors::delivery::TrackingStatus::Off {
-            return Err(CallError::invalid(
-                "userId",
-                "without webhooks (no SUNCO_WEBHOOK_SECRET) the server hears of no conversation, so it cannot list them without a user: give userId or userExternalId",
-            )
-            .into());
-        }
         let limit = page_size("limit", limit, 100)?.unwrap_or(25) as usize;
-        let (mut recent, reach) = tracker.recent_conversations(limit + 1).await?;
-        let has_more = recent.len() > limit;
-        recent.truncate(limit);
-        let iso = |ms: i64| {
-            crate::sunco::ids::from_unix_ms(ms)
-                .map(crate::sunco::ids::format_timestamp)
-                .unwrap_or_default()
-        };
-        let indexed = recent
+        let list = self.ops.list_indexed_conversations(limit, query).await?;
+        let indexed = list
+            .entries
             .into_iter()
             .map(|e| IndexedConversation {
                 id: e.conversation_id,
@@ -200,9 +254,10 @@ impl ZendeskMcp {
             source: "index",
             conversations: vec![],
             indexed: Some(indexed),
-            index_reaches_back: reach.map(iso),
-            tracking: Some(tracking),
-            has_more,
+            index_reaches_back: list.reach.map(iso),
+            tracking: Some(list.tracking),
+            filtered: list.filtered,
+            has_more: list.has_more,
             next_cursor: None,
         }))
     }

@@ -35,6 +35,32 @@ pub struct ListConversationsArgs {
     /// The nextCursor of the previous page; omit for the first page.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Only conversations this switchboard integration controls (its id, name or
+    /// integrationType, e.g. `bot`).
+    #[serde(default)]
+    pub active_switchboard_integration: Option<String>,
+    /// Only conversations offered to this switchboard integration (id, name or type).
+    #[serde(default)]
+    pub pending_switchboard_integration: Option<String>,
+    /// Only conversations created after this time (ISO 8601).
+    #[serde(default)]
+    pub created_after: Option<String>,
+    /// Only conversations created before this time (ISO 8601).
+    #[serde(default)]
+    pub created_before: Option<String>,
+    /// Only conversations last active after this time (ISO 8601).
+    #[serde(default)]
+    pub updated_after: Option<String>,
+    /// Only conversations last active before this time (ISO 8601).
+    #[serde(default)]
+    pub updated_before: Option<String>,
+    /// Only conversations whose user last wrote through this channel type, e.g. `whatsapp`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// true: only conversations whose last message came from the user (waiting for a reply);
+    /// false: only those the business answered last.
+    #[serde(default)]
+    pub awaiting_reply: Option<bool>,
 }
 
 /// A participant of a new conversation: the user by id or by externalId.
@@ -387,9 +413,13 @@ pub struct ConversationPage {
     /// conversations are not in it, which does not mean they do not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index_reaches_back: Option<String>,
-    /// With `source` index: whether webhook events arrive at all.
+    /// With `source` index, or filters that need it: whether webhook events arrive at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking: Option<crate::actors::delivery::Tracking>,
+    /// With filters: what they were, how many conversations they looked at and left out, and
+    /// which they could not decide (`unknown`: not listed, may match).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<crate::operations::conversations::FilterReport>,
     /// True when another page exists; pass nextCursor to get it.
     pub has_more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

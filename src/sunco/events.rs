@@ -104,6 +104,8 @@ pub struct MessageSeen {
     pub from_user: bool,
     /// `payload.message.source.type`: the channel it came through, when given.
     pub channel: Option<String>,
+    /// Who controlled the conversation when the message came (see [`ConversationEvent::control`]).
+    pub control: Option<(Option<String>, Option<String>)>,
 }
 
 /// What an event says happened to a conversation.
@@ -112,6 +114,10 @@ pub struct ConversationEvent {
     /// `payload.conversation.id`: required to use the event.
     pub conversation_id: String,
     pub change: ConversationChange,
+    /// The control state `payload.conversation` reports beside the change (`conversationTruncated`
+    /// omits `activeSwitchboardIntegration` and `pendingSwitchboardIntegration` when there is
+    /// none): active and pending switchboard integration ids. `None` for a removal.
+    pub control: Option<(Option<String>, Option<String>)>,
 }
 
 /// The kinds of [`ConversationEvent`].
@@ -222,6 +228,18 @@ pub fn read(event: &Value) -> Result<Inbound, Unusable> {
         let conversation_id = text(payload, &["conversation", "id"])
             .ok_or_else(|| unusable("payload.conversation.id"))?
             .to_owned();
+        let control = (
+            text(
+                payload,
+                &["conversation", "activeSwitchboardIntegration", "id"],
+            )
+            .map(str::to_owned),
+            text(
+                payload,
+                &["conversation", "pendingSwitchboardIntegration", "id"],
+            )
+            .map(str::to_owned),
+        );
         let change = match kind.as_str() {
             event_type::MESSAGE => None,
             event_type::CONVERSATION_CREATE => Some(ConversationChange::Created),
@@ -230,21 +248,18 @@ pub fn read(event: &Value) -> Result<Inbound, Unusable> {
                 Some(ConversationChange::Activity)
             }
             _ => Some(ConversationChange::Control {
-                active: text(
-                    payload,
-                    &["conversation", "activeSwitchboardIntegration", "id"],
-                )
-                .map(str::to_owned),
-                pending: text(
-                    payload,
-                    &["conversation", "pendingSwitchboardIntegration", "id"],
-                )
-                .map(str::to_owned),
+                active: control.0.clone(),
+                pending: control.1.clone(),
             }),
         };
         match change {
             Some(change) => Reading::Conversation(ConversationEvent {
                 conversation_id,
+                control: matches!(
+                    change,
+                    ConversationChange::Created | ConversationChange::Activity
+                )
+                .then_some(control),
                 change,
             }),
             None => {
@@ -256,6 +271,7 @@ pub fn read(event: &Value) -> Result<Inbound, Unusable> {
                     message: payload["message"].clone(),
                     from_user: text(payload, &["message", "author", "type"]) == Some("user"),
                     channel: text(payload, &["message", "source", "type"]).map(str::to_owned),
+                    control: Some(control),
                 })
             }
         }

@@ -1001,3 +1001,104 @@ async fn without_a_user_list_conversations_lists_what_the_webhooks_told_of() {
         assert_eq!(e["field"], field, "{e}");
     }
 }
+
+#[tokio::test]
+async fn list_conversations_filters_by_control_time_and_reply_with_and_without_a_user() {
+    let t = TestServer::start().await;
+    let (user, waiting) = user_and_conversation(&t, "mcp-user-filter-a").await;
+    let (_, quiet) = user_and_conversation(&t, "mcp-user-filter-b").await;
+    let wrote = t
+        .sim
+        .post(
+            &crate::support::TestSim::app(&format!("/conversations/{waiting}/messages")),
+            json!({"author": {"type": "user", "userId": user},
+                "content": {"type": "text", "text": "Can a person help me?"}}),
+        )
+        .await;
+    assert_eq!(wrote.status, 201, "{:?}", wrote.body);
+    let ids = |list: &Value| -> Vec<String> {
+        list["indexed"]
+            .as_array()
+            .or(list["conversations"].as_array())
+            .map(|a| {
+                a.iter()
+                    .map(|c| c["id"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    crate::support::eventually("the customer's message is indexed", || async {
+        let list = t
+            .ok("list_conversations", json!({"awaitingReply": true}))
+            .await;
+        ids(&list).contains(&waiting)
+    })
+    .await;
+    let list = t
+        .ok("list_conversations", json!({"awaitingReply": "true"}))
+        .await;
+    assert!(!ids(&list).contains(&quiet), "{list}");
+    assert_eq!(list["filtered"]["applied"], json!({"awaitingReply": true}));
+    assert!(list["filtered"]["excluded"].as_u64() >= Some(1), "{list}");
+    // Who controls it: the bot, by name, until it hands over.
+    let by_bot = t
+        .ok(
+            "list_conversations",
+            json!({"activeSwitchboardIntegration": "bot"}),
+        )
+        .await;
+    assert!(ids(&by_bot).contains(&waiting), "{by_bot}");
+    t.ok(
+        "pass_control",
+        json!({"conversationId": waiting, "switchboardIntegration": "zd-agentWorkspace"}),
+    )
+    .await;
+    crate::support::eventually("the hand-over is indexed", || async {
+        let list = t
+            .ok(
+                "list_conversations",
+                json!({"activeSwitchboardIntegration": "zd:agentWorkspace", "awaitingReply": true}),
+            )
+            .await;
+        ids(&list) == [waiting.clone()]
+    })
+    .await;
+    // With a user: the API's page, filtered; the index decides awaitingReply.
+    let mine = t
+        .ok(
+            "list_conversations",
+            json!({"userId": user, "awaitingReply": true, "activeSwitchboardIntegration": "zd-agentWorkspace"}),
+        )
+        .await;
+    assert_eq!(mine["source"], "api", "{mine}");
+    assert_eq!(ids(&mine), [waiting.clone()], "{mine}");
+    assert_eq!(mine["tracking"]["status"], "on", "{mine}");
+    assert!(mine["indexReachesBack"].is_string(), "{mine}");
+    let future = t
+        .ok(
+            "list_conversations",
+            json!({"userId": user, "updatedAfter": "2999-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(ids(&future), Vec::<String>::new(), "{future}");
+    assert_eq!(future["filtered"]["excluded"], 1, "{future}");
+    let created = t
+        .ok(
+            "list_conversations",
+            json!({"createdAfter": "2000-01-01T00:00:00Z", "createdBefore": "2999-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert!(ids(&created).contains(&quiet), "{created}");
+    for (args, field) in [
+        (json!({"createdAfter": "yesterday"}), "createdAfter"),
+        (
+            json!({"pendingSwitchboardIntegration": "nobody"}),
+            "pendingSwitchboardIntegration",
+        ),
+        (json!({"userId": user, "channel": " "}), "channel"),
+    ] {
+        let e = t.err("list_conversations", args).await;
+        assert_eq!(e["error"], "invalid_argument", "{e}");
+        assert_eq!(e["field"], field, "{e}");
+    }
+}

@@ -191,6 +191,8 @@ impl ConversationIndex for RedisConversationIndex {
             if limit == 0 {
                 return Ok(vec![]);
             }
+            // Lua reads the limit as a number: keep it an exact integer.
+            let limit = limit.min(1 << 30);
             self.read("recent", &limit.to_string()).await
         })
     }
