@@ -1071,7 +1071,7 @@ async fn list_conversations_filters_by_control_time_and_reply_with_and_without_a
         )
         .await;
     assert_eq!(mine["source"], "api", "{mine}");
-    assert_eq!(ids(&mine), [waiting.clone()], "{mine}");
+    assert_eq!(ids(&mine), vec![waiting.clone()], "{mine}");
     assert_eq!(mine["tracking"]["status"], "on", "{mine}");
     assert!(mine["indexReachesBack"].is_string(), "{mine}");
     let future = t
