@@ -26,6 +26,22 @@ pub struct AccessProfile {
     pub tools: Option<BTreeSet<String>>,
     /// Inbound requests per second and burst, per token.
     pub rate: Option<RequestRate>,
+    /// The switchboard integration this caller speaks for (id, name or integrationType): its
+    /// business messages go only into conversations that integration controls.
+    pub switchboard_integration: Option<String>,
+    /// May pass `overrideControl: true` to send where another integration is in control.
+    pub allow_override: bool,
+    /// Every write is validated and answered with the request it would send; nothing is sent.
+    pub dry_run: bool,
+}
+
+/// What applies to one caller's calls: its profile within the server's settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallerRules {
+    /// Whose conversations the caller's business messages may go into (the send guard).
+    pub switchboard_integration: Option<String>,
+    pub allow_override: bool,
+    pub dry_run: bool,
 }
 
 #[derive(Debug)]
@@ -42,6 +58,11 @@ pub struct AccessPolicy {
     pub read_only: bool,
     /// Upper bound for every caller: only these tools.
     pub tools: Option<BTreeSet<String>>,
+    /// `--switchboard-integration`: the integration every caller speaks for, unless its token
+    /// names another.
+    pub switchboard_integration: Option<String>,
+    /// `--dry-run`: every caller's writes are dry runs, whatever its token says.
+    pub dry_run: bool,
 }
 
 /// Why a request was refused.
@@ -76,6 +97,13 @@ struct TokenSpec {
     /// `RPS[:BURST]`.
     #[serde(default)]
     rate_limit: Option<String>,
+    #[serde(default)]
+    switchboard_integration: Option<String>,
+    #[serde(default)]
+    allow_override: bool,
+    /// `live` (the default) or `dry-run`.
+    #[serde(default)]
+    mode: Option<String>,
 }
 
 fn read_write() -> String {
@@ -128,6 +156,9 @@ impl AccessPolicy {
                 access: parts.next().unwrap_or("read-write").to_owned(),
                 tools: None,
                 rate_limit: None,
+                switchboard_integration: None,
+                allow_override: false,
+                mode: None,
             });
         }
         if let Some(path) = file {
@@ -176,9 +207,31 @@ impl AccessPolicy {
                 Some(list) => Some(check_tools(&format!("token {:?}", spec.name), list)?),
                 None => None,
             };
+            let dry_run = match spec.mode.as_deref().map(str::trim) {
+                None | Some("live") => false,
+                Some("dry-run") => true,
+                Some(other) => {
+                    return Err(AccessError(format!(
+                        "token {:?}: mode {other:?} must be live or dry-run",
+                        spec.name
+                    )));
+                }
+            };
+            let switchboard_integration = match spec.switchboard_integration.as_deref() {
+                Some(s) if s.trim().is_empty() => {
+                    return Err(AccessError(format!(
+                        "token {:?}: switchboard_integration is empty: name the integration (id, name or type) or leave it out",
+                        spec.name
+                    )));
+                }
+                other => other.map(|s| s.trim().to_owned()),
+            };
             tokens.push(Token {
                 secret: Secret::new(token),
                 profile: Arc::new(AccessProfile {
+                    switchboard_integration,
+                    allow_override: spec.allow_override,
+                    dry_run,
                     read_only: parse_access(&spec.name, &spec.access)?,
                     rate: spec
                         .rate_limit
@@ -197,7 +250,20 @@ impl AccessPolicy {
             tokens,
             read_only,
             tools,
+            ..Self::default()
         })
+    }
+
+    /// What applies to a caller with `profile` (`None`: anonymous): the token's integration,
+    /// else the server's; a dry run when either says so.
+    pub fn rules(&self, profile: Option<&AccessProfile>) -> CallerRules {
+        CallerRules {
+            switchboard_integration: profile
+                .and_then(|p| p.switchboard_integration.clone())
+                .or_else(|| self.switchboard_integration.clone()),
+            allow_override: profile.is_some_and(|p| p.allow_override),
+            dry_run: self.dry_run || profile.is_some_and(|p| p.dry_run),
+        }
     }
 
     /// True when callers must present a token.

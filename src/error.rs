@@ -47,6 +47,12 @@ pub enum ErrorClass {
     InvalidTarget,
     /// A part of the server is unavailable, or a feature is not configured.
     Unavailable,
+    /// Another switchboard integration controls the conversation; nothing was sent.
+    NotInControl,
+    /// Who controls the conversation cannot be told now; nothing was sent. Retryable.
+    ControlUnknown,
+    /// A dry run stopped before the write (a result, never shown as an error).
+    DryRun,
     /// The server got something wrong.
     Internal,
 }
@@ -66,6 +72,9 @@ impl ErrorClass {
             ErrorClass::Forbidden => "forbidden",
             ErrorClass::InvalidTarget => "invalid_target",
             ErrorClass::Unavailable => "unavailable",
+            ErrorClass::NotInControl => "not_in_control",
+            ErrorClass::ControlUnknown => "control_unknown",
+            ErrorClass::DryRun => "dry_run",
             ErrorClass::Internal => "internal",
         }
     }
@@ -186,6 +195,34 @@ pub enum CallError {
     /// Something the server itself got wrong (an answer it could not read).
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// The send guard: a business message into a conversation another switchboard integration
+    /// controls (a human agent, say). Nothing was sent.
+    #[error(
+        "{} controls conversation {conversation_id}, not {caller}; nothing was sent. Do not answer over it: wait until control comes back (get_switchboard_status), or pass overrideControl: true if your token allows it and a person asked for it",
+        active.as_ref().map_or_else(|| "no switchboard integration".to_owned(), |a| format!("the switchboard integration {} (type {}, id {})", a.name, a.integration_type, a.id))
+    )]
+    NotInControl {
+        conversation_id: String,
+        caller: String,
+        active: Option<TargetInfo>,
+    },
+
+    /// The send guard cannot tell who controls the conversation; nothing was sent.
+    #[error(
+        "cannot tell who controls conversation {conversation_id} ({reason}); nothing was sent. Retry in a moment"
+    )]
+    ControlUnknown {
+        conversation_id: String,
+        reason: String,
+    },
+
+    /// A dry run reached the write: the request it would have sent. Not an error to the caller:
+    /// the tool answers with `dryRun: true` and this request.
+    #[error("dry run: {} {} was not sent", request.method, request.path)]
+    DryRun {
+        request: Box<crate::sunco::endpoints::PlannedRequest>,
+    },
 }
 
 fn whole_secs(d: Duration) -> u64 {
@@ -234,6 +271,9 @@ impl CallError {
             CallError::InvalidTarget { .. } => ErrorClass::InvalidTarget,
             CallError::Unavailable { .. } => ErrorClass::Unavailable,
             CallError::Internal(_) => ErrorClass::Internal,
+            CallError::NotInControl { .. } => ErrorClass::NotInControl,
+            CallError::ControlUnknown { .. } => ErrorClass::ControlUnknown,
+            CallError::DryRun { .. } => ErrorClass::DryRun,
         }
     }
 
@@ -247,6 +287,7 @@ impl CallError {
             CallError::Unavailable { .. } | CallError::Unreachable { .. } => {
                 Some(Duration::from_secs(1))
             }
+            CallError::ControlUnknown { .. } => Some(Duration::from_secs(2)),
             _ => None,
         }
     }
@@ -275,6 +316,17 @@ impl CallError {
             }
             CallError::InvalidArgument { field, .. } => {
                 v["field"] = json!(field);
+            }
+            CallError::NotInControl {
+                conversation_id,
+                active,
+                ..
+            } => {
+                v["conversationId"] = json!(conversation_id);
+                v["activeSwitchboardIntegration"] = json!(active);
+            }
+            CallError::DryRun { request } => {
+                v["request"] = json!(request);
             }
             CallError::IdempotencyConflict { key } => {
                 v["field"] = json!("idempotencyKey");

@@ -76,6 +76,14 @@ struct ServeArgs {
     /// Only these tools, for every caller (comma-separated names)
     #[arg(long, value_delimiter = ',', value_name = "TOOL,...")]
     tools: Option<Vec<String>>,
+    /// The switchboard integration every caller speaks for (id, name or type, e.g. bot), unless
+    /// its token names another: business messages go only into conversations it controls
+    #[arg(long, value_name = "INTEGRATION")]
+    switchboard_integration: Option<String>,
+    /// Dry run for every caller: writes are validated and answered with the request they would
+    /// send (dryRun: true); nothing is sent. Reads are real
+    #[arg(long)]
+    dry_run: bool,
     /// Serve /mcp without bearer tokens on a non-loopback address (only behind a proxy that
     /// authenticates callers)
     #[arg(long)]
@@ -118,6 +126,17 @@ impl ServeArgs {
             &ZendeskMcp::tool_names(),
         )
         .map_err(|e| e.to_string())?;
+        let mut access = access;
+        access.switchboard_integration = match self.switchboard_integration.as_deref() {
+            Some(s) if s.trim().is_empty() => {
+                return Err(
+                    "--switchboard-integration is empty: name the integration (id, name or type)"
+                        .to_owned(),
+                );
+            }
+            other => other.map(|s| s.trim().to_owned()),
+        };
+        access.dry_run = self.dry_run;
         Ok(HttpOptions {
             access: Arc::new(access),
             allowed_hosts: self.allowed_host.clone(),

@@ -110,21 +110,31 @@ impl From<CallError> for ToolError {
 }
 
 tokio::task_local! {
-    /// The class of the error a tool call ended with, noted where the error becomes the
-    /// result's text, so the call's metrics and audit record take it from the error itself.
-    static CALL_ERROR: std::cell::Cell<Option<ErrorClass>>;
+    /// The error a tool call ended with, noted where the error becomes the result's text, so
+    /// the call's metrics and audit record take it from the error itself (and a dry run's
+    /// request becomes the result).
+    static CALL_ERROR: std::cell::RefCell<Option<CallError>>;
 }
 
-/// Notes the class of the current tool call's error (nothing outside a call).
-fn note_error(class: ErrorClass) {
-    let _ = CALL_ERROR.try_with(|c| c.set(Some(class)));
+/// Notes the current tool call's error (nothing outside a call).
+fn note_error(e: &CallError) {
+    let _ = CALL_ERROR.try_with(|c| *c.borrow_mut() = Some(e.clone()));
 }
 
 impl IntoContents for ToolError {
     fn into_contents(self) -> Vec<ContentBlock> {
-        note_error(self.0.class());
+        note_error(&self.0);
         vec![ContentBlock::text(self.0.to_json().to_string())]
     }
+}
+
+/// A dry run's answer: `dryRun` and the request that was not sent, as the result's structured
+/// content (the write tools' output schemas admit it).
+fn dry_run_result(
+    request: &crate::sunco::endpoints::PlannedRequest,
+) -> rmcp::model::CallToolResponse {
+    rmcp::model::CallToolResult::structured(serde_json::json!({"dryRun": true, "request": request}))
+        .into()
 }
 
 /// Checks an id a path segment will carry: non-empty, no control characters, bounded.
@@ -232,8 +242,17 @@ impl ZendeskMcp {
         for route in router.map.values_mut() {
             let input = schema::portable(&route.attr.input_schema, schema::Direction::Input);
             route.attr.input_schema = Arc::new(input);
+            let writes = route
+                .attr
+                .annotations
+                .as_ref()
+                .and_then(|a| a.read_only_hint)
+                == Some(false);
             if let Some(output) = &route.attr.output_schema {
-                let output = schema::portable(output, schema::Direction::Output);
+                let mut output = schema::portable(output, schema::Direction::Output);
+                if writes {
+                    schema::admit_dry_run(&mut output);
+                }
                 route.attr.output_schema = Some(Arc::new(output));
             }
         }
@@ -363,6 +382,7 @@ impl ServerHandler for ZendeskMcp {
             .map_or("default", |p| p.name.as_str())
             .to_owned();
         let caller = Self::caller_address(&context);
+        let rules = self.access.rules(profile.as_deref());
         if let Some(t) = self.tool_router.get(&tool)
             && !self.permits(profile.as_deref(), t)
         {
@@ -392,6 +412,13 @@ impl ServerHandler for ZendeskMcp {
             .and_then(|v| v.as_str())
             .filter(|c| is_resource_id(c))
             .map(str::to_owned);
+        // A send over another integration's control is audited as such.
+        let override_control = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("overrideControl"))
+            .and_then(|v| v.as_bool())
+            .filter(|o| *o);
         // The POST /mcp that carried the call is its parent, even when rmcp runs the call in a
         // session's task (none over stdio); a `traceparent` in the call's `_meta` overrides it.
         let request_span = context
@@ -444,32 +471,42 @@ impl ServerHandler for ZendeskMcp {
                 let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
                 let call =
                     tracing::Instrument::instrument(self.tool_router.call(tcc), span.clone());
-                let noted = std::cell::Cell::new(None);
-                let (result, noted) = CALL_ERROR
-                    .scope(noted, async {
-                        let result = call.await;
-                        (result, CALL_ERROR.with(|c| c.get()))
-                    })
-                    .await;
-                match result {
+                let noted = std::cell::RefCell::new(None);
+                let call = async {
+                    let result = call.await;
+                    (result, CALL_ERROR.with(|c| c.borrow_mut().take()))
+                };
+                let (result, noted) = if rules.dry_run {
+                    CALL_ERROR
+                        .scope(noted, crate::actors::dispatcher::dry_run(call))
+                        .await
+                } else {
+                    CALL_ERROR.scope(noted, call).await
+                };
+                match (result, noted) {
                     // An argument the tool's type refused: a tool error naming the field.
-                    Err(e) => match args::argument_error(&e) {
+                    (Err(e), _) => match args::argument_error(&e) {
                         Some(refused) => {
                             (Ok(error_result(refused)), Some(ErrorClass::InvalidArgument))
                         }
                         None => (Err(e), None),
                     },
-                    ok => (ok, noted),
+                    // The write a dry run stopped before: its answer, not an error.
+                    (Ok(_), Some(CallError::DryRun { request })) => {
+                        (Ok(dry_run_result(&request)), Some(ErrorClass::DryRun))
+                    }
+                    (ok, noted) => (ok, noted.map(|e| e.class())),
                 }
             }
         };
-        // `ok`, the error class, or `protocol_error` for a call answered with a JSON-RPC error.
+        // `ok`, `dry_run`, the error class, or `protocol_error` for a call answered with a
+        // JSON-RPC error.
         let outcome = match (&result, error) {
             (Ok(_), None) => "ok",
             (Ok(_), Some(class)) => class.as_str(),
             (Err(_), _) => "protocol_error",
         };
-        if outcome != "ok" {
+        if outcome != "ok" && outcome != "dry_run" {
             span.record("error.type", outcome);
         }
         let attrs = [
@@ -505,6 +542,8 @@ impl ServerHandler for ZendeskMcp {
                     conversation_id = conversation_id.as_deref(),
                     outcome = %outcome,
                     replayed,
+                    override_control,
+                    dry_run = rules.dry_run,
                     client_address = peer.as_deref(),
                     forwarded_for = forwarded_for.as_deref(),
                     "write"

@@ -662,6 +662,25 @@ impl TrackerHandle {
         Ok((recent, reach))
     }
 
+    /// Notes who controls a conversation as the API just showed it (dated now), so the index
+    /// does not wait for the webhook to stop a send the new state forbids. Best effort: the
+    /// webhook brings the same news.
+    pub async fn note_control(
+        &self,
+        conversation_id: &str,
+        active: Option<String>,
+        pending: Option<String>,
+    ) {
+        let note = crate::shared::ConversationNote {
+            conversation_id: conversation_id.to_owned(),
+            at: crate::sunco::ids::now_unix_ms(),
+            change: crate::shared::Change::Control { active, pending },
+        };
+        if let Err(e) = self.index.apply(vec![note]).await {
+            tracing::warn!("cannot note a conversation's control state in the index: {e}");
+        }
+    }
+
     /// What the webhooks have told of a conversation, if anything.
     pub async fn conversation(
         &self,

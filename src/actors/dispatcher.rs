@@ -728,6 +728,23 @@ pub struct DispatcherHandle {
     backoff: Arc<DispatchLimits>,
 }
 
+tokio::task_local! {
+    /// Set for the calls of a caller in dry-run mode.
+    static DRY_RUN: ();
+}
+
+/// Runs `work` as a dry run: every write it would send upstream through a [`DispatcherHandle`]
+/// stops at [`CallError::DryRun`] instead. Only `work`'s own task is covered: work it spawns
+/// sends for real (none of the write paths spawns).
+pub async fn dry_run<F: std::future::Future>(work: F) -> F::Output {
+    DRY_RUN.scope((), work).await
+}
+
+/// Whether the current task is within [`dry_run`].
+pub fn in_dry_run() -> bool {
+    DRY_RUN.try_with(|_| ()).is_ok()
+}
+
 impl DispatcherHandle {
     pub(crate) fn new(slot: Arc<Slot<DispatchMsg>>, app_id: &str, limits: &DispatchLimits) -> Self {
         Self {
@@ -744,8 +761,15 @@ impl DispatcherHandle {
     }
 
     /// Sends `endpoint` and returns the raw answer (2xx only; anything else is an error).
+    /// Within [`dry_run`], a write is not sent: [`CallError::DryRun`] carries the request
+    /// (reads go out as usual).
     pub async fn call(&self, endpoint: &Endpoint) -> Result<UpstreamResponse, CallError> {
         let req = Arc::new(endpoint.to_http(&self.app_id));
+        if req.retry != crate::sunco::endpoints::RetryClass::Read && in_dry_run() {
+            return Err(CallError::DryRun {
+                request: Box::new(crate::sunco::endpoints::PlannedRequest::from(&*req)),
+            });
+        }
         let span = tracing::info_span!(
             "sunco.dispatch",
             otel.name = %format!("dispatch {}", req.operation),

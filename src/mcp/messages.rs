@@ -63,6 +63,7 @@ impl ZendeskMcp {
     async fn send_message(
         &self,
         Parameters(a): Parameters<SendMessageArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SentMessages>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
         let content = content::parse_content(a.content)?;
@@ -71,6 +72,22 @@ impl ZendeskMcp {
             .author
             .map_or_else(|| Ok(Author::business()), Author::try_from)?;
         let destination = a.destination.map(Destination::try_from).transpose()?;
+        // The send guard: a business message only where the caller's integration is in control.
+        let rules = self.access.rules(Self::profile(&ctx).as_deref());
+        let overriding = a.override_control == Some(true);
+        if overriding && !rules.allow_override {
+            return Err(CallError::invalid(
+                "overrideControl",
+                "this caller may not send over another switchboard integration (its token lacks allow_override = true); leave it out",
+            )
+            .into());
+        }
+        if let Some(mine) = &rules.switchboard_integration
+            && author.kind == crate::sunco::wire::AuthorType::Business
+            && !overriding
+        {
+            self.ops.check_control(&conversation_id, mine).await?;
+        }
         // WhatsApp templates must say which schema they follow.
         let schema = matches!(content, crate::sunco::wire::Content::Template { .. })
             .then(|| "whatsapp".to_owned());

@@ -257,6 +257,10 @@ pub struct SendMessageArgs {
     /// `mcp.idempotencyKey`.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Send as the business even though another switchboard integration (a human agent)
+    /// controls the conversation. Only for tokens allowed to override; audited.
+    #[serde(default)]
+    pub override_control: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

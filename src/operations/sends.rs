@@ -139,6 +139,14 @@ impl Sends {
         let key = key.trim();
         check_key(key)?;
         carry_key(&mut body, key);
+        // A dry run keeps no record: a later real send with the key sends.
+        if crate::actors::dispatcher::in_dry_run() {
+            let messages = self.post(conversation_id, body).await?;
+            return Ok(Sent {
+                messages,
+                replayed: false,
+            });
+        }
         let message = fingerprint(&body);
         // One send per key at a time: a concurrent repeat waits and then sees the result.
         let mut lease = self

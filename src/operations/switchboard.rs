@@ -26,6 +26,7 @@ impl ValidTarget {
 }
 
 impl Operations {
+    /// `GetConversation`; who controls it goes to the index too (the freshest word on it).
     async fn conversation(&self, conversation_id: &str) -> Result<Conversation, CallError> {
         let one: ConversationResponse = self
             .actors
@@ -34,6 +35,19 @@ impl Operations {
                 conversation_id: conversation_id.to_owned(),
             })
             .await?;
+        let c = &one.conversation;
+        self.actors
+            .tracker
+            .note_control(
+                &c.id,
+                c.active_switchboard_integration
+                    .as_ref()
+                    .map(|a| a.id.clone()),
+                c.pending_switchboard_integration
+                    .as_ref()
+                    .map(|a| a.id.clone()),
+            )
+            .await;
         Ok(one.conversation)
     }
 
@@ -198,5 +212,94 @@ impl Operations {
                 }
             }
         }
+    }
+}
+
+/// Where the send guard learnt who controls a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlSource {
+    /// The conversation index, which the webhooks keep current.
+    Index,
+    /// `GetConversation`.
+    Api,
+}
+
+impl Operations {
+    /// The send guard: `Ok` when the switchboard integration `mine` (id, name or
+    /// integrationType) controls `conversation_id`, else [`CallError::NotInControl`] naming who
+    /// does. Who controls it comes from the index while webhooks arrive, else from
+    /// `GetConversation`; when neither can tell, [`CallError::ControlUnknown`] (retryable).
+    pub async fn check_control(
+        &self,
+        conversation_id: &str,
+        mine: &str,
+    ) -> Result<ControlSource, CallError> {
+        let unknown = |reason: String| CallError::ControlUnknown {
+            conversation_id: conversation_id.to_owned(),
+            reason,
+        };
+        let picture = self.actors.switchboard.picture(false).await?;
+        let resolve =
+            |p: &crate::actors::switchboard::Picture| p.resolve(mine, None).map(|s| s.id.clone());
+        let my_id = match resolve(&picture) {
+            Ok(id) => id,
+            Err(_) => {
+                let picture = self.actors.switchboard.picture(true).await?;
+                resolve(&picture).map_err(|why| {
+                    unknown(format!(
+                        "this caller speaks for the switchboard integration {mine:?}, which does not resolve ({why}): the operator must fix --switchboard-integration or the token's switchboard_integration"
+                    ))
+                })?
+            }
+        };
+        let tracker = &self.actors.tracker;
+        let indexed =
+            if tracker.tracking().await.status == crate::actors::delivery::TrackingStatus::On {
+                tracker
+                    .conversation(conversation_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|e| e.control_at != i64::MIN)
+            } else {
+                None
+            };
+        let (active, source) = match indexed {
+            Some(e) => (e.active_switchboard_integration, ControlSource::Index),
+            None => match self.conversation(conversation_id).await {
+                Ok(c) => (
+                    c.active_switchboard_integration.map(|a| a.id),
+                    ControlSource::Api,
+                ),
+                Err(e @ CallError::Upstream { status: 404, .. }) => return Err(e),
+                Err(e) => {
+                    return Err(unknown(format!(
+                        "the webhooks have not told and GetConversation failed: {e}"
+                    )));
+                }
+            },
+        };
+        if active.as_deref() == Some(my_id.as_str()) {
+            return Ok(source);
+        }
+        let active = active.map(|id| {
+            picture
+                .by_id(&id)
+                .map(|s| TargetInfo {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    integration_type: s.integration_type.clone(),
+                })
+                .unwrap_or(TargetInfo {
+                    name: id.clone(),
+                    integration_type: "unknown".into(),
+                    id,
+                })
+        });
+        Err(CallError::NotInControl {
+            conversation_id: conversation_id.to_owned(),
+            caller: mine.to_owned(),
+            active,
+        })
     }
 }

@@ -108,6 +108,35 @@ pub struct HttpRequest {
     pub retry: RetryClass,
 }
 
+/// A write a dry run stopped before sending: exactly what would have gone upstream, without
+/// the base URL and the credentials.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedRequest {
+    /// The spec's operationId, e.g. `PostMessage`.
+    pub operation: String,
+    /// `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: String,
+    /// The path under the API's base URL, e.g. `/v2/apps/{appId}/conversations/{id}/messages`
+    /// with the ids filled in.
+    pub path: String,
+    /// The JSON body, when the request has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sunco::wire::json_object")]
+    pub body: Option<Value>,
+}
+
+impl From<&HttpRequest> for PlannedRequest {
+    fn from(r: &HttpRequest) -> Self {
+        Self {
+            operation: r.operation.to_owned(),
+            method: r.method.to_string(),
+            path: r.path.clone(),
+            body: r.body.clone(),
+        }
+    }
+}
+
 impl HttpRequest {
     /// The path with every id replaced by the spec's parameter name
     /// (`/v2/apps/{appId}/conversations/{conversationId}/messages`): what spans and logs carry,

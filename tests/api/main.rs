@@ -8,6 +8,7 @@ mod cli;
 mod dispatch;
 mod faults;
 mod fidelity;
+mod guard;
 mod hardening;
 mod mcp;
 mod mcp_support;

@@ -111,7 +111,7 @@ async fn server_instructions_teach_the_workflow() {
 }
 
 /// A new user (`external_id`) and a personal conversation for it; returns both ids.
-async fn user_and_conversation(t: &TestServer, external_id: &str) -> (String, String) {
+pub(crate) async fn user_and_conversation(t: &TestServer, external_id: &str) -> (String, String) {
     let user = t
         .ok("create_user", json!({"externalId": external_id}))
         .await;

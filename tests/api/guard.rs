@@ -1,0 +1,239 @@
+//! The send guard (a bot never answers over a human agent) and dry runs (nothing sent), through
+//! MCP over HTTP with tokens from a tokens file.
+
+use serde_json::{Value, json};
+use zendesk_messaging_mcp::actors::SupervisorSettings;
+
+use crate::mcp::user_and_conversation;
+use crate::mcp_support::{Recorder, TestServer, call_tool, structured, tool_error};
+
+const POST_MESSAGE: &str = "POST /v2/apps/{appId}/conversations/{conversationId}/messages";
+const BOT: &str = "guard-bot-token-0123456789";
+const SUPERVISOR: &str = "guard-supervisor-token-0123456789";
+const REHEARSAL: &str = "guard-rehearsal-token-0123456789";
+
+/// A server whose tokens file binds `bot` to the bot integration, `supervisor` to it with the
+/// right to override, and `rehearsal` to it in dry-run mode; the test client is `bot`.
+async fn start() -> TestServer {
+    let dir = std::env::temp_dir().join(format!(
+        "zmcp-guard-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("tokens.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[[tokens]]
+name = "bot"
+token = "{BOT}"
+switchboard_integration = "bot"
+
+[[tokens]]
+name = "supervisor"
+token = "{SUPERVISOR}"
+switchboard_integration = "bot"
+allow_override = true
+
+[[tokens]]
+name = "rehearsal"
+token = "{REHEARSAL}"
+switchboard_integration = "bot"
+mode = "dry-run"
+"#
+        ),
+    )
+    .expect("tokens file");
+    let access = zendesk_messaging_mcp::access::AccessPolicy::build(
+        None,
+        Some(&file),
+        false,
+        None,
+        &zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
+    )
+    .expect("policy");
+    let _ = std::fs::remove_dir_all(&dir);
+    let http = zendesk_messaging_mcp::server::HttpOptions {
+        access: std::sync::Arc::new(access),
+        ..Default::default()
+    };
+    TestServer::start_full(SupervisorSettings::default(), http, Some(BOT), |_| {}).await
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+fn text(conv: &str, text: &str) -> Value {
+    json!({"conversationId": conv, "content": {"type": "text", "text": text}})
+}
+
+#[tokio::test]
+async fn a_bot_never_answers_over_a_human_agent_unless_its_token_may_override() {
+    let t = start().await;
+    let (_, conv) = user_and_conversation(&t, "guard-user-1").await;
+    // The bot controls a new conversation: it may answer.
+    t.ok("send_message", text(&conv, "Hello from the bot."))
+        .await;
+    t.ok(
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "zd-agentWorkspace",
+            "summary": "Wants a refund."}),
+    )
+    .await;
+    let sent = t.sim.count(POST_MESSAGE, "201").await;
+    // Whether the webhooks told the index yet or the API is asked, the answer is the same.
+    for _ in 0..2 {
+        let e = t
+            .err("send_message", text(&conv, "Anything else I can do?"))
+            .await;
+        assert_eq!(e["error"], "not_in_control", "{e}");
+        assert_eq!(
+            e["activeSwitchboardIntegration"]["name"], "zd-agentWorkspace",
+            "{e}"
+        );
+        assert_eq!(e["conversationId"], conv.as_str(), "{e}");
+        crate::support::eventually("the hand-over is indexed", || async {
+            let list = t
+                .ok(
+                    "list_conversations",
+                    json!({"activeSwitchboardIntegration": "zd-agentWorkspace"}),
+                )
+                .await;
+            list["indexed"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|c| c["id"] == conv.as_str()))
+        })
+        .await;
+    }
+    // On the user's behalf is not a business message: the guard lets it through.
+    let mut on_behalf = text(&conv, "I am still here.");
+    on_behalf["author"] = json!({"type": "user", "userExternalId": "guard-user-1"});
+    t.ok("send_message", on_behalf).await;
+    // Overriding needs a token that may.
+    let mut over = text(&conv, "Sorry to interrupt.");
+    over["overrideControl"] = json!(true);
+    let e = t.err("send_message", over.clone()).await;
+    assert_eq!(e["field"], "overrideControl", "{e}");
+    assert_eq!(
+        t.sim.count(POST_MESSAGE, "201").await,
+        sent + 1,
+        "only the user's message was sent"
+    );
+    let supervisor = TestServer::connect_as(&t.server, Recorder::default(), Some(SUPERVISOR)).await;
+    let r = call_tool(&supervisor, "send_message", over, None).await;
+    assert_eq!(structured("send_message", &r)["replayed"], false);
+    assert_eq!(t.sim.count(POST_MESSAGE, "201").await, sent + 2);
+    // Control back to the bot: it may answer again.
+    t.ok(
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "bot"}),
+    )
+    .await;
+    crate::support::eventually("the bot is in control again", || async {
+        t.call("send_message", text(&conv, "I am back."))
+            .await
+            .is_error
+            != Some(true)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dry_run_validates_everything_answers_the_request_and_sends_nothing() {
+    let t = start().await;
+    let (_, conv) = user_and_conversation(&t, "guard-user-2").await;
+    let rehearsal = TestServer::connect_as(&t.server, Recorder::default(), Some(REHEARSAL)).await;
+    let before = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
+    let mut keyed = text(&conv, "Your order shipped.");
+    keyed["idempotencyKey"] = json!("dry-run-key-1");
+    let r = call_tool(&rehearsal, "send_message", keyed.clone(), None).await;
+    let dry = structured("send_message", &r);
+    assert_eq!(dry["dryRun"], true, "{dry}");
+    assert_eq!(dry["request"]["operation"], "PostMessage", "{dry}");
+    assert_eq!(dry["request"]["method"], "POST", "{dry}");
+    assert!(
+        dry["request"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&format!("/conversations/{conv}/messages"))),
+        "{dry}"
+    );
+    assert_eq!(
+        dry["request"]["body"]["content"]["text"],
+        "Your order shipped."
+    );
+    assert_eq!(
+        dry["request"]["body"]["metadata"]["mcp.idempotencyKey"],
+        "dry-run-key-1"
+    );
+    let r = call_tool(
+        &rehearsal,
+        "create_user",
+        json!({"externalId": "guard-never-created"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        structured("create_user", &r)["request"]["operation"],
+        "CreateUser"
+    );
+    let r = call_tool(
+        &rehearsal,
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "zd-agentWorkspace", "summary": "Needs a person."}),
+        None,
+    )
+    .await;
+    let passed = structured("pass_control", &r);
+    assert_eq!(
+        passed["request"]["body"]["metadata"]["mcp.summary"],
+        "Needs a person."
+    );
+    // Validation is complete: a bad target and bad content are refused as in a real call.
+    let r = call_tool(
+        &rehearsal,
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "nobody"}),
+        None,
+    )
+    .await;
+    assert_eq!(tool_error("pass_control", &r)["error"], "invalid_target");
+    let r = call_tool(
+        &rehearsal,
+        "send_message",
+        json!({"conversationId": conv, "content": {"type": "text"}}),
+        None,
+    )
+    .await;
+    assert_eq!(tool_error("send_message", &r)["error"], "invalid_argument");
+    // Nothing was written upstream; reads went out as usual.
+    let after = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
+    for (route, outcomes) in after.as_object().expect("counts") {
+        if route.starts_with("GET ") {
+            continue;
+        }
+        assert_eq!(&before[route], outcomes, "{route} was called in a dry run");
+    }
+    let e = t
+        .err("get_user", json!({"userId": "guard-never-created"}))
+        .await;
+    assert_eq!(e["status"], 404, "{e}");
+    // No idempotency record was kept: the real send with the same key sends.
+    let real = t.ok("send_message", keyed).await;
+    assert_eq!(real["replayed"], false, "{real}");
+    assert_eq!(
+        real["messages"][0]["content"]["text"],
+        "Your order shipped."
+    );
+    // The send guard applies to a dry run as well.
+    t.ok(
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "zd-agentWorkspace"}),
+    )
+    .await;
+    let r = call_tool(&rehearsal, "send_message", text(&conv, "Hi"), None).await;
+    assert_eq!(tool_error("send_message", &r)["error"], "not_in_control");
+}
