@@ -275,6 +275,37 @@ pub fn problems(schema: &Value, at: &str, out: &mut Vec<String>) {
     }
 }
 
+/// A write tool's output schema made to admit a dry run's answer as well: `dryRun` and
+/// `request` join the properties, and the result's own required fields become one of two
+/// alternatives (`anyOf`), the other requiring `dryRun` and `request`.
+pub fn admit_dry_run(output: &mut Map<String, Value>) {
+    let mut generator = schemars::SchemaGenerator::default();
+    let request = generator.subschema_for::<crate::sunco::endpoints::PlannedRequest>();
+    let mut request = request.as_object().cloned().unwrap_or_default();
+    if let Some(defs) = generator.definitions().get("PlannedRequest") {
+        request = defs.as_object().cloned().unwrap_or_default();
+    }
+    let request = portable(&request, Direction::Output);
+    let properties = output
+        .entry("properties")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("an object schema's properties");
+    properties.insert(
+        "dryRun".into(),
+        json!({"type": "boolean", "description": "True when this was a dry run: nothing was sent; `request` is what would have been."}),
+    );
+    let mut request = Value::Object(request);
+    request["description"] =
+        json!("With dryRun: the request that would have been sent to Sunshine Conversations.");
+    properties.insert("request".into(), request);
+    let required = output.remove("required").unwrap_or_else(|| json!([]));
+    output.insert(
+        "anyOf".into(),
+        json!([{"required": required}, {"required": ["dryRun", "request"]}]),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,35 +358,4 @@ mod tests {
             json!([{"type": "string"}, {"type": "null"}])
         );
     }
-}
-
-/// A write tool's output schema made to admit a dry run's answer as well: `dryRun` and
-/// `request` join the properties, and the result's own required fields become one of two
-/// alternatives (`anyOf`), the other requiring `dryRun` and `request`.
-pub fn admit_dry_run(output: &mut Map<String, Value>) {
-    let mut generator = schemars::SchemaGenerator::default();
-    let request = generator.subschema_for::<crate::sunco::endpoints::PlannedRequest>();
-    let mut request = request.as_object().cloned().unwrap_or_default();
-    if let Some(defs) = generator.definitions().get("PlannedRequest") {
-        request = defs.as_object().cloned().unwrap_or_default();
-    }
-    let request = portable(&request, Direction::Output);
-    let properties = output
-        .entry("properties")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
-        .expect("an object schema's properties");
-    properties.insert(
-        "dryRun".into(),
-        json!({"type": "boolean", "description": "True when this was a dry run: nothing was sent; `request` is what would have been."}),
-    );
-    let mut request = Value::Object(request);
-    request["description"] =
-        json!("With dryRun: the request that would have been sent to Sunshine Conversations.");
-    properties.insert("request".into(), request);
-    let required = output.remove("required").unwrap_or_else(|| json!([]));
-    output.insert(
-        "anyOf".into(),
-        json!([{"required": required}, {"required": ["dryRun", "request"]}]),
-    );
 }
