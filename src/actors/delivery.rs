@@ -240,6 +240,10 @@ pub struct DeliveryFailure {
     pub reason: String,
     pub created_at: String,
     pub event_id: String,
+    /// What to do about it, for its channel, code and reason (never stored: read from the one
+    /// table in [`crate::operations::remediation`] each time).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<crate::operations::remediation::NextStep>,
 }
 
 /// What the tracker knows about one message.
@@ -487,6 +491,7 @@ fn delivery_entry(event: &Inbound, report: &DeliveryReport) -> DeliveryEntry {
         reason: error.message,
         created_at,
         event_id: event.id.clone(),
+        next_step: None,
     });
     DeliveryEntry {
         message_id: report.message_id.clone(),

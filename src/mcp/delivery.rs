@@ -5,7 +5,7 @@ use super::*;
 #[tool_router(router = delivery_tools, vis = "pub(super)")]
 impl ZendeskMcp {
     #[tool(
-        description = "What the webhooks said about one message: sent to the channel, delivered to the user, or failed (with the channel's error code and reason). Answers from what the server has received; it never polls the API. noEventsYet means no report has arrived: wait, do not resend. Read tracking first: when its status is off, no report can arrive (state untracked).",
+        description = "What the webhooks said about one message: sent to the channel, delivered to the user, or failed (with the channel's error code, reason and nextStep: what to do). Answers from what the server has received; it never polls the API. noEventsYet means no report has arrived: wait, do not resend. Read tracking first: when its status is off, no report can arrive (state untracked).",
         annotations(
             title = "Get delivery status",
             read_only_hint = true,
@@ -25,13 +25,14 @@ impl ZendeskMcp {
             conversation_id: status.conversation_id,
             state: status.state,
             failure: status.failure,
+            next_step: status.next_step,
             events: status.events,
             tracking: status.tracking,
         }))
     }
 
     #[tool(
-        description = "Recent delivery failures reported by webhook, newest first: message, conversation, channel, error code and reason. For one conversation or app-wide. Answers from what the server has received; it never polls the API. An empty list means none only when tracking.status is on.",
+        description = "Recent delivery failures reported by webhook, newest first: message, conversation, channel, error code, reason and nextStep (what to do: e.g. send a template, do not retry). For one conversation or app-wide; filter by channel, code and time. Answers from what the server has received; it never polls the API. An empty list means none only when tracking.status is on.",
         annotations(
             title = "List delivery failures",
             read_only_hint = true,
@@ -54,9 +55,18 @@ impl ZendeskMcp {
             Some(n @ 1..=200) => n as usize,
             Some(_) => return Err(CallError::invalid("limit", "must be from 1 to 200").into()),
         };
+        let text = |field: &str, v: &Option<String>| -> Result<Option<String>, CallError> {
+            v.as_deref().map(|v| id_arg(field, v)).transpose()
+        };
+        let query = crate::operations::delivery::FailureQuery {
+            channel: text("channel", &a.channel)?,
+            code: text("code", &a.code)?,
+            created_after: ConversationQuery::time("createdAfter", a.created_after.as_deref())?,
+            created_before: ConversationQuery::time("createdBefore", a.created_before.as_deref())?,
+        };
         let (failures, tracking) = self
             .ops
-            .delivery_failures(conversation_id.as_deref(), limit)
+            .delivery_failures(conversation_id.as_deref(), limit, &query)
             .await?;
         Ok(Json(DeliveryFailures { failures, tracking }))
     }

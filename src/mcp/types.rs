@@ -397,6 +397,18 @@ pub struct DeliveryFailuresArgs {
     #[serde(default)]
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
+    /// Only failures on this channel type, e.g. `whatsapp`.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Only failures with this error code, e.g. `uncategorized_error`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Only failures reported after this time (ISO 8601).
+    #[serde(default)]
+    pub created_after: Option<String>,
+    /// Only failures reported before this time (ISO 8601).
+    #[serde(default)]
+    pub created_before: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -599,6 +611,9 @@ pub struct DeliveryStatusOut {
     /// Present when state is failed: the channel's error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<DeliveryEvent>,
+    /// Present when state is failed: what to do next (action, retryable, advice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<crate::operations::remediation::NextStep>,
     /// Every delivery event received for the message, in arrival order.
     pub events: Vec<DeliveryEvent>,
     /// Whether reports can reach the server at all: read it before trusting an empty answer.

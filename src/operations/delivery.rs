@@ -4,6 +4,7 @@ use crate::actors::delivery::{
     DeliveryEvent, DeliveryFailure, DeliveryKind, Tracking, TrackingStatus,
 };
 use crate::error::CallError;
+use crate::operations::remediation::next_step;
 
 use super::Operations;
 
@@ -30,6 +31,8 @@ pub struct DeliveryStatus {
     pub state: DeliveryState,
     /// The last failure event, when the state is failed.
     pub failure: Option<DeliveryEvent>,
+    /// What to do about the failure.
+    pub next_step: Option<crate::operations::remediation::NextStep>,
     pub events: Vec<DeliveryEvent>,
     pub tracking: Tracking,
 }
@@ -62,23 +65,70 @@ impl Operations {
         } else {
             DeliveryState::NoEventsYet
         };
+        let next = failure.as_ref().and_then(|f| {
+            let e = f.error.as_ref()?;
+            Some(next_step(&f.channel, &e.code, &e.message))
+        });
         Ok(DeliveryStatus {
             conversation_id,
             state,
+            next_step: next,
             failure,
             events,
             tracking,
         })
     }
 
-    /// Recent failures, newest first, of one conversation or app-wide, with the tracking status.
+    /// Recent failures, newest first, of one conversation or app-wide, that pass `query`, each
+    /// with its next step; and the tracking status.
     pub async fn delivery_failures(
         &self,
         conversation_id: Option<&str>,
         limit: usize,
+        query: &FailureQuery,
     ) -> Result<(Vec<DeliveryFailure>, Tracking), CallError> {
         let tracker = &self.actors.tracker;
-        let failures = tracker.failures(conversation_id, limit).await?;
+        let want = if query.is_empty() { limit } else { usize::MAX };
+        let mut failures = tracker.failures(conversation_id, want).await?;
+        failures.retain(|f| query.admits(f));
+        failures.truncate(limit);
+        for f in &mut failures {
+            f.next_step = Some(next_step(&f.channel, &f.code, &f.reason));
+        }
         Ok((failures, tracker.tracking().await))
+    }
+}
+
+/// Filters on delivery failures. Times are Unix milliseconds.
+#[derive(Debug, Default, Clone)]
+pub struct FailureQuery {
+    /// The channel type, e.g. `whatsapp` (case-insensitive).
+    pub channel: Option<String>,
+    /// The error code, exactly.
+    pub code: Option<String>,
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+}
+
+impl FailureQuery {
+    fn is_empty(&self) -> bool {
+        self.channel.is_none()
+            && self.code.is_none()
+            && self.created_after.is_none()
+            && self.created_before.is_none()
+    }
+
+    fn admits(&self, f: &DeliveryFailure) -> bool {
+        let at = crate::sunco::ids::parse_timestamp(&f.created_at).map(crate::sunco::ids::unix_ms);
+        self.channel
+            .as_ref()
+            .is_none_or(|c| c.eq_ignore_ascii_case(&f.channel))
+            && self.code.as_ref().is_none_or(|c| *c == f.code)
+            && self
+                .created_after
+                .is_none_or(|a| at.is_some_and(|at| at > a))
+            && self
+                .created_before
+                .is_none_or(|b| at.is_some_and(|at| at < b))
     }
 }

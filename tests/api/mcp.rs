@@ -521,6 +521,31 @@ async fn a_form_to_a_channel_that_cannot_render_it_is_reported_through_the_webho
     let first = &failures["failures"][0];
     assert_eq!(first["messageId"], mid.as_str());
     assert_eq!(first["channel"], "messenger");
+    // What to do: the channel cannot render a form, so send it in another form.
+    assert_eq!(first["nextStep"]["action"], "change_content", "{first}");
+    assert_eq!(first["nextStep"]["retryable"], false, "{first}");
+    assert_eq!(status["nextStep"], first["nextStep"], "{status}");
+    let has_it = |v: &Value| {
+        v["failures"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|f| f["messageId"] == mid.as_str()))
+    };
+    for (filter, kept) in [
+        (json!({"channel": "Messenger"}), true),
+        (json!({"channel": "whatsapp"}), false),
+        (json!({"code": first["code"]}), true),
+        (json!({"code": "other_code"}), false),
+        (json!({"createdAfter": "2000-01-01T00:00:00Z"}), true),
+        (json!({"createdAfter": "2999-01-01T00:00:00Z"}), false),
+        (json!({"createdBefore": "2000-01-01T00:00:00Z"}), false),
+    ] {
+        let got = t.ok("list_delivery_failures", filter.clone()).await;
+        assert_eq!(has_it(&got), kept, "{filter}: {got}");
+    }
+    let e = t
+        .err("list_delivery_failures", json!({"createdBefore": "soon"}))
+        .await;
+    assert_eq!(e["field"], "createdBefore", "{e}");
     let app_wide = t.ok("list_delivery_failures", json!({})).await;
     assert!(
         app_wide["failures"]
