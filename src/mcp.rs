@@ -32,6 +32,7 @@ pub mod cursor;
 pub mod schema;
 pub mod types;
 
+mod context;
 mod conversations;
 mod delivery;
 mod integrations;
@@ -66,7 +67,12 @@ with list_messages or the user, and tell the operator that tracking is off.
 6. Give every send_message an idempotencyKey (unique per message you mean to send): calling \
 again with the same key never sends twice. An error of class outcome_unknown means a write may \
 have happened: repeat it with the same key (the server checks first), or check list_messages.
-7. Back off when told: errors carry retryAfterSeconds for rate limits and busy periods.";
+7. Back off when told: errors carry retryAfterSeconds for rate limits and busy periods.
+8. Never answer over a human: once control passed to an agent, stop sending. A send refused \
+with not_in_control names who controls the conversation; do not retry it. A result with \
+dryRun: true was not sent (the server runs in dry-run mode): `request` shows what would have \
+been. Failures carry nextStep: what to do next. The prompts handoff_to_agent and \
+triage_failures walk through both.";
 
 /// How long a client may keep `tools/list` (its `ttlMs`).
 const TOOLS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
@@ -362,12 +368,57 @@ impl ServerHandler for ZendeskMcp {
         // rules; with tokens it depends on the caller's profile, so only the caller may keep it.
         let mut listed = rmcp::model::ListToolsResult::with_all_items(tools);
         listed.ttl_ms = Some(TOOLS_TTL.as_millis() as u64);
-        listed.cache_scope = Some(if self.access.requires_tokens() {
-            rmcp::model::CacheScope::Private
-        } else {
-            rmcp::model::CacheScope::Public
-        });
+        listed.cache_scope = Some(self.list_scope());
         Ok(listed)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, rmcp::ErrorData> {
+        let profile = Self::profile(&context);
+        let mut listed =
+            rmcp::model::ListPromptsResult::with_all_items(self.prompts_for(profile.as_deref()));
+        listed.ttl_ms = Some(context::LIST_TTL_MS);
+        listed.cache_scope = Some(self.list_scope());
+        Ok(listed)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, rmcp::ErrorData> {
+        let profile = Self::profile(&context);
+        let arguments = request.arguments.unwrap_or_default();
+        self.prompt(profile.as_deref(), &request.name, &arguments)
+            .map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, rmcp::ErrorData> {
+        let profile = Self::profile(&context);
+        let mut listed = rmcp::model::ListResourcesResult::with_all_items(
+            self.resources_for(profile.as_deref()),
+        );
+        listed.ttl_ms = Some(context::LIST_TTL_MS);
+        listed.cache_scope = Some(self.list_scope());
+        Ok(listed)
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, rmcp::ErrorData> {
+        let profile = Self::profile(&context);
+        self.read(profile.as_deref(), &request.uri)
+            .await
+            .map(Into::into)
     }
 
     async fn call_tool(
@@ -572,6 +623,8 @@ impl ServerHandler for ZendeskMcp {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_prompts()
+                .enable_resources()
                 .enable_logging()
                 .build(),
         )

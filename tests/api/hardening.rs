@@ -894,18 +894,23 @@ async fn the_webhook_route_refuses_to_run_without_a_secret() {
 #[tokio::test]
 async fn tools_list_says_how_long_it_keeps_and_who_may_share_it() {
     let open = TestServer::start().await;
-    let a = crate::mcp_support::post_stateless(
-        &open.server.mcp_url(),
-        "tools/list",
-        None,
-        &[],
-        tools_list_body(),
-    )
-    .await;
-    let listed = a.json();
-    assert_eq!(listed["result"]["ttlMs"], 300_000, "{listed}");
-    assert_eq!(listed["result"]["cacheScope"], "public", "{listed}");
-    // With tokens the list depends on the caller's profile: only the caller may keep it.
+    for method in ["tools/list", "prompts/list", "resources/list"] {
+        let a = crate::mcp_support::post_stateless(
+            &open.server.mcp_url(),
+            method,
+            None,
+            &[],
+            crate::mcp_support::stateless_request(method, json!({})),
+        )
+        .await;
+        let listed = a.json();
+        assert_eq!(listed["result"]["ttlMs"], 300_000, "{method}: {listed}");
+        assert_eq!(
+            listed["result"]["cacheScope"], "public",
+            "{method}: {listed}"
+        );
+    }
+    // With tokens the lists depend on the caller's profile: only the caller may keep them.
     let guarded = TestServer::start_full(
         SupervisorSettings::default(),
         with_tokens(false),
@@ -914,14 +919,35 @@ async fn tools_list_says_how_long_it_keeps_and_who_may_share_it() {
     )
     .await;
     let bearer = format!("Bearer {REPORTING_TOKEN}");
-    let a = crate::mcp_support::post_stateless(
-        &guarded.server.mcp_url(),
-        "tools/list",
-        None,
-        &[("authorization", bearer.as_str())],
-        tools_list_body(),
-    )
-    .await;
-    let listed = a.json();
-    assert_eq!(listed["result"]["cacheScope"], "private", "{listed}");
+    let mut seen = vec![];
+    for method in ["tools/list", "prompts/list", "resources/list"] {
+        let a = crate::mcp_support::post_stateless(
+            &guarded.server.mcp_url(),
+            method,
+            None,
+            &[("authorization", bearer.as_str())],
+            crate::mcp_support::stateless_request(method, json!({})),
+        )
+        .await;
+        let listed = a.json();
+        assert_eq!(
+            listed["result"]["cacheScope"], "private",
+            "{method}: {listed}"
+        );
+        seen.push(listed["result"].clone());
+    }
+    // A read-only caller is offered the prompt that only reads, not the hand-over.
+    let prompts: Vec<&str> = seen[1]["prompts"]
+        .as_array()
+        .expect("prompts")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(prompts, ["triage_failures"], "{}", seen[1]);
+    assert_eq!(
+        seen[2]["resources"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        seen[2]
+    );
 }

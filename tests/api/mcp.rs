@@ -1127,3 +1127,94 @@ async fn list_conversations_filters_by_control_time_and_reply_with_and_without_a
         assert_eq!(e["field"], field, "{e}");
     }
 }
+
+#[tokio::test]
+async fn prompts_guide_a_hand_over_and_resources_show_routing_and_channels() {
+    let t = TestServer::start().await;
+    let (_, conv) = user_and_conversation(&t, "mcp-user-prompts").await;
+    let prompts = t.client.list_prompts(None).await.expect("prompts/list");
+    let names: Vec<&str> = prompts.prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["handoff_to_agent", "triage_failures"]);
+    let mut args = serde_json::Map::new();
+    args.insert("conversationId".into(), json!(conv));
+    args.insert("switchboardIntegration".into(), json!("zd-agentWorkspace"));
+    let prompt = t
+        .client
+        .get_prompt(
+            rmcp::model::GetPromptRequestParams::new("handoff_to_agent").with_arguments(args),
+        )
+        .await
+        .expect("prompts/get");
+    let text = serde_json::to_value(&prompt.messages[0].content).expect("json");
+    let text = text["text"].as_str().expect("text");
+    for needed in [
+        "get_switchboard_status",
+        "pass_control",
+        "summary",
+        "not_in_control",
+        conv.as_str(),
+        "\"zd-agentWorkspace\"",
+    ] {
+        assert!(text.contains(needed), "{needed} missing from: {text}");
+    }
+    // A wrong argument is refused as invalid params, naming it.
+    let mut bad = serde_json::Map::new();
+    bad.insert("conversationId".into(), json!("nope"));
+    let e = t
+        .client
+        .get_prompt(
+            rmcp::model::GetPromptRequestParams::new("handoff_to_agent").with_arguments(bad),
+        )
+        .await
+        .expect_err("refused");
+    assert!(e.to_string().contains("conversationId"), "{e}");
+    // Resources: the routing picture and the channels, read live.
+    let resources = t.client.list_resources(None).await.expect("resources/list");
+    let uris: Vec<&str> = resources.resources.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(uris, ["sunco://switchboard", "sunco://integrations"]);
+    let client = &t.client;
+    let read = |uri: &'static str| async move {
+        let r = client
+            .read_resource(rmcp::model::ReadResourceRequestParams::new(uri))
+            .await
+            .expect("resources/read");
+        let rmcp::model::ResourceContents::TextResourceContents {
+            text, mime_type, ..
+        } = &r.contents[0]
+        else {
+            panic!("text contents expected");
+        };
+        assert_eq!(mime_type.as_deref(), Some("application/json"));
+        serde_json::from_str::<Value>(text).expect("json")
+    };
+    let picture = read("sunco://switchboard").await;
+    let names: Vec<&str> = picture["switchboardIntegrations"]
+        .as_array()
+        .expect("integrations")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"bot") && names.contains(&"zd-agentWorkspace"),
+        "{picture}"
+    );
+    let channels = read("sunco://integrations").await;
+    assert!(
+        channels["integrations"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["type"] == "messenger")),
+        "{channels}"
+    );
+    assert!(
+        !channels.to_string().contains("secret"),
+        "no secrets: {channels}"
+    );
+    let e = t
+        .client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "sunco://nothing",
+        ))
+        .await
+        .expect_err("unknown resource");
+    assert!(e.to_string().contains("sunco://nothing"), "{e}");
+}
