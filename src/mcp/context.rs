@@ -245,8 +245,10 @@ impl ZendeskMcp {
                 serde_json::to_value(&*picture).unwrap_or_default()
             }
             _ => {
-                let mut page = Page::default();
-                page.size = Some(100);
+                let page = Page {
+                    size: Some(100),
+                    ..Page::default()
+                };
                 let answer: IntegrationListResponse = self
                     .ops
                     .actors
