@@ -80,6 +80,13 @@ struct ServeArgs {
     /// its token names another: business messages go only into conversations it controls
     #[arg(long, value_name = "INTEGRATION")]
     switchboard_integration: Option<String>,
+    /// Conversations the index keeps (those the webhooks told of; the least recently active
+    /// are forgotten first)
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    index_conversations: u32,
+    /// Hours after which the index forgets a conversation without activity
+    #[arg(long, value_name = "HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=24 * 30))]
+    index_max_age_hours: u32,
     /// Dry run for every caller: writes are validated and answered with the request they would
     /// send (dryRun: true); nothing is sent. Reads are real
     #[arg(long)]
@@ -160,6 +167,9 @@ impl ServeArgs {
         if let Some(n) = self.queue {
             s.limits.queue_capacity = n;
         }
+        s.tracker.conversations = self.index_conversations as usize;
+        s.tracker.conversation_max_age =
+            std::time::Duration::from_secs(u64::from(self.index_max_age_hours) * 3600);
         s
     }
 
@@ -286,13 +296,20 @@ async fn start(
     } else {
         "stdio (HTTP /mcp is off; --http-mcp serves it too)".to_owned()
     };
+    // What every caller's writes do: an operator must see a dry run and the send guard at once.
+    let writes = match (http.access.dry_run, &http.access.switchboard_integration) {
+        (true, _) => "dry run: validated and answered, never sent (--dry-run)".to_owned(),
+        (false, Some(s)) => format!("sent; business messages only where {s:?} is in control"),
+        (false, None) => "sent (tokens may name a switchboard integration or a dry run)".to_owned(),
+    };
     let banner = format!(
-        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}\n  webhooks:      {}\n  upstream:      {}\n  shared state:  {}\n  client configuration (e.g. .mcp.json):\n{}",
+        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}\n  webhooks:      {}\n  upstream:      {}\n  shared state:  {}\n  writes:        {}\n  client configuration (e.g. .mcp.json):\n{}",
         env!("CARGO_PKG_VERSION"),
         endpoint,
         running.webhook_url(),
         upstream,
         running.actors.stores.describe(),
+        writes,
         client_snippet(&running, stdio, args.simulator),
     );
     // In stdio mode stdout carries the protocol, so everything else goes to stderr. A closed

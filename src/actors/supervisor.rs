@@ -358,9 +358,10 @@ impl Actors {
         );
         let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
         let delivery_store = settings.stores.delivery(settings.tracker.clone());
-        let conversation_index = settings
-            .stores
-            .index(settings.tracker.conversations, settings.tracker.max_age);
+        let conversation_index = settings.stores.index(
+            settings.tracker.conversations,
+            settings.tracker.conversation_max_age,
+        );
         let tracker = TrackerHandle {
             slot: tracker_slot,
             watch: watch.clone(),

@@ -15,6 +15,8 @@ pub struct DeliveryLimits {
     pub event_ids: usize,
     /// Conversations the index keeps (the least recently active forgotten first).
     pub conversations: usize,
+    /// The index forgets a conversation quiet for longer than this.
+    pub conversation_max_age: Duration,
     /// Anything older than this is dropped.
     pub max_age: Duration,
 }
@@ -27,6 +29,7 @@ impl Default for DeliveryLimits {
             seen_messages: 5_000,
             event_ids: 50_000,
             conversations: 10_000,
+            conversation_max_age: Duration::from_secs(24 * 3600),
             max_age: Duration::from_secs(24 * 3600),
         }
     }

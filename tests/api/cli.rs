@@ -638,3 +638,94 @@ fn a_bad_redis_url_stops_serve_with_one_line_that_never_repeats_the_password() {
         assert!(!err.contains("s3cret-pw"), "{err}");
     }
 }
+
+#[test]
+fn serve_dry_run_says_so_in_the_banner_and_sends_nothing() {
+    let mut child = bin()
+        .args([
+            "serve",
+            "--simulator",
+            "--bind",
+            "127.0.0.1:0",
+            "--dry-run",
+            "--index-conversations",
+            "50",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let text = read_until(&mut lines, "writes:");
+    let url = banner_field(&text, "MCP endpoint:");
+    assert!(
+        banner_field(&text, "writes:").starts_with("dry run"),
+        "{text}"
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let call = |name: &str, arguments: serde_json::Value| {
+        let body = runtime
+            .block_on(crate::mcp_support::post_stateless(
+                &url,
+                "tools/call",
+                Some(name),
+                &[],
+                crate::mcp_support::stateless_request(
+                    "tools/call",
+                    serde_json::json!({"name": name, "arguments": arguments}),
+                ),
+            ))
+            .json();
+        body["result"]["structuredContent"].clone()
+    };
+    let listed = call(
+        "list_conversations",
+        serde_json::json!({"userExternalId": "demo-user-01"}),
+    );
+    let conv = listed["conversations"][0]["id"]
+        .as_str()
+        .expect("a demo conversation: reads are real")
+        .to_owned();
+    let sent = call(
+        "send_message",
+        serde_json::json!({"conversationId": conv, "content": {"type": "text", "text": "hi"}}),
+    );
+    let page = call(
+        "list_messages",
+        serde_json::json!({"conversationId": conv, "limit": 100}),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(sent["dryRun"], true, "{sent}");
+    assert_eq!(sent["request"]["body"]["content"]["text"], "hi", "{sent}");
+    assert!(
+        !page["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .any(|m| m["content"]["text"] == "hi"),
+        "nothing was sent"
+    );
+}
+
+#[test]
+fn write_settings_that_cannot_work_are_refused_at_start() {
+    for (args, says) in [
+        (
+            vec!["--switchboard-integration", " "],
+            "--switchboard-integration",
+        ),
+        (vec!["--index-conversations", "0"], "--index-conversations"),
+        (vec!["--index-max-age-hours", "0"], "--index-max-age-hours"),
+    ] {
+        let out = bin()
+            .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -1218,3 +1218,30 @@ async fn prompts_guide_a_hand_over_and_resources_show_routing_and_channels() {
         .expect_err("unknown resource");
     assert!(e.to_string().contains("sunco://nothing"), "{e}");
 }
+
+#[tokio::test]
+async fn the_index_keeps_its_configured_count_and_says_how_far_back_it_reaches() {
+    let mut settings = SupervisorSettings::default();
+    settings.tracker.conversations = 2;
+    let t = TestServer::start_with(settings, |_| {}).await;
+    let mut made = vec![];
+    for n in 0..3 {
+        made.push(
+            user_and_conversation(&t, &format!("mcp-user-bound-{n}"))
+                .await
+                .1,
+        );
+        // Distinct activity times, so the oldest is the one forgotten.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    crate::support::eventually("the newest two are indexed", || async {
+        let list = t.ok("list_conversations", json!({"limit": 100})).await;
+        let ids: Vec<&str> = list["indexed"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c["id"].as_str()).collect())
+            .unwrap_or_default();
+        ids == [made[2].as_str(), made[1].as_str()]
+            && list["indexReachesBack"] == list["indexed"][1]["lastActivityAt"]
+    })
+    .await;
+}
