@@ -79,14 +79,25 @@ impl Fleet {
 async fn replica(
     listener: TcpListener,
     config: &Config,
-    mut settings: SupervisorSettings,
+    settings: SupervisorSettings,
     redis: &RedisServer,
 ) -> Replica {
-    settings.redis = Some(RedisOptions::new(redis.url()));
     let http = HttpOptions {
         webhook_check: None,
         ..Default::default()
     };
+    replica_with(listener, config, settings, http, redis).await
+}
+
+/// [`replica`] with these HTTP options (access rules, say).
+async fn replica_with(
+    listener: TcpListener,
+    config: &Config,
+    mut settings: SupervisorSettings,
+    http: HttpOptions,
+    redis: &RedisServer,
+) -> Replica {
+    settings.redis = Some(RedisOptions::new(redis.url()));
     let server = server::serve_with(listener, config, settings, http)
         .await
         .expect("serve");
@@ -257,6 +268,105 @@ async fn a_webhook_received_by_one_replica_is_seen_from_every_other() {
         known.expect("the index answers").is_some()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_over_one_replica_hears_of_stops_the_bot_on_another_from_the_shared_index() {
+    let Some(fleet) = Fleet::start(1, quick, |_| {}).await else {
+        return;
+    };
+    // Replica B speaks for the bot; the webhooks reach replica A only.
+    let mut access = zendesk_messaging_mcp::access::AccessPolicy::default();
+    access.switchboard_integration = Some("bot".into());
+    let http = HttpOptions {
+        webhook_check: None,
+        access: std::sync::Arc::new(access),
+        ..Default::default()
+    };
+    let config = server::simulator_config(&fleet.sim.base).expect("config");
+    let b = replica_with(
+        TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        &config,
+        quick(),
+        http,
+        &fleet.redis,
+    )
+    .await;
+    let a = &fleet.replicas[0];
+    let created = a
+        .ok(
+            "create_conversation",
+            json!({"participants": [{"userExternalId": "demo-user-01"}]}),
+        )
+        .await;
+    let conv = created["conversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    eventually(
+        "A's webhook told the shared index who controls it",
+        || async {
+            let known = b.server.actors.tracker.conversation(&conv).await;
+            known
+                .expect("the index answers")
+                .is_some_and(|e| e.active_switchboard_integration.is_some())
+        },
+    )
+    .await;
+    b.ok(
+        "send_message",
+        json!({"conversationId": conv, "content": {"type": "text", "text": "Bot here."}}),
+    )
+    .await;
+    // An agent takes over through the API itself: only the webhook to A tells of it.
+    let passed = fleet
+        .sim
+        .post(
+            &TestSim::app(&format!("/conversations/{conv}/passControl")),
+            json!({"switchboardIntegration": "zd-agentWorkspace"}),
+        )
+        .await;
+    assert_eq!(passed.status, 200, "{:?}", passed.body);
+    let reads = fleet.sim.count(GET_CONVERSATION, "200").await;
+    eventually("B refuses to answer over the agent", || async {
+        let r = b
+            .call(
+                "send_message",
+                json!({"conversationId": conv, "content": {"type": "text", "text": "Still me."}}),
+            )
+            .await;
+        r.is_error == Some(true)
+    })
+    .await;
+    let e = b
+        .err(
+            "send_message",
+            json!({"conversationId": conv, "content": {"type": "text", "text": "Still me."}}),
+        )
+        .await;
+    assert_eq!(e["error"], "not_in_control", "{e}");
+    assert_eq!(
+        e["activeSwitchboardIntegration"]["name"],
+        "zd-agentWorkspace"
+    );
+    assert_eq!(
+        fleet.sim.count(GET_CONVERSATION, "200").await,
+        reads,
+        "B read who controls it from the shared index, not the API"
+    );
+    // B lists from the same index, filtered: the conversation the agent now holds.
+    let listed = b
+        .ok(
+            "list_conversations",
+            json!({"activeSwitchboardIntegration": "zd:agentWorkspace", "awaitingReply": false}),
+        )
+        .await;
+    assert!(
+        listed["indexed"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["id"] == conv.as_str())),
+        "{listed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
