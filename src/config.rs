@@ -172,6 +172,58 @@ struct FileValues {
     webhook_secret: Option<String>,
     timeout_secs: Option<u64>,
     jwt_lifetime_secs: Option<u64>,
+    // Settings of the server itself, re-read on SIGHUP and when the file changes
+    // ([`crate::live`]).
+    server_name: Option<String>,
+    server_description: Option<String>,
+    instructions: Option<String>,
+    rate_limit: Option<String>,
+    read_only: Option<bool>,
+    tools: Option<Vec<String>>,
+    switchboard_integration: Option<String>,
+    dry_run: Option<bool>,
+}
+
+/// The keys of the settings file that concern the server itself rather than the upstream: what
+/// [`crate::live`] reloads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveFile {
+    pub server_name: Option<String>,
+    pub server_description: Option<String>,
+    pub instructions: Option<String>,
+    /// The upstream budget, `RPS[:BURST]`.
+    pub rate_limit: Option<RequestRate>,
+    pub read_only: Option<bool>,
+    pub tools: Option<Vec<String>>,
+    pub switchboard_integration: Option<String>,
+    pub dry_run: Option<bool>,
+    /// Whether the file sets `timeout_secs` (for the not-reloadable note when a flag pins it).
+    pub timeout_secs: Option<u64>,
+}
+
+/// Reads the server's own keys of the settings file at `path` (the file is checked whole: an
+/// unknown key is an error).
+pub fn read_live_file(path: &Path) -> Result<LiveFile, ConfigError> {
+    let f = read_file(path)?;
+    let note = format!(" (from {})", path.display());
+    let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let rate_limit = match text(f.rate_limit) {
+        Some(r) => Some(
+            RequestRate::parse(&r).map_err(|why| err("rate_limit", &note, why))?,
+        ),
+        None => None,
+    };
+    Ok(LiveFile {
+        server_name: text(f.server_name),
+        server_description: text(f.server_description),
+        instructions: text(f.instructions),
+        rate_limit,
+        read_only: f.read_only,
+        tools: f.tools,
+        switchboard_integration: text(f.switchboard_integration),
+        dry_run: f.dry_run,
+        timeout_secs: f.timeout_secs,
+    })
 }
 
 /// A raw value and where it came from.

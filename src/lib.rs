@@ -85,6 +85,7 @@ pub mod access;
 pub mod actors;
 pub mod config;
 pub mod error;
+pub mod live;
 pub mod mcp;
 pub mod operations;
 pub mod secret;

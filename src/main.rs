@@ -11,7 +11,6 @@ use clap::Args;
 use rmcp::ServiceExt;
 use tokio::net::TcpListener;
 
-use zendesk_messaging_mcp::access::AccessPolicy;
 use zendesk_messaging_mcp::actors::SupervisorSettings;
 use zendesk_messaging_mcp::config::{Config, ConfigFlags};
 use zendesk_messaging_mcp::mcp::ZendeskMcp;
@@ -118,23 +117,10 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The access rules and HTTP options, from the flags and the ZENDESK_MCP_TOKENS* variables.
+    /// The access rules and HTTP options, from the flags, the ZENDESK_MCP_TOKENS* variables and
+    /// the settings file: read now and again on SIGHUP or a change of either file.
     fn http(&self) -> Result<HttpOptions, String> {
-        let inline = std::env::var("ZENDESK_MCP_TOKENS").ok();
-        let file = self
-            .tokens_file
-            .clone()
-            .or_else(|| std::env::var_os("ZENDESK_MCP_TOKENS_FILE").map(Into::into));
-        let access = AccessPolicy::build(
-            inline.as_deref(),
-            file.as_deref(),
-            self.read_only,
-            self.tools.clone(),
-            &ZendeskMcp::tool_names(),
-        )
-        .map_err(|e| e.to_string())?;
-        let mut access = access;
-        access.switchboard_integration = match self.switchboard_integration.as_deref() {
+        let switchboard_integration = match self.switchboard_integration.as_deref() {
             Some(s) if s.trim().is_empty() => {
                 return Err(
                     "--switchboard-integration is empty: name the integration (id, name or type)"
@@ -143,24 +129,60 @@ impl ServeArgs {
             }
             other => other.map(|s| s.trim().to_owned()),
         };
-        access.dry_run = self.dry_run;
+        let defaults = zendesk_messaging_mcp::actors::dispatcher::DispatchLimits::default();
+        let sources = zendesk_messaging_mcp::live::Sources {
+            config_flags: self.config.clone(),
+            env: std::env::vars().collect(),
+            tokens_file: self
+                .tokens_file
+                .clone()
+                .or_else(|| std::env::var_os("ZENDESK_MCP_TOKENS_FILE").map(Into::into)),
+            inline_tokens: std::env::var("ZENDESK_MCP_TOKENS").ok(),
+            read_only: self.read_only,
+            tools: self.tools.clone(),
+            switchboard_integration,
+            dry_run: self.dry_run,
+            rate_limit: self.rate_limit,
+            default_rate: zendesk_messaging_mcp::config::RequestRate {
+                per_second: defaults.rate,
+                burst: defaults.burst,
+            },
+            fixed_timeout: self.simulator.then(|| {
+                std::time::Duration::from_secs(
+                    self.config
+                        .timeout_secs
+                        .as_deref()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(zendesk_messaging_mcp::config::DEFAULT_TIMEOUT_SECS),
+                )
+            }),
+            known_tools: ZendeskMcp::tool_names(),
+        };
+        let (live, pinned) = zendesk_messaging_mcp::live::Live::from_sources(sources)?;
+        for note in pinned {
+            tracing::info!("{note}");
+        }
         Ok(HttpOptions {
-            access: Arc::new(access),
+            access: live.get().access.clone(),
+            live: Some(live),
             allowed_hosts: self.allowed_host.clone(),
             allowed_origins: self.allowed_origin.clone(),
             ..Default::default()
         })
     }
 
-    fn settings(&self, telemetry: Arc<Telemetry>) -> SupervisorSettings {
+    /// The actors' settings; `rate` is the upstream budget the flags and the settings file say.
+    fn settings(
+        &self,
+        telemetry: Arc<Telemetry>,
+        rate: zendesk_messaging_mcp::config::RequestRate,
+    ) -> SupervisorSettings {
         let mut s = SupervisorSettings {
             telemetry,
             ..Default::default()
         };
-        if let Some(r) = self.rate_limit {
-            s.limits.rate = r.per_second;
-            s.limits.burst = r.burst;
-        }
+        s.limits.rate = rate.per_second;
+        s.limits.burst = rate.burst;
         if let Some(n) = self.max_in_flight {
             s.limits.max_in_flight = n.max(1);
         }
@@ -206,7 +228,6 @@ impl ServeArgs {
 struct Started {
     server: RunningServer,
     simulator: Option<simulator::RunningSimulator>,
-    access: Arc<AccessPolicy>,
     /// `--shutdown-grace`, seconds.
     grace: u64,
 }
@@ -253,7 +274,12 @@ async fn start(
         eprintln!("serve: cannot listen on {bind}: {e}");
         ExitCode::from(1)
     })?;
-    let mut settings = args.settings(telemetry);
+    let rate = http
+        .live
+        .as_ref()
+        .map(|l| l.get().rate)
+        .expect("the settings are read from their sources");
+    let mut settings = args.settings(telemetry, rate);
     settings.redis = args.redis().map_err(|e| {
         eprintln!("serve: {e}");
         ExitCode::from(2)
@@ -323,7 +349,6 @@ async fn start(
     Ok(Started {
         server: running,
         simulator,
-        access: http.access,
         grace,
     })
 }
@@ -382,7 +407,7 @@ async fn run_stdio(args: ServeArgs, telemetry: Arc<Telemetry>) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let service = match ZendeskMcp::new(running.server.operations.clone(), running.access.clone())
+    let service = match ZendeskMcp::new(running.server.operations.clone(), running.server.live.clone())
         .serve(rmcp::transport::stdio())
         .await
     {

@@ -12,7 +12,8 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
-use crate::access::{AccessPolicy, AccessProfile};
+use crate::access::{AccessPolicy, AccessProfile, CallerRules};
+use crate::live::Live;
 use crate::actors::switchboard::Control;
 use crate::error::{CallError, ErrorClass};
 use crate::operations::Operations;
@@ -81,7 +82,8 @@ const TOOLS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 #[derive(Clone)]
 pub struct ZendeskMcp {
     ops: Arc<Operations>,
-    access: Arc<AccessPolicy>,
+    /// The settings in force (access rules, what the server tells clients), reloadable.
+    live: Arc<Live>,
     /// Built once per process: every session and stateless request shares it.
     tool_router: &'static ToolRouter<Self>,
     /// The lowest level of log notifications the client asked for (none until it asks).
@@ -120,6 +122,16 @@ tokio::task_local! {
     /// the call's metrics and audit record take it from the error itself (and a dry run's
     /// request becomes the result).
     static CALL_ERROR: std::cell::RefCell<Option<CallError>>;
+}
+
+tokio::task_local! {
+    /// What applies to the caller of the current tool call, as it was when the call started.
+    static CALLER: CallerRules;
+}
+
+/// The rules of the current call's caller (the defaults outside a call).
+fn caller_rules() -> CallerRules {
+    CALLER.try_with(Clone::clone).unwrap_or_default()
 }
 
 /// Notes the current tool call's error (nothing outside a call).
@@ -213,11 +225,11 @@ impl ZendeskMcp {
     /// One per MCP session (and per request of the stateless protocol), so it must be cheap:
     /// the tool table, with every schema, is built once per process and shared, neither
     /// generated nor copied again.
-    pub fn new(ops: Arc<Operations>, access: Arc<AccessPolicy>) -> Self {
+    pub fn new(ops: Arc<Operations>, live: Arc<Live>) -> Self {
         static ROUTER: std::sync::OnceLock<ToolRouter<ZendeskMcp>> = std::sync::OnceLock::new();
         Self {
             ops,
-            access,
+            live,
             tool_router: ROUTER.get_or_init(Self::portable_router),
             log_level: Default::default(),
         }
@@ -302,6 +314,11 @@ impl ZendeskMcp {
         (peer, forwarded)
     }
 
+    /// The access rules in force now.
+    fn access(&self) -> Arc<AccessPolicy> {
+        self.live.get().access.clone()
+    }
+
     /// Whether the caller may see and call `tool`.
     fn permits(&self, profile: Option<&AccessProfile>, tool: &rmcp::model::Tool) -> bool {
         let read_only = tool
@@ -309,7 +326,7 @@ impl ZendeskMcp {
             .as_ref()
             .and_then(|a| a.read_only_hint)
             .unwrap_or(false);
-        self.access.allows(profile, &tool.name, read_only)
+        self.access().allows(profile, &tool.name, read_only)
     }
 
     /// Sends a log notification to the client if it asked for this level or a lower one.
@@ -433,9 +450,18 @@ impl ServerHandler for ZendeskMcp {
             .map_or("default", |p| p.name.as_str())
             .to_owned();
         let caller = Self::caller_address(&context);
-        let rules = self.access.rules(profile.as_deref());
+        // The settings this call runs under, to its end, whatever a reload brings meanwhile.
+        let access = self.access();
+        let rules = access.rules(profile.as_deref());
         if let Some(t) = self.tool_router.get(&tool)
-            && !self.permits(profile.as_deref(), t)
+            && !access.allows(
+                profile.as_deref(),
+                &tool,
+                t.annotations
+                    .as_ref()
+                    .and_then(|a| a.read_only_hint)
+                    .unwrap_or(false),
+            )
         {
             let refused = CallError::Forbidden {
                 tool: tool.clone(),
@@ -527,6 +553,7 @@ impl ServerHandler for ZendeskMcp {
                     let result = call.await;
                     (result, CALL_ERROR.with(|c| c.borrow_mut().take()))
                 };
+                let call = CALLER.scope(rules.clone(), call);
                 let (result, noted) = if rules.dry_run {
                     CALL_ERROR
                         .scope(noted, crate::actors::dispatcher::dry_run(call))
@@ -620,18 +647,29 @@ impl ServerHandler for ZendeskMcp {
 
     #[allow(deprecated)] // logging: see `log`
     fn get_info(&self) -> ServerConfig {
+        let settings = self.live.get();
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .enable_prompts()
                 .enable_resources()
                 .enable_logging()
                 .build(),
         )
-        .with_server_info(Implementation::new(
-            "zendesk-messaging-mcp",
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .with_instructions(INSTRUCTIONS)
+        .with_server_info({
+            let mut info = Implementation::new(&settings.server_name, env!("CARGO_PKG_VERSION"));
+            info.description.clone_from(&settings.server_description);
+            info
+        })
+        .with_instructions(match &settings.instructions {
+            Some(more) => format!("{INSTRUCTIONS}\n\nFrom the operator:\n{more}"),
+            None => INSTRUCTIONS.to_owned(),
+        })
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        // A session is told when a settings reload may have changed its tool list.
+        self.live.register(context.peer);
     }
 }

@@ -53,12 +53,15 @@ enum CredentialCheck {
     Refused(String),
 }
 
+/// How often the settings files are looked at for a change.
+const RELOAD_POLL: Duration = Duration::from_secs(1);
+
 /// What the HTTP routes share.
 #[derive(Clone)]
 pub struct AppState {
     pub actors: Arc<Actors>,
     operations: Arc<Operations>,
-    access: Arc<AccessPolicy>,
+    live: Arc<crate::live::Live>,
     telemetry: Arc<crate::telemetry::Telemetry>,
     app_id: Arc<str>,
     webhook_secret: Option<Secret>,
@@ -77,8 +80,11 @@ impl AppState {
 /// How the HTTP face is set up, beyond the actors.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
-    /// Who may call `/mcp` and which tools each caller may use.
+    /// Who may call `/mcp` and which tools each caller may use (when `live` is not given).
     pub access: Arc<AccessPolicy>,
+    /// Settings re-read from their files while the server runs ([`crate::live`]); `None`:
+    /// `access` and the configuration, fixed.
+    pub live: Option<Arc<crate::live::Live>>,
     /// `Host` names accepted on `/mcp` besides the loopback ones (DNS-rebinding protection).
     pub allowed_hosts: Vec<String>,
     /// Browser `Origin`s accepted on `/mcp` besides the server's own loopback origins.
@@ -96,6 +102,7 @@ impl Default for HttpOptions {
     fn default() -> Self {
         Self {
             access: Arc::new(AccessPolicy::default()),
+            live: None,
             allowed_hosts: vec![],
             allowed_origins: vec![],
             max_body: 1024 * 1024,
@@ -108,7 +115,7 @@ impl Default for HttpOptions {
 /// The router with every route.
 pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: u16) -> Router {
     let operations = state.operations.clone();
-    let access = state.access.clone();
+    let live = state.live.clone();
     let hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
         .into_iter()
         .map(str::to_owned)
@@ -131,7 +138,7 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
     // With a shared store, a session started on another replica is restored here.
     config.session_store = state.actors.stores.sessions();
     let mcp: StreamableHttpService<ZendeskMcp, LocalSessionManager> = StreamableHttpService::new(
-        move || Ok(ZendeskMcp::new(operations.clone(), access.clone())),
+        move || Ok(ZendeskMcp::new(operations.clone(), live.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );
@@ -280,6 +287,8 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     match state
+        .live
+        .get()
         .access
         .authenticate(header.as_deref(), &*state.actors.stores.inbound)
         .await
@@ -330,6 +339,8 @@ pub struct RunningServer {
     pub actors: Arc<Actors>,
     /// The operations the tools call (for a transport of its own, such as stdio).
     pub operations: Arc<Operations>,
+    /// The settings in force, reloadable when built from files.
+    pub live: Arc<crate::live::Live>,
     ct: CancellationToken,
     mcp_ct: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -388,16 +399,27 @@ pub async fn serve_with(
     http: HttpOptions,
 ) -> Result<RunningServer, CallError> {
     settings.limits.deadline = config.timeout;
+    let rate = (settings.limits.rate, settings.limits.burst);
     let telemetry = settings.telemetry.clone();
     let addr = listener
         .local_addr()
         .map_err(|e| CallError::Internal(e.to_string()))?;
     let actors = Arc::new(Actors::start(config, settings).await?);
     let operations = Arc::new(Operations::new(actors.clone()));
+    let live = http.live.clone().unwrap_or_else(|| {
+        crate::live::Live::fixed(crate::live::LiveSettings::fixed(
+            http.access.clone(),
+            config.timeout,
+            crate::config::RequestRate {
+                per_second: rate.0,
+                burst: rate.1,
+            },
+        ))
+    });
     let state = AppState {
         actors: actors.clone(),
         operations: operations.clone(),
-        access: http.access.clone(),
+        live: live.clone(),
         telemetry,
         app_id: config.app_id.as_str().into(),
         webhook_secret: config.webhook_secret.clone(),
@@ -409,6 +431,8 @@ pub async fn serve_with(
         );
     }
     let ct = CancellationToken::new();
+    // The settings files, re-read on SIGHUP and when they change.
+    live.watch(actors.clone(), RELOAD_POLL, ct.child_token());
     // The credentials first; then, with the upstream known to answer, the webhook check.
     let (check_state, scope, check_ct) = (state.clone(), config.scope, ct.child_token());
     let (webhook_secret, every) = (config.webhook_secret.clone(), http.webhook_check);
@@ -450,6 +474,7 @@ pub async fn serve_with(
         addr,
         actors,
         operations,
+        live,
         ct,
         mcp_ct,
         task,

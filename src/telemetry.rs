@@ -79,6 +79,8 @@ pub struct Metrics {
     pub store_duration: Histogram<f64>,
     /// `mcp.server.degraded` {reason}: 1 while the replica serves without its shared store.
     pub degraded: Gauge<u64>,
+    /// `mcp.server.config.reloads` {outcome: applied|unchanged|invalid}: settings files re-read.
+    pub config_reloads: Counter<u64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -185,6 +187,12 @@ impl Metrics {
                 .u64_gauge("mcp.server.degraded")
                 .with_description(
                     "1 while the replica serves without its shared store (Redis), else 0",
+                )
+                .build(),
+            config_reloads: meter
+                .u64_counter("mcp.server.config.reloads")
+                .with_description(
+                    "Settings files re-read (SIGHUP or a change), by outcome: applied, unchanged or invalid (the old settings kept)",
                 )
                 .build(),
         }

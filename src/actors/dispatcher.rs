@@ -724,7 +724,9 @@ pub fn upstream_error(operation: &'static str, status: u16, body: &[u8]) -> Call
 pub struct DispatcherHandle {
     pub(crate) slot: Arc<Slot<DispatchMsg>>,
     app_id: Arc<str>,
-    deadline: Duration,
+    /// A call's deadline, milliseconds: one value for every clone, which a settings reload
+    /// changes (calls already made keep theirs).
+    deadline: Arc<std::sync::atomic::AtomicU64>,
     backoff: Arc<DispatchLimits>,
 }
 
@@ -750,9 +752,24 @@ impl DispatcherHandle {
         Self {
             slot,
             app_id: app_id.into(),
-            deadline: limits.deadline,
+            deadline: Arc::new(std::sync::atomic::AtomicU64::new(
+                limits.deadline.as_millis() as u64,
+            )),
             backoff: Arc::new(limits.clone()),
         }
+    }
+
+    /// A call's deadline now.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Sets the deadline of the calls made from now on (a reloaded upstream timeout).
+    pub fn set_deadline(&self, deadline: Duration) {
+        self.deadline.store(
+            deadline.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The app every request addresses.
@@ -791,8 +808,8 @@ impl DispatcherHandle {
         req: Arc<HttpRequest>,
         span: tracing::Span,
     ) -> Result<UpstreamResponse, CallError> {
-        let deadline = Instant::now() + self.deadline;
-        let budget = self.deadline;
+        let budget = self.deadline();
+        let deadline = Instant::now() + budget;
         let make = |reply| {
             DispatchMsg::Submit(Job {
                 req: req.clone(),

@@ -302,6 +302,8 @@ pub struct Actors {
     pub stores: crate::shared::Stores,
     /// The idempotency records of keyed sends.
     pub keys: Arc<dyn crate::shared::IdempotencyStore>,
+    /// The upstream budget the dispatcher spends (shared by every replica on Redis).
+    pub budget: Arc<dyn crate::shared::RateBudget>,
     supervisor: ActorRef<SupervisorMsg>,
     /// True once the supervisor, and so every actor, has stopped.
     stopped: tokio::sync::watch::Receiver<bool>,
@@ -376,15 +378,16 @@ impl Actors {
             &stores,
             settings.limits.deadline + Duration::from_secs(5),
         );
+        let budget = settings.stores.budget(crate::shared::BudgetShape {
+            rate: settings.limits.rate,
+            burst: settings.limits.burst,
+            min_rate_share: settings.limits.min_rate_share,
+        });
         let children = Children {
             auth: (auth_args, auth.slot.clone()),
             dispatcher: (
                 DispatcherArgs {
-                    budget: settings.stores.budget(crate::shared::BudgetShape {
-                        rate: settings.limits.rate,
-                        burst: settings.limits.burst,
-                        min_rate_share: settings.limits.min_rate_share,
-                    }),
+                    budget: budget.clone(),
                     limits: settings.limits.clone(),
                     transport: Transport::new(&config.api_url)?,
                     auth: auth.clone(),
@@ -422,6 +425,7 @@ impl Actors {
             tracker,
             stores,
             keys,
+            budget,
             supervisor,
             stopped: {
                 tokio::spawn(async move {

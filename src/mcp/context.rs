@@ -275,7 +275,7 @@ impl ZendeskMcp {
     /// Who may keep a list: anyone without tokens; with tokens, only the caller (what it holds
     /// depends on its profile).
     pub(super) fn list_scope(&self) -> rmcp::model::CacheScope {
-        if self.access.requires_tokens() {
+        if self.access().requires_tokens() {
             rmcp::model::CacheScope::Private
         } else {
             rmcp::model::CacheScope::Public

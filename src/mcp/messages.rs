@@ -63,7 +63,6 @@ impl ZendeskMcp {
     async fn send_message(
         &self,
         Parameters(a): Parameters<SendMessageArgs>,
-        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SentMessages>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
         let content = content::parse_content(a.content)?;
@@ -73,7 +72,7 @@ impl ZendeskMcp {
             .map_or_else(|| Ok(Author::business()), Author::try_from)?;
         let destination = a.destination.map(Destination::try_from).transpose()?;
         // The send guard: a business message only where the caller's integration is in control.
-        let rules = self.access.rules(Self::profile(&ctx).as_deref());
+        let rules = caller_rules();
         let overriding = a.override_control == Some(true);
         if overriding && !rules.allow_override {
             return Err(CallError::invalid(

@@ -27,6 +27,10 @@ pub trait RateBudget: Send + Sync + std::fmt::Debug {
     fn succeeded(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The current rate, requests per second (as last known).
     fn rate(&self) -> f64;
+    /// Sets a new full rate and burst (a reloaded `rate_limit`); on a shared budget, for every
+    /// replica. Answers the full rate and burst now in force. The adaptive rate never rises above
+    /// the new full rate; a lower one takes effect at once.
+    fn reshape(&self, rate: f64, burst: u32) -> BoxFuture<'_, Result<(f64, u32), StoreError>>;
 }
 
 /// The numbers of a [`RateBudget`].
@@ -42,12 +46,12 @@ pub struct BudgetShape {
 /// [`RateBudget`] of this process alone.
 #[derive(Debug)]
 pub struct MemoryRateBudget {
-    shape: BudgetShape,
     inner: Mutex<BudgetInner>,
 }
 
 #[derive(Debug)]
 struct BudgetInner {
+    shape: BudgetShape,
     tokens: f64,
     refilled_at: Instant,
     rate: f64,
@@ -57,8 +61,8 @@ struct BudgetInner {
 impl MemoryRateBudget {
     pub fn new(shape: BudgetShape) -> Self {
         Self {
-            shape,
             inner: Mutex::new(BudgetInner {
+                shape,
                 tokens: f64::from(shape.burst),
                 refilled_at: Instant::now(),
                 rate: shape.rate,
@@ -85,7 +89,7 @@ impl RateBudget for MemoryRateBudget {
         } else {
             b.paused_until = None;
             let elapsed = now.saturating_duration_since(b.refilled_at).as_secs_f64();
-            b.tokens = (b.tokens + elapsed * b.rate).min(f64::from(self.shape.burst));
+            b.tokens = (b.tokens + elapsed * b.rate).min(f64::from(b.shape.burst));
             b.refilled_at = now;
             let granted = (b.tokens.floor().max(0.0) as u32).min(want);
             b.tokens -= f64::from(granted);
@@ -108,7 +112,7 @@ impl RateBudget for MemoryRateBudget {
         // What was left up to now is taken: the refill starts again from now, at half the rate.
         let now = Instant::now();
         b.refilled_at = now;
-        let floor = self.shape.rate * self.shape.min_rate_share;
+        let floor = b.shape.rate * b.shape.min_rate_share;
         b.rate = (b.rate * 0.5).max(floor);
         b.tokens = b.tokens.min(0.0);
         if let Some(wait) = retry_after {
@@ -120,11 +124,21 @@ impl RateBudget for MemoryRateBudget {
 
     fn succeeded(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         let mut b = self.inner();
-        b.rate = (b.rate + self.shape.rate * 0.02).min(self.shape.rate);
+        b.rate = (b.rate + b.shape.rate * 0.02).min(b.shape.rate);
         Box::pin(async { Ok(()) })
     }
 
     fn rate(&self) -> f64 {
         self.inner().rate
+    }
+
+    fn reshape(&self, rate: f64, burst: u32) -> BoxFuture<'_, Result<(f64, u32), StoreError>> {
+        let mut b = self.inner();
+        let was_full = b.rate >= b.shape.rate;
+        b.shape.rate = rate;
+        b.shape.burst = burst;
+        b.rate = if was_full { rate } else { b.rate.min(rate) };
+        b.tokens = b.tokens.min(f64::from(burst));
+        Box::pin(async move { Ok((rate, burst)) })
     }
 }

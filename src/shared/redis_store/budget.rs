@@ -10,7 +10,8 @@ use super::*;
 ///
 /// KEYS[1] the hash. ARGV: want, successes since the last call, full rate, burst, floor share,
 /// reserve (permits kept out of the burst for leases in flight), mode (`grant` or `throttle`),
-/// `Retry-After` (µs, 0 for none), idle expiry (ms).
+/// `Retry-After` (µs, 0 for none), idle expiry (ms). Mode `reshape` sets the full rate and burst
+/// from ARGV (a reloaded `rate_limit`) and grants nothing.
 /// Reply: granted, wait (µs), paused (0/1), rate (text), full rate (text), burst.
 static BUDGET: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
     Script::new(
@@ -21,11 +22,17 @@ local k = KEYS[1]
 local v = redis.call('HMGET', k, 'full', 'burst', 'tokens', 'at', 'rate', 'pause')
 local full = tonumber(v[1]) or tonumber(ARGV[3])
 local burst = tonumber(v[2]) or tonumber(ARGV[4])
+local rate = tonumber(v[5]) or full
+if ARGV[7] == 'reshape' then
+  local was_full = rate >= full
+  full = tonumber(ARGV[3])
+  burst = tonumber(ARGV[4])
+  if was_full then rate = full else rate = math.min(rate, full) end
+end
 local floor = full * tonumber(ARGV[5])
 local cap = math.max(1, burst - tonumber(ARGV[6]))
-local tokens = tonumber(v[3]) or cap
+local tokens = math.min(cap, tonumber(v[3]) or cap)
 local at = tonumber(v[4]) or now
-local rate = tonumber(v[5]) or full
 local pause = tonumber(v[6]) or 0
 local successes = tonumber(ARGV[2])
 if successes > 0 then rate = math.min(full, rate + full * 0.02 * successes) end
@@ -79,12 +86,37 @@ const IDLE_EXPIRY: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 pub struct RedisRateBudget {
     redis: Redis,
-    shape: BudgetShape,
-    window: Duration,
-    reserve: u32,
+    /// The lease window asked for at start; the one in use shrinks to fit the burst.
+    base_window: Duration,
+    sizing: Mutex<Sizing>,
     local: Mutex<Lease>,
     successes: AtomicU32,
     fallback: Mutex<Option<(u32, Arc<MemoryRateBudget>)>>,
+}
+
+/// The shape this replica was given and what follows from it.
+#[derive(Debug, Clone, Copy)]
+struct Sizing {
+    shape: BudgetShape,
+    window: Duration,
+    reserve: u32,
+}
+
+impl Sizing {
+    fn of(shape: BudgetShape, window: Duration) -> Self {
+        // Kept out of the shared burst for leases spent late: `rate × window`, at most half the
+        // burst (the window shrinks to fit; without a burst to spare there is no lease).
+        let spare = shape.burst / 2;
+        let window = window.min(Duration::from_secs_f64(
+            f64::from(spare) / shape.rate.max(0.001),
+        ));
+        let reserve = ((shape.rate * window.as_secs_f64()) - 1e-9).ceil().max(0.0) as u32;
+        Self {
+            shape,
+            window,
+            reserve,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -105,24 +137,18 @@ struct Lease {
     rate: f64,
     full: f64,
     told: bool,
+    /// The full rate and burst Redis last answered.
+    shared: (f64, u32),
 }
 
 impl RedisRateBudget {
     /// `window`: how long a lease may be spent (100 ms is a good value; zero asks Redis for
     /// every permit).
     pub fn new(redis: Redis, shape: BudgetShape, window: Duration) -> Self {
-        // Kept out of the shared burst for leases spent late: `rate × window`, at most half the
-        // burst (the window shrinks to fit; without a burst to spare there is no lease).
-        let spare = shape.burst / 2;
-        let window = window.min(Duration::from_secs_f64(
-            f64::from(spare) / shape.rate.max(0.001),
-        ));
-        let reserve = ((shape.rate * window.as_secs_f64()) - 1e-9).ceil().max(0.0) as u32;
         Self {
             redis,
-            shape,
-            window,
-            reserve,
+            base_window: window,
+            sizing: Mutex::new(Sizing::of(shape, window)),
             local: Mutex::new(Lease {
                 held: 0,
                 until: Instant::now(),
@@ -134,6 +160,7 @@ impl RedisRateBudget {
                 rate: shape.rate,
                 full: shape.rate,
                 told: false,
+                shared: (shape.rate, shape.burst),
             }),
             successes: AtomicU32::new(0),
             fallback: Mutex::new(None),
@@ -144,17 +171,22 @@ impl RedisRateBudget {
         self.local.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn sizing(&self) -> Sizing {
+        *self.sizing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The bucket spent while Redis is down: `rate / N`, rebuilt when N changes.
     fn fallback(&self) -> Arc<MemoryRateBudget> {
         let n = self.redis.health.replicas();
+        let shape = self.sizing().shape;
         let mut guard = self.fallback.lock().unwrap_or_else(|p| p.into_inner());
         match &*guard {
             Some((m, budget)) if *m == n => budget.clone(),
             _ => {
                 let share = BudgetShape {
-                    rate: self.shape.rate / f64::from(n),
-                    burst: (self.shape.burst / n).max(1),
-                    min_rate_share: self.shape.min_rate_share,
+                    rate: shape.rate / f64::from(n),
+                    burst: (shape.burst / n).max(1),
+                    min_rate_share: shape.min_rate_share,
                 };
                 let budget = Arc::new(MemoryRateBudget::new(share));
                 *guard = Some((n, budget.clone()));
@@ -170,13 +202,14 @@ impl RedisRateBudget {
         retry_after: Option<Duration>,
     ) -> Result<Grant, StoreError> {
         let successes = self.successes.swap(0, Ordering::Relaxed);
+        let z = self.sizing();
         let mut s = BUDGET.key(self.redis.key("budget"));
         s.arg(want)
             .arg(successes)
-            .arg(self.shape.rate)
-            .arg(self.shape.burst)
-            .arg(self.shape.min_rate_share)
-            .arg(self.reserve)
+            .arg(z.shape.rate)
+            .arg(z.shape.burst)
+            .arg(z.shape.min_rate_share)
+            .arg(z.reserve)
             .arg(mode)
             .arg(retry_after.map_or(0, |d| d.as_micros() as u64))
             .arg(IDLE_EXPIRY.as_millis() as u64);
@@ -192,16 +225,17 @@ impl RedisRateBudget {
         let mut local = self.local();
         local.rate = rate;
         local.full = full;
-        if !local.told && ((full - self.shape.rate).abs() > 1e-9 || burst != self.shape.burst) {
+        if !local.told && ((full - z.shape.rate).abs() > 1e-9 || burst != z.shape.burst) {
             local.told = true;
             tracing::warn!(
                 shared_rate = full,
                 shared_burst = burst,
                 "this replica was started with --rate-limit {}:{}, but the fleet's budget in Redis is {full}:{burst}: the shared budget is used; give every replica the same --rate-limit",
-                self.shape.rate,
-                self.shape.burst
+                z.shape.rate,
+                z.shape.burst
             );
         }
+        local.shared = (full, burst);
         Ok(Grant {
             granted: at(0) as u32,
             wait: Duration::from_micros(at(1) as u64),
@@ -234,6 +268,7 @@ impl RateBudget for RedisRateBudget {
                     });
                 }
             }
+            let window = self.sizing().window;
             let lease = {
                 let mut local = self.local();
                 // What this replica spent per window since it last asked, up to what the fleet
@@ -244,11 +279,11 @@ impl RateBudget for RedisRateBudget {
                     (local.spent - spent) as f64 / secs
                 });
                 local.asked = Some((now, local.spent));
-                let most = (local.rate * self.window.as_secs_f64()).ceil();
+                let most = (local.rate * window.as_secs_f64()).ceil();
                 let wanted = if local.short {
                     most
                 } else {
-                    (demand * self.window.as_secs_f64()).ceil().min(most)
+                    (demand * window.as_secs_f64()).ceil().min(most)
                 };
                 (wanted as u32).max(want)
             };
@@ -266,7 +301,7 @@ impl RateBudget for RedisRateBudget {
                     local.spent += u64::from(given);
                     local.short = grant.granted < lease;
                     local.held = grant.granted - given;
-                    local.until = asked_at + self.window.mul_f64(0.8);
+                    local.until = asked_at + window.mul_f64(0.8);
                     if given < want {
                         // Short of permits, the fleet is at its budget: ask again after half a
                         // window (or when the pause ends), not for each permit, so the replicas
@@ -274,8 +309,8 @@ impl RateBudget for RedisRateBudget {
                         // shared bucket, full, would drop permits.
                         let wait = grant
                             .wait
-                            .max(self.window / 2)
-                            .min(self.window.max(grant.wait));
+                            .max(window / 2)
+                            .min(window.max(grant.wait));
                         local.next = Instant::now() + wait;
                         local.paused = grant.paused;
                         return Ok(Grant {
@@ -336,5 +371,29 @@ impl RateBudget for RedisRateBudget {
             return self.fallback().rate();
         }
         self.local().rate
+    }
+
+    fn reshape(&self, rate: f64, burst: u32) -> BoxFuture<'_, Result<(f64, u32), StoreError>> {
+        Box::pin(async move {
+            {
+                let mut sizing = self.sizing.lock().unwrap_or_else(|p| p.into_inner());
+                let shape = BudgetShape {
+                    rate,
+                    burst,
+                    ..sizing.shape
+                };
+                *sizing = Sizing::of(shape, self.base_window);
+            }
+            // The share spent while Redis is down follows the new shape.
+            *self.fallback.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            {
+                let mut local = self.local();
+                local.held = 0;
+                local.next = Instant::now();
+                local.told = false;
+            }
+            self.call(0, "reshape", None).await?;
+            Ok(self.local().shared)
+        })
     }
 }

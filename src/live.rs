@@ -1,0 +1,379 @@
+//! Settings edited without a restart: the settings file (`--config`) and the tokens file
+//! (`--tokens-file`) are re-read on SIGHUP and when either changes, and what they say is applied
+//! to the running server.
+//!
+//! What reloads: tokens and their profiles (tool sets, read-only, inbound limits, the send
+//! guard's integration, dry runs), the bounds on every caller (`read_only`, `tools`,
+//! `switchboard_integration`, `dry_run`), the upstream budget (`rate_limit`) and timeout
+//! (`timeout_secs`), and what the server tells clients (`server_name`, `server_description`,
+//! `instructions`). Flags and the environment take precedence over the file after a reload as
+//! at start: a file value a flag or variable pins is logged as not reloadable. An invalid file
+//! keeps the settings in force, logs why and counts it (`mcp.server.config.reloads`
+//! {outcome=invalid}). A call takes the settings once, when it starts, and finishes under them.
+//! Sessions are told when the tool list may have changed (`notifications/tools/list_changed`).
+//! With several replicas each re-reads its own file; the upstream budget lives in the shared
+//! store, so a reloaded `rate_limit` applies to the fleet, and each replica logs what it uses.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rmcp::RoleServer;
+use rmcp::service::Peer;
+
+use crate::access::AccessPolicy;
+use crate::actors::Actors;
+use crate::config::{Config, ConfigFlags, RequestRate, read_live_file};
+
+/// The server name clients see unless the settings file names another.
+pub const DEFAULT_SERVER_NAME: &str = "zendesk-messaging-mcp";
+
+/// The settings a call takes when it starts.
+#[derive(Debug)]
+pub struct LiveSettings {
+    pub access: Arc<AccessPolicy>,
+    /// `serverInfo.name`.
+    pub server_name: String,
+    /// `serverInfo.description`.
+    pub server_description: Option<String>,
+    /// The operator's words, added after the server's own instructions.
+    pub instructions: Option<String>,
+    /// The upstream deadline of one call.
+    pub timeout: Duration,
+    /// The upstream budget.
+    pub rate: RequestRate,
+}
+
+impl LiveSettings {
+    /// Settings that never change (tests, and a server built from options alone).
+    pub fn fixed(access: Arc<AccessPolicy>, timeout: Duration, rate: RequestRate) -> Self {
+        Self {
+            access,
+            server_name: DEFAULT_SERVER_NAME.to_owned(),
+            server_description: None,
+            instructions: None,
+            timeout,
+            rate,
+        }
+    }
+}
+
+/// Where the settings come from: the files, and what pins values over them.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The settings flags as given (the file's path among them), read again with `env`.
+    pub config_flags: ConfigFlags,
+    /// The environment at start.
+    pub env: HashMap<String, String>,
+    pub tokens_file: Option<PathBuf>,
+    /// `ZENDESK_MCP_TOKENS`.
+    pub inline_tokens: Option<String>,
+    /// `--read-only` (given: pinned on).
+    pub read_only: bool,
+    pub tools: Option<Vec<String>>,
+    pub switchboard_integration: Option<String>,
+    /// `--dry-run` (given: pinned on).
+    pub dry_run: bool,
+    /// `--rate-limit`.
+    pub rate_limit: Option<RequestRate>,
+    /// The budget when nothing sets one.
+    pub default_rate: RequestRate,
+    /// With the embedded simulator the upstream is not configured from the sources: its
+    /// timeout, fixed.
+    pub fixed_timeout: Option<Duration>,
+    pub known_tools: std::collections::BTreeSet<String>,
+}
+
+/// One reading of the sources.
+#[derive(Debug)]
+pub struct Loaded {
+    pub settings: LiveSettings,
+    /// File values a flag or variable pins, one line each.
+    pub pinned: Vec<String>,
+}
+
+impl Sources {
+    /// The settings file's path, from `--config` or `ZENDESK_MCP_CONFIG`.
+    pub fn config_file(&self) -> Option<PathBuf> {
+        self.config_flags
+            .config
+            .clone()
+            .or_else(|| self.env.get("ZENDESK_MCP_CONFIG").map(PathBuf::from))
+    }
+
+    /// Reads every source; an error names the file and what is wrong in it.
+    pub fn load(&self) -> Result<Loaded, String> {
+        // The whole settings file is checked as at start, the upstream's keys too.
+        let timeout = match self.fixed_timeout {
+            Some(t) => t,
+            None => {
+                Config::load_from(self.config_flags.clone(), &self.env)
+                    .map_err(|e| e.to_string())?
+                    .timeout
+            }
+        };
+        let file = match self.config_file() {
+            Some(path) => read_live_file(&path).map_err(|e| e.to_string())?,
+            None => Default::default(),
+        };
+        let mut pinned = vec![];
+        let mut pin = |given: bool, key: &str, by: &str| {
+            if given {
+                pinned.push(format!("{key} in the settings file is not reloadable: {by} sets it"));
+            }
+        };
+        pin(file.read_only.is_some() && self.read_only, "read_only", "--read-only");
+        pin(file.tools.is_some() && self.tools.is_some(), "tools", "--tools");
+        pin(
+            file.switchboard_integration.is_some() && self.switchboard_integration.is_some(),
+            "switchboard_integration",
+            "--switchboard-integration",
+        );
+        pin(file.dry_run.is_some() && self.dry_run, "dry_run", "--dry-run");
+        pin(
+            file.rate_limit.is_some() && self.rate_limit.is_some(),
+            "rate_limit",
+            "--rate-limit",
+        );
+        let timeout_pinned = self.config_flags.timeout_secs.is_some()
+            || self.env.contains_key("SUNCO_TIMEOUT_SECS");
+        pin(
+            file.timeout_secs.is_some() && timeout_pinned,
+            "timeout_secs",
+            "--timeout-secs or SUNCO_TIMEOUT_SECS",
+        );
+        let read_only = self.read_only || file.read_only == Some(true);
+        let tools = self.tools.clone().or(file.tools);
+        let mut access = AccessPolicy::build(
+            self.inline_tokens.as_deref(),
+            self.tokens_file.as_deref(),
+            read_only,
+            tools,
+            &self.known_tools,
+        )
+        .map_err(|e| e.to_string())?;
+        access.switchboard_integration = self
+            .switchboard_integration
+            .clone()
+            .or(file.switchboard_integration);
+        access.dry_run = self.dry_run || file.dry_run == Some(true);
+        Ok(Loaded {
+            settings: LiveSettings {
+                access: Arc::new(access),
+                server_name: file
+                    .server_name
+                    .unwrap_or_else(|| DEFAULT_SERVER_NAME.to_owned()),
+                server_description: file.server_description,
+                instructions: file.instructions,
+                timeout,
+                rate: self
+                    .rate_limit
+                    .or(file.rate_limit)
+                    .unwrap_or(self.default_rate),
+            },
+            pinned,
+        })
+    }
+
+    /// What the files hold now (to see whether they changed).
+    fn contents(&self) -> Vec<Option<Vec<u8>>> {
+        [self.config_file(), self.tokens_file.clone()]
+            .into_iter()
+            .map(|p| p.and_then(|p| std::fs::read(p).ok()))
+            .collect()
+    }
+}
+
+/// The settings in force, how to read them again, and the sessions to tell of a change.
+pub struct Live {
+    current: ArcSwap<LiveSettings>,
+    sources: Option<Sources>,
+    sessions: Mutex<Vec<Peer<RoleServer>>>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("current", &self.current.load())
+            .field("reloadable", &self.sources.is_some())
+            .finish()
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reloaded {
+    Applied,
+    Unchanged,
+}
+
+impl Live {
+    /// Settings that are never re-read.
+    pub fn fixed(settings: LiveSettings) -> Arc<Self> {
+        Arc::new(Self {
+            current: ArcSwap::from_pointee(settings),
+            sources: None,
+            sessions: Mutex::new(vec![]),
+        })
+    }
+
+    /// Settings read from `sources`, re-read by [`Live::reload`].
+    pub fn from_sources(sources: Sources) -> Result<(Arc<Self>, Vec<String>), String> {
+        let loaded = sources.load()?;
+        Ok((
+            Arc::new(Self {
+                current: ArcSwap::from_pointee(loaded.settings),
+                sources: Some(sources),
+                sessions: Mutex::new(vec![]),
+            }),
+            loaded.pinned,
+        ))
+    }
+
+    /// The settings in force now; a call keeps what it got here to its end.
+    pub fn get(&self) -> Arc<LiveSettings> {
+        self.current.load_full()
+    }
+
+    /// Remembers a session, to tell it when the tool list may have changed.
+    pub fn register(&self, peer: Peer<RoleServer>) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.retain(|p| !p.is_transport_closed());
+        sessions.push(peer);
+    }
+
+    /// Reads the sources again and applies them to `actors` (the upstream budget and deadline)
+    /// and to the calls that start from now on. `Err`: the sources are invalid; nothing changed.
+    pub async fn reload(&self, actors: &Actors, why: &str) -> Result<Reloaded, String> {
+        let Some(sources) = &self.sources else {
+            return Ok(Reloaded::Unchanged);
+        };
+        let metrics = &actors.metrics;
+        let outcome = |o: &'static str| {
+            metrics
+                .config_reloads
+                .add(1, &[crate::telemetry::kv("outcome", o)])
+        };
+        let loaded = match sources.load() {
+            Ok(l) => l,
+            Err(e) => {
+                outcome("invalid");
+                tracing::error!(reason = why, "the settings were not reloaded, the old ones stay in force: {e}");
+                return Err(e);
+            }
+        };
+        for note in &loaded.pinned {
+            tracing::info!("{note}");
+        }
+        let before = self.get();
+        let new = loaded.settings;
+        // Token secrets are not in the Debug form: compare them through the profiles they bind.
+        let access_changed = format!("{:?}", before.access) != format!("{:?}", new.access)
+            || before.access.fingerprint() != new.access.fingerprint();
+        let changed = access_changed
+            || before.server_name != new.server_name
+            || before.server_description != new.server_description
+            || before.instructions != new.instructions
+            || before.timeout != new.timeout
+            || before.rate != new.rate;
+        if !changed {
+            outcome("unchanged");
+            tracing::info!(reason = why, "settings re-read: nothing changed");
+            return Ok(Reloaded::Unchanged);
+        }
+        if before.timeout != new.timeout {
+            actors.dispatcher.set_deadline(new.timeout);
+            tracing::info!(
+                timeout_secs = new.timeout.as_secs(),
+                "the upstream timeout is now {} s for calls that start from now on",
+                new.timeout.as_secs()
+            );
+        }
+        if before.rate != new.rate {
+            match actors
+                .budget
+                .reshape(new.rate.per_second, new.rate.burst)
+                .await
+            {
+                Ok((rate, burst)) => tracing::info!(
+                    rate,
+                    burst,
+                    "the upstream budget in use is now {rate}/s with a burst of {burst} ({})",
+                    actors.stores.describe()
+                ),
+                Err(e) => tracing::warn!(
+                    "the new upstream budget could not be stored ({e}); this replica uses it and the shared store gets it on the next reload"
+                ),
+            }
+        }
+        self.current.store(Arc::new(new));
+        outcome("applied");
+        tracing::info!(reason = why, "settings reloaded");
+        if access_changed {
+            let sessions: Vec<_> = {
+                let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+                s.retain(|p| !p.is_transport_closed());
+                s.clone()
+            };
+            for peer in sessions {
+                if let Err(e) = peer.notify_tool_list_changed().await {
+                    tracing::debug!("cannot tell a session its tool list changed: {e}");
+                }
+            }
+        }
+        Ok(Reloaded::Applied)
+    }
+
+    /// Re-reads on SIGHUP and whenever a file's content changes (looked at every `every`),
+    /// until `stop` is cancelled.
+    pub fn watch(
+        self: &Arc<Self>,
+        actors: Arc<Actors>,
+        every: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let Some(sources) = self.sources.clone() else {
+            return;
+        };
+        let live = self.clone();
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            let mut hup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let mut seen = sources.contents();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                #[cfg(unix)]
+                let hangup = async {
+                    match hup.as_mut() {
+                        Some(h) => {
+                            h.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                #[cfg(not(unix))]
+                let hangup = std::future::pending::<()>();
+                let why = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = hangup => "SIGHUP",
+                    _ = tick.tick() => {
+                        let now = sources.contents();
+                        if now == seen {
+                            continue;
+                        }
+                        seen = now;
+                        "a settings file changed"
+                    }
+                };
+                if why == "SIGHUP" {
+                    seen = sources.contents();
+                }
+                let _ = live.reload(&actors, why).await;
+            }
+        });
+    }
+}
