@@ -269,17 +269,13 @@ impl AccessPolicy {
     /// What tells two policies apart beyond their Debug form: each token's secret, as a
     /// keyed digest (never the secret itself), with the profile it binds.
     pub fn fingerprint(&self) -> Vec<(String, u64)> {
-        use std::hash::{BuildHasher, Hash, Hasher};
+        use std::hash::BuildHasher;
         // One process-wide random key: the digests mean nothing outside this process.
         static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
         let key = KEY.get_or_init(std::hash::RandomState::new);
         self.tokens
             .iter()
-            .map(|t| {
-                let mut h = key.build_hasher();
-                t.secret.expose().hash(&mut h);
-                (t.profile.name.clone(), h.finish())
-            })
+            .map(|t| (t.profile.name.clone(), key.hash_one(t.secret.expose())))
             .collect()
     }
 

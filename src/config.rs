@@ -208,9 +208,7 @@ pub fn read_live_file(path: &Path) -> Result<LiveFile, ConfigError> {
     let note = format!(" (from {})", path.display());
     let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let rate_limit = match text(f.rate_limit) {
-        Some(r) => Some(
-            RequestRate::parse(&r).map_err(|why| err("rate_limit", &note, why))?,
-        ),
+        Some(r) => Some(RequestRate::parse(&r).map_err(|why| err("rate_limit", &note, why))?),
         None => None,
     };
     Ok(LiveFile {

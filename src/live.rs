@@ -121,24 +121,38 @@ impl Sources {
         let mut pinned = vec![];
         let mut pin = |given: bool, key: &str, by: &str| {
             if given {
-                pinned.push(format!("{key} in the settings file is not reloadable: {by} sets it"));
+                pinned.push(format!(
+                    "{key} in the settings file is not reloadable: {by} sets it"
+                ));
             }
         };
-        pin(file.read_only.is_some() && self.read_only, "read_only", "--read-only");
-        pin(file.tools.is_some() && self.tools.is_some(), "tools", "--tools");
+        pin(
+            file.read_only.is_some() && self.read_only,
+            "read_only",
+            "--read-only",
+        );
+        pin(
+            file.tools.is_some() && self.tools.is_some(),
+            "tools",
+            "--tools",
+        );
         pin(
             file.switchboard_integration.is_some() && self.switchboard_integration.is_some(),
             "switchboard_integration",
             "--switchboard-integration",
         );
-        pin(file.dry_run.is_some() && self.dry_run, "dry_run", "--dry-run");
+        pin(
+            file.dry_run.is_some() && self.dry_run,
+            "dry_run",
+            "--dry-run",
+        );
         pin(
             file.rate_limit.is_some() && self.rate_limit.is_some(),
             "rate_limit",
             "--rate-limit",
         );
-        let timeout_pinned = self.config_flags.timeout_secs.is_some()
-            || self.env.contains_key("SUNCO_TIMEOUT_SECS");
+        let timeout_pinned =
+            self.config_flags.timeout_secs.is_some() || self.env.contains_key("SUNCO_TIMEOUT_SECS");
         pin(
             file.timeout_secs.is_some() && timeout_pinned,
             "timeout_secs",
@@ -260,7 +274,10 @@ impl Live {
             Ok(l) => l,
             Err(e) => {
                 outcome("invalid");
-                tracing::error!(reason = why, "the settings were not reloaded, the old ones stay in force: {e}");
+                tracing::error!(
+                    reason = why,
+                    "the settings were not reloaded, the old ones stay in force: {e}"
+                );
                 return Err(e);
             }
         };

@@ -407,9 +407,12 @@ async fn run_stdio(args: ServeArgs, telemetry: Arc<Telemetry>) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let service = match ZendeskMcp::new(running.server.operations.clone(), running.server.live.clone())
-        .serve(rmcp::transport::stdio())
-        .await
+    let service = match ZendeskMcp::new(
+        running.server.operations.clone(),
+        running.server.live.clone(),
+    )
+    .serve(rmcp::transport::stdio())
+    .await
     {
         Ok(s) => s,
         Err(e) => {

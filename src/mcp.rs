@@ -13,9 +13,9 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use crate::access::{AccessPolicy, AccessProfile, CallerRules};
-use crate::live::Live;
 use crate::actors::switchboard::Control;
 use crate::error::{CallError, ErrorClass};
+use crate::live::Live;
 use crate::operations::Operations;
 use crate::operations::conversations::ConversationQuery;
 use crate::sunco::endpoints::{ConversationFilter, Endpoint};

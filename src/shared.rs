@@ -323,6 +323,15 @@ mod tests {
                 "A's 429 halved B's rate: {}",
                 budget_b.rate()
             );
+            // A's reloaded rate_limit is the fleet's: B's next grant learns it.
+            assert_eq!(budget_a.reshape(4.0, 2).await.expect("reshape"), (4.0, 2));
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            budget_b.grant(1).await.expect("grant");
+            assert!(
+                budget_b.rate() <= 4.0,
+                "B spends the fleet's new rate: {}",
+                budget_b.rate()
+            );
             let rate = RequestRate {
                 per_second: 0.5,
                 burst: 2,

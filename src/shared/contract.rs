@@ -356,6 +356,14 @@ pub async fn rate_budget(budget: &dyn RateBudget) {
         !budget.grant(1).await.expect("grant").paused,
         "the pause ends when it says"
     );
+    // A reloaded rate_limit: a lower full rate and burst hold at once.
+    assert_eq!(budget.reshape(2.0, 1).await.expect("reshape"), (2.0, 1));
+    assert!(budget.rate() <= 2.0, "not above the new full rate");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        budget.grant(5).await.expect("grant").granted <= 1,
+        "at most the new burst at once"
+    );
 }
 
 pub async fn invalidation(bus: &dyn Invalidation) {

@@ -13,6 +13,7 @@ mod hardening;
 mod mcp;
 mod mcp_support;
 mod properties;
+mod reload;
 mod replicas;
 mod resources;
 mod spec;

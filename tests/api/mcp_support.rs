@@ -20,10 +20,12 @@ use zendesk_messaging_mcp::server::{self, HttpOptions, RunningServer, WEBHOOK_PA
 
 use crate::support::{TestSim, with_webhooks};
 
-/// A client that records the progress notifications it receives.
+/// A client that records the progress notifications it receives, and counts the
+/// `notifications/tools/list_changed`.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    pub tool_list_changes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ClientHandler for Recorder {
@@ -39,6 +41,11 @@ impl ClientHandler for Recorder {
         if let Ok(mut p) = self.progress.lock() {
             p.push(params);
         }
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tool_list_changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -307,10 +307,7 @@ impl RateBudget for RedisRateBudget {
                         // window (or when the pause ends), not for each permit, so the replicas
                         // make about one round trip per permit between them; any longer and the
                         // shared bucket, full, would drop permits.
-                        let wait = grant
-                            .wait
-                            .max(window / 2)
-                            .min(window.max(grant.wait));
+                        let wait = grant.wait.max(window / 2).min(window.max(grant.wait));
                         local.next = Instant::now() + wait;
                         local.paused = grant.paused;
                         return Ok(Grant {

@@ -1,0 +1,272 @@
+//! Settings edited without a restart: the settings file and the tokens file re-read when they
+//! change and on SIGHUP, through MCP over HTTP and the command line.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+use zendesk_messaging_mcp::actors::SupervisorSettings;
+use zendesk_messaging_mcp::config::{ConfigFlags, RequestRate};
+use zendesk_messaging_mcp::live::{Live, Sources};
+
+use crate::mcp_support::{Recorder, TestServer, call_tool, structured};
+use crate::support::eventually;
+
+const BOT: &str = "reload-bot-token-0123456789";
+const NEW: &str = "reload-new-token-0123456789";
+
+struct Files {
+    dir: std::path::PathBuf,
+}
+
+impl Files {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("zmcp-reload-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Writes `name` whole (through a rename, as an editor or a ConfigMap update does).
+    fn write(&self, name: &str, text: &str) {
+        let tmp = self.path(&format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, self.path(name)).expect("rename");
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tokens(bot_access: &str, extra: &str) -> String {
+    format!("[[tokens]]\nname = \"bot\"\ntoken = \"{BOT}\"\naccess = \"{bot_access}\"\n{extra}")
+}
+
+async fn tool_names(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, Recorder>,
+) -> Vec<String> {
+    client
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn edited_files_apply_to_new_calls_tell_sessions_and_an_invalid_one_changes_nothing() {
+    let files = Files::new("live");
+    files.write(
+        "settings.toml",
+        "server_name = \"acme-support\"\ninstructions = \"Escalate refunds over 100 EUR.\"\nrate_limit = \"40:40\"\n",
+    );
+    files.write("tokens.toml", &tokens("read-only", ""));
+    let sources = Sources {
+        config_flags: ConfigFlags {
+            config: Some(files.path("settings.toml")),
+            ..ConfigFlags::default()
+        },
+        env: Default::default(),
+        tokens_file: Some(files.path("tokens.toml")),
+        inline_tokens: None,
+        read_only: false,
+        tools: None,
+        switchboard_integration: None,
+        dry_run: false,
+        rate_limit: None,
+        default_rate: RequestRate {
+            per_second: 100.0,
+            burst: 100,
+        },
+        fixed_timeout: Some(std::time::Duration::from_secs(30)),
+        known_tools: zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
+    };
+    let (live, pinned) = Live::from_sources(sources).expect("valid settings");
+    assert!(pinned.is_empty(), "{pinned:?}");
+    let http = zendesk_messaging_mcp::server::HttpOptions {
+        access: live.get().access.clone(),
+        live: Some(live.clone()),
+        ..Default::default()
+    };
+    let mut settings = SupervisorSettings::default();
+    settings.limits.rate = live.get().rate.per_second;
+    settings.limits.burst = live.get().rate.burst;
+    let t = TestServer::start_full(settings, http, Some(BOT), |_| {}).await;
+    // What the file says the server is.
+    let info = t.client.peer_info().expect("server info");
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("acme-support")
+    );
+    assert!(
+        info.instructions.as_deref().is_some_and(
+            |i| i.contains("send_message") && i.ends_with("Escalate refunds over 100 EUR.")
+        ),
+        "{:?}",
+        info.instructions
+    );
+    assert!(
+        !tool_names(&t.client)
+            .await
+            .contains(&"send_message".to_owned())
+    );
+
+    // The tokens file changes: the bot may write now, a new token works, the session is told.
+    files.write(
+        "tokens.toml",
+        &tokens(
+            "read-write",
+            &format!("\n[[tokens]]\nname = \"new\"\ntoken = \"{NEW}\"\n"),
+        ),
+    );
+    eventually("the bot's session hears its tool list changed", || async {
+        t.recorder.tool_list_changes.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    assert!(
+        tool_names(&t.client)
+            .await
+            .contains(&"send_message".to_owned())
+    );
+    let newcomer = TestServer::connect_as(&t.server, Recorder::default(), Some(NEW)).await;
+    let r = call_tool(&newcomer, "list_switchboards", json!({}), None).await;
+    structured("list_switchboards", &r);
+
+    // The settings file changes: the upstream budget follows, for calls from now on.
+    files.write(
+        "settings.toml",
+        "server_name = \"acme-support\"\nrate_limit = \"2:2\"\n",
+    );
+    eventually("the budget is reshaped", || async {
+        t.server.actors.budget.rate() <= 2.0
+    })
+    .await;
+    let renamed = TestServer::connect_as(&t.server, Recorder::default(), Some(BOT)).await;
+    let info = renamed.peer_info().expect("server info");
+    assert!(
+        !info
+            .instructions
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Escalate"),
+        "the operator's words are gone with the key"
+    );
+
+    // An invalid tokens file (a token too short) keeps the settings in force.
+    let before = format!("{:?}", live.get().access);
+    files.write(
+        "tokens.toml",
+        "[[tokens]]\nname = \"bot\"\ntoken = \"short\"\n",
+    );
+    let metrics = format!("http://{}/metrics", t.server.addr);
+    eventually("the invalid file is counted", || async {
+        let text = reqwest::get(&metrics)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .unwrap_or_default();
+        text.lines().any(|l| {
+            l.starts_with("mcp_server_config_reloads_total") && l.contains("outcome=\"invalid\"")
+        })
+    })
+    .await;
+    assert_eq!(format!("{:?}", live.get().access), before);
+    let r = call_tool(&newcomer, "list_switchboards", json!({}), None).await;
+    structured("list_switchboards", &r);
+}
+
+#[test]
+fn sighup_rereads_the_files_and_a_flag_pins_what_it_sets() {
+    let files = Files::new("cli");
+    files.write(
+        "settings.toml",
+        "read_only = false\nserver_name = \"before\"\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zendesk-messaging-mcp"))
+        .args([
+            "serve",
+            "--simulator",
+            "--bind",
+            "127.0.0.1:0",
+            "--read-only",
+            "--config",
+        ])
+        .arg(files.path("settings.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let banner = crate::cli::read_until(&mut lines, "MCP endpoint:");
+    let url = crate::cli::banner_field(&banner, "MCP endpoint:");
+    let until = |wanted: &str| -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut seen = String::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(wanted) {
+                    return seen;
+                }
+            }
+        }
+        panic!("never logged {wanted:?}; saw:\n{seen}");
+    };
+    until("read_only in the settings file is not reloadable: --read-only sets it");
+    files.write(
+        "settings.toml",
+        "read_only = false\nserver_name = \"after\"\n",
+    );
+    until("settings reloaded");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    let logged = until("nothing changed");
+    assert!(logged.contains("SIGHUP"), "{logged}");
+    // The flag still bounds every caller after the reloads.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let answer: Value = runtime
+        .block_on(crate::mcp_support::post_stateless(
+            &url,
+            "tools/list",
+            None,
+            &[],
+            crate::mcp_support::stateless_request("tools/list", json!({})),
+        ))
+        .json();
+    let _ = child.kill();
+    let _ = child.wait();
+    let names: Vec<&str> = answer["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"send_message"),
+        "--read-only still holds: {names:?}"
+    );
+}
