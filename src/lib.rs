@@ -12,6 +12,8 @@
 //! Shared by every layer:
 //! access.rs      bearer tokens and the profiles they grant: tool sets, read-only, rate limits
 //! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
+//! live.rs        the settings re-read while the server runs (SIGHUP, a file changed): access,
+//!                the upstream budget and timeout, what the server tells clients
 //! secret.rs      the string type that is never printed
 //! error.rs       what can go wrong with a call, in terms an agent can act on; error classes
 //! shared.rs      state replicas will share, behind small async traits with in-memory
@@ -44,10 +46,13 @@
 //!                  what the server can see (tracking)
 //! operations.rs  work that takes several calls, one module per family:
 //! operations/
-//!   conversations.rs  a user's conversations by id or externalId
+//!   conversations.rs  a user's conversations, and the index's; the filters on both
 //!   messages.rs       finding one message: seen, else a bounded scan
 //!   sends.rs          sending at most once per idempotencyKey, even after ambiguous failures
-//!   switchboard.rs    who controls a conversation; control steps checked before the call
+//!   switchboard.rs    who controls a conversation; control steps checked before the call; the
+//!                     send guard
+//!   delivery.rs       delivery status and failures, filtered
+//!   remediation.rs    what to do about a delivery failure: the one table
 //!   credentials.rs    whether the upstream accepts the key
 //!   webhooks.rs       whether the upstream webhook sends every trigger the server reads
 //! mcp.rs         the MCP server: tool table, calls (span, metrics, audit), logging, instructions
@@ -55,6 +60,7 @@
 //!                delivery): arguments -> one call -> result; argument and result types (the
 //!                schemas an LLM reads), content checks, cursors;
 //!   args.rs        one argument decoder for every tool (numbers as strings, JSON text, null)
+//!   context.rs     prompts (handoff_to_agent, triage_failures) and resources (routing, channels)
 //!   schema.rs      schemas every client reads: refs inlined, standard formats, no booleans
 //! server.rs      the HTTP face: the router, serving, the token check, request spans
 //! server/

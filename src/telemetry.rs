@@ -189,12 +189,17 @@ impl Metrics {
                     "1 while the replica serves without its shared store (Redis), else 0",
                 )
                 .build(),
-            config_reloads: meter
-                .u64_counter("mcp.server.config.reloads")
-                .with_description(
-                    "Settings files re-read (SIGHUP or a change), by outcome: applied, unchanged or invalid (the old settings kept)",
-                )
-                .build(),
+            config_reloads: {
+                let c = meter
+                    .u64_counter("mcp.server.config.reloads")
+                    .with_description(
+                        "Settings files re-read (SIGHUP or a change), by outcome: applied, unchanged or invalid (the old settings kept)",
+                    )
+                    .build();
+                // The series an alert watches exists from the start, at 0.
+                c.add(0, &[kv("outcome", "invalid")]);
+                c
+            },
         }
     }
 }
