@@ -113,6 +113,29 @@ fn banner_simulator_url(text: &str) -> String {
         .to_owned()
 }
 
+/// `serve --simulator --bind 127.0.0.1:0` plus `extra`, with stderr as given; returns the child,
+/// the banner up to its `writes:` line and the rest of stdout.
+pub(crate) fn serve_simulator(
+    extra: &[&std::ffi::OsStr],
+    stderr: Stdio,
+) -> (
+    std::process::Child,
+    String,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let mut child = bin()
+        .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let banner = read_until(&mut lines, "writes:");
+    (child, banner, lines)
+}
+
 /// Reads lines until one contains `needle`; returns everything read.
 pub(crate) fn read_until(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
@@ -230,21 +253,16 @@ fn a_clients_traceparent_parents_the_server_spans_and_reaches_the_simulator() {
     let by_meta = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let call =
         |tool: &str, arguments: serde_json::Value, meta: Option<String>, header: Option<String>| {
-            let mut params = serde_json::json!({"name": tool, "arguments": arguments});
+            let mut params = serde_json::json!({"arguments": arguments});
             if let Some(tp) = meta {
                 params["_meta"] = serde_json::json!({"traceparent": tp});
             }
-            let body = crate::mcp_support::stateless_request("tools/call", params);
             let headers: Vec<(&str, &str)> = header
                 .iter()
                 .map(|tp| ("traceparent", tp.as_str()))
                 .collect();
-            let answer = runtime.block_on(crate::mcp_support::post_stateless(
-                &url,
-                "tools/call",
-                Some(tool),
-                &headers,
-                body,
+            let answer = runtime.block_on(crate::mcp_support::call_stateless(
+                &url, tool, params, &headers,
             ));
             let reply = answer.json();
             assert_eq!(reply["result"]["isError"], false, "{}", answer.body);
@@ -641,23 +659,8 @@ fn a_bad_redis_url_stops_serve_with_one_line_that_never_repeats_the_password() {
 
 #[test]
 fn serve_dry_run_says_so_in_the_banner_and_sends_nothing() {
-    let mut child = bin()
-        .args([
-            "serve",
-            "--simulator",
-            "--bind",
-            "127.0.0.1:0",
-            "--dry-run",
-            "--index-conversations",
-            "50",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let text = read_until(&mut lines, "writes:");
+    let args = ["--dry-run", "--index-conversations", "50"].map(std::ffi::OsStr::new);
+    let (mut child, text, _lines) = serve_simulator(&args, Stdio::null());
     let url = banner_field(&text, "MCP endpoint:");
     assert!(
         banner_field(&text, "writes:").starts_with("dry run"),
@@ -665,19 +668,15 @@ fn serve_dry_run_says_so_in_the_banner_and_sends_nothing() {
     );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let call = |name: &str, arguments: serde_json::Value| {
-        let body = runtime
-            .block_on(crate::mcp_support::post_stateless(
+        runtime
+            .block_on(crate::mcp_support::call_stateless(
                 &url,
-                "tools/call",
-                Some(name),
+                name,
+                serde_json::json!({"arguments": arguments}),
                 &[],
-                crate::mcp_support::stateless_request(
-                    "tools/call",
-                    serde_json::json!({"name": name, "arguments": arguments}),
-                ),
             ))
-            .json();
-        body["result"]["structuredContent"].clone()
+            .json()["result"]["structuredContent"]
+            .clone()
     };
     let listed = call(
         "list_conversations",

@@ -297,6 +297,19 @@ pub fn stateless_request(method: &str, mut params: Value) -> String {
     serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
 }
 
+/// A stateless `tools/call` of `tool` with `params` (`name` is set; `arguments`, `_meta` as
+/// given) and the `extra` headers.
+pub async fn call_stateless(
+    url: &str,
+    tool: &str,
+    mut params: Value,
+    extra: &[(&str, &str)],
+) -> HttpAnswer {
+    params["name"] = Value::from(tool);
+    let body = stateless_request("tools/call", params);
+    post_stateless(url, "tools/call", Some(tool), extra, body).await
+}
+
 /// POSTs the JSON-RPC text `body` to `url` with `accept` (none when `None`) and the `extra`
 /// headers, as any HTTP client would.
 pub async fn post_json(

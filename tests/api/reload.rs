@@ -192,20 +192,14 @@ fn sighup_rereads_the_files_and_a_flag_pins_what_it_sets() {
         "settings.toml",
         "read_only = false\nserver_name = \"before\"\n",
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zendesk-messaging-mcp"))
-        .args([
-            "serve",
-            "--simulator",
-            "--bind",
-            "127.0.0.1:0",
-            "--read-only",
-            "--config",
-        ])
-        .arg(files.path("settings.toml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let settings = files.path("settings.toml");
+    let args = [
+        std::ffi::OsStr::new("--read-only"),
+        std::ffi::OsStr::new("--config"),
+        settings.as_os_str(),
+    ];
+    let (mut child, banner, _lines) = crate::cli::serve_simulator(&args, Stdio::piped());
+    let url = crate::cli::banner_field(&banner, "MCP endpoint:");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -215,10 +209,6 @@ fn sighup_rereads_the_files_and_a_flag_pins_what_it_sets() {
             }
         }
     });
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let banner = crate::cli::read_until(&mut lines, "MCP endpoint:");
-    let url = crate::cli::banner_field(&banner, "MCP endpoint:");
     let until = |wanted: &str| -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut seen = String::new();
