@@ -164,13 +164,13 @@ impl AccessPolicy {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 AccessError(format!(
-                    "ZENDESK_MCP_TOKENS_FILE: cannot read {}: {e}",
+                    "the tokens file (--tokens-file or ZENDESK_MCP_TOKENS_FILE) {}: cannot read it: {e}",
                     path.display()
                 ))
             })?;
             let parsed: TokensFile = toml::from_str(&text).map_err(|e| {
                 AccessError(format!(
-                    "ZENDESK_MCP_TOKENS_FILE: {} is not a tokens file: {}",
+                    "the tokens file (--tokens-file or ZENDESK_MCP_TOKENS_FILE) {} is not a tokens file: {}",
                     path.display(),
                     e.message()
                 ))

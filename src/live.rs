@@ -191,9 +191,14 @@ impl Sources {
         })
     }
 
+    /// The settings file and the tokens file, when given.
+    fn files(&self) -> [Option<PathBuf>; 2] {
+        [self.config_file(), self.tokens_file.clone()]
+    }
+
     /// What the files hold now (to see whether they changed).
     fn contents(&self) -> Vec<Option<Vec<u8>>> {
-        [self.config_file(), self.tokens_file.clone()]
+        self.files()
             .into_iter()
             .map(|p| p.and_then(|p| std::fs::read(p).ok()))
             .collect()
@@ -286,16 +291,34 @@ impl Live {
         }
         let before = self.get();
         let new = loaded.settings;
+        // Emptying the tokens would open /mcp to anyone who can reach it: never by a reload.
+        if before.access.requires_tokens() && !new.access.requires_tokens() {
+            outcome("invalid");
+            let e = "the tokens file now holds no token, which would open /mcp to anyone who can reach it; the tokens in force stay (restart the server to run without tokens)".to_owned();
+            tracing::error!(
+                reason = why,
+                "the settings were not reloaded, the old ones stay in force: {e}"
+            );
+            return Err(e);
+        }
         // Token secrets are not in the Debug form: compare them through the profiles they bind.
         let access_changed = format!("{:?}", before.access) != format!("{:?}", new.access)
             || before.access.fingerprint() != new.access.fingerprint();
-        let changed = access_changed
-            || before.server_name != new.server_name
-            || before.server_description != new.server_description
-            || before.instructions != new.instructions
-            || before.timeout != new.timeout
-            || before.rate != new.rate;
-        if !changed {
+        let changed: Vec<&str> = [
+            ("access rules", access_changed),
+            ("server_name", before.server_name != new.server_name),
+            (
+                "server_description",
+                before.server_description != new.server_description,
+            ),
+            ("instructions", before.instructions != new.instructions),
+            ("timeout_secs", before.timeout != new.timeout),
+            ("rate_limit", before.rate != new.rate),
+        ]
+        .into_iter()
+        .filter_map(|(name, differs)| differs.then_some(name))
+        .collect();
+        if changed.is_empty() {
             outcome("unchanged");
             tracing::info!(reason = why, "settings re-read: nothing changed");
             return Ok(Reloaded::Unchanged);
@@ -327,7 +350,7 @@ impl Live {
         }
         self.current.store(Arc::new(new));
         outcome("applied");
-        tracing::info!(reason = why, "settings reloaded");
+        tracing::info!(reason = why, changed = %changed.join(", "), "settings reloaded");
         if access_changed {
             let sessions: Vec<_> = {
                 let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -376,20 +399,28 @@ impl Live {
                 let hangup = std::future::pending::<()>();
                 let why = tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = hangup => "SIGHUP",
+                    _ = hangup => {
+                        seen = sources.contents();
+                        "SIGHUP".to_owned()
+                    }
                     _ = tick.tick() => {
                         let now = sources.contents();
                         if now == seen {
                             continue;
                         }
+                        let files = sources.files();
+                        let named: Vec<String> = now
+                            .iter()
+                            .zip(&seen)
+                            .zip(&files)
+                            .filter(|((a, b), _)| a != b)
+                            .filter_map(|(_, f)| f.as_ref().map(|f| f.display().to_string()))
+                            .collect();
                         seen = now;
-                        "a settings file changed"
+                        format!("{} changed", named.join(" and "))
                     }
                 };
-                if why == "SIGHUP" {
-                    seen = sources.contents();
-                }
-                let _ = live.reload(&actors, why).await;
+                let _ = live.reload(&actors, &why).await;
             }
         });
     }

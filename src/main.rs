@@ -360,6 +360,10 @@ fn client_snippet(running: &RunningServer, stdio: bool, simulator: bool) -> Stri
             args.push("--simulator".to_owned());
         }
         serde_json::json!({"command": "zendesk-messaging-mcp", "args": args})
+    } else if running.live.get().access.requires_tokens() {
+        // The token itself is the caller's to fill in; it is never printed.
+        serde_json::json!({"type": "http", "url": running.mcp_url(),
+            "headers": {"Authorization": "Bearer <your token>"}})
     } else {
         serde_json::json!({"type": "http", "url": running.mcp_url()})
     };

@@ -64,10 +64,14 @@ impl ZendeskMcp {
             created_after: ConversationQuery::time("createdAfter", a.created_after.as_deref())?,
             created_before: ConversationQuery::time("createdBefore", a.created_before.as_deref())?,
         };
-        let (failures, tracking) = self
+        let (failures, has_more, tracking) = self
             .ops
             .delivery_failures(conversation_id.as_deref(), limit, &query)
             .await?;
-        Ok(Json(DeliveryFailures { failures, tracking }))
+        Ok(Json(DeliveryFailures {
+            failures,
+            has_more,
+            tracking,
+        }))
     }
 }

@@ -77,7 +77,7 @@ impl ZendeskMcp {
         if overriding && !rules.allow_override {
             return Err(CallError::invalid(
                 "overrideControl",
-                "this caller may not send over another switchboard integration (its token lacks allow_override = true); leave it out",
+                "this caller may not send over another switchboard integration: only a token with allow_override = true in the tokens file may; leave it out",
             )
             .into());
         }

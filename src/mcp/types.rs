@@ -334,7 +334,7 @@ pub struct ControlTargetArgs {
     /// The conversation.
     pub conversation_id: String,
     /// The switchboard integration to hand the conversation to: its id, its name (e.g.
-    /// `agent-workspace`), its integrationType (e.g. `zd:agentWorkspace`) when only one has
+    /// `zd-agentWorkspace`), its integrationType (e.g. `zd:agentWorkspace`) when only one has
     /// it, or `next` to follow the active integration's next one. get_switchboard_status lists
     /// the valid targets.
     pub switchboard_integration: String,
@@ -425,8 +425,9 @@ pub struct ConversationPage {
     /// The conversations the webhooks told of, newest activity first (`source` index).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indexed: Option<Vec<IndexedConversation>>,
-    /// With `source` index: the oldest activity the index still holds (ISO 8601); older
-    /// conversations are not in it, which does not mean they do not exist.
+    /// The index holds every conversation the webhooks told of with activity since this time
+    /// (ISO 8601): when it started hearing, or what its bounds made it forget. A conversation
+    /// quiet since before it is not in it, which does not mean it does not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index_reaches_back: Option<String>,
     /// With `source` index, or filters that need it: whether webhook events arrive at all.
@@ -625,6 +626,8 @@ pub struct DeliveryStatusOut {
 pub struct DeliveryFailures {
     /// Newest first.
     pub failures: Vec<DeliveryFailure>,
+    /// True when more failures pass the filters than `limit`: raise it, or narrow the filters.
+    pub has_more: bool,
     /// Whether reports can reach the server at all: an empty list means "none" only when
     /// tracking.status is on.
     pub tracking: Tracking,

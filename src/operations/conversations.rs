@@ -51,8 +51,39 @@ pub struct FilterReport {
     pub excluded: usize,
     /// Conversations no filter left out but one could not decide: the index has not heard
     /// enough of them (e.g. no message of theirs for awaitingReply). Not listed above; they may
-    /// match.
+    /// match. The newest 100 at most; `unknownCount` says how many there were.
     pub unknown: Vec<String>,
+    pub unknown_count: usize,
+}
+
+/// The most conversation ids `filtered.unknown` lists.
+const UNKNOWN_LISTED: usize = 100;
+
+impl FilterReport {
+    fn new(applied: &Map<String, Value>, examined: usize) -> Self {
+        Self {
+            applied: applied.clone(),
+            examined,
+            excluded: 0,
+            unknown: vec![],
+            unknown_count: 0,
+        }
+    }
+
+    /// Counts one conversation by the verdict on it; `true` when it matched.
+    fn count(&mut self, verdict: Verdict, id: impl FnOnce() -> String) -> bool {
+        match verdict {
+            Verdict::Match => return true,
+            Verdict::Excluded => self.excluded += 1,
+            Verdict::Unknown => {
+                self.unknown_count += 1;
+                if self.unknown.len() < UNKNOWN_LISTED {
+                    self.unknown.push(id());
+                }
+            }
+        }
+        false
+    }
 }
 
 /// What a filter knows of one conversation; `None` where it cannot tell.
@@ -334,12 +365,7 @@ impl Operations {
             let (_, reach) = tracker.recent_conversations(0).await?;
             index = Some((reach, tracking));
         }
-        let mut report = FilterReport {
-            applied: query.applied.clone(),
-            examined: answer.conversations.len(),
-            excluded: 0,
-            unknown: vec![],
-        };
+        let mut report = FilterReport::new(&query.applied, answer.conversations.len());
         let mut kept = Vec::with_capacity(answer.conversations.len());
         for c in std::mem::take(&mut answer.conversations) {
             let entry = if query.needs_index() {
@@ -347,10 +373,9 @@ impl Operations {
             } else {
                 None
             };
-            match query.judge(&resolved, &Facts::of_conversation(&c, entry.as_ref())) {
-                Verdict::Match => kept.push(c),
-                Verdict::Excluded => report.excluded += 1,
-                Verdict::Unknown => report.unknown.push(c.id),
+            let verdict = query.judge(&resolved, &Facts::of_conversation(&c, entry.as_ref()));
+            if report.count(verdict, || c.id.clone()) {
+                kept.push(c);
             }
         }
         answer.conversations = kept;
@@ -384,18 +409,12 @@ impl Operations {
             usize::MAX
         };
         let (recent, reach) = tracker.recent_conversations(want).await?;
-        let mut report = FilterReport {
-            applied: query.applied.clone(),
-            examined: recent.len(),
-            excluded: 0,
-            unknown: vec![],
-        };
+        let mut report = FilterReport::new(&query.applied, recent.len());
         let mut entries = Vec::new();
         for e in recent {
-            match query.judge(&resolved, &Facts::of_entry(&e)) {
-                Verdict::Match => entries.push(e),
-                Verdict::Excluded => report.excluded += 1,
-                Verdict::Unknown => report.unknown.push(e.conversation_id),
+            let verdict = query.judge(&resolved, &Facts::of_entry(&e));
+            if report.count(verdict, || e.conversation_id.clone()) {
+                entries.push(e);
             }
         }
         let has_more = entries.len() > limit;

@@ -80,22 +80,27 @@ impl Operations {
     }
 
     /// Recent failures, newest first, of one conversation or app-wide, that pass `query`, each
-    /// with its next step; and the tracking status.
+    /// with its next step; whether more passed than `limit`; and the tracking status.
     pub async fn delivery_failures(
         &self,
         conversation_id: Option<&str>,
         limit: usize,
         query: &FailureQuery,
-    ) -> Result<(Vec<DeliveryFailure>, Tracking), CallError> {
+    ) -> Result<(Vec<DeliveryFailure>, bool, Tracking), CallError> {
         let tracker = &self.actors.tracker;
-        let want = if query.is_empty() { limit } else { usize::MAX };
+        let want = if query.is_empty() {
+            limit + 1
+        } else {
+            usize::MAX
+        };
         let mut failures = tracker.failures(conversation_id, want).await?;
         failures.retain(|f| query.admits(f));
+        let has_more = failures.len() > limit;
         failures.truncate(limit);
         for f in &mut failures {
             f.next_step = Some(next_step(&f.channel, &f.code, &f.reason));
         }
-        Ok((failures, tracker.tracking().await))
+        Ok((failures, has_more, tracker.tracking().await))
     }
 }
 

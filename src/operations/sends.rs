@@ -139,14 +139,6 @@ impl Sends {
         let key = key.trim();
         check_key(key)?;
         carry_key(&mut body, key);
-        // A dry run keeps no record: a later real send with the key sends.
-        if crate::actors::dispatcher::in_dry_run() {
-            let messages = self.post(conversation_id, body).await?;
-            return Ok(Sent {
-                messages,
-                replayed: false,
-            });
-        }
         let message = fingerprint(&body);
         // One send per key at a time: a concurrent repeat waits and then sees the result.
         let mut lease = self
@@ -177,6 +169,16 @@ impl Sends {
                     CallError::Internal("a remembered send could not be read back".into())
                 })?,
                 replayed: true,
+            });
+        }
+        // A dry run answers a replay or a conflict as a real call would, and otherwise stops
+        // before the write without touching the record: a later real send with the key sends.
+        if crate::actors::dispatcher::in_dry_run() {
+            drop(lease);
+            let messages = self.post(conversation_id, body).await?;
+            return Ok(Sent {
+                messages,
+                replayed: false,
             });
         }
         let sent = |messages: &Vec<Message>| SendRecord {

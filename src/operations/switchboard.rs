@@ -228,7 +228,8 @@ impl Operations {
     /// The send guard: `Ok` when the switchboard integration `mine` (id, name or
     /// integrationType) controls `conversation_id`, else [`CallError::NotInControl`] naming who
     /// does. Who controls it comes from the index while webhooks arrive, else from
-    /// `GetConversation`; when neither can tell, [`CallError::ControlUnknown`] (retryable).
+    /// `GetConversation`; when neither can tell, [`CallError::ControlUnknown`] (retryable). A
+    /// `mine` the switchboard does not have is [`CallError::InvalidTarget`]: a setting to fix.
     pub async fn check_control(
         &self,
         conversation_id: &str,
@@ -238,17 +239,20 @@ impl Operations {
             conversation_id: conversation_id.to_owned(),
             reason,
         };
-        let picture = self.actors.switchboard.picture(false).await?;
+        let mut picture = self.actors.switchboard.picture(false).await?;
         let resolve =
             |p: &crate::actors::switchboard::Picture| p.resolve(mine, None).map(|s| s.id.clone());
         let my_id = match resolve(&picture) {
             Ok(id) => id,
             Err(_) => {
-                let picture = self.actors.switchboard.picture(true).await?;
-                resolve(&picture).map_err(|why| {
-                    unknown(format!(
-                        "this caller speaks for the switchboard integration {mine:?}, which does not resolve ({why}): the operator must fix --switchboard-integration or the token's switchboard_integration"
-                    ))
+                // The picture may be stale: one refresh before refusing.
+                picture = self.actors.switchboard.picture(true).await?;
+                // A setting no retry can mend: refused, naming the valid ones, nothing sent.
+                resolve(&picture).map_err(|why| CallError::InvalidTarget {
+                    reason: format!(
+                        "this caller speaks for the switchboard integration {mine:?}, which does not resolve ({why}), so nothing was sent; the operator must fix --switchboard-integration or the token's switchboard_integration"
+                    ),
+                    valid: picture.targets(),
                 })?
             }
         };

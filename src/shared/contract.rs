@@ -51,6 +51,7 @@ fn note(id: &str, at: i64, change: Change) -> ConversationNote {
 /// `index` must hold at most 3 conversations, for an hour.
 pub async fn conversation_index(index: &dyn ConversationIndex) {
     let t = now_unix_ms() - 60_000;
+    assert_eq!(index.reach().await, Ok(None), "it has heard of nothing yet");
     let user = |channel: &str| Change::Message {
         from_user: true,
         channel: Some(channel.to_owned()),
@@ -136,8 +137,8 @@ pub async fn conversation_index(index: &dyn ConversationIndex) {
     );
     assert_eq!(
         index.reach().await,
-        Ok(Some(t + 20)),
-        "the oldest activity held"
+        Ok(Some(t)),
+        "it holds every conversation heard of since its first note"
     );
     // After each batch of notes, the conversation named is forgotten.
     let cases = [
@@ -171,6 +172,21 @@ pub async fn conversation_index(index: &dyn ConversationIndex) {
         index.apply(notes).await.expect("apply");
         assert_eq!(index.get(id).await, Ok(None), "{why}");
     }
+    // Forgetting by count moves the reach past the forgotten one's activity.
+    let later = now_unix_ms() + 60_000;
+    index
+        .apply(
+            (1..=4)
+                .map(|n| note(&format!("contract-late-{n}"), later + n, Change::Activity))
+                .collect(),
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        index.reach().await,
+        Ok(Some(later + 1)),
+        "the reach follows what the count bound forgot"
+    );
 }
 
 pub async fn idempotency(store: &dyn IdempotencyStore) {

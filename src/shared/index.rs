@@ -65,7 +65,9 @@ pub enum Change {
 /// nothing that newer ones set; a removal forgets a conversation and ignores notes from before
 /// it; `recent` lists newest activity first, at most `limit`; past its count the index forgets
 /// the least recently active first, and it forgets what has been quiet longer than its age;
-/// `reach` is the oldest activity it still holds.
+/// `reach` is the time since which it holds every conversation it heard of: the time of the
+/// first note it took (or when it took it, if that is earlier), moved forward past the activity of what its count bound made it forget and to its
+/// age bound (`None` before it has heard of any).
 pub trait ConversationIndex: Send + Sync + std::fmt::Debug {
     fn apply(&self, notes: Vec<ConversationNote>) -> BoxFuture<'_, Result<(), StoreError>>;
     fn get<'a>(
@@ -114,6 +116,8 @@ struct IndexInner {
     entries: HashMap<String, ConversationEntry>,
     /// Removed conversations and when, kept as long as entries are.
     removed: HashMap<String, i64>,
+    /// See [`ConversationIndex::reach`].
+    since: Option<i64>,
 }
 
 impl MemoryConversationIndex {
@@ -133,6 +137,7 @@ impl MemoryConversationIndex {
 impl IndexInner {
     fn trim(&mut self, capacity: usize, oldest: i64) {
         self.entries.retain(|_, e| e.last_activity_at >= oldest);
+        self.since = self.since.map(|s| s.max(oldest));
         self.removed.retain(|_, at| *at >= oldest);
         while self.removed.len() > capacity {
             let Some(id) = self
@@ -146,15 +151,16 @@ impl IndexInner {
             self.removed.remove(&id);
         }
         while self.entries.len() > capacity {
-            let Some(id) = self
+            let Some((id, at)) = self
                 .entries
                 .values()
                 .min_by_key(|e| e.last_activity_at)
-                .map(|e| e.conversation_id.clone())
+                .map(|e| (e.conversation_id.clone(), e.last_activity_at))
             else {
                 break;
             };
             self.entries.remove(&id);
+            self.since = self.since.map(|s| s.max(at));
         }
     }
 }
@@ -163,6 +169,11 @@ impl ConversationIndex for MemoryConversationIndex {
     fn apply(&self, notes: Vec<ConversationNote>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let mut inner = self.inner();
+            // It hears from the first note's time (or now, for a note dated later).
+            let first = notes.iter().map(|n| n.at).min();
+            inner
+                .since
+                .get_or_insert_with(|| first.unwrap_or(i64::MAX).min(now_unix_ms()));
             for note in notes {
                 if inner
                     .removed
@@ -215,13 +226,6 @@ impl ConversationIndex for MemoryConversationIndex {
     }
 
     fn reach(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
-        Box::pin(async move {
-            Ok(self
-                .inner()
-                .entries
-                .values()
-                .map(|e| e.last_activity_at)
-                .min())
-        })
+        Box::pin(async move { Ok(self.inner().since) })
     }
 }

@@ -11,6 +11,7 @@ const POST_MESSAGE: &str = "POST /v2/apps/{appId}/conversations/{conversationId}
 const BOT: &str = "guard-bot-token-0123456789";
 const SUPERVISOR: &str = "guard-supervisor-token-0123456789";
 const REHEARSAL: &str = "guard-rehearsal-token-0123456789";
+const MISNAMED: &str = "guard-misnamed-token-0123456789";
 
 /// A server whose tokens file binds `bot` to the bot integration, `supervisor` to it with the
 /// right to override, and `rehearsal` to it in dry-run mode; the test client is `bot`.
@@ -42,6 +43,11 @@ name = "rehearsal"
 token = "{REHEARSAL}"
 switchboard_integration = "bot"
 mode = "dry-run"
+
+[[tokens]]
+name = "misnamed"
+token = "{MISNAMED}"
+switchboard_integration = "bott"
 "#
         ),
     )
@@ -222,11 +228,24 @@ async fn a_dry_run_validates_everything_answers_the_request_and_sends_nothing() 
         .await;
     assert_eq!(e["status"], 404, "{e}");
     // No idempotency record was kept: the real send with the same key sends.
-    let real = t.ok("send_message", keyed).await;
+    let real = t.ok("send_message", keyed.clone()).await;
     assert_eq!(real["replayed"], false, "{real}");
     assert_eq!(
         real["messages"][0]["content"]["text"],
         "Your order shipped."
+    );
+    // The key is checked as a real call would: a repeat is the first result, another message
+    // under it a conflict.
+    let r = call_tool(&rehearsal, "send_message", keyed.clone(), None).await;
+    let again = structured("send_message", &r);
+    assert_eq!(again["replayed"], true, "{again}");
+    assert_eq!(again["messages"], real["messages"], "{again}");
+    let mut other = keyed;
+    other["content"]["text"] = json!("Something else.");
+    let r = call_tool(&rehearsal, "send_message", other, None).await;
+    assert_eq!(
+        tool_error("send_message", &r)["error"],
+        "idempotency_conflict"
     );
     // The send guard applies to a dry run as well.
     t.ok(
@@ -236,4 +255,27 @@ async fn a_dry_run_validates_everything_answers_the_request_and_sends_nothing() 
     .await;
     let r = call_tool(&rehearsal, "send_message", text(&conv, "Hi"), None).await;
     assert_eq!(tool_error("send_message", &r)["error"], "not_in_control");
+}
+
+#[tokio::test]
+async fn an_integration_the_switchboard_lacks_is_a_setting_to_fix_not_a_retry() {
+    let t = start().await;
+    let (_, conv) = user_and_conversation(&t, "guard-user-3").await;
+    let misnamed = TestServer::connect_as(&t.server, Recorder::default(), Some(MISNAMED)).await;
+    let r = call_tool(&misnamed, "send_message", text(&conv, "Hello"), None).await;
+    let e = tool_error("send_message", &r);
+    assert_eq!(e["error"], "invalid_target", "{e}");
+    assert!(e["retryAfterSeconds"].is_null(), "no retry mends it: {e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"bott\"")),
+        "{e}"
+    );
+    assert!(
+        e["validTargets"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|t| t["name"] == "bot")),
+        "{e}"
+    );
 }

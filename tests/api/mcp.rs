@@ -525,6 +525,7 @@ async fn a_form_to_a_channel_that_cannot_render_it_is_reported_through_the_webho
     assert_eq!(first["nextStep"]["action"], "change_content", "{first}");
     assert_eq!(first["nextStep"]["retryable"], false, "{first}");
     assert_eq!(status["nextStep"], first["nextStep"], "{status}");
+    assert_eq!(failures["hasMore"], false, "{failures}");
     let has_it = |v: &Value| {
         v["failures"]
             .as_array()
@@ -1240,8 +1241,13 @@ async fn the_index_keeps_its_configured_count_and_says_how_far_back_it_reaches()
             .as_array()
             .map(|a| a.iter().filter_map(|c| c["id"].as_str()).collect())
             .unwrap_or_default();
+        // Complete since what the count bound forgot: no later than what it still holds.
+        let reach = list["indexReachesBack"].as_str().unwrap_or("~");
         ids == [made[2].as_str(), made[1].as_str()]
-            && list["indexReachesBack"] == list["indexed"][1]["lastActivityAt"]
+            && reach
+                <= list["indexed"][1]["lastActivityAt"]
+                    .as_str()
+                    .unwrap_or_default()
     })
     .await;
 }

@@ -183,6 +183,30 @@ async fn edited_files_apply_to_new_calls_tell_sessions_and_an_invalid_one_change
     assert_eq!(format!("{:?}", live.get().access), before);
     let r = call_tool(&newcomer, "list_switchboards", json!({}), None).await;
     structured("list_switchboards", &r);
+    // Emptying the tokens file would open /mcp to anyone: a reload never does that.
+    let invalid = || async {
+        let text = reqwest::get(&metrics)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .unwrap_or_default();
+        text.lines()
+            .find(|l| {
+                l.starts_with("mcp_server_config_reloads_total")
+                    && l.contains("outcome=\"invalid\"")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let refused = invalid().await;
+    files.write("tokens.toml", "");
+    eventually("the empty tokens file is refused", || async {
+        invalid().await > refused
+    })
+    .await;
+    assert!(live.get().access.requires_tokens(), "the tokens stay");
+    assert_eq!(format!("{:?}", live.get().access), before);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! `ca` created, `ua` awaiting a reply, `ch` the last user channel, `lm` when the last message
 //! was sent, `as`/`ps` the active and pending switchboard integrations, `co` when the control
 //! state was set; times in Unix ms); `idx:activity` the conversations by last activity;
-//! `idx:removed` the removed ones by removal time.
+//! `idx:removed` the removed ones by removal time; `idx:since` the index's reach (see
+//! [`ConversationIndex::reach`]).
 
 use super::*;
 
@@ -18,8 +19,13 @@ static APPLY: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
 local p, cap, max_age = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local act, rem = p .. 'idx:activity', p .. 'idx:removed'
+local act, rem, sk = p .. 'idx:activity', p .. 'idx:removed', p .. 'idx:since'
 local function d(x) return string.format('%d', x) end
+local since = tonumber(redis.call('GET', sk))
+if not since then
+  since = now
+  for j = 5, #ARGV, 5 do since = math.min(since, tonumber(ARGV[j])) end
+end
 local i = 4
 while i + 4 <= #ARGV do
   local id, at, kind, a, b = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -59,8 +65,18 @@ local function forget(ids)
 end
 local oldest = now - max_age
 forget(redis.call('ZRANGEBYSCORE', act, '-inf', '(' .. d(oldest)))
+since = math.max(since, oldest)
 local over = redis.call('ZCARD', act) - cap
-if over > 0 then forget(redis.call('ZRANGE', act, 0, over - 1)) end
+if over > 0 then
+  local evicted = redis.call('ZRANGE', act, 0, over - 1, 'WITHSCORES')
+  local ids = {}
+  for j = 1, #evicted, 2 do
+    ids[#ids + 1] = evicted[j]
+    since = math.max(since, tonumber(evicted[j + 1]))
+  end
+  forget(ids)
+end
+redis.call('SET', sk, d(since), 'PX', max_age)
 redis.call('ZREMRANGEBYSCORE', rem, '-inf', '(' .. d(oldest))
 over = redis.call('ZCARD', rem) - cap
 if over > 0 then redis.call('ZREMRANGEBYRANK', rem, 0, over - 1) end
@@ -79,8 +95,7 @@ static READ: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
 local p, mode = ARGV[1], ARGV[2]
 local act = p .. 'idx:activity'
 if mode == 'reach' then
-  local first = redis.call('ZRANGE', act, 0, 0, 'WITHSCORES')
-  return first[2]
+  return redis.call('GET', p .. 'idx:since')
 end
 local ids
 if mode == 'one' then ids = {ARGV[3]} else ids = redis.call('ZREVRANGE', act, 0, tonumber(ARGV[3]) - 1) end
