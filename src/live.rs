@@ -61,7 +61,7 @@ impl LiveSettings {
 }
 
 /// Where the settings come from: the files, and what pins values over them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sources {
     /// The settings flags as given (the file's path among them), read again with `env`.
     pub config_flags: ConfigFlags,
@@ -84,6 +84,16 @@ pub struct Sources {
     /// timeout, fixed.
     pub fixed_timeout: Option<Duration>,
     pub known_tools: std::collections::BTreeSet<String>,
+}
+
+impl std::fmt::Debug for Sources {
+    /// The files only: the environment and the inline tokens hold secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("config_file", &self.config_file())
+            .field("tokens_file", &self.tokens_file)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One reading of the sources.
@@ -331,6 +341,7 @@ impl Live {
                 new.timeout.as_secs()
             );
         }
+        let mut new = new;
         if before.rate != new.rate {
             match actors
                 .budget
@@ -343,9 +354,15 @@ impl Live {
                     "the upstream budget in use is now {rate}/s with a burst of {burst} ({})",
                     actors.stores.describe()
                 ),
-                Err(e) => tracing::warn!(
-                    "the new upstream budget could not be stored ({e}); this replica uses it and the shared store gets it on the next reload"
-                ),
+                Err(e) => {
+                    // Kept as before, so the next reload (SIGHUP will do) tries again.
+                    tracing::warn!(
+                        "the new upstream budget could not be stored ({e}); the budget stays {}/s with a burst of {} until a reload stores it",
+                        before.rate.per_second,
+                        before.rate.burst
+                    );
+                    new.rate = before.rate;
+                }
             }
         }
         self.current.store(Arc::new(new));

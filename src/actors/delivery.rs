@@ -667,22 +667,43 @@ impl TrackerHandle {
         Ok((recent, reach))
     }
 
-    /// Notes who controls a conversation as the API just showed it (dated now), so the index
-    /// does not wait for the webhook to stop a send the new state forbids. Best effort: the
-    /// webhook brings the same news.
+    /// Notes who controls a conversation the index knows, as the API showed it to a request
+    /// sent at `asked` (Unix ms), so the index does not wait for the webhook to stop a send the
+    /// new state forbids. Best effort: the webhook brings the same news.
     pub async fn note_control(
         &self,
         conversation_id: &str,
+        asked: i64,
         active: Option<String>,
         pending: Option<String>,
     ) {
         let note = crate::shared::ConversationNote {
             conversation_id: conversation_id.to_owned(),
-            at: crate::sunco::ids::now_unix_ms(),
-            change: crate::shared::Change::Control { active, pending },
+            at: asked,
+            change: crate::shared::Change::ControlSeen { active, pending },
         };
         if let Err(e) = self.index.apply(vec![note]).await {
             tracing::warn!("cannot note a conversation's control state in the index: {e}");
+        }
+    }
+
+    /// Notes a control change this server made (a control call sent at `at`, Unix ms) and the
+    /// state the API showed after it: an event the webhook will bring too, known at once so
+    /// that the send guard need not wait for it.
+    pub async fn note_control_change(
+        &self,
+        conversation_id: &str,
+        at: i64,
+        active: Option<String>,
+        pending: Option<String>,
+    ) {
+        let note = crate::shared::ConversationNote {
+            conversation_id: conversation_id.to_owned(),
+            at,
+            change: crate::shared::Change::Control { active, pending },
+        };
+        if let Err(e) = self.index.apply(vec![note]).await {
+            tracing::warn!("cannot note a control change in the index: {e}");
         }
     }
 

@@ -175,6 +175,15 @@ impl Sends {
         // before the write without touching the record: a later real send with the key sends.
         if crate::actors::dispatcher::in_dry_run() {
             drop(lease);
+            // As a real call would, look for a send that may have been stored (a read).
+            if record.state == SendState::Uncertain
+                && let Some(found) = self.find(conversation_id, key).await?
+            {
+                return Ok(Sent {
+                    messages: found,
+                    replayed: true,
+                });
+            }
             let messages = self.post(conversation_id, body).await?;
             return Ok(Sent {
                 messages,

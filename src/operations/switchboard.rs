@@ -28,6 +28,7 @@ impl ValidTarget {
 impl Operations {
     /// `GetConversation`; who controls it goes to the index too (the freshest word on it).
     async fn conversation(&self, conversation_id: &str) -> Result<Conversation, CallError> {
+        let asked = crate::sunco::ids::now_unix_ms();
         let one: ConversationResponse = self
             .actors
             .dispatcher
@@ -40,6 +41,7 @@ impl Operations {
             .tracker
             .note_control(
                 &c.id,
+                asked,
                 c.active_switchboard_integration
                     .as_ref()
                     .map(|a| a.id.clone()),
@@ -151,6 +153,7 @@ impl Operations {
                 }
             }
         };
+        let sent_at = crate::sunco::ids::now_unix_ms();
         match self.actors.dispatcher.call(&endpoint).await {
             Ok(_) => {}
             Err(e) => {
@@ -161,7 +164,17 @@ impl Operations {
                 return Err(e);
             }
         }
-        self.switchboard_status(&conversation.id).await
+        let status = self.switchboard_status(&conversation.id).await?;
+        self.actors
+            .tracker
+            .note_control_change(
+                &status.conversation_id,
+                sent_at,
+                status.active.as_ref().map(|a| a.id.clone()),
+                status.pending.as_ref().map(|p| p.id.clone()),
+            )
+            .await;
+        Ok(status)
     }
 
     /// Checks that `target` resolves to exactly one switchboard integration for a control call
@@ -227,8 +240,9 @@ pub enum ControlSource {
 impl Operations {
     /// The send guard: `Ok` when the switchboard integration `mine` (id, name or
     /// integrationType) controls `conversation_id`, else [`CallError::NotInControl`] naming who
-    /// does. Who controls it comes from the index while webhooks arrive, else from
-    /// `GetConversation`; when neither can tell, [`CallError::ControlUnknown`] (retryable). A
+    /// does. Who controls it comes from the index while webhooks arrive and the webhook check
+    /// found every trigger subscribed, else from `GetConversation`; when neither can tell,
+    /// [`CallError::ControlUnknown`] (retryable; a failure with a class of its own keeps it). A
     /// `mine` the switchboard does not have is [`CallError::InvalidTarget`]: a setting to fix.
     pub async fn check_control(
         &self,
@@ -256,18 +270,22 @@ impl Operations {
                 })?
             }
         };
+        // The index is current only while events arrive and the upstream's webhook is known to
+        // send every control event; otherwise the API is asked.
         let tracker = &self.actors.tracker;
-        let indexed =
-            if tracker.tracking().await.status == crate::actors::delivery::TrackingStatus::On {
-                tracker
-                    .conversation(conversation_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .filter(|e| e.control_at != i64::MIN)
-            } else {
-                None
-            };
+        let tracking = tracker.tracking().await;
+        let current = tracking.status == crate::actors::delivery::TrackingStatus::On
+            && tracking.webhook.status == crate::actors::delivery::WebhookCheckStatus::Configured;
+        let indexed = if current {
+            tracker
+                .conversation(conversation_id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|e| e.control_at != i64::MIN)
+        } else {
+            None
+        };
         let (active, source) = match indexed {
             Some(e) => (e.active_switchboard_integration, ControlSource::Index),
             None => match self.conversation(conversation_id).await {
@@ -275,12 +293,18 @@ impl Operations {
                     c.active_switchboard_integration.map(|a| a.id),
                     ControlSource::Api,
                 ),
-                Err(e @ CallError::Upstream { status: 404, .. }) => return Err(e),
-                Err(e) => {
+                // Only a failure that says nothing of its own becomes control_unknown; the rest
+                // (a 404, a 429 with its wait, refused credentials) keep their class.
+                Err(
+                    e @ (CallError::Unreachable { .. }
+                    | CallError::Unavailable { .. }
+                    | CallError::Internal(_)),
+                ) => {
                     return Err(unknown(format!(
-                        "the webhooks have not told and GetConversation failed: {e}"
+                        "the webhooks do not keep the index current and GetConversation failed: {e}"
                     )));
                 }
+                Err(e) => return Err(e),
             },
         };
         if active.as_deref() == Some(my_id.as_str()) {

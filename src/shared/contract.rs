@@ -122,6 +122,37 @@ pub async fn conversation_index(index: &dyn ConversationIndex) {
         (Some("agents"), None),
         "the latest control state wins"
     );
+    // Control read from the API: a known conversation's control, not its activity; and no
+    // conversation the events never named.
+    let seen = |id: &str, at: i64| {
+        note(
+            id,
+            at,
+            Change::ControlSeen {
+                active: Some("bot".into()),
+                pending: None,
+            },
+        )
+    };
+    let a2 = then_a(vec![
+        seen("contract-a", t + 45),
+        seen("contract-unheard", t + 45),
+    ])
+    .await;
+    assert_eq!(
+        a2.active_switchboard_integration.as_deref(),
+        Some("bot"),
+        "a newer read of the control state counts"
+    );
+    assert_eq!(
+        a2.last_activity_at, a.last_activity_at,
+        "a read is no activity"
+    );
+    assert_eq!(
+        index.get("contract-unheard").await,
+        Ok(None),
+        "a read does not make the index know a conversation"
+    );
     let ids = |entries: Vec<ConversationEntry>| -> Vec<String> {
         entries.into_iter().map(|e| e.conversation_id).collect()
     };

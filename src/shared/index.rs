@@ -55,6 +55,20 @@ pub enum Change {
     },
     /// Anything else about it (`conversation:join`, `conversation:leave`): activity only.
     Activity,
+    /// The control state as the API showed it when asked (`GetConversation`, dated when the
+    /// request was sent): it updates a conversation the index already knows, and is neither
+    /// activity nor a reason to start knowing one, since the index learns from events.
+    ControlSeen {
+        active: Option<String>,
+        pending: Option<String>,
+    },
+}
+
+impl Change {
+    /// Whether the note tells of activity (every kind but [`Change::ControlSeen`]).
+    pub fn is_activity(&self) -> bool {
+        !matches!(self, Change::ControlSeen { .. })
+    }
 }
 
 /// The conversations the server has heard of, bounded in count and age.
@@ -62,7 +76,8 @@ pub enum Change {
 /// Invariants: notes merge into what the index knows (a conversation first heard of is
 /// created); the last activity is the latest note's time; `awaiting_reply`, the channel and the
 /// control state follow the latest note of their kind, so notes arriving out of order change
-/// nothing that newer ones set; a removal forgets a conversation and ignores notes from before
+/// nothing that newer ones set; a control state read from the API updates only a conversation
+/// already known, without counting as activity; a removal forgets a conversation and ignores notes from before
 /// it; `recent` lists newest activity first, at most `limit`; past its count the index forgets
 /// the least recently active first, and it forgets what has been quiet longer than its age;
 /// `reach` is the time since which it holds every conversation it heard of: the time of the
@@ -81,7 +96,9 @@ pub trait ConversationIndex: Send + Sync + std::fmt::Debug {
 /// Merges `change` (made at `at`) into `entry`: the one rule for every implementation's
 /// in-process half (the Redis script applies the same).
 pub fn merge(entry: &mut ConversationEntry, at: i64, change: &Change) {
-    entry.last_activity_at = entry.last_activity_at.max(at);
+    if change.is_activity() {
+        entry.last_activity_at = entry.last_activity_at.max(at);
+    }
     match change {
         Change::Created => {
             entry.created_at = Some(entry.created_at.map_or(at, |c| c.min(at)));
@@ -93,7 +110,9 @@ pub fn merge(entry: &mut ConversationEntry, at: i64, change: &Change) {
                 entry.last_user_channel.clone_from(channel);
             }
         }
-        Change::Control { active, pending } if at >= entry.control_at => {
+        Change::Control { active, pending } | Change::ControlSeen { active, pending }
+            if at >= entry.control_at =>
+        {
             entry.control_at = at;
             entry.active_switchboard_integration.clone_from(active);
             entry.pending_switchboard_integration.clone_from(pending);
@@ -185,6 +204,12 @@ impl ConversationIndex for MemoryConversationIndex {
                 if note.change == Change::Removed {
                     inner.entries.remove(&note.conversation_id);
                     inner.removed.insert(note.conversation_id, note.at);
+                    continue;
+                }
+                if !note.change.is_activity() {
+                    if let Some(entry) = inner.entries.get_mut(&note.conversation_id) {
+                        merge(entry, note.at, &note.change);
+                    }
                     continue;
                 }
                 let entry = inner

@@ -3,11 +3,13 @@
 
 use serde_json::{Value, json};
 use zendesk_messaging_mcp::actors::SupervisorSettings;
+use zendesk_messaging_mcp::actors::delivery::{TrackingStatus, WebhookCheckStatus};
 
 use crate::mcp::user_and_conversation;
 use crate::mcp_support::{Recorder, TestServer, call_tool, structured, tool_error};
 
 const POST_MESSAGE: &str = "POST /v2/apps/{appId}/conversations/{conversationId}/messages";
+const GET_CONVERSATION: &str = "GET /v2/apps/{appId}/conversations/{conversationId}";
 const BOT: &str = "guard-bot-token-0123456789";
 const SUPERVISOR: &str = "guard-supervisor-token-0123456789";
 const REHEARSAL: &str = "guard-rehearsal-token-0123456789";
@@ -16,6 +18,12 @@ const MISNAMED: &str = "guard-misnamed-token-0123456789";
 /// A server whose tokens file binds `bot` to the bot integration, `supervisor` to it with the
 /// right to override, and `rehearsal` to it in dry-run mode; the test client is `bot`.
 async fn start() -> TestServer {
+    start_checking(true).await
+}
+
+/// [`start`], with the periodic webhook check or without it (then the index is never known to
+/// be current).
+async fn start_checking(webhook_check: bool) -> TestServer {
     let dir = std::env::temp_dir().join(format!(
         "zmcp-guard-{}-{}",
         std::process::id(),
@@ -61,10 +69,13 @@ switchboard_integration = "bott"
     )
     .expect("policy");
     let _ = std::fs::remove_dir_all(&dir);
-    let http = zendesk_messaging_mcp::server::HttpOptions {
+    let mut http = zendesk_messaging_mcp::server::HttpOptions {
         access: std::sync::Arc::new(access),
         ..Default::default()
     };
+    if !webhook_check {
+        http.webhook_check = None;
+    }
     TestServer::start_full(SupervisorSettings::default(), http, Some(BOT), |_| {}).await
 }
 
@@ -91,30 +102,31 @@ async fn a_bot_never_answers_over_a_human_agent_unless_its_token_may_override() 
     )
     .await;
     let sent = t.sim.count(POST_MESSAGE, "201").await;
-    // Whether the webhooks told the index yet or the API is asked, the answer is the same.
-    for _ in 0..2 {
-        let e = t
-            .err("send_message", text(&conv, "Anything else I can do?"))
-            .await;
+    let refused = |e: &Value| {
         assert_eq!(e["error"], "not_in_control", "{e}");
         assert_eq!(
             e["activeSwitchboardIntegration"]["name"], "zd-agentWorkspace",
             "{e}"
         );
         assert_eq!(e["conversationId"], conv.as_str(), "{e}");
-        crate::support::eventually("the hand-over is indexed", || async {
-            let list = t
-                .ok(
-                    "list_conversations",
-                    json!({"activeSwitchboardIntegration": "zd-agentWorkspace"}),
-                )
-                .await;
-            list["indexed"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|c| c["id"] == conv.as_str()))
-        })
-        .await;
-    }
+    };
+    // Once the webhook check found every trigger subscribed and events arrive, the index
+    // answers, without a read.
+    crate::support::eventually("the webhook check finds every trigger", || async {
+        t.server.actors.tracker.tracking().await.webhook.status == WebhookCheckStatus::Configured
+    })
+    .await;
+    crate::support::eventually("events arrive", || async {
+        t.server.actors.tracker.tracking().await.status == TrackingStatus::On
+    })
+    .await;
+    let asked = t.sim.count(GET_CONVERSATION, "200").await;
+    refused(&t.err("send_message", text(&conv, "Anything else?")).await);
+    assert_eq!(
+        t.sim.count(GET_CONVERSATION, "200").await,
+        asked,
+        "the index told who controls it"
+    );
     // On the user's behalf is not a business message: the guard lets it through.
     let mut on_behalf = text(&conv, "I am still here.");
     on_behalf["author"] = json!({"type": "user", "userExternalId": "guard-user-1"});
@@ -278,4 +290,25 @@ async fn an_integration_the_switchboard_lacks_is_a_setting_to_fix_not_a_retry() 
             .is_some_and(|v| v.iter().any(|t| t["name"] == "bot")),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn without_a_verified_webhook_the_guard_asks_the_api_each_time() {
+    let t = start_checking(false).await;
+    let (_, conv) = user_and_conversation(&t, "guard-user-4").await;
+    t.ok(
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "zd-agentWorkspace"}),
+    )
+    .await;
+    for _ in 0..2 {
+        let asked = t.sim.count(GET_CONVERSATION, "200").await;
+        let e = t.err("send_message", text(&conv, "Hello?")).await;
+        assert_eq!(e["error"], "not_in_control", "{e}");
+        assert_eq!(
+            t.sim.count(GET_CONVERSATION, "200").await,
+            asked + 1,
+            "the webhook is not known to send every control event: the API is asked"
+        );
+    }
 }

@@ -278,8 +278,9 @@ async fn a_hand_over_one_replica_hears_of_stops_the_bot_on_another_from_the_shar
     // Replica B speaks for the bot; the webhooks reach replica A only.
     let mut access = zendesk_messaging_mcp::access::AccessPolicy::default();
     access.switchboard_integration = Some("bot".into());
+    // B checks the upstream's webhook: found sending every control event, the shared index
+    // is current for it.
     let http = HttpOptions {
-        webhook_check: None,
         access: std::sync::Arc::new(access),
         ..Default::default()
     };
@@ -293,6 +294,11 @@ async fn a_hand_over_one_replica_hears_of_stops_the_bot_on_another_from_the_shar
     )
     .await;
     let a = &fleet.replicas[0];
+    eventually("B's webhook check finds every trigger", || async {
+        b.server.actors.tracker.tracking().await.webhook.status
+            == zendesk_messaging_mcp::actors::delivery::WebhookCheckStatus::Configured
+    })
+    .await;
     let created = a
         .ok(
             "create_conversation",

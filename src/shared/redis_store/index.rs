@@ -11,8 +11,9 @@ use super::*;
 
 /// The merge of [`super::super::merge`], as one script. ARGV: prefix, capacity, max age (ms),
 /// then five fields per note: id, time (ms), kind (`c` created, `r` removed, `m` message, `k`
-/// control, `a` activity), and for `m` "1"/"0" (from the user) and the channel (or ""), for `k`
-/// the active and pending integration ids ("" for none).
+/// control, `s` control read from the API, `a` activity), and for `m` "1"/"0" (from the user)
+/// and the channel (or ""), for `k` and `s` the active and pending integration ids ("" for
+/// none).
 static APPLY: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
     Script::new(
         r"
@@ -38,6 +39,14 @@ while i + 4 <= #ARGV do
     redis.call('DEL', k)
     redis.call('ZREM', act, id)
     redis.call('ZADD', rem, at, id)
+  elseif kind == 's' then
+    -- control read from the API: only a known conversation, and no activity
+    local co = redis.call('HGET', k, 'co')
+    if redis.call('EXISTS', k) == 1 and (not co or at >= tonumber(co)) then
+      redis.call('HSET', k, 'co', d(at))
+      if a ~= '' then redis.call('HSET', k, 'as', a) else redis.call('HDEL', k, 'as') end
+      if b ~= '' then redis.call('HSET', k, 'ps', b) else redis.call('HDEL', k, 'ps') end
+    end
   else
     local v = redis.call('HMGET', k, 'la', 'lm', 'co', 'ca')
     local la = math.max(tonumber(v[1]) or at, at)
@@ -183,6 +192,11 @@ impl ConversationIndex for RedisConversationIndex {
                     ),
                     Change::Control { active, pending } => (
                         "k",
+                        active.as_deref().unwrap_or(""),
+                        pending.as_deref().unwrap_or(""),
+                    ),
+                    Change::ControlSeen { active, pending } => (
+                        "s",
                         active.as_deref().unwrap_or(""),
                         pending.as_deref().unwrap_or(""),
                     ),
