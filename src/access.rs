@@ -33,6 +33,16 @@ pub struct AccessProfile {
     pub allow_override: bool,
     /// Every write is validated and answered with the request it would send; nothing is sent.
     pub dry_run: bool,
+    /// For an OAuth caller: the token's scopes (which bound its tools), subject and client.
+    pub oauth: Option<OAuthCaller>,
+}
+
+/// Who an OAuth access token speaks for (for audit records and spans; never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthCaller {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: BTreeSet<String>,
 }
 
 /// What applies to one caller's calls: its profile within the server's settings.
@@ -63,6 +73,82 @@ pub struct AccessPolicy {
     pub switchboard_integration: Option<String>,
     /// `--dry-run`: every caller's writes are dry runs, whatever its token says.
     pub dry_run: bool,
+    /// OAuth callers' rules, from the tokens file's `[oauth]` table.
+    pub oauth: OAuthRules,
+    /// The OAuth resource server (`--oauth-issuer`): access tokens it verifies are accepted
+    /// beside the static tokens, and `/mcp` is never open.
+    pub resource_server: Option<Arc<crate::oauth::ResourceServer>>,
+}
+
+/// What OAuth callers get, from the tokens file: the tools each scope grants (the defaults when
+/// `[oauth.scopes]` is absent) and per-client profiles keyed by `client_id`.
+#[derive(Debug, Clone, Default)]
+pub struct OAuthRules {
+    /// `None`: `messaging:read` grants the read-only tools, `messaging:write` the other tools
+    /// but the sending ones, `messaging:send` those ([`crate::oauth::SEND_TOOLS`]).
+    pub scopes: Option<std::collections::BTreeMap<String, BTreeSet<String>>>,
+    pub clients: Vec<(String, AccessProfile)>,
+    /// The profile of a client no rule names.
+    pub default: Option<AccessProfile>,
+}
+
+impl OAuthRules {
+    /// The scopes that grant `tool` (read-only or not).
+    pub fn scopes_for(&self, tool: &str, tool_is_read_only: bool) -> Vec<String> {
+        match &self.scopes {
+            Some(map) => map
+                .iter()
+                .filter(|(_, tools)| tools.contains(tool))
+                .map(|(s, _)| s.clone())
+                .collect(),
+            None => vec![
+                if crate::oauth::SEND_TOOLS.contains(&tool) {
+                    crate::oauth::SCOPE_SEND
+                } else if tool_is_read_only {
+                    crate::oauth::SCOPE_READ
+                } else {
+                    crate::oauth::SCOPE_WRITE
+                }
+                .to_owned(),
+            ],
+        }
+    }
+
+    /// The profile of a verified token: its client's rule (else the default), bounded by its
+    /// scopes.
+    pub fn profile(&self, token: crate::oauth::Verified) -> AccessProfile {
+        let rule = token
+            .client_id
+            .as_deref()
+            .and_then(|c| self.clients.iter().find(|(id, _)| id == c))
+            .map(|(_, p)| p.clone())
+            .or_else(|| self.default.clone())
+            .unwrap_or(AccessProfile {
+                name: String::new(),
+                read_only: false,
+                tools: None,
+                rate: None,
+                switchboard_integration: None,
+                allow_override: false,
+                dry_run: false,
+                oauth: None,
+            });
+        let who = token
+            .client_id
+            .clone()
+            .or_else(|| token.subject.clone())
+            .unwrap_or_else(|| "unknown".into());
+        AccessProfile {
+            // Audit records and per-caller limits key on the client.
+            name: format!("oauth:{who}"),
+            oauth: Some(OAuthCaller {
+                subject: token.subject,
+                client_id: token.client_id,
+                scopes: token.scopes,
+            }),
+            ..rule
+        }
+    }
 }
 
 /// Why a request was refused.
@@ -70,6 +156,8 @@ pub struct AccessPolicy {
 pub enum Refusal {
     /// No token, or not one of ours.
     Unauthenticated,
+    /// An OAuth access token that does not verify: why.
+    InvalidToken(String),
     /// Over the profile's inbound rate; retry after this long.
     RateLimited(Duration),
 }
@@ -83,6 +171,40 @@ pub struct AccessError(pub String);
 struct TokensFile {
     #[serde(default)]
     tokens: Vec<TokenSpec>,
+    #[serde(default)]
+    oauth: Option<OAuthFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthFile {
+    /// scope → tools.
+    #[serde(default)]
+    scopes: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    #[serde(default)]
+    clients: Vec<ClientSpec>,
+    #[serde(default)]
+    default: Option<ClientSpec>,
+}
+
+/// An OAuth client's profile: a token's keys, keyed by `client_id` instead of a token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSpec {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default = "read_write")]
+    access: String,
+    #[serde(default)]
+    tools: Option<Vec<String>>,
+    #[serde(default)]
+    rate_limit: Option<String>,
+    #[serde(default)]
+    switchboard_integration: Option<String>,
+    #[serde(default)]
+    allow_override: bool,
+    #[serde(default)]
+    mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,22 +228,86 @@ struct TokenSpec {
     mode: Option<String>,
 }
 
-fn read_write() -> String {
-    "read-write".to_owned()
-}
-
-fn parse_access(name: &str, access: &str) -> Result<bool, AccessError> {
-    match access {
-        "read-only" => Ok(true),
-        "read-write" => Ok(false),
-        other => Err(AccessError(format!(
-            "token {name:?}: access {other:?} must be read-only or read-write"
-        ))),
+impl ClientSpec {
+    fn keys(&self) -> ProfileKeys<'_> {
+        ProfileKeys {
+            access: &self.access,
+            tools: self.tools.as_deref(),
+            rate_limit: self.rate_limit.as_deref(),
+            switchboard_integration: self.switchboard_integration.as_deref(),
+            allow_override: self.allow_override,
+            mode: self.mode.as_deref(),
+        }
     }
 }
 
-fn parse_rate(name: &str, raw: &str) -> Result<RequestRate, AccessError> {
-    RequestRate::parse(raw).map_err(|why| AccessError(format!("token {name:?}: rate_limit: {why}")))
+/// Checks a tool list (every name a tool), naming what it belongs to.
+type ToolCheck<'a> = dyn Fn(&str, &[String]) -> Result<BTreeSet<String>, AccessError> + 'a;
+
+/// The keys a token and an OAuth client rule share.
+struct ProfileKeys<'a> {
+    access: &'a str,
+    tools: Option<&'a [String]>,
+    rate_limit: Option<&'a str>,
+    switchboard_integration: Option<&'a str>,
+    allow_override: bool,
+    mode: Option<&'a str>,
+}
+
+/// A profile from its keys, checked; errors start with `what` (`token "bot"`, …).
+fn profile_of(
+    what: &str,
+    name: String,
+    k: ProfileKeys<'_>,
+    check_tools: &ToolCheck<'_>,
+) -> Result<AccessProfile, AccessError> {
+    let tools = k.tools.map(|list| check_tools(what, list)).transpose()?;
+    let dry_run = match k.mode.map(str::trim) {
+        None | Some("live") => false,
+        Some("dry-run") => true,
+        Some(other) => {
+            return Err(AccessError(format!(
+                "{what}: mode {other:?} must be live or dry-run"
+            )));
+        }
+    };
+    let switchboard_integration = match k.switchboard_integration {
+        Some(s) if s.trim().is_empty() => {
+            return Err(AccessError(format!(
+                "{what}: switchboard_integration is empty: name the integration (id, name or type) or leave it out"
+            )));
+        }
+        other => other.map(|s| s.trim().to_owned()),
+    };
+    let read_only = match k.access {
+        "read-only" => true,
+        "read-write" => false,
+        other => {
+            return Err(AccessError(format!(
+                "{what}: access {other:?} must be read-only or read-write"
+            )));
+        }
+    };
+    let rate = k
+        .rate_limit
+        .map(|r| {
+            RequestRate::parse(r).map_err(|why| AccessError(format!("{what}: rate_limit: {why}")))
+        })
+        .transpose()?;
+    Ok(AccessProfile {
+        name,
+        read_only,
+        tools,
+        rate,
+        switchboard_integration,
+        allow_override: k.allow_override,
+        dry_run,
+        oauth: None,
+    })
+}
+
+fn read_write() -> String {
+    "read-write".to_owned()
 }
 
 impl AccessPolicy {
@@ -136,6 +322,7 @@ impl AccessPolicy {
         known_tools: &BTreeSet<String>,
     ) -> Result<Self, AccessError> {
         let mut specs = Vec::new();
+        let mut oauth_file: Option<OAuthFile> = None;
         for entry in inline
             .unwrap_or_default()
             .split(',')
@@ -176,6 +363,7 @@ impl AccessPolicy {
                 ))
             })?;
             specs.extend(parsed.tokens);
+            oauth_file = parsed.oauth;
         }
         let check_tools = |what: &str, list: &[String]| -> Result<BTreeSet<String>, AccessError> {
             let set: BTreeSet<String> = list.iter().map(|t| t.trim().to_owned()).collect();
@@ -203,45 +391,68 @@ impl AccessPolicy {
                     spec.name
                 )));
             }
-            let tools = match &spec.tools {
-                Some(list) => Some(check_tools(&format!("token {:?}", spec.name), list)?),
-                None => None,
-            };
-            let dry_run = match spec.mode.as_deref().map(str::trim) {
-                None | Some("live") => false,
-                Some("dry-run") => true,
-                Some(other) => {
-                    return Err(AccessError(format!(
-                        "token {:?}: mode {other:?} must be live or dry-run",
-                        spec.name
-                    )));
-                }
-            };
-            let switchboard_integration = match spec.switchboard_integration.as_deref() {
-                Some(s) if s.trim().is_empty() => {
-                    return Err(AccessError(format!(
-                        "token {:?}: switchboard_integration is empty: name the integration (id, name or type) or leave it out",
-                        spec.name
-                    )));
-                }
-                other => other.map(|s| s.trim().to_owned()),
-            };
+            let profile = profile_of(
+                &format!("token {:?}", spec.name),
+                spec.name.clone(),
+                ProfileKeys {
+                    access: &spec.access,
+                    tools: spec.tools.as_deref(),
+                    rate_limit: spec.rate_limit.as_deref(),
+                    switchboard_integration: spec.switchboard_integration.as_deref(),
+                    allow_override: spec.allow_override,
+                    mode: spec.mode.as_deref(),
+                },
+                &check_tools,
+            )?;
             tokens.push(Token {
                 secret: Secret::new(token),
-                profile: Arc::new(AccessProfile {
-                    switchboard_integration,
-                    allow_override: spec.allow_override,
-                    dry_run,
-                    read_only: parse_access(&spec.name, &spec.access)?,
-                    rate: spec
-                        .rate_limit
-                        .as_deref()
-                        .map(|r| parse_rate(&spec.name, r))
-                        .transpose()?,
-                    tools,
-                    name: spec.name,
-                }),
+                profile: Arc::new(profile),
             });
+        }
+        let mut oauth = OAuthRules::default();
+        if let Some(f) = oauth_file {
+            if let Some(map) = f.scopes {
+                let mut scopes = std::collections::BTreeMap::new();
+                for (scope, list) in map {
+                    scopes.insert(
+                        scope.clone(),
+                        check_tools(&format!("oauth.scopes.{scope:?}"), &list)?,
+                    );
+                }
+                oauth.scopes = Some(scopes);
+            }
+            let keys = ClientSpec::keys;
+            for c in &f.clients {
+                let id = c
+                    .client_id
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| {
+                        AccessError("every [[oauth.clients]] needs its client_id".to_owned())
+                    })?;
+                if oauth.clients.iter().any(|(known, _)| known == id) {
+                    return Err(AccessError(format!(
+                        "oauth client {id:?} has two rules: keep one"
+                    )));
+                }
+                let what = format!("oauth client {id:?}");
+                let profile = profile_of(&what, id.to_owned(), keys(c), &check_tools)?;
+                oauth.clients.push((id.to_owned(), profile));
+            }
+            if let Some(d) = &f.default {
+                if d.client_id.is_some() {
+                    return Err(AccessError(
+                        "[oauth.default] is for clients no rule names: leave client_id out".into(),
+                    ));
+                }
+                oauth.default = Some(profile_of(
+                    "[oauth.default]",
+                    "default".into(),
+                    keys(d),
+                    &check_tools,
+                )?);
+            }
         }
         let tools = tools
             .map(|list| check_tools("--tools", &list))
@@ -250,6 +461,7 @@ impl AccessPolicy {
             tokens,
             read_only,
             tools,
+            oauth,
             ..Self::default()
         })
     }
@@ -279,9 +491,9 @@ impl AccessPolicy {
             .collect()
     }
 
-    /// True when callers must present a token.
+    /// True when callers must present a token (a static one, or an OAuth access token).
     pub fn requires_tokens(&self) -> bool {
-        !self.tokens.is_empty()
+        !self.tokens.is_empty() || self.resource_server.is_some()
     }
 
     /// Refuses an open endpoint on an address other machines can reach, unless allowed.
@@ -302,7 +514,7 @@ impl AccessPolicy {
         authorization: Option<&str>,
         limits: &dyn InboundLimits,
     ) -> Result<Option<Arc<AccessProfile>>, Refusal> {
-        if self.tokens.is_empty() {
+        if !self.requires_tokens() {
             return Ok(None);
         }
         let presented = authorization
@@ -320,7 +532,14 @@ impl AccessPolicy {
                 found = Some(t.profile.clone());
             }
         }
-        let profile = found.ok_or(Refusal::Unauthenticated)?;
+        let profile = match (found, &self.resource_server) {
+            (Some(p), _) => p,
+            (None, Some(rs)) => match rs.verify(presented).await {
+                Ok(token) => Arc::new(self.oauth.profile(token)),
+                Err(why) => return Err(Refusal::InvalidToken(why)),
+            },
+            (None, None) => return Err(Refusal::Unauthenticated),
+        };
         if let Some(rate) = profile.rate {
             match limits.take(&profile.name, rate).await {
                 Ok(None) => {}
@@ -346,7 +565,26 @@ impl AccessPolicy {
             return false;
         }
         let in_set = |set: &Option<BTreeSet<String>>| set.as_ref().is_none_or(|s| s.contains(tool));
-        in_set(&self.tools) && profile.is_none_or(|p| in_set(&p.tools))
+        in_set(&self.tools)
+            && profile.is_none_or(|p| in_set(&p.tools))
+            && self.scopes_allow(profile, tool, tool_is_read_only)
+    }
+
+    /// Whether an OAuth caller's scopes grant `tool` (anyone else: yes).
+    pub fn scopes_allow(
+        &self,
+        profile: Option<&AccessProfile>,
+        tool: &str,
+        tool_is_read_only: bool,
+    ) -> bool {
+        match profile.and_then(|p| p.oauth.as_ref()) {
+            None => true,
+            Some(caller) => self
+                .oauth
+                .scopes_for(tool, tool_is_read_only)
+                .iter()
+                .any(|s| caller.scopes.contains(s)),
+        }
     }
 }
 

@@ -93,6 +93,7 @@ pub mod config;
 pub mod error;
 pub mod live;
 pub mod mcp;
+pub mod oauth;
 pub mod operations;
 pub mod secret;
 pub mod server;

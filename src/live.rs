@@ -84,6 +84,8 @@ pub struct Sources {
     /// timeout, fixed.
     pub fixed_timeout: Option<Duration>,
     pub known_tools: std::collections::BTreeSet<String>,
+    /// `--oauth-issuer` with `--public-url`: kept across reloads (its key cache too).
+    pub resource_server: Option<Arc<crate::oauth::ResourceServer>>,
 }
 
 impl std::fmt::Debug for Sources {
@@ -183,6 +185,7 @@ impl Sources {
             .clone()
             .or(file.switchboard_integration);
         access.dry_run = self.dry_run || file.dry_run == Some(true);
+        access.resource_server = self.resource_server.clone();
         Ok(Loaded {
             settings: LiveSettings {
                 access: Arc::new(access),

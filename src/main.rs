@@ -86,6 +86,15 @@ struct ServeArgs {
     /// Hours after which the index forgets a conversation without activity
     #[arg(long, value_name = "HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=24 * 30))]
     index_max_age_hours: u32,
+    /// Make /mcp an OAuth 2.1 resource server for this authorization server (its issuer URL;
+    /// https except on loopback): access tokens it issues for --public-url are accepted beside
+    /// the static tokens [env: ZENDESK_MCP_OAUTH_ISSUER]
+    #[arg(long, value_name = "URL")]
+    oauth_issuer: Option<String>,
+    /// The full URL of this server's /mcp as callers reach it: the resource tokens must be
+    /// issued for (with --oauth-issuer) [env: ZENDESK_MCP_PUBLIC_URL]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// Dry run for every caller: writes are validated and answered with the request they would
     /// send (dryRun: true); nothing is sent. Reads are real
     #[arg(long)]
@@ -129,6 +138,38 @@ impl ServeArgs {
             }
             other => other.map(|s| s.trim().to_owned()),
         };
+        let env = |flag: &Option<String>, var: &str| {
+            flag.clone()
+                .or_else(|| std::env::var(var).ok())
+                .filter(|v| !v.trim().is_empty())
+        };
+        let oauth = match (
+            env(&self.oauth_issuer, "ZENDESK_MCP_OAUTH_ISSUER"),
+            env(&self.public_url, "ZENDESK_MCP_PUBLIC_URL"),
+        ) {
+            (Some(issuer), Some(public)) => Some(zendesk_messaging_mcp::oauth::OAuthSettings::new(
+                &issuer, &public,
+            )?),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("--oauth-issuer needs --public-url (ZENDESK_MCP_PUBLIC_URL): the full URL of this server's /mcp as callers reach it, which tokens must be issued for".to_owned());
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "--public-url is for OAuth: give --oauth-issuer (ZENDESK_MCP_OAUTH_ISSUER) too"
+                        .to_owned(),
+                );
+            }
+        };
+        let mut allowed_hosts = self.allowed_host.clone();
+        if let Some(host) = oauth
+            .as_ref()
+            .and_then(|o| o.public_url.host_str().map(str::to_owned))
+        {
+            allowed_hosts.push(host);
+        }
+        let resource_server =
+            oauth.map(|o| Arc::new(zendesk_messaging_mcp::oauth::ResourceServer::new(o)));
         let defaults = zendesk_messaging_mcp::actors::dispatcher::DispatchLimits::default();
         let sources = zendesk_messaging_mcp::live::Sources {
             config_flags: self.config.clone(),
@@ -157,6 +198,7 @@ impl ServeArgs {
                 )
             }),
             known_tools: ZendeskMcp::tool_names(),
+            resource_server,
         };
         let (live, pinned) = zendesk_messaging_mcp::live::Live::from_sources(sources)?;
         for note in pinned {
@@ -165,7 +207,7 @@ impl ServeArgs {
         Ok(HttpOptions {
             access: live.get().access.clone(),
             live: Some(live),
-            allowed_hosts: self.allowed_host.clone(),
+            allowed_hosts,
             allowed_origins: self.allowed_origin.clone(),
             ..Default::default()
         })

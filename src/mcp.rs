@@ -277,6 +277,18 @@ impl ZendeskMcp {
         router
     }
 
+    /// Whether `tool` only reads (its `readOnlyHint`); `None` for a tool that does not exist.
+    pub fn tool_is_read_only(tool: &str) -> Option<bool> {
+        static ROUTER: std::sync::OnceLock<ToolRouter<ZendeskMcp>> = std::sync::OnceLock::new();
+        let t = ROUTER.get_or_init(Self::tool_router).get(tool)?;
+        Some(
+            t.annotations
+                .as_ref()
+                .and_then(|a| a.read_only_hint)
+                .unwrap_or(false),
+        )
+    }
+
     /// The names of every tool, for checking configured tool sets.
     pub fn tool_names() -> std::collections::BTreeSet<String> {
         Self::tool_router()
@@ -489,6 +501,10 @@ impl ServerHandler for ZendeskMcp {
             .and_then(|v| v.as_str())
             .filter(|c| is_resource_id(c))
             .map(str::to_owned);
+        // An OAuth caller: who, and through which client (never the token).
+        let oauth = profile.as_ref().and_then(|p| p.oauth.as_ref());
+        let subject = oauth.and_then(|o| o.subject.as_deref());
+        let client_id = oauth.and_then(|o| o.client_id.as_deref());
         // A send over another integration's control is audited as such.
         let override_control = request
             .arguments
@@ -514,6 +530,8 @@ impl ServerHandler for ZendeskMcp {
                     gen_ai.operation.name = "execute_tool",
                     gen_ai.tool.name = %tool,
                     sunco.conversation.id = conversation_id.as_deref(),
+                    enduser.id = subject,
+                    oauth.client_id = client_id,
                     error.type = tracing::field::Empty,
                 )
             };
@@ -622,6 +640,8 @@ impl ServerHandler for ZendeskMcp {
                     replayed,
                     override_control,
                     dry_run = rules.dry_run,
+                    subject,
+                    client_id,
                     client_address = peer.as_deref(),
                     forwarded_for = forwarded_for.as_deref(),
                     "write"

@@ -165,6 +165,9 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
+        // RFC 9728 §3: at the root, and with the resource's path appended; public.
+        .route("/.well-known/oauth-protected-resource", get(protected_resource))
+        .route("/.well-known/oauth-protected-resource/mcp", get(protected_resource))
         .fallback(|| async {
             problem(
                 StatusCode::NOT_FOUND,
@@ -286,31 +289,70 @@ async fn authenticate(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    match state
-        .live
-        .get()
-        .access
+    let access = state.live.get().access.clone();
+    match access
         .authenticate(header.as_deref(), &*state.actors.stores.inbound)
         .await
     {
         Ok(Some(profile)) => {
+            // An OAuth caller beyond its scopes is told at the HTTP level, as the MCP
+            // authorization section asks: 403 with the scope it needs.
+            if let (Some(rs), Some(_)) = (&access.resource_server, &profile.oauth) {
+                let (parts, body) = req.into_parts();
+                let bytes = match axum::body::to_bytes(body, MAX_SCOPE_PEEK).await {
+                    Ok(b) => b,
+                    Err(_) => {
+                        return problem(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            ErrorClass::InvalidArgument,
+                            "the request body is too large",
+                        );
+                    }
+                };
+                if let Some((tool, scopes)) = beyond_scopes(&access, &profile, &bytes) {
+                    tracing::warn!(target: "audit", tool = %tool, profile = %profile.name, outcome = "insufficient_scope", "refused");
+                    let mut r = problem(
+                        StatusCode::FORBIDDEN,
+                        ErrorClass::Forbidden,
+                        format!(
+                            "the access token's scopes do not grant {tool}: it needs {}",
+                            scopes.join(" or ")
+                        ),
+                    );
+                    let challenge =
+                        rs.challenge(Some("insufficient_scope"), Some(&scopes.join(" ")));
+                    if let Ok(v) = axum::http::HeaderValue::from_str(&challenge) {
+                        r.headers_mut()
+                            .insert(axum::http::header::WWW_AUTHENTICATE, v);
+                    }
+                    return r;
+                }
+                req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            }
             req.extensions_mut().insert(profile);
             next.run(req).await
         }
         Ok(None) => next.run(req).await,
-        Err(Refusal::Unauthenticated) => {
-            tracing::warn!(target: "audit", outcome = "unauthenticated", "refused a /mcp request without a valid bearer token");
-            let mut r = problem(
-                StatusCode::UNAUTHORIZED,
-                ErrorClass::Unauthorized,
-                "a valid bearer token is required: send Authorization: Bearer <token>",
-            );
-            r.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static(
-                    "Bearer realm=\"zendesk-messaging-mcp\", error=\"invalid_token\"",
-                ),
-            );
+        Err(refusal @ (Refusal::Unauthenticated | Refusal::InvalidToken(_))) => {
+            let why = match &refusal {
+                Refusal::InvalidToken(why) => why.clone(),
+                _ => "a valid bearer token is required: send Authorization: Bearer <token>"
+                    .to_owned(),
+            };
+            tracing::warn!(target: "audit", outcome = "unauthenticated", reason = %why, "refused a /mcp request without a valid bearer token");
+            let mut r = problem(StatusCode::UNAUTHORIZED, ErrorClass::Unauthorized, why);
+            // With OAuth, the challenge says where to learn how to get a token (RFC 9728 §5.1).
+            let presented = header.is_some();
+            let challenge = match &access.resource_server {
+                Some(rs) => rs.challenge(presented.then_some("invalid_token"), None),
+                None => {
+                    "Bearer realm=\"zendesk-messaging-mcp\", error=\"invalid_token\"".to_owned()
+                }
+            };
+            if let Ok(v) = axum::http::HeaderValue::from_str(&challenge) {
+                r.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
+            }
             r
         }
         Err(Refusal::RateLimited(wait)) => {
@@ -326,6 +368,43 @@ async fn authenticate(
             r
         }
     }
+}
+
+/// The protected-resource metadata (RFC 9728), when `/mcp` is an OAuth resource server.
+async fn protected_resource(State(state): State<AppState>) -> Response {
+    match &state.live.get().access.resource_server {
+        Some(rs) => axum::Json(rs.metadata()).into_response(),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            ErrorClass::InvalidArgument,
+            "/mcp takes static bearer tokens here, not OAuth (no --oauth-issuer)",
+        ),
+    }
+}
+
+/// The most of a `/mcp` body read to find which tool an OAuth caller calls (the route's own
+/// limit is the same).
+const MAX_SCOPE_PEEK: usize = 1024 * 1024;
+
+/// For a `tools/call` of a tool the caller's scopes do not grant: the tool and the scopes that
+/// would. Anything else (other methods, unknown tools, bodies that are not JSON-RPC) is left to
+/// the MCP layer.
+fn beyond_scopes(
+    access: &AccessPolicy,
+    profile: &crate::access::AccessProfile,
+    body: &[u8],
+) -> Option<(String, Vec<String>)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if v.get("method")?.as_str()? != "tools/call" {
+        return None;
+    }
+    let tool = v.get("params")?.get("name")?.as_str()?.to_owned();
+    let read_only = ZendeskMcp::tool_is_read_only(&tool)?;
+    if access.scopes_allow(Some(profile), &tool, read_only) {
+        return None;
+    }
+    let scopes = access.oauth.scopes_for(&tool, read_only);
+    Some((tool, scopes))
 }
 
 /// An error answer of a route other than `/mcp`'s JSON-RPC: `{"error": class, "message": …}`.

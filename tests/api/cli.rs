@@ -728,3 +728,69 @@ fn write_settings_that_cannot_work_are_refused_at_start() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn oauth_settings_are_checked_at_start() {
+    for (args, says) in [
+        (
+            vec!["--oauth-issuer", "https://auth.example.com"],
+            "--public-url",
+        ),
+        (
+            vec!["--public-url", "https://mcp.example.com/mcp"],
+            "--oauth-issuer",
+        ),
+        (
+            vec![
+                "--oauth-issuer",
+                "http://auth.example.com",
+                "--public-url",
+                "https://mcp.example.com/mcp",
+            ],
+            "https",
+        ),
+        (
+            vec![
+                "--oauth-issuer",
+                "https://auth.example.com",
+                "--public-url",
+                "https://mcp.example.com/",
+            ],
+            "/mcp",
+        ),
+    ] {
+        let out = bin()
+            .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+            .args(&args)
+            .env_remove("ZENDESK_MCP_OAUTH_ISSUER")
+            .env_remove("ZENDESK_MCP_PUBLIC_URL")
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // OAuth on a non-loopback bind needs no --allow-unauthenticated: /mcp is never open.
+    let args = [
+        "--bind",
+        "0.0.0.0:0",
+        "--oauth-issuer",
+        "https://auth.example.com",
+        "--public-url",
+        "https://mcp.example.com/mcp",
+    ]
+    .map(std::ffi::OsStr::new);
+    let mut child = bin()
+        .args(["serve", "--simulator"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let banner = read_until(&mut lines, "writes:");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(banner.contains("MCP endpoint:"), "{banner}");
+}

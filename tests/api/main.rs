@@ -12,6 +12,7 @@ mod guard;
 mod hardening;
 mod mcp;
 mod mcp_support;
+mod oauth;
 mod properties;
 mod reload;
 mod replicas;

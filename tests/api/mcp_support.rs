@@ -88,8 +88,19 @@ impl TestServer {
         token: Option<&str>,
         tweak: impl FnOnce(&mut zendesk_messaging_mcp::simulator::SimConfig),
     ) -> Self {
-        crate::support::init_tracing();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on(listener, settings, http, token, tweak).await
+    }
+
+    /// [`Self::start_full`] on a listener bound already (when the access rules need its port).
+    pub async fn start_on(
+        listener: TcpListener,
+        settings: SupervisorSettings,
+        http: HttpOptions,
+        token: Option<&str>,
+        tweak: impl FnOnce(&mut zendesk_messaging_mcp::simulator::SimConfig),
+    ) -> Self {
+        crate::support::init_tracing();
         let addr = listener.local_addr().expect("addr");
         let mut sim_config = with_webhooks(&format!("http://{addr}{WEBHOOK_PATH}"));
         tweak(&mut sim_config);

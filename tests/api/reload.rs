@@ -89,6 +89,7 @@ async fn edited_files_apply_to_new_calls_tell_sessions_and_an_invalid_one_change
         },
         fixed_timeout: Some(std::time::Duration::from_secs(30)),
         known_tools: zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
+        resource_server: None,
     };
     let (live, pinned) = Live::from_sources(sources).expect("valid settings");
     assert!(pinned.is_empty(), "{pinned:?}");

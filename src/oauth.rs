@@ -1,0 +1,391 @@
+//! `/mcp` as an OAuth 2.1 resource server (the MCP specification's authorization section):
+//! protected-resource metadata (RFC 9728), JWT access tokens (RFC 9068) verified against the
+//! authorization server's keys, audience bound to this server (RFC 8707 resource indicators),
+//! scopes mapped to what a caller may do.
+//!
+//! The authorization server's metadata is read from its well-known paths (RFC 8414
+//! `oauth-authorization-server`, else OpenID Connect discovery) on first use; its key set (JWKS)
+//! is cached and fetched again when a token names a key it lacks, at most once per
+//! [`REFRESH_GAP`]. Opaque tokens (introspection) are not supported.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// The scopes this server defines, with what each grants by default.
+pub const SCOPE_READ: &str = "messaging:read";
+pub const SCOPE_WRITE: &str = "messaging:write";
+pub const SCOPE_SEND: &str = "messaging:send";
+
+/// The tools only `messaging:send` grants: what reaches customers.
+pub const SEND_TOOLS: &[&str] = &["send_message"];
+
+/// The shortest time between two fetches of the key set (a flood of tokens with unknown keys
+/// cannot make the server hammer the authorization server).
+pub const REFRESH_GAP: Duration = Duration::from_secs(30);
+
+/// Clock skew allowed on `exp` and `nbf`, seconds.
+const LEEWAY_SECS: u64 = 30;
+
+/// Signature algorithms accepted: asymmetric only (a shared-secret HS* token could be minted by
+/// anyone holding the secret, and `none` is no signature).
+const ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// What the operator configured: `--oauth-issuer` and `--public-url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// The authorization server's issuer identifier.
+    pub issuer: Url,
+    /// This server's `/mcp` as callers reach it: the resource identifier tokens must name.
+    pub public_url: Url,
+}
+
+impl OAuthSettings {
+    /// Checks both URLs: absolute, https (http only on a loopback host), no fragment; the
+    /// public URL names `/mcp`. The error names the setting.
+    pub fn new(issuer: &str, public_url: &str) -> Result<Self, String> {
+        let parse = |name: &str, raw: &str| -> Result<Url, String> {
+            let url = Url::parse(raw.trim())
+                .map_err(|e| format!("{name}: {raw:?} is not an absolute URL ({e})"))?;
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                return Err(format!(
+                    "{name}: {raw:?} must be https (http only for a loopback host)"
+                ));
+            }
+            if url.fragment().is_some() {
+                return Err(format!("{name}: {raw:?} must not have a fragment"));
+            }
+            Ok(url)
+        };
+        let issuer = parse("--oauth-issuer", issuer)?;
+        let public_url = parse("--public-url", public_url)?;
+        if !public_url.path().ends_with("/mcp") {
+            return Err(format!(
+                "--public-url: {public_url} must be the full URL of this server's /mcp endpoint, e.g. https://mcp.example.com/mcp"
+            ));
+        }
+        Ok(Self { issuer, public_url })
+    }
+
+    /// The resource identifier, exactly as tokens must carry it in `aud`.
+    pub fn resource(&self) -> String {
+        self.public_url.as_str().to_owned()
+    }
+
+    /// Where the protected-resource metadata is served (RFC 9728 §3.1: the well-known path
+    /// with the resource's path appended).
+    pub fn metadata_url(&self) -> String {
+        let mut url = self.public_url.clone();
+        url.set_path(&format!(
+            "/.well-known/oauth-protected-resource{}",
+            self.public_url.path()
+        ));
+        url.set_query(None);
+        url.to_string()
+    }
+
+    /// The `Host` value callers send to reach the public URL.
+    pub fn public_host(&self) -> Option<String> {
+        let host = self.public_url.host_str()?;
+        Some(match self.public_url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        })
+    }
+}
+
+/// A verified access token: who, for which client, with which scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: BTreeSet<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: Option<String>,
+    /// RFC 9068.
+    #[serde(default)]
+    client_id: Option<String>,
+    /// OpenID Connect's authorized party, which some servers send instead.
+    #[serde(default)]
+    azp: Option<String>,
+    /// RFC 9068: space-separated.
+    #[serde(default)]
+    scope: Option<String>,
+    /// A list, as some servers send.
+    #[serde(default)]
+    scp: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ServerMetadata {
+    issuer: String,
+    jwks_uri: String,
+}
+
+#[derive(Debug, Default)]
+struct Keys {
+    jwks_uri: Option<String>,
+    set: Option<JwkSet>,
+    fetched: Option<Instant>,
+}
+
+/// The resource server: verifies tokens against the configured authorization server.
+#[derive(Debug)]
+pub struct ResourceServer {
+    pub settings: OAuthSettings,
+    http: reqwest::Client,
+    keys: Mutex<Keys>,
+    refresh_gap: Duration,
+}
+
+impl ResourceServer {
+    pub fn new(settings: OAuthSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            settings,
+            http,
+            keys: Mutex::new(Keys::default()),
+            refresh_gap: REFRESH_GAP,
+        }
+    }
+
+    /// With another shortest time between two fetches of the key set than [`REFRESH_GAP`].
+    pub fn with_refresh_gap(mut self, gap: Duration) -> Self {
+        self.refresh_gap = gap;
+        self
+    }
+
+    /// The protected-resource metadata document (RFC 9728 §2).
+    pub fn metadata(&self) -> Value {
+        json!({
+            "resource": self.settings.resource(),
+            "authorization_servers": [self.settings.issuer.as_str().trim_end_matches('/')],
+            "scopes_supported": [SCOPE_READ, SCOPE_WRITE, SCOPE_SEND],
+            "bearer_methods_supported": ["header"],
+            "resource_name": "zendesk-messaging-mcp",
+        })
+    }
+
+    /// The `WWW-Authenticate` value of a refusal (RFC 6750 §3, RFC 9728 §5.1): the metadata's
+    /// URL, and the error when a token was presented.
+    pub fn challenge(&self, error: Option<&str>, scope: Option<&str>) -> String {
+        let mut v = format!(
+            "Bearer resource_metadata=\"{}\"",
+            self.settings.metadata_url()
+        );
+        if let Some(e) = error {
+            v.push_str(&format!(", error=\"{e}\""));
+        }
+        if let Some(s) = scope {
+            v.push_str(&format!(", scope=\"{s}\""));
+        }
+        v
+    }
+
+    async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let r = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("{url} answered {}", r.status()));
+        }
+        r.json::<T>()
+            .await
+            .map_err(|e| format!("{url} did not answer the expected JSON: {e}"))
+    }
+
+    /// The authorization server's `jwks_uri`, from RFC 8414 metadata or OpenID discovery, whose
+    /// `issuer` must be the configured one.
+    async fn jwks_uri(&self) -> Result<String, String> {
+        let issuer = &self.settings.issuer;
+        let path = issuer.path().trim_end_matches('/');
+        let origin = issuer.origin().ascii_serialization();
+        let candidates = [
+            format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            format!("{origin}{path}/.well-known/openid-configuration"),
+        ];
+        let mut why = vec![];
+        for url in candidates {
+            match self.fetch_json::<ServerMetadata>(&url).await {
+                Ok(m) => {
+                    if m.issuer.trim_end_matches('/') != issuer.as_str().trim_end_matches('/') {
+                        return Err(format!(
+                            "the metadata at {url} names the issuer {:?}, not {issuer}",
+                            m.issuer
+                        ));
+                    }
+                    return Ok(m.jwks_uri);
+                }
+                Err(e) => why.push(e),
+            }
+        }
+        Err(format!(
+            "no authorization server metadata for {issuer}: {}",
+            why.join("; ")
+        ))
+    }
+
+    /// The key for `kid`, fetching the key set when it is not known (bounded by
+    /// [`REFRESH_GAP`]).
+    async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, String> {
+        let mut keys = self.keys.lock().await;
+        let find = |set: &JwkSet| -> Option<DecodingKey> {
+            let jwk = match kid {
+                Some(kid) => set.find(kid)?,
+                // Without a kid, only a set of one key leaves no doubt.
+                None => match set.keys.as_slice() {
+                    [one] => one,
+                    _ => return None,
+                },
+            };
+            DecodingKey::from_jwk(jwk).ok()
+        };
+        if let Some(k) = keys.set.as_ref().and_then(find) {
+            return Ok(k);
+        }
+        let may_fetch = keys
+            .fetched
+            .is_none_or(|at| at.elapsed() >= self.refresh_gap);
+        if !may_fetch {
+            return Err(format!(
+                "the token's key {kid:?} is not in the authorization server's key set (fetched again at most every {} ms)",
+                self.refresh_gap.as_millis()
+            ));
+        }
+        if keys.jwks_uri.is_none() {
+            keys.jwks_uri = Some(self.jwks_uri().await?);
+        }
+        let uri = keys.jwks_uri.clone().unwrap_or_default();
+        keys.fetched = Some(Instant::now());
+        let set: JwkSet = self.fetch_json(&uri).await?;
+        tracing::info!(
+            keys = set.keys.len(),
+            "fetched the authorization server's key set"
+        );
+        keys.set = Some(set);
+        keys.set.as_ref().and_then(find).ok_or_else(|| {
+            format!(
+                "the token's key {kid:?} ({alg:?}) is not in the authorization server's key set"
+            )
+        })
+    }
+
+    /// Verifies `token`: an asymmetric signature by a key of the authorization server, `iss`
+    /// the issuer, `aud` this resource, `exp`/`nbf` (30 s leeway). The error says what failed
+    /// (never the token).
+    pub async fn verify(&self, token: &str) -> Result<Verified, String> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| format!("not a signed JWT access token ({e})"))?;
+        if !ALGORITHMS.contains(&header.alg) {
+            return Err(format!(
+                "signature algorithm {:?} is not accepted (asymmetric algorithms only)",
+                header.alg
+            ));
+        }
+        let key = self.key(header.kid.as_deref(), header.alg).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let issuer = self.settings.issuer.as_str();
+        let issuers = [issuer.to_owned(), issuer.trim_end_matches('/').to_owned()];
+        validation.set_issuer(&issuers);
+        validation.set_audience(&[self.settings.resource()]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::InvalidAudience => format!(
+                    "the token is for another resource: its aud must be {}",
+                    self.settings.resource()
+                ),
+                K::InvalidIssuer => format!("the token's iss is not {issuer}"),
+                K::ExpiredSignature => "the token has expired".to_owned(),
+                K::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
+                K::InvalidSignature => "the token's signature does not verify".to_owned(),
+                K::MissingRequiredClaim(c) => format!("the token lacks the {c} claim"),
+                _ => format!("the token was refused ({e})"),
+            }
+        })?;
+        let c = data.claims;
+        let mut scopes: BTreeSet<String> = c
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        scopes.extend(c.scp.unwrap_or_default());
+        Ok(Verified {
+            subject: c.sub,
+            client_id: c.client_id.or(c.azp),
+            scopes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_and_name_the_metadata_where_rfc_9728_puts_it() {
+        let s = OAuthSettings::new("https://auth.example.com", "https://mcp.example.com/mcp")
+            .expect("valid");
+        assert_eq!(
+            s.metadata_url(),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(s.public_host().as_deref(), Some("mcp.example.com"));
+        for (issuer, public, says) in [
+            (
+                "http://auth.example.com",
+                "https://m.example.com/mcp",
+                "--oauth-issuer",
+            ),
+            (
+                "https://a.example.com",
+                "https://m.example.com/",
+                "--public-url",
+            ),
+            ("https://a.example.com", "not a url", "--public-url"),
+        ] {
+            let e = OAuthSettings::new(issuer, public).expect_err("refused");
+            assert!(e.starts_with(says), "{e}");
+        }
+        assert!(OAuthSettings::new("http://127.0.0.1:9/", "http://localhost:8090/mcp").is_ok());
+    }
+}
