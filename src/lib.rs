@@ -12,6 +12,7 @@
 //! Shared by every layer:
 //! access.rs      bearer tokens and the profiles they grant: tool sets, read-only, rate limits
 //! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
+//! oauth.rs       /mcp as an OAuth 2.1 resource server: metadata, JWT access tokens, scopes
 //! live.rs        the settings re-read while the server runs (SIGHUP, a file changed): access,
 //!                the upstream budget and timeout, what the server tells clients
 //! secret.rs      the string type that is never printed
