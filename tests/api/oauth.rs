@@ -202,7 +202,8 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
     let Some(mut auth) = AuthServers::start() else {
         return;
     };
-    let rules = "[[oauth.clients]]\nclient_id = \"rehearsal\"\nmode = \"dry-run\"\n";
+    let rules = "[[oauth.clients]]\nclient_id = \"rehearsal\"\nmode = \"dry-run\"\n\n\
+        [[oauth.clients]]\nclient_id = \"throttled\"\nrate_limit = \"0.01:1\"\n";
     let (t, public) = serve(&auth.trusted, rules).await;
     let url = t.server.mcp_url();
 
@@ -367,6 +368,21 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
         body["result"]["structuredContent"]["dryRun"], true,
         "{body}"
     );
+
+    // Per-client limits key on client_id: any token of the client shares them.
+    for n in 0..2 {
+        let token = AuthServers::token(
+            &auth.trusted,
+            &[
+                ("scope", "messaging:read"),
+                ("aud", &public),
+                ("client_id", "throttled"),
+            ],
+        )
+        .await;
+        let (status, _, _) = post(&url, &token, "tools/list", json!({})).await;
+        assert_eq!(status, if n == 0 { 200 } else { 429 }, "request {n}");
+    }
 
     // A key rotation at the authorization server: tokens signed by the new key are accepted
     // (the key set is fetched again for an unknown key).
