@@ -37,6 +37,21 @@ pub struct AccessProfile {
     pub oauth: Option<OAuthCaller>,
 }
 
+impl AccessProfile {
+    /// Who the caller is, for binding a session to it: the token's profile, or an OAuth
+    /// token's client and subject.
+    pub fn principal(&self) -> String {
+        match &self.oauth {
+            Some(o) => format!(
+                "oauth:{}:{}",
+                o.client_id.as_deref().unwrap_or_default(),
+                o.subject.as_deref().unwrap_or_default()
+            ),
+            None => format!("token:{}", self.name),
+        }
+    }
+}
+
 /// Who an OAuth access token speaks for (for audit records and spans; never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthCaller {
@@ -158,6 +173,8 @@ pub enum Refusal {
     Unauthenticated,
     /// An OAuth access token that does not verify: why.
     InvalidToken(String),
+    /// The authorization server's metadata or keys cannot be had: why (for the log).
+    VerifierUnavailable(String),
     /// Over the profile's inbound rate; retry after this long.
     RateLimited(Duration),
 }
@@ -536,7 +553,12 @@ impl AccessPolicy {
             (Some(p), _) => p,
             (None, Some(rs)) => match rs.verify(presented).await {
                 Ok(token) => Arc::new(self.oauth.profile(token)),
-                Err(why) => return Err(Refusal::InvalidToken(why)),
+                Err(crate::oauth::TokenError::Invalid(why)) => {
+                    return Err(Refusal::InvalidToken(why));
+                }
+                Err(crate::oauth::TokenError::Unavailable(why)) => {
+                    return Err(Refusal::VerifierUnavailable(why));
+                }
             },
             (None, None) => return Err(Refusal::Unauthenticated),
         };

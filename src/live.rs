@@ -186,6 +186,15 @@ impl Sources {
             .or(file.switchboard_integration);
         access.dry_run = self.dry_run || file.dry_run == Some(true);
         access.resource_server = self.resource_server.clone();
+        let o = &access.oauth;
+        if access.resource_server.is_none()
+            && (o.scopes.is_some() || !o.clients.is_empty() || o.default.is_some())
+        {
+            pinned.push(
+                "the tokens file has [oauth] rules, but OAuth is off (no --oauth-issuer): they apply to no one"
+                    .to_owned(),
+            );
+        }
         Ok(Loaded {
             settings: LiveSettings {
                 access: Arc::new(access),

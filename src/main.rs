@@ -370,10 +370,19 @@ async fn start(
         (false, Some(s)) => format!("sent; business messages only where {s:?} is in control"),
         (false, None) => "sent (tokens may name a switchboard integration or a dry run)".to_owned(),
     };
+    let oauth = match &http.access.resource_server {
+        Some(rs) => format!(
+            "\n  OAuth:         access tokens from {} for {}",
+            rs.settings.issuer_given,
+            rs.settings.resource()
+        ),
+        None => String::new(),
+    };
     let banner = format!(
-        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}\n  webhooks:      {}\n  upstream:      {}\n  shared state:  {}\n  writes:        {}\n  client configuration (e.g. .mcp.json):\n{}",
+        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}{}\n  webhooks:      {}\n  upstream:      {}\n  shared state:  {}\n  writes:        {}\n  client configuration (e.g. .mcp.json):\n{}",
         env!("CARGO_PKG_VERSION"),
         endpoint,
+        oauth,
         running.webhook_url(),
         upstream,
         running.actors.stores.describe(),
@@ -402,6 +411,9 @@ fn client_snippet(running: &RunningServer, stdio: bool, simulator: bool) -> Stri
             args.push("--simulator".to_owned());
         }
         serde_json::json!({"command": "zendesk-messaging-mcp", "args": args})
+    } else if let Some(rs) = &running.live.get().access.resource_server {
+        // OAuth clients find how to get a token from the server itself (RFC 9728).
+        serde_json::json!({"type": "http", "url": rs.settings.resource()})
     } else if running.live.get().access.requires_tokens() {
         // The token itself is the caller's to fill in; it is never printed.
         serde_json::json!({"type": "http", "url": running.mcp_url(),

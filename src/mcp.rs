@@ -479,7 +479,19 @@ impl ServerHandler for ZendeskMcp {
                 tool: tool.clone(),
                 profile: profile_name.clone(),
             };
-            tracing::warn!(target: "audit", tool = %tool, profile = %profile_name, outcome = refused.class().as_str(), "refused");
+            let oauth = profile.as_ref().and_then(|p| p.oauth.as_ref());
+            let (peer, forwarded_for) = &caller;
+            tracing::warn!(
+                target: "audit",
+                tool = %tool,
+                profile = %profile_name,
+                outcome = refused.class().as_str(),
+                subject = oauth.and_then(|o| o.subject.as_deref()),
+                client_id = oauth.and_then(|o| o.client_id.as_deref()),
+                client_address = peer.as_deref(),
+                forwarded_for = forwarded_for.as_deref(),
+                "refused"
+            );
             return Ok(error_result(&refused.to_json()));
         }
         // Arguments as clients send them, brought to the schema's form (or refused, naming the

@@ -51,8 +51,10 @@ const ALGORITHMS: &[Algorithm] = &[
 /// What the operator configured: `--oauth-issuer` and `--public-url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthSettings {
-    /// The authorization server's issuer identifier.
+    /// The authorization server's issuer identifier, parsed.
     pub issuer: Url,
+    /// The issuer as given (a parsed URL gains a trailing slash; issuers are compared exactly).
+    pub issuer_given: String,
     /// This server's `/mcp` as callers reach it: the resource identifier tokens must name.
     pub public_url: Url,
 }
@@ -80,6 +82,7 @@ impl OAuthSettings {
             }
             Ok(url)
         };
+        let issuer_given = issuer.trim().to_owned();
         let issuer = parse("--oauth-issuer", issuer)?;
         let public_url = parse("--public-url", public_url)?;
         if !public_url.path().ends_with("/mcp") {
@@ -87,7 +90,11 @@ impl OAuthSettings {
                 "--public-url: {public_url} must be the full URL of this server's /mcp endpoint, e.g. https://mcp.example.com/mcp"
             ));
         }
-        Ok(Self { issuer, public_url })
+        Ok(Self {
+            issuer,
+            issuer_given,
+            public_url,
+        })
     }
 
     /// The resource identifier, exactly as tokens must carry it in `aud`.
@@ -149,8 +156,19 @@ struct ServerMetadata {
     jwks_uri: String,
 }
 
+/// Why a token was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// The token is not one this server accepts: why (for the caller).
+    Invalid(String),
+    /// The authorization server's metadata or keys cannot be had now: why (for the log only).
+    Unavailable(String),
+}
+
 #[derive(Debug, Default)]
 struct Keys {
+    /// The issuer exactly as the authorization server's metadata names it.
+    issuer: Option<String>,
     jwks_uri: Option<String>,
     set: Option<JwkSet>,
     fetched: Option<Instant>,
@@ -186,11 +204,19 @@ impl ResourceServer {
         self
     }
 
-    /// The protected-resource metadata document (RFC 9728 §2).
-    pub fn metadata(&self) -> Value {
+    /// The protected-resource metadata document (RFC 9728 §2); the issuer exactly as its own
+    /// metadata names it, once read, else as configured.
+    pub async fn metadata(&self) -> Value {
+        let issuer = self
+            .keys
+            .lock()
+            .await
+            .issuer
+            .clone()
+            .unwrap_or_else(|| self.settings.issuer_given.clone());
         json!({
             "resource": self.settings.resource(),
-            "authorization_servers": [self.settings.issuer.as_str().trim_end_matches('/')],
+            "authorization_servers": [issuer],
             "scopes_supported": [SCOPE_READ, SCOPE_WRITE, SCOPE_SEND],
             "bearer_methods_supported": ["header"],
             "resource_name": "zendesk-messaging-mcp",
@@ -228,9 +254,33 @@ impl ResourceServer {
             .map_err(|e| format!("{url} did not answer the expected JSON: {e}"))
     }
 
-    /// The authorization server's `jwks_uri`, from RFC 8414 metadata or OpenID discovery, whose
-    /// `issuer` must be the configured one.
-    async fn jwks_uri(&self) -> Result<String, String> {
+    /// Reads the authorization server's metadata and key set now (at start: a wrong or
+    /// unreachable issuer is logged at once rather than found by the first caller).
+    pub async fn prefetch(&self) -> Result<(), String> {
+        let mut keys = self.keys.lock().await;
+        self.fetch_keys(&mut keys).await
+    }
+
+    async fn fetch_keys(&self, keys: &mut Keys) -> Result<(), String> {
+        if keys.jwks_uri.is_none() {
+            let (issuer, uri) = self.server_metadata().await?;
+            keys.issuer = Some(issuer);
+            keys.jwks_uri = Some(uri);
+        }
+        let uri = keys.jwks_uri.clone().unwrap_or_default();
+        keys.fetched = Some(Instant::now());
+        let set: JwkSet = self.fetch_json(&uri).await?;
+        tracing::info!(
+            keys = set.keys.len(),
+            "fetched the authorization server's key set"
+        );
+        keys.set = Some(set);
+        Ok(())
+    }
+
+    /// The authorization server's issuer and `jwks_uri`, from RFC 8414 metadata or OpenID
+    /// discovery, whose `issuer` must be the configured one (a trailing slash aside).
+    async fn server_metadata(&self) -> Result<(String, String), String> {
         let issuer = &self.settings.issuer;
         let path = issuer.path().trim_end_matches('/');
         let origin = issuer.origin().ascii_serialization();
@@ -242,13 +292,15 @@ impl ResourceServer {
         for url in candidates {
             match self.fetch_json::<ServerMetadata>(&url).await {
                 Ok(m) => {
-                    if m.issuer.trim_end_matches('/') != issuer.as_str().trim_end_matches('/') {
+                    if m.issuer.trim_end_matches('/')
+                        != self.settings.issuer_given.trim_end_matches('/')
+                    {
                         return Err(format!(
-                            "the metadata at {url} names the issuer {:?}, not {issuer}",
-                            m.issuer
+                            "the metadata at {url} names the issuer {:?}, not {:?}: give --oauth-issuer exactly as the authorization server names itself",
+                            m.issuer, self.settings.issuer_given
                         ));
                     }
-                    return Ok(m.jwks_uri);
+                    return Ok((m.issuer, m.jwks_uri));
                 }
                 Err(e) => why.push(e),
             }
@@ -259,9 +311,9 @@ impl ResourceServer {
         ))
     }
 
-    /// The key for `kid`, fetching the key set when it is not known (bounded by
-    /// [`REFRESH_GAP`]).
-    async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, String> {
+    /// The key for `kid` and the issuer, fetching the key set when the key is not known
+    /// (bounded by the refresh gap).
+    async fn key(&self, kid: Option<&str>) -> Result<(DecodingKey, String), TokenError> {
         let mut keys = self.keys.lock().await;
         let find = |set: &JwkSet| -> Option<DecodingKey> {
             let jwk = match kid {
@@ -274,71 +326,74 @@ impl ResourceServer {
             };
             DecodingKey::from_jwk(jwk).ok()
         };
+        let issuer = |k: &Keys| k.issuer.clone().unwrap_or_default();
         if let Some(k) = keys.set.as_ref().and_then(find) {
-            return Ok(k);
+            return Ok((k, issuer(&keys)));
         }
+        let unknown = || {
+            TokenError::Invalid(format!(
+                "the token is signed with a key ({}) the authorization server {} does not publish: it was issued by another server, or its key is new (the key set is fetched again at most every {} s)",
+                kid.unwrap_or("without a kid"),
+                self.settings.issuer_given,
+                self.refresh_gap.as_secs().max(1)
+            ))
+        };
         let may_fetch = keys
             .fetched
             .is_none_or(|at| at.elapsed() >= self.refresh_gap);
         if !may_fetch {
-            return Err(format!(
-                "the token's key {kid:?} is not in the authorization server's key set (fetched again at most every {} ms)",
-                self.refresh_gap.as_millis()
-            ));
+            return Err(unknown());
         }
-        if keys.jwks_uri.is_none() {
-            keys.jwks_uri = Some(self.jwks_uri().await?);
-        }
-        let uri = keys.jwks_uri.clone().unwrap_or_default();
-        keys.fetched = Some(Instant::now());
-        let set: JwkSet = self.fetch_json(&uri).await?;
-        tracing::info!(
-            keys = set.keys.len(),
-            "fetched the authorization server's key set"
-        );
-        keys.set = Some(set);
-        keys.set.as_ref().and_then(find).ok_or_else(|| {
-            format!(
-                "the token's key {kid:?} ({alg:?}) is not in the authorization server's key set"
-            )
-        })
+        self.fetch_keys(&mut keys)
+            .await
+            .map_err(TokenError::Unavailable)?;
+        let found = keys.set.as_ref().and_then(find).ok_or_else(unknown)?;
+        Ok((found, issuer(&keys)))
     }
 
     /// Verifies `token`: an asymmetric signature by a key of the authorization server, `iss`
     /// the issuer, `aud` this resource, `exp`/`nbf` (30 s leeway). The error says what failed
     /// (never the token).
-    pub async fn verify(&self, token: &str) -> Result<Verified, String> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| format!("not a signed JWT access token ({e})"))?;
-        if !ALGORITHMS.contains(&header.alg) {
-            return Err(format!(
-                "signature algorithm {:?} is not accepted (asymmetric algorithms only)",
-                header.alg
+    pub async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        let invalid = |why: String| TokenError::Invalid(why);
+        if token.split('.').count() != 3 {
+            return Err(invalid(
+                "the bearer token is neither one of this server's static tokens nor a JWT access token".into(),
             ));
         }
-        let key = self.key(header.kid.as_deref(), header.alg).await?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            invalid("not a signed JWT access token: its header names no accepted signature algorithm (RS*, PS*, ES256/384, EdDSA)".into())
+        })?;
+        if !ALGORITHMS.contains(&header.alg) {
+            return Err(invalid(format!(
+                "signature algorithm {:?} is not accepted (asymmetric algorithms only)",
+                header.alg
+            )));
+        }
+        let (key, issuer) = self.key(header.kid.as_deref()).await?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let issuer = self.settings.issuer.as_str();
-        let issuers = [issuer.to_owned(), issuer.trim_end_matches('/').to_owned()];
-        validation.set_issuer(&issuers);
+        // The issuer exactly as the authorization server names itself.
+        validation.set_issuer(&[issuer.as_str()]);
         validation.set_audience(&[self.settings.resource()]);
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            match e.kind() {
-                K::InvalidAudience => format!(
-                    "the token is for another resource: its aud must be {}",
-                    self.settings.resource()
-                ),
-                K::InvalidIssuer => format!("the token's iss is not {issuer}"),
-                K::ExpiredSignature => "the token has expired".to_owned(),
-                K::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
-                K::InvalidSignature => "the token's signature does not verify".to_owned(),
-                K::MissingRequiredClaim(c) => format!("the token lacks the {c} claim"),
-                _ => format!("the token was refused ({e})"),
-            }
+            TokenError::Invalid({
+                use jsonwebtoken::errors::ErrorKind as K;
+                match e.kind() {
+                    K::InvalidAudience => format!(
+                        "the token is for another resource: its aud must be {}",
+                        self.settings.resource()
+                    ),
+                    K::InvalidIssuer => format!("the token's iss is not {issuer}"),
+                    K::ExpiredSignature => "the token has expired".to_owned(),
+                    K::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
+                    K::InvalidSignature => "the token's signature does not verify".to_owned(),
+                    K::MissingRequiredClaim(c) => format!("the token lacks the {c} claim"),
+                    _ => format!("the token was refused ({e})"),
+                }
+            })
         })?;
         let c = data.claims;
         let mut scopes: BTreeSet<String> = c
@@ -349,9 +404,16 @@ impl ResourceServer {
             .map(str::to_owned)
             .collect();
         scopes.extend(c.scp.unwrap_or_default());
+        let client_id = c.client_id.or(c.azp);
+        // RFC 9068 requires both; one at least, or nothing says who acts.
+        if client_id.is_none() && c.sub.is_none() {
+            return Err(invalid(
+                "the token names neither its client (client_id or azp) nor a subject (sub)".into(),
+            ));
+        }
         Ok(Verified {
             subject: c.sub,
-            client_id: c.client_id.or(c.azp),
+            client_id,
             scopes,
         })
     }

@@ -62,6 +62,8 @@ pub struct AppState {
     pub actors: Arc<Actors>,
     operations: Arc<Operations>,
     live: Arc<crate::live::Live>,
+    /// Who opened each MCP session (with tokens): a session is answered only for its owner.
+    session_owners: moka::future::Cache<String, String>,
     telemetry: Arc<crate::telemetry::Telemetry>,
     app_id: Arc<str>,
     webhook_secret: Option<Secret>,
@@ -172,7 +174,7 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
             problem(
                 StatusCode::NOT_FOUND,
                 ErrorClass::InvalidArgument,
-                "no such route: the server answers /mcp, POST /webhooks/sunco, /healthz, /readyz and /metrics",
+                "no such route: the server answers /mcp, POST /webhooks/sunco, /healthz, /readyz, /metrics and /.well-known/oauth-protected-resource",
             )
         })
         .layer(axum::middleware::from_fn(json_errors));
@@ -310,7 +312,16 @@ async fn authenticate(
                     }
                 };
                 if let Some((tool, scopes)) = beyond_scopes(&access, &profile, &bytes) {
-                    tracing::warn!(target: "audit", tool = %tool, profile = %profile.name, outcome = "insufficient_scope", "refused");
+                    let oauth = profile.oauth.as_ref();
+                    tracing::warn!(
+                        target: "audit",
+                        tool = %tool,
+                        profile = %profile.name,
+                        outcome = "insufficient_scope",
+                        subject = oauth.and_then(|o| o.subject.as_deref()),
+                        client_id = oauth.and_then(|o| o.client_id.as_deref()),
+                        "refused"
+                    );
                     let mut r = problem(
                         StatusCode::FORBIDDEN,
                         ErrorClass::Forbidden,
@@ -329,8 +340,46 @@ async fn authenticate(
                 }
                 req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
             }
+            // A session answers only the caller that opened it (MCP security guidance: bind
+            // sessions to the user), checked before anything runs.
+            let principal = profile.principal();
+            let session = req
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if let Some(id) = &session {
+                match state.session_owners.get(id).await {
+                    Some(owner) if owner != principal => {
+                        tracing::warn!(target: "audit", profile = %profile.name, outcome = "forbidden", "refused a request in another caller's session");
+                        return problem(
+                            StatusCode::FORBIDDEN,
+                            ErrorClass::Forbidden,
+                            "this MCP session was opened by another caller: open a session of your own (initialize without Mcp-Session-Id)",
+                        );
+                    }
+                    Some(_) => {}
+                    // A session this replica has not seen (restored from the shared store):
+                    // its first caller owns it here.
+                    None => {
+                        state
+                            .session_owners
+                            .insert(id.clone(), principal.clone())
+                            .await
+                    }
+                }
+            }
             req.extensions_mut().insert(profile);
-            next.run(req).await
+            let response = next.run(req).await;
+            if session.is_none()
+                && let Some(id) = response
+                    .headers()
+                    .get("mcp-session-id")
+                    .and_then(|v| v.to_str().ok())
+            {
+                state.session_owners.insert(id.to_owned(), principal).await;
+            }
+            response
         }
         Ok(None) => next.run(req).await,
         Err(refusal @ (Refusal::Unauthenticated | Refusal::InvalidToken(_))) => {
@@ -355,12 +404,29 @@ async fn authenticate(
             }
             r
         }
+        Err(Refusal::VerifierUnavailable(why)) => {
+            // The server's fault, not the caller's: 503, and the details only in the log.
+            tracing::error!(reason = %why, "cannot verify access tokens: the authorization server's metadata or keys are unavailable");
+            let mut r = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorClass::Unavailable,
+                "the server cannot verify access tokens right now (its authorization server's keys are unavailable); retry in a moment",
+            );
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            r
+        }
         Err(Refusal::RateLimited(wait)) => {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            tracing::warn!(target: "audit", outcome = "rate_limited", retry_after_secs = secs, "refused a /mcp request past its caller's rate limit");
             let mut r = problem(
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorClass::RateLimited,
-                format!("this token's request rate is exceeded; retry after {secs} s"),
+                format!(
+                    "this caller's request rate is exceeded (its token's, or its OAuth client's, rate_limit); retry after {secs} s"
+                ),
             );
             if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
                 r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
@@ -373,7 +439,7 @@ async fn authenticate(
 /// The protected-resource metadata (RFC 9728), when `/mcp` is an OAuth resource server.
 async fn protected_resource(State(state): State<AppState>) -> Response {
     match &state.live.get().access.resource_server {
-        Some(rs) => axum::Json(rs.metadata()).into_response(),
+        Some(rs) => axum::Json(rs.metadata().await).into_response(),
         None => problem(
             StatusCode::NOT_FOUND,
             ErrorClass::InvalidArgument,
@@ -499,6 +565,10 @@ pub async fn serve_with(
         actors: actors.clone(),
         operations: operations.clone(),
         live: live.clone(),
+        session_owners: moka::future::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_idle(Duration::from_secs(24 * 3600))
+            .build(),
         telemetry,
         app_id: config.app_id.as_str().into(),
         webhook_secret: config.webhook_secret.clone(),
@@ -510,6 +580,20 @@ pub async fn serve_with(
         );
     }
     let ct = CancellationToken::new();
+    // OAuth: the authorization server's metadata and keys now, so a wrong or unreachable issuer
+    // shows in the log at start rather than to the first caller.
+    if let Some(rs) = live.get().access.resource_server.clone() {
+        tokio::spawn(async move {
+            match rs.prefetch().await {
+                Ok(()) => {
+                    tracing::info!(issuer = %rs.settings.issuer_given, "read the authorization server's metadata and keys")
+                }
+                Err(e) => tracing::error!(
+                    "cannot read the authorization server's metadata or keys ({e}): OAuth callers are answered 503 until it can be read"
+                ),
+            }
+        });
+    }
     // The settings files, re-read on SIGHUP and when they change.
     live.watch(actors.clone(), RELOAD_POLL, ct.child_token());
     // The credentials first; then, with the upstream known to answer, the webhook check.

@@ -314,7 +314,13 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
             "exp": 4_102_444_800_u64})
         )
     );
+    let anonymous = AuthServers::token(
+        &auth.trusted,
+        &[("scope", "messaging:read"), ("aud", &public)],
+    )
+    .await;
     for (what, token) in [
+        ("naming neither client nor subject", &anonymous),
         ("another audience", &other_aud),
         ("expired", &expired),
         ("a key the issuer does not publish", &foreign_key),
@@ -391,7 +397,11 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
     for _ in 0..10 {
         let token = AuthServers::token(
             &auth.trusted,
-            &[("scope", "messaging:read"), ("aud", &public)],
+            &[
+                ("scope", "messaging:read"),
+                ("aud", &public),
+                ("client_id", "reporting"),
+            ],
         )
         .await;
         if kid(&token) == new_kid {
@@ -409,5 +419,102 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
         200,
         "{}",
         body.to_string().chars().take(300).collect::<String>()
+    );
+}
+
+/// Opens a 2025-11-25 session with `token`; its `Mcp-Session-Id`.
+async fn open_session(url: &str, token: &str) -> String {
+    let bearer = format!("Bearer {token}");
+    let a = crate::mcp_support::post_json(
+        url,
+        Some("application/json, text/event-stream"),
+        &[("authorization", bearer.as_str())],
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "oauth-test", "version": "1"}}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_session_answers_only_the_caller_that_opened_it() {
+    let Some(auth) = AuthServers::start() else {
+        return;
+    };
+    let (t, public) = serve(&auth.trusted, "").await;
+    let url = t.server.mcp_url();
+    let token = |client: &'static str| {
+        let (trusted, public) = (auth.trusted.clone(), public.clone());
+        async move {
+            AuthServers::token(
+                &trusted,
+                &[
+                    ("scope", "messaging:read"),
+                    ("aud", &public),
+                    ("client_id", client),
+                ],
+            )
+            .await
+        }
+    };
+    let (alice, bob) = (token("alice").await, token("bob").await);
+    let session = open_session(&url, &alice).await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}).to_string();
+    for (who, bearer, status) in [("bob", &bob, 403), ("alice", &alice, 200)] {
+        let auth_header = format!("Bearer {bearer}");
+        let a = crate::mcp_support::post_json(
+            &url,
+            Some("application/json, text/event-stream"),
+            &[
+                ("authorization", auth_header.as_str()),
+                ("mcp-session-id", session.as_str()),
+                ("mcp-protocol-version", "2025-11-25"),
+            ],
+            list.clone(),
+        )
+        .await;
+        // Alice's own request passes the check (the transport may still want the
+        // initialized notification first); Bob's never reaches it.
+        if status == 403 {
+            assert_eq!(a.status, 403, "{who}: {}", a.body);
+            assert!(a.body.contains("another caller"), "{}", a.body);
+        } else {
+            assert_ne!(a.status, 403, "{who}: {}", a.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_authorization_server_is_the_servers_fault_not_the_callers() {
+    let Some(auth) = AuthServers::start() else {
+        return;
+    };
+    // A port nothing listens on, as the issuer.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://127.0.0.1:{}", l.local_addr().expect("addr").port())
+    };
+    let (t, public) = serve(&closed, "").await;
+    let token = AuthServers::token(
+        &auth.trusted,
+        &[
+            ("scope", "messaging:read"),
+            ("aud", &public),
+            ("client_id", "reporting"),
+        ],
+    )
+    .await;
+    let (status, _, body) = post(&t.server.mcp_url(), &token, "tools/list", json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        !body.to_string().contains(&closed),
+        "the authorization server's address stays in the log: {body}"
     );
 }
