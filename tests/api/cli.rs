@@ -113,9 +113,10 @@ fn banner_simulator_url(text: &str) -> String {
         .to_owned()
 }
 
-/// `serve --simulator --bind 127.0.0.1:0` plus `extra`, with stderr as given; returns the child,
-/// the banner up to its `writes:` line and the rest of stdout.
+/// `serve --simulator --bind BIND` plus `extra`, with stderr as given; returns the child, the
+/// banner up to its `writes:` line and the rest of stdout.
 pub(crate) fn serve_simulator(
+    bind: &str,
     extra: &[&std::ffi::OsStr],
     stderr: Stdio,
 ) -> (
@@ -124,7 +125,7 @@ pub(crate) fn serve_simulator(
     std::io::Lines<BufReader<std::process::ChildStdout>>,
 ) {
     let mut child = bin()
-        .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--simulator", "--bind", bind])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -660,7 +661,7 @@ fn a_bad_redis_url_stops_serve_with_one_line_that_never_repeats_the_password() {
 #[test]
 fn serve_dry_run_says_so_in_the_banner_and_sends_nothing() {
     let args = ["--dry-run", "--index-conversations", "50"].map(std::ffi::OsStr::new);
-    let (mut child, text, _lines) = serve_simulator(&args, Stdio::null());
+    let (mut child, text, _lines) = serve_simulator("127.0.0.1:0", &args, Stdio::null());
     let url = banner_field(&text, "MCP endpoint:");
     assert!(
         banner_field(&text, "writes:").starts_with("dry run"),
@@ -772,25 +773,18 @@ fn oauth_settings_are_checked_at_start() {
     }
     // OAuth on a non-loopback bind needs no --allow-unauthenticated: /mcp is never open.
     let args = [
-        "--bind",
-        "0.0.0.0:0",
         "--oauth-issuer",
         "https://auth.example.com",
         "--public-url",
         "https://mcp.example.com/mcp",
     ]
     .map(std::ffi::OsStr::new);
-    let mut child = bin()
-        .args(["serve", "--simulator"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let banner = read_until(&mut lines, "writes:");
+    let (mut child, banner, _lines) = serve_simulator("0.0.0.0:0", &args, Stdio::null());
     let _ = child.kill();
     let _ = child.wait();
+    assert!(
+        banner.contains("OAuth:         access tokens from https://auth.example.com for https://mcp.example.com/mcp"),
+        "{banner}"
+    );
     assert!(banner.contains("MCP endpoint:"), "{banner}");
 }

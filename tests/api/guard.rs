@@ -24,17 +24,8 @@ async fn start() -> TestServer {
 /// [`start`], with the periodic webhook check or without it (then the index is never known to
 /// be current).
 async fn start_checking(webhook_check: bool) -> TestServer {
-    let dir = std::env::temp_dir().join(format!(
-        "zmcp-guard-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("tokens.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
+    let access = crate::mcp_support::access_from_tokens_file(&format!(
+        r#"
 [[tokens]]
 name = "bot"
 token = "{BOT}"
@@ -57,18 +48,7 @@ name = "misnamed"
 token = "{MISNAMED}"
 switchboard_integration = "bott"
 "#
-        ),
-    )
-    .expect("tokens file");
-    let access = zendesk_messaging_mcp::access::AccessPolicy::build(
-        None,
-        Some(&file),
-        false,
-        None,
-        &zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
-    )
-    .expect("policy");
-    let _ = std::fs::remove_dir_all(&dir);
+    ));
     let mut http = zendesk_messaging_mcp::server::HttpOptions {
         access: std::sync::Arc::new(access),
         ..Default::default()
@@ -77,11 +57,6 @@ switchboard_integration = "bott"
         http.webhook_check = None;
     }
     TestServer::start_full(SupervisorSettings::default(), http, Some(BOT), |_| {}).await
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 fn text(conv: &str, text: &str) -> Value {

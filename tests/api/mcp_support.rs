@@ -398,3 +398,40 @@ pub async fn try_post_stateless(
     )
     .await
 }
+
+/// The tool names of a `tools/list` JSON-RPC answer.
+pub fn tool_names_of(answer: &Value) -> Vec<String> {
+    answer["result"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The access rules of a tokens file holding `text` (written to a scratch file and read as
+/// `--tokens-file` reads it).
+pub fn access_from_tokens_file(text: &str) -> zendesk_messaging_mcp::access::AccessPolicy {
+    use std::hash::{BuildHasher, RandomState};
+    let dir = std::env::temp_dir().join(format!(
+        "zmcp-tokens-{}-{:x}",
+        std::process::id(),
+        RandomState::new().hash_one(std::time::SystemTime::now())
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("tokens.toml");
+    std::fs::write(&file, text).expect("tokens file");
+    let access = zendesk_messaging_mcp::access::AccessPolicy::build(
+        None,
+        Some(&file),
+        false,
+        None,
+        &zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
+    )
+    .expect("policy");
+    let _ = std::fs::remove_dir_all(&dir);
+    access
+}

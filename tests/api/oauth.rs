@@ -99,6 +99,15 @@ impl AuthServers {
             .to_owned()
     }
 
+    /// A token from the trusted server for `public` with `scope`, for `client`.
+    async fn grant(&self, public: &str, scope: &str, client: &str) -> String {
+        Self::token(
+            &self.trusted,
+            &[("scope", scope), ("aud", public), ("client_id", client)],
+        )
+        .await
+    }
+
     /// Adds a signing key to the trusted server; its id.
     fn rotate(&mut self) -> String {
         let stdin = self.stdin.as_mut().expect("stdin");
@@ -138,23 +147,7 @@ async fn serve(issuer: &str, rules: &str) -> (TestServer, String) {
         "http://127.0.0.1:{}/mcp",
         listener.local_addr().expect("addr").port()
     );
-    let dir = std::env::temp_dir().join(format!(
-        "zmcp-oauth-{}-{}",
-        std::process::id(),
-        listener.local_addr().expect("addr").port()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("tokens.toml");
-    std::fs::write(&file, &rules).expect("tokens file");
-    let mut access = zendesk_messaging_mcp::access::AccessPolicy::build(
-        None,
-        Some(&file),
-        false,
-        None,
-        &zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
-    )
-    .expect("policy");
-    let _ = std::fs::remove_dir_all(&dir);
+    let mut access = crate::mcp_support::access_from_tokens_file(&rules);
     access.resource_server = Some(std::sync::Arc::new(
         ResourceServer::new(OAuthSettings::new(issuer, &public).expect("settings"))
             .with_refresh_gap(REFRESH_GAP),
@@ -235,25 +228,13 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
 
     // A reading client: it sees and calls only the read tools; a send is refused at the HTTP
     // level with the scope it would need.
-    let reader = AuthServers::token(
-        &auth.trusted,
-        &[
-            ("scope", "messaging:read"),
-            ("aud", &public),
-            ("client_id", "reporting"),
-        ],
-    )
-    .await;
+    let reader = auth.grant(&public, "messaging:read", "reporting").await;
     let (status, _, listed) = post(&url, &reader, "tools/list", json!({})).await;
     assert_eq!(status, 200, "{listed}");
-    let names: Vec<&str> = listed["result"]["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
+    let names = crate::mcp_support::tool_names_of(&listed);
     assert!(
-        names.contains(&"list_conversations") && !names.contains(&"send_message"),
+        names.iter().any(|n| n == "list_conversations")
+            && !names.iter().any(|n| n == "send_message"),
         "{names:?}"
     );
     let conv = t.conversation_of("demo-user-01").await;
@@ -342,15 +323,13 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
     );
 
     // A sending client (a machine token, client credentials) sends, through an MCP client.
-    let sender = AuthServers::token(
-        &auth.trusted,
-        &[
-            ("scope", "messaging:read messaging:write messaging:send"),
-            ("aud", &public),
-            ("client_id", "support-bot"),
-        ],
-    )
-    .await;
+    let sender = auth
+        .grant(
+            &public,
+            "messaging:read messaging:write messaging:send",
+            "support-bot",
+        )
+        .await;
     let client = TestServer::connect_as(&t.server, Recorder::default(), Some(&sender)).await;
     let sent = structured(
         "send_message",
@@ -359,15 +338,7 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
     assert_eq!(sent["replayed"], false, "{sent}");
 
     // A client's rule in the tokens file gives it the rest of a profile: here, dry runs.
-    let rehearsal = AuthServers::token(
-        &auth.trusted,
-        &[
-            ("scope", "messaging:send"),
-            ("aud", &public),
-            ("client_id", "rehearsal"),
-        ],
-    )
-    .await;
+    let rehearsal = auth.grant(&public, "messaging:send", "rehearsal").await;
     let (status, _, body) = post(&url, &rehearsal, "tools/call", send.clone()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -377,15 +348,7 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
 
     // Per-client limits key on client_id: any token of the client shares them.
     for n in 0..2 {
-        let token = AuthServers::token(
-            &auth.trusted,
-            &[
-                ("scope", "messaging:read"),
-                ("aud", &public),
-                ("client_id", "throttled"),
-            ],
-        )
-        .await;
+        let token = auth.grant(&public, "messaging:read", "throttled").await;
         let (status, _, _) = post(&url, &token, "tools/list", json!({})).await;
         assert_eq!(status, if n == 0 { 200 } else { 429 }, "request {n}");
     }
@@ -395,15 +358,7 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
     let new_kid = auth.rotate();
     let mut rotated = None;
     for _ in 0..10 {
-        let token = AuthServers::token(
-            &auth.trusted,
-            &[
-                ("scope", "messaging:read"),
-                ("aud", &public),
-                ("client_id", "reporting"),
-            ],
-        )
-        .await;
+        let token = auth.grant(&public, "messaging:read", "reporting").await;
         if kid(&token) == new_kid {
             rotated = Some(token);
             break;
@@ -450,21 +405,8 @@ async fn a_session_answers_only_the_caller_that_opened_it() {
     };
     let (t, public) = serve(&auth.trusted, "").await;
     let url = t.server.mcp_url();
-    let token = |client: &'static str| {
-        let (trusted, public) = (auth.trusted.clone(), public.clone());
-        async move {
-            AuthServers::token(
-                &trusted,
-                &[
-                    ("scope", "messaging:read"),
-                    ("aud", &public),
-                    ("client_id", client),
-                ],
-            )
-            .await
-        }
-    };
-    let (alice, bob) = (token("alice").await, token("bob").await);
+    let alice = auth.grant(&public, "messaging:read", "alice").await;
+    let bob = auth.grant(&public, "messaging:read", "bob").await;
     let session = open_session(&url, &alice).await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}).to_string();
     for (who, bearer, status) in [("bob", &bob, 403), ("alice", &alice, 200)] {
@@ -502,15 +444,7 @@ async fn an_unreachable_authorization_server_is_the_servers_fault_not_the_caller
         format!("http://127.0.0.1:{}", l.local_addr().expect("addr").port())
     };
     let (t, public) = serve(&closed, "").await;
-    let token = AuthServers::token(
-        &auth.trusted,
-        &[
-            ("scope", "messaging:read"),
-            ("aud", &public),
-            ("client_id", "reporting"),
-        ],
-    )
-    .await;
+    let token = auth.grant(&public, "messaging:read", "reporting").await;
     let (status, _, body) = post(&t.server.mcp_url(), &token, "tools/list", json!({})).await;
     assert_eq!(status, 503, "{body}");
     assert!(
