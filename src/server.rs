@@ -53,6 +53,55 @@ enum CredentialCheck {
     Refused(String),
 }
 
+/// `/mcp` POSTs handled at once by default; the others wait for a turn before anything is
+/// allocated for them (what a thousand connections cost is then what a thousand waiting
+/// requests cost; benches/hop.sh).
+pub const MCP_CONCURRENCY: usize = 256;
+
+/// How long a `/mcp` POST waits for a turn by default before it is refused as busy.
+pub const MCP_TURN_WAIT: Duration = Duration::from_secs(5);
+
+/// The turns `/mcp` POSTs take, and how long one waits for its turn.
+#[derive(Clone)]
+struct Turns {
+    permits: Arc<tokio::sync::Semaphore>,
+    concurrency: usize,
+    wait: Duration,
+}
+
+/// Holds each `/mcp` POST until fewer than the configured number are being handled; past the
+/// wait, 503 `busy` with `Retry-After`, nothing started. A GET (a session's event stream, open
+/// for as long as the session) takes no turn.
+async fn bound_concurrency(
+    State(turns): State<Turns>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(turns.wait, turns.permits.acquire()).await {
+        Ok(_turn) => next.run(req).await,
+        // No turn in time: refused at once, nothing started, rather than queued without bound.
+        Err(_) => {
+            let mut r = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorClass::Busy,
+                format!(
+                    "the server is handling {} requests and none finished within {} ms; retry after 1 s",
+                    turns.concurrency,
+                    turns.wait.as_millis()
+                ),
+            );
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            r
+        }
+    }
+}
+
 /// How often the settings files are looked at for a change.
 const RELOAD_POLL: Duration = Duration::from_secs(1);
 
@@ -98,6 +147,10 @@ pub struct HttpOptions {
     pub serve_mcp: bool,
     /// How often the upstream webhook's triggers are checked; `None` never checks.
     pub webhook_check: Option<Duration>,
+    /// `/mcp` POSTs handled at once ([`MCP_CONCURRENCY`]), and how long one waits for its
+    /// turn before it is refused as busy ([`MCP_TURN_WAIT`]).
+    pub mcp_concurrency: usize,
+    pub mcp_turn_wait: Duration,
 }
 
 impl Default for HttpOptions {
@@ -110,6 +163,8 @@ impl Default for HttpOptions {
             max_body: 1024 * 1024,
             serve_mcp: true,
             webhook_check: Some(crate::operations::webhooks::CHECK_INTERVAL),
+            mcp_concurrency: MCP_CONCURRENCY,
+            mcp_turn_wait: MCP_TURN_WAIT,
         }
     }
 }
@@ -157,6 +212,14 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Turns {
+                permits: Arc::new(tokio::sync::Semaphore::new(http.mcp_concurrency.max(1))),
+                concurrency: http.mcp_concurrency.max(1),
+                wait: http.mcp_turn_wait,
+            },
+            bound_concurrency,
         ));
     let mcp = if http.serve_mcp { mcp } else { Router::new() };
     let rest = Router::new()

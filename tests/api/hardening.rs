@@ -951,3 +951,47 @@ async fn tools_list_says_how_long_it_keeps_and_who_may_share_it() {
         seen[2]
     );
 }
+
+#[tokio::test]
+async fn posts_past_the_concurrency_bound_wait_their_turn_then_are_refused_busy() {
+    // Two turns, a 100 ms wait, and an upstream that takes 600 ms: of six calls at once, two run
+    // and the other four are refused after their wait, with nothing started for them.
+    let http = zendesk_messaging_mcp::server::HttpOptions {
+        webhook_check: None,
+        mcp_concurrency: 2,
+        mcp_turn_wait: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let t = TestServer::start_full(SupervisorSettings::default(), http, None, |c| {
+        c.faults.latency_ms = 600
+    })
+    .await;
+    let conv = t.sim.conversation_of("demo-user-01").await;
+    let url = t.server.mcp_url();
+    let call = || {
+        crate::mcp_support::call_stateless(
+            &url,
+            "get_conversation",
+            json!({"arguments": {"conversationId": conv}}),
+            &[],
+        )
+    };
+    let answers = futures::future::join_all((0..6).map(|_| call())).await;
+    let busy: Vec<_> = answers.iter().filter(|a| a.status == 503).collect();
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(
+        (ok, busy.len()),
+        (2, 4),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    for a in busy {
+        assert_eq!(a.json()["error"], "busy", "{}", a.body);
+        assert_eq!(
+            a.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+    }
+    // The turns come back: a call now runs.
+    assert_eq!(call().await.status, 200);
+}
