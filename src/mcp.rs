@@ -167,6 +167,11 @@ fn id_arg(field: &str, value: &str) -> Result<String, CallError> {
     Ok(v.to_owned())
 }
 
+/// [`id_arg`] for an optional argument (a filter): `None` when not given.
+fn opt_id_arg(field: &str, value: &Option<String>) -> Result<Option<String>, CallError> {
+    value.as_deref().map(|v| id_arg(field, v)).transpose()
+}
+
 /// Checks a record id (24 hex characters), such as a conversation or message id.
 fn record_id(field: &str, value: &str) -> Result<String, CallError> {
     let v = value.trim();
@@ -226,13 +231,18 @@ impl ZendeskMcp {
     /// the tool table, with every schema, is built once per process and shared, neither
     /// generated nor copied again.
     pub fn new(ops: Arc<Operations>, live: Arc<Live>) -> Self {
-        static ROUTER: std::sync::OnceLock<ToolRouter<ZendeskMcp>> = std::sync::OnceLock::new();
         Self {
             ops,
             live,
-            tool_router: ROUTER.get_or_init(Self::portable_router),
+            tool_router: Self::shared_router(),
             log_level: Default::default(),
         }
+    }
+
+    /// The process's one tool table ([`Self::portable_router`]), built on first use.
+    fn shared_router() -> &'static ToolRouter<Self> {
+        static ROUTER: std::sync::OnceLock<ToolRouter<ZendeskMcp>> = std::sync::OnceLock::new();
+        ROUTER.get_or_init(Self::portable_router)
     }
 
     /// Every tool, each family's router combined.
@@ -244,6 +254,21 @@ impl ZendeskMcp {
             + Self::integration_tools()
             + Self::delivery_tools()
     }
+}
+
+/// A tool's own `readOnlyHint`.
+fn read_only_hint(tool: &rmcp::model::Tool) -> Option<bool> {
+    tool.annotations.as_ref()?.read_only_hint
+}
+
+/// Whether `access` lets a caller with `profile` see and call `tool` (a tool without the hint
+/// counts as one that writes).
+fn permitted(
+    access: &AccessPolicy,
+    profile: Option<&AccessProfile>,
+    tool: &rmcp::model::Tool,
+) -> bool {
+    access.allows(profile, &tool.name, read_only_hint(tool).unwrap_or(false))
 }
 
 /// A tool error as a `tools/call` result: `isError`, the JSON as text, no structured content.
@@ -260,12 +285,7 @@ impl ZendeskMcp {
         for route in router.map.values_mut() {
             let input = schema::portable(&route.attr.input_schema, schema::Direction::Input);
             route.attr.input_schema = Arc::new(input);
-            let writes = route
-                .attr
-                .annotations
-                .as_ref()
-                .and_then(|a| a.read_only_hint)
-                == Some(false);
+            let writes = read_only_hint(&route.attr) == Some(false);
             if let Some(output) = &route.attr.output_schema {
                 let mut output = schema::portable(output, schema::Direction::Output);
                 if writes {
@@ -279,14 +299,8 @@ impl ZendeskMcp {
 
     /// Whether `tool` only reads (its `readOnlyHint`); `None` for a tool that does not exist.
     pub fn tool_is_read_only(tool: &str) -> Option<bool> {
-        static ROUTER: std::sync::OnceLock<ToolRouter<ZendeskMcp>> = std::sync::OnceLock::new();
-        let t = ROUTER.get_or_init(Self::tool_router).get(tool)?;
-        Some(
-            t.annotations
-                .as_ref()
-                .and_then(|a| a.read_only_hint)
-                .unwrap_or(false),
-        )
+        let t = Self::shared_router().get(tool)?;
+        Some(read_only_hint(t).unwrap_or(false))
     }
 
     /// The names of every tool, for checking configured tool sets.
@@ -331,14 +345,9 @@ impl ZendeskMcp {
         self.live.get().access.clone()
     }
 
-    /// Whether the caller may see and call `tool`.
+    /// Whether the caller may see and call `tool`, under the access rules in force now.
     fn permits(&self, profile: Option<&AccessProfile>, tool: &rmcp::model::Tool) -> bool {
-        let read_only = tool
-            .annotations
-            .as_ref()
-            .and_then(|a| a.read_only_hint)
-            .unwrap_or(false);
-        self.access().allows(profile, &tool.name, read_only)
+        permitted(&self.access(), profile, tool)
     }
 
     /// Sends a log notification to the client if it asked for this level or a lower one.
@@ -466,14 +475,7 @@ impl ServerHandler for ZendeskMcp {
         let access = self.access();
         let rules = access.rules(profile.as_deref());
         if let Some(t) = self.tool_router.get(&tool)
-            && !access.allows(
-                profile.as_deref(),
-                &tool,
-                t.annotations
-                    .as_ref()
-                    .and_then(|a| a.read_only_hint)
-                    .unwrap_or(false),
-            )
+            && !permitted(&access, profile.as_deref(), t)
         {
             let refused = CallError::Forbidden {
                 tool: tool.clone(),
@@ -628,11 +630,7 @@ impl ServerHandler for ZendeskMcp {
             .record(started.elapsed().as_secs_f64(), &attrs);
         // The tools that change something upstream (not read-only by their own annotations)
         // leave an audit record for each call.
-        let writes = self
-            .tool_router
-            .get(&tool)
-            .and_then(|t| t.annotations.as_ref()?.read_only_hint)
-            == Some(false);
+        let writes = self.tool_router.get(&tool).and_then(read_only_hint) == Some(false);
         if writes {
             // A keyed send answered from its record wrote nothing this time.
             let replayed = result.as_ref().ok().and_then(|r| match r {

@@ -653,57 +653,27 @@ impl TrackerHandle {
     }
 
     /// The conversations the webhooks told of, newest activity first, at most `limit`; and the
-    /// oldest activity the index holds (Unix ms).
+    /// index's reach ([`TrackerHandle::index_reach`]).
     pub async fn recent_conversations(
         &self,
         limit: usize,
     ) -> Result<(Vec<crate::shared::ConversationEntry>, Option<i64>), CallError> {
-        let unavailable = |e: StoreError| CallError::Unavailable {
-            component: "the conversation index",
-            reason: e.to_string(),
-        };
-        let recent = self.index.recent(limit).await.map_err(unavailable)?;
-        let reach = self.index.reach().await.map_err(unavailable)?;
-        Ok((recent, reach))
+        let recent = self.index.recent(limit).await.map_err(index_unavailable)?;
+        Ok((recent, self.index_reach().await?))
     }
 
-    /// Notes who controls a conversation the index knows, as the API showed it to a request
-    /// sent at `asked` (Unix ms), so the index does not wait for the webhook to stop a send the
-    /// new state forbids. Best effort: the webhook brings the same news.
-    pub async fn note_control(
-        &self,
-        conversation_id: &str,
-        asked: i64,
-        active: Option<String>,
-        pending: Option<String>,
-    ) {
-        let note = crate::shared::ConversationNote {
-            conversation_id: conversation_id.to_owned(),
-            at: asked,
-            change: crate::shared::Change::ControlSeen { active, pending },
-        };
+    /// The time since which the index holds every conversation the webhooks told of (Unix ms;
+    /// see [`crate::shared::ConversationIndex::reach`]).
+    pub async fn index_reach(&self) -> Result<Option<i64>, CallError> {
+        self.index.reach().await.map_err(index_unavailable)
+    }
+
+    /// Notes in the index what this server learnt itself of a conversation (a control state
+    /// the API showed, `Change::ControlSeen`; a control change it made, `Change::Control`), so
+    /// the send guard need not wait for the webhook that brings the same news. Best effort.
+    pub async fn note(&self, note: crate::shared::ConversationNote) {
         if let Err(e) = self.index.apply(vec![note]).await {
             tracing::warn!("cannot note a conversation's control state in the index: {e}");
-        }
-    }
-
-    /// Notes a control change this server made (a control call sent at `at`, Unix ms) and the
-    /// state the API showed after it: an event the webhook will bring too, known at once so
-    /// that the send guard need not wait for it.
-    pub async fn note_control_change(
-        &self,
-        conversation_id: &str,
-        at: i64,
-        active: Option<String>,
-        pending: Option<String>,
-    ) {
-        let note = crate::shared::ConversationNote {
-            conversation_id: conversation_id.to_owned(),
-            at,
-            change: crate::shared::Change::Control { active, pending },
-        };
-        if let Err(e) = self.index.apply(vec![note]).await {
-            tracing::warn!("cannot note a control change in the index: {e}");
         }
     }
 
@@ -715,10 +685,7 @@ impl TrackerHandle {
         self.index
             .get(conversation_id)
             .await
-            .map_err(|e| CallError::Unavailable {
-                component: "the conversation index",
-                reason: e.to_string(),
-            })
+            .map_err(index_unavailable)
     }
 
     pub async fn status(&self, message_id: &str) -> Result<Option<DeliveryRecord>, CallError> {
@@ -760,6 +727,13 @@ impl TrackerHandle {
                 message: serde_json::from_str(&s.message).ok()?,
             })
         }))
+    }
+}
+
+fn index_unavailable(e: StoreError) -> CallError {
+    CallError::Unavailable {
+        component: "the conversation index",
+        reason: e.to_string(),
     }
 }
 

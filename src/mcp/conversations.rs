@@ -175,15 +175,12 @@ fn conversation_query(a: &ListConversationsArgs) -> Result<ConversationQuery, Ca
     let mut note = |name: &str, v: serde_json::Value| {
         applied.insert(name.to_owned(), v);
     };
-    let text = |field: &str, v: &Option<String>| -> Result<Option<String>, CallError> {
-        v.as_deref().map(|v| id_arg(field, v)).transpose()
-    };
     let q = ConversationQuery {
-        active_switchboard_integration: text(
+        active_switchboard_integration: opt_id_arg(
             "activeSwitchboardIntegration",
             &a.active_switchboard_integration,
         )?,
-        pending_switchboard_integration: text(
+        pending_switchboard_integration: opt_id_arg(
             "pendingSwitchboardIntegration",
             &a.pending_switchboard_integration,
         )?,
@@ -191,7 +188,7 @@ fn conversation_query(a: &ListConversationsArgs) -> Result<ConversationQuery, Ca
         created_before: ConversationQuery::time("createdBefore", a.created_before.as_deref())?,
         updated_after: ConversationQuery::time("updatedAfter", a.updated_after.as_deref())?,
         updated_before: ConversationQuery::time("updatedBefore", a.updated_before.as_deref())?,
-        channel: text("channel", &a.channel)?,
+        channel: opt_id_arg("channel", &a.channel)?,
         awaiting_reply: a.awaiting_reply,
         applied: serde_json::Map::new(),
     };

@@ -55,12 +55,9 @@ impl ZendeskMcp {
             Some(n @ 1..=200) => n as usize,
             Some(_) => return Err(CallError::invalid("limit", "must be from 1 to 200").into()),
         };
-        let text = |field: &str, v: &Option<String>| -> Result<Option<String>, CallError> {
-            v.as_deref().map(|v| id_arg(field, v)).transpose()
-        };
         let query = crate::operations::delivery::FailureQuery {
-            channel: text("channel", &a.channel)?,
-            code: text("code", &a.code)?,
+            channel: opt_id_arg("channel", &a.channel)?,
+            code: opt_id_arg("code", &a.code)?,
             created_after: ConversationQuery::time("createdAfter", a.created_after.as_deref())?,
             created_before: ConversationQuery::time("createdBefore", a.created_before.as_deref())?,
         };

@@ -134,10 +134,9 @@ impl ConversationQuery {
         self.channel.is_some() || self.awaiting_reply.is_some()
     }
 
-    fn resolve(&self, picture: Option<&Picture>) -> Result<Resolved, CallError> {
+    fn resolve(&self, picture: &Picture) -> Result<Resolved, CallError> {
         let ids = |field: &str, given: &Option<String>| -> Result<_, CallError> {
             let Some(given) = given else { return Ok(None) };
-            let picture = picture.expect("loaded when a switchboard filter is given");
             let set: BTreeSet<String> = picture
                 .switchboard_integrations
                 .iter()
@@ -265,7 +264,7 @@ impl<'a> Facts<'a> {
 pub struct IndexedList {
     pub entries: Vec<ConversationEntry>,
     pub has_more: bool,
-    /// The oldest activity the index holds (Unix milliseconds).
+    /// The index's reach: since when it holds every conversation it heard of (Unix ms).
     pub reach: Option<i64>,
     pub tracking: Tracking,
     pub filtered: Option<FilterReport>,
@@ -317,15 +316,8 @@ impl Operations {
         {
             return Ok(None);
         }
-        let picture = self.actors.switchboard.picture(false).await?;
-        match query.resolve(Some(&picture)) {
-            Ok(r) => Ok(Some(r)),
-            // The picture may be stale: one refresh before refusing.
-            Err(_) => {
-                let picture = self.actors.switchboard.picture(true).await?;
-                query.resolve(Some(&picture)).map(Some)
-            }
-        }
+        let (_, resolved) = self.on_fresh_picture(|p| query.resolve(p)).await?;
+        resolved.map(Some)
     }
 
     /// A user's conversations, one page of the API's, filtered. Filters only the index can
@@ -362,8 +354,7 @@ impl Operations {
                     "only the webhooks tell who wrote last and through which channel, and the server has none (no SUNCO_WEBHOOK_SECRET): leave this filter out and read list_messages",
                 ));
             }
-            let (_, reach) = tracker.recent_conversations(0).await?;
-            index = Some((reach, tracking));
+            index = Some((tracker.index_reach().await?, tracking));
         }
         let mut report = FilterReport::new(&query.applied, answer.conversations.len());
         let mut kept = Vec::with_capacity(answer.conversations.len());

@@ -2,8 +2,11 @@
 //! cached routing picture together), and control steps checked against the picture before the
 //! control call, so an invalid target is refused with nothing written upstream.
 
-use crate::actors::switchboard::{Control, ControlKind, SwitchboardStatus};
+use std::sync::Arc;
+
+use crate::actors::switchboard::{Control, ControlKind, Picture, SwitchboardStatus};
 use crate::error::{CallError, TargetInfo};
+use crate::shared::{Change, ConversationNote};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::wire::{
     ControlBody, ControlTargetBody, Conversation, ConversationResponse, Metadata,
@@ -26,6 +29,22 @@ impl ValidTarget {
 }
 
 impl Operations {
+    /// `check` on the cached routing picture; if it fails there, once more on a freshly loaded
+    /// one (the cached picture may be stale). The picture it was last checked on, and its
+    /// verdict.
+    pub(crate) async fn on_fresh_picture<T, E>(
+        &self,
+        check: impl Fn(&Picture) -> Result<T, E>,
+    ) -> Result<(Arc<Picture>, Result<T, E>), CallError> {
+        let picture = self.actors.switchboard.picture(false).await?;
+        if let Ok(v) = check(&picture) {
+            return Ok((picture, Ok(v)));
+        }
+        let picture = self.actors.switchboard.picture(true).await?;
+        let verdict = check(&picture);
+        Ok((picture, verdict))
+    }
+
     /// `GetConversation`; who controls it goes to the index too (the freshest word on it).
     async fn conversation(&self, conversation_id: &str) -> Result<Conversation, CallError> {
         let asked = crate::sunco::ids::now_unix_ms();
@@ -39,16 +58,21 @@ impl Operations {
         let c = &one.conversation;
         self.actors
             .tracker
-            .note_control(
-                &c.id,
-                asked,
-                c.active_switchboard_integration
-                    .as_ref()
-                    .map(|a| a.id.clone()),
-                c.pending_switchboard_integration
-                    .as_ref()
-                    .map(|a| a.id.clone()),
-            )
+            .note(ConversationNote {
+                conversation_id: c.id.clone(),
+                // Dated when asked: a webhook event after that still wins.
+                at: asked,
+                change: Change::ControlSeen {
+                    active: c
+                        .active_switchboard_integration
+                        .as_ref()
+                        .map(|a| a.id.clone()),
+                    pending: c
+                        .pending_switchboard_integration
+                        .as_ref()
+                        .map(|a| a.id.clone()),
+                },
+            })
             .await;
         Ok(one.conversation)
     }
@@ -123,15 +147,12 @@ impl Operations {
                 }
             }
             Control::Accept | Control::Release => {
-                let mut picture = self.actors.switchboard.picture(false).await?;
-                if picture.usable().is_err() {
-                    picture = self.actors.switchboard.picture(true).await?;
-                    if let Err(reason) = picture.usable() {
-                        return Err(CallError::InvalidTarget {
-                            reason,
-                            valid: picture.targets(),
-                        });
-                    }
+                let (picture, usable) = self.on_fresh_picture(|p| p.usable().map(|_| ())).await?;
+                if let Err(reason) = usable {
+                    return Err(CallError::InvalidTarget {
+                        reason,
+                        valid: picture.targets(),
+                    });
                 }
                 let body = ControlBody { metadata };
                 if control == Control::Accept {
@@ -167,12 +188,14 @@ impl Operations {
         let status = self.switchboard_status(&conversation.id).await?;
         self.actors
             .tracker
-            .note_control_change(
-                &status.conversation_id,
-                sent_at,
-                status.active.as_ref().map(|a| a.id.clone()),
-                status.pending.as_ref().map(|p| p.id.clone()),
-            )
+            .note(ConversationNote {
+                conversation_id: status.conversation_id.clone(),
+                at: sent_at,
+                change: Change::Control {
+                    active: status.active.as_ref().map(|a| a.id.clone()),
+                    pending: status.pending.as_ref().map(|p| p.id.clone()),
+                },
+            })
             .await;
         Ok(status)
     }
@@ -253,23 +276,16 @@ impl Operations {
             conversation_id: conversation_id.to_owned(),
             reason,
         };
-        let mut picture = self.actors.switchboard.picture(false).await?;
-        let resolve =
-            |p: &crate::actors::switchboard::Picture| p.resolve(mine, None).map(|s| s.id.clone());
-        let my_id = match resolve(&picture) {
-            Ok(id) => id,
-            Err(_) => {
-                // The picture may be stale: one refresh before refusing.
-                picture = self.actors.switchboard.picture(true).await?;
-                // A setting no retry can mend: refused, naming the valid ones, nothing sent.
-                resolve(&picture).map_err(|why| CallError::InvalidTarget {
-                    reason: format!(
-                        "this caller speaks for the switchboard integration {mine:?}, which does not resolve ({why}), so nothing was sent; the operator must fix --switchboard-integration or the token's switchboard_integration"
-                    ),
-                    valid: picture.targets(),
-                })?
-            }
-        };
+        let (picture, mine_id) = self
+            .on_fresh_picture(|p| p.resolve(mine, None).map(|s| s.id.clone()))
+            .await?;
+        // A setting no retry can mend: refused, naming the valid ones, nothing sent.
+        let my_id = mine_id.map_err(|why| CallError::InvalidTarget {
+            reason: format!(
+                "this caller speaks for the switchboard integration {mine:?}, which does not resolve ({why}), so nothing was sent; the operator must fix --switchboard-integration or the token's switchboard_integration"
+            ),
+            valid: picture.targets(),
+        })?;
         // The index is current only while events arrive and the upstream's webhook is known to
         // send every control event; otherwise the API is asked.
         let tracker = &self.actors.tracker;
