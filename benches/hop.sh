@@ -3,14 +3,20 @@
 #   1. straight to the simulator (GET /v2/apps/{app}/conversations/{id});
 #   2. through one nginx proxy hop (Debian nginx: one worker, access_log off, keep-alive upstream
 #      pool of 128) to the simulator;
-#   3. through this server (stateless 2026-07-28 tools/call), default log level (info), spans
-#      recorded and exported to an OTLP sink this script starts, no inbound tokens, with
-#      --rate-limit 100000:100000 --max-in-flight 1024 --queue 4096.
-# Each driven by wrk -t2 -c64 -d8s (HOP_DURATION, HOP_CONNECTIONS override). Prints calls/s, the
-# CPU each process spent per call (from /proc), the ratios to the nginx hop, and the server's
-# peak RSS after HOP_PEAK_CONNECTIONS (1000) concurrent connections on a fresh process.
+#   3. through this server, stateless 2026-07-28 tools/call;
+#   4. through this server, 2025-11-25 sessions (one per connection, opened before the run);
+#   5. through this server sharing its state in Redis (Debian redis-server), stateless calls;
+#   6. through the generated peer: a FastMCP server built from the same OpenAPI spec (PyPI
+#      fastmcp, pinned, installed by this script under target/hop-peer), stateless.
+# This server runs at the default log level (info), spans recorded and exported to an OTLP sink
+# this script starts, no inbound tokens, with --rate-limit 100000:100000 --max-in-flight 1024
+# --queue 4096. Each path is driven by wrk -t2 -c64 -d8s (HOP_DURATION, HOP_CONNECTIONS
+# override). Prints calls/s, the CPU each process spent per call (from /proc), the ratios to the
+# nginx hop, Redis commands per call, and the server's peak RSS after HOP_PEAK_CONNECTIONS (1000)
+# concurrent connections of stateless calls on a fresh process.
 #
-# Needs: a release build (cargo build --release), wrk and nginx (Debian packages), python3.
+# Needs: a release build (cargo build --release), wrk, nginx and redis-server (Debian packages),
+# python3 with venv, the spec (SUNCO_OPENAPI_SPEC, else ../shared/spec/openapi.yaml).
 # Usage: bash benches/hop.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +24,18 @@ BIN=target/release/zendesk-messaging-mcp
 DURATION=${HOP_DURATION:-8s}
 CONNECTIONS=${HOP_CONNECTIONS:-64}
 PEAK=${HOP_PEAK_CONNECTIONS:-1000}
-for tool in wrk nginx python3; do
-  command -v "$tool" >/dev/null || { echo "hop.sh needs $tool (apt-get install wrk nginx)" >&2; exit 1; }
+SPEC=${SUNCO_OPENAPI_SPEC:-../shared/spec/openapi.yaml}
+for tool in wrk nginx redis-server redis-cli python3; do
+  command -v "$tool" >/dev/null || { echo "hop.sh needs $tool (apt-get install wrk nginx redis-server)" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+[ -f "$SPEC" ] || { echo "hop.sh needs the SunCo OpenAPI spec: set SUNCO_OPENAPI_SPEC" >&2; exit 1; }
+# The generated peer's Python, with the pinned FastMCP.
+PEER_ENV=target/hop-peer
+if [ ! -x "$PEER_ENV/bin/python" ] || ! "$PEER_ENV/bin/python" -c 'import fastmcp' 2>/dev/null; then
+  python3 -m venv "$PEER_ENV"
+  "$PEER_ENV/bin/pip" install -q fastmcp==4.2.3 pyyaml
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -76,24 +90,56 @@ PIDS+=("$!")
 for _ in $(seq 1 100); do [ -s "$WORK/sink.port" ] && break; sleep 0.05; done
 SINK="http://127.0.0.1:$(cat "$WORK/sink.port")"
 
-start_server() {
-  local port=$1
+start_server() { # port [extra serve arguments]
+  local port=$1; shift
   SUNCO_APP_ID=$APP SUNCO_KEY_ID=$KEY SUNCO_KEY_SECRET=$SECRET \
     SUNCO_API_URL="http://127.0.0.1:$SIM_PORT" OTEL_EXPORTER_OTLP_ENDPOINT="$SINK" \
     "$BIN" serve --bind "127.0.0.1:$port" --rate-limit 100000:100000 --max-in-flight 1024 \
-    --queue 4096 >"$WORK/serve-$port.log" 2>&1 &
+    --queue 4096 "$@" >"$WORK/serve-$port.log" 2>&1 &
   echo $!
 }
 MCP_PORT=$(free_port)
 SERVER=$(start_server "$MCP_PORT"); PIDS+=("$SERVER")
 wait_http "http://127.0.0.1:$MCP_PORT/healthz"
 
-export HOP_AUTH="$AUTH" HOP_PATH="/v2/apps/$APP/conversations/$CONV" HOP_CONVERSATION="$CONV"
-# Warm-up: every path once, briefly.
-for url in "http://127.0.0.1:$SIM_PORT" "http://127.0.0.1:$NGINX_PORT"; do
-  wrk -t1 -c4 -d1s -s benches/hop/rest.lua "$url" >/dev/null
-done
-wrk -t1 -c4 -d1s -s benches/hop/mcp.lua "http://127.0.0.1:$MCP_PORT" >/dev/null
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+REDIS_MCP_PORT=$(free_port)
+REDIS_SERVER=$(start_server "$REDIS_MCP_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT"); PIDS+=("$REDIS_SERVER")
+wait_http "http://127.0.0.1:$REDIS_MCP_PORT/healthz"
+# Redis commands the server has sent so far (INFO commandstats, summed).
+redis_calls() { redis-cli -p "$REDIS_PORT" info commandstats | awk -F'[=,:]' '/^cmdstat_/ { n += $3 } END { print n + 0 }'; }
+
+PEER_PORT=$(free_port)
+"$PEER_ENV/bin/python" benches/hop/peer.py "$SPEC" "http://127.0.0.1:$SIM_PORT" "$KEY" "$SECRET" "$PEER_PORT" >"$WORK/peer.log" 2>&1 &
+PEER=$!; PIDS+=("$PEER")
+for _ in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$PEER_PORT/mcp" && break; sleep 0.1; done
+
+export HOP_AUTH="$AUTH" HOP_PATH="/v2/apps/$APP/conversations/$CONV" HOP_CONVERSATION="$CONV" HOP_APP="$APP"
+export HOP_SESSIONS HOP_THREADS=2
+HOP_SESSIONS=$(python3 benches/hop/sessions.py "http://127.0.0.1:$MCP_PORT/mcp" "$CONNECTIONS")
+
+# Each path answers the conversation before it is measured (a wrong answer is not a call).
+answers() { # script url
+  local lua=$WORK/once.lua
+  cat "$1" - >"$lua" <<'LUA'
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, os.getenv("HOP_CONVERSATION"), 1, true) then
+    io.stderr:write("unexpected answer: ", status, " ", string.sub(body, 1, 300), "\n")
+    os.exit(1)
+  end
+end
+LUA
+  wrk -t1 -c4 -d1s -s "$lua" "$2" >/dev/null || { echo "$2 did not answer the conversation" >&2; exit 1; }
+}
+answers benches/hop/rest.lua "http://127.0.0.1:$SIM_PORT"
+answers benches/hop/rest.lua "http://127.0.0.1:$NGINX_PORT"
+answers benches/hop/mcp.lua "http://127.0.0.1:$MCP_PORT"
+HOP_THREADS=1 answers benches/hop/sessions.lua "http://127.0.0.1:$MCP_PORT"
+answers benches/hop/mcp.lua "http://127.0.0.1:$REDIS_MCP_PORT"
+answers benches/hop/peer.lua "http://127.0.0.1:$PEER_PORT"
 
 measure() { # name script url processes...
   local name=$1 script=$2 url=$3; shift 3
@@ -110,6 +156,11 @@ measure() { # name script url processes...
 read -r _ _ DIRECT_RATE DIRECT_SIM < <(measure direct benches/hop/rest.lua "http://127.0.0.1:$SIM_PORT" "$SIM")
 read -r _ _ NGINX_RATE NGINX_CPU NGINX_SIM < <(measure nginx benches/hop/rest.lua "http://127.0.0.1:$NGINX_PORT" "$NGINX_WORKER" "$SIM")
 read -r _ _ MCP_RATE MCP_CPU MCP_SIM < <(measure mcp benches/hop/mcp.lua "http://127.0.0.1:$MCP_PORT" "$SERVER" "$SIM")
+read -r _ _ SESSION_RATE SESSION_CPU SESSION_SIM < <(measure sessions benches/hop/sessions.lua "http://127.0.0.1:$MCP_PORT" "$SERVER" "$SIM")
+REDIS_BEFORE=$(redis_calls)
+read -r _ REDIS_N REDIS_RATE REDIS_CPU REDIS_SIM < <(measure redis benches/hop/mcp.lua "http://127.0.0.1:$REDIS_MCP_PORT" "$REDIS_SERVER" "$SIM")
+REDIS_PER_CALL=$(python3 -c 'import sys; a, b, n = map(float, sys.argv[1:]); print(round((b - a) / n, 3))' "$REDIS_BEFORE" "$(redis_calls)" "$REDIS_N")
+read -r _ _ PEER_RATE PEER_CPU PEER_SIM < <(measure peer benches/hop/peer.lua "http://127.0.0.1:$PEER_PORT" "$PEER" "$SIM")
 
 # Peak RSS: a fresh server process, PEAK connections of stateless calls.
 PEAK_PORT=$(free_port)
@@ -127,9 +178,15 @@ get_conversation, wrk -t2 -c$CONNECTIONS -d$DURATION, one run
 | --- | --- | --- | --- |
 | straight to the simulator | $DIRECT_RATE | – | $DIRECT_SIM |
 | through nginx (1 worker, keep-alive 128) | $NGINX_RATE | $NGINX_CPU | $NGINX_SIM |
-| through this server (stateless, info, spans exported) | $MCP_RATE | $MCP_CPU | $MCP_SIM |
+| through this server, stateless 2026-07-28 | $MCP_RATE | $MCP_CPU | $MCP_SIM |
+| through this server, 2025-11-25 sessions | $SESSION_RATE | $SESSION_CPU | $SESSION_SIM |
+| through this server on Redis, stateless | $REDIS_RATE | $REDIS_CPU | $REDIS_SIM |
+| through the FastMCP peer generated from the spec | $PEER_RATE | $PEER_CPU | $PEER_SIM |
 
-our throughput / nginx hop's: $(ratio "$MCP_RATE" "$NGINX_RATE") (target ≥ 0.40)
-our CPU per call / nginx's: $(ratio "$MCP_CPU" "$NGINX_CPU") (target ≤ 3)
+stateless throughput / nginx hop's: $(ratio "$MCP_RATE" "$NGINX_RATE") (target ≥ 0.40)
+sessions throughput / nginx hop's: $(ratio "$SESSION_RATE" "$NGINX_RATE") (target ≥ 0.40)
+our CPU per call / nginx's: stateless $(ratio "$MCP_CPU" "$NGINX_CPU"), sessions $(ratio "$SESSION_CPU" "$NGINX_CPU") (target ≤ 3)
+on Redis / in memory: $(ratio "$REDIS_RATE" "$MCP_RATE") (target ≥ 0.80), $REDIS_PER_CALL Redis commands per call
+stateless throughput / the FastMCP peer's: $(ratio "$MCP_RATE" "$PEER_RATE")
 peak RSS after $PEAK connections (fresh process): $PEAK_RSS MB (target ≤ 64), $PEAK_N calls at $PEAK_RATE/s
 REPORT
