@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 mod health;
 mod negotiate;
 mod simulator;
+mod stateless;
 mod webhook;
 
 pub use simulator::{
@@ -179,6 +180,13 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .chain(http.allowed_hosts.iter().cloned())
         .collect();
     let allowed = negotiate::AllowedHosts(Arc::new(hosts.clone()));
+    let stateless = http.serve_mcp.then(|| {
+        Arc::new(stateless::StatelessCalls::new(
+            operations.clone(),
+            live.clone(),
+            &hosts,
+        ))
+    });
     let origins = ["localhost", "127.0.0.1", "[::1]"]
         .into_iter()
         .map(|h| format!("http://{h}:{port}"))
@@ -202,7 +210,10 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
     let mcp = Router::new()
         .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(
-            negotiate::BodyLimit(http.max_body),
+            negotiate::Negotiation {
+                body_limit: http.max_body,
+                stateless,
+            },
             negotiate::negotiate,
         ))
         .layer(axum::middleware::from_fn_with_state(

@@ -82,13 +82,17 @@ fn jsonrpc_error(id: Option<&Value>, status: StatusCode, code: i64, message: &st
     (status, axum::Json(body)).into_response()
 }
 
-/// The largest `/mcp` body read (the transport's own limit, which it would enforce anyway).
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+/// What the middleware needs: the largest `/mcp` body read (the transport's own limit, which
+/// it would enforce anyway), and the stateless call path when `/mcp` has one.
+#[derive(Debug, Clone)]
+pub struct Negotiation {
+    pub body_limit: usize,
+    pub stateless: Option<std::sync::Arc<super::stateless::StatelessCalls>>,
+}
 
 /// The middleware on `/mcp`; see the module docs.
 pub async fn negotiate(
-    axum::extract::State(limit): axum::extract::State<BodyLimit>,
+    axum::extract::State(state): axum::extract::State<Negotiation>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -103,14 +107,17 @@ pub async fn negotiate(
     let takes = takes(accept.as_deref());
     let (mut parts, body) = req.into_parts();
     // Read within the transport's limit, for a look at the start and the id.
-    let bytes = match http_body_util::Limited::new(body, limit.0).collect().await {
+    let bytes = match http_body_util::Limited::new(body, state.body_limit)
+        .collect()
+        .await
+    {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return jsonrpc_error(
                 None,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 -32600,
-                &format!("the request body is larger than {} bytes", limit.0),
+                &format!("the request body is larger than {} bytes", state.body_limit),
             );
         }
         Err(_) => {
@@ -176,6 +183,15 @@ pub async fn negotiate(
     } else {
         bytes
     };
+    // A plain stateless tool call is answered without a service of its own.
+    if let Some(stateless) = &state.stateless
+        && stateless.takes(&parts, &message, takes != Takes::StreamOnly)
+    {
+        match stateless.answer(parts, &bytes).await {
+            Ok(response) => return response,
+            Err(given_back) => parts = given_back,
+        }
+    }
     parts.headers.insert(
         header::ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),

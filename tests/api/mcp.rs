@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use zendesk_messaging_mcp::actors::{ActorKind, SupervisorSettings};
 
-use crate::mcp_support::{TestServer, text_of, tool_error};
+use crate::mcp_support::{TestServer, post_stateless, text_of, tool_error};
 
 #[tokio::test]
 async fn tools_list_matches_the_snapshot() {
@@ -823,7 +823,7 @@ async fn stateless(url: &str, tool: &str, args: Value, meta: Value) -> (String, 
         "tools/call",
         json!({"name": tool, "arguments": args, "_meta": meta}),
     );
-    let a = crate::mcp_support::post_stateless(url, "tools/call", Some(tool), &[], body).await;
+    let a = post_stateless(url, "tools/call", Some(tool), &[], body).await;
     (a.content_type().to_owned(), a.body)
 }
 
@@ -870,6 +870,61 @@ async fn stateless_calls_answer_plain_json_and_stream_only_for_progress() {
     assert!(ct.starts_with("text/event-stream"), "{ct}");
     assert_eq!(body.matches("notifications/progress").count(), 3, "{body}");
     assert!(body.contains("\"foundBy\":\"scan\""), "{body}");
+}
+
+/// A plain stateless call is answered without a service of its own; with an `Origin` (allowed
+/// here) the same request goes through the transport's service. Both answer alike, for results,
+/// tool errors, protocol errors and arguments sent as JSON text.
+#[tokio::test]
+async fn a_plain_stateless_call_answers_as_the_transport_service_does() {
+    let t = TestServer::start().await;
+    let url = t.server.mcp_url();
+    let origin = url.trim_end_matches("/mcp").to_owned();
+    let conv = t.conversation_of("demo-user-01").await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let cases = [
+        // A result.
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params":
+            {"name": "get_conversation", "arguments": {"conversationId": conv}, "_meta": meta}}),
+        // A string id, arguments as JSON text.
+        json!({"jsonrpc": "2.0", "id": "a-1", "method": "tools/call", "params":
+            {"name": "get_conversation", "arguments": json!({"conversationId": conv}).to_string(),
+             "_meta": meta}}),
+        // A tool error naming the field.
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params":
+            {"name": "get_conversation", "arguments": {"conversationID": conv}, "_meta": meta}}),
+        // No arguments at all.
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params":
+            {"name": "list_switchboards", "_meta": meta}}),
+        // A protocol error: the client capabilities are missing.
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params":
+            {"name": "list_switchboards", "_meta":
+                {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}),
+    ];
+    for case in cases {
+        let tool = case["params"]["name"].as_str().expect("name").to_owned();
+        let plain = post_stateless(&url, "tools/call", Some(&tool), &[], case.to_string()).await;
+        let served = post_stateless(
+            &url,
+            "tools/call",
+            Some(&tool),
+            &[("origin", &origin)],
+            case.to_string(),
+        )
+        .await;
+        assert_eq!(
+            plain.status, served.status,
+            "{case}: {} / {}",
+            plain.body, served.body
+        );
+        assert_eq!(plain.content_type(), served.content_type(), "{case}");
+        let (a, b) = (plain.json(), served.json());
+        assert_eq!(a, b, "{case}");
+        assert_eq!(a["id"], case["id"], "{case}");
+    }
 }
 
 #[tokio::test]

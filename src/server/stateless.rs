@@ -1,0 +1,236 @@
+//! Stateless (2026-07-28) tool calls answered without a service per request.
+//!
+//! rmcp's Streamable HTTP service serves each stateless POST by starting a whole MCP service
+//! for it (a task, channels, a transport, a peer and a cancellation tree), then encodes the
+//! message to JSON once more to check its `Mcp-*` headers against a copy of the tool's schema.
+//! On a hop measured in microseconds that is most of the cost (benches/README.md, "The cost of
+//! a hop"). This path takes the plainest and most common request, a `tools/call` that carries
+//! everything the 2026-07-28 protocol asks of it, and hands it to the same handler the service
+//! would (`Service::handle_request` of [`ZendeskMcp`], so the protocol version checks, the
+//! required `_meta` keys and the shaping of the result stay rmcp's own) with one peer shared by
+//! every such call. Every other request, and any that is unusual in a way this path does not
+//! check, goes to rmcp's service exactly as before.
+//!
+//! A request taken here has (MCP 2026-07-28, Streamable HTTP and SEP-2243 standard headers):
+//! `POST /mcp` with no `Mcp-Session-Id` and no `Origin`; a `Host` the allowed hosts name (as
+//! rmcp matches them: host name, and the port when the entry gives one); exactly one
+//! `MCP-Protocol-Version: 2026-07-28`, one `Mcp-Method: tools/call` and one `Mcp-Name` equal to
+//! the tool's name, no `Mcp-Param-*`; a body naming a tool this server has, with `arguments` an
+//! object or absent, no `task`, and a `_meta` with `protocolVersion` 2026-07-28 and
+//! `clientCapabilities`, without a `progressToken` (progress goes out as a stream, which only
+//! the service sends). The answer is the JSON-RPC response as `application/json` with HTTP 200,
+//! or the JSON-RPC error with the status the protocol gives its code (400 for an unsupported
+//! version, a missing client capability or a header mismatch, 404 for an unknown method, else
+//! 200). The handler runs in a task of its own, so a caller that goes away does not cut a
+//! write short.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rmcp::RoleServer;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, ErrorCode, GetExtensions, GetMeta, JsonRpcRequest,
+    ServerJsonRpcMessage,
+};
+use rmcp::service::{RequestContext, RunningService, Service};
+use serde_json::Value;
+
+use crate::live::Live;
+use crate::mcp::ZendeskMcp;
+use crate::operations::Operations;
+
+/// The protocol revision whose requests carry all they need.
+const STATELESS_VERSION: &str = "2026-07-28";
+const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// The stateless `tools/call` path; see the module docs.
+pub struct StatelessCalls {
+    ops: Arc<Operations>,
+    live: Arc<Live>,
+    /// Allowed `Host` entries: lowercase host name without brackets, and the port if given.
+    hosts: Vec<(String, Option<u16>)>,
+    /// The one peer every call here shares. Nothing is ever sent to its service, and what the
+    /// service would send goes nowhere: no call taken here sends anything but its answer.
+    running: RunningService<RoleServer, ZendeskMcp>,
+    /// Keeps the peer's input open (and silent).
+    _input: tokio::io::DuplexStream,
+}
+
+impl std::fmt::Debug for StatelessCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatelessCalls")
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StatelessCalls {
+    /// Starts the shared peer (needs a Tokio runtime). `allowed_hosts`: the `Host` values `/mcp`
+    /// accepts, as given to rmcp's service.
+    pub fn new(ops: Arc<Operations>, live: Arc<Live>, allowed_hosts: &[String]) -> Self {
+        let (input, quiet) = tokio::io::duplex(64);
+        let running = rmcp::service::serve_directly(
+            ZendeskMcp::new(ops.clone(), live.clone()),
+            (quiet, tokio::io::sink()),
+            None,
+        );
+        let hosts = allowed_hosts
+            .iter()
+            .filter_map(|h| allowed_authority(h))
+            .collect();
+        Self {
+            ops,
+            live,
+            hosts,
+            running,
+            _input: input,
+        }
+    }
+
+    /// Whether this path takes the request (`parts`, its checked JSON-RPC `message`) and the
+    /// client takes a JSON answer; see the module docs.
+    pub fn takes(&self, parts: &Parts, message: &Value, json_answer: bool) -> bool {
+        let headers = &parts.headers;
+        json_answer
+            && parts.method == Method::POST
+            && parts.uri.path() == "/mcp"
+            && !headers.contains_key("mcp-session-id")
+            && !headers.contains_key(header::ORIGIN)
+            && only(headers, "mcp-protocol-version") == Some(STATELESS_VERSION)
+            && only(headers, "mcp-method") == Some("tools/call")
+            && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
+            && self.host_allowed(headers)
+            && plain_tool_call(message).is_some_and(|name| only(headers, "mcp-name") == Some(name))
+    }
+
+    /// Answers a request [`Self::takes`] took; gives `parts` back when its body is not one
+    /// rmcp's model reads (the caller then hands the request to the service, which says what
+    /// is wrong).
+    pub async fn answer(&self, parts: Parts, body: &[u8]) -> Result<Response, Parts> {
+        let Ok(ClientJsonRpcMessage::Request(JsonRpcRequest {
+            id, mut request, ..
+        })) = serde_json::from_slice::<ClientJsonRpcMessage>(body)
+        else {
+            return Err(parts);
+        };
+        if !matches!(request, ClientRequest::CallToolRequest(_)) {
+            return Err(parts);
+        }
+        let mut context = RequestContext::new(id.clone(), self.running.peer().clone());
+        context.meta = std::mem::take(request.get_meta_mut());
+        context.extensions = std::mem::take(request.extensions_mut());
+        context.extensions.insert(parts);
+        let service = ZendeskMcp::new(self.ops.clone(), self.live.clone());
+        let handled =
+            tokio::spawn(async move { service.handle_request(request, context).await }).await;
+        let (message, status) = match handled {
+            Ok(Ok(result)) => (ServerJsonRpcMessage::response(result, id), StatusCode::OK),
+            Ok(Err(error)) => {
+                let status = status_of(error.code);
+                (ServerJsonRpcMessage::error(error, Some(id)), status)
+            }
+            Err(_) => (
+                ServerJsonRpcMessage::error(
+                    rmcp::ErrorData::internal_error("the tool call ended abnormally", None),
+                    Some(id),
+                ),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        };
+        let body = match serde_json::to_vec(&message) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!("cannot encode a tool call's answer: {e}");
+                return Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            }
+        };
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(response)
+    }
+
+    /// The `Host` header names an allowed host (and its port, when the entry gives one).
+    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(host) = only(headers, header::HOST.as_str()) else {
+            return false;
+        };
+        let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+            return false;
+        };
+        let name = normalized(authority.host());
+        let port = authority.port_u16();
+        self.hosts
+            .iter()
+            .any(|(h, p)| *h == name && p.is_none_or(|p| Some(p) == port))
+    }
+}
+
+/// An allowed host entry as `(name, port)`.
+fn allowed_authority(entry: &str) -> Option<(String, Option<u16>)> {
+    let entry = entry.trim();
+    if entry.is_empty() {
+        return None;
+    }
+    Some(match entry.parse::<axum::http::uri::Authority>() {
+        Ok(a) => (normalized(a.host()), a.port_u16()),
+        Err(_) => (normalized(entry), None),
+    })
+}
+
+fn normalized(host: &str) -> String {
+    host.trim_matches(|c| c == '[' || c == ']')
+        .to_ascii_lowercase()
+}
+
+/// The value of header `name` when it is given exactly once, as text.
+fn only<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()
+}
+
+/// The tool's name, when `message` is a `tools/call` request this path takes: a tool this
+/// server has, `arguments` an object or absent, no `task`, the 2026-07-28 `_meta` keys, no
+/// progress token.
+fn plain_tool_call(message: &Value) -> Option<&str> {
+    let m = message.as_object()?;
+    let id = m.get("id")?;
+    if m.get("method")?.as_str()? != "tools/call" || !(id.is_string() || id.is_number()) {
+        return None;
+    }
+    let params = m.get("params")?.as_object()?;
+    let name = params.get("name")?.as_str()?;
+    ZendeskMcp::tool_is_read_only(name)?;
+    if !matches!(params.get("arguments"), None | Some(Value::Object(_)))
+        || params.contains_key("task")
+    {
+        return None;
+    }
+    let meta = params.get("_meta")?.as_object()?;
+    let plain = meta.get(META_PROTOCOL_VERSION)?.as_str()? == STATELESS_VERSION
+        && meta.get(META_CLIENT_CAPABILITIES)?.is_object()
+        && !meta.contains_key("progressToken");
+    plain.then_some(name)
+}
+
+/// The HTTP status of a JSON-RPC error answer on the stateless protocol.
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+        | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | ErrorCode::HEADER_MISMATCH => StatusCode::BAD_REQUEST,
+        ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
