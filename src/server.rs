@@ -208,7 +208,7 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         config,
     );
     let mcp = Router::new()
-        .nest_service("/mcp", mcp)
+        .nest_service("/mcp", SharedMcp(Arc::new(mcp)))
         .layer(axum::middleware::from_fn_with_state(
             negotiate::Negotiation {
                 body_limit: http.max_body,
@@ -257,6 +257,31 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .merge(rest)
         .layer(axum::middleware::from_fn(trace_http))
         .with_state(state)
+}
+
+/// rmcp's Streamable HTTP service behind one `Arc`. The router's layers clone the service they
+/// wrap for every request (and a clone of a layer clones what it wraps, so a request clones the
+/// innermost service once per layer above it), and a clone of rmcp's service copies its
+/// configuration; behind an `Arc` each of those clones is a count increment.
+#[derive(Clone)]
+struct SharedMcp(Arc<StreamableHttpService<ZendeskMcp, LocalSessionManager>>);
+
+impl tower::Service<axum::extract::Request> for SharedMcp {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { Ok(service.handle(req).await.map(axum::body::Body::new)) })
+    }
 }
 
 /// Every route but `/mcp` answers errors as `{"error": class, "message": …}`, those the HTTP

@@ -7,6 +7,12 @@
 //! the HTTP exchange, classifies the outcome, and either answers the caller or hands the job back
 //! for another attempt.
 //!
+//! A call that finds nothing waiting takes the express lane: its own task takes an in-flight
+//! slot and a permit the budget can give without asking its store ([`RateBudget::try_take`]) and
+//! starts the attempt itself, with no round trip through the actor. Whatever must wait (a full
+//! in-flight cap, an empty bucket, a queue, a retry) goes through the actor as before; the counts
+//! they share ([`Lane`]) keep one cap for both.
+//!
 //! Retries are method-aware (see [`RetryClass`]): reads and idempotent writes are retried after
 //! 5xx, timeouts and broken connections; a create or a send is retried only when it provably never
 //! reached the upstream (429, connection refused) and is otherwise reported as
@@ -14,7 +20,8 @@
 //! is why a handle may offer it again to the next incarnation when the actor dies.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use backoff::ExponentialBackoff;
@@ -156,10 +163,8 @@ pub enum DispatchMsg {
     },
     /// A delayed retry whose wait is over.
     Resume(Job),
-    /// An attempt ended and its job was answered.
-    Finished {
-        ok: bool,
-    },
+    /// An attempt ended and its job was answered while calls were waiting: admit the next.
+    Finished,
     Pump,
     Stats(oneshot::Sender<DispatchStats>),
 }
@@ -292,9 +297,9 @@ pub struct DispatchState {
     queue: VecDeque<Job>,
     /// Jobs coming back for another attempt go before new ones.
     retries: VecDeque<Job>,
-    in_flight: usize,
     pump_at: Option<Instant>,
-    attempts: u64,
+    /// The lane's attempt count when this incarnation started.
+    attempts_before: u64,
     throttled: u64,
 }
 
@@ -330,7 +335,8 @@ impl DispatchState {
                 job.answer(Err(err));
                 continue;
             }
-            if self.in_flight >= self.args.limits.max_in_flight {
+            let lane = &self.args.me.lane;
+            if !lane.enter(self.args.limits.max_in_flight) {
                 self.put_back(job);
                 return; // the next Finished or Retry pumps again
             }
@@ -338,12 +344,14 @@ impl DispatchState {
                 Ok(grant) => grant,
                 Err(e) => {
                     tracing::warn!("the rate budget is unavailable: {e}");
+                    lane.leave();
                     self.put_back(job);
                     self.schedule(myself, now + Duration::from_millis(100));
                     return;
                 }
             };
             if grant.granted == 0 {
+                lane.leave();
                 // Paused past the job's deadline: say when to come back rather than make it wait.
                 if grant.paused && now + grant.wait >= job.deadline {
                     let operation = job.req.operation;
@@ -357,14 +365,14 @@ impl DispatchState {
                 self.schedule(myself, now + grant.wait);
                 return;
             }
-            self.in_flight += 1;
-            self.attempts += 1;
+            lane.attempts.fetch_add(1, Ordering::Relaxed);
             let ctx = AttemptContext {
                 transport: self.args.transport.clone(),
                 auth: self.args.auth.clone(),
                 me: self.args.me.clone(),
                 limits: self.args.limits.clone(),
                 metrics: self.args.metrics.clone(),
+                budget: self.args.budget.clone(),
             };
             tokio::spawn(attempt(job, ctx));
         }
@@ -381,13 +389,20 @@ impl Actor for Dispatcher {
         _myself: ActorRef<DispatchMsg>,
         args: DispatcherArgs,
     ) -> Result<DispatchState, ActorProcessingErr> {
+        let lane = &args.me.lane;
+        lane.parts.get_or_init(|| LaneParts {
+            budget: args.budget.clone(),
+            transport: args.transport.clone(),
+            auth: args.auth.clone(),
+            limits: args.limits.clone(),
+            metrics: args.metrics.clone(),
+        });
         Ok(DispatchState {
+            attempts_before: lane.attempts.load(Ordering::Relaxed),
             args,
             queue: VecDeque::new(),
             retries: VecDeque::new(),
-            in_flight: 0,
             pump_at: None,
-            attempts: 0,
             throttled: 0,
         })
     }
@@ -418,7 +433,6 @@ impl Actor for Dispatcher {
                 throttled,
                 retry_after,
             } => {
-                state.in_flight = state.in_flight.saturating_sub(1);
                 // The pause and the slow-down hold for every dispatcher sharing the budget; a
                 // budget that did not hear of the 429 cannot hold the pause, so this job waits
                 // out the Retry-After itself.
@@ -441,29 +455,28 @@ impl Actor for Dispatcher {
                 }
             }
             DispatchMsg::Resume(job) => state.retries.push_back(job),
-            DispatchMsg::Finished { ok } => {
-                state.in_flight = state.in_flight.saturating_sub(1);
-                if ok && let Err(e) = state.args.budget.succeeded().await {
-                    tracing::debug!("cannot tell the rate budget about a success: {e}");
-                }
-            }
+            DispatchMsg::Finished => {}
             DispatchMsg::Pump => state.pump_at = None,
             DispatchMsg::Stats(reply) => {
+                let lane = &state.args.me.lane;
                 let _ = reply.send(DispatchStats {
                     queued: state.queue.len() + state.retries.len(),
-                    in_flight: state.in_flight,
+                    in_flight: lane.in_flight.load(Ordering::Relaxed),
                     rate: state.args.budget.rate(),
-                    attempts: state.attempts,
+                    attempts: lane.attempts.load(Ordering::Relaxed) - state.attempts_before,
                     throttled: state.throttled,
                 });
                 return Ok(());
             }
         }
         state.pump(&myself).await;
+        let queued = state.queue.len() + state.retries.len();
+        let lane = &state.args.me.lane;
+        lane.queued.store(queued, Ordering::Release);
         let m = &state.args.metrics;
-        m.queue_depth
-            .record((state.queue.len() + state.retries.len()) as u64, &[]);
-        m.in_flight.record(state.in_flight as u64, &[]);
+        m.queue_depth.record(queued as u64, &[]);
+        m.in_flight
+            .record(lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
         m.send_rate.record(state.args.budget.rate(), &[]);
         Ok(())
     }
@@ -476,6 +489,42 @@ struct AttemptContext {
     me: DispatcherHandle,
     limits: DispatchLimits,
     metrics: Arc<Metrics>,
+    budget: Arc<dyn RateBudget>,
+}
+
+/// What the callers and the actor share: the in-flight count under one cap, the jobs the actor
+/// holds, the attempts started, and what a caller needs to start an attempt itself (set when
+/// the actor first starts).
+#[derive(Default)]
+pub(crate) struct Lane {
+    in_flight: AtomicUsize,
+    queued: AtomicUsize,
+    attempts: AtomicU64,
+    parts: OnceLock<LaneParts>,
+}
+
+struct LaneParts {
+    budget: Arc<dyn RateBudget>,
+    transport: Transport,
+    auth: AuthHandle,
+    limits: DispatchLimits,
+    metrics: Arc<Metrics>,
+}
+
+impl Lane {
+    /// Takes an in-flight slot if fewer than `max` are taken.
+    fn enter(&self, max: usize) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back a slot [`Self::enter`] took.
+    fn leave(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The `status` attribute of an attempt: the HTTP status, or what went wrong before one came.
@@ -495,13 +544,14 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
         me,
         limits,
         metrics,
+        budget: rate_budget,
     } = ctx;
     job.attempts += 1;
     let credential = match job.credential.take() {
         Some(c) => c,
         None => match auth.credential(job.deadline).await {
             Ok(c) => c,
-            Err(e) => return finish(job, Err(e), &me).await,
+            Err(e) => return finish(job, Err(e), &me, &*rate_budget, &metrics).await,
         },
     };
     let remaining = job.deadline.saturating_duration_since(Instant::now());
@@ -602,9 +652,25 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
     };
     let (delay, reason) = match decision {
         Decision::Answer if (200..300).contains(&status) => {
-            return finish(job, Ok(UpstreamResponse { status, body }), &me).await;
+            return finish(
+                job,
+                Ok(UpstreamResponse { status, body }),
+                &me,
+                &*rate_budget,
+                &metrics,
+            )
+            .await;
         }
-        Decision::Answer => return finish(job, Err(upstream_error(op, status, &body)), &me).await,
+        Decision::Answer => {
+            return finish(
+                job,
+                Err(upstream_error(op, status, &body)),
+                &me,
+                &*rate_budget,
+                &metrics,
+            )
+            .await;
+        }
         Decision::OutcomeUnknown => {
             let reason = match attempt {
                 AttemptOutcome::Status { .. } => why,
@@ -614,7 +680,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                 operation: op,
                 reason,
             };
-            return finish(job, Err(err), &me).await;
+            return finish(job, Err(err), &me, &*rate_budget, &metrics).await;
         }
         Decision::Reauthenticate => {
             job.reauthed = true;
@@ -627,7 +693,14 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                     (Duration::ZERO, RetryReason::Reauthenticated)
                 }
                 Err(_) => {
-                    return finish(job, Err(upstream_error(op, status, &body)), &me).await;
+                    return finish(
+                        job,
+                        Err(upstream_error(op, status, &body)),
+                        &me,
+                        &*rate_budget,
+                        &metrics,
+                    )
+                    .await;
                 }
             }
         }
@@ -659,7 +732,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                     }
                 }
             };
-            return finish(job, Err(err), &me).await;
+            return finish(job, Err(err), &me, &*rate_budget, &metrics).await;
         }
     };
     let throttled = reason == RetryReason::Throttled;
@@ -682,6 +755,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
         "retrying"
     );
     let deadline = job.deadline;
+    me.lane.leave();
     let msg = DispatchMsg::Retry {
         job,
         delay,
@@ -693,16 +767,34 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
     let _ = me.slot.send(msg, deadline).await;
 }
 
-async fn finish(job: Job, result: Result<UpstreamResponse, CallError>, me: &DispatcherHandle) {
+/// Answers the job and ends its attempt: the slot is given back, a success raises the send
+/// rate, and the actor hears of it only when calls are waiting for the slot.
+async fn finish(
+    job: Job,
+    result: Result<UpstreamResponse, CallError>,
+    me: &DispatcherHandle,
+    budget: &dyn RateBudget,
+    metrics: &Metrics,
+) {
     let ok = result.is_ok();
     job.answer(result);
-    let _ = me
-        .slot
-        .send(
-            DispatchMsg::Finished { ok },
-            Instant::now() + Duration::from_secs(1),
-        )
-        .await;
+    me.lane.leave();
+    if ok && let Err(e) = budget.succeeded().await {
+        tracing::debug!("cannot tell the rate budget about a success: {e}");
+    }
+    metrics
+        .in_flight
+        .record(me.lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
+    metrics.send_rate.record(budget.rate(), &[]);
+    if me.lane.queued.load(Ordering::Acquire) > 0 {
+        let _ = me
+            .slot
+            .send(
+                DispatchMsg::Finished,
+                Instant::now() + Duration::from_secs(1),
+            )
+            .await;
+    }
 }
 
 /// Reads the API's error body into a [`CallError::Upstream`].
@@ -728,6 +820,7 @@ pub struct DispatcherHandle {
     /// changes (calls already made keep theirs).
     deadline: Arc<std::sync::atomic::AtomicU64>,
     backoff: Arc<DispatchLimits>,
+    lane: Arc<Lane>,
 }
 
 tokio::task_local! {
@@ -756,6 +849,7 @@ impl DispatcherHandle {
                 limits.deadline.as_millis() as u64,
             )),
             backoff: Arc::new(limits.clone()),
+            lane: Arc::default(),
         }
     }
 
@@ -810,31 +904,64 @@ impl DispatcherHandle {
     ) -> Result<UpstreamResponse, CallError> {
         let budget = self.deadline();
         let deadline = Instant::now() + budget;
-        let make = |reply| {
-            DispatchMsg::Submit(Job {
-                req: req.clone(),
-                deadline,
-                budget,
-                reply,
-                attempts: 0,
-                reauthed: false,
-                credential: None,
-                backoff: self.backoff.backoff(),
-                span: span.clone(),
-            })
+        let job = |reply| Job {
+            req: req.clone(),
+            deadline,
+            budget,
+            reply,
+            attempts: 0,
+            reauthed: false,
+            credential: None,
+            backoff: self.backoff.backoff(),
+            span: span.clone(),
         };
         // The job's own deadline decides (it knows whether the request was sent); the grace
         // only covers the answer's way back.
-        match ask(&self.slot, deadline + Duration::from_secs(2), make).await {
+        let until = deadline + Duration::from_secs(2);
+        let unavailable = |reason: String| CallError::Deadline {
+            operation: req.operation,
+            deadline: budget,
+            why: format!("dispatcher: {reason}"),
+            retry_after: Duration::from_secs(1),
+        };
+        if let Some(ctx) = self.express() {
+            let (reply, answer) = oneshot::channel();
+            tokio::spawn(attempt(job(reply), ctx));
+            match tokio::time::timeout_at(until, answer).await {
+                Ok(Ok(result)) => return result,
+                // Dropped unanswered (no incarnation took its retry): offered to the actor.
+                Ok(Err(_)) => {}
+                Err(_) => return Err(unavailable("no answer before the deadline".into())),
+            }
+        }
+        match ask(&self.slot, until, |reply| DispatchMsg::Submit(job(reply))).await {
             Ok(result) => result,
-            Err(CallError::Unavailable { reason, .. }) => Err(CallError::Deadline {
-                operation: req.operation,
-                deadline: budget,
-                why: format!("dispatcher: {reason}"),
-                retry_after: Duration::from_secs(1),
-            }),
+            Err(CallError::Unavailable { reason, .. }) => Err(unavailable(reason)),
             Err(e) => Err(e),
         }
+    }
+
+    /// The express lane: when no call waits in the actor, an in-flight slot is free and the
+    /// budget gives a permit at once, what the caller needs to start the attempt itself.
+    fn express(&self) -> Option<AttemptContext> {
+        let lane = &self.lane;
+        let parts = lane.parts.get()?;
+        if lane.queued.load(Ordering::Acquire) > 0 || !lane.enter(parts.limits.max_in_flight) {
+            return None;
+        }
+        if !parts.budget.try_take() {
+            lane.leave();
+            return None;
+        }
+        lane.attempts.fetch_add(1, Ordering::Relaxed);
+        Some(AttemptContext {
+            transport: parts.transport.clone(),
+            auth: parts.auth.clone(),
+            me: self.clone(),
+            limits: parts.limits.clone(),
+            metrics: parts.metrics.clone(),
+            budget: parts.budget.clone(),
+        })
     }
 
     /// Sends `endpoint` and decodes the answer's JSON.

@@ -187,7 +187,7 @@ pub async fn negotiate(
     if let Some(stateless) = &state.stateless
         && stateless.takes(&parts, &message, takes != Takes::StreamOnly)
     {
-        match stateless.answer(parts, &bytes).await {
+        match stateless.answer(parts, message).await {
             Ok(response) => return response,
             Err(given_back) => parts = given_back,
         }

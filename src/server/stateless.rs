@@ -32,7 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::RoleServer;
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, ErrorCode, GetExtensions, GetMeta, JsonRpcRequest,
+    CallToolRequest, ClientRequest, ErrorCode, GetExtensions, GetMeta, RequestId,
     ServerJsonRpcMessage,
 };
 use rmcp::service::{RequestContext, RunningService, Service};
@@ -107,19 +107,19 @@ impl StatelessCalls {
             && plain_tool_call(message).is_some_and(|name| only(headers, "mcp-name") == Some(name))
     }
 
-    /// Answers a request [`Self::takes`] took; gives `parts` back when its body is not one
-    /// rmcp's model reads (the caller then hands the request to the service, which says what
-    /// is wrong).
-    pub async fn answer(&self, parts: Parts, body: &[u8]) -> Result<Response, Parts> {
-        let Ok(ClientJsonRpcMessage::Request(JsonRpcRequest {
-            id, mut request, ..
-        })) = serde_json::from_slice::<ClientJsonRpcMessage>(body)
-        else {
+    /// Answers a request [`Self::takes`] took (`message`, its JSON-RPC message); gives `parts`
+    /// back when the message is not one rmcp's model reads as a tool call (the caller then hands
+    /// the request to the service, which says what is wrong). The message is read straight into
+    /// rmcp's `tools/call` request type, without first trying it as every other message.
+    pub async fn answer(&self, parts: Parts, mut message: Value) -> Result<Response, Parts> {
+        let id = message
+            .get_mut("id")
+            .map(Value::take)
+            .and_then(|id| serde_json::from_value::<RequestId>(id).ok());
+        let (Some(id), Ok(call)) = (id, serde_json::from_value::<CallToolRequest>(message)) else {
             return Err(parts);
         };
-        if !matches!(request, ClientRequest::CallToolRequest(_)) {
-            return Err(parts);
-        }
+        let mut request = ClientRequest::CallToolRequest(call);
         let mut context = RequestContext::new(id.clone(), self.running.peer().clone());
         context.meta = std::mem::take(request.get_meta_mut());
         context.extensions = std::mem::take(request.extensions_mut());

@@ -21,6 +21,10 @@ pub struct Grant {
 /// rate. (Queueing, the in-flight cap, deadlines and retries stay with each dispatcher.)
 pub trait RateBudget: Send + Sync + std::fmt::Debug {
     fn grant(&self, want: u32) -> BoxFuture<'_, Result<Grant, StoreError>>;
+    /// Takes one permit if this process can give it now without asking its store (a token in
+    /// the bucket, a lease with permits left); `false` when it cannot say so at once, and then
+    /// [`Self::grant`] decides.
+    fn try_take(&self) -> bool;
     /// The upstream answered 429, with its `Retry-After` if any.
     fn throttled(&self, retry_after: Option<Duration>) -> BoxFuture<'_, Result<(), StoreError>>;
     /// An upstream request succeeded.
@@ -74,13 +78,12 @@ impl MemoryRateBudget {
     fn inner(&self) -> std::sync::MutexGuard<'_, BudgetInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-impl RateBudget for MemoryRateBudget {
-    fn grant(&self, want: u32) -> BoxFuture<'_, Result<Grant, StoreError>> {
+    /// [`RateBudget::grant`], which never waits for anything.
+    fn grant_now(&self, want: u32) -> Grant {
         let now = Instant::now();
         let mut b = self.inner();
-        let grant = if let Some(until) = b.paused_until.filter(|u| *u > now) {
+        if let Some(until) = b.paused_until.filter(|u| *u > now) {
             Grant {
                 granted: 0,
                 wait: until - now,
@@ -103,8 +106,18 @@ impl RateBudget for MemoryRateBudget {
                 wait,
                 paused: false,
             }
-        };
+        }
+    }
+}
+
+impl RateBudget for MemoryRateBudget {
+    fn grant(&self, want: u32) -> BoxFuture<'_, Result<Grant, StoreError>> {
+        let grant = self.grant_now(want);
         Box::pin(async move { Ok(grant) })
+    }
+
+    fn try_take(&self) -> bool {
+        self.grant_now(1).granted == 1
     }
 
     fn throttled(&self, retry_after: Option<Duration>) -> BoxFuture<'_, Result<(), StoreError>> {

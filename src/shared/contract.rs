@@ -376,6 +376,7 @@ pub async fn rate_budget(budget: &dyn RateBudget) {
         0,
         "a 429 takes what was left"
     );
+    assert!(!budget.try_take(), "nor is a permit taken at once");
     for _ in 0..10 {
         budget.throttled(None).await.expect("throttled");
     }
@@ -393,6 +394,10 @@ pub async fn rate_budget(budget: &dyn RateBudget) {
         .throttled(Some(Duration::from_secs(1)))
         .await
         .expect("throttled");
+    assert!(
+        !budget.try_take(),
+        "a pause holds for permits taken at once"
+    );
     let g = budget.grant(1).await.expect("grant");
     assert!(
         g.granted == 0 && g.paused && g.wait > Duration::from_millis(900),

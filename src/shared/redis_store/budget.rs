@@ -331,6 +331,17 @@ impl RateBudget for RedisRateBudget {
         })
     }
 
+    fn try_take(&self) -> bool {
+        let mut local = self.local();
+        if local.held >= 1 && Instant::now() < local.until {
+            local.held -= 1;
+            local.spent += 1;
+            true
+        } else {
+            false
+        }
+    }
+
     fn throttled(&self, retry_after: Option<Duration>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             {
