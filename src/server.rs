@@ -56,8 +56,9 @@ enum CredentialCheck {
 
 /// `/mcp` POSTs handled at once by default; the others wait for a turn before anything is
 /// allocated for them (what a thousand connections cost is then what a thousand waiting
-/// requests cost; benches/hop.sh).
-pub const MCP_CONCURRENCY: usize = 256;
+/// requests cost; benches/hop.sh). As many as the dispatcher sends upstream at once by default
+/// (`DispatchLimits::max_in_flight`): more calls at once would only wait there, holding more.
+pub const MCP_CONCURRENCY: usize = 64;
 
 /// How long a `/mcp` POST waits for a turn by default before it is refused as busy.
 pub const MCP_TURN_WAIT: Duration = Duration::from_secs(5);
