@@ -10,7 +10,8 @@
 #      fastmcp, pinned, installed by this script under target/hop-peer), stateless.
 # This server runs at the default log level (info), spans recorded and exported to an OTLP sink
 # this script starts, no inbound tokens, with --rate-limit 100000:100000 --max-in-flight 1024
-# --queue 4096. Each path is driven by wrk -t2 -c64 -d8s (HOP_DURATION, HOP_CONNECTIONS
+# --queue 4096, and Basic credentials upstream like the direct paths (HOP_AUTH_MODE=jwt for the
+# default JWTs, which the simulator verifies on every request). Each path is driven by wrk -t2 -c64 -d8s (HOP_DURATION, HOP_CONNECTIONS
 # override). Prints calls/s, the CPU each process spent per call (from /proc), the ratios to the
 # nginx hop, Redis commands per call, and the server's peak RSS after HOP_PEAK_CONNECTIONS (1000)
 # concurrent connections of stateless calls on a fresh process.
@@ -24,6 +25,9 @@ BIN=target/release/zendesk-messaging-mcp
 DURATION=${HOP_DURATION:-8s}
 CONNECTIONS=${HOP_CONNECTIONS:-64}
 PEAK=${HOP_PEAK_CONNECTIONS:-1000}
+# The server authenticates upstream with the credential the direct and nginx paths send (Basic),
+# so the simulator does the same work on every path; HOP_AUTH_MODE=jwt measures the default.
+AUTH_MODE=${HOP_AUTH_MODE:-basic}
 SPEC=${SUNCO_OPENAPI_SPEC:-../shared/spec/openapi.yaml}
 for tool in wrk nginx redis-server redis-cli python3; do
   command -v "$tool" >/dev/null || { echo "hop.sh needs $tool (apt-get install wrk nginx redis-server)" >&2; exit 1; }
@@ -92,7 +96,7 @@ SINK="http://127.0.0.1:$(cat "$WORK/sink.port")"
 
 start_server() { # port [extra serve arguments]
   local port=$1; shift
-  SUNCO_APP_ID=$APP SUNCO_KEY_ID=$KEY SUNCO_KEY_SECRET=$SECRET \
+  SUNCO_AUTH=$AUTH_MODE SUNCO_APP_ID=$APP SUNCO_KEY_ID=$KEY SUNCO_KEY_SECRET=$SECRET \
     SUNCO_API_URL="http://127.0.0.1:$SIM_PORT" OTEL_EXPORTER_OTLP_ENDPOINT="$SINK" \
     "$BIN" serve --bind "127.0.0.1:$port" --rate-limit 100000:100000 --max-in-flight 1024 \
     --queue 4096 "$@" >"$WORK/serve-$port.log" 2>&1 &
@@ -172,7 +176,7 @@ PEAK_RSS=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$FRESH/status")
 
 ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$1" "$2"; }
 cat <<REPORT
-get_conversation, wrk -t2 -c$CONNECTIONS -d$DURATION, one run
+get_conversation, wrk -t2 -c$CONNECTIONS -d$DURATION, one run, upstream auth $AUTH_MODE
 
 | path | calls/s | CPU µs/call: hop | simulator |
 | --- | --- | --- | --- |
