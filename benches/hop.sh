@@ -11,9 +11,10 @@
 # This server runs at the default log level (info), spans recorded and exported to an OTLP sink
 # this script starts, no inbound tokens, with --rate-limit 100000:100000 --max-in-flight 1024
 # --queue 4096, and Basic credentials upstream like the direct paths (HOP_AUTH_MODE=jwt for the
-# default JWTs, which the simulator verifies on every request). Each path is driven by wrk -t2 -c64 -d8s (HOP_DURATION, HOP_CONNECTIONS
-# override). Prints calls/s, the CPU each process spent per call (from /proc), the ratios to the
-# nginx hop, Redis commands per call, and the server's peak RSS after HOP_PEAK_CONNECTIONS (1000)
+# default JWTs, which the simulator verifies on every request). Each path is driven by
+# wrk -t2 -c64 -d8s (HOP_DURATION, HOP_CONNECTIONS override) in HOP_ROUNDS (3) rounds, the paths
+# taking turns; the figures are each path's medians (the peer runs once). Prints calls/s, the CPU
+# each process spent per call (from /proc), the ratios to the nginx hop, Redis commands per call, and the server's peak RSS after HOP_PEAK_CONNECTIONS (1000)
 # concurrent connections of stateless calls on a fresh process.
 #
 # Needs: a release build (cargo build --release), wrk, nginx and redis-server (Debian packages),
@@ -21,7 +22,7 @@
 # Usage: bash benches/hop.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/release/zendesk-messaging-mcp
+BIN=${HOP_BIN:-target/release/zendesk-messaging-mcp}
 DURATION=${HOP_DURATION:-8s}
 CONNECTIONS=${HOP_CONNECTIONS:-64}
 PEAK=${HOP_PEAK_CONNECTIONS:-1000}
@@ -157,13 +158,35 @@ measure() { # name script url processes...
   done
   echo "$line"
 }
-read -r _ _ DIRECT_RATE DIRECT_SIM < <(measure direct benches/hop/rest.lua "http://127.0.0.1:$SIM_PORT" "$SIM")
-read -r _ _ NGINX_RATE NGINX_CPU NGINX_SIM < <(measure nginx benches/hop/rest.lua "http://127.0.0.1:$NGINX_PORT" "$NGINX_WORKER" "$SIM")
-read -r _ _ MCP_RATE MCP_CPU MCP_SIM < <(measure mcp benches/hop/mcp.lua "http://127.0.0.1:$MCP_PORT" "$SERVER" "$SIM")
-read -r _ _ SESSION_RATE SESSION_CPU SESSION_SIM < <(measure sessions benches/hop/sessions.lua "http://127.0.0.1:$MCP_PORT" "$SERVER" "$SIM")
-REDIS_BEFORE=$(redis_calls)
-read -r _ REDIS_N REDIS_RATE REDIS_CPU REDIS_SIM < <(measure redis benches/hop/mcp.lua "http://127.0.0.1:$REDIS_MCP_PORT" "$REDIS_SERVER" "$SIM")
-REDIS_PER_CALL=$(python3 -c 'import sys; a, b, n = map(float, sys.argv[1:]); print(round((b - a) / n, 3))' "$REDIS_BEFORE" "$(redis_calls)" "$REDIS_N")
+# HOP_ROUNDS rounds (3), each path once per round in the same order; each figure is the median of
+# its rounds (on a shared 2-core machine one 8 s window can land on a bad spell).
+ROUNDS=${HOP_ROUNDS:-3}
+: >"$WORK/rounds"
+for _ in $(seq 1 "$ROUNDS"); do
+  measure direct benches/hop/rest.lua "http://127.0.0.1:$SIM_PORT" "$SIM" >>"$WORK/rounds"
+  measure nginx benches/hop/rest.lua "http://127.0.0.1:$NGINX_PORT" "$NGINX_WORKER" "$SIM" >>"$WORK/rounds"
+  measure mcp benches/hop/mcp.lua "http://127.0.0.1:$MCP_PORT" "$SERVER" "$SIM" >>"$WORK/rounds"
+  measure sessions benches/hop/sessions.lua "http://127.0.0.1:$MCP_PORT" "$SERVER" "$SIM" >>"$WORK/rounds"
+  before=$(redis_calls)
+  line=$(measure redis benches/hop/mcp.lua "http://127.0.0.1:$REDIS_MCP_PORT" "$REDIS_SERVER" "$SIM")
+  echo "$line $before $(redis_calls)" >>"$WORK/rounds"
+done
+# The medians of a path's rounds: calls/s and each CPU figure, then Redis commands per call.
+median() { python3 - "$1" "$WORK/rounds" <<'PY'
+import statistics, sys
+name, path = sys.argv[1], sys.argv[2]
+rows = [l.split()[1:] for l in open(path) if l.split()[0] == name]
+if name == "redis":
+    rows = [r[:-2] + [str((float(r[-1]) - float(r[-2])) / float(r[0]))] for r in rows]
+cols = list(zip(*[[float(v) for v in r[1:]] for r in rows]))
+print(" ".join(str(round(statistics.median(c), 3)) for c in cols))
+PY
+}
+read -r DIRECT_RATE DIRECT_SIM < <(median direct)
+read -r NGINX_RATE NGINX_CPU NGINX_SIM < <(median nginx)
+read -r MCP_RATE MCP_CPU MCP_SIM < <(median mcp)
+read -r SESSION_RATE SESSION_CPU SESSION_SIM < <(median sessions)
+read -r REDIS_RATE REDIS_CPU REDIS_SIM REDIS_PER_CALL < <(median redis)
 read -r _ _ PEER_RATE PEER_CPU PEER_SIM < <(measure peer benches/hop/peer.lua "http://127.0.0.1:$PEER_PORT" "$PEER" "$SIM")
 
 # Peak RSS: a fresh server process, PEAK connections of stateless calls.
@@ -176,7 +199,7 @@ PEAK_RSS=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$FRESH/status")
 
 ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$1" "$2"; }
 cat <<REPORT
-get_conversation, wrk -t2 -c$CONNECTIONS -d$DURATION, one run, upstream auth $AUTH_MODE
+get_conversation, wrk -t2 -c$CONNECTIONS -d$DURATION, medians of $ROUNDS rounds (the peer: one), upstream auth $AUTH_MODE
 
 | path | calls/s | CPU µs/call: hop | simulator |
 | --- | --- | --- | --- |

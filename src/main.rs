@@ -62,6 +62,11 @@ struct ServeArgs {
     /// Upstream requests in flight at most
     #[arg(long, value_name = "N")]
     max_in_flight: Option<usize>,
+    /// `/mcp` POSTs handled at once (64); the others wait up to 5 s for a turn, then get 503
+    /// busy. Each costs memory while it runs: raise it with --max-in-flight when calls wait long
+    /// upstream and calls that need no upstream must still get through
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    mcp_concurrency: Option<u32>,
     /// Calls waiting for the upstream at most; past it calls fail at once with "busy"
     #[arg(long, value_name = "N")]
     queue: Option<usize>,
@@ -209,6 +214,11 @@ impl ServeArgs {
             live: Some(live),
             allowed_hosts,
             allowed_origins: self.allowed_origin.clone(),
+            mcp_concurrency: self
+                .mcp_concurrency
+                .map_or(zendesk_messaging_mcp::server::MCP_CONCURRENCY, |n| {
+                    n as usize
+                }),
             ..Default::default()
         })
     }

@@ -335,9 +335,18 @@ impl DispatchState {
                 job.answer(Err(err));
                 continue;
             }
-            let lane = &self.args.me.lane;
-            if !lane.enter(self.args.limits.max_in_flight) {
+            let lane = self.args.me.lane.clone();
+            let max = self.args.limits.max_in_flight;
+            if !lane.enter(max) {
                 self.put_back(job);
+                // The wait is published before the slots are looked at again: an attempt ending
+                // meanwhile either sees it and sends Finished, or has freed its slot already,
+                // which this look finds (both sides order their write before their read).
+                lane.queued
+                    .store(self.queue.len() + self.retries.len(), Ordering::SeqCst);
+                if lane.in_flight.load(Ordering::SeqCst) < max {
+                    continue;
+                }
                 return; // the next Finished or Retry pumps again
             }
             let grant = match self.args.budget.grant(1).await {
@@ -472,7 +481,7 @@ impl Actor for Dispatcher {
         state.pump(&myself).await;
         let queued = state.queue.len() + state.retries.len();
         let lane = &state.args.me.lane;
-        lane.queued.store(queued, Ordering::Release);
+        lane.queued.store(queued, Ordering::SeqCst);
         let m = &state.args.metrics;
         m.queue_depth.record(queued as u64, &[]);
         m.in_flight
@@ -515,7 +524,7 @@ impl Lane {
     /// Takes an in-flight slot if fewer than `max` are taken.
     fn enter(&self, max: usize) -> bool {
         self.in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < max).then_some(n + 1)
             })
             .is_ok()
@@ -523,7 +532,7 @@ impl Lane {
 
     /// Gives back a slot [`Self::enter`] took.
     fn leave(&self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -786,7 +795,7 @@ async fn finish(
         .in_flight
         .record(me.lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
     metrics.send_rate.record(budget.rate(), &[]);
-    if me.lane.queued.load(Ordering::Acquire) > 0 {
+    if me.lane.queued.load(Ordering::SeqCst) > 0 {
         let _ = me
             .slot
             .send(
@@ -946,7 +955,11 @@ impl DispatcherHandle {
     fn express(&self) -> Option<AttemptContext> {
         let lane = &self.lane;
         let parts = lane.parts.get()?;
-        if lane.queued.load(Ordering::Acquire) > 0 || !lane.enter(parts.limits.max_in_flight) {
+        // A stopped dispatcher (shut down, or between incarnations) takes no calls this way.
+        if self.slot.current().is_none()
+            || lane.queued.load(Ordering::SeqCst) > 0
+            || !lane.enter(parts.limits.max_in_flight)
+        {
             return None;
         }
         if !parts.budget.try_take() {
@@ -954,6 +967,10 @@ impl DispatcherHandle {
             return None;
         }
         lane.attempts.fetch_add(1, Ordering::Relaxed);
+        parts
+            .metrics
+            .in_flight
+            .record(lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
         Some(AttemptContext {
             transport: parts.transport.clone(),
             auth: parts.auth.clone(),

@@ -18,11 +18,20 @@
 //! the tool's name, no `Mcp-Param-*`; a body naming a tool this server has, with `arguments` an
 //! object or absent, no `task`, and a `_meta` with `protocolVersion` 2026-07-28 and
 //! `clientCapabilities`, without a `progressToken` (progress goes out as a stream, which only
-//! the service sends). The answer is the JSON-RPC response as `application/json` with HTTP 200,
+//! the service sends), and no `result` or `error` beside its `method`. The answer is the JSON-RPC response as `application/json` with HTTP 200,
 //! or the JSON-RPC error with the status the protocol gives its code (400 for an unsupported
 //! version, a missing client capability or a header mismatch, 404 for an unknown method, else
 //! 200). The handler runs in a task of its own, so a caller that goes away does not cut a
 //! write short.
+//!
+//! What the handler sees is what the service gives it (the request's `_meta`, its extensions
+//! with the HTTP request's parts), with two differences no tool meets today: the peer is shared
+//! and has no handshake info (the 2026-07-28 request's `_meta` carries the version and client
+//! capabilities the handler reads), and what it would send the client besides its answer goes
+//! nowhere. No tool sends notifications on a stateless call without a progress token, or
+//! requests to the client; one that did would have to take the service's path. A body with a
+//! duplicate key is read as `serde_json` reads it (the last value wins), where the service
+//! refuses it.
 
 use std::sync::Arc;
 
@@ -32,11 +41,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolRequest, ClientRequest, ErrorCode, GetExtensions, GetMeta, RequestId,
+    CallToolRequest, ClientRequest, ErrorCode, GetExtensions, GetMeta, ProtocolVersion, RequestId,
     ServerJsonRpcMessage,
 };
 use rmcp::service::{RequestContext, RunningService, Service};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::live::Live;
 use crate::mcp::ZendeskMcp;
@@ -120,13 +130,24 @@ impl StatelessCalls {
             return Err(parts);
         };
         let mut request = ClientRequest::CallToolRequest(call);
+        let meta = std::mem::take(request.get_meta_mut());
+        // Client capabilities that do not decode count as missing: the service answers that
+        // with HTTP 400.
+        if !meta
+            .missing_required_keys(&ProtocolVersion::V_2026_07_28)
+            .is_empty()
+        {
+            return Err(parts);
+        }
         let mut context = RequestContext::new(id.clone(), self.running.peer().clone());
-        context.meta = std::mem::take(request.get_meta_mut());
+        context.meta = meta;
         context.extensions = std::mem::take(request.extensions_mut());
         context.extensions.insert(parts);
         let service = ZendeskMcp::new(self.ops.clone(), self.live.clone());
-        let handled =
-            tokio::spawn(async move { service.handle_request(request, context).await }).await;
+        let handled = tokio::spawn(
+            async move { service.handle_request(request, context).await }.in_current_span(),
+        )
+        .await;
         let (message, status) = match handled {
             Ok(Ok(result)) => (ServerJsonRpcMessage::response(result, id), StatusCode::OK),
             Ok(Err(error)) => {
@@ -206,7 +227,11 @@ fn only<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 fn plain_tool_call(message: &Value) -> Option<&str> {
     let m = message.as_object()?;
     let id = m.get("id")?;
-    if m.get("method")?.as_str()? != "tools/call" || !(id.is_string() || id.is_number()) {
+    if m.get("method")?.as_str()? != "tools/call"
+        || !(id.is_string() || id.is_number())
+        || m.contains_key("result")
+        || m.contains_key("error")
+    {
         return None;
     }
     let params = m.get("params")?.as_object()?;

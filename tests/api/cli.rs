@@ -47,6 +47,17 @@ fn simulator_rejects_bad_flags() {
 }
 
 #[test]
+fn serve_refuses_no_turns_for_mcp_calls() {
+    let out = bin()
+        .args(["serve", "--simulator", "--mcp-concurrency", "0"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--mcp-concurrency"), "{err}");
+}
+
+#[test]
 fn config_errors_are_one_line_naming_the_variable() {
     let out = bin()
         .arg("config")
