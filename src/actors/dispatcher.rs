@@ -555,12 +555,17 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
         metrics,
         budget: rate_budget,
     } = ctx;
+    let end = Ending {
+        me: &me,
+        budget: &*rate_budget,
+        metrics: &metrics,
+    };
     job.attempts += 1;
     let credential = match job.credential.take() {
         Some(c) => c,
         None => match auth.credential(job.deadline).await {
             Ok(c) => c,
-            Err(e) => return finish(job, Err(e), &me, &*rate_budget, &metrics).await,
+            Err(e) => return finish(job, Err(e), &end).await,
         },
     };
     let remaining = job.deadline.saturating_duration_since(Instant::now());
@@ -661,24 +666,10 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
     };
     let (delay, reason) = match decision {
         Decision::Answer if (200..300).contains(&status) => {
-            return finish(
-                job,
-                Ok(UpstreamResponse { status, body }),
-                &me,
-                &*rate_budget,
-                &metrics,
-            )
-            .await;
+            return finish(job, Ok(UpstreamResponse { status, body }), &end).await;
         }
         Decision::Answer => {
-            return finish(
-                job,
-                Err(upstream_error(op, status, &body)),
-                &me,
-                &*rate_budget,
-                &metrics,
-            )
-            .await;
+            return finish(job, Err(upstream_error(op, status, &body)), &end).await;
         }
         Decision::OutcomeUnknown => {
             let reason = match attempt {
@@ -689,7 +680,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                 operation: op,
                 reason,
             };
-            return finish(job, Err(err), &me, &*rate_budget, &metrics).await;
+            return finish(job, Err(err), &end).await;
         }
         Decision::Reauthenticate => {
             job.reauthed = true;
@@ -702,14 +693,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                     (Duration::ZERO, RetryReason::Reauthenticated)
                 }
                 Err(_) => {
-                    return finish(
-                        job,
-                        Err(upstream_error(op, status, &body)),
-                        &me,
-                        &*rate_budget,
-                        &metrics,
-                    )
-                    .await;
+                    return finish(job, Err(upstream_error(op, status, &body)), &end).await;
                 }
             }
         }
@@ -741,7 +725,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                     }
                 }
             };
-            return finish(job, Err(err), &me, &*rate_budget, &metrics).await;
+            return finish(job, Err(err), &end).await;
         }
     };
     let throttled = reason == RetryReason::Throttled;
@@ -776,15 +760,22 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
     let _ = me.slot.send(msg, deadline).await;
 }
 
+/// What ending an attempt needs.
+#[derive(Clone, Copy)]
+struct Ending<'a> {
+    me: &'a DispatcherHandle,
+    budget: &'a dyn RateBudget,
+    metrics: &'a Metrics,
+}
+
 /// Answers the job and ends its attempt: the slot is given back, a success raises the send
 /// rate, and the actor hears of it only when calls are waiting for the slot.
-async fn finish(
-    job: Job,
-    result: Result<UpstreamResponse, CallError>,
-    me: &DispatcherHandle,
-    budget: &dyn RateBudget,
-    metrics: &Metrics,
-) {
+async fn finish(job: Job, result: Result<UpstreamResponse, CallError>, end: &Ending<'_>) {
+    let Ending {
+        me,
+        budget,
+        metrics,
+    } = *end;
     let ok = result.is_ok();
     job.answer(result);
     me.lane.leave();
