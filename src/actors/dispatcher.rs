@@ -375,15 +375,7 @@ impl DispatchState {
                 return;
             }
             lane.attempts.fetch_add(1, Ordering::Relaxed);
-            let ctx = AttemptContext {
-                transport: self.args.transport.clone(),
-                auth: self.args.auth.clone(),
-                me: self.args.me.clone(),
-                limits: self.args.limits.clone(),
-                metrics: self.args.metrics.clone(),
-                budget: self.args.budget.clone(),
-            };
-            tokio::spawn(attempt(job, ctx));
+            tokio::spawn(attempt(job, self.args.me.clone()));
         }
     }
 }
@@ -491,16 +483,6 @@ impl Actor for Dispatcher {
     }
 }
 
-/// What an attempt needs besides its job.
-struct AttemptContext {
-    transport: Transport,
-    auth: AuthHandle,
-    me: DispatcherHandle,
-    limits: DispatchLimits,
-    metrics: Arc<Metrics>,
-    budget: Arc<dyn RateBudget>,
-}
-
 /// What the callers and the actor share: the in-flight count under one cap, the jobs the actor
 /// holds, the attempts started, and what a caller needs to start an attempt itself (set when
 /// the actor first starts).
@@ -512,6 +494,7 @@ pub(crate) struct Lane {
     parts: OnceLock<LaneParts>,
 }
 
+/// What an attempt needs besides its job and the handle.
 struct LaneParts {
     budget: Arc<dyn RateBudget>,
     transport: Transport,
@@ -546,26 +529,25 @@ fn status_label(outcome: &Result<(u16, Option<Duration>, Bytes), AttemptError>) 
     }
 }
 
-async fn attempt(mut job: Job, ctx: AttemptContext) {
-    let AttemptContext {
+async fn attempt(mut job: Job, me: DispatcherHandle) {
+    // Set when the actor first started, before any attempt could be admitted.
+    let Some(LaneParts {
         transport,
         auth,
-        me,
         limits,
         metrics,
-        budget: rate_budget,
-    } = ctx;
-    let end = Ending {
-        me: &me,
-        budget: &*rate_budget,
-        metrics: &metrics,
+        ..
+    }) = me.lane.parts.get()
+    else {
+        me.lane.leave();
+        return; // dropped unanswered: the caller offers the job to the actor
     };
     job.attempts += 1;
     let credential = match job.credential.take() {
         Some(c) => c,
         None => match auth.credential(job.deadline).await {
             Ok(c) => c,
-            Err(e) => return finish(job, Err(e), &end).await,
+            Err(e) => return finish(job, Err(e), &me).await,
         },
     };
     let remaining = job.deadline.saturating_duration_since(Instant::now());
@@ -666,10 +648,10 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
     };
     let (delay, reason) = match decision {
         Decision::Answer if (200..300).contains(&status) => {
-            return finish(job, Ok(UpstreamResponse { status, body }), &end).await;
+            return finish(job, Ok(UpstreamResponse { status, body }), &me).await;
         }
         Decision::Answer => {
-            return finish(job, Err(upstream_error(op, status, &body)), &end).await;
+            return finish(job, Err(upstream_error(op, status, &body)), &me).await;
         }
         Decision::OutcomeUnknown => {
             let reason = match attempt {
@@ -680,7 +662,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                 operation: op,
                 reason,
             };
-            return finish(job, Err(err), &end).await;
+            return finish(job, Err(err), &me).await;
         }
         Decision::Reauthenticate => {
             job.reauthed = true;
@@ -693,7 +675,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                     (Duration::ZERO, RetryReason::Reauthenticated)
                 }
                 Err(_) => {
-                    return finish(job, Err(upstream_error(op, status, &body)), &end).await;
+                    return finish(job, Err(upstream_error(op, status, &body)), &me).await;
                 }
             }
         }
@@ -725,7 +707,7 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
                     }
                 }
             };
-            return finish(job, Err(err), &end).await;
+            return finish(job, Err(err), &me).await;
         }
     };
     let throttled = reason == RetryReason::Throttled;
@@ -760,32 +742,24 @@ async fn attempt(mut job: Job, ctx: AttemptContext) {
     let _ = me.slot.send(msg, deadline).await;
 }
 
-/// What ending an attempt needs.
-#[derive(Clone, Copy)]
-struct Ending<'a> {
-    me: &'a DispatcherHandle,
-    budget: &'a dyn RateBudget,
-    metrics: &'a Metrics,
-}
-
 /// Answers the job and ends its attempt: the slot is given back, a success raises the send
 /// rate, and the actor hears of it only when calls are waiting for the slot.
-async fn finish(job: Job, result: Result<UpstreamResponse, CallError>, end: &Ending<'_>) {
-    let Ending {
-        me,
-        budget,
-        metrics,
-    } = *end;
+async fn finish(job: Job, result: Result<UpstreamResponse, CallError>, me: &DispatcherHandle) {
     let ok = result.is_ok();
     job.answer(result);
     me.lane.leave();
-    if ok && let Err(e) = budget.succeeded().await {
-        tracing::debug!("cannot tell the rate budget about a success: {e}");
+    if let Some(LaneParts {
+        budget, metrics, ..
+    }) = me.lane.parts.get()
+    {
+        if ok && let Err(e) = budget.succeeded().await {
+            tracing::debug!("cannot tell the rate budget about a success: {e}");
+        }
+        metrics
+            .in_flight
+            .record(me.lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
+        metrics.send_rate.record(budget.rate(), &[]);
     }
-    metrics
-        .in_flight
-        .record(me.lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
-    metrics.send_rate.record(budget.rate(), &[]);
     if me.lane.queued.load(Ordering::SeqCst) > 0 {
         let _ = me
             .slot
@@ -924,9 +898,9 @@ impl DispatcherHandle {
             why: format!("dispatcher: {reason}"),
             retry_after: Duration::from_secs(1),
         };
-        if let Some(ctx) = self.express() {
+        if self.express() {
             let (reply, answer) = oneshot::channel();
-            tokio::spawn(attempt(job(reply), ctx));
+            tokio::spawn(attempt(job(reply), self.clone()));
             match tokio::time::timeout_at(until, answer).await {
                 Ok(Ok(result)) => return result,
                 // Dropped unanswered (no incarnation took its retry): offered to the actor.
@@ -942,34 +916,30 @@ impl DispatcherHandle {
     }
 
     /// The express lane: when no call waits in the actor, an in-flight slot is free and the
-    /// budget gives a permit at once, what the caller needs to start the attempt itself.
-    fn express(&self) -> Option<AttemptContext> {
+    /// budget gives a permit at once, the slot and the permit are taken for the caller to
+    /// start the attempt itself.
+    fn express(&self) -> bool {
         let lane = &self.lane;
-        let parts = lane.parts.get()?;
+        let Some(parts) = lane.parts.get() else {
+            return false;
+        };
         // A stopped dispatcher (shut down, or between incarnations) takes no calls this way.
         if self.slot.current().is_none()
             || lane.queued.load(Ordering::SeqCst) > 0
             || !lane.enter(parts.limits.max_in_flight)
         {
-            return None;
+            return false;
         }
         if !parts.budget.try_take() {
             lane.leave();
-            return None;
+            return false;
         }
         lane.attempts.fetch_add(1, Ordering::Relaxed);
         parts
             .metrics
             .in_flight
             .record(lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
-        Some(AttemptContext {
-            transport: parts.transport.clone(),
-            auth: parts.auth.clone(),
-            me: self.clone(),
-            limits: parts.limits.clone(),
-            metrics: parts.metrics.clone(),
-            budget: parts.budget.clone(),
-        })
+        true
     }
 
     /// Sends `endpoint` and decodes the answer's JSON.
