@@ -180,12 +180,12 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .map(str::to_owned)
         .chain(http.allowed_hosts.iter().cloned())
         .collect();
-    let allowed = negotiate::AllowedHosts(Arc::new(hosts.clone()));
+    let allowed = negotiate::AllowedHosts::new(&hosts);
     let stateless = http.serve_mcp.then(|| {
         Arc::new(stateless::StatelessCalls::new(
             operations.clone(),
             live.clone(),
-            &hosts,
+            allowed.clone(),
         ))
     });
     let origins = ["localhost", "127.0.0.1", "[::1]"]

@@ -330,9 +330,44 @@ async fn json_to_stream(response: Response) -> Response {
     Response::from_parts(parts, Body::from(format!("event: message\n{data}\n")))
 }
 
-/// The `Host` names `/mcp` accepts, for explaining a refusal.
+/// The `Host` values `/mcp` accepts, matched as the transport's DNS-rebinding protection
+/// matches them: the host name (lowercase, without brackets), and the port when the entry names
+/// one.
 #[derive(Debug, Clone)]
-pub struct AllowedHosts(pub std::sync::Arc<Vec<String>>);
+pub struct AllowedHosts(std::sync::Arc<Vec<(String, Option<u16>)>>);
+
+impl AllowedHosts {
+    /// From the allowed entries (`name` or `name:port`).
+    pub fn new(entries: &[String]) -> Self {
+        let parsed = entries
+            .iter()
+            .map(|e| e.trim())
+            .filter(|e| !e.is_empty())
+            .map(|e| match e.parse::<axum::http::uri::Authority>() {
+                Ok(a) => (bare(a.host()), a.port_u16()),
+                Err(_) => (bare(e), None),
+            })
+            .collect();
+        Self(std::sync::Arc::new(parsed))
+    }
+
+    /// Whether the `Host` value `host` names an allowed host.
+    pub fn allow(&self, host: &str) -> bool {
+        let Ok(authority) = host.trim().parse::<axum::http::uri::Authority>() else {
+            return false;
+        };
+        let (name, port) = (bare(authority.host()), authority.port_u16());
+        self.0
+            .iter()
+            .any(|(n, p)| *n == name && p.is_none_or(|p| Some(p) == port))
+    }
+}
+
+/// A host name without brackets, lowercase.
+fn bare(host: &str) -> String {
+    host.trim_matches(|c| c == '[' || c == ']')
+        .to_ascii_lowercase()
+}
 
 /// The host name of a `Host` value or an allowed entry: without port and brackets, lowercase.
 fn host_name(authority: &str) -> String {
@@ -372,11 +407,7 @@ pub async fn explain_refusal(
     }
     let host = host.unwrap_or_default();
     let name = host_name(&host);
-    let host_allowed = allowed.0.iter().any(|a| {
-        let a = a.trim().to_ascii_lowercase();
-        a == host.to_ascii_lowercase()
-            || (!a.contains(':') || a.starts_with('[')) && host_name(&a) == name
-    });
+    let host_allowed = allowed.allow(&host);
     let message = match origin {
         Some(origin) if host_allowed => format!(
             "Origin {origin} is not allowed to call /mcp (DNS-rebinding protection): start the server with --allowed-origin {origin} if this page may call it"
@@ -418,5 +449,17 @@ mod tests {
         assert_eq!(host_name("[::1]:8090"), "::1");
         assert_eq!(host_name("::1"), "::1");
         assert_eq!(host_name("localhost"), "localhost");
+    }
+
+    #[test]
+    fn allowed_hosts_match_the_name_and_a_given_port() {
+        let allowed =
+            AllowedHosts::new(&["localhost".into(), "::1".into(), "Example.org:8443".into()]);
+        assert!(allowed.allow("LOCALHOST:8090"));
+        assert!(allowed.allow("[::1]:8090"));
+        assert!(allowed.allow("example.org:8443"));
+        assert!(!allowed.allow("example.org:8444"));
+        assert!(!allowed.allow("example.org"));
+        assert!(!allowed.allow("evil.example:8090"));
     }
 }

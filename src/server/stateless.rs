@@ -52,6 +52,8 @@ use crate::live::Live;
 use crate::mcp::ZendeskMcp;
 use crate::operations::Operations;
 
+use super::negotiate::AllowedHosts;
+
 /// The protocol revision whose requests carry all they need.
 const STATELESS_VERSION: &str = "2026-07-28";
 const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -61,8 +63,7 @@ const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabiliti
 pub struct StatelessCalls {
     ops: Arc<Operations>,
     live: Arc<Live>,
-    /// Allowed `Host` entries: lowercase host name without brackets, and the port if given.
-    hosts: Vec<(String, Option<u16>)>,
+    hosts: AllowedHosts,
     /// The one peer every call here shares. Nothing is ever sent to its service, and what the
     /// service would send goes nowhere: no call taken here sends anything but its answer.
     running: RunningService<RoleServer, ZendeskMcp>,
@@ -79,19 +80,15 @@ impl std::fmt::Debug for StatelessCalls {
 }
 
 impl StatelessCalls {
-    /// Starts the shared peer (needs a Tokio runtime). `allowed_hosts`: the `Host` values `/mcp`
+    /// Starts the shared peer (needs a Tokio runtime). `hosts`: the `Host` values `/mcp`
     /// accepts, as given to rmcp's service.
-    pub fn new(ops: Arc<Operations>, live: Arc<Live>, allowed_hosts: &[String]) -> Self {
+    pub fn new(ops: Arc<Operations>, live: Arc<Live>, hosts: AllowedHosts) -> Self {
         let (input, quiet) = tokio::io::duplex(64);
         let running = rmcp::service::serve_directly(
             ZendeskMcp::new(ops.clone(), live.clone()),
             (quiet, tokio::io::sink()),
             None,
         );
-        let hosts = allowed_hosts
-            .iter()
-            .filter_map(|h| allowed_authority(h))
-            .collect();
         Self {
             ops,
             live,
@@ -113,7 +110,7 @@ impl StatelessCalls {
             && only(headers, "mcp-protocol-version") == Some(STATELESS_VERSION)
             && only(headers, "mcp-method") == Some("tools/call")
             && !headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
-            && self.host_allowed(headers)
+            && only(headers, header::HOST.as_str()).is_some_and(|h| self.hosts.allow(h))
             && plain_tool_call(message).is_some_and(|name| only(headers, "mcp-name") == Some(name))
     }
 
@@ -177,38 +174,6 @@ impl StatelessCalls {
         );
         Ok(response)
     }
-
-    /// The `Host` header names an allowed host (and its port, when the entry gives one).
-    fn host_allowed(&self, headers: &HeaderMap) -> bool {
-        let Some(host) = only(headers, header::HOST.as_str()) else {
-            return false;
-        };
-        let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
-            return false;
-        };
-        let name = normalized(authority.host());
-        let port = authority.port_u16();
-        self.hosts
-            .iter()
-            .any(|(h, p)| *h == name && p.is_none_or(|p| Some(p) == port))
-    }
-}
-
-/// An allowed host entry as `(name, port)`.
-fn allowed_authority(entry: &str) -> Option<(String, Option<u16>)> {
-    let entry = entry.trim();
-    if entry.is_empty() {
-        return None;
-    }
-    Some(match entry.parse::<axum::http::uri::Authority>() {
-        Ok(a) => (normalized(a.host()), a.port_u16()),
-        Err(_) => (normalized(entry), None),
-    })
-}
-
-fn normalized(host: &str) -> String {
-    host.trim_matches(|c| c == '[' || c == ']')
-        .to_ascii_lowercase()
 }
 
 /// The value of header `name` when it is given exactly once, as text.
