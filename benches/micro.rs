@@ -61,11 +61,18 @@ fn actor_round_trip(c: &mut Criterion) {
     let endpoint = Endpoint::GetConversation {
         conversation_id: "5f0c1e2d3b4a596877889900".into(),
     };
+    let call = zendesk_messaging_mcp::call::Call::internal();
     c.bench_function(
         "dispatcher admission decision (submit, refuse, answer)",
         |b| {
             b.to_async(&rt).iter(|| async {
-                black_box(refusing.dispatcher.call(&endpoint).await.expect_err("busy"))
+                black_box(
+                    refusing
+                        .dispatcher
+                        .call(&call, &endpoint)
+                        .await
+                        .expect_err("busy"),
+                )
             })
         },
     );

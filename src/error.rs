@@ -53,11 +53,38 @@ pub enum ErrorClass {
     ControlUnknown,
     /// A dry run stopped before the write (a result, never shown as an error).
     DryRun,
+    /// The client cancelled the call or went away; nothing more was sent for it.
+    Cancelled,
     /// The server got something wrong.
     Internal,
 }
 
 impl ErrorClass {
+    const ALL: [ErrorClass; 17] = [
+        ErrorClass::InvalidArgument,
+        ErrorClass::IdempotencyConflict,
+        ErrorClass::UpstreamError,
+        ErrorClass::RateLimited,
+        ErrorClass::Busy,
+        ErrorClass::DeadlineExceeded,
+        ErrorClass::OutcomeUnknown,
+        ErrorClass::Unreachable,
+        ErrorClass::Unauthorized,
+        ErrorClass::Forbidden,
+        ErrorClass::InvalidTarget,
+        ErrorClass::Unavailable,
+        ErrorClass::NotInControl,
+        ErrorClass::ControlUnknown,
+        ErrorClass::DryRun,
+        ErrorClass::Cancelled,
+        ErrorClass::Internal,
+    ];
+
+    /// The class an error body's `error` field names.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::InvalidArgument => "invalid_argument",
@@ -75,6 +102,7 @@ impl ErrorClass {
             ErrorClass::NotInControl => "not_in_control",
             ErrorClass::ControlUnknown => "control_unknown",
             ErrorClass::DryRun => "dry_run",
+            ErrorClass::Cancelled => "cancelled",
             ErrorClass::Internal => "internal",
         }
     }
@@ -223,6 +251,11 @@ pub enum CallError {
     DryRun {
         request: Box<crate::sunco::endpoints::PlannedRequest>,
     },
+
+    /// The client cancelled the call (`notifications/cancelled`) or went away before
+    /// `operation` was sent; it was not sent.
+    #[error("the call was cancelled before {operation} was sent; nothing was sent")]
+    Cancelled { operation: &'static str },
 }
 
 fn whole_secs(d: Duration) -> u64 {
@@ -274,6 +307,7 @@ impl CallError {
             CallError::NotInControl { .. } => ErrorClass::NotInControl,
             CallError::ControlUnknown { .. } => ErrorClass::ControlUnknown,
             CallError::DryRun { .. } => ErrorClass::DryRun,
+            CallError::Cancelled { .. } => ErrorClass::Cancelled,
         }
     }
 
@@ -341,6 +375,14 @@ impl CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_class_reads_back_from_its_name() {
+        for class in ErrorClass::ALL {
+            assert_eq!(ErrorClass::from_wire(class.as_str()), Some(class));
+        }
+        assert_eq!(ErrorClass::from_wire("no_such_class"), None);
+    }
 
     #[test]
     fn messages_say_what_to_do() {

@@ -90,6 +90,7 @@
 
 pub mod access;
 pub mod actors;
+pub mod call;
 pub mod config;
 pub mod error;
 pub mod live;

@@ -5,16 +5,14 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Json;
-use rmcp::model::{
-    ContentBlock, Implementation, IntoContents, ProgressNotificationParam, ServerCapabilities,
-    ServerConfig,
-};
+use rmcp::model::{Implementation, ProgressNotificationParam, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
-use crate::access::{AccessPolicy, AccessProfile, CallerRules};
+use crate::access::{AccessPolicy, AccessProfile};
 use crate::actors::switchboard::Control;
-use crate::error::{CallError, ErrorClass};
+use crate::call::Call;
+use crate::error::CallError;
 use crate::live::Live;
 use crate::operations::Operations;
 use crate::operations::conversations::ConversationQuery;
@@ -36,12 +34,14 @@ pub mod types;
 mod context;
 mod conversations;
 mod delivery;
+mod entry;
 mod integrations;
 mod messages;
 mod switchboard;
 mod users;
 
 use args::Parameters;
+pub use entry::ToolError;
 use types::*;
 
 /// What the server tells a model about working with it.
@@ -106,53 +106,6 @@ const LOG_LEVELS: [&str; 8] = [
 fn level_rank(level: &impl serde::Serialize) -> Option<u8> {
     let name = serde_json::to_value(level).ok()?;
     LOG_LEVELS.iter().position(|l| name == *l).map(|p| p as u8)
-}
-
-/// A tool failure, shown to the model as JSON with `error`, `message` and facts to act on.
-pub struct ToolError(pub CallError);
-
-impl From<CallError> for ToolError {
-    fn from(e: CallError) -> Self {
-        ToolError(e)
-    }
-}
-
-tokio::task_local! {
-    /// The error a tool call ended with, noted where the error becomes the result's text, so
-    /// the call's metrics and audit record take it from the error itself (and a dry run's
-    /// request becomes the result).
-    static CALL_ERROR: std::cell::RefCell<Option<CallError>>;
-}
-
-tokio::task_local! {
-    /// What applies to the caller of the current tool call, as it was when the call started.
-    static CALLER: CallerRules;
-}
-
-/// The rules of the current call's caller (the defaults outside a call).
-fn caller_rules() -> CallerRules {
-    CALLER.try_with(Clone::clone).unwrap_or_default()
-}
-
-/// Notes the current tool call's error (nothing outside a call).
-fn note_error(e: &CallError) {
-    let _ = CALL_ERROR.try_with(|c| *c.borrow_mut() = Some(e.clone()));
-}
-
-impl IntoContents for ToolError {
-    fn into_contents(self) -> Vec<ContentBlock> {
-        note_error(&self.0);
-        vec![ContentBlock::text(self.0.to_json().to_string())]
-    }
-}
-
-/// A dry run's answer: `dryRun` and the request that was not sent, as the result's structured
-/// content (the write tools' output schemas admit it).
-fn dry_run_result(
-    request: &crate::sunco::endpoints::PlannedRequest,
-) -> rmcp::model::CallToolResponse {
-    rmcp::model::CallToolResult::structured(serde_json::json!({"dryRun": true, "request": request}))
-        .into()
 }
 
 /// Checks an id a path segment will carry: non-empty, no control characters, bounded.
@@ -271,13 +224,6 @@ fn permitted(
     access.allows(profile, &tool.name, read_only_hint(tool).unwrap_or(false))
 }
 
-/// A tool error as a `tools/call` result: `isError`, the JSON as text, no structured content.
-fn error_result(error: &serde_json::Value) -> rmcp::model::CallToolResponse {
-    let mut r = rmcp::model::CallToolResult::error(vec![ContentBlock::text(error.to_string())]);
-    r.structured_content = None;
-    r.into()
-}
-
 impl ZendeskMcp {
     /// The tool table with every input and output schema made portable ([`schema::portable`]).
     fn portable_router() -> ToolRouter<Self> {
@@ -312,34 +258,6 @@ impl ZendeskMcp {
             .collect()
     }
 
-    /// The caller's profile, as the `/mcp` route authenticated it (none over stdio or when no
-    /// tokens are configured).
-    fn profile(context: &RequestContext<RoleServer>) -> Option<Arc<AccessProfile>> {
-        context
-            .extensions
-            .get::<axum::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<Arc<AccessProfile>>().cloned())
-    }
-
-    /// Where the call came from, for the audit records: the peer's IP address, and the
-    /// `X-Forwarded-For` a proxy in front added (as given: only a proxy of the operator's own
-    /// makes it trustworthy).
-    fn caller_address(context: &RequestContext<RoleServer>) -> (Option<String>, Option<String>) {
-        let Some(parts) = context.extensions.get::<axum::http::request::Parts>() else {
-            return (None, None);
-        };
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect());
-        (peer, forwarded)
-    }
-
     /// The access rules in force now.
     fn access(&self) -> Arc<AccessPolicy> {
         self.live.get().access.clone()
@@ -367,22 +285,6 @@ impl ZendeskMcp {
             .with_logger("zendesk-messaging-mcp");
         let _ = ctx.peer.notify_logging_message(note).await;
     }
-
-    async fn control(
-        &self,
-        control: Control,
-        conversation_id: &str,
-        metadata: Option<crate::sunco::wire::Metadata>,
-    ) -> Result<Json<ControlOut>, ToolError> {
-        let conversation_id = record_id("conversationId", conversation_id)?;
-        content::check_metadata("metadata", &metadata)?;
-        let action = control.action();
-        let status = self
-            .ops
-            .control(&conversation_id, control, metadata)
-            .await?;
-        Ok(Json(ControlOut { action, status }))
-    }
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -395,7 +297,7 @@ impl ServerHandler for ZendeskMcp {
         _request: Option<rmcp::model::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
-        let profile = Self::profile(&context);
+        let profile = entry::profile(&context);
         let tools = self
             .tool_router
             .list_all()
@@ -415,7 +317,7 @@ impl ServerHandler for ZendeskMcp {
         _request: Option<rmcp::model::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListPromptsResult, rmcp::ErrorData> {
-        let profile = Self::profile(&context);
+        let profile = entry::profile(&context);
         let mut listed =
             rmcp::model::ListPromptsResult::with_all_items(self.prompts_for(profile.as_deref()));
         listed.ttl_ms = Some(context::LIST_TTL_MS);
@@ -428,7 +330,7 @@ impl ServerHandler for ZendeskMcp {
         request: rmcp::model::GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::GetPromptResponse, rmcp::ErrorData> {
-        let profile = Self::profile(&context);
+        let profile = entry::profile(&context);
         let arguments = request.arguments.unwrap_or_default();
         self.prompt(profile.as_deref(), &request.name, &arguments)
             .map(Into::into)
@@ -439,7 +341,7 @@ impl ServerHandler for ZendeskMcp {
         _request: Option<rmcp::model::PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListResourcesResult, rmcp::ErrorData> {
-        let profile = Self::profile(&context);
+        let profile = entry::profile(&context);
         let mut listed = rmcp::model::ListResourcesResult::with_all_items(
             self.resources_for(profile.as_deref()),
         );
@@ -453,8 +355,9 @@ impl ServerHandler for ZendeskMcp {
         request: rmcp::model::ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ReadResourceResponse, rmcp::ErrorData> {
-        let profile = Self::profile(&context);
-        self.read(profile.as_deref(), &request.uri)
+        let profile = entry::profile(&context);
+        let call = self.request_call(&context);
+        self.read(&call, profile.as_deref(), &request.uri)
             .await
             .map(Into::into)
     }
@@ -464,201 +367,7 @@ impl ServerHandler for ZendeskMcp {
         request: rmcp::model::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
-        let tool = request.name.to_string();
-        let profile = Self::profile(&context);
-        let profile_name = profile
-            .as_ref()
-            .map_or("default", |p| p.name.as_str())
-            .to_owned();
-        let caller = Self::caller_address(&context);
-        // The settings this call runs under, to its end, whatever a reload brings meanwhile.
-        let access = self.access();
-        let rules = access.rules(profile.as_deref());
-        if let Some(t) = self.tool_router.get(&tool)
-            && !permitted(&access, profile.as_deref(), t)
-        {
-            let refused = CallError::Forbidden {
-                tool: tool.clone(),
-                profile: profile_name.clone(),
-            };
-            let oauth = profile.as_ref().and_then(|p| p.oauth.as_ref());
-            let (peer, forwarded_for) = &caller;
-            tracing::warn!(
-                target: "audit",
-                tool = %tool,
-                profile = %profile_name,
-                outcome = refused.class().as_str(),
-                subject = oauth.and_then(|o| o.subject.as_deref()),
-                client_id = oauth.and_then(|o| o.client_id.as_deref()),
-                client_address = peer.as_deref(),
-                forwarded_for = forwarded_for.as_deref(),
-                "refused"
-            );
-            return Ok(error_result(&refused.to_json()));
-        }
-        // Arguments as clients send them, brought to the schema's form (or refused, naming the
-        // field) before the tool decodes them.
-        let mut request = request;
-        let conformed = match self.tool_router.get(&tool) {
-            Some(t) => {
-                let mut arguments = request.arguments.take().unwrap_or_default();
-                let result = args::conform(&mut arguments, &t.input_schema);
-                request.arguments = Some(arguments);
-                result
-            }
-            None => Ok(()),
-        };
-        let conversation_id = request
-            .arguments
-            .as_ref()
-            .and_then(|a| a.get("conversationId"))
-            .and_then(|v| v.as_str())
-            .filter(|c| is_resource_id(c))
-            .map(str::to_owned);
-        // An OAuth caller: who, and through which client (never the token).
-        let oauth = profile.as_ref().and_then(|p| p.oauth.as_ref());
-        let subject = oauth.and_then(|o| o.subject.as_deref());
-        let client_id = oauth.and_then(|o| o.client_id.as_deref());
-        // A send over another integration's control is audited as such.
-        let override_control = request
-            .arguments
-            .as_ref()
-            .and_then(|a| a.get("overrideControl"))
-            .and_then(|v| v.as_bool())
-            .filter(|o| *o);
-        // The POST /mcp that carried the call is its parent, even when rmcp runs the call in a
-        // session's task (none over stdio); a `traceparent` in the call's `_meta` overrides it.
-        let request_span = context
-            .extensions
-            .get::<axum::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<crate::telemetry::RequestSpan>())
-            .map(|s| s.0.clone());
-        macro_rules! tool_span {
-            ($($parent:tt)*) => {
-                tracing::info_span!(
-                    $($parent)*
-                    "mcp.tool",
-                    otel.name = %format!("tools/call {tool}"),
-                    otel.kind = "server",
-                    mcp.method.name = "tools/call",
-                    gen_ai.operation.name = "execute_tool",
-                    gen_ai.tool.name = %tool,
-                    sunco.conversation.id = conversation_id.as_deref(),
-                    enduser.id = subject,
-                    oauth.client_id = client_id,
-                    error.type = tracing::field::Empty,
-                )
-            };
-        }
-        let span = match &request_span {
-            Some(parent) => tool_span!(parent: parent,),
-            None => tool_span!(),
-        };
-        let from_meta = request
-            .meta
-            .as_ref()
-            .and_then(|m| {
-                m.get_traceparent()
-                    .map(|t| (t.to_owned(), m.get_tracestate().map(str::to_owned)))
-            })
-            .or_else(|| {
-                context.meta.get_traceparent().map(|t| {
-                    (
-                        t.to_owned(),
-                        context.meta.get_tracestate().map(str::to_owned),
-                    )
-                })
-            });
-        // A header `traceparent` already parents the request span, and so this one.
-        if let Some((tp, ts)) = from_meta {
-            crate::telemetry::adopt_remote_parent(&span, &tp, ts.as_deref());
-        }
-        let started = std::time::Instant::now();
-        let (result, error) = match conformed {
-            Err(e) => (Ok(error_result(&e.to_json())), Some(e.class())),
-            Ok(()) => {
-                let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-                let call =
-                    tracing::Instrument::instrument(self.tool_router.call(tcc), span.clone());
-                let noted = std::cell::RefCell::new(None);
-                let call = async {
-                    let result = call.await;
-                    (result, CALL_ERROR.with(|c| c.borrow_mut().take()))
-                };
-                let call = CALLER.scope(rules.clone(), call);
-                let (result, noted) = if rules.dry_run {
-                    CALL_ERROR
-                        .scope(noted, crate::actors::dispatcher::dry_run(call))
-                        .await
-                } else {
-                    CALL_ERROR.scope(noted, call).await
-                };
-                match (result, noted) {
-                    // An argument the tool's type refused: a tool error naming the field.
-                    (Err(e), _) => match args::argument_error(&e) {
-                        Some(refused) => {
-                            (Ok(error_result(refused)), Some(ErrorClass::InvalidArgument))
-                        }
-                        None => (Err(e), None),
-                    },
-                    // The write a dry run stopped before: its answer, not an error.
-                    (Ok(_), Some(CallError::DryRun { request })) => {
-                        (Ok(dry_run_result(&request)), Some(ErrorClass::DryRun))
-                    }
-                    (ok, noted) => (ok, noted.map(|e| e.class())),
-                }
-            }
-        };
-        // `ok`, `dry_run`, the error class, or `protocol_error` for a call answered with a
-        // JSON-RPC error.
-        let outcome = match (&result, error) {
-            (Ok(_), None) => "ok",
-            (Ok(_), Some(class)) => class.as_str(),
-            (Err(_), _) => "protocol_error",
-        };
-        if outcome != "ok" && outcome != "dry_run" {
-            span.record("error.type", outcome);
-        }
-        let attrs = [
-            crate::telemetry::kv("tool", tool.clone()),
-            crate::telemetry::kv("outcome", outcome),
-        ];
-        let metrics = &self.ops.actors.metrics;
-        metrics.tool_calls.add(1, &attrs);
-        metrics
-            .tool_duration
-            .record(started.elapsed().as_secs_f64(), &attrs);
-        // The tools that change something upstream (not read-only by their own annotations)
-        // leave an audit record for each call.
-        let writes = self.tool_router.get(&tool).and_then(read_only_hint) == Some(false);
-        if writes {
-            // A keyed send answered from its record wrote nothing this time.
-            let replayed = result.as_ref().ok().and_then(|r| match r {
-                rmcp::model::CallToolResponse::Complete(done) => {
-                    done.structured_content.as_ref()?.get("replayed")?.as_bool()
-                }
-                _ => None,
-            });
-            let (peer, forwarded_for) = caller;
-            span.in_scope(|| {
-                tracing::info!(
-                    target: "audit",
-                    tool = %tool,
-                    profile = %profile_name,
-                    conversation_id = conversation_id.as_deref(),
-                    outcome = %outcome,
-                    replayed,
-                    override_control,
-                    dry_run = rules.dry_run,
-                    subject,
-                    client_id,
-                    client_address = peer.as_deref(),
-                    forwarded_for = forwarded_for.as_deref(),
-                    "write"
-                );
-            });
-        }
-        result
+        self.enter(request, context).await
     }
 
     #[allow(deprecated)] // see `log`

@@ -8,7 +8,13 @@
 
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
+
 use crate::actors::Actors;
+use crate::actors::switchboard::Picture;
+use crate::call::Call;
+use crate::error::CallError;
+use crate::sunco::endpoints::Endpoint;
 
 pub mod conversations;
 pub mod credentials;
@@ -34,5 +40,23 @@ impl Operations {
             actors.keys.clone(),
         );
         Self { actors, sends }
+    }
+}
+
+impl Operations {
+    /// One upstream request for `call`, its answer decoded: for a tool whose whole work is one
+    /// request.
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        endpoint: &Endpoint,
+    ) -> Result<T, CallError> {
+        self.actors.dispatcher.call_json(call, endpoint).await
+    }
+
+    /// The routing picture (switchboard and integrations): the cached one, or with `fresh` one
+    /// loaded now (which refreshes the cache).
+    pub async fn routing(&self, fresh: bool) -> Result<Arc<Picture>, CallError> {
+        self.actors.switchboard.picture(fresh).await
     }
 }

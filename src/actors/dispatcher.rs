@@ -40,10 +40,11 @@ use policy::{AttemptOutcome, Budget, Decision, GiveUpReason, RetryReason};
 
 use super::auth::{AuthHandle, Credential};
 use super::{Slot, ask};
+use crate::call::{Call, Mode};
 use crate::error::CallError;
 use crate::secret::Secret;
 use crate::shared::RateBudget;
-use crate::sunco::endpoints::{Endpoint, HttpRequest};
+use crate::sunco::endpoints::{Endpoint, HttpRequest, PlannedRequest, RetryClass};
 use crate::sunco::wire::ErrorBody;
 use crate::telemetry::{Metrics, context_headers, kv};
 
@@ -797,23 +798,6 @@ pub struct DispatcherHandle {
     lane: Arc<Lane>,
 }
 
-tokio::task_local! {
-    /// Set for the calls of a caller in dry-run mode.
-    static DRY_RUN: ();
-}
-
-/// Runs `work` as a dry run: every write it would send upstream through a [`DispatcherHandle`]
-/// stops at [`CallError::DryRun`] instead. Only `work`'s own task is covered: work it spawns
-/// sends for real (none of the write paths spawns).
-pub async fn dry_run<F: std::future::Future>(work: F) -> F::Output {
-    DRY_RUN.scope((), work).await
-}
-
-/// Whether the current task is within [`dry_run`].
-pub fn in_dry_run() -> bool {
-    DRY_RUN.try_with(|_| ()).is_ok()
-}
-
 impl DispatcherHandle {
     pub(crate) fn new(slot: Arc<Slot<DispatchMsg>>, app_id: &str, limits: &DispatchLimits) -> Self {
         Self {
@@ -845,24 +829,35 @@ impl DispatcherHandle {
         &self.app_id
     }
 
-    /// Sends `endpoint` and returns the raw answer (2xx only; anything else is an error).
-    /// Within [`dry_run`], a write is not sent: [`CallError::DryRun`] carries the request
-    /// (reads go out as usual).
-    pub async fn call(&self, endpoint: &Endpoint) -> Result<UpstreamResponse, CallError> {
+    /// Sends `endpoint` for `call` and returns the raw answer (2xx only; anything else is an
+    /// error). For a dry run a write is not sent: [`CallError::DryRun`] carries the request
+    /// (reads go out as usual). A cancelled call sends nothing more ([`CallError::Cancelled`]);
+    /// a call's own deadline bounds the request's.
+    pub async fn call(
+        &self,
+        call: &Call,
+        endpoint: &Endpoint,
+    ) -> Result<UpstreamResponse, CallError> {
         let req = Arc::new(endpoint.to_http(&self.app_id));
-        if req.retry != crate::sunco::endpoints::RetryClass::Read && in_dry_run() {
+        if req.retry != RetryClass::Read && call.mode() == Mode::DryRun {
             return Err(CallError::DryRun {
-                request: Box::new(crate::sunco::endpoints::PlannedRequest::from(&*req)),
+                request: Box::new(PlannedRequest::from(&*req)),
+            });
+        }
+        if call.is_cancelled() {
+            return Err(CallError::Cancelled {
+                operation: req.operation,
             });
         }
         let span = tracing::info_span!(
+            parent: call.span(),
             "sunco.dispatch",
             otel.name = %format!("dispatch {}", req.operation),
             sunco.operation = req.operation,
             error.type = tracing::field::Empty,
         );
         let result = self
-            .dispatch(req, span.clone())
+            .dispatch(req, call.deadline(), span.clone())
             .instrument(span.clone())
             .await;
         if let Err(e) = &result {
@@ -874,10 +869,13 @@ impl DispatcherHandle {
     async fn dispatch(
         &self,
         req: Arc<HttpRequest>,
+        call_deadline: Option<Instant>,
         span: tracing::Span,
     ) -> Result<UpstreamResponse, CallError> {
-        let budget = self.deadline();
-        let deadline = Instant::now() + budget;
+        let now = Instant::now();
+        let deadline =
+            call_deadline.map_or(now + self.deadline(), |d| d.min(now + self.deadline()));
+        let budget = deadline.saturating_duration_since(now);
         let job = |reply| Job {
             req: req.clone(),
             deadline,
@@ -942,12 +940,13 @@ impl DispatcherHandle {
         true
     }
 
-    /// Sends `endpoint` and decodes the answer's JSON.
+    /// Sends `endpoint` for `call` and decodes the answer's JSON.
     pub async fn call_json<T: DeserializeOwned>(
         &self,
+        call: &Call,
         endpoint: &Endpoint,
     ) -> Result<T, CallError> {
-        let response = self.call(endpoint).await?;
+        let response = self.call(call, endpoint).await?;
         serde_json::from_slice(&response.body).map_err(|e| {
             CallError::Internal(format!(
                 "cannot read the answer to {}: {e}",

@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use super::dispatcher::DispatcherHandle;
 use super::{Slot, ask};
+use crate::call::Call;
 use crate::error::{CallError, TargetInfo};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::wire::{
@@ -217,7 +218,12 @@ impl Actor for SwitchboardCache {
 }
 
 async fn load(dispatcher: &DispatcherHandle) -> Result<Picture, CallError> {
-    let list: SwitchboardListResponse = dispatcher.call_json(&Endpoint::ListSwitchboards).await?;
+    // A shared cache load: whichever call asked first, it serves every caller, so it runs as
+    // the server's own work (a read, never cancelled by one caller).
+    let call = Call::internal();
+    let list: SwitchboardListResponse = dispatcher
+        .call_json(&call, &Endpoint::ListSwitchboards)
+        .await?;
     let Some(switchboard) = list.switchboards.into_iter().next() else {
         return Ok(Picture {
             switchboard: None,
@@ -225,9 +231,12 @@ async fn load(dispatcher: &DispatcherHandle) -> Result<Picture, CallError> {
         });
     };
     let integrations: SwitchboardIntegrationListResponse = dispatcher
-        .call_json(&Endpoint::ListSwitchboardIntegrations {
-            switchboard_id: switchboard.id.clone(),
-        })
+        .call_json(
+            &call,
+            &Endpoint::ListSwitchboardIntegrations {
+                switchboard_id: switchboard.id.clone(),
+            },
+        )
         .await?;
     Ok(Picture {
         switchboard: Some(switchboard),

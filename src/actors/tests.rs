@@ -68,9 +68,12 @@ async fn an_unreachable_upstream_is_retried_with_backoff_then_reported() {
     let started = tokio::time::Instant::now();
     let e = actors
         .dispatcher
-        .call(&Endpoint::GetConversation {
-            conversation_id: "5f0c1e2d3b4a5968778899ff".into(),
-        })
+        .call(
+            &crate::call::Call::internal(),
+            &Endpoint::GetConversation {
+                conversation_id: "5f0c1e2d3b4a5968778899ff".into(),
+            },
+        )
         .await
         .expect_err("nothing listens");
     assert_eq!(e.class(), crate::error::ErrorClass::Unreachable, "{e}");

@@ -216,6 +216,7 @@ impl ZendeskMcp {
 
     pub(super) async fn read(
         &self,
+        call: &Call,
         profile: Option<&AccessProfile>,
         uri: &str,
     ) -> Result<ReadResourceResult, rmcp::ErrorData> {
@@ -235,13 +236,7 @@ impl ZendeskMcp {
             |e: CallError| rmcp::ErrorData::internal_error(e.to_string(), Some(e.to_json()));
         let body = match r.1 {
             "switchboard" => {
-                let picture = self
-                    .ops
-                    .actors
-                    .switchboard
-                    .picture(false)
-                    .await
-                    .map_err(failed)?;
+                let picture = self.ops.routing(false).await.map_err(failed)?;
                 serde_json::to_value(&*picture).unwrap_or_default()
             }
             _ => {
@@ -251,12 +246,13 @@ impl ZendeskMcp {
                 };
                 let answer: IntegrationListResponse = self
                     .ops
-                    .actors
-                    .dispatcher
-                    .call_json(&Endpoint::ListIntegrations {
-                        types: vec![],
-                        page,
-                    })
+                    .request(
+                        call,
+                        &Endpoint::ListIntegrations {
+                            types: vec![],
+                            page,
+                        },
+                    )
                     .await
                     .map_err(failed)?;
                 json!({

@@ -16,6 +16,7 @@ impl ZendeskMcp {
     )]
     async fn list_conversations(
         &self,
+        call: Call,
         Parameters(a): Parameters<ListConversationsArgs>,
     ) -> Result<Json<ConversationPage>, ToolError> {
         let query = conversation_query(&a)?;
@@ -44,7 +45,7 @@ impl ZendeskMcp {
         page.size = page_size("limit", a.limit, 100)?;
         let list = self
             .ops
-            .list_user_conversations(filter, page, &query)
+            .list_user_conversations(&call, filter, page, &query)
             .await?;
         let answer = list.answer;
         let next_cursor =
@@ -74,6 +75,7 @@ impl ZendeskMcp {
     )]
     async fn create_conversation(
         &self,
+        call: Call,
         Parameters(a): Parameters<CreateConversationArgs>,
     ) -> Result<Json<ConversationOut>, ToolError> {
         let kind = a.kind.unwrap_or(ConversationType::Personal);
@@ -127,9 +129,7 @@ impl ZendeskMcp {
         };
         let answer: ConversationResponse = self
             .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::CreateConversation(body))
+            .request(&call, &Endpoint::CreateConversation(body))
             .await?;
         Ok(Json(ConversationOut {
             conversation: answer.conversation,
@@ -148,14 +148,13 @@ impl ZendeskMcp {
     )]
     async fn get_conversation(
         &self,
+        call: Call,
         Parameters(a): Parameters<ConversationArgs>,
     ) -> Result<Json<ConversationOut>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
         let answer: ConversationResponse = self
             .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::GetConversation { conversation_id })
+            .request(&call, &Endpoint::GetConversation { conversation_id })
             .await?;
         Ok(Json(ConversationOut {
             conversation: answer.conversation,

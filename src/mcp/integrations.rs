@@ -16,6 +16,7 @@ impl ZendeskMcp {
     )]
     async fn list_integrations(
         &self,
+        call: Call,
         Parameters(a): Parameters<ListIntegrationsArgs>,
     ) -> Result<Json<IntegrationPage>, ToolError> {
         for (i, t) in a.types.iter().enumerate() {
@@ -37,12 +38,13 @@ impl ZendeskMcp {
         page.size = page_size("limit", a.limit, 100)?;
         let answer: IntegrationListResponse = self
             .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::ListIntegrations {
-                types: a.types,
-                page,
-            })
+            .request(
+                &call,
+                &Endpoint::ListIntegrations {
+                    types: a.types,
+                    page,
+                },
+            )
             .await?;
         let last = answer.integrations.last().map(|i| i.id.as_str());
         let next_cursor = forward_cursor("list_integrations", &answer.meta, last);
@@ -69,14 +71,13 @@ impl ZendeskMcp {
     )]
     async fn get_integration(
         &self,
+        call: Call,
         Parameters(a): Parameters<IntegrationArgs>,
     ) -> Result<Json<IntegrationOut>, ToolError> {
         let integration_id = record_id("integrationId", &a.integration_id)?;
         let answer: IntegrationResponse = self
             .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::GetIntegration { integration_id })
+            .request(&call, &Endpoint::GetIntegration { integration_id })
             .await?;
         Ok(Json(IntegrationOut {
             integration: integration_view(answer.integration),

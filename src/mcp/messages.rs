@@ -16,6 +16,7 @@ impl ZendeskMcp {
     )]
     async fn list_messages(
         &self,
+        call: Call,
         Parameters(a): Parameters<ListMessagesArgs>,
     ) -> Result<Json<MessagePage>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
@@ -24,30 +25,12 @@ impl ZendeskMcp {
             Some(c) => Page::before(cursor::decode("list_messages", c)?),
             None => Page::default(),
         };
-        let answer: MessageListResponse = self
-            .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::ListMessages {
-                conversation_id: conversation_id.clone(),
-                page,
-            })
-            .await?;
-        // The API pages by 100 from the newest; keep the newest `limit` of the page.
-        let mut messages = answer.messages;
-        let cut = messages.len().saturating_sub(limit);
-        let has_more = cut > 0 || answer.meta.has_more;
-        let messages = messages.split_off(cut);
-        let next_cursor = match (has_more, messages.first()) {
-            (true, Some(oldest)) => Some(cursor::encode("list_messages", &oldest.id)),
-            _ => None,
+        let endpoint = Endpoint::ListMessages {
+            conversation_id: conversation_id.clone(),
+            page,
         };
-        Ok(Json(MessagePage {
-            conversation_id,
-            has_more: next_cursor.is_some(),
-            messages,
-            next_cursor,
-        }))
+        let answer: MessageListResponse = self.ops.request(&call, &endpoint).await?;
+        Ok(Json(newest_of(conversation_id, answer, limit)))
     }
 
     #[tool(
@@ -62,6 +45,7 @@ impl ZendeskMcp {
     )]
     async fn send_message(
         &self,
+        call: Call,
         Parameters(a): Parameters<SendMessageArgs>,
     ) -> Result<Json<SentMessages>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
@@ -71,22 +55,6 @@ impl ZendeskMcp {
             .author
             .map_or_else(|| Ok(Author::business()), Author::try_from)?;
         let destination = a.destination.map(Destination::try_from).transpose()?;
-        // The send guard: a business message only where the caller's integration is in control.
-        let rules = caller_rules();
-        let overriding = a.override_control == Some(true);
-        if overriding && !rules.allow_override {
-            return Err(CallError::invalid(
-                "overrideControl",
-                "this caller may not send over another switchboard integration: only a token with allow_override = true in the tokens file may; leave it out",
-            )
-            .into());
-        }
-        if let Some(mine) = &rules.switchboard_integration
-            && author.kind == crate::sunco::wire::AuthorType::Business
-            && !overriding
-        {
-            self.ops.check_control(&conversation_id, mine).await?;
-        }
         // WhatsApp templates must say which schema they follow.
         let schema = matches!(content, crate::sunco::wire::Content::Template { .. })
             .then(|| "whatsapp".to_owned());
@@ -98,10 +66,10 @@ impl ZendeskMcp {
             schema,
             r#override: None,
         };
-        let sent = self
-            .ops
-            .sends
-            .send(&conversation_id, body, a.idempotency_key.as_deref())
+        let key = a.idempotency_key.as_deref();
+        let overriding = a.override_control == Some(true);
+        let sent = (self.ops)
+            .send_message(&call, &conversation_id, body, key, overriding)
             .await?;
         Ok(Json(SentMessages {
             conversation_id,
@@ -122,6 +90,7 @@ impl ZendeskMcp {
     )]
     async fn get_message(
         &self,
+        call: Call,
         Parameters(a): Parameters<GetMessageArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<FoundMessage>, ToolError> {
@@ -155,7 +124,7 @@ impl ZendeskMcp {
         };
         let found = self
             .ops
-            .find_message(&conversation_id, &message_id, max_pages, on_page)
+            .find_message(&call, &conversation_id, &message_id, max_pages, on_page)
             .await?;
         Ok(Json(FoundMessage {
             conversation_id,
@@ -163,5 +132,24 @@ impl ZendeskMcp {
             found_by: found.by,
             pages_scanned: found.pages_scanned,
         }))
+    }
+}
+
+/// The newest `limit` messages of an API page (the API pages by 100 from the newest), with the
+/// cursor to the older ones.
+fn newest_of(conversation_id: String, answer: MessageListResponse, limit: usize) -> MessagePage {
+    let mut messages = answer.messages;
+    let cut = messages.len().saturating_sub(limit);
+    let has_more = cut > 0 || answer.meta.has_more;
+    let messages = messages.split_off(cut);
+    let next_cursor = match (has_more, messages.first()) {
+        (true, Some(oldest)) => Some(cursor::encode("list_messages", &oldest.id)),
+        _ => None,
+    };
+    MessagePage {
+        conversation_id,
+        has_more: next_cursor.is_some(),
+        messages,
+        next_cursor,
     }
 }

@@ -18,7 +18,7 @@ impl ZendeskMcp {
         &self,
         Parameters(_): Parameters<NoArgs>,
     ) -> Result<Json<SwitchboardList>, ToolError> {
-        let picture = self.ops.actors.switchboard.picture(true).await?;
+        let picture = self.ops.routing(true).await?;
         let switchboards = picture
             .switchboard
             .clone()
@@ -43,10 +43,13 @@ impl ZendeskMcp {
     )]
     async fn get_switchboard_status(
         &self,
+        call: Call,
         Parameters(a): Parameters<ConversationArgs>,
     ) -> Result<Json<crate::actors::switchboard::SwitchboardStatus>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
-        Ok(Json(self.ops.switchboard_status(&conversation_id).await?))
+        Ok(Json(
+            self.ops.switchboard_status(&call, &conversation_id).await?,
+        ))
     }
 
     #[tool(
@@ -61,11 +64,12 @@ impl ZendeskMcp {
     )]
     async fn pass_control(
         &self,
+        call: Call,
         Parameters(a): Parameters<ControlTargetArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
         let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
         let metadata = content::with_summary(a.metadata, a.summary)?;
-        self.control(Control::Pass(target), &a.conversation_id, metadata)
+        self.control(&call, Control::Pass(target), &a.conversation_id, metadata)
             .await
     }
 
@@ -81,11 +85,12 @@ impl ZendeskMcp {
     )]
     async fn offer_control(
         &self,
+        call: Call,
         Parameters(a): Parameters<ControlTargetArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
         let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
         let metadata = content::with_summary(a.metadata, a.summary)?;
-        self.control(Control::Offer(target), &a.conversation_id, metadata)
+        self.control(&call, Control::Offer(target), &a.conversation_id, metadata)
             .await
     }
 
@@ -101,9 +106,10 @@ impl ZendeskMcp {
     )]
     async fn accept_control(
         &self,
+        call: Call,
         Parameters(a): Parameters<ControlArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        self.control(Control::Accept, &a.conversation_id, a.metadata)
+        self.control(&call, Control::Accept, &a.conversation_id, a.metadata)
             .await
     }
 
@@ -119,9 +125,29 @@ impl ZendeskMcp {
     )]
     async fn release_control(
         &self,
+        call: Call,
         Parameters(a): Parameters<ControlArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        self.control(Control::Release, &a.conversation_id, a.metadata)
+        self.control(&call, Control::Release, &a.conversation_id, a.metadata)
             .await
+    }
+}
+
+impl ZendeskMcp {
+    /// A control step: its arguments checked, then checked against the switchboard and sent.
+    async fn control(
+        &self,
+        call: &Call,
+        control: Control,
+        conversation_id: &str,
+        metadata: Option<crate::sunco::wire::Metadata>,
+    ) -> Result<Json<ControlOut>, ToolError> {
+        let conversation_id = record_id("conversationId", conversation_id)?;
+        content::check_metadata("metadata", &metadata)?;
+        let action = control.action();
+        let status = (self.ops)
+            .control(call, &conversation_id, control, metadata)
+            .await?;
+        Ok(Json(ControlOut { action, status }))
     }
 }

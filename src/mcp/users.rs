@@ -16,6 +16,7 @@ impl ZendeskMcp {
     )]
     async fn create_user(
         &self,
+        call: Call,
         Parameters(a): Parameters<CreateUserArgs>,
     ) -> Result<Json<UserOut>, ToolError> {
         let external_id = id_arg("externalId", &a.external_id)?;
@@ -28,12 +29,7 @@ impl ZendeskMcp {
             signed_up_at: a.signed_up_at,
             ..Default::default()
         };
-        let answer: UserResponse = self
-            .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::CreateUser(body))
-            .await?;
+        let answer: UserResponse = self.ops.request(&call, &Endpoint::CreateUser(body)).await?;
         Ok(Json(UserOut { user: answer.user }))
     }
 
@@ -49,15 +45,11 @@ impl ZendeskMcp {
     )]
     async fn get_user(
         &self,
+        call: Call,
         Parameters(a): Parameters<UserArgs>,
     ) -> Result<Json<UserOut>, ToolError> {
         let user = id_arg("userId", &a.user_id)?;
-        let answer: UserResponse = self
-            .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::GetUser { user })
-            .await?;
+        let answer: UserResponse = self.ops.request(&call, &Endpoint::GetUser { user }).await?;
         Ok(Json(UserOut { user: answer.user }))
     }
 
@@ -73,6 +65,7 @@ impl ZendeskMcp {
     )]
     async fn find_users(
         &self,
+        call: Call,
         Parameters(a): Parameters<FindUsersArgs>,
     ) -> Result<Json<UsersFound>, ToolError> {
         let email = a.email.trim();
@@ -90,11 +83,12 @@ impl ZendeskMcp {
         }
         let answer: UserListResponse = self
             .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::ListUsersByEmail {
-                email: email.to_owned(),
-            })
+            .request(
+                &call,
+                &Endpoint::ListUsersByEmail {
+                    email: email.to_owned(),
+                },
+            )
             .await?;
         Ok(Json(UsersFound {
             email: email.to_owned(),
@@ -114,6 +108,7 @@ impl ZendeskMcp {
     )]
     async fn update_user(
         &self,
+        call: Call,
         Parameters(a): Parameters<UpdateUserArgs>,
     ) -> Result<Json<UserOut>, ToolError> {
         let user = id_arg("userId", &a.user_id)?;
@@ -134,9 +129,7 @@ impl ZendeskMcp {
         };
         let answer: UserResponse = self
             .ops
-            .actors
-            .dispatcher
-            .call_json(&Endpoint::UpdateUser { user, body })
+            .request(&call, &Endpoint::UpdateUser { user, body })
             .await?;
         Ok(Json(UserOut { user: answer.user }))
     }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::actors::delivery::{Tracking, TrackingStatus};
 use crate::actors::switchboard::Picture;
+use crate::call::Call;
 use crate::error::CallError;
 use crate::shared::ConversationEntry;
 use crate::sunco::endpoints::{ConversationFilter, Endpoint};
@@ -286,23 +287,30 @@ impl Operations {
     /// externalId, as `GetUser` does: the id is tried first, then the externalId on a 404.
     pub async fn list_conversations(
         &self,
+        call: &Call,
         filter: ConversationFilter,
         page: Page,
     ) -> Result<ConversationListResponse, CallError> {
         let dispatcher = &self.actors.dispatcher;
         let first = dispatcher
-            .call_json::<ConversationListResponse>(&Endpoint::ListConversations {
-                filter: filter.clone(),
-                page: page.clone(),
-            })
+            .call_json::<ConversationListResponse>(
+                call,
+                &Endpoint::ListConversations {
+                    filter: filter.clone(),
+                    page: page.clone(),
+                },
+            )
             .await;
         match (first, filter) {
             (Err(CallError::Upstream { status: 404, .. }), ConversationFilter::UserId(id)) => {
                 dispatcher
-                    .call_json(&Endpoint::ListConversations {
-                        filter: ConversationFilter::UserExternalId(id),
-                        page,
-                    })
+                    .call_json(
+                        call,
+                        &Endpoint::ListConversations {
+                            filter: ConversationFilter::UserExternalId(id),
+                            page,
+                        },
+                    )
                     .await
             }
             (other, _) => other,
@@ -325,12 +333,13 @@ impl Operations {
     /// `filtered.unknown`, not dropped silently.
     pub async fn list_user_conversations(
         &self,
+        call: &Call,
         filter: ConversationFilter,
         page: Page,
         query: &ConversationQuery,
     ) -> Result<UserList, CallError> {
         let resolved = self.picture_for(query).await?.unwrap_or_default();
-        let mut answer = self.list_conversations(filter, page).await?;
+        let mut answer = self.list_conversations(call, filter, page).await?;
         let last_id = answer.conversations.last().map(|c| c.id.clone());
         if query.is_empty() {
             return Ok(UserList {

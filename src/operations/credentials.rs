@@ -1,5 +1,6 @@
 //! Whether the upstream accepts the configured key.
 
+use crate::call::Call;
 use crate::error::CallError;
 use crate::sunco::auth::Scope;
 use crate::sunco::endpoints::Endpoint;
@@ -19,15 +20,22 @@ impl Operations {
     /// which every routing call needs; integration keys cannot read switchboards, so a `GetUser`
     /// of a user that does not exist proves them (404 means the key was accepted). `Err` when
     /// the upstream gave no verdict (unreachable, throttled): try again later.
-    pub async fn check_credentials(&self, scope: Scope) -> Result<CredentialVerdict, CallError> {
+    pub async fn check_credentials(
+        &self,
+        call: &Call,
+        scope: Scope,
+    ) -> Result<CredentialVerdict, CallError> {
         let result = match scope {
             Scope::App | Scope::Account => self.actors.switchboard.picture(true).await.map(|_| ()),
             Scope::Integration => match self
                 .actors
                 .dispatcher
-                .call(&Endpoint::GetUser {
-                    user: "zendesk-messaging-mcp-credentials-check".into(),
-                })
+                .call(
+                    call,
+                    &Endpoint::GetUser {
+                        user: "zendesk-messaging-mcp-credentials-check".into(),
+                    },
+                )
                 .await
             {
                 Err(CallError::Upstream { status: 404, .. }) => Ok(()),

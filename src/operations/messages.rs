@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::call::Call;
 use crate::error::CallError;
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
@@ -35,6 +36,7 @@ impl Operations {
     /// naming `messageId`, saying how far the scan went.
     pub async fn find_message<F>(
         &self,
+        call: &Call,
         conversation_id: &str,
         message_id: &str,
         max_pages: u32,
@@ -60,14 +62,18 @@ impl Operations {
         }
         let mut before: Option<String> = None;
         for scanned in 1..=max_pages {
+            // A cancelled call reads no further page (the dispatcher refuses to send for it).
             let page = before.take().map(Page::before).unwrap_or_default();
             let answer: MessageListResponse = self
                 .actors
                 .dispatcher
-                .call_json(&Endpoint::ListMessages {
-                    conversation_id: conversation_id.to_owned(),
-                    page,
-                })
+                .call_json(
+                    call,
+                    &Endpoint::ListMessages {
+                        conversation_id: conversation_id.to_owned(),
+                        page,
+                    },
+                )
                 .await?;
             on_page(scanned).await;
             let oldest = answer.messages.first().map(|m| m.id.clone());

@@ -14,13 +14,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::actors::{DispatcherHandle, TrackerHandle};
+use crate::call::{Call, Mode};
 use crate::error::CallError;
 use crate::shared::{
     AcquireError, IdempotencyStore, MemoryIdempotency, SendRecord, SendState, StoreError, Stores,
 };
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
-use crate::sunco::wire::{Message, MessageListResponse, MessagePost};
+use crate::sunco::wire::{AuthorType, Message, MessageListResponse, MessagePost};
 
 /// The metadata field that carries an idempotency key upstream.
 pub const KEY_FIELD: &str = "mcp.idempotencyKey";
@@ -124,12 +125,13 @@ impl Sends {
     /// Posts `body` to `conversation_id`; with `key`, at most once per key.
     pub async fn send(
         &self,
+        call: &Call,
         conversation_id: &str,
         mut body: MessagePost,
         key: Option<&str>,
     ) -> Result<Sent, CallError> {
         let Some(key) = key else {
-            let messages = self.post(conversation_id, body).await?;
+            let messages = self.post(call, conversation_id, body).await?;
             return Ok(Sent {
                 messages,
                 replayed: false,
@@ -173,18 +175,18 @@ impl Sends {
         }
         // A dry run answers a replay or a conflict as a real call would, and otherwise stops
         // before the write without touching the record: a later real send with the key sends.
-        if crate::actors::dispatcher::in_dry_run() {
+        if call.mode() == Mode::DryRun {
             drop(lease);
             // As a real call would, look for a send that may have been stored (a read).
             if record.state == SendState::Uncertain
-                && let Some(found) = self.find(conversation_id, key).await?
+                && let Some(found) = self.find(call, conversation_id, key).await?
             {
                 return Ok(Sent {
                     messages: found,
                     replayed: true,
                 });
             }
-            let messages = self.post(conversation_id, body).await?;
+            let messages = self.post(call, conversation_id, body).await?;
             return Ok(Sent {
                 messages,
                 replayed: false,
@@ -196,7 +198,7 @@ impl Sends {
         };
         for _ in 0..MAX_SENDS {
             if record.state == SendState::Uncertain {
-                match self.find(conversation_id, key).await {
+                match self.find(call, conversation_id, key).await {
                     Ok(Some(found)) => {
                         // The messages are stored upstream; should the record not say so, it
                         // stays uncertain and the next repeat finds them again.
@@ -219,7 +221,7 @@ impl Sends {
                 .set(record.clone())
                 .await
                 .map_err(|e| unavailable(key, &e))?;
-            match self.post(conversation_id, body.clone()).await {
+            match self.post(call, conversation_id, body.clone()).await {
                 Ok(messages) => {
                     if let Err(e) = lease.set(sent(&messages)).await {
                         // Still uncertain in the record: a repeat finds the message first.
@@ -252,15 +254,19 @@ impl Sends {
 
     async fn post(
         &self,
+        call: &Call,
         conversation_id: &str,
         body: MessagePost,
     ) -> Result<Vec<Message>, CallError> {
         let answer: MessageListResponse = self
             .dispatcher
-            .call_json(&Endpoint::PostMessage {
-                conversation_id: conversation_id.to_owned(),
-                body: Box::new(body),
-            })
+            .call_json(
+                call,
+                &Endpoint::PostMessage {
+                    conversation_id: conversation_id.to_owned(),
+                    body: Box::new(body),
+                },
+            )
             .await?;
         for m in &answer.messages {
             self.tracker.remember(conversation_id, m).await;
@@ -271,15 +277,19 @@ impl Sends {
     /// The messages among the conversation's newest page that carry `key`.
     async fn find(
         &self,
+        call: &Call,
         conversation_id: &str,
         key: &str,
     ) -> Result<Option<Vec<Message>>, CallError> {
         let answer: MessageListResponse = self
             .dispatcher
-            .call_json(&Endpoint::ListMessages {
-                conversation_id: conversation_id.to_owned(),
-                page: Page::default(),
-            })
+            .call_json(
+                call,
+                &Endpoint::ListMessages {
+                    conversation_id: conversation_id.to_owned(),
+                    page: Page::default(),
+                },
+            )
             .await?;
         let found: Vec<Message> = answer
             .messages
@@ -293,6 +303,35 @@ impl Sends {
             })
             .collect();
         Ok((!found.is_empty()).then_some(found))
+    }
+}
+
+impl super::Operations {
+    /// A message into `conversation_id` for `call`, with `key` at most once. The send guard
+    /// first: a business message goes only where the caller's switchboard integration is in
+    /// control, unless the caller may override and asks to (`override_control`).
+    pub async fn send_message(
+        &self,
+        call: &Call,
+        conversation_id: &str,
+        body: MessagePost,
+        key: Option<&str>,
+        override_control: bool,
+    ) -> Result<Sent, CallError> {
+        let rules = call.rules();
+        if override_control && !rules.allow_override {
+            return Err(CallError::invalid(
+                "overrideControl",
+                "this caller may not send over another switchboard integration: only a token with allow_override = true in the tokens file may; leave it out",
+            ));
+        }
+        if let Some(mine) = &rules.switchboard_integration
+            && body.author.kind == AuthorType::Business
+            && !override_control
+        {
+            self.check_control(call, conversation_id, mine).await?;
+        }
+        self.sends.send(call, conversation_id, body, key).await
     }
 }
 
@@ -392,12 +431,12 @@ mod tests {
         lease.set(record).await.expect("set");
         drop(lease);
         let replay = sends
-            .send(CONVERSATION, body, Some("k"))
+            .send(&Call::internal(), CONVERSATION, body, Some("k"))
             .await
             .expect("replay");
         assert!(replay.replayed, "answered from the record");
         let e = sends
-            .send(CONVERSATION, text("another"), Some("k"))
+            .send(&Call::internal(), CONVERSATION, text("another"), Some("k"))
             .await
             .expect_err("another message under a sent key");
         assert_eq!(e.class(), ErrorClass::IdempotencyConflict);
@@ -408,7 +447,7 @@ mod tests {
     async fn a_send_that_never_reached_the_upstream_leaves_the_key_fresh() {
         let (sends, keys, actors) = sends().await;
         let e = sends
-            .send(CONVERSATION, text("first"), Some("k"))
+            .send(&Call::internal(), CONVERSATION, text("first"), Some("k"))
             .await
             .expect_err("unreachable");
         assert_eq!(e.class(), ErrorClass::Unreachable, "{e}");
@@ -421,7 +460,7 @@ mod tests {
         drop(lease);
         // So the key may carry another message (nothing was stored under it).
         let e = sends
-            .send(CONVERSATION, text("second"), Some("k"))
+            .send(&Call::internal(), CONVERSATION, text("second"), Some("k"))
             .await
             .expect_err("unreachable");
         assert_eq!(e.class(), ErrorClass::Unreachable, "{e}");
@@ -444,12 +483,12 @@ mod tests {
         drop(lease);
         // The check cannot be made: the outcome stays unknown, and nothing is sent blind.
         let e = sends
-            .send(CONVERSATION, body, Some("k"))
+            .send(&Call::internal(), CONVERSATION, body, Some("k"))
             .await
             .expect_err("the check fails");
         assert_eq!(e.class(), ErrorClass::OutcomeUnknown, "{e}");
         let e = sends
-            .send(CONVERSATION, text("another"), Some("k"))
+            .send(&Call::internal(), CONVERSATION, text("another"), Some("k"))
             .await
             .expect_err("another message under an uncertain key");
         assert_eq!(e.class(), ErrorClass::IdempotencyConflict);

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::actors::switchboard::{Control, ControlKind, Picture, SwitchboardStatus};
+use crate::call::Call;
 use crate::error::{CallError, TargetInfo};
 use crate::shared::{Change, ConversationNote};
 use crate::sunco::endpoints::Endpoint;
@@ -46,14 +47,21 @@ impl Operations {
     }
 
     /// `GetConversation`; who controls it goes to the index too (the freshest word on it).
-    async fn conversation(&self, conversation_id: &str) -> Result<Conversation, CallError> {
+    async fn conversation(
+        &self,
+        call: &Call,
+        conversation_id: &str,
+    ) -> Result<Conversation, CallError> {
         let asked = crate::sunco::ids::now_unix_ms();
         let one: ConversationResponse = self
             .actors
             .dispatcher
-            .call_json(&Endpoint::GetConversation {
-                conversation_id: conversation_id.to_owned(),
-            })
+            .call_json(
+                call,
+                &Endpoint::GetConversation {
+                    conversation_id: conversation_id.to_owned(),
+                },
+            )
             .await?;
         let c = &one.conversation;
         self.actors
@@ -80,9 +88,10 @@ impl Operations {
     /// Who controls `conversation_id` now, who is pending, and where `next` leads.
     pub async fn switchboard_status(
         &self,
+        call: &Call,
         conversation_id: &str,
     ) -> Result<SwitchboardStatus, CallError> {
-        let conversation = self.conversation(conversation_id).await?;
+        let conversation = self.conversation(call, conversation_id).await?;
         let mut picture = self.actors.switchboard.picture(false).await?;
         let active = conversation.active_switchboard_integration.clone();
         if active
@@ -116,11 +125,12 @@ impl Operations {
     /// written upstream when the check fails. Returns the conversation's status afterwards.
     pub async fn control(
         &self,
+        call: &Call,
         conversation_id: &str,
         control: Control,
         metadata: Option<Metadata>,
     ) -> Result<SwitchboardStatus, CallError> {
-        let conversation = self.conversation(conversation_id).await?;
+        let conversation = self.conversation(call, conversation_id).await?;
         let conversation_id = conversation.id.clone();
         let endpoint = match &control {
             Control::Pass(target) | Control::Offer(target) => {
@@ -175,7 +185,7 @@ impl Operations {
             }
         };
         let sent_at = crate::sunco::ids::now_unix_ms();
-        match self.actors.dispatcher.call(&endpoint).await {
+        match self.actors.dispatcher.call(call, &endpoint).await {
             Ok(_) => {}
             Err(e) => {
                 // The switchboard may have changed under us: the next check loads it afresh.
@@ -185,7 +195,7 @@ impl Operations {
                 return Err(e);
             }
         }
-        let status = self.switchboard_status(&conversation.id).await?;
+        let status = self.switchboard_status(call, &conversation.id).await?;
         self.actors
             .tracker
             .note(ConversationNote {
@@ -269,6 +279,7 @@ impl Operations {
     /// `mine` the switchboard does not have is [`CallError::InvalidTarget`]: a setting to fix.
     pub async fn check_control(
         &self,
+        call: &Call,
         conversation_id: &str,
         mine: &str,
     ) -> Result<ControlSource, CallError> {
@@ -304,7 +315,7 @@ impl Operations {
         };
         let (active, source) = match indexed {
             Some(e) => (e.active_switchboard_integration, ControlSource::Index),
-            None => match self.conversation(conversation_id).await {
+            None => match self.conversation(call, conversation_id).await {
                 Ok(c) => (
                     c.active_switchboard_integration.map(|a| a.id),
                     ControlSource::Api,

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::Actors;
 use crate::actors::delivery::{WebhookCheck, WebhookCheckStatus};
+use crate::call::Call;
 use crate::error::CallError;
 use crate::secret::Secret;
 use crate::sunco::endpoints::Endpoint;
@@ -56,10 +57,11 @@ fn failed_check(e: &CallError) -> WebhookCheck {
 /// an answer: a key that may not list webhooks gives `Ok` with status `unknown`.
 pub async fn check_once(
     actors: &Actors,
+    call: &Call,
     secret: Option<&Secret>,
 ) -> Result<WebhookCheck, CallError> {
     let checked_at = Some(now_timestamp());
-    let hooks = match webhooks(actors).await {
+    let hooks = match webhooks(actors, call).await {
         Ok(h) => h,
         Err(CallError::Upstream {
             status: 403,
@@ -113,16 +115,19 @@ pub async fn check_once(
 }
 
 /// Every webhook of the app's custom integrations, with its integration's id.
-async fn webhooks(actors: &Actors) -> Result<Vec<(String, Webhook)>, CallError> {
+async fn webhooks(actors: &Actors, call: &Call) -> Result<Vec<(String, Webhook)>, CallError> {
     let mut page = Page::default();
     let mut integrations = vec![];
     for _ in 0..MAX_PAGES {
         let answer: IntegrationListResponse = actors
             .dispatcher
-            .call_json(&Endpoint::ListIntegrations {
-                types: vec!["custom".into()],
-                page: page.clone(),
-            })
+            .call_json(
+                call,
+                &Endpoint::ListIntegrations {
+                    types: vec!["custom".into()],
+                    page: page.clone(),
+                },
+            )
             .await?;
         let last = answer.integrations.last().map(|i| i.id.clone());
         integrations.extend(answer.integrations.into_iter().map(|i| i.id));
@@ -135,9 +140,12 @@ async fn webhooks(actors: &Actors) -> Result<Vec<(String, Webhook)>, CallError> 
     for integration_id in integrations {
         let answer: WebhookListResponse = actors
             .dispatcher
-            .call_json(&Endpoint::ListWebhooks {
-                integration_id: integration_id.clone(),
-            })
+            .call_json(
+                call,
+                &Endpoint::ListWebhooks {
+                    integration_id: integration_id.clone(),
+                },
+            )
             .await?;
         hooks.extend(
             answer
@@ -157,8 +165,9 @@ pub async fn run(
     ct: CancellationToken,
 ) {
     let mut last: Option<WebhookCheckStatus> = None;
+    let call = Call::internal_until(ct.clone());
     loop {
-        let (check, failed) = match check_once(&actors, secret.as_ref()).await {
+        let (check, failed) = match check_once(&actors, &call, secret.as_ref()).await {
             Ok(check) => (check, false),
             // Failed on the way (not a refusal): reported as unknown, and tried again soon.
             Err(e) => (failed_check(&e), true),

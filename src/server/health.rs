@@ -2,6 +2,7 @@
 //! credentials; delivery tracking shown), and the credential check behind it.
 
 use super::*;
+use crate::call::Call;
 
 pub(super) async fn healthz(State(state): State<AppState>) -> Response {
     if state.actors.is_running() {
@@ -79,8 +80,9 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 /// verdict, and records it for `/readyz`.
 pub(super) async fn check_credentials(state: AppState, scope: Scope, ct: CancellationToken) {
     let mut wait = Duration::from_millis(500);
+    let call = Call::internal_until(ct.clone());
     loop {
-        let verdict = match state.operations.check_credentials(scope).await {
+        let verdict = match state.operations.check_credentials(&call, scope).await {
             Ok(CredentialVerdict::Accepted) => {
                 tracing::info!("the upstream accepted the credentials");
                 CredentialCheck::Accepted

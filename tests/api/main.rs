@@ -4,6 +4,7 @@
 
 mod actors;
 mod arguments;
+mod calls;
 mod cli;
 mod dispatch;
 mod faults;

@@ -1,0 +1,164 @@
+//! A tool call as a value: who calls and under which rules, live or dry run, its span, its
+//! deadline and its cancellation.
+//!
+//! A [`Call`] is made once, where a tool call enters (`mcp::entry`), and handed down
+//! explicitly: the tool takes it, the operations pass it on, and the dispatcher reads from it
+//! whether a write is sent and whether the call still wants an answer. Nothing is kept in
+//! task-locals or globals, so work a call starts in another task (a clone of the value moves
+//! with it) acts under the same rules and stops when the call is cancelled.
+//!
+//! The server's own work (cache loads, the webhook check, the readiness probe) runs as
+//! [`Call::internal`]: live, never cancelled, without a caller.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::access::CallerRules;
+
+/// Whether a call's writes reach the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Writes are sent.
+    Live,
+    /// Writes are validated and answered with the request they would send; nothing is sent.
+    DryRun,
+}
+
+/// Who made a call, for the audit records and spans (never a secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The access profile's name (`default` without tokens).
+    pub profile: String,
+    /// An OAuth caller's subject and client (none for a static token).
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    /// The peer's IP address, and the `X-Forwarded-For` a proxy in front added (as given).
+    pub address: Option<String>,
+    pub forwarded_for: Option<String>,
+}
+
+/// One call and everything it carries. Cheap to clone: clones share the cancellation.
+#[derive(Debug, Clone)]
+pub struct Call {
+    caller: Arc<Caller>,
+    rules: Arc<CallerRules>,
+    deadline: Option<Instant>,
+    cancel: CancellationToken,
+    span: tracing::Span,
+}
+
+impl Call {
+    /// A caller's call: its rules as they were when the call started (a settings reload
+    /// meanwhile changes nothing for it), cancelled through `cancel`.
+    pub fn new(
+        caller: Caller,
+        rules: CallerRules,
+        cancel: CancellationToken,
+        span: tracing::Span,
+    ) -> Self {
+        Self {
+            caller: Arc::new(caller),
+            rules: Arc::new(rules),
+            deadline: None,
+            cancel,
+            span,
+        }
+    }
+
+    /// The server's own work: live, never cancelled, no deadline but each request's own.
+    pub fn internal() -> Self {
+        Self::internal_until(CancellationToken::new())
+    }
+
+    /// The server's own work that stops when `cancel` is cancelled (at shutdown, say).
+    pub fn internal_until(cancel: CancellationToken) -> Self {
+        Self::new(
+            Caller {
+                profile: "server".into(),
+                ..Caller::default()
+            },
+            CallerRules::default(),
+            cancel,
+            tracing::Span::none(),
+        )
+    }
+
+    /// The same call, ending by `deadline` at the latest (an earlier deadline stays).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
+        self
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// What applies to the caller (the send guard's integration, overrides, dry run).
+    pub fn rules(&self) -> &CallerRules {
+        &self.rules
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.rules.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Live
+        }
+    }
+
+    /// When the call's work must have ended, if the call has a deadline of its own.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Whether the client cancelled the call or went away.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Resolves when the call is cancelled.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await;
+    }
+
+    /// The call's span: what the call starts elsewhere is traced under it.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_earlier_deadline_stays() {
+        let now = Instant::now();
+        let soon = now + std::time::Duration::from_secs(1);
+        let later = now + std::time::Duration::from_secs(5);
+        let call = Call::internal().with_deadline(soon).with_deadline(later);
+        assert_eq!(call.deadline(), Some(soon));
+    }
+
+    #[test]
+    fn clones_share_the_cancellation_and_the_rules() {
+        let cancel = CancellationToken::new();
+        let rules = CallerRules {
+            dry_run: true,
+            ..CallerRules::default()
+        };
+        let call = Call::new(
+            Caller::default(),
+            rules,
+            cancel.clone(),
+            tracing::Span::none(),
+        );
+        let moved = call.clone();
+        cancel.cancel();
+        assert!(moved.is_cancelled());
+        assert_eq!(moved.mode(), Mode::DryRun);
+        assert_eq!(Call::internal().mode(), Mode::Live);
+    }
+}
