@@ -20,33 +20,36 @@
 //! is why a handle may offer it again to the next incarnation when the actor dies.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backoff::ExponentialBackoff;
-use backoff::backoff::Backoff;
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::Instrument;
-use url::Url;
 
+mod attempt;
+mod lane;
 mod policy;
+mod transport;
 
-use policy::{AttemptOutcome, Budget, Decision, GiveUpReason, RetryReason};
+use attempt::attempt;
+pub use attempt::upstream_error;
+pub(crate) use lane::Lane;
+use lane::LaneParts;
+pub use transport::Transport;
 
 use super::auth::{AuthHandle, Credential};
 use super::{Slot, ask};
 use crate::call::{Call, Mode};
 use crate::error::CallError;
-use crate::secret::Secret;
 use crate::shared::RateBudget;
 use crate::sunco::endpoints::{Endpoint, HttpRequest, PlannedRequest, RetryClass};
-use crate::sunco::wire::ErrorBody;
-use crate::telemetry::{Metrics, context_headers, kv};
+use crate::telemetry::Metrics;
 
 /// The knobs of admission and retry. Defaults suit one app key against Sunshine Conversations.
 #[derive(Debug, Clone)]
@@ -126,7 +129,8 @@ type Reply = oneshot::Sender<Result<UpstreamResponse, CallError>>;
 pub struct Job {
     req: Arc<HttpRequest>,
     deadline: Instant,
-    budget: Duration,
+    /// How long the call was given in all (for the deadline's message).
+    timeout: Duration,
     reply: Reply,
     attempts: u32,
     reauthed: bool,
@@ -144,7 +148,7 @@ impl Job {
     fn deadline_error(&self, why: impl Into<String>, retry_after: Duration) -> CallError {
         CallError::Deadline {
             operation: self.req.operation,
-            deadline: self.budget,
+            deadline: self.timeout,
             why: why.into(),
             retry_after,
         }
@@ -168,115 +172,6 @@ pub enum DispatchMsg {
     Finished,
     Pump,
     Stats(oneshot::Sender<DispatchStats>),
-}
-
-/// The HTTP client. Constructed here and nowhere else.
-#[derive(Clone)]
-pub struct Transport {
-    client: reqwest::Client,
-    base: Arc<str>,
-    host: Arc<str>,
-    port: u16,
-}
-
-enum AttemptError {
-    /// The connection was never made: the upstream did not see the request.
-    NotSent(String),
-    /// The request may have reached the upstream but no answer came in time.
-    Timeout,
-    /// The connection broke after the request was written.
-    Broken(String),
-}
-
-impl Transport {
-    pub fn new(base: &Url) -> Result<Self, CallError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("zendesk-messaging-mcp/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            // Redirects are answers to report, not to follow with the credential attached.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| CallError::Internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self {
-            client,
-            base: base.as_str().trim_end_matches('/').into(),
-            host: base.host_str().unwrap_or_default().into(),
-            port: base.port_or_known_default().unwrap_or(443),
-        })
-    }
-
-    async fn send(
-        &self,
-        req: &HttpRequest,
-        auth: &Secret,
-        timeout: Duration,
-        trace: Vec<(String, String)>,
-    ) -> Result<(u16, Option<Duration>, Bytes), AttemptError> {
-        let mut url = format!("{}{}", self.base, req.path);
-        if !req.query.is_empty() {
-            url.push('?');
-            url.push_str(&encode_query(&req.query));
-        }
-        let mut authorization = reqwest::header::HeaderValue::from_str(auth.expose())
-            .map_err(|_| AttemptError::NotSent("the credential is not a valid header".into()))?;
-        // Keeps the credential out of any Debug output of the request.
-        authorization.set_sensitive(true);
-        let mut builder = self
-            .client
-            .request(req.method.clone(), url)
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .timeout(timeout);
-        for (name, value) in trace {
-            builder = builder.header(name, value);
-        }
-        if let Some(body) = &req.body {
-            builder = builder.json(body);
-        }
-        let response = builder.send().await.map_err(classify)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
-        let body = response.bytes().await.map_err(classify)?;
-        Ok((status, retry_after, body))
-    }
-}
-
-fn classify(e: reqwest::Error) -> AttemptError {
-    if e.is_connect() {
-        AttemptError::NotSent(without_url(&e))
-    } else if e.is_timeout() {
-        AttemptError::Timeout
-    } else {
-        AttemptError::Broken(without_url(&e))
-    }
-}
-
-/// The error text without the URL (ids of the caller's data stay out of messages and logs).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(&format!(" ({url})"), "");
-        msg = msg.replace(url.as_str(), "upstream");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
-}
-
-fn encode_query(pairs: &[(String, String)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
 }
 
 #[derive(Clone)]
@@ -484,308 +379,6 @@ impl Actor for Dispatcher {
     }
 }
 
-/// What the callers and the actor share: the in-flight count under one cap, the jobs the actor
-/// holds, the attempts started, and what a caller needs to start an attempt itself (set when
-/// the actor first starts).
-#[derive(Default)]
-pub(crate) struct Lane {
-    in_flight: AtomicUsize,
-    queued: AtomicUsize,
-    attempts: AtomicU64,
-    parts: OnceLock<LaneParts>,
-}
-
-/// What an attempt needs besides its job and the handle.
-struct LaneParts {
-    budget: Arc<dyn RateBudget>,
-    transport: Transport,
-    auth: AuthHandle,
-    limits: DispatchLimits,
-    metrics: Arc<Metrics>,
-}
-
-impl Lane {
-    /// Takes an in-flight slot if fewer than `max` are taken.
-    fn enter(&self, max: usize) -> bool {
-        self.in_flight
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    /// Gives back a slot [`Self::enter`] took.
-    fn leave(&self) {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// The `status` attribute of an attempt: the HTTP status, or what went wrong before one came.
-fn status_label(outcome: &Result<(u16, Option<Duration>, Bytes), AttemptError>) -> String {
-    match outcome {
-        Ok((status, _, _)) => status.to_string(),
-        Err(AttemptError::NotSent(_)) => "connect_error".into(),
-        Err(AttemptError::Timeout) => "timeout".into(),
-        Err(AttemptError::Broken(_)) => "broken".into(),
-    }
-}
-
-async fn attempt(mut job: Job, me: DispatcherHandle) {
-    // Set when the actor first started, before any attempt could be admitted.
-    let Some(LaneParts {
-        transport,
-        auth,
-        limits,
-        metrics,
-        ..
-    }) = me.lane.parts.get()
-    else {
-        me.lane.leave();
-        return; // dropped unanswered: the caller offers the job to the actor
-    };
-    job.attempts += 1;
-    let credential = match job.credential.take() {
-        Some(c) => c,
-        None => match auth.credential(job.deadline).await {
-            Ok(c) => c,
-            Err(e) => return finish(job, Err(e), &me).await,
-        },
-    };
-    let remaining = job.deadline.saturating_duration_since(Instant::now());
-    let template = job.req.template();
-    let span = tracing::info_span!(
-        parent: &job.span,
-        "sunco.http",
-        otel.name = %format!("{} {template}", job.req.method),
-        otel.kind = "client",
-        http.request.method = %job.req.method,
-        server.address = %transport.host,
-        server.port = i64::from(transport.port),
-        url.template = %template,
-        sunco.operation = job.req.operation,
-        http.request.resend_count = i64::from(job.attempts) - 1,
-        http.response.status_code = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    );
-    let started = Instant::now();
-    let trace = context_headers(&span);
-    let outcome = transport
-        .send(&job.req, &credential.header, remaining, trace)
-        .instrument(span.clone())
-        .await;
-    let status = status_label(&outcome);
-    match &outcome {
-        Ok((code, _, _)) => {
-            span.record("http.response.status_code", i64::from(*code));
-            if *code >= 400 {
-                span.record("error.type", status.as_str());
-            }
-        }
-        Err(_) => {
-            span.record("error.type", status.as_str());
-        }
-    }
-    let attrs = [
-        kv("operation", job.req.operation),
-        kv("status", status.clone()),
-    ];
-    metrics.upstream_requests.add(1, &attrs);
-    metrics
-        .upstream_duration
-        .record(started.elapsed().as_secs_f64(), &attrs);
-    drop(span);
-    let op = job.req.operation;
-    let (attempt, why, body) = match outcome {
-        Ok((status, retry_after, body)) => (
-            AttemptOutcome::Status {
-                status,
-                retry_after,
-            },
-            format!("the upstream answered {status}"),
-            body,
-        ),
-        Err(AttemptError::NotSent(reason)) => (
-            AttemptOutcome::NotSent,
-            format!("cannot connect: {reason}"),
-            Bytes::new(),
-        ),
-        Err(AttemptError::Timeout) => (
-            AttemptOutcome::Timeout,
-            "no answer before the deadline".to_owned(),
-            Bytes::new(),
-        ),
-        Err(AttemptError::Broken(reason)) => (
-            AttemptOutcome::Broken,
-            format!("the connection broke: {reason}"),
-            Bytes::new(),
-        ),
-    };
-    let budget = Budget {
-        attempt: job.attempts,
-        max_attempts: limits.max_attempts,
-        remaining: job.deadline.saturating_duration_since(Instant::now()),
-        reauthenticated: job.reauthed,
-    };
-    let backoff = &mut job.backoff;
-    let decision = policy::decide(job.req.retry, attempt, budget, || {
-        backoff.next_backoff().unwrap_or(limits.max_backoff)
-    });
-    if let AttemptOutcome::Status {
-        status: 429,
-        retry_after,
-    } = attempt
-    {
-        metrics.throttled.add(1, &[kv("operation", op)]);
-        tracing::info!(
-            parent: &job.span,
-            retry_after_ms = retry_after.map(|d| d.as_millis() as i64),
-            attempt = i64::from(job.attempts),
-            "throttled by the upstream (429)"
-        );
-    }
-    let status = match attempt {
-        AttemptOutcome::Status { status, .. } => status,
-        _ => 0,
-    };
-    let (delay, reason) = match decision {
-        Decision::Answer if (200..300).contains(&status) => {
-            return finish(job, Ok(UpstreamResponse { status, body }), &me).await;
-        }
-        Decision::Answer => {
-            return finish(job, Err(upstream_error(op, status, &body)), &me).await;
-        }
-        Decision::OutcomeUnknown => {
-            let reason = match attempt {
-                AttemptOutcome::Status { .. } => why,
-                _ => "the connection closed or timed out after the request was sent".to_owned(),
-            };
-            let err = CallError::OutcomeUnknown {
-                operation: op,
-                reason,
-            };
-            return finish(job, Err(err), &me).await;
-        }
-        Decision::Reauthenticate => {
-            job.reauthed = true;
-            match auth
-                .after_rejection(credential.generation, job.deadline)
-                .await
-            {
-                Ok(fresh) => {
-                    job.credential = Some(fresh);
-                    (Duration::ZERO, RetryReason::Reauthenticated)
-                }
-                Err(_) => {
-                    return finish(job, Err(upstream_error(op, status, &body)), &me).await;
-                }
-            }
-        }
-        Decision::Retry { after, reason } => (after, reason),
-        Decision::GiveUp {
-            reason: give_up,
-            after,
-            ..
-        } => {
-            let wait = after.max(Duration::from_secs(1));
-            let err = match give_up {
-                GiveUpReason::Throttled => CallError::RateLimited {
-                    operation: op,
-                    retry_after: wait,
-                },
-                GiveUpReason::Deadline => job.deadline_error(format!("last attempt: {why}"), wait),
-                GiveUpReason::Attempts => CallError::Unreachable {
-                    operation: op,
-                    reason: format!("{} attempts failed; last: {why}", job.attempts),
-                },
-                GiveUpReason::Unauthorized => {
-                    let reason = match upstream_error(op, status, &body) {
-                        CallError::Upstream { code, title, .. } => format!("{code}: {title}"),
-                        other => other.to_string(),
-                    };
-                    CallError::Unauthorized {
-                        operation: op,
-                        reason,
-                    }
-                }
-            };
-            return finish(job, Err(err), &me).await;
-        }
-    };
-    let throttled = reason == RetryReason::Throttled;
-    let retry_after = match attempt {
-        AttemptOutcome::Status { retry_after, .. } if throttled => retry_after,
-        _ => None,
-    };
-    metrics
-        .retries
-        .add(1, &[kv("operation", op), kv("reason", reason.as_str())]);
-    metrics
-        .backoff
-        .add(delay.as_secs_f64(), &[kv("reason", reason.as_str())]);
-    tracing::info!(
-        parent: &job.span,
-        attempt = i64::from(job.attempts),
-        delay_ms = delay.as_millis() as i64,
-        reason = reason.as_str(),
-        why = %why,
-        "retrying"
-    );
-    let deadline = job.deadline;
-    me.lane.leave();
-    let msg = DispatchMsg::Retry {
-        job,
-        delay,
-        throttled,
-        retry_after,
-    };
-    // If no incarnation takes the job before its deadline, it is dropped unanswered and the
-    // caller's handle reports the deadline; the job was in a safe-to-send state.
-    let _ = me.slot.send(msg, deadline).await;
-}
-
-/// Answers the job and ends its attempt: the slot is given back, a success raises the send
-/// rate, and the actor hears of it only when calls are waiting for the slot.
-async fn finish(job: Job, result: Result<UpstreamResponse, CallError>, me: &DispatcherHandle) {
-    let ok = result.is_ok();
-    job.answer(result);
-    me.lane.leave();
-    if let Some(LaneParts {
-        budget, metrics, ..
-    }) = me.lane.parts.get()
-    {
-        if ok && let Err(e) = budget.succeeded().await {
-            tracing::debug!("cannot tell the rate budget about a success: {e}");
-        }
-        metrics
-            .in_flight
-            .record(me.lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
-        metrics.send_rate.record(budget.rate(), &[]);
-    }
-    if me.lane.queued.load(Ordering::SeqCst) > 0 {
-        let _ = me
-            .slot
-            .send(
-                DispatchMsg::Finished,
-                Instant::now() + Duration::from_secs(1),
-            )
-            .await;
-    }
-}
-
-/// Reads the API's error body into a [`CallError::Upstream`].
-pub fn upstream_error(operation: &'static str, status: u16, body: &[u8]) -> CallError {
-    let (code, title) = match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(b) if !b.errors.is_empty() => (b.errors[0].code.clone(), b.errors[0].title.clone()),
-        _ => (format!("http_{status}"), "no error body".to_owned()),
-    };
-    CallError::Upstream {
-        operation,
-        status,
-        code,
-        title,
-    }
-}
-
 /// How the rest of the server calls the upstream.
 #[derive(Clone)]
 pub struct DispatcherHandle {
@@ -875,11 +468,11 @@ impl DispatcherHandle {
         let now = Instant::now();
         let deadline =
             call_deadline.map_or(now + self.deadline(), |d| d.min(now + self.deadline()));
-        let budget = deadline.saturating_duration_since(now);
+        let timeout = deadline.saturating_duration_since(now);
         let job = |reply| Job {
             req: req.clone(),
             deadline,
-            budget,
+            timeout,
             reply,
             attempts: 0,
             reauthed: false,
@@ -892,7 +485,7 @@ impl DispatcherHandle {
         let until = deadline + Duration::from_secs(2);
         let unavailable = |reason: String| CallError::Deadline {
             operation: req.operation,
-            deadline: budget,
+            deadline: timeout,
             why: format!("dispatcher: {reason}"),
             retry_after: Duration::from_secs(1),
         };
@@ -911,33 +504,6 @@ impl DispatcherHandle {
             Err(CallError::Unavailable { reason, .. }) => Err(unavailable(reason)),
             Err(e) => Err(e),
         }
-    }
-
-    /// The express lane: when no call waits in the actor, an in-flight slot is free and the
-    /// budget gives a permit at once, the slot and the permit are taken for the caller to
-    /// start the attempt itself.
-    fn express(&self) -> bool {
-        let lane = &self.lane;
-        let Some(parts) = lane.parts.get() else {
-            return false;
-        };
-        // A stopped dispatcher (shut down, or between incarnations) takes no calls this way.
-        if self.slot.current().is_none()
-            || lane.queued.load(Ordering::SeqCst) > 0
-            || !lane.enter(parts.limits.max_in_flight)
-        {
-            return false;
-        }
-        if !parts.budget.try_take() {
-            lane.leave();
-            return false;
-        }
-        lane.attempts.fetch_add(1, Ordering::Relaxed);
-        parts
-            .metrics
-            .in_flight
-            .record(lane.in_flight.load(Ordering::Relaxed) as u64, &[]);
-        true
     }
 
     /// Sends `endpoint` for `call` and decodes the answer's JSON.

@@ -11,7 +11,7 @@
 //!   idempotent writes; for a create or a send the upstream may have acted, so the outcome is
 //!   unknown and nothing is repeated;
 //! - a connection never made: retry anything (the upstream never saw it);
-//! - a retry that would pass the call's deadline or its attempt budget gives up instead.
+//! - a retry that would pass the call's deadline or its allowed attempts gives up instead.
 
 use std::time::Duration;
 
@@ -57,11 +57,11 @@ impl RetryReason {
 /// Why a call stops being retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GiveUpReason {
-    /// Still throttled when the deadline or the attempt budget ran out.
+    /// Still throttled when the deadline passed or the attempts ran out.
     Throttled,
     /// The next attempt would start after the call's deadline.
     Deadline,
-    /// The attempt budget is spent.
+    /// Every allowed attempt was made.
     Attempts,
     /// Refused again right after a fresh credential.
     Unauthorized,
@@ -89,15 +89,16 @@ pub enum Decision {
     OutcomeUnknown,
 }
 
-/// What the decision may draw on besides the attempt itself.
+/// What the call has left for another attempt: attempts and time (what the decision may draw
+/// on besides the attempt itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budget {
+pub struct Remaining {
     /// The attempt just made (1 for the first).
     pub attempt: u32,
     /// Attempts allowed in all.
     pub max_attempts: u32,
     /// Time left before the call's deadline.
-    pub remaining: Duration,
+    pub time: Duration,
     /// Whether this call has already re-authenticated once.
     pub reauthenticated: bool,
 }
@@ -107,12 +108,12 @@ pub struct Budget {
 pub fn decide(
     class: RetryClass,
     outcome: AttemptOutcome,
-    budget: Budget,
+    left: Remaining,
     backoff: impl FnOnce() -> Duration,
 ) -> Decision {
     let safe_to_repeat = class != RetryClass::NonIdempotent;
     let retry = |after: Duration, reason: RetryReason| {
-        if after >= budget.remaining {
+        if after >= left.time {
             let give_up = match reason {
                 RetryReason::Throttled => GiveUpReason::Throttled,
                 _ => GiveUpReason::Deadline,
@@ -122,7 +123,7 @@ pub fn decide(
                 last: reason,
                 after,
             }
-        } else if budget.attempt >= budget.max_attempts {
+        } else if left.attempt >= left.max_attempts {
             let give_up = match reason {
                 RetryReason::Throttled => GiveUpReason::Throttled,
                 _ => GiveUpReason::Attempts,
@@ -141,12 +142,12 @@ pub fn decide(
             status: 429,
             retry_after,
         } => retry(retry_after.unwrap_or_else(backoff), RetryReason::Throttled),
-        AttemptOutcome::Status { status: 401, .. } if budget.reauthenticated => Decision::GiveUp {
+        AttemptOutcome::Status { status: 401, .. } if left.reauthenticated => Decision::GiveUp {
             reason: GiveUpReason::Unauthorized,
             last: RetryReason::Reauthenticated,
             after: Duration::ZERO,
         },
-        // A fresh credential is one more attempt: within the budget like any other.
+        // A fresh credential is one more attempt: within the attempts allowed like any other.
         AttemptOutcome::Status { status: 401, .. } => {
             match retry(Duration::ZERO, RetryReason::Reauthenticated) {
                 Decision::Retry { .. } => Decision::Reauthenticate,
@@ -178,11 +179,11 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
-    fn budget(attempt: u32) -> Budget {
-        Budget {
+    fn left(attempt: u32) -> Remaining {
+        Remaining {
             attempt,
             max_attempts: 4,
-            remaining: 30 * S,
+            time: 30 * S,
             reauthenticated: false,
         }
     }
@@ -202,55 +203,55 @@ mod tests {
             last,
             after,
         };
-        let late = Budget {
-            remaining: S / 2,
-            ..budget(1)
+        let late = Remaining {
+            time: S / 2,
+            ..left(1)
         };
-        let reauthed = Budget {
+        let reauthed = Remaining {
             reauthenticated: true,
-            ..budget(2)
+            ..left(2)
         };
         let wait_5 = Status {
             status: 429,
             retry_after: Some(5 * S),
         };
         #[rustfmt::skip]
-        let table: &[(RetryClass, AttemptOutcome, Budget, Decision)] = &[
+        let table: &[(RetryClass, AttemptOutcome, Remaining, Decision)] = &[
             // Answers.
-            (Read, status(200), budget(1), Answer),
-            (NonIdempotent, status(201), budget(1), Answer),
-            (NonIdempotent, status(404), budget(1), Answer),
-            (Read, status(400), budget(1), Answer),
-            // 429: wait as told, else back off; never past the deadline or the budget.
-            (NonIdempotent, wait_5, budget(1), retry(5 * S, RetryReason::Throttled)),
-            (Read, status(429), budget(1), retry(S, RetryReason::Throttled)),
-            (Read, wait_5, Budget { remaining: 4 * S, ..budget(1) }, give_up(GiveUpReason::Throttled, RetryReason::Throttled, 5 * S)),
-            (Read, status(429), budget(4), give_up(GiveUpReason::Throttled, RetryReason::Throttled, S)),
+            (Read, status(200), left(1), Answer),
+            (NonIdempotent, status(201), left(1), Answer),
+            (NonIdempotent, status(404), left(1), Answer),
+            (Read, status(400), left(1), Answer),
+            // 429: wait as told, else back off; never past the deadline or the attempts allowed.
+            (NonIdempotent, wait_5, left(1), retry(5 * S, RetryReason::Throttled)),
+            (Read, status(429), left(1), retry(S, RetryReason::Throttled)),
+            (Read, wait_5, Remaining { time: 4 * S, ..left(1) }, give_up(GiveUpReason::Throttled, RetryReason::Throttled, 5 * S)),
+            (Read, status(429), left(4), give_up(GiveUpReason::Throttled, RetryReason::Throttled, S)),
             // 401: once with a fresh credential, then unauthorized.
-            (NonIdempotent, status(401), budget(1), Reauthenticate),
+            (NonIdempotent, status(401), left(1), Reauthenticate),
             (Read, status(401), reauthed, give_up(GiveUpReason::Unauthorized, RetryReason::Reauthenticated, Duration::ZERO)),
-            (Read, status(401), budget(4), give_up(GiveUpReason::Attempts, RetryReason::Reauthenticated, Duration::ZERO)),
-            (Read, status(401), Budget { remaining: Duration::ZERO, ..budget(1) }, give_up(GiveUpReason::Deadline, RetryReason::Reauthenticated, Duration::ZERO)),
+            (Read, status(401), left(4), give_up(GiveUpReason::Attempts, RetryReason::Reauthenticated, Duration::ZERO)),
+            (Read, status(401), Remaining { time: Duration::ZERO, ..left(1) }, give_up(GiveUpReason::Deadline, RetryReason::Reauthenticated, Duration::ZERO)),
             // 5xx: repeat what is safe to repeat; a create or send may have been stored.
-            (Read, status(503), budget(1), retry(S, RetryReason::Failure)),
-            (Idempotent, status(500), budget(2), retry(S, RetryReason::Failure)),
-            (NonIdempotent, status(503), budget(1), OutcomeUnknown),
-            (Read, status(502), budget(4), give_up(GiveUpReason::Attempts, RetryReason::Failure, S)),
+            (Read, status(503), left(1), retry(S, RetryReason::Failure)),
+            (Idempotent, status(500), left(2), retry(S, RetryReason::Failure)),
+            (NonIdempotent, status(503), left(1), OutcomeUnknown),
+            (Read, status(502), left(4), give_up(GiveUpReason::Attempts, RetryReason::Failure, S)),
             (Read, status(500), late, give_up(GiveUpReason::Deadline, RetryReason::Failure, S)),
             // Timeouts and broken connections: the same.
-            (Read, Timeout, budget(1), retry(S, RetryReason::Failure)),
-            (NonIdempotent, Timeout, budget(1), OutcomeUnknown),
-            (NonIdempotent, Broken, budget(1), OutcomeUnknown),
-            (Idempotent, Broken, budget(1), retry(S, RetryReason::Failure)),
+            (Read, Timeout, left(1), retry(S, RetryReason::Failure)),
+            (NonIdempotent, Timeout, left(1), OutcomeUnknown),
+            (NonIdempotent, Broken, left(1), OutcomeUnknown),
+            (Idempotent, Broken, left(1), retry(S, RetryReason::Failure)),
             // Never sent: safe for every class.
-            (NonIdempotent, NotSent, budget(1), retry(S, RetryReason::Failure)),
-            (NonIdempotent, NotSent, budget(4), give_up(GiveUpReason::Attempts, RetryReason::Failure, S)),
+            (NonIdempotent, NotSent, left(1), retry(S, RetryReason::Failure)),
+            (NonIdempotent, NotSent, left(4), give_up(GiveUpReason::Attempts, RetryReason::Failure, S)),
         ];
-        for (class, outcome, budget, expected) in table {
+        for (class, outcome, left, expected) in table {
             assert_eq!(
-                decide(*class, *outcome, *budget, || S),
+                decide(*class, *outcome, *left, || S),
                 *expected,
-                "{class:?} {outcome:?} {budget:?}"
+                "{class:?} {outcome:?} {left:?}"
             );
         }
     }
