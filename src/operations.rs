@@ -20,7 +20,6 @@ pub mod conversations;
 pub mod credentials;
 pub mod delivery;
 pub mod messages;
-pub mod remediation;
 pub mod sends;
 pub mod switchboard;
 pub mod webhooks;

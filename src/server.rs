@@ -14,27 +14,23 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod door;
 mod health;
-mod negotiate;
 mod simulator;
-mod stateless;
 mod webhook;
 
 pub use simulator::{
     SIMULATOR_WEBHOOK_SECRET, WithSimulator, serve_with_simulator, simulator_config,
 };
 
-use crate::access::{AccessPolicy, Refusal};
+use crate::access::AccessPolicy;
 use crate::actors::{ActorKind, Actors, SupervisorSettings};
 use crate::config::Config;
 use crate::error::{CallError, ErrorClass};
-use crate::mcp::ZendeskMcp;
 use crate::operations::Operations;
 use crate::operations::credentials::CredentialVerdict;
 use crate::secret::Secret;
@@ -63,47 +59,6 @@ pub const MCP_CONCURRENCY: usize = 64;
 /// How long a `/mcp` POST waits for a turn by default before it is refused as busy.
 pub const MCP_TURN_WAIT: Duration = Duration::from_secs(5);
 
-/// The turns `/mcp` POSTs take, and how long one waits for its turn.
-#[derive(Clone)]
-struct Turns {
-    permits: Arc<tokio::sync::Semaphore>,
-    concurrency: usize,
-    wait: Duration,
-}
-
-/// Holds each `/mcp` POST until fewer than the configured number are being handled; past the
-/// wait, 503 `busy` with `Retry-After`, nothing started. A GET (a session's event stream, open
-/// for as long as the session) takes no turn.
-async fn bound_concurrency(
-    State(turns): State<Turns>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if req.method() != axum::http::Method::POST {
-        return next.run(req).await;
-    }
-    match tokio::time::timeout(turns.wait, turns.permits.acquire()).await {
-        Ok(_turn) => next.run(req).await,
-        // No turn in time: refused at once, nothing started, rather than queued without bound.
-        Err(_) => {
-            let mut r = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorClass::Busy,
-                format!(
-                    "the server is handling {} requests and none finished within {} ms; retry after 1 s",
-                    turns.concurrency,
-                    turns.wait.as_millis()
-                ),
-            );
-            r.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
-            r
-        }
-    }
-}
-
 /// How often the settings files are looked at for a change.
 const RELOAD_POLL: Duration = Duration::from_secs(1);
 
@@ -114,7 +69,7 @@ pub struct AppState {
     operations: Arc<Operations>,
     live: Arc<crate::live::Live>,
     /// Who opened each MCP session (with tokens): a session is answered only for its owner.
-    session_owners: moka::future::Cache<String, String>,
+    session_owners: door::SessionOwners,
     telemetry: Arc<crate::telemetry::Telemetry>,
     app_id: Arc<str>,
     webhook_secret: Option<Secret>,
@@ -173,67 +128,11 @@ impl Default for HttpOptions {
 
 /// The router with every route.
 pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: u16) -> Router {
-    let operations = state.operations.clone();
-    let live = state.live.clone();
-    let hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(http.allowed_hosts.iter().cloned())
-        .collect();
-    let allowed = negotiate::AllowedHosts::new(&hosts);
-    let stateless = http.serve_mcp.then(|| {
-        Arc::new(stateless::StatelessCalls::new(
-            operations.clone(),
-            live.clone(),
-            allowed.clone(),
-        ))
-    });
-    let origins = ["localhost", "127.0.0.1", "[::1]"]
-        .into_iter()
-        .map(|h| format!("http://{h}:{port}"))
-        .chain(http.allowed_origins.iter().cloned());
-    let mut config = StreamableHttpServerConfig::default()
-        .with_sse_keep_alive(Some(Duration::from_secs(15)))
-        // Stateless (2026-07-28) calls that need no stream get a plain JSON answer.
-        .with_json_response(true)
-        .with_allowed_hosts(hosts)
-        .with_allowed_origins(origins)
-        .enforce_origin_validation()
-        .with_max_request_body_bytes(http.max_body)
-        .with_cancellation_token(ct.child_token());
-    // With a shared store, a session started on another replica is restored here.
-    config.session_store = state.actors.stores.sessions();
-    let mcp: StreamableHttpService<ZendeskMcp, LocalSessionManager> = StreamableHttpService::new(
-        move || Ok(ZendeskMcp::new(operations.clone(), live.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let mcp = Router::new()
-        .nest_service("/mcp", SharedMcp(Arc::new(mcp)))
-        .layer(axum::middleware::from_fn_with_state(
-            negotiate::Negotiation {
-                body_limit: http.max_body,
-                stateless,
-            },
-            negotiate::negotiate,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            allowed,
-            negotiate::explain_refusal,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            authenticate,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Turns {
-                permits: Arc::new(tokio::sync::Semaphore::new(http.mcp_concurrency.max(1))),
-                concurrency: http.mcp_concurrency.max(1),
-                wait: http.mcp_turn_wait,
-            },
-            bound_concurrency,
-        ));
-    let mcp = if http.serve_mcp { mcp } else { Router::new() };
+    let mcp = if http.serve_mcp {
+        door::mcp_route(&state, ct.child_token(), http, port)
+    } else {
+        Router::new()
+    };
     let rest = Router::new()
         .route(
             WEBHOOK_PATH,
@@ -258,31 +157,6 @@ pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: 
         .merge(rest)
         .layer(axum::middleware::from_fn(trace_http))
         .with_state(state)
-}
-
-/// rmcp's Streamable HTTP service behind one `Arc`. The router's layers clone the service they
-/// wrap for every request (and a clone of a layer clones what it wraps, so a request clones the
-/// innermost service once per layer above it), and a clone of rmcp's service copies its
-/// configuration; behind an `Arc` each of those clones is a count increment.
-#[derive(Clone)]
-struct SharedMcp(Arc<StreamableHttpService<ZendeskMcp, LocalSessionManager>>);
-
-impl tower::Service<axum::extract::Request> for SharedMcp {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = futures::future::BoxFuture<'static, Result<Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
-        let service = self.0.clone();
-        Box::pin(async move { Ok(service.handle(req).await.map(axum::body::Body::new)) })
-    }
 }
 
 /// Every route but `/mcp` answers errors as `{"error": class, "message": …}`, those the HTTP
@@ -379,163 +253,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Bearer-token check on `/mcp`: 401 with `WWW-Authenticate` for a missing or wrong token, 429
-/// past the token's rate; otherwise the caller's profile goes along with the request.
-async fn authenticate(
-    State(state): State<AppState>,
-    mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let header = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let access = state.live.get().access.clone();
-    match access
-        .authenticate(header.as_deref(), &*state.actors.stores.inbound)
-        .await
-    {
-        Ok(Some(profile)) => {
-            // An OAuth caller beyond its scopes is told at the HTTP level, as the MCP
-            // authorization section asks: 403 with the scope it needs.
-            if let (Some(rs), Some(_)) = (&access.resource_server, &profile.oauth) {
-                let (parts, body) = req.into_parts();
-                let bytes = match axum::body::to_bytes(body, MAX_SCOPE_PEEK).await {
-                    Ok(b) => b,
-                    Err(_) => {
-                        return problem(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            ErrorClass::InvalidArgument,
-                            "the request body is too large",
-                        );
-                    }
-                };
-                if let Some((tool, scopes)) = beyond_scopes(&access, &profile, &bytes) {
-                    let oauth = profile.oauth.as_ref();
-                    tracing::warn!(
-                        target: "audit",
-                        tool = %tool,
-                        profile = %profile.name,
-                        outcome = "insufficient_scope",
-                        subject = oauth.and_then(|o| o.subject.as_deref()),
-                        client_id = oauth.and_then(|o| o.client_id.as_deref()),
-                        "refused"
-                    );
-                    let mut r = problem(
-                        StatusCode::FORBIDDEN,
-                        ErrorClass::Forbidden,
-                        format!(
-                            "the access token's scopes do not grant {tool}: it needs {}",
-                            scopes.join(" or ")
-                        ),
-                    );
-                    let challenge =
-                        rs.challenge(Some("insufficient_scope"), Some(&scopes.join(" ")));
-                    if let Ok(v) = axum::http::HeaderValue::from_str(&challenge) {
-                        r.headers_mut()
-                            .insert(axum::http::header::WWW_AUTHENTICATE, v);
-                    }
-                    return r;
-                }
-                req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-            }
-            // A session answers only the caller that opened it (MCP security guidance: bind
-            // sessions to the user), checked before anything runs.
-            let principal = profile.principal();
-            let session = req
-                .headers()
-                .get("mcp-session-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            if let Some(id) = &session {
-                match state.session_owners.get(id).await {
-                    Some(owner) if owner != principal => {
-                        tracing::warn!(target: "audit", profile = %profile.name, outcome = "forbidden", "refused a request in another caller's session");
-                        return problem(
-                            StatusCode::FORBIDDEN,
-                            ErrorClass::Forbidden,
-                            "this MCP session was opened by another caller: open a session of your own (initialize without Mcp-Session-Id)",
-                        );
-                    }
-                    Some(_) => {}
-                    // A session this replica has not seen (restored from the shared store):
-                    // its first caller owns it here.
-                    None => {
-                        state
-                            .session_owners
-                            .insert(id.clone(), principal.clone())
-                            .await
-                    }
-                }
-            }
-            req.extensions_mut().insert(profile);
-            let response = next.run(req).await;
-            if session.is_none()
-                && let Some(id) = response
-                    .headers()
-                    .get("mcp-session-id")
-                    .and_then(|v| v.to_str().ok())
-            {
-                state.session_owners.insert(id.to_owned(), principal).await;
-            }
-            response
-        }
-        Ok(None) => next.run(req).await,
-        Err(refusal @ (Refusal::Unauthenticated | Refusal::InvalidToken(_))) => {
-            let why = match &refusal {
-                Refusal::InvalidToken(why) => why.clone(),
-                _ => "a valid bearer token is required: send Authorization: Bearer <token>"
-                    .to_owned(),
-            };
-            tracing::warn!(target: "audit", outcome = "unauthenticated", reason = %why, "refused a /mcp request without a valid bearer token");
-            let mut r = problem(StatusCode::UNAUTHORIZED, ErrorClass::Unauthorized, why);
-            // With OAuth, the challenge says where to learn how to get a token (RFC 9728 §5.1).
-            let presented = header.is_some();
-            let challenge = match &access.resource_server {
-                Some(rs) => rs.challenge(presented.then_some("invalid_token"), None),
-                None => {
-                    "Bearer realm=\"zendesk-messaging-mcp\", error=\"invalid_token\"".to_owned()
-                }
-            };
-            if let Ok(v) = axum::http::HeaderValue::from_str(&challenge) {
-                r.headers_mut()
-                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
-            }
-            r
-        }
-        Err(Refusal::VerifierUnavailable(why)) => {
-            // The server's fault, not the caller's: 503, and the details only in the log.
-            tracing::error!(reason = %why, "cannot verify access tokens: the authorization server's metadata or keys are unavailable");
-            let mut r = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorClass::Unavailable,
-                "the server cannot verify access tokens right now (its authorization server's keys are unavailable); retry in a moment",
-            );
-            r.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
-            );
-            r
-        }
-        Err(Refusal::RateLimited(wait)) => {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            tracing::warn!(target: "audit", outcome = "rate_limited", retry_after_secs = secs, "refused a /mcp request past its caller's rate limit");
-            let mut r = problem(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorClass::RateLimited,
-                format!(
-                    "this caller's request rate is exceeded (its token's, or its OAuth client's, rate_limit); retry after {secs} s"
-                ),
-            );
-            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-            }
-            r
-        }
-    }
-}
-
 /// The protected-resource metadata (RFC 9728), when `/mcp` is an OAuth resource server.
 async fn protected_resource(State(state): State<AppState>) -> Response {
     match &state.live.get().access.resource_server {
@@ -548,33 +265,12 @@ async fn protected_resource(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The most of a `/mcp` body read to find which tool an OAuth caller calls (the route's own
-/// limit is the same).
-const MAX_SCOPE_PEEK: usize = 1024 * 1024;
-
-/// For a `tools/call` of a tool the caller's scopes do not grant: the tool and the scopes that
-/// would. Anything else (other methods, unknown tools, bodies that are not JSON-RPC) is left to
-/// the MCP layer.
-fn beyond_scopes(
-    access: &AccessPolicy,
-    profile: &crate::access::AccessProfile,
-    body: &[u8],
-) -> Option<(String, Vec<String>)> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    if v.get("method")?.as_str()? != "tools/call" {
-        return None;
-    }
-    let tool = v.get("params")?.get("name")?.as_str()?.to_owned();
-    let read_only = ZendeskMcp::tool_is_read_only(&tool)?;
-    if access.scopes_allow(Some(profile), &tool, read_only) {
-        return None;
-    }
-    let scopes = access.oauth.scopes_for(&tool, read_only);
-    Some((tool, scopes))
-}
-
 /// An error answer of a route other than `/mcp`'s JSON-RPC: `{"error": class, "message": …}`.
-fn problem(status: StatusCode, class: ErrorClass, message: impl Into<String>) -> Response {
+pub(crate) fn problem(
+    status: StatusCode,
+    class: ErrorClass,
+    message: impl Into<String>,
+) -> Response {
     (status, axum::Json(class.body(message))).into_response()
 }
 
@@ -665,10 +361,7 @@ pub async fn serve_with(
         actors: actors.clone(),
         operations: operations.clone(),
         live: live.clone(),
-        session_owners: moka::future::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_idle(Duration::from_secs(24 * 3600))
-            .build(),
+        session_owners: door::SessionOwners::new(),
         telemetry,
         app_id: config.app_id.as_str().into(),
         webhook_secret: config.webhook_secret.clone(),

@@ -1,5 +1,5 @@
 //! The Sunshine Conversations REST surface, as data: wire types, one request type per endpoint,
-//! cursor pagination, path encoding and credentials.
+//! cursor pagination, path encoding, credentials, and what a delivery failure calls for.
 //!
 //! This module owns the *shape* of the upstream API and nothing else: it holds no connection,
 //! runs no actor and never retries. Whoever sends a request (the dispatcher) builds it from an
@@ -13,4 +13,5 @@ pub mod events;
 pub mod ids;
 pub mod paging;
 pub mod path;
+pub mod remediation;
 pub mod wire;

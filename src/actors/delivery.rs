@@ -241,9 +241,9 @@ pub struct DeliveryFailure {
     pub created_at: String,
     pub event_id: String,
     /// What to do about it, for its channel, code and reason (never stored: read from the one
-    /// table in [`crate::operations::remediation`] each time).
+    /// table in [`crate::sunco::remediation`] each time).
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub next_step: Option<crate::operations::remediation::NextStep>,
+    pub next_step: Option<crate::sunco::remediation::NextStep>,
 }
 
 /// What the tracker knows about one message.

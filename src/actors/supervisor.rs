@@ -374,8 +374,9 @@ impl Actors {
         let settings_metrics = metrics.clone();
         let stores = settings.stores.clone();
         // A holder's lease outlasts one upstream attempt (bounded by the call's deadline).
-        let keys = crate::operations::sends::Sends::keys(
-            &stores,
+        let keys = stores.idempotency(
+            crate::shared::KEY_CAPACITY,
+            crate::shared::KEY_RETENTION,
             settings.limits.deadline + Duration::from_secs(5),
         );
         let budget = settings.stores.budget(crate::shared::BudgetShape {

@@ -614,7 +614,7 @@ pub struct DeliveryStatusOut {
     pub failure: Option<DeliveryEvent>,
     /// Present when state is failed: what to do next (action, retryable, advice).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_step: Option<crate::operations::remediation::NextStep>,
+    pub next_step: Option<crate::sunco::remediation::NextStep>,
     /// Every delivery event received for the message, in arrival order.
     pub events: Vec<DeliveryEvent>,
     /// Whether reports can reach the server at all: read it before trusting an empty answer.

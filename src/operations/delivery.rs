@@ -4,7 +4,7 @@ use crate::actors::delivery::{
     DeliveryEvent, DeliveryFailure, DeliveryKind, Tracking, TrackingStatus,
 };
 use crate::error::CallError;
-use crate::operations::remediation::next_step;
+use crate::sunco::remediation::next_step;
 
 use super::Operations;
 
@@ -32,7 +32,7 @@ pub struct DeliveryStatus {
     /// The last failure event, when the state is failed.
     pub failure: Option<DeliveryEvent>,
     /// What to do about the failure.
-    pub next_step: Option<crate::operations::remediation::NextStep>,
+    pub next_step: Option<crate::sunco::remediation::NextStep>,
     pub events: Vec<DeliveryEvent>,
     pub tracking: Tracking,
 }

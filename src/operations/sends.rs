@@ -9,26 +9,19 @@
 //! write; concurrent calls with one key wait for each other.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::actors::{DispatcherHandle, TrackerHandle};
 use crate::call::{Call, Mode};
 use crate::error::CallError;
-use crate::shared::{
-    AcquireError, IdempotencyStore, MemoryIdempotency, SendRecord, SendState, StoreError, Stores,
-};
+use crate::shared::{AcquireError, IdempotencyStore, SendRecord, SendState, StoreError};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
 use crate::sunco::wire::{AuthorType, Message, MessageListResponse, MessagePost};
 
 /// The metadata field that carries an idempotency key upstream.
 pub const KEY_FIELD: &str = "mcp.idempotencyKey";
-/// How long a key's result is remembered.
-pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
-/// Keys remembered at most.
-const MAX_KEYS: u64 = 100_000;
 /// Sends of one key after ambiguous failures, at most.
 const MAX_SENDS: usize = 3;
 
@@ -98,7 +91,7 @@ pub fn check_key(key: &str) -> Result<(), CallError> {
 
 impl Sends {
     /// Sends through `dispatcher`, remembering messages in `tracker`, with the idempotency
-    /// records in `keys` (shared by every replica, or [`Sends::memory_keys`]).
+    /// records in `keys` (shared by every replica, or in memory).
     pub fn new(
         dispatcher: DispatcherHandle,
         tracker: TrackerHandle,
@@ -109,17 +102,6 @@ impl Sends {
             tracker,
             keys,
         }
-    }
-
-    /// The in-memory records: [`MAX_KEYS`] keys for [`RETENTION`].
-    pub fn memory_keys() -> Arc<dyn IdempotencyStore> {
-        Arc::new(MemoryIdempotency::new(MAX_KEYS, RETENTION))
-    }
-
-    /// The records in `stores`, kept for [`RETENTION`] ([`MAX_KEYS`] at most in memory); on
-    /// Redis a holder's lease lapses `lease` after its last renewal.
-    pub fn keys(stores: &Stores, lease: Duration) -> Arc<dyn IdempotencyStore> {
-        stores.idempotency(MAX_KEYS, RETENTION, lease)
     }
 
     /// Posts `body` to `conversation_id`; with `key`, at most once per key.
@@ -386,7 +368,10 @@ mod tests {
         let mut settings = SupervisorSettings::default();
         settings.limits.max_attempts = 2;
         let actors = Actors::start(&config, settings).await.expect("start");
-        let keys = Sends::memory_keys();
+        let keys: Arc<dyn IdempotencyStore> = Arc::new(crate::shared::MemoryIdempotency::new(
+            crate::shared::KEY_CAPACITY,
+            crate::shared::KEY_RETENTION,
+        ));
         let sends = Sends::new(
             actors.dispatcher.clone(),
             actors.tracker.clone(),

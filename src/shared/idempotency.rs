@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// How long a key's result is remembered.
+pub const KEY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Keys remembered at most (in memory).
+pub const KEY_CAPACITY: u64 = 100_000;
+
 /// What has happened to an idempotency key so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendState {

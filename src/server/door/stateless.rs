@@ -36,8 +36,10 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::RoleServer;
 use rmcp::model::{
@@ -52,7 +54,8 @@ use crate::live::Live;
 use crate::mcp::ZendeskMcp;
 use crate::operations::Operations;
 
-use super::negotiate::AllowedHosts;
+use super::hosts::AllowedHosts;
+use super::negotiate::Checked;
 
 /// The protocol revision whose requests carry all they need.
 const STATELESS_VERSION: &str = "2026-07-28";
@@ -60,7 +63,7 @@ const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// The stateless `tools/call` path; see the module docs.
-pub struct StatelessCalls {
+pub(super) struct StatelessCalls {
     ops: Arc<Operations>,
     live: Arc<Live>,
     hosts: AllowedHosts,
@@ -82,7 +85,7 @@ impl std::fmt::Debug for StatelessCalls {
 impl StatelessCalls {
     /// Starts the shared peer (needs a Tokio runtime). `hosts`: the `Host` values `/mcp`
     /// accepts, as given to rmcp's service.
-    pub fn new(ops: Arc<Operations>, live: Arc<Live>, hosts: AllowedHosts) -> Self {
+    pub(super) fn new(ops: Arc<Operations>, live: Arc<Live>, hosts: AllowedHosts) -> Self {
         let (input, quiet) = tokio::io::duplex(64);
         let running = rmcp::service::serve_directly(
             ZendeskMcp::new(ops.clone(), live.clone()),
@@ -100,7 +103,7 @@ impl StatelessCalls {
 
     /// Whether this path takes the request (`parts`, its checked JSON-RPC `message`) and the
     /// client takes a JSON answer; see the module docs.
-    pub fn takes(&self, parts: &Parts, message: &Value, json_answer: bool) -> bool {
+    fn takes(&self, parts: &Parts, message: &Value, json_answer: bool) -> bool {
         let headers = &parts.headers;
         json_answer
             && parts.method == Method::POST
@@ -118,7 +121,7 @@ impl StatelessCalls {
     /// back when the message is not one rmcp's model reads as a tool call (the caller then hands
     /// the request to the service, which says what is wrong). The message is read straight into
     /// rmcp's `tools/call` request type, without first trying it as every other message.
-    pub async fn answer(&self, parts: Parts, mut message: Value) -> Result<Response, Parts> {
+    async fn answer(&self, parts: Parts, mut message: Value) -> Result<Response, Parts> {
         let id = message
             .get_mut("id")
             .map(Value::take)
@@ -141,10 +144,14 @@ impl StatelessCalls {
         context.extensions = std::mem::take(request.extensions_mut());
         context.extensions.insert(parts);
         let service = ZendeskMcp::new(self.ops.clone(), self.live.clone());
+        // A caller that goes away cancels the call (its long work stops sending upstream); the
+        // handler's task still ends what it started, so a write in flight is not cut short.
+        let gone = context.ct.clone().drop_guard();
         let handled = tokio::spawn(
             async move { service.handle_request(request, context).await }.in_current_span(),
         )
         .await;
+        gone.disarm();
         let (message, status) = match handled {
             Ok(Ok(result)) => (ServerJsonRpcMessage::response(result, id), StatusCode::OK),
             Ok(Err(error)) => {
@@ -174,6 +181,25 @@ impl StatelessCalls {
         );
         Ok(response)
     }
+}
+
+/// The layer: a plain stateless tool call, as negotiation [`Checked`] it, is answered here;
+/// anything else goes on to rmcp's service.
+pub(super) async fn answer_plain_calls(
+    State(calls): State<Arc<StatelessCalls>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    if let Some(checked) = parts.extensions.remove::<Checked>()
+        && calls.takes(&parts, &checked.message, checked.json_answer)
+    {
+        match calls.answer(parts, checked.message).await {
+            Ok(response) => return response,
+            Err(given_back) => parts = given_back,
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// The value of header `name` when it is given exactly once, as text.

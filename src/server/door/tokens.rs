@@ -1,0 +1,99 @@
+//! The second layer: the bearer token. A static token or an OAuth access token names the
+//! caller's profile, which goes along with the request (with the access rules it was read
+//! under, so the layers after this one judge by the same rules); a missing or wrong token is
+//! 401 with `WWW-Authenticate`, a caller past its rate 429, and an authorization server that
+//! cannot be read 503.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::access::{AccessPolicy, Refusal};
+use crate::error::ErrorClass;
+use crate::server::{AppState, problem};
+
+/// The access rules a request was authenticated under (a settings reload meanwhile changes
+/// nothing for it).
+#[derive(Clone)]
+pub(super) struct RulesInForce(pub(super) Arc<AccessPolicy>);
+
+pub(super) async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let access = state.live.get().access.clone();
+    match access
+        .authenticate(header.as_deref(), &*state.actors.stores.inbound)
+        .await
+    {
+        Ok(Some(profile)) => {
+            req.extensions_mut().insert(profile);
+            req.extensions_mut().insert(RulesInForce(access));
+            next.run(req).await
+        }
+        Ok(None) => next.run(req).await,
+        Err(refusal) => refused(&access, refusal, header.is_some()),
+    }
+}
+
+/// The answer to a refused token, audited.
+fn refused(access: &AccessPolicy, refusal: Refusal, presented: bool) -> Response {
+    match refusal {
+        Refusal::Unauthenticated | Refusal::InvalidToken(_) => {
+            let why = match &refusal {
+                Refusal::InvalidToken(why) => why.clone(),
+                _ => "a valid bearer token is required: send Authorization: Bearer <token>"
+                    .to_owned(),
+            };
+            tracing::warn!(target: "audit", outcome = "unauthenticated", reason = %why, "refused a /mcp request without a valid bearer token");
+            let mut r = problem(StatusCode::UNAUTHORIZED, ErrorClass::Unauthorized, why);
+            // With OAuth, the challenge says where to learn how to get a token (RFC 9728 §5.1).
+            let challenge = match &access.resource_server {
+                Some(rs) => rs.challenge(presented.then_some("invalid_token"), None),
+                None => {
+                    "Bearer realm=\"zendesk-messaging-mcp\", error=\"invalid_token\"".to_owned()
+                }
+            };
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            r
+        }
+        Refusal::VerifierUnavailable(why) => {
+            // The server's fault, not the caller's: 503, and the details only in the log.
+            tracing::error!(reason = %why, "cannot verify access tokens: the authorization server's metadata or keys are unavailable");
+            let mut r = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorClass::Unavailable,
+                "the server cannot verify access tokens right now (its authorization server's keys are unavailable); retry in a moment",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+        Refusal::RateLimited(wait) => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            tracing::warn!(target: "audit", outcome = "rate_limited", retry_after_secs = secs, "refused a /mcp request past its caller's rate limit");
+            let mut r = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorClass::RateLimited,
+                format!(
+                    "this caller's request rate is exceeded (its token's, or its OAuth client's, rate_limit); retry after {secs} s"
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+    }
+}

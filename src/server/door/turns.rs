@@ -1,0 +1,61 @@
+//! The first layer: a turn. At most the configured number of `/mcp` POSTs are handled at once;
+//! the others wait for a turn before anything is allocated for them, and past the wait are
+//! refused as busy. A GET (a session's event stream, open for as long as the session) takes no
+//! turn.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::ErrorClass;
+use crate::server::problem;
+
+/// The turns `/mcp` POSTs take, and how long one waits for its turn.
+#[derive(Clone)]
+pub(super) struct Turns {
+    permits: Arc<tokio::sync::Semaphore>,
+    concurrency: usize,
+    wait: Duration,
+}
+
+impl Turns {
+    /// `concurrency` turns (at least one), each waited for up to `wait`.
+    pub(super) fn new(concurrency: usize, wait: Duration) -> Self {
+        let concurrency = concurrency.max(1);
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(concurrency)),
+            concurrency,
+            wait,
+        }
+    }
+}
+
+/// Holds each `/mcp` POST until it has a turn; past the wait, 503 `busy` with `Retry-After`,
+/// nothing started.
+pub(super) async fn take_turn(State(turns): State<Turns>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(turns.wait, turns.permits.acquire()).await {
+        Ok(_turn) => next.run(req).await,
+        // No turn in time: refused at once, nothing started, rather than queued without bound.
+        Err(_) => {
+            let mut r = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorClass::Busy,
+                format!(
+                    "the server is handling {} requests and none finished within {} ms; retry after 1 s",
+                    turns.concurrency,
+                    turns.wait.as_millis()
+                ),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+    }
+}
