@@ -4,26 +4,16 @@
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::Json;
-use rmcp::model::{Implementation, ProgressNotificationParam, ServerCapabilities, ServerConfig};
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
-use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{RoleServer, ServerHandler, tool_handler};
 
 use crate::access::{AccessPolicy, AccessProfile};
-use crate::actors::switchboard::Control;
-use crate::call::Call;
 use crate::error::CallError;
 use crate::live::Live;
 use crate::operations::Operations;
-use crate::operations::conversations::ConversationQuery;
-use crate::sunco::endpoints::{ConversationFilter, Endpoint};
 use crate::sunco::ids::is_resource_id;
-use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
-use crate::sunco::wire::{
-    Author, ConversationCreate, ConversationResponse, ConversationType, Destination, Integration,
-    IntegrationListResponse, IntegrationResponse, MessageListResponse, MessagePost, Meta,
-    ParticipantRef, UserCreate, UserListResponse, UserResponse, UserUpdate, Webhook,
-};
+use crate::sunco::wire::{Integration, Meta, Webhook};
 
 pub mod args;
 pub mod content;
@@ -40,7 +30,6 @@ mod messages;
 mod switchboard;
 mod users;
 
-use args::Parameters;
 pub use entry::ToolError;
 use types::*;
 

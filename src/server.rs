@@ -9,12 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -28,14 +26,11 @@ pub use simulator::{
 };
 
 use crate::access::AccessPolicy;
-use crate::actors::{ActorKind, Actors, SupervisorSettings};
+use crate::actors::{Actors, SupervisorSettings};
 use crate::config::Config;
 use crate::error::{CallError, ErrorClass};
 use crate::operations::Operations;
-use crate::operations::credentials::CredentialVerdict;
 use crate::secret::Secret;
-use crate::sunco::auth::Scope;
-use crate::sunco::events;
 
 /// The webhook route's path.
 pub const WEBHOOK_PATH: &str = "/webhooks/sunco";

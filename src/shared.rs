@@ -14,14 +14,10 @@
 //! - [`RateBudget`]: the upstream requests per second of the whole fleet, its pause and its
 //!   slow-down after a 429.
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
-
-use tokio::sync::broadcast;
-use tokio::time::Instant;
 
 use crate::config::RequestRate;
 

@@ -8,7 +8,14 @@ use rmcp::model::{
 };
 use serde_json::json;
 
-use super::*;
+use super::{ZendeskMcp, integration_view};
+use crate::access::AccessProfile;
+use crate::call::Call;
+use crate::error::CallError;
+use crate::sunco::endpoints::Endpoint;
+use crate::sunco::ids::is_resource_id;
+use crate::sunco::paging::Page;
+use crate::sunco::wire::IntegrationListResponse;
 
 /// A prompt, the tools it has the model call, and how its text is written from the arguments.
 struct PromptSpec {

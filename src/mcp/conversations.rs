@@ -1,6 +1,25 @@
 //! The conversation tools: a user's conversations, create one, get one.
 
-use super::*;
+use rmcp::handler::server::wrapper::Json;
+use rmcp::{tool, tool_router};
+
+use super::args::Parameters;
+use super::entry::ToolError;
+use super::{
+    ZendeskMcp, content, cursor, forward_cursor, id_arg, opt_id_arg, page_size, record_id,
+};
+use crate::call::Call;
+use crate::error::CallError;
+use crate::mcp::{
+    ConversationArgs, ConversationOut, ConversationPage, CreateConversationArgs,
+    IndexedConversation, ListConversationsArgs,
+};
+use crate::operations::conversations::ConversationQuery;
+use crate::sunco::endpoints::{ConversationFilter, Endpoint};
+use crate::sunco::paging::Page;
+use crate::sunco::wire::{
+    ConversationCreate, ConversationResponse, ConversationType, ParticipantRef,
+};
 
 #[tool_router(router = conversation_tools, vis = "pub(super)")]
 impl ZendeskMcp {

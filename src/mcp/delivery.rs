@@ -1,6 +1,14 @@
 //! The delivery tools: what the webhooks reported, and what the server can see.
 
-use super::*;
+use rmcp::handler::server::wrapper::Json;
+use rmcp::{tool, tool_router};
+
+use super::args::Parameters;
+use super::entry::ToolError;
+use super::{ZendeskMcp, opt_id_arg, record_id};
+use crate::error::CallError;
+use crate::mcp::{DeliveryFailures, DeliveryFailuresArgs, DeliveryStatusArgs, DeliveryStatusOut};
+use crate::operations::conversations::ConversationQuery;
 
 #[tool_router(router = delivery_tools, vis = "pub(super)")]
 impl ZendeskMcp {

@@ -1,6 +1,17 @@
 //! The channel tools: integrations without their secrets.
 
-use super::*;
+use rmcp::handler::server::wrapper::Json;
+use rmcp::{tool, tool_router};
+
+use super::args::Parameters;
+use super::entry::ToolError;
+use super::{ZendeskMcp, cursor, forward_cursor, integration_view, page_size, record_id};
+use crate::call::Call;
+use crate::error::CallError;
+use crate::mcp::{IntegrationArgs, IntegrationOut, IntegrationPage, ListIntegrationsArgs};
+use crate::sunco::endpoints::Endpoint;
+use crate::sunco::paging::Page;
+use crate::sunco::wire::{IntegrationListResponse, IntegrationResponse};
 
 #[tool_router(router = integration_tools, vis = "pub(super)")]
 impl ZendeskMcp {

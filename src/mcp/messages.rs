@@ -1,6 +1,21 @@
 //! The message tools: list, send (at most once per idempotency key), find one.
 
-use super::*;
+use rmcp::handler::server::wrapper::Json;
+use rmcp::model::ProgressNotificationParam;
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+
+use super::args::Parameters;
+use super::entry::ToolError;
+use super::{ZendeskMcp, content, cursor, page_size, record_id};
+use crate::call::Call;
+use crate::error::CallError;
+use crate::mcp::{
+    FoundMessage, GetMessageArgs, ListMessagesArgs, MessagePage, SendMessageArgs, SentMessages,
+};
+use crate::sunco::endpoints::Endpoint;
+use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
+use crate::sunco::wire::{Author, Destination, MessageListResponse, MessagePost};
 
 #[tool_router(router = message_tools, vis = "pub(super)")]
 impl ZendeskMcp {

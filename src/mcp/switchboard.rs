@@ -1,6 +1,17 @@
 //! The switchboard tools: the routing picture, who controls a conversation, and the four control steps, each checked before anything is written.
 
-use super::*;
+use rmcp::handler::server::wrapper::Json;
+use rmcp::{tool, tool_router};
+
+use super::args::Parameters;
+use super::entry::ToolError;
+use super::{ZendeskMcp, content, id_arg, record_id};
+use crate::actors::switchboard::Control;
+use crate::call::Call;
+use crate::mcp::{
+    ControlArgs, ControlOut, ControlTargetArgs, ConversationArgs, NoArgs, SwitchboardList,
+    SwitchboardView,
+};
 
 #[tool_router(router = switchboard_tools, vis = "pub(super)")]
 impl ZendeskMcp {

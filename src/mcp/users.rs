@@ -1,6 +1,16 @@
 //! The user tools: create, get (by id or externalId), update.
 
-use super::*;
+use rmcp::handler::server::wrapper::Json;
+use rmcp::{tool, tool_router};
+
+use super::args::Parameters;
+use super::entry::ToolError;
+use super::{ZendeskMcp, content, id_arg};
+use crate::call::Call;
+use crate::error::CallError;
+use crate::mcp::{CreateUserArgs, FindUsersArgs, UpdateUserArgs, UserArgs, UserOut, UsersFound};
+use crate::sunco::endpoints::Endpoint;
+use crate::sunco::wire::{UserCreate, UserListResponse, UserResponse, UserUpdate};
 
 #[tool_router(router = user_tools, vis = "pub(super)")]
 impl ZendeskMcp {

@@ -1,8 +1,20 @@
 //! `/healthz` (the actors run), `/readyz` (every actor is up and the upstream accepted the
 //! credentials; delivery tracking shown), and the credential check behind it.
 
-use super::*;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{AppState, CredentialCheck, problem};
+use crate::actors::ActorKind;
 use crate::call::Call;
+use crate::error::ErrorClass;
+use crate::operations::credentials::CredentialVerdict;
+use crate::sunco::auth::Scope;
 
 pub(super) async fn healthz(State(state): State<AppState>) -> Response {
     if state.actors.is_running() {

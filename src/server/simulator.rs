@@ -1,6 +1,16 @@
 //! `--simulator`: the server wired to an embedded simulator with the demo world.
 
-use super::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use super::{HttpOptions, RunningServer, WEBHOOK_PATH, serve_with};
+use crate::actors::SupervisorSettings;
+use crate::config::Config;
+use crate::error::CallError;
+use crate::secret::Secret;
+use crate::sunco::auth::Scope;
 
 /// A server wired to an embedded simulator (the `--simulator` flag).
 pub struct WithSimulator {

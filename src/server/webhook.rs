@@ -2,7 +2,14 @@
 //! constant time, read one by one (every payload the spec allows), and answered once the
 //! delivery tracker has stored them.
 
-use super::*;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{AppState, problem};
+use crate::error::ErrorClass;
+use crate::sunco::events;
 
 pub(super) async fn webhook(
     State(state): State<AppState>,

@@ -1,6 +1,11 @@
 //! Upstream rate budget.
 
-use super::*;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{BoxFuture, StoreError};
 
 /// What [`RateBudget::grant`] gave.
 #[derive(Debug, Clone, Copy, PartialEq)]

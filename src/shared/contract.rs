@@ -3,7 +3,14 @@
 //! paused tokio time (`#[tokio::test(start_paused = true)]`) makes them instant for an
 //! in-memory store; each uses its own keys, so a store may be shared between them.
 
-use super::*;
+use std::time::Duration;
+
+use crate::config::RequestRate;
+use crate::shared::{
+    Change, ConversationEntry, ConversationIndex, ConversationNote, DeliveryEntry, DeliveryStore,
+    EventRecord, Heard, IdempotencyStore, InboundLimits, Invalidation, Keep, RateBudget, SeenEntry,
+    SendRecord, SendState,
+};
 use crate::sunco::ids::now_unix_ms;
 
 pub async fn inbound_limits(limits: &dyn InboundLimits) {

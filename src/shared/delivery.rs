@@ -1,6 +1,12 @@
 //! Delivery record.
 
-use super::*;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{BoxFuture, StoreError};
 
 /// Bounds of what a delivery record keeps.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
 //! Idempotency records of sends.
 
-use super::*;
+use std::time::Duration;
+
+use super::{BoxFuture, StoreError};
 
 /// How long a key's result is remembered.
 pub const KEY_RETENTION: Duration = Duration::from_secs(24 * 3600);

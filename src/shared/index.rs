@@ -1,6 +1,10 @@
 //! Conversation index.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{BoxFuture, StoreError};
 use crate::sunco::ids::now_unix_ms;
 
 /// What the index knows of one conversation, from the webhooks. Times are Unix milliseconds.

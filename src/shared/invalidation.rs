@@ -1,6 +1,8 @@
 //! Invalidation.
 
-use super::*;
+use tokio::sync::broadcast;
+
+use super::{BoxFuture, StoreError};
 
 /// "The switchboard changed": published by whoever learns it (a refused control call), heard
 /// by every cache that holds the routing picture, in every replica.

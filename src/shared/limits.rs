@@ -1,6 +1,13 @@
 //! Inbound limits.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{BoxFuture, StoreError};
+use crate::config::RequestRate;
 
 /// Per-token inbound rate limits (token buckets), the same for every replica.
 ///

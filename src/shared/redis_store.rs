@@ -11,13 +11,15 @@
 //! `mcp.server.degraded` report, until a call succeeds again. A heartbeat (every second) keeps
 //! the count of live replicas, which the budget's fallback divides by.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, Script};
+use tokio::time::Instant;
 
-use super::*;
+use super::StoreError;
 use crate::telemetry::{Metrics, kv};
 
 mod budget;

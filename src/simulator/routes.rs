@@ -9,26 +9,18 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use super::Sim;
-use super::auth::{ALL_SCOPES, APP_OR_ACCOUNT, Caller, INTEGRATION_OR_APP, authorize};
-use super::delivery;
 use super::error::{ApiError, ApiResult};
-use super::state::{App, Client, ConversationRecord, UserRecord, World};
-use super::validate;
-use crate::sunco::auth::Scope;
+use super::state::{App, ConversationRecord, UserRecord, World};
 use crate::sunco::ids::now_timestamp;
-use crate::sunco::paging::{Cursor, MESSAGE_PAGE_SIZE, PAGE_SIZE_DEFAULT, Page};
-use crate::sunco::wire::{
-    Author, AuthorType, Content, ConversationTruncated, ConversationType, DeliveryDestination,
-    DeliveryPayload, DeliveryUser, Event, Integration, Links, Message, MessageRef, Meta, Profile,
-    Source, Switchboard, SwitchboardIntegration, User, Webhook, event_type,
-};
+use crate::sunco::paging::{Cursor, Page};
+use crate::sunco::wire::{Event, Links, Meta};
 
 /// A JSON request body may be at most 100 KB.
 pub const MAX_JSON_BODY: usize = 100 * 1024;

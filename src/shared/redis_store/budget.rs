@@ -2,7 +2,15 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::*;
+use std::sync::Arc;
+use std::time::Instant;
+
+use redis::Script;
+
+use super::{Redis, number};
+use crate::shared::{
+    BoxFuture, BudgetShape, Duration, Grant, MemoryRateBudget, Mutex, RateBudget, StoreError,
+};
 
 /// The bucket, the adaptive rate and the `Retry-After` pause in one hash, so that one
 /// replica's 429 slows every replica. The first replica's `full` rate and `burst` are kept;

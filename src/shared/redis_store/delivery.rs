@@ -7,7 +7,13 @@
 //! `<time>|<JSON>`); `seen` (hash of message id to JSON) ordered by `seen-order`;
 //! `last-event`. Everything is trimmed by count and age in the script that writes it.
 
-use super::*;
+use redis::Script;
+
+use super::Redis;
+use crate::shared::{
+    BoxFuture, DeliveryEvents, DeliveryLimits, DeliveryStore, EventRecord, Keep, SeenEntry,
+    StoreError,
+};
 
 /// Shared by the scripts: the server's time in µs, strictly increasing across calls, and the
 /// trimming of the sorted sets.

@@ -1,7 +1,15 @@
 //! [`IdempotencyStore`] on Redis: one record per (conversation, key) for the whole fleet, held
 //! by one owner at a time through a lease the owner renews.
 
-use super::*;
+use std::time::Instant;
+
+use redis::Script;
+
+use super::{Redis, number, text};
+use crate::shared::{
+    AcquireError, BoxFuture, Duration, IdempotencyStore, SendLease, SendRecord, SendState,
+    StoreError,
+};
 
 /// The record is a hash: `m` fingerprint, `s` state (`f` fresh, `u` uncertain, `s` sent),
 /// `r` the sent messages (JSON), `o` the owner holding it, `x` when the owner's lease lapses

@@ -7,7 +7,12 @@
 //! `idx:removed` the removed ones by removal time; `idx:since` the index's reach (see
 //! [`ConversationIndex::reach`]).
 
-use super::*;
+use redis::Script;
+
+use super::Redis;
+use crate::shared::{
+    BoxFuture, Change, ConversationEntry, ConversationIndex, ConversationNote, Duration, StoreError,
+};
 
 /// The merge of [`super::super::merge`], as one script. ARGV: prefix, capacity, max age (ms),
 /// then five fields per note: id, time (ms), kind (`c` created, `r` removed, `m` message, `k`

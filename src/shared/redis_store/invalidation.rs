@@ -1,8 +1,12 @@
 //! [`Invalidation`] on Redis pub/sub: every replica's caches hear of a switchboard change.
 
-use futures::StreamExt;
+use std::time::Duration;
 
-use super::*;
+use futures::StreamExt;
+use tokio::sync::broadcast;
+
+use super::Redis;
+use crate::shared::{BoxFuture, Heard, Invalidation, StoreError, Subscription};
 
 /// [`Invalidation`] through a Redis pub/sub channel of the app. Pub/sub is at most once: after
 /// a lost connection every subscriber hears [`Heard::Lost`] (and drops what it holds) once the

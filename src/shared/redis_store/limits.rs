@@ -1,6 +1,11 @@
 //! [`InboundLimits`] on Redis: one token bucket per token for the whole fleet.
 
-use super::*;
+use redis::Script;
+
+use super::Redis;
+use crate::shared::{
+    BoxFuture, Duration, InboundLimits, MemoryInboundLimits, RequestRate, StoreError,
+};
 
 /// KEYS[1] the token's bucket. ARGV: rate (per second), burst.
 /// Reply: 0 when the request passes, else the wait in µs.

@@ -5,7 +5,8 @@ use rmcp::transport::streamable_http_server::session::store::{
     SessionState, SessionStore, SessionStoreError,
 };
 
-use super::*;
+use super::Redis;
+use std::time::Duration;
 
 /// Sessions kept this long after their last store (rmcp stores once, at `initialize`).
 const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);

@@ -1,6 +1,21 @@
 //! Switchboard actions.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::post;
+use serde_json::json;
+
+use super::{app, app_mut, body_json, conversation, emit, empty};
+use crate::simulator::auth::{ALL_SCOPES, Caller, authorize};
+use crate::simulator::error::{ApiError, ApiResult};
+use crate::simulator::state::App;
+use crate::simulator::{Sim, validate};
+use crate::sunco::auth::Scope;
+use crate::sunco::wire::{ConversationTruncated, SwitchboardIntegration, event_type};
 
 #[derive(Clone, Copy)]
 pub(super) enum ControlAction {

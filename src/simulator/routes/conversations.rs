@@ -1,6 +1,24 @@
 //! Conversations.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+
+use super::{
+    Q, app, app_mut, body_json, conversation, created, emit, empty, link_base, merge_nullable,
+    metadata_of, ok, page_from, paginate,
+};
+use crate::simulator::auth::{ALL_SCOPES, authorize};
+use crate::simulator::error::{ApiError, ApiResult};
+use crate::simulator::state::ConversationRecord;
+use crate::simulator::{Sim, validate};
+use crate::sunco::paging::PAGE_SIZE_DEFAULT;
+use crate::sunco::wire::{ConversationTruncated, ConversationType, event_type};
 
 pub(super) async fn list_conversations(
     State(sim): State<Arc<Sim>>,

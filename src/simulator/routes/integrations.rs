@@ -1,6 +1,19 @@
 //! Integrations.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{Q, app, link_base, ok, page_from, paginate};
+use crate::simulator::Sim;
+use crate::simulator::auth::{APP_OR_ACCOUNT, authorize};
+use crate::simulator::error::{ApiError, ApiResult};
+use crate::simulator::state::App;
+use crate::sunco::paging::PAGE_SIZE_DEFAULT;
+use crate::sunco::wire::Integration;
 
 pub const INTEGRATION_TYPES: &[&str] = &[
     "android",

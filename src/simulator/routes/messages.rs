@@ -1,6 +1,27 @@
 //! Messages.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{
+    MAX_MESSAGES, Q, app, app_mut, body_json, conversation, created, emit, empty, ok, page_from,
+    paginate, user_of,
+};
+use crate::simulator::auth::{ALL_SCOPES, authorize};
+use crate::simulator::error::{ApiError, ApiResult};
+use crate::simulator::state::{App, Client, ConversationRecord, World};
+use crate::simulator::{Sim, delivery, validate};
+use crate::sunco::ids::now_timestamp;
+use crate::sunco::paging::MESSAGE_PAGE_SIZE;
+use crate::sunco::wire::{
+    Author, AuthorType, Content, ConversationTruncated, ConversationType, DeliveryDestination,
+    DeliveryPayload, DeliveryUser, Message, MessageRef, Source, event_type,
+};
 
 pub(super) async fn list_messages(
     State(sim): State<Arc<Sim>>,

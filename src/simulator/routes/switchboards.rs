@@ -1,6 +1,19 @@
 //! Switchboards.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{app, app_mut, body_json, created, empty, ok};
+use crate::simulator::auth::{APP_OR_ACCOUNT, authorize};
+use crate::simulator::error::{ApiError, ApiResult};
+use crate::simulator::state::App;
+use crate::simulator::{Sim, validate};
+use crate::sunco::wire::{Switchboard, SwitchboardIntegration};
 
 pub(super) async fn list_switchboards(
     State(sim): State<Arc<Sim>>,

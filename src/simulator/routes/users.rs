@@ -1,6 +1,20 @@
 //! Users.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Map, json};
+
+use super::{Q, app, app_mut, body_json, created, empty, merge_nullable, metadata_of, ok, user_of};
+use crate::simulator::auth::{ALL_SCOPES, authorize};
+use crate::simulator::error::{ApiError, ApiResult};
+use crate::simulator::state::UserRecord;
+use crate::simulator::{Sim, validate};
+use crate::sunco::ids::now_timestamp;
+use crate::sunco::wire::{ConversationType, Profile, User};
 
 pub(super) async fn list_users(
     State(sim): State<Arc<Sim>>,

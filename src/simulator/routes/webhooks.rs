@@ -1,6 +1,20 @@
 //! Webhooks of custom integrations.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{app, app_mut, body_json, created, empty, ok};
+use crate::simulator::auth::{Caller, INTEGRATION_OR_APP, authorize};
+use crate::simulator::error::{ApiError, ApiResult};
+use crate::simulator::state::{App, World};
+use crate::simulator::{Sim, validate};
+use crate::sunco::auth::Scope;
+use crate::sunco::wire::Webhook;
 
 /// Resolves the integration a webhook route names (`me` for integration keys) and checks that
 /// it is a custom integration the caller may manage.

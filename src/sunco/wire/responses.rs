@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 
-use super::*;
+use crate::sunco::wire::{
+    Conversation, Integration, Message, Meta, Switchboard, SwitchboardIntegration, User, Webhook,
+};
 
 /// `conversationListResponse`.
 #[derive(Debug, Clone, Deserialize)]

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::*;
+use super::Metadata;
+use crate::sunco::wire::SwitchboardIntegrationRef;
 
 /// `switchboard`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
