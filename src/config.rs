@@ -1,9 +1,9 @@
 //! Typed settings for talking to Sunshine Conversations.
 //!
-//! Every value is looked up in this order: command-line flag, environment variable, the optional
-//! TOML file (`--config FILE` or `ZENDESK_MCP_CONFIG`), then the default. Loading either yields a
-//! complete, checked [`Config`] or one [`ConfigError`] whose single line names the variable and
-//! what it expects; `main` prints that line and exits non-zero.
+//! Every value is looked up as [`crate::settings`] says: command-line flag, environment variable,
+//! the optional TOML file (`--config FILE` or `ZENDESK_MCP_CONFIG`), then the default. Loading
+//! yields a complete, checked [`Config`] or one [`ConfigError`] whose single line names the
+//! variable and what it expects; `main` prints that line and exits non-zero.
 //!
 //! Secrets are [`Secret`]s, so neither `Debug` nor `Display` of a config can leak one.
 
@@ -12,11 +12,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
 use reqwest::Url;
 use serde::Deserialize;
 
 use crate::secret::Secret;
+use crate::settings::{self, Given, Raw, Setting, Sources};
 use crate::sunco::auth::Scope;
 use crate::sunco::ids::is_resource_id;
 
@@ -113,376 +113,138 @@ impl fmt::Display for Config {
     }
 }
 
-/// One line: which variable, and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("configuration error: {variable}{source_note}: {problem}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    /// " (from --flag)", " (from the environment)", " (from FILE)" or "".
-    pub source_note: String,
-    pub problem: String,
+pub use crate::settings::ConfigError;
+
+fn err(variable: &'static str, note: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::new(variable, note, problem)
 }
 
-/// The command-line flags that feed the configuration.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ConfigFlags {
-    /// TOML file with any of the settings below (keys in snake_case: app_id, key_id, ...).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Sunshine Conversations app id [env: SUNCO_APP_ID]
-    #[arg(long)]
-    pub app_id: Option<String>,
-    /// API key id: app_..., act_..., svc_... or int_... [env: SUNCO_KEY_ID]
-    #[arg(long)]
-    pub key_id: Option<String>,
-    /// API key secret; prefer --key-secret-file, flags show in process lists [env: SUNCO_KEY_SECRET]
-    #[arg(long)]
-    pub key_secret: Option<String>,
-    /// File holding the key secret; re-read when it changes [env: SUNCO_KEY_SECRET_FILE]
-    #[arg(long, value_name = "FILE")]
-    pub key_secret_file: Option<PathBuf>,
-    /// Authentication scheme upstream [env: SUNCO_AUTH] [default: jwt]
-    #[arg(long, value_enum)]
-    pub auth: Option<AuthMode>,
-    /// API base URL [env: SUNCO_API_URL] [default: https://api.smooch.io]
-    #[arg(long)]
-    pub api_url: Option<String>,
-    /// Shared secret SunCo sends in X-API-Key on webhooks [env: SUNCO_WEBHOOK_SECRET]
-    #[arg(long)]
-    pub webhook_secret: Option<String>,
-    /// Deadline for one call's upstream work, in seconds [env: SUNCO_TIMEOUT_SECS] [default: 30]
-    #[arg(long)]
-    pub timeout_secs: Option<String>,
-    /// Lifetime of minted JWTs in seconds, 0 for none [env: SUNCO_JWT_LIFETIME_SECS] [default: 3600]
-    #[arg(long)]
-    pub jwt_lifetime_secs: Option<String>,
-}
-
-/// Keys of the TOML file. Unknown keys are an error, so a typo cannot silently fall back to a
-/// default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileValues {
-    app_id: Option<String>,
-    key_id: Option<String>,
-    key_secret: Option<String>,
-    key_secret_file: Option<PathBuf>,
-    auth: Option<String>,
-    api_url: Option<String>,
-    webhook_secret: Option<String>,
-    timeout_secs: Option<u64>,
-    jwt_lifetime_secs: Option<u64>,
-    // Settings of the server itself, re-read on SIGHUP and when the file changes
-    // ([`crate::live`]).
-    server_name: Option<String>,
-    server_description: Option<String>,
-    instructions: Option<String>,
-    rate_limit: Option<String>,
-    read_only: Option<bool>,
-    tools: Option<Vec<String>>,
-    switchboard_integration: Option<String>,
-    dry_run: Option<bool>,
-}
-
-/// The keys of the settings file that concern the server itself rather than the upstream: what
-/// [`crate::live`] reloads.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LiveFile {
-    pub server_name: Option<String>,
-    pub server_description: Option<String>,
-    pub instructions: Option<String>,
-    /// The upstream budget, `RPS[:BURST]`.
-    pub rate_limit: Option<RequestRate>,
-    pub read_only: Option<bool>,
-    pub tools: Option<Vec<String>>,
-    pub switchboard_integration: Option<String>,
-    pub dry_run: Option<bool>,
-    /// Whether the file sets `timeout_secs` (for the not-reloadable note when a flag pins it).
-    pub timeout_secs: Option<u64>,
-}
-
-/// Reads the server's own keys of the settings file at `path` (the file is checked whole: an
-/// unknown key is an error).
-pub fn read_live_file(path: &Path) -> Result<LiveFile, ConfigError> {
-    let f = read_file(path)?;
-    let note = format!(" (from {})", path.display());
-    let text = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let rate_limit = match text(f.rate_limit) {
-        Some(r) => Some(RequestRate::parse(&r).map_err(|why| err("rate_limit", &note, why))?),
-        None => None,
-    };
-    Ok(LiveFile {
-        server_name: text(f.server_name),
-        server_description: text(f.server_description),
-        instructions: text(f.instructions),
-        rate_limit,
-        read_only: f.read_only,
-        tools: f.tools,
-        switchboard_integration: text(f.switchboard_integration),
-        dry_run: f.dry_run,
-        timeout_secs: f.timeout_secs,
+/// A required setting: its value and where it came from, or the error saying it is missing.
+fn required(src: &Sources, setting: &Setting, expected: &str) -> Result<Raw, ConfigError> {
+    src.pick(setting).ok_or_else(|| {
+        ConfigError::new(setting.name(), "", format!("missing or blank: {expected}"))
     })
 }
 
-/// A raw value and where it came from.
-struct Raw {
-    value: String,
-    note: String,
-}
-
-struct Sources<'a> {
-    env: &'a HashMap<String, String>,
-    file: FileValues,
-    file_name: String,
-}
-
-impl Sources<'_> {
-    fn pick(
-        &self,
-        variable: &'static str,
-        flag_name: &str,
-        flag: Option<String>,
-        file: Option<String>,
-    ) -> Option<Raw> {
-        // Surrounding whitespace is never part of a value (a pasted secret, `KEY= value`), and
-        // a value that is blank once trimmed counts as not given, wherever it comes from.
-        let given = |v: &str| {
-            let v = v.trim();
-            (!v.is_empty()).then(|| v.to_owned())
-        };
-        if let Some(v) = flag.as_deref().and_then(given) {
-            return Some(Raw {
-                value: v,
-                note: format!(" (from --{flag_name})"),
-            });
-        }
-        if let Some(v) = self.env.get(variable).and_then(|v| given(v)) {
-            return Some(Raw {
-                value: v,
-                note: " (from the environment)".to_owned(),
-            });
-        }
-        file.as_deref().and_then(given).map(|v| Raw {
-            value: v,
-            note: format!(" (from {})", self.file_name),
-        })
-    }
-}
-
-fn err(variable: &'static str, note: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        source_note: note.to_owned(),
-        problem: problem.into(),
-    }
+/// Seconds within `range`, or the setting's default.
+fn secs(
+    src: &Sources,
+    setting: &Setting,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    src.parsed(setting, |v| match v.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(format!(
+            "expected a whole number of seconds from {} to {}, got {v:?}",
+            range.start(),
+            range.end()
+        )),
+    })
+    .map(Option::unwrap_or_default)
 }
 
 impl Config {
-    /// Loads from flags, the process environment, the optional file and defaults.
-    pub fn load(flags: ConfigFlags) -> Result<Self, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        Self::load_from(flags, &env)
+    /// Loads from the command line's flags, the process environment, the optional settings
+    /// file and the defaults.
+    pub fn load(given: Given) -> Result<Self, ConfigError> {
+        Self::from_sources(&Sources::from_process(given)?)
     }
 
     /// Loads with an explicit environment (what [`Config::load`] does, testable).
-    pub fn load_from(
-        flags: ConfigFlags,
-        env: &HashMap<String, String>,
-    ) -> Result<Self, ConfigError> {
-        let file_path = flags
-            .config
-            .clone()
-            .or_else(|| env.get("ZENDESK_MCP_CONFIG").map(PathBuf::from));
-        let (file, file_name) = match &file_path {
-            Some(p) => (read_file(p)?, p.display().to_string()),
-            None => (FileValues::default(), String::new()),
-        };
-        let src = Sources {
-            env,
-            file,
-            file_name,
-        };
+    pub fn load_from(given: Given, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_sources(&Sources::read(given, env.clone())?)
+    }
 
-        let app_id = src
-            .pick(
-                "SUNCO_APP_ID",
-                "app-id",
-                flags.app_id,
-                src.file.app_id.clone(),
-            )
-            .ok_or_else(|| {
-                err(
-                    "SUNCO_APP_ID",
-                    "",
-                    "missing or blank: expected the app id, 24 hex characters",
-                )
-            })?;
-        if !is_resource_id(&app_id.value) {
+    /// The upstream's settings from `src`, checked.
+    pub fn from_sources(src: &Sources) -> Result<Self, ConfigError> {
+        let app_id = required(
+            src,
+            &settings::APP_ID,
+            "expected the app id, 24 hex characters",
+        )?;
+        if !is_resource_id(app_id.value()) {
             return Err(err(
                 "SUNCO_APP_ID",
                 &app_id.note,
                 "expected the app id, 24 hex characters (e.g. 5f748c1a2b5315fc007e7977)",
             ));
         }
-
-        let key_id = src
-            .pick(
-                "SUNCO_KEY_ID",
-                "key-id",
-                flags.key_id,
-                src.file.key_id.clone(),
-            )
-            .ok_or_else(|| {
-                err(
-                    "SUNCO_KEY_ID",
-                    "",
-                    "missing or blank: expected an API key id (app_..., act_..., svc_... or int_...)",
-                )
-            })?;
-        let scope = Scope::of_key_id(&key_id.value).ok_or_else(|| {
+        let key_id = required(
+            src,
+            &settings::KEY_ID,
+            "expected an API key id (app_..., act_..., svc_... or int_...)",
+        )?;
+        let scope = Scope::of_key_id(key_id.value()).ok_or_else(|| {
             err(
                 "SUNCO_KEY_ID",
                 &key_id.note,
                 "expected an API key id: app_, act_, svc_ or int_ followed by the key's id (e.g. app_5f748c1a2b5315fc007e7978)",
             )
         })?;
-
-        let secret = src.pick(
-            "SUNCO_KEY_SECRET",
-            "key-secret",
-            flags.key_secret,
-            src.file.key_secret.clone(),
-        );
-        let secret_file = src.pick(
-            "SUNCO_KEY_SECRET_FILE",
-            "key-secret-file",
-            flags.key_secret_file.map(|p| p.display().to_string()),
-            src.file
-                .key_secret_file
-                .as_ref()
-                .map(|p| p.display().to_string()),
-        );
-        let (key_secret, key_secret_file) = match (secret, secret_file) {
-            (Some(s), None) => (Secret::new(s.value), None),
-            (None, Some(f)) => {
-                let path = PathBuf::from(&f.value);
-                (read_secret_file(&path, &f.note)?, Some(path))
-            }
-            (Some(s), Some(_)) => {
-                return Err(err(
-                    "SUNCO_KEY_SECRET",
-                    &s.note,
-                    "set either SUNCO_KEY_SECRET or SUNCO_KEY_SECRET_FILE, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(err(
-                    "SUNCO_KEY_SECRET",
-                    "",
-                    "missing or blank: expected the API key secret (or SUNCO_KEY_SECRET_FILE naming a file that holds it)",
-                ));
-            }
-        };
-        if key_secret.is_empty() {
-            return Err(err(
-                "SUNCO_KEY_SECRET",
-                "",
-                "is empty: expected the API key secret",
-            ));
-        }
-
-        let auth = match src.pick(
-            "SUNCO_AUTH",
-            "auth",
-            flags.auth.map(|a| a.as_str().to_owned()),
-            src.file.auth.clone(),
-        ) {
+        let (key_secret, key_secret_file) = key_secret(src)?;
+        let auth = match src.pick(&settings::AUTH) {
             None => AuthMode::Jwt,
-            Some(raw) => match raw.value.to_ascii_lowercase().as_str() {
+            Some(raw) => match raw.value().to_ascii_lowercase().as_str() {
                 "jwt" => AuthMode::Jwt,
                 "basic" => AuthMode::Basic,
                 _ => return Err(err("SUNCO_AUTH", &raw.note, "expected `jwt` or `basic`")),
             },
         };
-
-        let api_url = match src.pick(
-            "SUNCO_API_URL",
-            "api-url",
-            flags.api_url,
-            src.file.api_url.clone(),
-        ) {
+        let api_url = match src.pick(&settings::API_URL) {
             None => parse_api_url(DEFAULT_API_URL, "")?,
-            Some(raw) => parse_api_url(&raw.value, &raw.note)?,
+            Some(raw) => parse_api_url(raw.value(), &raw.note)?,
         };
-
         let webhook_secret = src
-            .pick(
-                "SUNCO_WEBHOOK_SECRET",
-                "webhook-secret",
-                flags.webhook_secret,
-                src.file.webhook_secret.clone(),
-            )
-            .map(|r| Secret::new(r.value));
-
-        let timeout = parse_secs(
-            &src,
-            "SUNCO_TIMEOUT_SECS",
-            "timeout-secs",
-            flags.timeout_secs,
-            src.file.timeout_secs,
-            DEFAULT_TIMEOUT_SECS,
-            1..=600,
-        )?;
-        let jwt_lifetime = parse_secs(
-            &src,
-            "SUNCO_JWT_LIFETIME_SECS",
-            "jwt-lifetime-secs",
-            flags.jwt_lifetime_secs,
-            src.file.jwt_lifetime_secs,
-            DEFAULT_JWT_LIFETIME_SECS,
-            0..=86_400,
-        )?;
-
+            .pick(&settings::WEBHOOK_SECRET)
+            .map(|r| Secret::new(r.value()));
         Ok(Config {
-            app_id: app_id.value,
-            key_id: key_id.value,
+            app_id: app_id.value().to_owned(),
+            key_id: key_id.value().to_owned(),
             key_secret,
             key_secret_file,
             scope,
             auth,
             api_url,
             webhook_secret,
-            timeout,
-            jwt_lifetime,
+            timeout: secs(src, &settings::TIMEOUT_SECS, 1..=600)?,
+            jwt_lifetime: secs(src, &settings::JWT_LIFETIME_SECS, 0..=86_400)?,
         })
     }
 }
 
-fn parse_secs(
-    src: &Sources<'_>,
-    variable: &'static str,
-    flag_name: &str,
-    flag: Option<String>,
-    file: Option<u64>,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<Duration, ConfigError> {
-    let Some(raw) = src.pick(variable, flag_name, flag, file.map(|n| n.to_string())) else {
-        return Ok(Duration::from_secs(default));
+/// The key secret, given itself or in a file (not both), and the file it came from.
+fn key_secret(src: &Sources) -> Result<(Secret, Option<PathBuf>), ConfigError> {
+    let secret = src.pick(&settings::KEY_SECRET);
+    let secret_file = src.pick(&settings::KEY_SECRET_FILE);
+    let (key_secret, key_secret_file) = match (secret, secret_file) {
+        (Some(s), None) => (Secret::new(s.value()), None),
+        (None, Some(f)) => {
+            let path = PathBuf::from(f.value());
+            (read_secret_file(&path, &f.note)?, Some(path))
+        }
+        (Some(s), Some(_)) => {
+            return Err(err(
+                "SUNCO_KEY_SECRET",
+                &s.note,
+                "set either SUNCO_KEY_SECRET or SUNCO_KEY_SECRET_FILE, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(err(
+                "SUNCO_KEY_SECRET",
+                "",
+                "missing or blank: expected the API key secret (or SUNCO_KEY_SECRET_FILE naming a file that holds it)",
+            ));
+        }
     };
-    match raw.value.trim().parse::<u64>() {
-        Ok(n) if range.contains(&n) => Ok(Duration::from_secs(n)),
-        _ => Err(err(
-            variable,
-            &raw.note,
-            format!(
-                "expected a whole number of seconds from {} to {}, got {:?}",
-                range.start(),
-                range.end(),
-                raw.value
-            ),
-        )),
+    if key_secret.is_empty() {
+        return Err(err(
+            "SUNCO_KEY_SECRET",
+            "",
+            "is empty: expected the API key secret",
+        ));
     }
+    Ok((key_secret, key_secret_file))
 }
 
 /// A request rate with a burst, written `RPS[:BURST]` (`100`, `50:20`, `0.5:1`): the server's
@@ -592,25 +354,6 @@ pub fn parse_api_url(raw: &str, note: &str) -> Result<Url, ConfigError> {
     Url::parse(&trimmed).map_err(|_| bad("expected a valid base URL"))
 }
 
-fn read_file(path: &Path) -> Result<FileValues, ConfigError> {
-    let note = format!(" ({})", path.display());
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        err(
-            "ZENDESK_MCP_CONFIG",
-            &note,
-            format!("cannot read the file: {e}"),
-        )
-    })?;
-    toml::from_str(&text).map_err(|e| {
-        let msg = e.message().replace('\n', " ");
-        err(
-            "ZENDESK_MCP_CONFIG",
-            &note,
-            format!("not a valid settings file: {msg}"),
-        )
-    })
-}
-
 /// Reads a secret from a file, without the whitespace around it (trailing newlines included);
 /// a file that holds only whitespace is refused, as an empty one is.
 pub fn read_secret_file(path: &Path, note: &str) -> Result<Secret, ConfigError> {
@@ -658,7 +401,7 @@ mod tests {
 
     #[test]
     fn defaults_apply() {
-        let c = Config::load_from(ConfigFlags::default(), &base_env()).unwrap();
+        let c = Config::load_from(Given::default(), &base_env()).unwrap();
         assert_eq!(c.auth, AuthMode::Jwt);
         assert_eq!(c.api_url.as_str(), "https://api.smooch.io/");
         assert_eq!(c.timeout, Duration::from_secs(30));
@@ -678,11 +421,9 @@ mod tests {
         .unwrap();
         let mut e = base_env();
         e.insert("SUNCO_TIMEOUT_SECS".into(), "9".into());
-        let flags = ConfigFlags {
-            config: Some(file.clone()),
-            key_id: Some("int_flag".into()),
-            ..Default::default()
-        };
+        let flags = Given::default()
+            .with(&settings::CONFIG, file.display().to_string())
+            .with(&settings::KEY_ID, "int_flag");
         let c = Config::load_from(flags, &e).unwrap();
         assert_eq!(c.key_id, "int_flag");
         assert_eq!(c.scope, Scope::Integration);
@@ -691,10 +432,7 @@ mod tests {
         assert_eq!(c.api_url.as_str(), "https://acme.zendesk.com/sc");
         std::fs::write(&file, "colour = \"blue\"\n").unwrap();
         let e = Config::load_from(
-            ConfigFlags {
-                config: Some(file),
-                ..Default::default()
-            },
+            Given::default().with(&settings::CONFIG, file.display().to_string()),
             &base_env(),
         )
         .unwrap_err();
@@ -717,7 +455,7 @@ mod tests {
         for (var, value, expect) in cases {
             let mut e = base_env();
             e.insert((*var).into(), (*value).into());
-            let err = Config::load_from(ConfigFlags::default(), &e).unwrap_err();
+            let err = Config::load_from(Given::default(), &e).unwrap_err();
             let line = err.to_string();
             assert_eq!(err.variable, *var, "{line}");
             assert!(line.contains(expect), "{line}");
@@ -726,7 +464,7 @@ mod tests {
         let mut e = base_env();
         e.remove("SUNCO_APP_ID");
         assert_eq!(
-            Config::load_from(ConfigFlags::default(), &e)
+            Config::load_from(Given::default(), &e)
                 .unwrap_err()
                 .variable,
             "SUNCO_APP_ID"
@@ -740,18 +478,18 @@ mod tests {
         let mut e = base_env();
         e.remove("SUNCO_KEY_SECRET");
         e.insert("SUNCO_KEY_SECRET_FILE".into(), path.display().to_string());
-        let c = Config::load_from(ConfigFlags::default(), &e).unwrap();
+        let c = Config::load_from(Given::default(), &e).unwrap();
         assert_eq!(c.key_secret.expose(), "from-file");
         assert_eq!(c.key_secret_file.as_deref(), Some(path.as_path()));
         e.insert("SUNCO_KEY_SECRET".into(), "x".into());
-        let err = Config::load_from(ConfigFlags::default(), &e).unwrap_err();
+        let err = Config::load_from(Given::default(), &e).unwrap_err();
         assert!(err.to_string().contains("not both"));
         e.remove("SUNCO_KEY_SECRET");
         std::fs::write(&path, "  padded secret \r\n\n").unwrap();
-        let c = Config::load_from(ConfigFlags::default(), &e).unwrap();
+        let c = Config::load_from(Given::default(), &e).unwrap();
         assert_eq!(c.key_secret.expose(), "padded secret");
         std::fs::write(&path, " \n\t\n").unwrap();
-        let err = Config::load_from(ConfigFlags::default(), &e).unwrap_err();
+        let err = Config::load_from(Given::default(), &e).unwrap_err();
         assert!(err.to_string().contains("blank"), "{err}");
         let _ = std::fs::remove_file(&path);
     }
@@ -762,17 +500,14 @@ mod tests {
         e.insert("SUNCO_KEY_SECRET".into(), "  s3cret \n".into());
         e.insert("SUNCO_WEBHOOK_SECRET".into(), "   ".into());
         e.insert("SUNCO_APP_ID".into(), format!(" {APP} "));
-        let c = Config::load_from(ConfigFlags::default(), &e).unwrap();
+        let c = Config::load_from(Given::default(), &e).unwrap();
         assert_eq!(c.key_secret.expose(), "s3cret");
         assert_eq!(c.app_id, APP);
         assert!(
             c.webhook_secret.is_none(),
             "a blank webhook secret is no secret"
         );
-        let flags = ConfigFlags {
-            webhook_secret: Some(" hook ".into()),
-            ..Default::default()
-        };
+        let flags = Given::default().with(&settings::WEBHOOK_SECRET, " hook ");
         let c = Config::load_from(flags, &e).unwrap();
         assert_eq!(
             c.webhook_secret.map(|s| s.expose().to_owned()).as_deref(),

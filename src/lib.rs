@@ -99,6 +99,7 @@ pub mod oauth;
 pub mod operations;
 pub mod secret;
 pub mod server;
+pub mod settings;
 pub mod shared;
 pub mod simulator;
 pub mod sunco;

@@ -25,7 +25,8 @@ use rmcp::service::Peer;
 
 use crate::access::AccessPolicy;
 use crate::actors::Actors;
-use crate::config::{Config, ConfigFlags, RequestRate, read_live_file};
+use crate::config::{Config, RequestRate};
+use crate::settings::{self, Given};
 
 /// The server name clients see unless the settings file names another.
 pub const DEFAULT_SERVER_NAME: &str = "zendesk-messaging-mcp";
@@ -60,26 +61,14 @@ impl LiveSettings {
     }
 }
 
-/// Where the settings come from: the files, and what pins values over them.
+/// Where the settings come from: the command line and the environment as they were at start,
+/// and the files they name, read again at every reload ([`crate::settings`]).
 #[derive(Clone)]
 pub struct Sources {
-    /// The settings flags as given (the file's path among them), read again with `env`.
-    pub config_flags: ConfigFlags,
+    /// What the command line gave.
+    pub given: Given,
     /// The environment at start.
     pub env: HashMap<String, String>,
-    pub tokens_file: Option<PathBuf>,
-    /// `ZENDESK_MCP_TOKENS`.
-    pub inline_tokens: Option<String>,
-    /// `--read-only` (given: pinned on).
-    pub read_only: bool,
-    pub tools: Option<Vec<String>>,
-    pub switchboard_integration: Option<String>,
-    /// `--dry-run` (given: pinned on).
-    pub dry_run: bool,
-    /// `--rate-limit`.
-    pub rate_limit: Option<RequestRate>,
-    /// The budget when nothing sets one.
-    pub default_rate: RequestRate,
     /// With the embedded simulator the upstream is not configured from the sources: its
     /// timeout, fixed.
     pub fixed_timeout: Option<Duration>,
@@ -89,11 +78,12 @@ pub struct Sources {
 }
 
 impl std::fmt::Debug for Sources {
-    /// The files only: the environment and the inline tokens hold secrets.
+    /// The files only: the flags, the environment and the inline tokens hold secrets.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [config_file, tokens_file] = self.files();
         f.debug_struct("Sources")
-            .field("config_file", &self.config_file())
-            .field("tokens_file", &self.tokens_file)
+            .field("config_file", &config_file)
+            .field("tokens_file", &tokens_file)
             .finish_non_exhaustive()
     }
 }
@@ -107,85 +97,21 @@ pub struct Loaded {
 }
 
 impl Sources {
-    /// The settings file's path, from `--config` or `ZENDESK_MCP_CONFIG`.
-    pub fn config_file(&self) -> Option<PathBuf> {
-        self.config_flags
-            .config
-            .clone()
-            .or_else(|| self.env.get("ZENDESK_MCP_CONFIG").map(PathBuf::from))
-    }
-
     /// Reads every source; an error names the file and what is wrong in it.
     pub fn load(&self) -> Result<Loaded, String> {
+        let src = settings::Sources::read(self.given.clone(), self.env.clone())
+            .map_err(|e| e.to_string())?;
         // The whole settings file is checked as at start, the upstream's keys too.
         let timeout = match self.fixed_timeout {
             Some(t) => t,
             None => {
-                Config::load_from(self.config_flags.clone(), &self.env)
+                Config::from_sources(&src)
                     .map_err(|e| e.to_string())?
                     .timeout
             }
         };
-        let file = match self.config_file() {
-            Some(path) => read_live_file(&path).map_err(|e| e.to_string())?,
-            None => Default::default(),
-        };
-        let mut pinned = vec![];
-        let mut pin = |given: bool, key: &str, by: &str| {
-            if given {
-                pinned.push(format!(
-                    "{key} in the settings file is not reloadable: {by} sets it"
-                ));
-            }
-        };
-        pin(
-            file.read_only.is_some() && self.read_only,
-            "read_only",
-            "--read-only",
-        );
-        pin(
-            file.tools.is_some() && self.tools.is_some(),
-            "tools",
-            "--tools",
-        );
-        pin(
-            file.switchboard_integration.is_some() && self.switchboard_integration.is_some(),
-            "switchboard_integration",
-            "--switchboard-integration",
-        );
-        pin(
-            file.dry_run.is_some() && self.dry_run,
-            "dry_run",
-            "--dry-run",
-        );
-        pin(
-            file.rate_limit.is_some() && self.rate_limit.is_some(),
-            "rate_limit",
-            "--rate-limit",
-        );
-        let timeout_pinned =
-            self.config_flags.timeout_secs.is_some() || self.env.contains_key("SUNCO_TIMEOUT_SECS");
-        pin(
-            file.timeout_secs.is_some() && timeout_pinned,
-            "timeout_secs",
-            "--timeout-secs or SUNCO_TIMEOUT_SECS",
-        );
-        let read_only = self.read_only || file.read_only == Some(true);
-        let tools = self.tools.clone().or(file.tools);
-        let mut access = AccessPolicy::build(
-            self.inline_tokens.as_deref(),
-            self.tokens_file.as_deref(),
-            read_only,
-            tools,
-            &self.known_tools,
-        )
-        .map_err(|e| e.to_string())?;
-        access.switchboard_integration = self
-            .switchboard_integration
-            .clone()
-            .or(file.switchboard_integration);
-        access.dry_run = self.dry_run || file.dry_run == Some(true);
-        access.resource_server = self.resource_server.clone();
+        let mut pinned = src.pinned();
+        let access = self.access(&src).map_err(|e| e.to_string())?;
         let o = &access.oauth;
         if access.resource_server.is_none()
             && (o.scopes.is_some() || !o.clients.is_empty() || o.default.is_some())
@@ -195,27 +121,58 @@ impl Sources {
                     .to_owned(),
             );
         }
+        let rate = src
+            .parsed(&settings::RATE_LIMIT, RequestRate::parse)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_else(|| {
+                let limits = crate::actors::dispatcher::DispatchLimits::default();
+                RequestRate {
+                    per_second: limits.rate,
+                    burst: limits.burst,
+                }
+            });
         Ok(Loaded {
             settings: LiveSettings {
                 access: Arc::new(access),
-                server_name: file
-                    .server_name
+                server_name: src
+                    .text(&settings::SERVER_NAME)
                     .unwrap_or_else(|| DEFAULT_SERVER_NAME.to_owned()),
-                server_description: file.server_description,
-                instructions: file.instructions,
+                server_description: src.text(&settings::SERVER_DESCRIPTION),
+                instructions: src.text(&settings::INSTRUCTIONS),
                 timeout,
-                rate: self
-                    .rate_limit
-                    .or(file.rate_limit)
-                    .unwrap_or(self.default_rate),
+                rate,
             },
             pinned,
         })
     }
 
+    /// The access rules: the tokens (inline and in their file) and the bounds on every caller.
+    fn access(&self, src: &settings::Sources) -> Result<AccessPolicy, Box<dyn std::error::Error>> {
+        let tokens_file = src
+            .pick(&settings::TOKENS_FILE)
+            .map(|r| PathBuf::from(r.value()));
+        let inline = src.pick(&settings::TOKENS).map(|r| r.value().to_owned());
+        let mut access = AccessPolicy::build(
+            inline.as_deref(),
+            tokens_file.as_deref(),
+            src.switch(&settings::READ_ONLY)?,
+            src.list(&settings::TOOLS),
+            &self.known_tools,
+        )?;
+        access.switchboard_integration = src.text(&settings::SWITCHBOARD_INTEGRATION);
+        access.dry_run = src.switch(&settings::DRY_RUN)?;
+        access.resource_server = self.resource_server.clone();
+        Ok(access)
+    }
+
     /// The settings file and the tokens file, when given.
     fn files(&self) -> [Option<PathBuf>; 2] {
-        [self.config_file(), self.tokens_file.clone()]
+        let src = settings::Sources::unread(self.given.clone(), self.env.clone());
+        [
+            src.config_file(),
+            src.pick(&settings::TOKENS_FILE)
+                .map(|r| PathBuf::from(r.value())),
+        ]
     }
 
     /// What the files hold now (to see whether they changed).

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 use zendesk_messaging_mcp::actors::SupervisorSettings;
-use zendesk_messaging_mcp::config::{ConfigFlags, RequestRate};
 use zendesk_messaging_mcp::live::{Live, Sources};
+use zendesk_messaging_mcp::settings::{self, Given};
 
 use crate::mcp_support::{Recorder, TestServer, call_tool, structured};
 use crate::support::eventually;
@@ -71,22 +71,16 @@ async fn edited_files_apply_to_new_calls_tell_sessions_and_an_invalid_one_change
     );
     files.write("tokens.toml", &tokens("read-only", ""));
     let sources = Sources {
-        config_flags: ConfigFlags {
-            config: Some(files.path("settings.toml")),
-            ..ConfigFlags::default()
-        },
+        given: Given::default()
+            .with(
+                &settings::CONFIG,
+                files.path("settings.toml").display().to_string(),
+            )
+            .with(
+                &settings::TOKENS_FILE,
+                files.path("tokens.toml").display().to_string(),
+            ),
         env: Default::default(),
-        tokens_file: Some(files.path("tokens.toml")),
-        inline_tokens: None,
-        read_only: false,
-        tools: None,
-        switchboard_integration: None,
-        dry_run: false,
-        rate_limit: None,
-        default_rate: RequestRate {
-            per_second: 100.0,
-            burst: 100,
-        },
         fixed_timeout: Some(std::time::Duration::from_secs(30)),
         known_tools: zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
         resource_server: None,

@@ -1,0 +1,899 @@
+//! Every setting, declared once: its key in the settings file, its flag, its environment
+//! variable, its default, and whether a reload applies it ([`crate::live`]). The command line
+//! is made from these declarations ([`ServerFlags`], [`UpstreamFlags`]), and [`Sources::pick`]
+//! is the one place where the precedence is decided: a flag beats the environment, which beats
+//! the settings file (`--config FILE` or `ZENDESK_MCP_CONFIG`), which beats the default.
+//!
+//! A new setting is one declaration here (and in [`ALL`]) plus its use: the typed readers of
+//! [`Sources`] name the setting in every error, with where the value came from.
+//!
+//! Surrounding whitespace is never part of a value (a pasted secret, `KEY= value`), and a value
+//! that is blank once trimmed counts as not given, wherever it comes from.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
+
+/// Which commands take a setting's flag: `config` takes the upstream's, `serve` and `stdio`
+/// take both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// How the server talks to Sunshine Conversations.
+    Upstream,
+    /// The server itself.
+    Server,
+}
+
+/// How a setting is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One value.
+    Value,
+    /// On or off: a flag without a value, `true`/`false` in the file and the environment.
+    Switch,
+    /// Several values: a flag given again or comma-separated, a list in the file.
+    List,
+}
+
+/// One setting and where it may be given.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Setting {
+    /// Its name: the key in the settings file, when the file may give it.
+    pub key: &'static str,
+    pub group: Group,
+    pub kind: Kind,
+    /// The flag, without its dashes.
+    pub flag: Option<&'static str>,
+    /// The environment variable.
+    pub env: Option<&'static str>,
+    /// Whether the settings file may give it.
+    pub in_file: bool,
+    /// What it is when nothing gives it, as it would be written.
+    pub default: Option<&'static str>,
+    /// Whether a reload of the settings file applies it to the running server.
+    pub reloads: bool,
+    /// The flag's placeholder in `--help`.
+    pub value_name: &'static str,
+    /// One sentence for `--help`.
+    pub help: &'static str,
+}
+
+impl Setting {
+    const fn new(key: &'static str, group: Group, help: &'static str) -> Self {
+        Self {
+            key,
+            group,
+            kind: Kind::Value,
+            flag: None,
+            env: None,
+            in_file: false,
+            default: None,
+            reloads: false,
+            value_name: "VALUE",
+            help,
+        }
+    }
+
+    const fn flag(mut self, flag: &'static str, value_name: &'static str) -> Self {
+        self.flag = Some(flag);
+        self.value_name = value_name;
+        self
+    }
+
+    const fn switch(mut self, flag: &'static str) -> Self {
+        self.flag = Some(flag);
+        self.kind = Kind::Switch;
+        self
+    }
+
+    const fn list(mut self) -> Self {
+        self.kind = Kind::List;
+        self
+    }
+
+    const fn env(mut self, env: &'static str) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    const fn file(mut self) -> Self {
+        self.in_file = true;
+        self
+    }
+
+    const fn reloads(mut self) -> Self {
+        self.in_file = true;
+        self.reloads = true;
+        self
+    }
+
+    const fn default(mut self, default: &'static str) -> Self {
+        self.default = Some(default);
+        self
+    }
+
+    /// The name an error gives it: its environment variable, else its flag, else its key.
+    pub fn name(&self) -> String {
+        match (self.env, self.flag) {
+            (Some(env), _) => env.to_owned(),
+            (None, Some(flag)) => format!("--{flag}"),
+            (None, None) => self.key.to_owned(),
+        }
+    }
+}
+
+use Group::{Server, Upstream};
+
+// How the server talks to Sunshine Conversations (`config` checks these).
+pub const CONFIG: Setting = Setting::new(
+    "config",
+    Upstream,
+    "TOML file with any of the settings below (keys in snake_case: app_id, key_id, ...)",
+)
+.flag("config", "FILE")
+.env("ZENDESK_MCP_CONFIG");
+pub const APP_ID: Setting = Setting::new("app_id", Upstream, "Sunshine Conversations app id")
+    .flag("app-id", "APP_ID")
+    .env("SUNCO_APP_ID")
+    .file();
+pub const KEY_ID: Setting = Setting::new(
+    "key_id",
+    Upstream,
+    "API key id: app_..., act_..., svc_... or int_...",
+)
+.flag("key-id", "KEY_ID")
+.env("SUNCO_KEY_ID")
+.file();
+pub const KEY_SECRET: Setting = Setting::new(
+    "key_secret",
+    Upstream,
+    "API key secret; prefer --key-secret-file, flags show in process lists",
+)
+.flag("key-secret", "KEY_SECRET")
+.env("SUNCO_KEY_SECRET")
+.file();
+pub const KEY_SECRET_FILE: Setting = Setting::new(
+    "key_secret_file",
+    Upstream,
+    "File holding the key secret; re-read when it changes",
+)
+.flag("key-secret-file", "FILE")
+.env("SUNCO_KEY_SECRET_FILE")
+.file();
+pub const AUTH: Setting = Setting::new(
+    "auth",
+    Upstream,
+    "Authentication scheme upstream: jwt or basic",
+)
+.flag("auth", "AUTH")
+.env("SUNCO_AUTH")
+.file()
+.default("jwt");
+pub const API_URL: Setting = Setting::new("api_url", Upstream, "API base URL")
+    .flag("api-url", "API_URL")
+    .env("SUNCO_API_URL")
+    .file()
+    .default(crate::config::DEFAULT_API_URL);
+pub const WEBHOOK_SECRET: Setting = Setting::new(
+    "webhook_secret",
+    Upstream,
+    "Shared secret SunCo sends in X-API-Key on webhooks",
+)
+.flag("webhook-secret", "WEBHOOK_SECRET")
+.env("SUNCO_WEBHOOK_SECRET")
+.file();
+pub const TIMEOUT_SECS: Setting = Setting::new(
+    "timeout_secs",
+    Upstream,
+    "Deadline for one call's upstream work, in seconds",
+)
+.flag("timeout-secs", "TIMEOUT_SECS")
+.env("SUNCO_TIMEOUT_SECS")
+.reloads()
+.default("30");
+pub const JWT_LIFETIME_SECS: Setting = Setting::new(
+    "jwt_lifetime_secs",
+    Upstream,
+    "Lifetime of minted JWTs in seconds, 0 for none",
+)
+.flag("jwt-lifetime-secs", "JWT_LIFETIME_SECS")
+.env("SUNCO_JWT_LIFETIME_SECS")
+.file()
+.default("3600");
+
+// The server itself (`serve` and `stdio`).
+pub const BIND: Setting = Setting::new(
+    "bind",
+    Server,
+    "Address for the HTTP routes: IP:PORT or HOST:PORT, e.g. localhost:8090 (loopback by default; port 0 picks a free port)",
+)
+.flag("bind", "ADDRESS:PORT");
+pub const HTTP_MCP: Setting = Setting::new(
+    "http_mcp",
+    Server,
+    "stdio only: also serve the tools over HTTP at /mcp beside stdio (off by default: only the webhook route and the probes are served over HTTP)",
+)
+.switch("http-mcp");
+pub const SIMULATOR: Setting = Setting::new(
+    "simulator",
+    Server,
+    "Start the embedded simulator with the demo world and use it as the upstream; no credentials needed (SUNCO_* settings are then ignored)",
+)
+.switch("simulator");
+pub const RATE_LIMIT: Setting = Setting::new(
+    "rate_limit",
+    Server,
+    "Upstream requests per second, optionally with a burst (e.g. 50:20)",
+)
+.flag("rate-limit", "RPS[:BURST]")
+.reloads();
+pub const MAX_IN_FLIGHT: Setting = Setting::new(
+    "max_in_flight",
+    Server,
+    "Upstream requests in flight at most",
+)
+.flag("max-in-flight", "N");
+pub const MCP_CONCURRENCY: Setting = Setting::new(
+    "mcp_concurrency",
+    Server,
+    "/mcp POSTs handled at once; the others wait up to 5 s for a turn, then get 503 busy. Each costs memory while it runs: raise it with --max-in-flight when calls wait long upstream and calls that need no upstream must still get through",
+)
+.flag("mcp-concurrency", "N")
+.default("64");
+pub const QUEUE: Setting = Setting::new(
+    "queue",
+    Server,
+    "Calls waiting for the upstream at most; past it calls fail at once with \"busy\"",
+)
+.flag("queue", "N");
+pub const TOKENS_FILE: Setting = Setting::new(
+    "tokens_file",
+    Server,
+    "A TOML file of bearer tokens and their profiles (inline tokens come from ZENDESK_MCP_TOKENS as NAME:TOKEN[:read-only], comma-separated)",
+)
+.flag("tokens-file", "FILE")
+.env("ZENDESK_MCP_TOKENS_FILE");
+pub const TOKENS: Setting = Setting::new(
+    "tokens",
+    Server,
+    "Inline bearer tokens, NAME:TOKEN[:read-only], comma-separated",
+)
+.env("ZENDESK_MCP_TOKENS");
+pub const READ_ONLY: Setting = Setting::new(
+    "read_only",
+    Server,
+    "Only read-only tools, for every caller",
+)
+.switch("read-only")
+.reloads();
+pub const TOOLS: Setting = Setting::new(
+    "tools",
+    Server,
+    "Only these tools, for every caller (comma-separated names)",
+)
+.flag("tools", "TOOL,...")
+.list()
+.reloads();
+pub const SWITCHBOARD_INTEGRATION: Setting = Setting::new(
+    "switchboard_integration",
+    Server,
+    "The switchboard integration every caller speaks for (id, name or type, e.g. bot), unless its token names another: business messages go only into conversations it controls",
+)
+.flag("switchboard-integration", "INTEGRATION")
+.reloads();
+pub const INDEX_CONVERSATIONS: Setting = Setting::new(
+    "index_conversations",
+    Server,
+    "Conversations the index keeps (those the webhooks told of; the least recently active are forgotten first)",
+)
+.flag("index-conversations", "N")
+.default("10000");
+pub const INDEX_MAX_AGE_HOURS: Setting = Setting::new(
+    "index_max_age_hours",
+    Server,
+    "Hours after which the index forgets a conversation without activity",
+)
+.flag("index-max-age-hours", "HOURS")
+.default("24");
+pub const OAUTH_ISSUER: Setting = Setting::new(
+    "oauth_issuer",
+    Server,
+    "Make /mcp an OAuth 2.1 resource server for this authorization server (its issuer URL; https except on loopback): access tokens it issues for --public-url are accepted beside the static tokens",
+)
+.flag("oauth-issuer", "URL")
+.env("ZENDESK_MCP_OAUTH_ISSUER");
+pub const PUBLIC_URL: Setting = Setting::new(
+    "public_url",
+    Server,
+    "The full URL of this server's /mcp as callers reach it: the resource tokens must be issued for (with --oauth-issuer)",
+)
+.flag("public-url", "URL")
+.env("ZENDESK_MCP_PUBLIC_URL");
+pub const DRY_RUN: Setting = Setting::new(
+    "dry_run",
+    Server,
+    "Dry run for every caller: writes are validated and answered with the request they would send (dryRun: true); nothing is sent. Reads are real",
+)
+.switch("dry-run")
+.reloads();
+pub const ALLOW_UNAUTHENTICATED: Setting = Setting::new(
+    "allow_unauthenticated",
+    Server,
+    "Serve /mcp without bearer tokens on a non-loopback address (only behind a proxy that authenticates callers)",
+)
+.switch("allow-unauthenticated");
+pub const ALLOWED_HOST: Setting = Setting::new(
+    "allowed_host",
+    Server,
+    "A Host name /mcp accepts besides the loopback ones (repeatable)",
+)
+.flag("allowed-host", "HOST")
+.list();
+pub const ALLOWED_ORIGIN: Setting = Setting::new(
+    "allowed_origin",
+    Server,
+    "A browser Origin /mcp accepts besides its own loopback origins (repeatable)",
+)
+.flag("allowed-origin", "ORIGIN")
+.list();
+pub const REDIS_URL: Setting = Setting::new(
+    "redis_url",
+    Server,
+    "Share the state of several replicas in Redis or Valkey: redis://, rediss:// or unix:// (without it everything stays in this process's memory)",
+)
+.flag("redis-url", "URL")
+.env("ZENDESK_MCP_REDIS_URL");
+pub const REPLICAS: Setting = Setting::new(
+    "replicas",
+    Server,
+    "While Redis is down, split the upstream budget across N replicas (default: the live replicas last seen in Redis)",
+)
+.flag("replicas", "N");
+pub const SHUTDOWN_GRACE: Setting = Setting::new(
+    "shutdown_grace",
+    Server,
+    "On SIGTERM or Ctrl-C: how long the calls in flight may take to finish before the rest is ended (seconds)",
+)
+.flag("shutdown-grace", "SECONDS")
+.default("30");
+pub const SERVER_NAME: Setting = Setting::new(
+    "server_name",
+    Server,
+    "The server's name as clients see it (serverInfo.name)",
+)
+.reloads()
+.default(crate::live::DEFAULT_SERVER_NAME);
+pub const SERVER_DESCRIPTION: Setting = Setting::new(
+    "server_description",
+    Server,
+    "The server's description as clients see it (serverInfo.description)",
+)
+.reloads();
+pub const INSTRUCTIONS: Setting = Setting::new(
+    "instructions",
+    Server,
+    "The operator's words to models, after the server's own instructions",
+)
+.reloads();
+
+/// Every setting, in the order `--help` lists them.
+pub const ALL: &[&Setting] = &[
+    &CONFIG,
+    &APP_ID,
+    &KEY_ID,
+    &KEY_SECRET,
+    &KEY_SECRET_FILE,
+    &AUTH,
+    &API_URL,
+    &WEBHOOK_SECRET,
+    &TIMEOUT_SECS,
+    &JWT_LIFETIME_SECS,
+    &BIND,
+    &HTTP_MCP,
+    &SIMULATOR,
+    &RATE_LIMIT,
+    &MAX_IN_FLIGHT,
+    &MCP_CONCURRENCY,
+    &QUEUE,
+    &TOKENS_FILE,
+    &TOKENS,
+    &READ_ONLY,
+    &TOOLS,
+    &SWITCHBOARD_INTEGRATION,
+    &INDEX_CONVERSATIONS,
+    &INDEX_MAX_AGE_HOURS,
+    &OAUTH_ISSUER,
+    &PUBLIC_URL,
+    &DRY_RUN,
+    &ALLOW_UNAUTHENTICATED,
+    &ALLOWED_HOST,
+    &ALLOWED_ORIGIN,
+    &REDIS_URL,
+    &REPLICAS,
+    &SHUTDOWN_GRACE,
+    &SERVER_NAME,
+    &SERVER_DESCRIPTION,
+    &INSTRUCTIONS,
+];
+
+/// One line: which setting, where its value came from, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}{source_note}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    /// " (from --flag)", " (from the environment)", " (from FILE)" or "".
+    pub source_note: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: impl Into<String>, note: &str, problem: impl Into<String>) -> Self {
+        Self {
+            variable: variable.into(),
+            source_note: note.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// What the command line gave, by setting key (switches as `true`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Given(BTreeMap<&'static str, Vec<String>>);
+
+impl Given {
+    /// `setting` given on the command line as `value` (tests, and callers that build the
+    /// settings themselves).
+    pub fn with(mut self, setting: &Setting, value: impl Into<String>) -> Self {
+        self.0.entry(setting.key).or_default().push(value.into());
+        self
+    }
+
+    /// What the command line gave for `setting`, as given (untrimmed).
+    pub fn get(&self, setting: &Setting) -> Option<&Vec<String>> {
+        self.0.get(setting.key)
+    }
+
+    fn of(matches: &ArgMatches, group: Group) -> Self {
+        let mut given = BTreeMap::new();
+        for s in ALL.iter().filter(|s| in_command(s, group)) {
+            let values: Vec<String> = match s.kind {
+                Kind::Switch if matches.get_flag(s.key) => vec!["true".to_owned()],
+                Kind::Switch => vec![],
+                Kind::Value | Kind::List => matches
+                    .get_many::<String>(s.key)
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default(),
+            };
+            if !values.is_empty() {
+                given.insert(s.key, values);
+            }
+        }
+        Self(given)
+    }
+}
+
+/// Whether the command of `group` takes `setting`'s flag.
+fn in_command(setting: &Setting, group: Group) -> bool {
+    setting.flag.is_some() && (setting.group == Upstream || group == Server)
+}
+
+/// The flags of `group`'s command, made from the declarations.
+fn flags(mut cmd: Command, group: Group) -> Command {
+    for s in ALL.iter().filter(|s| in_command(s, group)) {
+        let Some(flag) = s.flag else { continue };
+        let mut help = s.help.to_owned();
+        if let Some(env) = s.env {
+            help.push_str(&format!(" [env: {env}]"));
+        }
+        if let Some(default) = s.default {
+            help.push_str(&format!(" [default: {default}]"));
+        }
+        let arg = Arg::new(s.key).long(flag).help(help);
+        let arg = match s.kind {
+            Kind::Switch => arg.action(ArgAction::SetTrue),
+            Kind::Value => arg.action(ArgAction::Set).value_name(s.value_name),
+            Kind::List => arg
+                .action(ArgAction::Append)
+                .value_delimiter(',')
+                .value_name(s.value_name),
+        };
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+macro_rules! flags_of {
+    ($name:ident, $group:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct $name(pub Given);
+
+        impl FromArgMatches for $name {
+            fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+                Ok(Self(Given::of(matches, $group)))
+            }
+
+            fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+                *self = Self::from_arg_matches(matches)?;
+                Ok(())
+            }
+        }
+
+        impl Args for $name {
+            fn augment_args(cmd: Command) -> Command {
+                flags(cmd, $group)
+            }
+
+            fn augment_args_for_update(cmd: Command) -> Command {
+                flags(cmd, $group)
+            }
+        }
+    };
+}
+
+flags_of!(
+    UpstreamFlags,
+    Upstream,
+    "The flags of the upstream's settings (`config`)."
+);
+flags_of!(
+    ServerFlags,
+    Server,
+    "The flags of every setting (`serve`, `stdio`)."
+);
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw {
+    /// The value, trimmed (the items of a list, each trimmed and none blank).
+    pub values: Vec<String>,
+    /// " (from --flag)", " (from the environment)" or " (from FILE)".
+    pub note: String,
+}
+
+impl Raw {
+    /// The value (the first, for a list).
+    pub fn value(&self) -> &str {
+        self.values.first().map_or("", String::as_str)
+    }
+}
+
+/// The settings file as read: its name and its keys.
+#[derive(Debug, Clone)]
+struct File {
+    name: String,
+    table: toml::Table,
+}
+
+/// Where the settings come from: the command line, the environment and the settings file.
+#[derive(Clone, Default)]
+pub struct Sources {
+    given: Given,
+    env: HashMap<String, String>,
+    file: Option<File>,
+}
+
+impl std::fmt::Debug for Sources {
+    /// The file's name only: the flags and the environment hold secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("file", &self.file.as_ref().map(|f| &f.name))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sources {
+    /// The command line and the environment, and the settings file they name (read now: an
+    /// unknown key or a file that is not TOML is an error).
+    pub fn read(given: Given, env: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut sources = Self {
+            given,
+            env,
+            file: None,
+        };
+        if let Some(path) = sources.config_file() {
+            sources.file = Some(read_file(&path)?);
+        }
+        Ok(sources)
+    }
+
+    /// The command line and the environment, without reading the settings file (to learn
+    /// which files they name).
+    pub fn unread(given: Given, env: HashMap<String, String>) -> Self {
+        Self {
+            given,
+            env,
+            file: None,
+        }
+    }
+
+    /// The command line and this process's environment.
+    pub fn from_process(given: Given) -> Result<Self, ConfigError> {
+        Self::read(given, std::env::vars().collect())
+    }
+
+    /// The settings file's path, when one is named.
+    pub fn config_file(&self) -> Option<PathBuf> {
+        self.pick(&CONFIG).map(|r| PathBuf::from(r.value()))
+    }
+
+    /// What the command line gave, and the environment (to read the sources again).
+    pub fn parts(&self) -> (&Given, &HashMap<String, String>) {
+        (&self.given, &self.env)
+    }
+
+    /// `setting`'s value and where it came from: the flag, else the environment variable, else
+    /// the settings file; `None` when none gives it (its default then applies).
+    pub fn pick(&self, setting: &Setting) -> Option<Raw> {
+        let given = |values: Vec<String>, note: String| {
+            let values: Vec<String> = values
+                .iter()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect();
+            (!values.is_empty()).then_some(Raw { values, note })
+        };
+        let from_flag = self.given.0.get(setting.key).cloned().and_then(|v| {
+            given(
+                v,
+                format!(" (from --{})", setting.flag.unwrap_or(setting.key)),
+            )
+        });
+        from_flag
+            .or_else(|| {
+                let v = self.env.get(setting.env?)?;
+                let values = match setting.kind {
+                    Kind::List => v.split(',').map(str::to_owned).collect(),
+                    _ => vec![v.clone()],
+                };
+                given(values, " (from the environment)".to_owned())
+            })
+            .or_else(|| {
+                let file = self.file.as_ref().filter(|_| setting.in_file)?;
+                let values = match file.table.get(setting.key)? {
+                    toml::Value::String(s) => vec![s.clone()],
+                    toml::Value::Array(items) => items.iter().map(toml_text).collect(),
+                    other => vec![toml_text(other)],
+                };
+                given(values, format!(" (from {})", file.name))
+            })
+    }
+
+    /// Whether the command line or the environment gives `setting` (and so pins it over the
+    /// file).
+    fn pinned_by(&self, setting: &Setting) -> Option<String> {
+        let flag = setting
+            .flag
+            .filter(|_| self.given.0.contains_key(setting.key));
+        let env = setting.env.filter(|e| self.env.contains_key(*e));
+        if flag.is_none() && env.is_none() {
+            return None;
+        }
+        let by: Vec<String> = [
+            setting.flag.map(|f| format!("--{f}")),
+            setting.env.map(str::to_owned),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Some(by.join(" or "))
+    }
+
+    /// The settings file's reloadable values that a flag or a variable pins, one line each.
+    pub fn pinned(&self) -> Vec<String> {
+        let Some(file) = &self.file else {
+            return vec![];
+        };
+        ALL.iter()
+            .filter(|s| s.reloads && file.table.contains_key(s.key))
+            .filter_map(|s| {
+                let by = self.pinned_by(s)?;
+                Some(format!(
+                    "{} in the settings file is not reloadable: {by} sets it",
+                    s.key
+                ))
+            })
+            .collect()
+    }
+
+    /// `setting` as text, or its default; `None` when neither is there.
+    pub fn text(&self, setting: &Setting) -> Option<String> {
+        self.pick(setting)
+            .map(|r| r.value().to_owned())
+            .or_else(|| setting.default.map(str::to_owned))
+    }
+
+    /// `setting` as a list (its items trimmed, none blank).
+    pub fn list(&self, setting: &Setting) -> Option<Vec<String>> {
+        self.pick(setting).map(|r| r.values)
+    }
+
+    /// A switch: on or off.
+    pub fn switch(&self, setting: &Setting) -> Result<bool, ConfigError> {
+        let Some(raw) = self.pick(setting) else {
+            return Ok(setting.default == Some("true"));
+        };
+        match raw.value().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::new(
+                setting.name(),
+                &raw.note,
+                format!("expected true or false, got {:?}", raw.value()),
+            )),
+        }
+    }
+
+    /// `setting` read by `parse`, or its default read the same way; `None` when neither is
+    /// there. An error names the setting and where the value came from.
+    pub fn parsed<T>(
+        &self,
+        setting: &Setting,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let (value, note) = match self.pick(setting) {
+            Some(raw) => (raw.value().to_owned(), raw.note),
+            None => match setting.default {
+                Some(d) => (d.to_owned(), String::new()),
+                None => return Ok(None),
+            },
+        };
+        parse(&value)
+            .map(Some)
+            .map_err(|why| ConfigError::new(setting.name(), &note, why))
+    }
+
+    /// A whole number within `range` (or the default).
+    pub fn number<T>(
+        &self,
+        setting: &Setting,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        self.parsed(setting, |v| match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(format!(
+                "expected a whole number from {} to {}, got {v:?}",
+                range.start(),
+                range.end()
+            )),
+        })
+    }
+}
+
+/// A TOML value as the text a flag would give.
+fn toml_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        // A table or a list where one value belongs: nothing a setting reads as given.
+        toml::Value::Array(_) | toml::Value::Table(_) => String::new(),
+    }
+}
+
+/// Reads the settings file: TOML whose every key is a setting the file may give.
+fn read_file(path: &Path) -> Result<File, ConfigError> {
+    let note = format!(" ({})", path.display());
+    let invalid = |why: String| ConfigError::new(CONFIG.name(), &note, why);
+    let text =
+        std::fs::read_to_string(path).map_err(|e| invalid(format!("cannot read the file: {e}")))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        let msg = e.message().replace('\n', " ");
+        invalid(format!("not a valid settings file: {msg}"))
+    })?;
+    if let Some(unknown) = table
+        .keys()
+        .find(|k| !ALL.iter().any(|s| s.in_file && s.key == k.as_str()))
+    {
+        let known: Vec<String> = ALL
+            .iter()
+            .filter(|s| s.in_file)
+            .map(|s| format!("`{}`", s.key))
+            .collect();
+        return Err(invalid(format!(
+            "not a valid settings file: unknown field `{unknown}`, expected one of {}",
+            known.join(", ")
+        )));
+    }
+    Ok(File {
+        name: path.display().to_string(),
+        table,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_is_declared_once_and_named_consistently() {
+        let mut keys = std::collections::BTreeSet::new();
+        for s in ALL {
+            assert!(keys.insert(s.key), "{} declared twice", s.key);
+            if let Some(flag) = s.flag {
+                assert_eq!(flag.replace('-', "_"), s.key, "the flag names the key");
+            }
+            assert!(
+                s.flag.is_some() || s.env.is_some() || s.in_file,
+                "{} can be given nowhere",
+                s.key
+            );
+            assert!(!s.reloads || s.in_file, "{} reloads from the file", s.key);
+        }
+    }
+
+    #[test]
+    fn declared_defaults_are_the_ones_the_code_uses() {
+        let default = |s: &Setting| s.default.expect("a default");
+        assert_eq!(
+            default(&TIMEOUT_SECS),
+            crate::config::DEFAULT_TIMEOUT_SECS.to_string()
+        );
+        assert_eq!(
+            default(&JWT_LIFETIME_SECS),
+            crate::config::DEFAULT_JWT_LIFETIME_SECS.to_string()
+        );
+        assert_eq!(
+            default(&MCP_CONCURRENCY),
+            crate::server::MCP_CONCURRENCY.to_string()
+        );
+    }
+
+    #[test]
+    fn a_flag_beats_the_environment_beats_the_file_beats_the_default() {
+        let dir = std::env::temp_dir().join(format!("zmm-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s.toml");
+        std::fs::write(
+            &file,
+            "timeout_secs = 7\nrate_limit = \"5:5\"\ntools = [\"a\", \" b \"]\n",
+        )
+        .unwrap();
+        let given = Given::default().with(&CONFIG, file.display().to_string());
+        let s = Sources::read(given.clone(), env(&[("SUNCO_TIMEOUT_SECS", "9")])).unwrap();
+        assert_eq!(s.text(&TIMEOUT_SECS).as_deref(), Some("9"));
+        assert_eq!(s.text(&RATE_LIMIT).as_deref(), Some("5:5"));
+        assert_eq!(s.list(&TOOLS), Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(s.text(&SHUTDOWN_GRACE).as_deref(), Some("30"));
+        assert_eq!(
+            s.pinned(),
+            vec![
+                "timeout_secs in the settings file is not reloadable: --timeout-secs or SUNCO_TIMEOUT_SECS sets it"
+            ]
+        );
+        let s = Sources::read(
+            given.with(&TIMEOUT_SECS, " 3 "),
+            env(&[("SUNCO_TIMEOUT_SECS", "9")]),
+        )
+        .unwrap();
+        let raw = s.pick(&TIMEOUT_SECS).unwrap();
+        assert_eq!(
+            (raw.value(), raw.note.as_str()),
+            ("3", " (from --timeout-secs)")
+        );
+        let e = s.number::<u32>(&MCP_CONCURRENCY, 1..=10).unwrap_err();
+        assert_eq!(e.variable, "--mcp-concurrency");
+        std::fs::write(&file, "bind = \"0.0.0.0:1\"\n").unwrap();
+        let e = Sources::read(
+            Given::default().with(&CONFIG, file.display().to_string()),
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `bind`"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
