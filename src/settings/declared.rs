@@ -1,0 +1,296 @@
+//! Every setting the server has, declared once; [`ALL`] lists them in the order `--help` does.
+
+use super::Group::{Server, Upstream};
+use super::Setting;
+
+// How the server talks to Sunshine Conversations (`config` checks these).
+pub const CONFIG: Setting = Setting::new(
+    "config",
+    Upstream,
+    "TOML file with any of the settings below (keys in snake_case: app_id, key_id, ...)",
+)
+.flag("config", "FILE")
+.env("ZENDESK_MCP_CONFIG");
+pub const APP_ID: Setting = Setting::new("app_id", Upstream, "Sunshine Conversations app id")
+    .flag("app-id", "APP_ID")
+    .env("SUNCO_APP_ID")
+    .file();
+pub const KEY_ID: Setting = Setting::new(
+    "key_id",
+    Upstream,
+    "API key id: app_..., act_..., svc_... or int_...",
+)
+.flag("key-id", "KEY_ID")
+.env("SUNCO_KEY_ID")
+.file();
+pub const KEY_SECRET: Setting = Setting::new(
+    "key_secret",
+    Upstream,
+    "API key secret; prefer --key-secret-file, flags show in process lists",
+)
+.flag("key-secret", "KEY_SECRET")
+.env("SUNCO_KEY_SECRET")
+.file();
+pub const KEY_SECRET_FILE: Setting = Setting::new(
+    "key_secret_file",
+    Upstream,
+    "File holding the key secret; re-read when it changes",
+)
+.flag("key-secret-file", "FILE")
+.env("SUNCO_KEY_SECRET_FILE")
+.file();
+pub const AUTH: Setting = Setting::new(
+    "auth",
+    Upstream,
+    "Authentication scheme upstream: jwt or basic",
+)
+.flag("auth", "AUTH")
+.env("SUNCO_AUTH")
+.file()
+.default("jwt");
+pub const API_URL: Setting = Setting::new("api_url", Upstream, "API base URL")
+    .flag("api-url", "API_URL")
+    .env("SUNCO_API_URL")
+    .file()
+    .default(crate::config::DEFAULT_API_URL);
+pub const WEBHOOK_SECRET: Setting = Setting::new(
+    "webhook_secret",
+    Upstream,
+    "Shared secret SunCo sends in X-API-Key on webhooks",
+)
+.flag("webhook-secret", "WEBHOOK_SECRET")
+.env("SUNCO_WEBHOOK_SECRET")
+.file();
+pub const TIMEOUT_SECS: Setting = Setting::new(
+    "timeout_secs",
+    Upstream,
+    "Deadline for one call's upstream work, in seconds",
+)
+.flag("timeout-secs", "TIMEOUT_SECS")
+.env("SUNCO_TIMEOUT_SECS")
+.reloads()
+.default("30");
+pub const JWT_LIFETIME_SECS: Setting = Setting::new(
+    "jwt_lifetime_secs",
+    Upstream,
+    "Lifetime of minted JWTs in seconds, 0 for none",
+)
+.flag("jwt-lifetime-secs", "JWT_LIFETIME_SECS")
+.env("SUNCO_JWT_LIFETIME_SECS")
+.file()
+.default("3600");
+
+// The server itself (`serve` and `stdio`).
+pub const BIND: Setting = Setting::new(
+    "bind",
+    Server,
+    "Address for the HTTP routes: IP:PORT or HOST:PORT, e.g. localhost:8090 (loopback by default; port 0 picks a free port)",
+)
+.flag("bind", "ADDRESS:PORT");
+pub const HTTP_MCP: Setting = Setting::new(
+    "http_mcp",
+    Server,
+    "stdio only: also serve the tools over HTTP at /mcp beside stdio (off by default: only the webhook route and the probes are served over HTTP)",
+)
+.switch("http-mcp");
+pub const SIMULATOR: Setting = Setting::new(
+    "simulator",
+    Server,
+    "Start the embedded simulator with the demo world and use it as the upstream; no credentials needed (SUNCO_* settings are then ignored)",
+)
+.switch("simulator");
+pub const RATE_LIMIT: Setting = Setting::new(
+    "rate_limit",
+    Server,
+    "Upstream requests per second, optionally with a burst (e.g. 50:20)",
+)
+.flag("rate-limit", "RPS[:BURST]")
+.reloads();
+pub const MAX_IN_FLIGHT: Setting = Setting::new(
+    "max_in_flight",
+    Server,
+    "Upstream requests in flight at most",
+)
+.flag("max-in-flight", "N");
+pub const MCP_CONCURRENCY: Setting = Setting::new(
+    "mcp_concurrency",
+    Server,
+    "/mcp POSTs handled at once; the others wait up to 5 s for a turn, then get 503 busy. Each costs memory while it runs: raise it with --max-in-flight when calls wait long upstream and calls that need no upstream must still get through",
+)
+.flag("mcp-concurrency", "N")
+.default("64");
+pub const QUEUE: Setting = Setting::new(
+    "queue",
+    Server,
+    "Calls waiting for the upstream at most; past it calls fail at once with \"busy\"",
+)
+.flag("queue", "N");
+pub const TOKENS_FILE: Setting = Setting::new(
+    "tokens_file",
+    Server,
+    "A TOML file of bearer tokens and their profiles (inline tokens come from ZENDESK_MCP_TOKENS as NAME:TOKEN[:read-only], comma-separated)",
+)
+.flag("tokens-file", "FILE")
+.env("ZENDESK_MCP_TOKENS_FILE");
+pub const TOKENS: Setting = Setting::new(
+    "tokens",
+    Server,
+    "Inline bearer tokens, NAME:TOKEN[:read-only], comma-separated",
+)
+.env("ZENDESK_MCP_TOKENS");
+pub const READ_ONLY: Setting = Setting::new(
+    "read_only",
+    Server,
+    "Only read-only tools, for every caller",
+)
+.switch("read-only")
+.reloads();
+pub const TOOLS: Setting = Setting::new(
+    "tools",
+    Server,
+    "Only these tools, for every caller (comma-separated names)",
+)
+.flag("tools", "TOOL,...")
+.list()
+.reloads();
+pub const SWITCHBOARD_INTEGRATION: Setting = Setting::new(
+    "switchboard_integration",
+    Server,
+    "The switchboard integration every caller speaks for (id, name or type, e.g. bot), unless its token names another: business messages go only into conversations it controls",
+)
+.flag("switchboard-integration", "INTEGRATION")
+.reloads();
+pub const INDEX_CONVERSATIONS: Setting = Setting::new(
+    "index_conversations",
+    Server,
+    "Conversations the index keeps (those the webhooks told of; the least recently active are forgotten first)",
+)
+.flag("index-conversations", "N")
+.default("10000");
+pub const INDEX_MAX_AGE_HOURS: Setting = Setting::new(
+    "index_max_age_hours",
+    Server,
+    "Hours after which the index forgets a conversation without activity",
+)
+.flag("index-max-age-hours", "HOURS")
+.default("24");
+pub const OAUTH_ISSUER: Setting = Setting::new(
+    "oauth_issuer",
+    Server,
+    "Make /mcp an OAuth 2.1 resource server for this authorization server (its issuer URL; https except on loopback): access tokens it issues for --public-url are accepted beside the static tokens",
+)
+.flag("oauth-issuer", "URL")
+.env("ZENDESK_MCP_OAUTH_ISSUER");
+pub const PUBLIC_URL: Setting = Setting::new(
+    "public_url",
+    Server,
+    "The full URL of this server's /mcp as callers reach it: the resource tokens must be issued for (with --oauth-issuer)",
+)
+.flag("public-url", "URL")
+.env("ZENDESK_MCP_PUBLIC_URL");
+pub const DRY_RUN: Setting = Setting::new(
+    "dry_run",
+    Server,
+    "Dry run for every caller: writes are validated and answered with the request they would send (dryRun: true); nothing is sent. Reads are real",
+)
+.switch("dry-run")
+.reloads();
+pub const ALLOW_UNAUTHENTICATED: Setting = Setting::new(
+    "allow_unauthenticated",
+    Server,
+    "Serve /mcp without bearer tokens on a non-loopback address (only behind a proxy that authenticates callers)",
+)
+.switch("allow-unauthenticated");
+pub const ALLOWED_HOST: Setting = Setting::new(
+    "allowed_host",
+    Server,
+    "A Host name /mcp accepts besides the loopback ones (repeatable)",
+)
+.flag("allowed-host", "HOST")
+.list();
+pub const ALLOWED_ORIGIN: Setting = Setting::new(
+    "allowed_origin",
+    Server,
+    "A browser Origin /mcp accepts besides its own loopback origins (repeatable)",
+)
+.flag("allowed-origin", "ORIGIN")
+.list();
+pub const REDIS_URL: Setting = Setting::new(
+    "redis_url",
+    Server,
+    "Share the state of several replicas in Redis or Valkey: redis://, rediss:// or unix:// (without it everything stays in this process's memory)",
+)
+.flag("redis-url", "URL")
+.env("ZENDESK_MCP_REDIS_URL");
+pub const REPLICAS: Setting = Setting::new(
+    "replicas",
+    Server,
+    "While Redis is down, split the upstream budget across N replicas (default: the live replicas last seen in Redis)",
+)
+.flag("replicas", "N");
+pub const SHUTDOWN_GRACE: Setting = Setting::new(
+    "shutdown_grace",
+    Server,
+    "On SIGTERM or Ctrl-C: how long the calls in flight may take to finish before the rest is ended (seconds)",
+)
+.flag("shutdown-grace", "SECONDS")
+.default("30");
+pub const SERVER_NAME: Setting = Setting::new(
+    "server_name",
+    Server,
+    "The server's name as clients see it (serverInfo.name)",
+)
+.reloads()
+.default(crate::live::DEFAULT_SERVER_NAME);
+pub const SERVER_DESCRIPTION: Setting = Setting::new(
+    "server_description",
+    Server,
+    "The server's description as clients see it (serverInfo.description)",
+)
+.reloads();
+pub const INSTRUCTIONS: Setting = Setting::new(
+    "instructions",
+    Server,
+    "The operator's words to models, after the server's own instructions",
+)
+.reloads();
+
+/// Every setting, in the order `--help` lists them.
+pub const ALL: &[&Setting] = &[
+    &CONFIG,
+    &APP_ID,
+    &KEY_ID,
+    &KEY_SECRET,
+    &KEY_SECRET_FILE,
+    &AUTH,
+    &API_URL,
+    &WEBHOOK_SECRET,
+    &TIMEOUT_SECS,
+    &JWT_LIFETIME_SECS,
+    &BIND,
+    &HTTP_MCP,
+    &SIMULATOR,
+    &RATE_LIMIT,
+    &MAX_IN_FLIGHT,
+    &MCP_CONCURRENCY,
+    &QUEUE,
+    &TOKENS_FILE,
+    &TOKENS,
+    &READ_ONLY,
+    &TOOLS,
+    &SWITCHBOARD_INTEGRATION,
+    &INDEX_CONVERSATIONS,
+    &INDEX_MAX_AGE_HOURS,
+    &OAUTH_ISSUER,
+    &PUBLIC_URL,
+    &DRY_RUN,
+    &ALLOW_UNAUTHENTICATED,
+    &ALLOWED_HOST,
+    &ALLOWED_ORIGIN,
+    &REDIS_URL,
+    &REPLICAS,
+    &SHUTDOWN_GRACE,
+    &SERVER_NAME,
+    &SERVER_DESCRIPTION,
+    &INSTRUCTIONS,
+];
