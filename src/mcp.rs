@@ -13,7 +13,7 @@ use crate::error::CallError;
 use crate::live::Live;
 use crate::operations::Operations;
 use crate::sunco::ids::is_resource_id;
-use crate::sunco::wire::{Integration, Meta, Webhook};
+use crate::sunco::wire::Meta;
 
 pub mod args;
 pub mod content;
@@ -31,7 +31,6 @@ mod switchboard;
 mod users;
 
 pub use entry::ToolError;
-use types::*;
 
 /// What the server tells a model about working with it.
 pub const INSTRUCTIONS: &str = "\
@@ -143,29 +142,6 @@ fn forward_cursor(list: &str, meta: &Meta, last_id: Option<&str>) -> Option<Stri
     }
     let at = meta.after_cursor.as_deref().or(last_id)?;
     Some(cursor::encode(list, at))
-}
-
-/// An integration without its secrets: only fields known to be safe are copied.
-fn integration_view(i: Integration) -> IntegrationView {
-    let webhooks = i
-        .extra
-        .get("webhooks")
-        .and_then(|w| serde_json::from_value::<Vec<Webhook>>(w.clone()).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|w| WebhookView {
-            id: w.id,
-            target: w.target,
-            triggers: w.triggers,
-        })
-        .collect();
-    IntegrationView {
-        id: i.id,
-        kind: i.kind,
-        status: i.status,
-        display_name: i.display_name,
-        webhooks,
-    }
 }
 
 impl ZendeskMcp {

@@ -8,7 +8,8 @@ use rmcp::model::{
 };
 use serde_json::json;
 
-use super::{ZendeskMcp, integration_view};
+use super::ZendeskMcp;
+use super::integrations::integration_view;
 use crate::access::AccessProfile;
 use crate::call::Call;
 use crate::error::CallError;

@@ -2,16 +2,17 @@
 
 use rmcp::handler::server::wrapper::Json;
 use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::args::Parameters;
 use super::entry::ToolError;
-use super::{ZendeskMcp, cursor, forward_cursor, integration_view, page_size, record_id};
+use super::{ZendeskMcp, cursor, forward_cursor, page_size, record_id};
 use crate::call::Call;
 use crate::error::CallError;
-use crate::mcp::{IntegrationArgs, IntegrationOut, IntegrationPage, ListIntegrationsArgs};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
-use crate::sunco::wire::{IntegrationListResponse, IntegrationResponse};
+use crate::sunco::wire::{Integration, IntegrationListResponse, IntegrationResponse, Webhook};
 
 #[tool_router(router = integration_tools, vis = "pub(super)")]
 impl ZendeskMcp {
@@ -93,5 +94,92 @@ impl ZendeskMcp {
         Ok(Json(IntegrationOut {
             integration: integration_view(answer.integration),
         }))
+    }
+}
+
+// The arguments and results of these tools: the `///` docs become the schemas an LLM reads.
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListIntegrationsArgs {
+    /// Only these channel types, e.g. `["whatsapp", "messenger"]`.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Integrations per page, 1 to 100 (default 25).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// The nextCursor of the previous page; omit for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IntegrationArgs {
+    /// The integration's id.
+    pub integration_id: String,
+}
+
+/// A channel integration, without any of its secrets.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationView {
+    pub id: String,
+    /// The channel type: web, ios, android, messenger, whatsapp, custom, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// active, inactive or error.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// For custom integrations: where their webhooks point (secrets omitted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    pub id: String,
+    pub target: String,
+    pub triggers: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationPage {
+    pub integrations: Vec<IntegrationView>,
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationOut {
+    pub integration: IntegrationView,
+}
+
+/// An integration without its secrets: only fields known to be safe are copied.
+pub(super) fn integration_view(i: Integration) -> IntegrationView {
+    let webhooks = i
+        .extra
+        .get("webhooks")
+        .and_then(|w| serde_json::from_value::<Vec<Webhook>>(w.clone()).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| WebhookView {
+            id: w.id,
+            target: w.target,
+            triggers: w.triggers,
+        })
+        .collect();
+    IntegrationView {
+        id: i.id,
+        kind: i.kind,
+        status: i.status,
+        display_name: i.display_name,
+        webhooks,
     }
 }

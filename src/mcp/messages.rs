@@ -4,18 +4,20 @@ use rmcp::handler::server::wrapper::Json;
 use rmcp::model::ProgressNotificationParam;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::args::Parameters;
 use super::entry::ToolError;
 use super::{ZendeskMcp, content, cursor, page_size, record_id};
 use crate::call::Call;
 use crate::error::CallError;
-use crate::mcp::{
-    FoundMessage, GetMessageArgs, ListMessagesArgs, MessagePage, SendMessageArgs, SentMessages,
-};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
-use crate::sunco::wire::{Author, Destination, MessageListResponse, MessagePost};
+use crate::sunco::wire::{
+    Author, AuthorType, Destination, Message, MessageListResponse, MessagePost, Metadata,
+};
 
 #[tool_router(router = message_tools, vis = "pub(super)")]
 impl ZendeskMcp {
@@ -167,4 +169,223 @@ fn newest_of(conversation_id: String, answer: MessageListResponse, limit: usize)
         messages,
         next_cursor,
     }
+}
+
+// The arguments and results of these tools: the `///` docs become the schemas an LLM reads.
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListMessagesArgs {
+    /// The conversation's id.
+    pub conversation_id: String,
+    /// Messages to return, 1 to 100 (default 100): the newest ones before the cursor.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// The nextCursor of the previous call, to go further back in time; omit for the newest.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Who a message is from. Omit it to send as the business.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthorArg {
+    /// `business` (the default) or `user` (on the user's behalf; then give userId or
+    /// userExternalId of a participant).
+    #[serde(rename = "type")]
+    pub kind: AuthorType,
+    /// For a user author: the user's Sunshine Conversations id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// For a user author: the user's externalId.
+    #[serde(default)]
+    pub user_external_id: Option<String>,
+    /// The name shown for the author.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The avatar shown for the author (http or https URL).
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// `["AI"]` marks a business message as AI-generated (the API appends a disclaimer).
+    #[serde(default)]
+    pub subtypes: Vec<String>,
+}
+
+/// Where a message should go: one channel of the user's, by integration id or type.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DestinationArg {
+    /// The integration (channel) id, from list_integrations.
+    #[serde(default)]
+    pub integration_id: Option<String>,
+    /// The channel type, e.g. `whatsapp`, `messenger`, `web`; `none` stores the message
+    /// without delivering it.
+    #[serde(default)]
+    pub integration_type: Option<String>,
+}
+
+impl TryFrom<AuthorArg> for Author {
+    type Error = CallError;
+
+    fn try_from(a: AuthorArg) -> Result<Self, CallError> {
+        let is_user = a.kind == AuthorType::User;
+        if is_user && a.user_id.is_none() && a.user_external_id.is_none() {
+            return Err(CallError::invalid(
+                "author",
+                "a user author needs userId or userExternalId",
+            ));
+        }
+        if !is_user && (a.user_id.is_some() || a.user_external_id.is_some()) {
+            return Err(CallError::invalid(
+                "author",
+                "userId and userExternalId apply only when type is user",
+            ));
+        }
+        if let Some(bad) = a
+            .subtypes
+            .iter()
+            .find(|s| !matches!(s.as_str(), "AI" | "activity"))
+        {
+            return Err(CallError::invalid(
+                "author.subtypes",
+                format!("{bad:?} is not a subtype you can send; use AI or activity"),
+            ));
+        }
+        // `author.subtypes`: maxItems 1.
+        if a.subtypes.len() > 1 {
+            return Err(CallError::invalid(
+                "author.subtypes",
+                "takes one subtype at most: AI or activity",
+            ));
+        }
+        if let Some(url) = &a.avatar_url {
+            crate::mcp::content::check_uri("author.avatarUrl", url)?;
+        }
+        Ok(Author {
+            kind: a.kind,
+            subtypes: a.subtypes,
+            user_id: a.user_id,
+            user_external_id: a.user_external_id,
+            brand_id: None,
+            display_name: a.display_name,
+            avatar_url: a.avatar_url,
+        })
+    }
+}
+
+impl TryFrom<DestinationArg> for Destination {
+    type Error = CallError;
+
+    fn try_from(d: DestinationArg) -> Result<Self, CallError> {
+        // `destination` is oneOf integrationId | integrationType.
+        if d.integration_id.is_some() == d.integration_type.is_some() {
+            return Err(CallError::invalid(
+                "destination",
+                "give exactly one of integrationId and integrationType",
+            ));
+        }
+        Ok(Destination {
+            integration_id: d.integration_id,
+            integration_type: d.integration_type,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SendMessageArgs {
+    /// The conversation to send to.
+    pub conversation_id: String,
+    /// The message content: the API's content object, chosen by `type`: `text` {text},
+    /// `image` {mediaUrl, text?}, `file` {mediaUrl}, `carousel` {items: 1-10 × {title,
+    /// description?, mediaUrl?, actions: 1-3}}, `list` {items, actions?}, `location`
+    /// {coordinates: {lat, long}, location?}, `form` {fields: 1-20 × {type: text|email|select,
+    /// name, label, options? (select)}}, `template` {template} (WhatsApp). Actions are
+    /// {type: postback|reply|link|webview|buy|locationRequest, text, payload|uri, ...}.
+    /// Checked before anything is sent; an error names the wrong field.
+    #[schemars(schema_with = "content_schema")]
+    pub content: Value,
+    /// Who the message is from; the business when omitted.
+    #[serde(default)]
+    pub author: Option<AuthorArg>,
+    /// Send to one channel of the user's only.
+    #[serde(default)]
+    pub destination: Option<DestinationArg>,
+    /// Flat key/value data stored with the message (string, number or boolean values), ≤ 4 KB.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// A key unique to this message (e.g. a UUID), 1 to 128 characters. Calling again with the
+    /// same key returns the first result without sending twice, even after a failure whose
+    /// outcome was unknown: the server checks the conversation for the key before sending
+    /// again. Strongly recommended for automation. Stored in the message's metadata as
+    /// `mcp.idempotencyKey`.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Send as the business even though another switchboard integration (a human agent)
+    /// controls the conversation. Only for tokens allowed to override; audited.
+    #[serde(default)]
+    pub override_control: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GetMessageArgs {
+    /// The conversation the message is in.
+    pub conversation_id: String,
+    /// The message's id.
+    pub message_id: String,
+    /// When the server has not seen the message, how many pages of 100 messages to scan back
+    /// from the newest, 1 to 50 (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 50))]
+    pub max_pages: Option<u32>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    pub conversation_id: String,
+    /// Oldest first within the page; the page holds the newest messages before the cursor.
+    pub messages: Vec<Message>,
+    /// True when older messages exist; pass nextCursor to get them.
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SentMessages {
+    pub conversation_id: String,
+    /// The stored message(s); use their ids with get_delivery_status.
+    pub messages: Vec<Message>,
+    /// True when an earlier call with the same idempotencyKey sent them; nothing was sent now.
+    pub replayed: bool,
+}
+
+pub use crate::operations::messages::FoundBy;
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundMessage {
+    pub conversation_id: String,
+    /// The message as the API showed it: id, received, author, content, source, metadata. A
+    /// message seen only through a webhook may lack fields the webhook left out.
+    #[schemars(schema_with = "crate::sunco::wire::json_object")]
+    pub message: Value,
+    pub found_by: FoundBy,
+    /// Pages of the conversation read to find it (0 when seen).
+    pub pages_scanned: u32,
+}
+
+/// The content argument's schema: an object chosen by `type`. Deliberately loose (the full
+/// content schema would triple what a model reads of `tools/list`); the server's own checks
+/// ([`crate::mcp::content`]) enforce every detail, naming the field.
+fn content_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "properties": {"type": {"type": "string", "enum": crate::sunco::wire::Content::SENDABLE}},
+        "required": ["type"]
+    })
 }

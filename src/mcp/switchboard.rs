@@ -2,16 +2,16 @@
 
 use rmcp::handler::server::wrapper::Json;
 use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::args::Parameters;
 use super::entry::ToolError;
+use super::types::{ConversationArgs, NoArgs};
 use super::{ZendeskMcp, content, id_arg, record_id};
-use crate::actors::switchboard::Control;
+use crate::actors::switchboard::{Control, SwitchboardStatus};
 use crate::call::Call;
-use crate::mcp::{
-    ControlArgs, ControlOut, ControlTargetArgs, ConversationArgs, NoArgs, SwitchboardList,
-    SwitchboardView,
-};
+use crate::sunco::wire::{Metadata, Switchboard, SwitchboardIntegration};
 
 #[tool_router(router = switchboard_tools, vis = "pub(super)")]
 impl ZendeskMcp {
@@ -161,4 +161,61 @@ impl ZendeskMcp {
             .await?;
         Ok(Json(ControlOut { action, status }))
     }
+}
+
+// The arguments and results of these tools: the `///` docs become the schemas an LLM reads.
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControlTargetArgs {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The switchboard integration to hand the conversation to: its id, its name (e.g.
+    /// `zd-agentWorkspace`), its integrationType (e.g. `zd:agentWorkspace`) when only one has
+    /// it, or `next` to follow the active integration's next one. get_switchboard_status lists
+    /// the valid targets.
+    pub switchboard_integration: String,
+    /// Flat key/value data handed to the receiving integration.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// What the receiving side (a human agent) should know: who the customer is, what they
+    /// asked, what was tried. Passed in the control call's metadata as `mcp.summary`; with
+    /// `metadata`, at most 4 KB as JSON.
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControlArgs {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Flat key/value data handed along with the control change.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchboardView {
+    #[serde(flatten)]
+    pub switchboard: Switchboard,
+    /// The bots, agent workspaces and other integrations the switchboard routes between.
+    pub switchboard_integrations: Vec<SwitchboardIntegration>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchboardList {
+    /// The app's switchboard (an app has at most one); empty when it has none.
+    pub switchboards: Vec<SwitchboardView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlOut {
+    /// What was done.
+    pub action: crate::actors::switchboard::ControlAction,
+    /// Who controls the conversation now.
+    pub status: SwitchboardStatus,
 }

@@ -2,15 +2,18 @@
 
 use rmcp::handler::server::wrapper::Json;
 use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::args::Parameters;
 use super::entry::ToolError;
 use super::{ZendeskMcp, content, id_arg};
 use crate::call::Call;
 use crate::error::CallError;
-use crate::mcp::{CreateUserArgs, FindUsersArgs, UpdateUserArgs, UserArgs, UserOut, UsersFound};
 use crate::sunco::endpoints::Endpoint;
-use crate::sunco::wire::{UserCreate, UserListResponse, UserResponse, UserUpdate};
+use crate::sunco::wire::{
+    Metadata, Profile, User, UserCreate, UserListResponse, UserResponse, UserUpdate,
+};
 
 #[tool_router(router = user_tools, vis = "pub(super)")]
 impl ZendeskMcp {
@@ -143,4 +146,68 @@ impl ZendeskMcp {
             .await?;
         Ok(Json(UserOut { user: answer.user }))
     }
+}
+
+// The arguments and results of these tools: the `///` docs become the schemas an LLM reads.
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateUserArgs {
+    /// Your system's id for the user (unique in the app); lets you address the user later
+    /// without knowing the Sunshine Conversations id.
+    pub external_id: String,
+    /// Name, email, avatar and locale.
+    #[serde(default)]
+    pub profile: Option<Profile>,
+    /// Flat key/value data, at most 4 KB.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// When the user signed up in your system (ISO 8601).
+    #[serde(default)]
+    pub signed_up_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserArgs {
+    /// The user's Sunshine Conversations id or externalId (the id is tried first).
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FindUsersArgs {
+    /// The email address to look for among the users' identities, e.g. sue@example.org.
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateUserArgs {
+    /// The user's Sunshine Conversations id or externalId (the id is tried first).
+    pub user_id: String,
+    /// Profile fields to set; fields left out are kept.
+    #[serde(default)]
+    pub profile: Option<Profile>,
+    /// Metadata to set (replaces the user's metadata), at most 4 KB.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// When the user signed up in your system (ISO 8601).
+    #[serde(default)]
+    pub signed_up_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserOut {
+    pub user: User,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersFound {
+    /// The email looked for.
+    pub email: String,
+    /// The users with that email among their identities (none is an empty list).
+    pub users: Vec<User>,
 }
