@@ -31,7 +31,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct StoreError(pub String);
 
 mod budget;
-#[doc(hidden)]
+#[cfg(test)]
 pub mod contract;
 mod delivery;
 mod idempotency;

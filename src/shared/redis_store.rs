@@ -447,7 +447,7 @@ fn hostname() -> String {
 
 /// A `redis-server` of its own for tests: started on a Unix socket in a fresh folder under the
 /// system's temporary folder (no TCP port), stopped and removed on drop.
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_server {
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
