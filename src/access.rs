@@ -19,28 +19,28 @@ use crate::shared::InboundLimits;
 
 /// What a caller may do: the profile a bearer token grants (not a user's `profile`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct AccessProfile {
-    pub name: String,
-    pub read_only: bool,
+pub(crate) struct AccessProfile {
+    pub(crate) name: String,
+    pub(crate) read_only: bool,
     /// `None`: every tool (within the global bound).
-    pub tools: Option<BTreeSet<String>>,
+    pub(crate) tools: Option<BTreeSet<String>>,
     /// Inbound requests per second and burst, per token.
-    pub rate: Option<RequestRate>,
+    pub(crate) rate: Option<RequestRate>,
     /// The switchboard integration this caller speaks for (id, name or integrationType): its
     /// business messages go only into conversations that integration controls.
-    pub switchboard_integration: Option<String>,
+    pub(crate) switchboard_integration: Option<String>,
     /// May pass `overrideControl: true` to send where another integration is in control.
-    pub allow_override: bool,
+    pub(crate) allow_override: bool,
     /// Every write is validated and answered with the request it would send; nothing is sent.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// For an OAuth caller: the token's scopes (which bound its tools), subject and client.
-    pub oauth: Option<OAuthCaller>,
+    pub(crate) oauth: Option<OAuthCaller>,
 }
 
 impl AccessProfile {
     /// Who the caller is, for binding a session to it: the token's profile, or an OAuth
     /// token's client and subject.
-    pub fn principal(&self) -> String {
+    pub(crate) fn principal(&self) -> String {
         match &self.oauth {
             Some(o) => format!(
                 "oauth:{}:{}",
@@ -54,10 +54,10 @@ impl AccessProfile {
 
 /// Who an OAuth access token speaks for (for audit records and spans; never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthCaller {
-    pub subject: Option<String>,
-    pub client_id: Option<String>,
-    pub scopes: BTreeSet<String>,
+pub(crate) struct OAuthCaller {
+    pub(crate) subject: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) scopes: BTreeSet<String>,
 }
 
 /// What applies to one caller's calls: its profile within the server's settings.
@@ -82,14 +82,14 @@ pub struct AccessPolicy {
     /// Upper bound for every caller: only read-only tools.
     pub read_only: bool,
     /// Upper bound for every caller: only these tools.
-    pub tools: Option<BTreeSet<String>>,
+    pub(crate) tools: Option<BTreeSet<String>>,
     /// `--switchboard-integration`: the integration every caller speaks for, unless its token
     /// names another.
     pub switchboard_integration: Option<String>,
     /// `--dry-run`: every caller's writes are dry runs, whatever its token says.
     pub dry_run: bool,
     /// OAuth callers' rules, from the tokens file's `[oauth]` table.
-    pub oauth: OAuthRules,
+    pub(crate) oauth: OAuthRules,
     /// The OAuth resource server (`--oauth-issuer`): access tokens it verifies are accepted
     /// beside the static tokens, and `/mcp` is never open.
     pub resource_server: Option<Arc<crate::oauth::ResourceServer>>,
@@ -98,18 +98,18 @@ pub struct AccessPolicy {
 /// What OAuth callers get, from the tokens file: the tools each scope grants (the defaults when
 /// `[oauth.scopes]` is absent) and per-client profiles keyed by `client_id`.
 #[derive(Debug, Clone, Default)]
-pub struct OAuthRules {
+pub(crate) struct OAuthRules {
     /// `None`: `messaging:read` grants the read-only tools, `messaging:write` the other tools
     /// but the sending ones, `messaging:send` those ([`crate::oauth::SEND_TOOLS`]).
-    pub scopes: Option<std::collections::BTreeMap<String, BTreeSet<String>>>,
-    pub clients: Vec<(String, AccessProfile)>,
+    pub(crate) scopes: Option<std::collections::BTreeMap<String, BTreeSet<String>>>,
+    pub(crate) clients: Vec<(String, AccessProfile)>,
     /// The profile of a client no rule names.
-    pub default: Option<AccessProfile>,
+    pub(crate) default: Option<AccessProfile>,
 }
 
 impl OAuthRules {
     /// The scopes that grant `tool` (read-only or not).
-    pub fn scopes_for(&self, tool: &str, tool_is_read_only: bool) -> Vec<String> {
+    pub(crate) fn scopes_for(&self, tool: &str, tool_is_read_only: bool) -> Vec<String> {
         match &self.scopes {
             Some(map) => map
                 .iter()
@@ -131,7 +131,7 @@ impl OAuthRules {
 
     /// The profile of a verified token: its client's rule (else the default), bounded by its
     /// scopes.
-    pub fn profile(&self, token: crate::oauth::Verified) -> AccessProfile {
+    pub(crate) fn profile(&self, token: crate::oauth::Verified) -> AccessProfile {
         let rule = token
             .client_id
             .as_deref()
@@ -168,7 +168,7 @@ impl OAuthRules {
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// No token, or not one of ours.
     Unauthenticated,
     /// An OAuth access token that does not verify: why.
@@ -485,7 +485,7 @@ impl AccessPolicy {
 
     /// What applies to a caller with `profile` (`None`: anonymous): the token's integration,
     /// else the server's; a dry run when either says so.
-    pub fn rules(&self, profile: Option<&AccessProfile>) -> CallerRules {
+    pub(crate) fn rules(&self, profile: Option<&AccessProfile>) -> CallerRules {
         CallerRules {
             switchboard_integration: profile
                 .and_then(|p| p.switchboard_integration.clone())
@@ -497,7 +497,7 @@ impl AccessPolicy {
 
     /// What tells two policies apart beyond their Debug form: each token's secret, as a
     /// keyed digest (never the secret itself), with the profile it binds.
-    pub fn fingerprint(&self) -> Vec<(String, u64)> {
+    pub(crate) fn fingerprint(&self) -> Vec<(String, u64)> {
         use std::hash::BuildHasher;
         // One process-wide random key: the digests mean nothing outside this process.
         static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
@@ -526,7 +526,7 @@ impl AccessPolicy {
     /// The profile of the caller presenting `authorization` (an `Authorization` header value).
     /// `Ok(None)` when no tokens are configured.
     /// Each token's requests are counted in `limits` (shared by every replica on Redis).
-    pub async fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         authorization: Option<&str>,
         limits: &dyn InboundLimits,
@@ -576,7 +576,7 @@ impl AccessPolicy {
     }
 
     /// Whether `profile` (or an anonymous caller, `None`) may use `tool`.
-    pub fn allows(
+    pub(crate) fn allows(
         &self,
         profile: Option<&AccessProfile>,
         tool: &str,
@@ -593,7 +593,7 @@ impl AccessPolicy {
     }
 
     /// Whether an OAuth caller's scopes grant `tool` (anyone else: yes).
-    pub fn scopes_allow(
+    pub(crate) fn scopes_allow(
         &self,
         profile: Option<&AccessProfile>,
         tool: &str,

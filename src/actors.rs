@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::error::CallError;
 
-pub mod auth;
+pub(crate) mod auth;
 pub mod delivery;
 pub mod dispatcher;
 pub mod supervisor;
@@ -21,9 +21,8 @@ pub mod switchboard;
 #[cfg(test)]
 mod tests;
 
-pub use auth::AuthHandle;
-pub use delivery::TrackerHandle;
-pub use dispatcher::{DispatchLimits, DispatcherHandle};
+pub(crate) use delivery::TrackerHandle;
+pub(crate) use dispatcher::DispatcherHandle;
 pub use supervisor::{ActorKind, Actors, SupervisorSettings};
 pub use switchboard::SwitchboardHandle;
 

@@ -19,7 +19,7 @@ use crate::access::CallerRules;
 
 /// Whether a call's writes reach the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Writes are sent.
     Live,
     /// Writes are validated and answered with the request they would send; nothing is sent.
@@ -30,13 +30,13 @@ pub enum Mode {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Caller {
     /// The access profile's name (`default` without tokens).
-    pub profile: String,
+    pub(crate) profile: String,
     /// An OAuth caller's subject and client (none for a static token).
-    pub subject: Option<String>,
-    pub client_id: Option<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// The peer's IP address, and the `X-Forwarded-For` a proxy in front added (as given).
-    pub address: Option<String>,
-    pub forwarded_for: Option<String>,
+    pub(crate) address: Option<String>,
+    pub(crate) forwarded_for: Option<String>,
 }
 
 /// One call and everything it carries. Cheap to clone: clones share the cancellation.
@@ -73,7 +73,7 @@ impl Call {
     }
 
     /// The server's own work that stops when `cancel` is cancelled (at shutdown, say).
-    pub fn internal_until(cancel: CancellationToken) -> Self {
+    pub(crate) fn internal_until(cancel: CancellationToken) -> Self {
         Self::new(
             Caller {
                 profile: "server".into(),
@@ -86,21 +86,21 @@ impl Call {
     }
 
     /// The same call, ending by `deadline` at the latest (an earlier deadline stays).
-    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+    pub(crate) fn with_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
         self
     }
 
-    pub fn caller(&self) -> &Caller {
+    pub(crate) fn caller(&self) -> &Caller {
         &self.caller
     }
 
     /// What applies to the caller (the send guard's integration, overrides, dry run).
-    pub fn rules(&self) -> &CallerRules {
+    pub(crate) fn rules(&self) -> &CallerRules {
         &self.rules
     }
 
-    pub fn mode(&self) -> Mode {
+    pub(crate) fn mode(&self) -> Mode {
         if self.rules.dry_run {
             Mode::DryRun
         } else {
@@ -109,22 +109,17 @@ impl Call {
     }
 
     /// When the call's work must have ended, if the call has a deadline of its own.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// Whether the client cancelled the call or went away.
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
 
-    /// Resolves when the call is cancelled.
-    pub async fn cancelled(&self) {
-        self.cancel.cancelled().await;
-    }
-
     /// The call's span: what the call starts elsewhere is traced under it.
-    pub fn span(&self) -> &tracing::Span {
+    pub(crate) fn span(&self) -> &tracing::Span {
         &self.span
     }
 }

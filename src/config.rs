@@ -7,7 +7,6 @@
 //!
 //! Secrets are [`Secret`]s, so neither `Debug` nor `Display` of a config can leak one.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,9 +19,9 @@ use crate::settings::{self, Given, Raw, Setting, Sources};
 use crate::sunco::auth::Scope;
 use crate::sunco::ids::is_resource_id;
 
-pub const DEFAULT_API_URL: &str = "https://api.smooch.io";
+pub(crate) const DEFAULT_API_URL: &str = "https://api.smooch.io";
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
-pub const DEFAULT_JWT_LIFETIME_SECS: u64 = 3600;
+pub(crate) const DEFAULT_JWT_LIFETIME_SECS: u64 = 3600;
 
 /// How requests authenticate upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -35,7 +34,7 @@ pub enum AuthMode {
 }
 
 impl AuthMode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AuthMode::Jwt => "jwt",
             AuthMode::Basic => "basic",
@@ -113,7 +112,7 @@ impl fmt::Display for Config {
     }
 }
 
-pub use crate::settings::ConfigError;
+pub(crate) use crate::settings::ConfigError;
 
 fn err(variable: &'static str, note: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError::new(variable, note, problem)
@@ -151,7 +150,11 @@ impl Config {
     }
 
     /// Loads with an explicit environment (what [`Config::load`] does, testable).
-    pub fn load_from(given: Given, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+    #[cfg(test)]
+    pub(crate) fn load_from(
+        given: Given,
+        env: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         Self::from_sources(&Sources::read(given, env.clone())?)
     }
 
@@ -259,7 +262,7 @@ pub struct RequestRate {
 
 impl RequestRate {
     /// Parses `RPS[:BURST]`; the error says what was expected.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "expected RPS[:BURST] such as 5 or 5:10, with RPS > 0 and BURST >= 1, got {raw:?}"
@@ -316,7 +319,7 @@ pub fn parse_bind(raw: &str) -> Result<std::net::SocketAddr, String> {
 /// Accepts `https://api.smooch.io`, `https://api.eu-1.smooch.io`,
 /// `https://{subdomain}.zendesk.com/sc` or any other https base; plain http only for loopback
 /// (the simulator). The path prefix is kept; a trailing slash is dropped.
-pub fn parse_api_url(raw: &str, note: &str) -> Result<Url, ConfigError> {
+pub(crate) fn parse_api_url(raw: &str, note: &str) -> Result<Url, ConfigError> {
     let bad = |problem: &str| err("SUNCO_API_URL", note, problem.to_owned());
     let url = Url::parse(raw.trim()).map_err(|_| {
         bad("expected a base URL such as https://api.smooch.io or https://SUBDOMAIN.zendesk.com/sc")
@@ -356,7 +359,7 @@ pub fn parse_api_url(raw: &str, note: &str) -> Result<Url, ConfigError> {
 
 /// Reads a secret from a file, without the whitespace around it (trailing newlines included);
 /// a file that holds only whitespace is refused, as an empty one is.
-pub fn read_secret_file(path: &Path, note: &str) -> Result<Secret, ConfigError> {
+pub(crate) fn read_secret_file(path: &Path, note: &str) -> Result<Secret, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         err(
             "SUNCO_KEY_SECRET_FILE",
@@ -380,6 +383,8 @@ pub fn read_secret_file(path: &Path, note: &str) -> Result<Secret, ConfigError> 
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     const APP: &str = "5f748c1a2b5315fc007e7977";

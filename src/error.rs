@@ -81,11 +81,11 @@ impl ErrorClass {
     ];
 
     /// The class an error body's `error` field names.
-    pub fn from_wire(name: &str) -> Option<Self> {
+    pub(crate) fn from_wire(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == name)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorClass::InvalidArgument => "invalid_argument",
             ErrorClass::IdempotencyConflict => "idempotency_conflict",
@@ -108,7 +108,7 @@ impl ErrorClass {
     }
 
     /// The error body of an HTTP route: `{"error": class, "message": message}`.
-    pub fn body(self, message: impl Into<String>) -> Value {
+    pub(crate) fn body(self, message: impl Into<String>) -> Value {
         json!({"error": self.as_str(), "message": message.into()})
     }
 }
@@ -281,7 +281,7 @@ fn list_targets(valid: &[TargetInfo]) -> String {
 }
 
 impl CallError {
-    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         CallError::InvalidArgument {
             field: field.into(),
             reason: reason.into(),
@@ -312,7 +312,7 @@ impl CallError {
     }
 
     /// When a retry may succeed, how long to wait first.
-    pub fn retry_after(&self) -> Option<Duration> {
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
         match self {
             CallError::RateLimited { retry_after, .. }
             | CallError::Busy { retry_after, .. }
@@ -327,7 +327,7 @@ impl CallError {
     }
 
     /// The upstream's HTTP status, when the upstream answered.
-    pub fn upstream_status(&self) -> Option<u16> {
+    pub(crate) fn upstream_status(&self) -> Option<u16> {
         match self {
             CallError::Upstream { status, .. } => Some(*status),
             _ => None,

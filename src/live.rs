@@ -29,27 +29,27 @@ use crate::config::{Config, RequestRate};
 use crate::settings::{self, Given};
 
 /// The server name clients see unless the settings file names another.
-pub const DEFAULT_SERVER_NAME: &str = "zendesk-messaging-mcp";
+pub(crate) const DEFAULT_SERVER_NAME: &str = "zendesk-messaging-mcp";
 
 /// The settings a call takes when it starts.
 #[derive(Debug)]
 pub struct LiveSettings {
     pub access: Arc<AccessPolicy>,
     /// `serverInfo.name`.
-    pub server_name: String,
+    pub(crate) server_name: String,
     /// `serverInfo.description`.
-    pub server_description: Option<String>,
+    pub(crate) server_description: Option<String>,
     /// The operator's words, added after the server's own instructions.
-    pub instructions: Option<String>,
+    pub(crate) instructions: Option<String>,
     /// The upstream deadline of one call.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The upstream budget.
     pub rate: RequestRate,
 }
 
 impl LiveSettings {
     /// Settings that never change (tests, and a server built from options alone).
-    pub fn fixed(access: Arc<AccessPolicy>, timeout: Duration, rate: RequestRate) -> Self {
+    pub(crate) fn fixed(access: Arc<AccessPolicy>, timeout: Duration, rate: RequestRate) -> Self {
         Self {
             access,
             server_name: DEFAULT_SERVER_NAME.to_owned(),
@@ -90,15 +90,15 @@ impl std::fmt::Debug for Sources {
 
 /// One reading of the sources.
 #[derive(Debug)]
-pub struct Loaded {
-    pub settings: LiveSettings,
+pub(crate) struct Loaded {
+    pub(crate) settings: LiveSettings,
     /// File values a flag or variable pins, one line each.
-    pub pinned: Vec<String>,
+    pub(crate) pinned: Vec<String>,
 }
 
 impl Sources {
     /// Reads every source; an error names the file and what is wrong in it.
-    pub fn load(&self) -> Result<Loaded, String> {
+    pub(crate) fn load(&self) -> Result<Loaded, String> {
         let src = settings::Sources::read(self.given.clone(), self.env.clone())
             .map_err(|e| e.to_string())?;
         // The whole settings file is checked as at start, the upstream's keys too.
@@ -202,14 +202,14 @@ impl std::fmt::Debug for Live {
 
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reloaded {
+pub(crate) enum Reloaded {
     Applied,
     Unchanged,
 }
 
 impl Live {
     /// Settings that are never re-read.
-    pub fn fixed(settings: LiveSettings) -> Arc<Self> {
+    pub(crate) fn fixed(settings: LiveSettings) -> Arc<Self> {
         Arc::new(Self {
             current: ArcSwap::from_pointee(settings),
             sources: None,
@@ -236,7 +236,7 @@ impl Live {
     }
 
     /// Remembers a session, to tell it when the tool list may have changed.
-    pub fn register(&self, peer: Peer<RoleServer>) {
+    pub(crate) fn register(&self, peer: Peer<RoleServer>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions.retain(|p| !p.is_transport_closed());
         sessions.push(peer);
@@ -244,7 +244,7 @@ impl Live {
 
     /// Reads the sources again and applies them to `actors` (the upstream budget and deadline)
     /// and to the calls that start from now on. `Err`: the sources are invalid; nothing changed.
-    pub async fn reload(&self, actors: &Actors, why: &str) -> Result<Reloaded, String> {
+    pub(crate) async fn reload(&self, actors: &Actors, why: &str) -> Result<Reloaded, String> {
         let Some(sources) = &self.sources else {
             return Ok(Reloaded::Unchanged);
         };
@@ -354,7 +354,7 @@ impl Live {
 
     /// Re-reads on SIGHUP and whenever a file's content changes (looked at every `every`),
     /// until `stop` is cancelled.
-    pub fn watch(
+    pub(crate) fn watch(
         self: &Arc<Self>,
         actors: Arc<Actors>,
         every: Duration,

@@ -15,11 +15,11 @@ use crate::operations::Operations;
 use crate::sunco::ids::is_resource_id;
 use crate::sunco::wire::Meta;
 
-pub mod args;
+pub(crate) mod args;
 pub mod content;
 pub mod cursor;
 pub mod schema;
-pub mod types;
+pub(crate) mod types;
 
 mod context;
 mod conversations;
@@ -30,10 +30,8 @@ mod messages;
 mod switchboard;
 mod users;
 
-pub use entry::ToolError;
-
 /// What the server tells a model about working with it.
-pub const INSTRUCTIONS: &str = "\
+pub(crate) const INSTRUCTIONS: &str = "\
 Tools for Zendesk Messaging (Sunshine Conversations): users, conversations, messages, \
 switchboard routing between bots and human agents, channels, and delivery tracking.
 
@@ -209,7 +207,7 @@ impl ZendeskMcp {
     }
 
     /// Whether `tool` only reads (its `readOnlyHint`); `None` for a tool that does not exist.
-    pub fn tool_is_read_only(tool: &str) -> Option<bool> {
+    pub(crate) fn tool_is_read_only(tool: &str) -> Option<bool> {
         let t = Self::shared_router().get(tool)?;
         Some(read_only_hint(t).unwrap_or(false))
     }

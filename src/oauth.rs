@@ -20,16 +20,16 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// The scopes this server defines, with what each grants by default.
-pub const SCOPE_READ: &str = "messaging:read";
-pub const SCOPE_WRITE: &str = "messaging:write";
-pub const SCOPE_SEND: &str = "messaging:send";
+pub(crate) const SCOPE_READ: &str = "messaging:read";
+pub(crate) const SCOPE_WRITE: &str = "messaging:write";
+pub(crate) const SCOPE_SEND: &str = "messaging:send";
 
 /// The tools only `messaging:send` grants: what reaches customers.
-pub const SEND_TOOLS: &[&str] = &["send_message"];
+pub(crate) const SEND_TOOLS: &[&str] = &["send_message"];
 
 /// The shortest time between two fetches of the key set (a flood of tokens with unknown keys
 /// cannot make the server hammer the authorization server).
-pub const REFRESH_GAP: Duration = Duration::from_secs(30);
+pub(crate) const REFRESH_GAP: Duration = Duration::from_secs(30);
 
 /// Clock skew allowed on `exp` and `nbf`, seconds.
 const LEEWAY_SECS: u64 = 30;
@@ -52,7 +52,7 @@ const ALGORITHMS: &[Algorithm] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthSettings {
     /// The authorization server's issuer identifier, parsed.
-    pub issuer: Url,
+    pub(crate) issuer: Url,
     /// The issuer as given (a parsed URL gains a trailing slash; issuers are compared exactly).
     pub issuer_given: String,
     /// This server's `/mcp` as callers reach it: the resource identifier tokens must name.
@@ -104,7 +104,7 @@ impl OAuthSettings {
 
     /// Where the protected-resource metadata is served (RFC 9728 §3.1: the well-known path
     /// with the resource's path appended).
-    pub fn metadata_url(&self) -> String {
+    pub(crate) fn metadata_url(&self) -> String {
         let mut url = self.public_url.clone();
         url.set_path(&format!(
             "/.well-known/oauth-protected-resource{}",
@@ -115,7 +115,8 @@ impl OAuthSettings {
     }
 
     /// The `Host` value callers send to reach the public URL.
-    pub fn public_host(&self) -> Option<String> {
+    #[cfg(test)]
+    pub(crate) fn public_host(&self) -> Option<String> {
         let host = self.public_url.host_str()?;
         Some(match self.public_url.port() {
             Some(p) => format!("{host}:{p}"),
@@ -126,10 +127,10 @@ impl OAuthSettings {
 
 /// A verified access token: who, for which client, with which scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
-    pub subject: Option<String>,
-    pub client_id: Option<String>,
-    pub scopes: BTreeSet<String>,
+pub(crate) struct Verified {
+    pub(crate) subject: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) scopes: BTreeSet<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,7 +159,7 @@ struct ServerMetadata {
 
 /// Why a token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     /// The token is not one this server accepts: why (for the caller).
     Invalid(String),
     /// The authorization server's metadata or keys cannot be had now: why (for the log only).
@@ -206,7 +207,7 @@ impl ResourceServer {
 
     /// The protected-resource metadata document (RFC 9728 §2); the issuer exactly as its own
     /// metadata names it, once read, else as configured.
-    pub async fn metadata(&self) -> Value {
+    pub(crate) async fn metadata(&self) -> Value {
         let issuer = self
             .keys
             .lock()
@@ -225,7 +226,7 @@ impl ResourceServer {
 
     /// The `WWW-Authenticate` value of a refusal (RFC 6750 §3, RFC 9728 §5.1): the metadata's
     /// URL, and the error when a token was presented.
-    pub fn challenge(&self, error: Option<&str>, scope: Option<&str>) -> String {
+    pub(crate) fn challenge(&self, error: Option<&str>, scope: Option<&str>) -> String {
         let mut v = format!(
             "Bearer resource_metadata=\"{}\"",
             self.settings.metadata_url()
@@ -256,7 +257,7 @@ impl ResourceServer {
 
     /// Reads the authorization server's metadata and key set now (at start: a wrong or
     /// unreachable issuer is logged at once rather than found by the first caller).
-    pub async fn prefetch(&self) -> Result<(), String> {
+    pub(crate) async fn prefetch(&self) -> Result<(), String> {
         let mut keys = self.keys.lock().await;
         self.fetch_keys(&mut keys).await
     }
@@ -354,7 +355,7 @@ impl ResourceServer {
     /// Verifies `token`: an asymmetric signature by a key of the authorization server, `iss`
     /// the issuer, `aud` this resource, `exp`/`nbf` (30 s leeway). The error says what failed
     /// (never the token).
-    pub async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let invalid = |why: String| TokenError::Invalid(why);
         if token.split('.').count() != 3 {
             return Err(invalid(

@@ -16,19 +16,19 @@ use crate::call::Call;
 use crate::error::CallError;
 use crate::sunco::endpoints::Endpoint;
 
-pub mod conversations;
-pub mod credentials;
-pub mod delivery;
-pub mod messages;
-pub mod sends;
-pub mod switchboard;
-pub mod webhooks;
+pub(crate) mod conversations;
+pub(crate) mod credentials;
+pub(crate) mod delivery;
+pub(crate) mod messages;
+pub(crate) mod sends;
+pub(crate) mod switchboard;
+pub(crate) mod webhooks;
 
 /// The operations over the running actors.
 pub struct Operations {
-    pub actors: Arc<Actors>,
+    pub(crate) actors: Arc<Actors>,
     /// Message sends, at most once per idempotency key.
-    pub sends: sends::Sends,
+    pub(crate) sends: sends::Sends,
 }
 
 impl Operations {
@@ -45,7 +45,7 @@ impl Operations {
 impl Operations {
     /// One upstream request for `call`, its answer decoded: for a tool whose whole work is one
     /// request.
-    pub async fn request<T: DeserializeOwned>(
+    pub(crate) async fn request<T: DeserializeOwned>(
         &self,
         call: &Call,
         endpoint: &Endpoint,
@@ -55,7 +55,7 @@ impl Operations {
 
     /// The routing picture (switchboard and integrations): the cached one, or with `fresh` one
     /// loaded now (which refreshes the cache).
-    pub async fn routing(&self, fresh: bool) -> Result<Arc<Picture>, CallError> {
+    pub(crate) async fn routing(&self, fresh: bool) -> Result<Arc<Picture>, CallError> {
         self.actors.switchboard.picture(fresh).await
     }
 }

@@ -52,15 +52,15 @@ enum CredentialCheck {
 pub const MCP_CONCURRENCY: usize = 64;
 
 /// How long a `/mcp` POST waits for a turn by default before it is refused as busy.
-pub const MCP_TURN_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const MCP_TURN_WAIT: Duration = Duration::from_secs(5);
 
 /// How often the settings files are looked at for a change.
 const RELOAD_POLL: Duration = Duration::from_secs(1);
 
 /// What the HTTP routes share.
 #[derive(Clone)]
-pub struct AppState {
-    pub actors: Arc<Actors>,
+pub(crate) struct AppState {
+    pub(crate) actors: Arc<Actors>,
     operations: Arc<Operations>,
     live: Arc<crate::live::Live>,
     /// Who opened each MCP session (with tokens): a session is answered only for its owner.
@@ -122,7 +122,12 @@ impl Default for HttpOptions {
 }
 
 /// The router with every route.
-pub fn router(state: AppState, ct: CancellationToken, http: &HttpOptions, port: u16) -> Router {
+pub(crate) fn router(
+    state: AppState,
+    ct: CancellationToken,
+    http: &HttpOptions,
+    port: u16,
+) -> Router {
     let mcp = if http.serve_mcp {
         door::mcp_route(&state, ct.child_token(), http, port)
     } else {

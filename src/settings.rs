@@ -51,17 +51,17 @@ pub struct Setting {
     /// The flag, without its dashes.
     pub flag: Option<&'static str>,
     /// The environment variable.
-    pub env: Option<&'static str>,
+    pub(crate) env: Option<&'static str>,
     /// Whether the settings file may give it.
-    pub in_file: bool,
+    pub(crate) in_file: bool,
     /// What it is when nothing gives it, as it would be written.
-    pub default: Option<&'static str>,
+    pub(crate) default: Option<&'static str>,
     /// Whether a reload of the settings file applies it to the running server.
-    pub reloads: bool,
+    pub(crate) reloads: bool,
     /// The flag's placeholder in `--help`.
-    pub value_name: &'static str,
+    pub(crate) value_name: &'static str,
     /// One sentence for `--help`.
-    pub help: &'static str,
+    pub(crate) help: &'static str,
 }
 
 impl Setting {
@@ -119,7 +119,7 @@ impl Setting {
     }
 
     /// The name an error gives it: its environment variable, else its flag, else its key.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match (self.env, self.flag) {
             (Some(env), _) => env.to_owned(),
             (None, Some(flag)) => format!("--{flag}"),
@@ -135,11 +135,11 @@ pub struct ConfigError {
     pub variable: String,
     /// " (from --flag)", " (from the environment)", " (from FILE)" or "".
     pub source_note: String,
-    pub problem: String,
+    pub(crate) problem: String,
 }
 
 impl ConfigError {
-    pub fn new(variable: impl Into<String>, note: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(variable: impl Into<String>, note: &str, problem: impl Into<String>) -> Self {
         Self {
             variable: variable.into(),
             source_note: note.to_owned(),
@@ -191,7 +191,7 @@ impl std::fmt::Debug for Sources {
 impl Sources {
     /// The command line and the environment, and the settings file they name (read now: an
     /// unknown key or a file that is not TOML is an error).
-    pub fn read(given: Given, env: HashMap<String, String>) -> Result<Self, ConfigError> {
+    pub(crate) fn read(given: Given, env: HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut sources = Self {
             given,
             env,
@@ -205,7 +205,7 @@ impl Sources {
 
     /// The command line and the environment, without reading the settings file (to learn
     /// which files they name).
-    pub fn unread(given: Given, env: HashMap<String, String>) -> Self {
+    pub(crate) fn unread(given: Given, env: HashMap<String, String>) -> Self {
         Self {
             given,
             env,
@@ -219,7 +219,7 @@ impl Sources {
     }
 
     /// The settings file's path, when one is named.
-    pub fn config_file(&self) -> Option<PathBuf> {
+    pub(crate) fn config_file(&self) -> Option<PathBuf> {
         self.pick(&CONFIG).map(|r| PathBuf::from(r.value()))
     }
 
@@ -286,7 +286,7 @@ impl Sources {
     }
 
     /// The settings file's reloadable values that a flag or a variable pins, one line each.
-    pub fn pinned(&self) -> Vec<String> {
+    pub(crate) fn pinned(&self) -> Vec<String> {
         let Some(file) = &self.file else {
             return vec![];
         };
@@ -303,7 +303,7 @@ impl Sources {
     }
 
     /// `setting` as text, or its default; `None` when neither is there.
-    pub fn text(&self, setting: &Setting) -> Option<String> {
+    pub(crate) fn text(&self, setting: &Setting) -> Option<String> {
         self.pick(setting)
             .map(|r| r.value().to_owned())
             .or_else(|| setting.default.map(str::to_owned))

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::config::RequestRate;
 
 /// A boxed future, for traits used as `dyn`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A shared store could not answer (unreachable, too slow). What depends on it fails closed or
 /// falls back, as its caller decides; it never treats the silence as an answer.
@@ -32,7 +32,7 @@ pub struct StoreError(pub String);
 
 mod budget;
 #[cfg(test)]
-pub mod contract;
+pub(crate) mod contract;
 mod delivery;
 mod idempotency;
 mod index;
@@ -41,11 +41,11 @@ mod limits;
 pub mod redis_store;
 
 pub use budget::*;
-pub use delivery::*;
-pub use idempotency::*;
-pub use index::*;
-pub use invalidation::*;
-pub use limits::*;
+pub(crate) use delivery::*;
+pub(crate) use idempotency::*;
+pub(crate) use index::*;
+pub(crate) use invalidation::*;
+pub(crate) use limits::*;
 
 /// Where the state replicas share lives: this process's memory (the default: one process,
 /// nothing else to run) or Redis (`--redis-url`: several replicas).
@@ -70,7 +70,7 @@ const LEASE_WINDOW: Duration = Duration::from_millis(100);
 const KEY_WAIT: Duration = Duration::from_secs(10);
 
 impl Stores {
-    pub fn memory() -> Self {
+    pub(crate) fn memory() -> Self {
         Self {
             invalidation: std::sync::Arc::new(MemoryInvalidation::default()),
             inbound: std::sync::Arc::new(MemoryInboundLimits::default()),
@@ -80,7 +80,7 @@ impl Stores {
 
     /// Connects to Redis (the first connection must succeed) and subscribes to the app's
     /// switchboard notices.
-    pub async fn redis(
+    pub(crate) async fn redis(
         options: &redis_store::RedisOptions,
         app_id: &str,
         metrics: std::sync::Arc<crate::telemetry::Metrics>,
@@ -96,7 +96,7 @@ impl Stores {
     }
 
     /// The upstream budget of the fleet.
-    pub fn budget(&self, shape: BudgetShape) -> std::sync::Arc<dyn RateBudget> {
+    pub(crate) fn budget(&self, shape: BudgetShape) -> std::sync::Arc<dyn RateBudget> {
         match &self.redis {
             Some(r) => std::sync::Arc::new(redis_store::RedisRateBudget::new(
                 r.clone(),
@@ -108,7 +108,7 @@ impl Stores {
     }
 
     /// The delivery record.
-    pub fn delivery(&self, limits: DeliveryLimits) -> std::sync::Arc<dyn DeliveryStore> {
+    pub(crate) fn delivery(&self, limits: DeliveryLimits) -> std::sync::Arc<dyn DeliveryStore> {
         match &self.redis {
             Some(r) => std::sync::Arc::new(redis_store::RedisDeliveryStore::new(r.clone(), limits)),
             None => std::sync::Arc::new(MemoryDeliveryStore::new(limits)),
@@ -117,7 +117,7 @@ impl Stores {
 
     /// The idempotency records, kept for `retention`; on Redis a holder's lease lapses `lease`
     /// after its last renewal (in memory, `capacity` keys at most).
-    pub fn idempotency(
+    pub(crate) fn idempotency(
         &self,
         capacity: u64,
         retention: Duration,
@@ -136,7 +136,7 @@ impl Stores {
 
     /// The conversation index: `capacity` conversations at most, each forgotten after
     /// `max_age` without activity.
-    pub fn index(
+    pub(crate) fn index(
         &self,
         capacity: usize,
         max_age: Duration,
@@ -152,7 +152,7 @@ impl Stores {
     }
 
     /// Where 2025-11-25 sessions are kept for other replicas; `None` in memory (rmcp's own).
-    pub fn sessions(
+    pub(crate) fn sessions(
         &self,
     ) -> Option<
         std::sync::Arc<dyn rmcp::transport::streamable_http_server::session::store::SessionStore>,
@@ -172,7 +172,7 @@ impl Stores {
     }
 
     /// The health of the Redis connection; `None` in memory.
-    pub fn redis_status(&self) -> Option<redis_store::RedisStatus> {
+    pub(crate) fn redis_status(&self) -> Option<redis_store::RedisStatus> {
         self.redis.as_ref().map(|r| r.health().status())
     }
 }

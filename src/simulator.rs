@@ -9,10 +9,10 @@
 //! requests by route and status, then reaches a handler in [`routes`]. Admin routes live under
 //! `/_sim`, a prefix the real API does not use, behind their own token.
 
-pub mod admin;
-pub mod auth;
-pub mod delivery;
-pub mod error;
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod delivery;
+pub(crate) mod error;
 pub mod faults;
 pub mod routes;
 pub mod seed;
@@ -53,49 +53,49 @@ const MAX_REQUEST_LOG: usize = 10_000;
 pub struct SimulatorArgs {
     /// Address to listen on (loopback by default; port 0 picks a free port)
     #[arg(long, default_value = "127.0.0.1:8091")]
-    pub bind: SocketAddr,
+    pub(crate) bind: SocketAddr,
     /// The world to start with
     #[arg(long, value_enum, default_value = "demo")]
-    pub seed: Seed,
+    pub(crate) seed: Seed,
     /// Id of the simulated app
     #[arg(long, default_value = seed::DEFAULT_APP_ID)]
-    pub app_id: String,
+    pub(crate) app_id: String,
     /// Id of the app key (app_...)
     #[arg(long, default_value = seed::DEFAULT_KEY_ID)]
-    pub key_id: String,
+    pub(crate) key_id: String,
     /// Secret of the app key
     #[arg(long, default_value = seed::DEFAULT_KEY_SECRET)]
-    pub key_secret: String,
+    pub(crate) key_secret: String,
     /// Bearer token for the /_sim admin routes
     #[arg(long, default_value = DEFAULT_ADMIN_TOKEN)]
-    pub admin_token: String,
+    pub(crate) admin_token: String,
     /// Where to POST webhook events (the MCP server's /webhooks/sunco)
     #[arg(long)]
-    pub webhook_url: Option<String>,
+    pub(crate) webhook_url: Option<String>,
     /// Secret sent in X-API-Key with every webhook POST
     #[arg(long, default_value = "sim-webhook-secret")]
-    pub webhook_secret: String,
+    pub(crate) webhook_secret: String,
     /// Delay before the second webhook attempt, doubling after (SunCo spreads 5 attempts over ~15 min)
     #[arg(long, default_value_t = 2000)]
-    pub webhook_retry_base_ms: u64,
+    pub(crate) webhook_retry_base_ms: u64,
     /// Per-app rate limit: requests per second, optionally with a burst (e.g. 10:20)
     #[arg(long, value_name = "RPS[:BURST]", value_parser = RateLimit::parse)]
-    pub rate_limit: Option<RateLimit>,
+    pub(crate) rate_limit: Option<RateLimit>,
     /// Send Retry-After (whole seconds) with 429 answers
     #[arg(long)]
-    pub retry_after: bool,
+    pub(crate) retry_after: bool,
     /// Share of API requests answered 500/503 before being handled (0 to 1)
     #[arg(long, default_value_t = 0.0)]
-    pub fail_rate: f64,
+    pub(crate) fail_rate: f64,
     /// Latency added to every API request, in milliseconds
     #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
     /// Share of API requests whose connection is dropped after handling (0 to 1)
     #[arg(long, default_value_t = 0.0)]
-    pub drop_rate: f64,
+    pub(crate) drop_rate: f64,
     /// Share of successful writes answered 503 after being stored (0 to 1)
     #[arg(long, default_value_t = 0.0)]
-    pub accept_then_fail_rate: f64,
+    pub(crate) accept_then_fail_rate: f64,
 }
 
 /// Everything the simulator needs to start.
@@ -106,9 +106,9 @@ pub struct SimConfig {
     pub app_id: String,
     pub key_id: String,
     pub key_secret: Secret,
-    pub admin_token: Secret,
+    pub(crate) admin_token: Secret,
     pub webhook_url: Option<String>,
-    pub webhook_secret: Secret,
+    pub(crate) webhook_secret: Secret,
     pub webhook_timing: WebhookTiming,
     pub faults: Faults,
 }
@@ -181,19 +181,19 @@ impl TryFrom<SimulatorArgs> for SimConfig {
 /// One request as the simulator recorded it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestRecord {
-    pub method: String,
-    pub route: String,
-    pub path: String,
-    pub status: u16,
+pub(crate) struct RequestRecord {
+    pub(crate) method: String,
+    pub(crate) route: String,
+    pub(crate) path: String,
+    pub(crate) status: u16,
     /// Set when the answer was replaced by a fault (`rateLimited`, `failed`,
     /// `acceptedThenFailed`, `dropped`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<&'static str>,
+    pub(crate) fault: Option<&'static str>,
     /// The W3C `traceparent` the client sent, if any (to check trace propagation).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub traceparent: Option<String>,
-    pub at: String,
+    pub(crate) traceparent: Option<String>,
+    pub(crate) at: String,
 }
 
 /// What the request log keeps of a request.
@@ -205,19 +205,19 @@ struct Received {
 }
 
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// "METHOD /route/{template}" → status (or fault) → count.
-    pub counts: BTreeMap<String, BTreeMap<String, u64>>,
-    pub log: VecDeque<RequestRecord>,
+    pub(crate) counts: BTreeMap<String, BTreeMap<String, u64>>,
+    pub(crate) log: VecDeque<RequestRecord>,
 }
 
 /// The simulator's shared state.
-pub struct Sim {
+pub(crate) struct Sim {
     world: Mutex<World>,
     faults: Mutex<Faults>,
     buckets: Mutex<Buckets>,
     stats: Mutex<Stats>,
-    pub webhooks: WebhookBus,
+    pub(crate) webhooks: WebhookBus,
     public_url: String,
     seed: Seed,
     seed_params: SeedParams,
@@ -230,26 +230,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sim {
-    pub fn world(&self) -> MutexGuard<'_, World> {
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         lock(&self.world)
     }
 
     /// The base URL clients use (`http://127.0.0.1:PORT`).
-    pub fn public_url(&self) -> &str {
+    pub(crate) fn public_url(&self) -> &str {
         &self.public_url
     }
 
-    pub fn faults(&self) -> Faults {
+    pub(crate) fn faults(&self) -> Faults {
         lock(&self.faults).clone()
     }
 
-    pub fn set_faults(&self, f: Faults) {
+    pub(crate) fn set_faults(&self, f: Faults) {
         *lock(&self.faults) = f;
         lock(&self.buckets).clear();
     }
 
     /// Back to the seeded world; counts, logs and webhook attempts are cleared too.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         *lock(&self.world) = seed::build(self.seed, &self.seed_params);
         *lock(&self.stats) = Stats::default();
         lock(&self.buckets).clear();
@@ -289,8 +289,7 @@ impl Sim {
 
 /// A running simulator. Dropping it does not stop it; call [`RunningSimulator::shutdown`].
 pub struct RunningSimulator {
-    pub addr: SocketAddr,
-    pub sim: Arc<Sim>,
+    pub(crate) sim: Arc<Sim>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -389,12 +388,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<RunningSimulator> {
             }
         }
     });
-    Ok(RunningSimulator {
-        addr,
-        sim,
-        stop,
-        task,
-    })
+    Ok(RunningSimulator { sim, stop, task })
 }
 
 /// The app id of an API path (`/v2/apps/{appId}/...`).

@@ -13,5 +13,5 @@ pub mod events;
 pub mod ids;
 pub mod paging;
 pub mod path;
-pub mod remediation;
+pub(crate) mod remediation;
 pub mod wire;

@@ -24,10 +24,10 @@ use tracing_subscriber::Layer as _;
 
 mod export;
 
-pub use export::{ExportFailures, ExportTiming};
+pub(crate) use export::{ExportFailures, ExportTiming};
 
 /// The instrumentation scope of everything this server records.
-pub const SCOPE: &str = "zendesk-messaging-mcp";
+pub(crate) const SCOPE: &str = "zendesk-messaging-mcp";
 
 /// Bucket bounds (seconds) for call durations: 1 ms to 30 s.
 const DURATION_BUCKETS: [f64; 14] = [
@@ -37,50 +37,50 @@ const DURATION_BUCKETS: [f64; 14] = [
 /// Every instrument the server records. Names follow OpenTelemetry conventions; the Prometheus
 /// names (dots to underscores, unit and `_total` suffixes) are in `observability/README.md`.
 #[derive(Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// `mcp.tool.calls` {tool, outcome}
-    pub tool_calls: Counter<u64>,
+    pub(crate) tool_calls: Counter<u64>,
     /// `mcp.tool.duration` (s) {tool, outcome}
-    pub tool_duration: Histogram<f64>,
+    pub(crate) tool_duration: Histogram<f64>,
     /// `sunco.upstream.requests` {operation, status}: one per HTTP attempt.
-    pub upstream_requests: Counter<u64>,
+    pub(crate) upstream_requests: Counter<u64>,
     /// `sunco.upstream.duration` (s) {operation, status}
-    pub upstream_duration: Histogram<f64>,
+    pub(crate) upstream_duration: Histogram<f64>,
     /// `sunco.upstream.throttled` {operation}: 429 answers.
-    pub throttled: Counter<u64>,
+    pub(crate) throttled: Counter<u64>,
     /// `sunco.upstream.retries` {operation, reason}
-    pub retries: Counter<u64>,
+    pub(crate) retries: Counter<u64>,
     /// `sunco.dispatcher.backoff` (s) {reason}: time calls were held back before a retry.
-    pub backoff: Counter<f64>,
+    pub(crate) backoff: Counter<f64>,
     /// `sunco.dispatcher.queue.depth`: calls waiting for admission.
-    pub queue_depth: Gauge<u64>,
+    pub(crate) queue_depth: Gauge<u64>,
     /// `sunco.dispatcher.in_flight`: upstream requests awaiting an answer.
-    pub in_flight: Gauge<u64>,
+    pub(crate) in_flight: Gauge<u64>,
     /// `sunco.dispatcher.send_rate` (requests/s): the current admission rate.
-    pub send_rate: Gauge<f64>,
+    pub(crate) send_rate: Gauge<f64>,
     /// `sunco.auth.token_refreshes` {outcome}
-    pub token_refreshes: Counter<u64>,
+    pub(crate) token_refreshes: Counter<u64>,
     /// `sunco.switchboard.cache.lookups` {result: hit|miss}
-    pub cache_lookups: Counter<u64>,
+    pub(crate) cache_lookups: Counter<u64>,
     /// `sunco.switchboard.cache.loads` {outcome}
-    pub cache_loads: Counter<u64>,
+    pub(crate) cache_loads: Counter<u64>,
     /// `sunco.delivery.events` {type, channel, code (failures)}
-    pub delivery_events: Counter<u64>,
+    pub(crate) delivery_events: Counter<u64>,
     /// `actor.restarts` {actor}
-    pub actor_restarts: Counter<u64>,
+    pub(crate) actor_restarts: Counter<u64>,
     /// `sunco.webhook.requests` {outcome}
-    pub webhook_requests: Counter<u64>,
+    pub(crate) webhook_requests: Counter<u64>,
     /// `sunco.webhook.events` {type, outcome: recorded|duplicate|unusable|ignored}
-    pub webhook_events: Counter<u64>,
+    pub(crate) webhook_events: Counter<u64>,
     /// `mcp.server.ready`: 1 when `/readyz` would answer 200, else 0.
-    pub ready: Gauge<u64>,
+    pub(crate) ready: Gauge<u64>,
     /// `db.client.operation.duration` (s) {db.system.name, db.operation.name, error.type}: each
     /// round trip to the shared store (Redis).
-    pub store_duration: Histogram<f64>,
+    pub(crate) store_duration: Histogram<f64>,
     /// `mcp.server.degraded` {reason}: 1 while the replica serves without its shared store.
-    pub degraded: Gauge<u64>,
+    pub(crate) degraded: Gauge<u64>,
     /// `mcp.server.config.reloads` {outcome: applied|unchanged|invalid}: settings files re-read.
-    pub config_reloads: Counter<u64>,
+    pub(crate) config_reloads: Counter<u64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -90,7 +90,7 @@ impl fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub fn new(meter: &Meter) -> Self {
+    pub(crate) fn new(meter: &Meter) -> Self {
         let seconds = |name: &'static str, description: &'static str| {
             meter
                 .f64_histogram(name)
@@ -206,7 +206,7 @@ impl Metrics {
 
 /// The meter provider, its Prometheus registry, and (when configured) the OTLP pipelines.
 pub struct Telemetry {
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     registry: prometheus::Registry,
     meter_provider: SdkMeterProvider,
     tracer_provider: Option<SdkTracerProvider>,
@@ -273,7 +273,7 @@ pub struct TelemetryError(String);
 
 impl Telemetry {
     /// Metrics for `/metrics` only; nothing exported.
-    pub fn local() -> Self {
+    pub(crate) fn local() -> Self {
         Self::build(None).unwrap_or_else(|_| Self::bare())
     }
 
@@ -405,7 +405,7 @@ impl Telemetry {
     }
 
     /// The metrics in the Prometheus text exposition format.
-    pub fn render_prometheus(&self) -> String {
+    pub(crate) fn render_prometheus(&self) -> String {
         use prometheus::Encoder;
         let mut out = Vec::new();
         let families = self.registry.gather();
@@ -440,7 +440,7 @@ impl Telemetry {
 }
 
 /// Attribute helpers.
-pub fn kv(key: &'static str, value: impl Into<opentelemetry::Value>) -> KeyValue {
+pub(crate) fn kv(key: &'static str, value: impl Into<opentelemetry::Value>) -> KeyValue {
     KeyValue::new(key, value)
 }
 
@@ -470,10 +470,14 @@ impl Injector for HeaderCarrier<'_> {
 /// extensions so the tool call's span is its child even when rmcp runs the call in another task
 /// (a 2025-11-25 session's).
 #[derive(Debug, Clone)]
-pub struct RequestSpan(pub tracing::Span);
+pub(crate) struct RequestSpan(pub tracing::Span);
 
 /// Makes `span` a child of the remote context in `traceparent` (and `tracestate`), if valid.
-pub fn adopt_remote_parent(span: &tracing::Span, traceparent: &str, tracestate: Option<&str>) {
+pub(crate) fn adopt_remote_parent(
+    span: &tracing::Span,
+    traceparent: &str,
+    tracestate: Option<&str>,
+) {
     let mut carrier = HashMap::new();
     carrier.insert("traceparent".to_owned(), traceparent.to_owned());
     if let Some(ts) = tracestate {
@@ -487,14 +491,14 @@ pub fn adopt_remote_parent(span: &tracing::Span, traceparent: &str, tracestate: 
 }
 
 /// The `traceparent`/`tracestate` headers that carry `span`'s context to the upstream.
-pub fn context_headers(span: &tracing::Span) -> Vec<(String, String)> {
+pub(crate) fn context_headers(span: &tracing::Span) -> Vec<(String, String)> {
     let mut headers = Vec::new();
     TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderCarrier(&mut headers));
     headers
 }
 
 /// The trace and span ids of `span`, hex, when it is being recorded.
-pub fn ids_of(span: &tracing::Span) -> Option<(String, String)> {
+pub(crate) fn ids_of(span: &tracing::Span) -> Option<(String, String)> {
     use opentelemetry::trace::TraceContextExt;
     let cx = span.context();
     let sc = cx.span().span_context().clone();
@@ -657,7 +661,7 @@ where
 }
 
 /// Keeps the log writer's thread alive; dropping it flushes what is left.
-pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+pub(crate) type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 
 /// Installs the process's subscriber: `RUST_LOG` filtering (`info` by default), log lines on
 /// stderr in `format`, and spans to OpenTelemetry through `tracer` when there is one.

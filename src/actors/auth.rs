@@ -33,21 +33,21 @@ pub struct Credential {
 
 /// What the auth actor was started with; cloned into every incarnation.
 #[derive(Debug, Clone)]
-pub struct AuthArgs {
-    pub mode: AuthMode,
-    pub key_id: String,
-    pub secret: Secret,
-    pub secret_file: Option<PathBuf>,
-    pub scope: Scope,
+pub(crate) struct AuthArgs {
+    pub(crate) mode: AuthMode,
+    pub(crate) key_id: String,
+    pub(crate) secret: Secret,
+    pub(crate) secret_file: Option<PathBuf>,
+    pub(crate) scope: Scope,
     /// `0` mints tokens without `exp`, which never need refreshing.
-    pub jwt_lifetime: Duration,
-    pub metrics: Arc<Metrics>,
+    pub(crate) jwt_lifetime: Duration,
+    pub(crate) metrics: Arc<Metrics>,
     /// Where the current credential is published for readers (see [`AuthHandle::credential`]).
-    pub published: Arc<watch::Sender<Option<Credential>>>,
+    pub(crate) published: Arc<watch::Sender<Option<Credential>>>,
 }
 
 impl AuthArgs {
-    pub fn from_config(c: &Config, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn from_config(c: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
             mode: c.auth,
             key_id: c.key_id.clone(),
@@ -77,9 +77,9 @@ pub enum AuthMsg {
     Minted(oneshot::Sender<u64>),
 }
 
-pub struct AuthActor;
+pub(crate) struct AuthActor;
 
-pub struct AuthState {
+pub(crate) struct AuthState {
     args: AuthArgs,
     current: Credential,
     minted: u64,
@@ -229,9 +229,9 @@ impl Actor for AuthActor {
 /// How the rest of the server asks for credentials.
 #[derive(Clone)]
 pub struct AuthHandle {
-    pub(crate) slot: Arc<Slot<AuthMsg>>,
+    pub slot: Arc<Slot<AuthMsg>>,
     /// The credential the actor last made, readable without a round trip to it.
-    pub(crate) published: watch::Receiver<Option<Credential>>,
+    pub published: watch::Receiver<Option<Credential>>,
 }
 
 impl AuthHandle {
@@ -245,7 +245,7 @@ impl AuthHandle {
     }
 
     /// Reports that `rejected` was refused; returns the credential to try once more.
-    pub async fn after_rejection(
+    pub(crate) async fn after_rejection(
         &self,
         rejected: u64,
         until: Instant,

@@ -22,24 +22,23 @@ use crate::shared::{
     Change, ConversationIndex, ConversationNote, DeliveryEntry, DeliveryStore, EventRecord, Keep,
     SeenEntry, StoreError,
 };
-pub use crate::sunco::events::DeliveryKind;
+pub(crate) use crate::sunco::events::DeliveryKind;
 use crate::sunco::events::{ConversationChange, DeliveryReport, Inbound, Reading, Unusable};
 use crate::sunco::ids::{format_timestamp, from_unix_ms, now_unix_ms, parse_timestamp, unix_ms};
 use crate::sunco::wire::{Message, event_type};
 use crate::telemetry::{Metrics, kv};
 
 /// Bounds of what the tracker keeps.
-pub use crate::shared::DeliveryLimits as TrackerLimits;
+pub(crate) use crate::shared::DeliveryLimits as TrackerLimits;
 
 /// What the tracker is started with.
 #[derive(Debug, Clone)]
-pub struct TrackerArgs {
-    pub metrics: Arc<Metrics>,
-    pub watch: Arc<Watch>,
+pub(crate) struct TrackerArgs {
+    pub(crate) metrics: Arc<Metrics>,
     /// Where the record is kept; it outlives the actor's restarts.
-    pub store: Arc<dyn DeliveryStore>,
+    pub(crate) store: Arc<dyn DeliveryStore>,
     /// The conversations the webhooks tell of; it outlives the actor's restarts.
-    pub index: Arc<dyn ConversationIndex>,
+    pub(crate) index: Arc<dyn ConversationIndex>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -80,17 +79,17 @@ pub struct WebhookCheck {
     /// When status is missing: the triggers the best-matching webhook lacks (all of them when
     /// there is no webhook).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub missing_triggers: Vec<String>,
+    pub(crate) missing_triggers: Vec<String>,
     /// When the check ran (ISO 8601).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checked_at: Option<String>,
+    pub(crate) checked_at: Option<String>,
     /// Why the status is unknown, or which integration carries the webhook.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 impl WebhookCheck {
-    pub fn unchecked() -> Self {
+    pub(crate) fn unchecked() -> Self {
         Self {
             status: WebhookCheckStatus::Unchecked,
             missing_triggers: vec![],
@@ -107,7 +106,7 @@ pub struct Tracking {
     pub status: TrackingStatus,
     /// When the last webhook event arrived (ISO 8601), once one has.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_event_at: Option<String>,
+    pub(crate) last_event_at: Option<String>,
     pub webhook: WebhookCheck,
     /// What this means for reading the answer.
     pub message: String,
@@ -123,7 +122,7 @@ pub struct Watch {
 
 impl Watch {
     /// `webhooks_enabled`: whether the webhook route can accept events (a secret is set).
-    pub fn new(webhooks_enabled: bool) -> Self {
+    pub(crate) fn new(webhooks_enabled: bool) -> Self {
         Self {
             webhooks_enabled,
             check: Mutex::new(WebhookCheck::unchecked()),
@@ -131,7 +130,7 @@ impl Watch {
     }
 
     /// Records the outcome of a webhook check.
-    pub fn set_check(&self, check: WebhookCheck) {
+    pub(crate) fn set_check(&self, check: WebhookCheck) {
         if let Ok(mut c) = self.check.lock() {
             *c = check;
         }
@@ -139,7 +138,7 @@ impl Watch {
 
     /// The tracking status, given when the last event arrived (from the delivery record, so
     /// that every replica agrees).
-    pub fn tracking(&self, last: Option<OffsetDateTime>) -> Tracking {
+    pub(crate) fn tracking(&self, last: Option<OffsetDateTime>) -> Tracking {
         let webhook = self
             .check
             .lock()
@@ -189,61 +188,61 @@ pub struct WebhookCounts {
     /// Stored: delivery events and messages the tools can now answer from.
     pub recorded: usize,
     /// Already received (the upstream retried).
-    pub duplicates: usize,
+    pub(crate) duplicates: usize,
     /// Lacking what the server needs to use them (logged and counted); a retry would not help.
-    pub unusable: usize,
+    pub(crate) unusable: usize,
     /// Of types the server does not read.
-    pub ignored: usize,
+    pub(crate) ignored: usize,
 }
 
 /// One delivery event as an agent reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryEvent {
-    pub event_id: String,
-    pub kind: DeliveryKind,
+pub(crate) struct DeliveryEvent {
+    pub(crate) event_id: String,
+    pub(crate) kind: DeliveryKind,
     /// When the upstream created the event (when the server received it, if the event did not
     /// say).
-    pub created_at: String,
+    pub(crate) created_at: String,
     /// The channel type the message went to (`web`, `messenger`, `whatsapp`, ...), or
     /// `unknown` when the event did not say.
-    pub channel: String,
+    pub(crate) channel: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub integration_id: Option<String>,
+    pub(crate) integration_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    pub is_final_event: bool,
+    pub(crate) user_id: Option<String>,
+    pub(crate) is_final_event: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<DeliveryFailureReason>,
+    pub(crate) error: Option<DeliveryFailureReason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct DeliveryFailureReason {
-    pub code: String,
-    pub message: String,
+pub(crate) struct DeliveryFailureReason {
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
 
 /// A failed delivery, as `list_delivery_failures` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryFailure {
-    pub message_id: String,
+pub(crate) struct DeliveryFailure {
+    pub(crate) message_id: String,
     /// Absent when the event did not name the conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
+    pub(crate) conversation_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    pub channel: String,
+    pub(crate) user_id: Option<String>,
+    pub(crate) channel: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub integration_id: Option<String>,
-    pub code: String,
-    pub reason: String,
-    pub created_at: String,
-    pub event_id: String,
+    pub(crate) integration_id: Option<String>,
+    pub(crate) code: String,
+    pub(crate) reason: String,
+    pub(crate) created_at: String,
+    pub(crate) event_id: String,
     /// What to do about it, for its channel, code and reason (never stored: read from the one
     /// table in [`crate::sunco::remediation`] each time).
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub next_step: Option<crate::sunco::remediation::NextStep>,
+    pub(crate) next_step: Option<crate::sunco::remediation::NextStep>,
 }
 
 /// What the tracker knows about one message.
@@ -252,20 +251,20 @@ pub struct DeliveryFailure {
 pub struct DeliveryRecord {
     pub message_id: String,
     /// The first conversation id an event named, if any did.
-    pub conversation_id: Option<String>,
-    pub events: Vec<DeliveryEvent>,
+    pub(crate) conversation_id: Option<String>,
+    pub(crate) events: Vec<DeliveryEvent>,
 }
 
 /// A message this server has seen, with its conversation: the message as the API showed it
 /// (a webhook's `messageWebhook` may leave out fields a listed `message` has).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SeenMessage {
-    pub conversation_id: String,
-    pub message: Value,
+pub(crate) struct SeenMessage {
+    pub(crate) conversation_id: String,
+    pub(crate) message: Value,
 }
 
 /// The events of one webhook POST, as read.
-pub type ReadEvents = Arc<[Result<Inbound, Unusable>]>;
+pub(crate) type ReadEvents = Arc<[Result<Inbound, Unusable>]>;
 
 pub enum TrackerMsg {
     /// Events from one webhook POST, with the span of the request that brought them; the reply
@@ -277,9 +276,9 @@ pub enum TrackerMsg {
     },
 }
 
-pub struct DeliveryTracker;
+pub(crate) struct DeliveryTracker;
 
-pub struct TrackerState {
+pub(crate) struct TrackerState {
     metrics: Arc<Metrics>,
     store: Arc<dyn DeliveryStore>,
     index: Arc<dyn ConversationIndex>,
@@ -594,12 +593,12 @@ impl Actor for DeliveryTracker {
 /// How the rest of the server feeds and reads the tracker.
 #[derive(Clone)]
 pub struct TrackerHandle {
-    pub(crate) slot: Arc<Slot<TrackerMsg>>,
-    pub(crate) watch: Arc<Watch>,
+    pub slot: Arc<Slot<TrackerMsg>>,
+    pub watch: Arc<Watch>,
     /// The record, read directly: reads need no actor, and they outlive its restarts.
-    pub(crate) store: Arc<dyn DeliveryStore>,
+    pub store: Arc<dyn DeliveryStore>,
     /// The conversation index, read the same way.
-    pub(crate) index: Arc<dyn ConversationIndex>,
+    pub index: Arc<dyn ConversationIndex>,
 }
 
 impl TrackerHandle {
@@ -610,7 +609,7 @@ impl TrackerHandle {
     /// Stores one webhook POST's events and says what they came to. An error means they were
     /// not stored (no tracker answered in time): the webhook route then answers 503 so the
     /// upstream retries.
-    pub async fn record(&self, events: ReadEvents) -> Result<WebhookCounts, CallError> {
+    pub(crate) async fn record(&self, events: ReadEvents) -> Result<WebhookCounts, CallError> {
         let span = tracing::Span::current();
         ask(&self.slot, Self::until(), |reply| TrackerMsg::Record {
             events: events.clone(),
@@ -635,12 +634,12 @@ impl TrackerHandle {
     }
 
     /// Records the outcome of a webhook check.
-    pub fn set_webhook_check(&self, check: WebhookCheck) {
+    pub(crate) fn set_webhook_check(&self, check: WebhookCheck) {
         self.watch.set_check(check);
     }
 
     /// Remembers a message the server sent or found, for `get_message`.
-    pub async fn remember(&self, conversation_id: &str, message: &Message) {
+    pub(crate) async fn remember(&self, conversation_id: &str, message: &Message) {
         let entry = SeenEntry {
             message_id: message.id.clone(),
             conversation_id: conversation_id.to_owned(),
@@ -654,7 +653,7 @@ impl TrackerHandle {
 
     /// The conversations the webhooks told of, newest activity first, at most `limit`; and the
     /// index's reach ([`TrackerHandle::index_reach`]).
-    pub async fn recent_conversations(
+    pub(crate) async fn recent_conversations(
         &self,
         limit: usize,
     ) -> Result<(Vec<crate::shared::ConversationEntry>, Option<i64>), CallError> {
@@ -664,14 +663,14 @@ impl TrackerHandle {
 
     /// The time since which the index holds every conversation the webhooks told of (Unix ms;
     /// see [`crate::shared::ConversationIndex::reach`]).
-    pub async fn index_reach(&self) -> Result<Option<i64>, CallError> {
+    pub(crate) async fn index_reach(&self) -> Result<Option<i64>, CallError> {
         self.index.reach().await.map_err(index_unavailable)
     }
 
     /// Notes in the index what this server learnt itself of a conversation (a control state
     /// the API showed, `Change::ControlSeen`; a control change it made, `Change::Control`), so
     /// the send guard need not wait for the webhook that brings the same news. Best effort.
-    pub async fn note(&self, note: crate::shared::ConversationNote) {
+    pub(crate) async fn note(&self, note: crate::shared::ConversationNote) {
         if let Err(e) = self.index.apply(vec![note]).await {
             tracing::warn!("cannot note a conversation's control state in the index: {e}");
         }
@@ -703,7 +702,7 @@ impl TrackerHandle {
         }))
     }
 
-    pub async fn failures(
+    pub(crate) async fn failures(
         &self,
         conversation_id: Option<&str>,
         limit: usize,
@@ -719,7 +718,7 @@ impl TrackerHandle {
             .collect())
     }
 
-    pub async fn seen(&self, message_id: &str) -> Result<Option<SeenMessage>, CallError> {
+    pub(crate) async fn seen(&self, message_id: &str) -> Result<Option<SeenMessage>, CallError> {
         let found = self.store.seen(message_id).await.map_err(unavailable)?;
         Ok(found.and_then(|s| {
             Some(SeenMessage {

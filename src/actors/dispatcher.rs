@@ -38,10 +38,9 @@ mod policy;
 mod transport;
 
 use attempt::attempt;
-pub use attempt::upstream_error;
 pub(crate) use lane::Lane;
 use lane::LaneParts;
-pub use transport::Transport;
+pub(crate) use transport::Transport;
 
 use super::auth::{AuthHandle, Credential};
 use super::{Slot, ask};
@@ -70,7 +69,7 @@ pub struct DispatchLimits {
     /// Attempts of one call at most, the first included.
     pub max_attempts: u32,
     /// The lowest share of `rate` that 429s can push the send rate down to.
-    pub min_rate_share: f64,
+    pub(crate) min_rate_share: f64,
 }
 
 impl Default for DispatchLimits {
@@ -108,18 +107,18 @@ impl DispatchLimits {
 #[derive(Debug, Clone)]
 pub struct UpstreamResponse {
     pub status: u16,
-    pub body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 /// A snapshot of the dispatcher's admission state.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DispatchStats {
     pub queued: usize,
-    pub in_flight: usize,
+    pub(crate) in_flight: usize,
     /// The current send rate, requests/s.
     pub rate: f64,
     /// Upstream attempts started by this incarnation.
-    pub attempts: u64,
+    pub(crate) attempts: u64,
     /// 429 answers seen by this incarnation.
     pub throttled: u64,
 }
@@ -175,20 +174,20 @@ pub enum DispatchMsg {
 }
 
 #[derive(Clone)]
-pub struct DispatcherArgs {
-    pub limits: DispatchLimits,
+pub(crate) struct DispatcherArgs {
+    pub(crate) limits: DispatchLimits,
     /// The upstream requests per second (shared by every replica when the store is); it outlives
     /// the actor's restarts.
-    pub budget: Arc<dyn RateBudget>,
-    pub transport: Transport,
-    pub auth: AuthHandle,
-    pub me: DispatcherHandle,
-    pub metrics: Arc<Metrics>,
+    pub(crate) budget: Arc<dyn RateBudget>,
+    pub(crate) transport: Transport,
+    pub(crate) auth: AuthHandle,
+    pub(crate) me: DispatcherHandle,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
-pub struct Dispatcher;
+pub(crate) struct Dispatcher;
 
-pub struct DispatchState {
+pub(crate) struct DispatchState {
     args: DispatcherArgs,
     queue: VecDeque<Job>,
     /// Jobs coming back for another attempt go before new ones.
@@ -382,7 +381,7 @@ impl Actor for Dispatcher {
 /// How the rest of the server calls the upstream.
 #[derive(Clone)]
 pub struct DispatcherHandle {
-    pub(crate) slot: Arc<Slot<DispatchMsg>>,
+    pub slot: Arc<Slot<DispatchMsg>>,
     app_id: Arc<str>,
     /// A call's deadline, milliseconds: one value for every clone, which a settings reload
     /// changes (calls already made keep theirs).
@@ -405,21 +404,16 @@ impl DispatcherHandle {
     }
 
     /// A call's deadline now.
-    pub fn deadline(&self) -> Duration {
+    pub(crate) fn deadline(&self) -> Duration {
         Duration::from_millis(self.deadline.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Sets the deadline of the calls made from now on (a reloaded upstream timeout).
-    pub fn set_deadline(&self, deadline: Duration) {
+    pub(crate) fn set_deadline(&self, deadline: Duration) {
         self.deadline.store(
             deadline.as_millis() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-    }
-
-    /// The app every request addresses.
-    pub fn app_id(&self) -> &str {
-        &self.app_id
     }
 
     /// Sends `endpoint` for `call` and returns the raw answer (2xx only; anything else is an
@@ -507,7 +501,7 @@ impl DispatcherHandle {
     }
 
     /// Sends `endpoint` for `call` and decodes the answer's JSON.
-    pub async fn call_json<T: DeserializeOwned>(
+    pub(crate) async fn call_json<T: DeserializeOwned>(
         &self,
         call: &Call,
         endpoint: &Endpoint,

@@ -40,7 +40,7 @@ impl ActorKind {
     ];
 
     /// The `actor` attribute of metrics.
-    pub fn metric_name(self) -> &'static str {
+    pub(crate) fn metric_name(self) -> &'static str {
         match self {
             ActorKind::Auth => "auth",
             ActorKind::Dispatcher => "dispatcher",
@@ -49,7 +49,7 @@ impl ActorKind {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ActorKind::Auth => "auth",
             ActorKind::Dispatcher => "dispatcher",
@@ -92,7 +92,7 @@ impl Default for SupervisorSettings {
     }
 }
 
-pub enum SupervisorMsg {
+pub(crate) enum SupervisorMsg {
     /// Stops one child abruptly, as a crash would (operations and tests).
     Kill(ActorKind),
     Restarts(oneshot::Sender<u64>),
@@ -293,7 +293,7 @@ impl Actor for Supervisor {
 /// The running actors and their handles.
 pub struct Actors {
     /// Where the MCP layer records its metrics too.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     pub auth: AuthHandle,
     pub dispatcher: DispatcherHandle,
     pub switchboard: SwitchboardHandle,
@@ -408,7 +408,6 @@ impl Actors {
             tracker: (
                 TrackerArgs {
                     metrics,
-                    watch,
                     store: delivery_store,
                     index: conversation_index,
                 },
@@ -456,7 +455,7 @@ impl Actors {
     }
 
     /// True when `kind` has a running incarnation.
-    pub fn is_up(&self, kind: ActorKind) -> bool {
+    pub(crate) fn is_up(&self, kind: ActorKind) -> bool {
         match kind {
             ActorKind::Auth => self.auth.slot.current().is_some(),
             ActorKind::Dispatcher => self.dispatcher.slot.current().is_some(),
@@ -475,7 +474,7 @@ impl Actors {
 
     /// Waits until the supervisor and every actor have stopped (a restart storm, or
     /// [`Actors::shutdown`]). Any number of callers may wait, at any time.
-    pub async fn stopped(&self) {
+    pub(crate) async fn stopped(&self) {
         let mut rx = self.stopped.clone();
         let _ = rx.wait_for(|stopped| *stopped).await;
     }

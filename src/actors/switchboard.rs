@@ -37,7 +37,7 @@ pub struct Picture {
 }
 
 impl Picture {
-    pub fn targets(&self) -> Vec<TargetInfo> {
+    pub(crate) fn targets(&self) -> Vec<TargetInfo> {
         self.switchboard_integrations
             .iter()
             .map(|s| TargetInfo {
@@ -48,12 +48,12 @@ impl Picture {
             .collect()
     }
 
-    pub fn by_id(&self, id: &str) -> Option<&SwitchboardIntegration> {
+    pub(crate) fn by_id(&self, id: &str) -> Option<&SwitchboardIntegration> {
         self.switchboard_integrations.iter().find(|s| s.id == id)
     }
 
     /// The switchboard, if control calls can work at all.
-    pub fn usable(&self) -> Result<&Switchboard, String> {
+    pub(crate) fn usable(&self) -> Result<&Switchboard, String> {
         match &self.switchboard {
             None => Err("the app has no switchboard, so control cannot change hands".into()),
             Some(s) if !s.enabled => {
@@ -115,7 +115,7 @@ impl Picture {
     }
 }
 
-pub enum SwitchboardMsg {
+pub(crate) enum SwitchboardMsg {
     /// The picture, loading it if absent (or if `refresh`).
     Picture {
         refresh: bool,
@@ -129,15 +129,15 @@ pub enum SwitchboardMsg {
 }
 
 #[derive(Clone)]
-pub struct SwitchboardArgs {
-    pub ttl: Duration,
-    pub dispatcher: DispatcherHandle,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct SwitchboardArgs {
+    pub(crate) ttl: Duration,
+    pub(crate) dispatcher: DispatcherHandle,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
-pub struct SwitchboardCache;
+pub(crate) struct SwitchboardCache;
 
-pub struct SwitchboardState {
+pub(crate) struct SwitchboardState {
     cache: Cache<(), Arc<Picture>>,
     dispatcher: DispatcherHandle,
     metrics: Arc<Metrics>,
@@ -246,14 +246,14 @@ async fn load(dispatcher: &DispatcherHandle) -> Result<Picture, CallError> {
 
 /// What a control call is about to do, for the check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlKind {
+pub(crate) enum ControlKind {
     Pass,
     Offer,
 }
 
 /// One step of the switchboard protocol.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Control {
+pub(crate) enum Control {
     Pass(String),
     Offer(String),
     Accept,
@@ -262,7 +262,7 @@ pub enum Control {
 
 impl Control {
     /// The API's name for the step.
-    pub fn action(&self) -> ControlAction {
+    pub(crate) fn action(&self) -> ControlAction {
         match self {
             Control::Pass(_) => ControlAction::PassControl,
             Control::Offer(_) => ControlAction::OfferControl,
@@ -272,10 +272,12 @@ impl Control {
     }
 }
 
-/// A switchboard control action, named as the API's endpoint.
+/// A switchboard control action, named as the API's endpoint (each name ends in `Control`, as
+/// the API's do, and an agent reads them as they are serialized).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub enum ControlAction {
+pub(crate) enum ControlAction {
     PassControl,
     OfferControl,
     AcceptControl,
@@ -285,23 +287,23 @@ pub enum ControlAction {
 /// Who controls a conversation, composed from the conversation and the cached switchboard.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SwitchboardStatus {
-    pub conversation_id: String,
+pub(crate) struct SwitchboardStatus {
+    pub(crate) conversation_id: String,
     /// False when the app has no switchboard or it is disabled: control calls will be refused.
-    pub switchboard_enabled: bool,
+    pub(crate) switchboard_enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub switchboard_id: Option<String>,
+    pub(crate) switchboard_id: Option<String>,
     /// The integration in control now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub active: Option<SwitchboardIntegrationRef>,
+    pub(crate) active: Option<SwitchboardIntegrationRef>,
     /// The integration control was offered to and that has not accepted yet.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pending: Option<SwitchboardIntegrationRef>,
+    pub(crate) pending: Option<SwitchboardIntegrationRef>,
     /// Where `"next"` leads from the active integration.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<TargetInfo>,
+    pub(crate) next: Option<TargetInfo>,
     /// Every switchboard integration a control call may name.
-    pub targets: Vec<TargetInfo>,
+    pub(crate) targets: Vec<TargetInfo>,
 }
 
 /// How the rest of the server reads the routing picture and checks control targets.
@@ -317,7 +319,7 @@ impl SwitchboardHandle {
         Instant::now() + Duration::from_secs(60)
     }
 
-    pub async fn picture(&self, refresh: bool) -> Result<Arc<Picture>, CallError> {
+    pub(crate) async fn picture(&self, refresh: bool) -> Result<Arc<Picture>, CallError> {
         let span = tracing::Span::current();
         ask(&self.slot, Self::until(), |reply| SwitchboardMsg::Picture {
             refresh,

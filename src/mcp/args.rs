@@ -34,7 +34,7 @@ const ARGUMENT_ERROR: &str = "invalid_argument";
 
 /// A tool's arguments, decoded after [`conform`]. Named as rmcp names its own wrapper, which the
 /// tool macros look for to derive the input schema from `T`.
-pub struct Parameters<T>(pub T);
+pub(crate) struct Parameters<T>(pub T);
 
 impl<T: schemars::JsonSchema> schemars::JsonSchema for Parameters<T> {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -61,12 +61,12 @@ impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Paramet
 
 /// An argument error as the JSON-RPC error an extractor returns; [`argument_error`] reads it
 /// back.
-pub fn rejected(e: &CallError) -> rmcp::ErrorData {
+pub(crate) fn rejected(e: &CallError) -> rmcp::ErrorData {
     rmcp::ErrorData::invalid_params(e.to_string(), Some(e.to_json()))
 }
 
 /// The tool error JSON inside a JSON-RPC error made by [`rejected`].
-pub fn argument_error(e: &rmcp::ErrorData) -> Option<&Value> {
+pub(crate) fn argument_error(e: &rmcp::ErrorData) -> Option<&Value> {
     e.data
         .as_ref()
         .filter(|d| d.get("error").and_then(Value::as_str) == Some(ARGUMENT_ERROR))
@@ -74,7 +74,7 @@ pub fn argument_error(e: &rmcp::ErrorData) -> Option<&Value> {
 
 /// Brings `arguments` to the form `schema` (a tool's portable input schema) describes, as the
 /// module docs say, or names the first argument that cannot be.
-pub fn conform(
+pub(crate) fn conform(
     arguments: &mut Map<String, Value>,
     schema: &Map<String, Value>,
 ) -> Result<(), CallError> {
@@ -190,7 +190,11 @@ fn described(allowed: &[&str]) -> String {
 
 /// [`conform`] for one value at path `at` (`content`, `author.type`): the same forms taken,
 /// the same errors naming the field below `at`.
-pub fn conform_at(v: &mut Value, schema: &Map<String, Value>, at: &str) -> Result<(), CallError> {
+pub(crate) fn conform_at(
+    v: &mut Value,
+    schema: &Map<String, Value>,
+    at: &str,
+) -> Result<(), CallError> {
     conform_value(v, schema, at)
 }
 

@@ -240,7 +240,7 @@ fn rich_text_exclusive(html: &Option<String>, md: &Option<String>) -> Result<(),
     Ok(())
 }
 
-pub fn check_uri(field: &str, uri: &str) -> Result<(), CallError> {
+pub(crate) fn check_uri(field: &str, uri: &str) -> Result<(), CallError> {
     match url::Url::parse(uri) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && uri.len() <= 2048 => Ok(()),
         _ => Err(CallError::invalid(
@@ -306,7 +306,7 @@ fn check_actions(path: &str, actions: &[Action], max: usize) -> Result<(), CallE
 }
 
 /// An optional text of 1 to 100 characters (`displayName`, `description` of a conversation).
-pub fn check_short_text(field: &str, text: &Option<String>) -> Result<(), CallError> {
+pub(crate) fn check_short_text(field: &str, text: &Option<String>) -> Result<(), CallError> {
     match text {
         Some(t) if t.trim().is_empty() || t.chars().count() > 100 => Err(CallError::invalid(
             field,
@@ -317,7 +317,7 @@ pub fn check_short_text(field: &str, text: &Option<String>) -> Result<(), CallEr
 }
 
 /// `signedUpAt`: ISO 8601 (`YYYY-MM-DDThh:mm:ss.sssZ`), as the spec's `signedUpAt` says.
-pub fn check_timestamp(field: &str, at: &Option<String>) -> Result<(), CallError> {
+pub(crate) fn check_timestamp(field: &str, at: &Option<String>) -> Result<(), CallError> {
     match at {
         Some(t) if crate::sunco::ids::parse_timestamp(t).is_none() => Err(CallError::invalid(
             field,
@@ -329,11 +329,11 @@ pub fn check_timestamp(field: &str, at: &Option<String>) -> Result<(), CallError
 
 /// The metadata field that carries a hand-over summary (`summary` of `pass_control` and
 /// `offer_control`) to the switchboard integration that receives the conversation.
-pub const SUMMARY_FIELD: &str = "mcp.summary";
+pub(crate) const SUMMARY_FIELD: &str = "mcp.summary";
 
 /// A control call's metadata with the caller's `summary` in [`SUMMARY_FIELD`]; the errors name
 /// `summary` (blank, set twice, or too long with the rest) or the metadata field at fault.
-pub fn with_summary(
+pub(crate) fn with_summary(
     metadata: Option<Metadata>,
     summary: Option<String>,
 ) -> Result<Option<Metadata>, CallError> {
@@ -371,7 +371,7 @@ pub fn with_summary(
 }
 
 /// Flat metadata (string, number or boolean values) of at most 4 KB, as the API requires.
-pub fn check_metadata(field: &str, metadata: &Option<Metadata>) -> Result<(), CallError> {
+pub(crate) fn check_metadata(field: &str, metadata: &Option<Metadata>) -> Result<(), CallError> {
     let Some(m) = metadata else { return Ok(()) };
     for (k, v) in m {
         if !(v.is_string() || v.is_number() || v.is_boolean()) {

@@ -284,142 +284,142 @@ impl ZendeskMcp {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ListConversationsArgs {
+pub(crate) struct ListConversationsArgs {
     /// The user whose conversations to list: the Sunshine Conversations user id, or the
     /// externalId (the id is tried first). Give at most one of userId and userExternalId;
     /// give neither to list the conversations the server has heard of through webhooks.
     #[serde(default)]
-    pub user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
     /// The user whose conversations to list, by your system's externalId.
     #[serde(default)]
-    pub user_external_id: Option<String>,
+    pub(crate) user_external_id: Option<String>,
     /// Conversations per page, 1 to 100 (default 25).
     #[serde(default)]
     #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// The nextCursor of the previous page; omit for the first page.
     #[serde(default)]
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Only conversations this switchboard integration controls (its id, name or
     /// integrationType, e.g. `bot`).
     #[serde(default)]
-    pub active_switchboard_integration: Option<String>,
+    pub(crate) active_switchboard_integration: Option<String>,
     /// Only conversations offered to this switchboard integration (id, name or type).
     #[serde(default)]
-    pub pending_switchboard_integration: Option<String>,
+    pub(crate) pending_switchboard_integration: Option<String>,
     /// Only conversations created after this time (ISO 8601).
     #[serde(default)]
-    pub created_after: Option<String>,
+    pub(crate) created_after: Option<String>,
     /// Only conversations created before this time (ISO 8601).
     #[serde(default)]
-    pub created_before: Option<String>,
+    pub(crate) created_before: Option<String>,
     /// Only conversations last active after this time (ISO 8601).
     #[serde(default)]
-    pub updated_after: Option<String>,
+    pub(crate) updated_after: Option<String>,
     /// Only conversations last active before this time (ISO 8601).
     #[serde(default)]
-    pub updated_before: Option<String>,
+    pub(crate) updated_before: Option<String>,
     /// Only conversations whose user last wrote through this channel type, e.g. `whatsapp`.
     #[serde(default)]
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// true: only conversations whose last message came from the user (waiting for a reply);
     /// false: only those the business answered last.
     #[serde(default)]
-    pub awaiting_reply: Option<bool>,
+    pub(crate) awaiting_reply: Option<bool>,
 }
 
 /// A participant of a new conversation: the user by id or by externalId.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ParticipantArg {
+pub(crate) struct ParticipantArg {
     /// The user's Sunshine Conversations id.
     #[serde(default)]
-    pub user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
     /// The user's externalId.
     #[serde(default)]
-    pub user_external_id: Option<String>,
+    pub(crate) user_external_id: Option<String>,
     /// For sdkGroup conversations: whether the user's SDK clients are subscribed.
     #[serde(default, rename = "subscribeSDKClient")]
-    pub subscribe_sdk_client: Option<bool>,
+    pub(crate) subscribe_sdk_client: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateConversationArgs {
+pub(crate) struct CreateConversationArgs {
     /// `personal` (the default: exactly one participant) or `sdkGroup` (up to 10).
     #[serde(default, rename = "type")]
-    pub kind: Option<ConversationType>,
+    pub(crate) kind: Option<ConversationType>,
     /// The users taking part. The users must exist already (create_user first).
     #[serde(default)]
-    pub participants: Vec<ParticipantArg>,
+    pub(crate) participants: Vec<ParticipantArg>,
     /// A name shown for the conversation (at most 100 characters).
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub(crate) display_name: Option<String>,
     /// A description (at most 100 characters).
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// An icon URL (http or https).
     #[serde(default)]
-    pub icon_url: Option<String>,
+    pub(crate) icon_url: Option<String>,
     /// Flat key/value data (string, number or boolean values), at most 4 KB.
     #[serde(default)]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationPage {
+pub(crate) struct ConversationPage {
     /// Where the list comes from: `api` (a user's conversations, from Sunshine Conversations)
     /// or `index` (without a user: the conversations the webhooks told the server of).
-    pub source: &'static str,
+    pub(crate) source: &'static str,
     /// A user's conversations (`source` api).
-    pub conversations: Vec<Conversation>,
+    pub(crate) conversations: Vec<Conversation>,
     /// The conversations the webhooks told of, newest activity first (`source` index).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub indexed: Option<Vec<IndexedConversation>>,
+    pub(crate) indexed: Option<Vec<IndexedConversation>>,
     /// The index holds every conversation the webhooks told of with activity since this time
     /// (ISO 8601): when it started hearing, or what its bounds made it forget. A conversation
     /// quiet since before it is not in it, which does not mean it does not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub index_reaches_back: Option<String>,
+    pub(crate) index_reaches_back: Option<String>,
     /// With `source` index, or filters that need it: whether webhook events arrive at all.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tracking: Option<crate::actors::delivery::Tracking>,
+    pub(crate) tracking: Option<crate::actors::delivery::Tracking>,
     /// With filters: what they were, how many conversations they looked at and left out, and
     /// which they could not decide (`unknown`: not listed, may match).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub filtered: Option<crate::operations::conversations::FilterReport>,
+    pub(crate) filtered: Option<crate::operations::conversations::FilterReport>,
     /// True when another page exists; pass nextCursor to get it.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// What the webhooks told of one conversation.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct IndexedConversation {
-    pub id: String,
+pub(crate) struct IndexedConversation {
+    pub(crate) id: String,
     /// When it was created (ISO 8601), when a conversation:create said so.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
     /// The last activity heard of (ISO 8601).
-    pub last_activity_at: String,
+    pub(crate) last_activity_at: String,
     /// The id of the switchboard integration in control, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub active_switchboard_integration_id: Option<String>,
+    pub(crate) active_switchboard_integration_id: Option<String>,
     /// The id of the switchboard integration offered control, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pending_switchboard_integration_id: Option<String>,
+    pub(crate) pending_switchboard_integration_id: Option<String>,
     /// The channel of the user's last message (e.g. whatsapp), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_user_channel: Option<String>,
+    pub(crate) last_user_channel: Option<String>,
     /// True when the last message came from the user: it waits for a reply.
-    pub awaiting_reply: bool,
+    pub(crate) awaiting_reply: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationOut {
-    pub conversation: Conversation,
+pub(crate) struct ConversationOut {
+    pub(crate) conversation: Conversation,
 }

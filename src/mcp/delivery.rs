@@ -88,62 +88,62 @@ impl ZendeskMcp {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DeliveryStatusArgs {
+pub(crate) struct DeliveryStatusArgs {
     /// The message's id, as send_message returned it.
-    pub message_id: String,
+    pub(crate) message_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DeliveryFailuresArgs {
+pub(crate) struct DeliveryFailuresArgs {
     /// Only failures in this conversation; all of the app's when omitted.
     #[serde(default)]
-    pub conversation_id: Option<String>,
+    pub(crate) conversation_id: Option<String>,
     /// Failures to return, newest first, 1 to 200 (default 50).
     #[serde(default)]
     #[schemars(range(min = 1, max = 200))]
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Only failures on this channel type, e.g. `whatsapp`.
     #[serde(default)]
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// Only failures with this error code, e.g. `uncategorized_error`.
     #[serde(default)]
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     /// Only failures reported after this time (ISO 8601).
     #[serde(default)]
-    pub created_after: Option<String>,
+    pub(crate) created_after: Option<String>,
     /// Only failures reported before this time (ISO 8601).
     #[serde(default)]
-    pub created_before: Option<String>,
+    pub(crate) created_before: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryStatusOut {
-    pub message_id: String,
+pub(crate) struct DeliveryStatusOut {
+    pub(crate) message_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
-    pub state: DeliveryState,
+    pub(crate) conversation_id: Option<String>,
+    pub(crate) state: DeliveryState,
     /// Present when state is failed: the channel's error.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<DeliveryEvent>,
+    pub(crate) failure: Option<DeliveryEvent>,
     /// Present when state is failed: what to do next (action, retryable, advice).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_step: Option<crate::sunco::remediation::NextStep>,
+    pub(crate) next_step: Option<crate::sunco::remediation::NextStep>,
     /// Every delivery event received for the message, in arrival order.
-    pub events: Vec<DeliveryEvent>,
+    pub(crate) events: Vec<DeliveryEvent>,
     /// Whether reports can reach the server at all: read it before trusting an empty answer.
-    pub tracking: Tracking,
+    pub(crate) tracking: Tracking,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryFailures {
+pub(crate) struct DeliveryFailures {
     /// Newest first.
-    pub failures: Vec<DeliveryFailure>,
+    pub(crate) failures: Vec<DeliveryFailure>,
     /// True when more failures pass the filters than `limit`: raise it, or narrow the filters.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     /// Whether reports can reach the server at all: an empty list means "none" only when
     /// tracking.status is on.
-    pub tracking: Tracking,
+    pub(crate) tracking: Tracking,
 }

@@ -25,7 +25,7 @@ use crate::sunco::ids::is_resource_id;
 
 /// A tool failure, shown to the model as JSON with `error`, `message` and facts to act on. The
 /// call's exit reads the class back from that JSON ([`carried_error`]).
-pub struct ToolError(pub CallError);
+pub(crate) struct ToolError(pub CallError);
 
 impl From<CallError> for ToolError {
     fn from(e: CallError) -> Self {

@@ -101,64 +101,64 @@ impl ZendeskMcp {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ListIntegrationsArgs {
+pub(crate) struct ListIntegrationsArgs {
     /// Only these channel types, e.g. `["whatsapp", "messenger"]`.
     #[serde(default)]
-    pub types: Vec<String>,
+    pub(crate) types: Vec<String>,
     /// Integrations per page, 1 to 100 (default 25).
     #[serde(default)]
     #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// The nextCursor of the previous page; omit for the first page.
     #[serde(default)]
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct IntegrationArgs {
+pub(crate) struct IntegrationArgs {
     /// The integration's id.
-    pub integration_id: String,
+    pub(crate) integration_id: String,
 }
 
 /// A channel integration, without any of its secrets.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct IntegrationView {
-    pub id: String,
+pub(crate) struct IntegrationView {
+    pub(crate) id: String,
     /// The channel type: web, ios, android, messenger, whatsapp, custom, ...
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// active, inactive or error.
-    pub status: String,
+    pub(crate) status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
+    pub(crate) display_name: Option<String>,
     /// For custom integrations: where their webhooks point (secrets omitted).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub webhooks: Vec<WebhookView>,
+    pub(crate) webhooks: Vec<WebhookView>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct WebhookView {
-    pub id: String,
-    pub target: String,
-    pub triggers: Vec<String>,
+pub(crate) struct WebhookView {
+    pub(crate) id: String,
+    pub(crate) target: String,
+    pub(crate) triggers: Vec<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct IntegrationPage {
-    pub integrations: Vec<IntegrationView>,
-    pub has_more: bool,
+pub(crate) struct IntegrationPage {
+    pub(crate) integrations: Vec<IntegrationView>,
+    pub(crate) has_more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct IntegrationOut {
-    pub integration: IntegrationView,
+pub(crate) struct IntegrationOut {
+    pub(crate) integration: IntegrationView,
 }
 
 /// An integration without its secrets: only fields known to be safe are copied.

@@ -175,54 +175,54 @@ fn newest_of(conversation_id: String, answer: MessageListResponse, limit: usize)
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ListMessagesArgs {
+pub(crate) struct ListMessagesArgs {
     /// The conversation's id.
-    pub conversation_id: String,
+    pub(crate) conversation_id: String,
     /// Messages to return, 1 to 100 (default 100): the newest ones before the cursor.
     #[serde(default)]
     #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// The nextCursor of the previous call, to go further back in time; omit for the newest.
     #[serde(default)]
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// Who a message is from. Omit it to send as the business.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AuthorArg {
+pub(crate) struct AuthorArg {
     /// `business` (the default) or `user` (on the user's behalf; then give userId or
     /// userExternalId of a participant).
     #[serde(rename = "type")]
-    pub kind: AuthorType,
+    pub(crate) kind: AuthorType,
     /// For a user author: the user's Sunshine Conversations id.
     #[serde(default)]
-    pub user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
     /// For a user author: the user's externalId.
     #[serde(default)]
-    pub user_external_id: Option<String>,
+    pub(crate) user_external_id: Option<String>,
     /// The name shown for the author.
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub(crate) display_name: Option<String>,
     /// The avatar shown for the author (http or https URL).
     #[serde(default)]
-    pub avatar_url: Option<String>,
+    pub(crate) avatar_url: Option<String>,
     /// `["AI"]` marks a business message as AI-generated (the API appends a disclaimer).
     #[serde(default)]
-    pub subtypes: Vec<String>,
+    pub(crate) subtypes: Vec<String>,
 }
 
 /// Where a message should go: one channel of the user's, by integration id or type.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DestinationArg {
+pub(crate) struct DestinationArg {
     /// The integration (channel) id, from list_integrations.
     #[serde(default)]
-    pub integration_id: Option<String>,
+    pub(crate) integration_id: Option<String>,
     /// The channel type, e.g. `whatsapp`, `messenger`, `web`; `none` stores the message
     /// without delivering it.
     #[serde(default)]
-    pub integration_type: Option<String>,
+    pub(crate) integration_type: Option<String>,
 }
 
 impl TryFrom<AuthorArg> for Author {
@@ -294,9 +294,9 @@ impl TryFrom<DestinationArg> for Destination {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SendMessageArgs {
+pub(crate) struct SendMessageArgs {
     /// The conversation to send to.
-    pub conversation_id: String,
+    pub(crate) conversation_id: String,
     /// The message content: the API's content object, chosen by `type`: `text` {text},
     /// `image` {mediaUrl, text?}, `file` {mediaUrl}, `carousel` {items: 1-10 × {title,
     /// description?, mediaUrl?, actions: 1-3}}, `list` {items, actions?}, `location`
@@ -305,78 +305,78 @@ pub struct SendMessageArgs {
     /// {type: postback|reply|link|webview|buy|locationRequest, text, payload|uri, ...}.
     /// Checked before anything is sent; an error names the wrong field.
     #[schemars(schema_with = "content_schema")]
-    pub content: Value,
+    pub(crate) content: Value,
     /// Who the message is from; the business when omitted.
     #[serde(default)]
-    pub author: Option<AuthorArg>,
+    pub(crate) author: Option<AuthorArg>,
     /// Send to one channel of the user's only.
     #[serde(default)]
-    pub destination: Option<DestinationArg>,
+    pub(crate) destination: Option<DestinationArg>,
     /// Flat key/value data stored with the message (string, number or boolean values), ≤ 4 KB.
     #[serde(default)]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
     /// A key unique to this message (e.g. a UUID), 1 to 128 characters. Calling again with the
     /// same key returns the first result without sending twice, even after a failure whose
     /// outcome was unknown: the server checks the conversation for the key before sending
     /// again. Strongly recommended for automation. Stored in the message's metadata as
     /// `mcp.idempotencyKey`.
     #[serde(default)]
-    pub idempotency_key: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
     /// Send as the business even though another switchboard integration (a human agent)
     /// controls the conversation. Only for tokens allowed to override; audited.
     #[serde(default)]
-    pub override_control: Option<bool>,
+    pub(crate) override_control: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct GetMessageArgs {
+pub(crate) struct GetMessageArgs {
     /// The conversation the message is in.
-    pub conversation_id: String,
+    pub(crate) conversation_id: String,
     /// The message's id.
-    pub message_id: String,
+    pub(crate) message_id: String,
     /// When the server has not seen the message, how many pages of 100 messages to scan back
     /// from the newest, 1 to 50 (default 10).
     #[serde(default)]
     #[schemars(range(min = 1, max = 50))]
-    pub max_pages: Option<u32>,
+    pub(crate) max_pages: Option<u32>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MessagePage {
-    pub conversation_id: String,
+pub(crate) struct MessagePage {
+    pub(crate) conversation_id: String,
     /// Oldest first within the page; the page holds the newest messages before the cursor.
-    pub messages: Vec<Message>,
+    pub(crate) messages: Vec<Message>,
     /// True when older messages exist; pass nextCursor to get them.
-    pub has_more: bool,
+    pub(crate) has_more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SentMessages {
-    pub conversation_id: String,
+pub(crate) struct SentMessages {
+    pub(crate) conversation_id: String,
     /// The stored message(s); use their ids with get_delivery_status.
-    pub messages: Vec<Message>,
+    pub(crate) messages: Vec<Message>,
     /// True when an earlier call with the same idempotencyKey sent them; nothing was sent now.
-    pub replayed: bool,
+    pub(crate) replayed: bool,
 }
 
-pub use crate::operations::messages::FoundBy;
+pub(crate) use crate::operations::messages::FoundBy;
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct FoundMessage {
-    pub conversation_id: String,
+pub(crate) struct FoundMessage {
+    pub(crate) conversation_id: String,
     /// The message as the API showed it: id, received, author, content, source, metadata. A
     /// message seen only through a webhook may lack fields the webhook left out.
     #[schemars(schema_with = "crate::sunco::wire::json_object")]
-    pub message: Value,
-    pub found_by: FoundBy,
+    pub(crate) message: Value,
+    pub(crate) found_by: FoundBy,
     /// Pages of the conversation read to find it (0 when seen).
-    pub pages_scanned: u32,
+    pub(crate) pages_scanned: u32,
 }
 
 /// The content argument's schema: an object chosen by `type`. Deliberately loose (the full

@@ -45,13 +45,13 @@ const MAX_DEPTH: usize = 24;
 
 /// Whether a schema describes what a client sends or what the server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     Input,
     Output,
 }
 
 /// `schema` rewritten as described in the module docs.
-pub fn portable(schema: &Map<String, Value>, direction: Direction) -> Map<String, Value> {
+pub(crate) fn portable(schema: &Map<String, Value>, direction: Direction) -> Map<String, Value> {
     let defs = schema
         .get("$defs")
         .and_then(Value::as_object)
@@ -237,7 +237,8 @@ fn one_line(text: &str) -> String {
 
 /// Whether `schema` (anywhere inside) still has what [`portable`] removes: a `$ref`, `$defs`,
 /// a boolean subschema or a non-standard format. For tests.
-pub fn problems(schema: &Value, at: &str, out: &mut Vec<String>) {
+#[cfg(test)]
+pub(crate) fn problems(schema: &Value, at: &str, out: &mut Vec<String>) {
     match schema {
         Value::Bool(b) => out.push(format!("{at}: boolean subschema {b}")),
         Value::Object(o) => {
@@ -278,7 +279,7 @@ pub fn problems(schema: &Value, at: &str, out: &mut Vec<String>) {
 /// A write tool's output schema made to admit a dry run's answer as well: `dryRun` and
 /// `request` join the properties, and the result's own required fields become one of two
 /// alternatives (`anyOf`), the other requiring `dryRun` and `request`.
-pub fn admit_dry_run(output: &mut Map<String, Value>) {
+pub(crate) fn admit_dry_run(output: &mut Map<String, Value>) {
     let mut generator = schemars::SchemaGenerator::default();
     let request = generator.subschema_for::<crate::sunco::endpoints::PlannedRequest>();
     let mut request = request.as_object().cloned().unwrap_or_default();

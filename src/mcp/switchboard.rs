@@ -167,55 +167,55 @@ impl ZendeskMcp {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ControlTargetArgs {
+pub(crate) struct ControlTargetArgs {
     /// The conversation.
-    pub conversation_id: String,
+    pub(crate) conversation_id: String,
     /// The switchboard integration to hand the conversation to: its id, its name (e.g.
     /// `zd-agentWorkspace`), its integrationType (e.g. `zd:agentWorkspace`) when only one has
     /// it, or `next` to follow the active integration's next one. get_switchboard_status lists
     /// the valid targets.
-    pub switchboard_integration: String,
+    pub(crate) switchboard_integration: String,
     /// Flat key/value data handed to the receiving integration.
     #[serde(default)]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
     /// What the receiving side (a human agent) should know: who the customer is, what they
     /// asked, what was tried. Passed in the control call's metadata as `mcp.summary`; with
     /// `metadata`, at most 4 KB as JSON.
     #[serde(default)]
-    pub summary: Option<String>,
+    pub(crate) summary: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ControlArgs {
+pub(crate) struct ControlArgs {
     /// The conversation.
-    pub conversation_id: String,
+    pub(crate) conversation_id: String,
     /// Flat key/value data handed along with the control change.
     #[serde(default)]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SwitchboardView {
+pub(crate) struct SwitchboardView {
     #[serde(flatten)]
-    pub switchboard: Switchboard,
+    pub(crate) switchboard: Switchboard,
     /// The bots, agent workspaces and other integrations the switchboard routes between.
-    pub switchboard_integrations: Vec<SwitchboardIntegration>,
+    pub(crate) switchboard_integrations: Vec<SwitchboardIntegration>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SwitchboardList {
+pub(crate) struct SwitchboardList {
     /// The app's switchboard (an app has at most one); empty when it has none.
-    pub switchboards: Vec<SwitchboardView>,
+    pub(crate) switchboards: Vec<SwitchboardView>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ControlOut {
+pub(crate) struct ControlOut {
     /// What was done.
-    pub action: crate::actors::switchboard::ControlAction,
+    pub(crate) action: crate::actors::switchboard::ControlAction,
     /// Who controls the conversation now.
-    pub status: SwitchboardStatus,
+    pub(crate) status: SwitchboardStatus,
 }

@@ -8,11 +8,11 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ConversationArgs {
+pub(crate) struct ConversationArgs {
     /// The conversation's id (24 hex characters).
-    pub conversation_id: String,
+    pub(crate) conversation_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub(crate) struct NoArgs {}

@@ -152,62 +152,62 @@ impl ZendeskMcp {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateUserArgs {
+pub(crate) struct CreateUserArgs {
     /// Your system's id for the user (unique in the app); lets you address the user later
     /// without knowing the Sunshine Conversations id.
-    pub external_id: String,
+    pub(crate) external_id: String,
     /// Name, email, avatar and locale.
     #[serde(default)]
-    pub profile: Option<Profile>,
+    pub(crate) profile: Option<Profile>,
     /// Flat key/value data, at most 4 KB.
     #[serde(default)]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
     /// When the user signed up in your system (ISO 8601).
     #[serde(default)]
-    pub signed_up_at: Option<String>,
+    pub(crate) signed_up_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UserArgs {
+pub(crate) struct UserArgs {
     /// The user's Sunshine Conversations id or externalId (the id is tried first).
-    pub user_id: String,
+    pub(crate) user_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FindUsersArgs {
+pub(crate) struct FindUsersArgs {
     /// The email address to look for among the users' identities, e.g. sue@example.org.
-    pub email: String,
+    pub(crate) email: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UpdateUserArgs {
+pub(crate) struct UpdateUserArgs {
     /// The user's Sunshine Conversations id or externalId (the id is tried first).
-    pub user_id: String,
+    pub(crate) user_id: String,
     /// Profile fields to set; fields left out are kept.
     #[serde(default)]
-    pub profile: Option<Profile>,
+    pub(crate) profile: Option<Profile>,
     /// Metadata to set (replaces the user's metadata), at most 4 KB.
     #[serde(default)]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
     /// When the user signed up in your system (ISO 8601).
     #[serde(default)]
-    pub signed_up_at: Option<String>,
+    pub(crate) signed_up_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct UserOut {
-    pub user: User,
+pub(crate) struct UserOut {
+    pub(crate) user: User,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct UsersFound {
+pub(crate) struct UsersFound {
     /// The email looked for.
-    pub email: String,
+    pub(crate) email: String,
     /// The users with that email among their identities (none is an empty list).
-    pub users: Vec<User>,
+    pub(crate) users: Vec<User>,
 }

@@ -20,41 +20,41 @@ use super::Operations;
 
 /// Filters on a conversation list, in the API's vocabulary. Times are Unix milliseconds.
 #[derive(Debug, Default, Clone)]
-pub struct ConversationQuery {
+pub(crate) struct ConversationQuery {
     /// Who controls it: a switchboard integration's id, name or integrationType.
-    pub active_switchboard_integration: Option<String>,
+    pub(crate) active_switchboard_integration: Option<String>,
     /// Who was offered control, likewise.
-    pub pending_switchboard_integration: Option<String>,
-    pub created_after: Option<i64>,
-    pub created_before: Option<i64>,
+    pub(crate) pending_switchboard_integration: Option<String>,
+    pub(crate) created_after: Option<i64>,
+    pub(crate) created_before: Option<i64>,
     /// Last activity (the API's `lastUpdatedAt`, the index's last event) after this.
-    pub updated_after: Option<i64>,
-    pub updated_before: Option<i64>,
+    pub(crate) updated_after: Option<i64>,
+    pub(crate) updated_before: Option<i64>,
     /// The channel of the user's last message (only the index knows it).
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// Whether the last message came from the user (only the index knows it).
-    pub awaiting_reply: Option<bool>,
+    pub(crate) awaiting_reply: Option<bool>,
     /// What the caller gave, for the answer's `filtered.applied`.
-    pub applied: Map<String, Value>,
+    pub(crate) applied: Map<String, Value>,
 }
 
 /// What a list's filters did: what was applied, how many conversations were looked at, how many
 /// left out, and which could not be decided.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct FilterReport {
+pub(crate) struct FilterReport {
     /// The filters as given.
     #[schemars(schema_with = "crate::sunco::wire::json_object")]
-    pub applied: Map<String, Value>,
+    pub(crate) applied: Map<String, Value>,
     /// Conversations looked at (this page of the API's, or the whole index).
-    pub examined: usize,
+    pub(crate) examined: usize,
     /// Conversations a filter left out.
-    pub excluded: usize,
+    pub(crate) excluded: usize,
     /// Conversations no filter left out but one could not decide: the index has not heard
     /// enough of them (e.g. no message of theirs for awaitingReply). Not listed above; they may
     /// match. The newest 100 at most; `unknownCount` says how many there were.
-    pub unknown: Vec<String>,
-    pub unknown_count: usize,
+    pub(crate) unknown: Vec<String>,
+    pub(crate) unknown_count: usize,
 }
 
 /// The most conversation ids `filtered.unknown` lists.
@@ -114,7 +114,7 @@ struct Resolved {
 
 impl ConversationQuery {
     /// Parses an ISO 8601 time argument (RFC 3339) into Unix milliseconds.
-    pub fn time(field: &str, value: Option<&str>) -> Result<Option<i64>, CallError> {
+    pub(crate) fn time(field: &str, value: Option<&str>) -> Result<Option<i64>, CallError> {
         let Some(v) = value else { return Ok(None) };
         parse_timestamp(v.trim())
             .map(|t| Some(crate::sunco::ids::unix_ms(t)))
@@ -126,12 +126,12 @@ impl ConversationQuery {
             })
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.applied.is_empty()
     }
 
     /// Whether a filter needs what only the index knows.
-    pub fn needs_index(&self) -> bool {
+    pub(crate) fn needs_index(&self) -> bool {
         self.channel.is_some() || self.awaiting_reply.is_some()
     }
 
@@ -262,30 +262,30 @@ impl<'a> Facts<'a> {
 
 /// A list from the index, filtered.
 #[derive(Debug)]
-pub struct IndexedList {
-    pub entries: Vec<ConversationEntry>,
-    pub has_more: bool,
+pub(crate) struct IndexedList {
+    pub(crate) entries: Vec<ConversationEntry>,
+    pub(crate) has_more: bool,
     /// The index's reach: since when it holds every conversation it heard of (Unix ms).
-    pub reach: Option<i64>,
-    pub tracking: Tracking,
-    pub filtered: Option<FilterReport>,
+    pub(crate) reach: Option<i64>,
+    pub(crate) tracking: Tracking,
+    pub(crate) filtered: Option<FilterReport>,
 }
 
 /// A page of a user's conversations, filtered.
 #[derive(Debug)]
-pub struct UserList {
-    pub answer: ConversationListResponse,
+pub(crate) struct UserList {
+    pub(crate) answer: ConversationListResponse,
     /// The id of the API page's last conversation, filtered out or not (the page's cursor).
-    pub last_id: Option<String>,
+    pub(crate) last_id: Option<String>,
     /// Set when the filters needed the index.
-    pub index: Option<(Option<i64>, Tracking)>,
-    pub filtered: Option<FilterReport>,
+    pub(crate) index: Option<(Option<i64>, Tracking)>,
+    pub(crate) filtered: Option<FilterReport>,
 }
 
 impl Operations {
     /// One page of a user's conversations (`ListConversations`). A `UserId` filter also takes an
     /// externalId, as `GetUser` does: the id is tried first, then the externalId on a 404.
-    pub async fn list_conversations(
+    pub(crate) async fn list_conversations(
         &self,
         call: &Call,
         filter: ConversationFilter,
@@ -331,7 +331,7 @@ impl Operations {
     /// A user's conversations, one page of the API's, filtered. Filters only the index can
     /// decide are decided from it; conversations it has not heard enough of are reported in
     /// `filtered.unknown`, not dropped silently.
-    pub async fn list_user_conversations(
+    pub(crate) async fn list_user_conversations(
         &self,
         call: &Call,
         filter: ConversationFilter,
@@ -389,7 +389,7 @@ impl Operations {
 
     /// The newest `limit` conversations the webhooks told of that pass the filters. Refused
     /// (naming `userId`) when no webhook can arrive.
-    pub async fn list_indexed_conversations(
+    pub(crate) async fn list_indexed_conversations(
         &self,
         limit: usize,
         query: &ConversationQuery,

@@ -9,7 +9,7 @@ use super::Operations;
 
 /// The upstream's verdict on the credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CredentialVerdict {
+pub(crate) enum CredentialVerdict {
     Accepted,
     /// Refused, with the upstream's reason.
     Refused(String),
@@ -20,7 +20,7 @@ impl Operations {
     /// which every routing call needs; integration keys cannot read switchboards, so a `GetUser`
     /// of a user that does not exist proves them (404 means the key was accepted). `Err` when
     /// the upstream gave no verdict (unreachable, throttled): try again later.
-    pub async fn check_credentials(
+    pub(crate) async fn check_credentials(
         &self,
         call: &Call,
         scope: Scope,

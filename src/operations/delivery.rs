@@ -11,7 +11,7 @@ use super::Operations;
 /// A message's delivery as the webhooks reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub enum DeliveryState {
+pub(crate) enum DeliveryState {
     /// No webhook has reported on it yet, and reports arrive: wait, do not resend.
     NoEventsYet,
     /// Handed to the channel.
@@ -26,21 +26,24 @@ pub enum DeliveryState {
 
 /// One message's delivery, as `get_delivery_status` shows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeliveryStatus {
-    pub conversation_id: Option<String>,
-    pub state: DeliveryState,
+pub(crate) struct DeliveryStatus {
+    pub(crate) conversation_id: Option<String>,
+    pub(crate) state: DeliveryState,
     /// The last failure event, when the state is failed.
-    pub failure: Option<DeliveryEvent>,
+    pub(crate) failure: Option<DeliveryEvent>,
     /// What to do about the failure.
-    pub next_step: Option<crate::sunco::remediation::NextStep>,
-    pub events: Vec<DeliveryEvent>,
-    pub tracking: Tracking,
+    pub(crate) next_step: Option<crate::sunco::remediation::NextStep>,
+    pub(crate) events: Vec<DeliveryEvent>,
+    pub(crate) tracking: Tracking,
 }
 
 impl Operations {
     /// The delivery events of `message_id`, the state they amount to (a failure wins, then a
     /// delivery to the user, then a hand-over to the channel), and the tracking status.
-    pub async fn delivery_status(&self, message_id: &str) -> Result<DeliveryStatus, CallError> {
+    pub(crate) async fn delivery_status(
+        &self,
+        message_id: &str,
+    ) -> Result<DeliveryStatus, CallError> {
         let tracker = &self.actors.tracker;
         let record = tracker.status(message_id).await?;
         let tracking = tracker.tracking().await;
@@ -81,7 +84,7 @@ impl Operations {
 
     /// Recent failures, newest first, of one conversation or app-wide, that pass `query`, each
     /// with its next step; whether more passed than `limit`; and the tracking status.
-    pub async fn delivery_failures(
+    pub(crate) async fn delivery_failures(
         &self,
         conversation_id: Option<&str>,
         limit: usize,
@@ -106,13 +109,13 @@ impl Operations {
 
 /// Filters on delivery failures. Times are Unix milliseconds.
 #[derive(Debug, Default, Clone)]
-pub struct FailureQuery {
+pub(crate) struct FailureQuery {
     /// The channel type, e.g. `whatsapp` (case-insensitive).
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// The error code, exactly.
-    pub code: Option<String>,
-    pub created_after: Option<i64>,
-    pub created_before: Option<i64>,
+    pub(crate) code: Option<String>,
+    pub(crate) created_after: Option<i64>,
+    pub(crate) created_before: Option<i64>,
 }
 
 impl FailureQuery {

@@ -13,7 +13,7 @@ use super::Operations;
 /// How a message was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub enum FoundBy {
+pub(crate) enum FoundBy {
     /// A message this server sent or received by webhook.
     Seen,
     /// Found by paging the conversation.
@@ -22,11 +22,11 @@ pub enum FoundBy {
 
 /// A message found, as the API showed it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Found {
-    pub message: Value,
-    pub by: FoundBy,
+pub(crate) struct Found {
+    pub(crate) message: Value,
+    pub(crate) by: FoundBy,
     /// Pages of the conversation read (0 when seen).
-    pub pages_scanned: u32,
+    pub(crate) pages_scanned: u32,
 }
 
 impl Operations {
@@ -34,7 +34,7 @@ impl Operations {
     /// reading the conversation back from the newest, `max_pages` pages of 100 at most.
     /// `on_page(n)` runs after each page read (for progress). Not found: `invalid_argument`
     /// naming `messageId`, saying how far the scan went.
-    pub async fn find_message<F>(
+    pub(crate) async fn find_message<F>(
         &self,
         call: &Call,
         conversation_id: &str,

@@ -21,7 +21,7 @@ use crate::sunco::paging::Page;
 use crate::sunco::wire::{AuthorType, Message, MessageListResponse, MessagePost};
 
 /// The metadata field that carries an idempotency key upstream.
-pub const KEY_FIELD: &str = "mcp.idempotencyKey";
+pub(crate) const KEY_FIELD: &str = "mcp.idempotencyKey";
 /// Sends of one key after ambiguous failures, at most.
 const MAX_SENDS: usize = 3;
 
@@ -34,7 +34,7 @@ pub struct Sent {
 }
 
 #[derive(Clone)]
-pub struct Sends {
+pub(crate) struct Sends {
     dispatcher: DispatcherHandle,
     tracker: TrackerHandle,
     keys: Arc<dyn IdempotencyStore>,
@@ -79,7 +79,7 @@ fn fingerprint(body: &MessagePost) -> u64 {
 }
 
 /// Checks a caller's idempotency key: 1 to 128 printable characters.
-pub fn check_key(key: &str) -> Result<(), CallError> {
+pub(crate) fn check_key(key: &str) -> Result<(), CallError> {
     if key.is_empty() || key.chars().count() > 128 || key.chars().any(char::is_control) {
         return Err(CallError::invalid(
             "idempotencyKey",
@@ -92,7 +92,7 @@ pub fn check_key(key: &str) -> Result<(), CallError> {
 impl Sends {
     /// Sends through `dispatcher`, remembering messages in `tracker`, with the idempotency
     /// records in `keys` (shared by every replica, or in memory).
-    pub fn new(
+    pub(crate) fn new(
         dispatcher: DispatcherHandle,
         tracker: TrackerHandle,
         keys: Arc<dyn IdempotencyStore>,
@@ -105,7 +105,7 @@ impl Sends {
     }
 
     /// Posts `body` to `conversation_id`; with `key`, at most once per key.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         call: &Call,
         conversation_id: &str,

@@ -18,13 +18,13 @@ use super::Operations;
 /// A control target that resolved to exactly one switchboard integration. Only
 /// `Operations::check_target` makes one; the control endpoints take its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidTarget {
+pub(crate) struct ValidTarget {
     id: String,
-    pub name: String,
+    pub(crate) name: String,
 }
 
 impl ValidTarget {
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.id
     }
 }
@@ -86,7 +86,7 @@ impl Operations {
     }
 
     /// Who controls `conversation_id` now, who is pending, and where `next` leads.
-    pub async fn switchboard_status(
+    pub(crate) async fn switchboard_status(
         &self,
         call: &Call,
         conversation_id: &str,
@@ -123,7 +123,7 @@ impl Operations {
 
     /// Checks a control step against the switchboard and, if it holds, sends it. Nothing is
     /// written upstream when the check fails. Returns the conversation's status afterwards.
-    pub async fn control(
+    pub(crate) async fn control(
         &self,
         call: &Call,
         conversation_id: &str,
@@ -263,7 +263,7 @@ impl Operations {
 
 /// Where the send guard learnt who controls a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlSource {
+pub(crate) enum ControlSource {
     /// The conversation index, which the webhooks keep current.
     Index,
     /// `GetConversation`.
@@ -277,7 +277,7 @@ impl Operations {
     /// found every trigger subscribed, else from `GetConversation`; when neither can tell,
     /// [`CallError::ControlUnknown`] (retryable; a failure with a class of its own keeps it). A
     /// `mine` the switchboard does not have is [`CallError::InvalidTarget`]: a setting to fix.
-    pub async fn check_control(
+    pub(crate) async fn check_control(
         &self,
         call: &Call,
         conversation_id: &str,

@@ -23,7 +23,7 @@ use crate::sunco::paging::Page;
 use crate::sunco::wire::{IntegrationListResponse, Webhook, WebhookListResponse, event_type};
 
 /// How often the check runs again.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(300);
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How soon a check that failed on the way (the upstream unreachable, say) runs again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
@@ -55,7 +55,7 @@ fn failed_check(e: &CallError) -> WebhookCheck {
 
 /// Runs the check once. An error is a failure on the way (the upstream unreachable, say), not
 /// an answer: a key that may not list webhooks gives `Ok` with status `unknown`.
-pub async fn check_once(
+pub(crate) async fn check_once(
     actors: &Actors,
     call: &Call,
     secret: Option<&Secret>,
@@ -158,15 +158,17 @@ async fn webhooks(actors: &Actors, call: &Call) -> Result<Vec<(String, Webhook)>
 }
 
 /// Checks at start and every `interval` until `ct` is cancelled; logs what changed.
-pub async fn run(
+pub(crate) async fn run(
     actors: Arc<Actors>,
     secret: Option<Secret>,
     interval: Duration,
     ct: CancellationToken,
 ) {
     let mut last: Option<WebhookCheckStatus> = None;
-    let call = Call::internal_until(ct.clone());
     loop {
+        // A round never runs into the next: its upstream requests end by the next round's time.
+        let call =
+            Call::internal_until(ct.clone()).with_deadline(tokio::time::Instant::now() + interval);
         let (check, failed) = match check_once(&actors, &call, secret.as_ref()).await {
             Ok(check) => (check, false),
             // Failed on the way (not a refusal): reported as unknown, and tried again soon.

@@ -11,11 +11,12 @@ pub const CONFIG: Setting = Setting::new(
 )
 .flag("config", "FILE")
 .env("ZENDESK_MCP_CONFIG");
-pub const APP_ID: Setting = Setting::new("app_id", Upstream, "Sunshine Conversations app id")
-    .flag("app-id", "APP_ID")
-    .env("SUNCO_APP_ID")
-    .file();
-pub const KEY_ID: Setting = Setting::new(
+pub(crate) const APP_ID: Setting =
+    Setting::new("app_id", Upstream, "Sunshine Conversations app id")
+        .flag("app-id", "APP_ID")
+        .env("SUNCO_APP_ID")
+        .file();
+pub(crate) const KEY_ID: Setting = Setting::new(
     "key_id",
     Upstream,
     "API key id: app_..., act_..., svc_... or int_...",
@@ -23,7 +24,7 @@ pub const KEY_ID: Setting = Setting::new(
 .flag("key-id", "KEY_ID")
 .env("SUNCO_KEY_ID")
 .file();
-pub const KEY_SECRET: Setting = Setting::new(
+pub(crate) const KEY_SECRET: Setting = Setting::new(
     "key_secret",
     Upstream,
     "API key secret; prefer --key-secret-file, flags show in process lists",
@@ -31,7 +32,7 @@ pub const KEY_SECRET: Setting = Setting::new(
 .flag("key-secret", "KEY_SECRET")
 .env("SUNCO_KEY_SECRET")
 .file();
-pub const KEY_SECRET_FILE: Setting = Setting::new(
+pub(crate) const KEY_SECRET_FILE: Setting = Setting::new(
     "key_secret_file",
     Upstream,
     "File holding the key secret; re-read when it changes",
@@ -39,7 +40,7 @@ pub const KEY_SECRET_FILE: Setting = Setting::new(
 .flag("key-secret-file", "FILE")
 .env("SUNCO_KEY_SECRET_FILE")
 .file();
-pub const AUTH: Setting = Setting::new(
+pub(crate) const AUTH: Setting = Setting::new(
     "auth",
     Upstream,
     "Authentication scheme upstream: jwt or basic",
@@ -48,12 +49,12 @@ pub const AUTH: Setting = Setting::new(
 .env("SUNCO_AUTH")
 .file()
 .default("jwt");
-pub const API_URL: Setting = Setting::new("api_url", Upstream, "API base URL")
+pub(crate) const API_URL: Setting = Setting::new("api_url", Upstream, "API base URL")
     .flag("api-url", "API_URL")
     .env("SUNCO_API_URL")
     .file()
     .default(crate::config::DEFAULT_API_URL);
-pub const WEBHOOK_SECRET: Setting = Setting::new(
+pub(crate) const WEBHOOK_SECRET: Setting = Setting::new(
     "webhook_secret",
     Upstream,
     "Shared secret SunCo sends in X-API-Key on webhooks",
@@ -70,7 +71,7 @@ pub const TIMEOUT_SECS: Setting = Setting::new(
 .env("SUNCO_TIMEOUT_SECS")
 .reloads()
 .default("30");
-pub const JWT_LIFETIME_SECS: Setting = Setting::new(
+pub(crate) const JWT_LIFETIME_SECS: Setting = Setting::new(
     "jwt_lifetime_secs",
     Upstream,
     "Lifetime of minted JWTs in seconds, 0 for none",
@@ -99,7 +100,7 @@ pub const SIMULATOR: Setting = Setting::new(
     "Start the embedded simulator with the demo world and use it as the upstream; no credentials needed (SUNCO_* settings are then ignored)",
 )
 .switch("simulator");
-pub const RATE_LIMIT: Setting = Setting::new(
+pub(crate) const RATE_LIMIT: Setting = Setting::new(
     "rate_limit",
     Server,
     "Upstream requests per second, optionally with a burst (e.g. 50:20)",
@@ -132,20 +133,20 @@ pub const TOKENS_FILE: Setting = Setting::new(
 )
 .flag("tokens-file", "FILE")
 .env("ZENDESK_MCP_TOKENS_FILE");
-pub const TOKENS: Setting = Setting::new(
+pub(crate) const TOKENS: Setting = Setting::new(
     "tokens",
     Server,
     "Inline bearer tokens, NAME:TOKEN[:read-only], comma-separated",
 )
 .env("ZENDESK_MCP_TOKENS");
-pub const READ_ONLY: Setting = Setting::new(
+pub(crate) const READ_ONLY: Setting = Setting::new(
     "read_only",
     Server,
     "Only read-only tools, for every caller",
 )
 .switch("read-only")
 .reloads();
-pub const TOOLS: Setting = Setting::new(
+pub(crate) const TOOLS: Setting = Setting::new(
     "tools",
     Server,
     "Only these tools, for every caller (comma-separated names)",
@@ -188,7 +189,7 @@ pub const PUBLIC_URL: Setting = Setting::new(
 )
 .flag("public-url", "URL")
 .env("ZENDESK_MCP_PUBLIC_URL");
-pub const DRY_RUN: Setting = Setting::new(
+pub(crate) const DRY_RUN: Setting = Setting::new(
     "dry_run",
     Server,
     "Dry run for every caller: writes are validated and answered with the request they would send (dryRun: true); nothing is sent. Reads are real",
@@ -235,20 +236,20 @@ pub const SHUTDOWN_GRACE: Setting = Setting::new(
 )
 .flag("shutdown-grace", "SECONDS")
 .default("30");
-pub const SERVER_NAME: Setting = Setting::new(
+pub(crate) const SERVER_NAME: Setting = Setting::new(
     "server_name",
     Server,
     "The server's name as clients see it (serverInfo.name)",
 )
 .reloads()
 .default(crate::live::DEFAULT_SERVER_NAME);
-pub const SERVER_DESCRIPTION: Setting = Setting::new(
+pub(crate) const SERVER_DESCRIPTION: Setting = Setting::new(
     "server_description",
     Server,
     "The server's description as clients see it (serverInfo.description)",
 )
 .reloads();
-pub const INSTRUCTIONS: Setting = Setting::new(
+pub(crate) const INSTRUCTIONS: Setting = Setting::new(
     "instructions",
     Server,
     "The operator's words to models, after the server's own instructions",
@@ -256,7 +257,7 @@ pub const INSTRUCTIONS: Setting = Setting::new(
 .reloads();
 
 /// Every setting, in the order `--help` lists them.
-pub const ALL: &[&Setting] = &[
+pub(crate) const ALL: &[&Setting] = &[
     &CONFIG,
     &APP_ID,
     &KEY_ID,

@@ -13,9 +13,9 @@ pub struct Grant {
     /// Permits granted now (each is one upstream request), at most what was asked for.
     pub granted: u32,
     /// When fewer were granted: how long until the next permit.
-    pub wait: Duration,
+    pub(crate) wait: Duration,
     /// Whether the wait is a pause a `Retry-After` imposed (no request may go before it ends).
-    pub paused: bool,
+    pub(crate) paused: bool,
 }
 
 /// The upstream rate budget: requests per second with a burst, for the whole fleet.
@@ -44,17 +44,17 @@ pub trait RateBudget: Send + Sync + std::fmt::Debug {
 
 /// The numbers of a [`RateBudget`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BudgetShape {
+pub(crate) struct BudgetShape {
     /// The full rate, requests per second.
-    pub rate: f64,
-    pub burst: u32,
+    pub(crate) rate: f64,
+    pub(crate) burst: u32,
     /// The lowest share of the full rate 429s can push the rate down to.
-    pub min_rate_share: f64,
+    pub(crate) min_rate_share: f64,
 }
 
 /// [`RateBudget`] of this process alone.
 #[derive(Debug)]
-pub struct MemoryRateBudget {
+pub(crate) struct MemoryRateBudget {
     inner: Mutex<BudgetInner>,
 }
 
@@ -68,7 +68,7 @@ struct BudgetInner {
 }
 
 impl MemoryRateBudget {
-    pub fn new(shape: BudgetShape) -> Self {
+    pub(crate) fn new(shape: BudgetShape) -> Self {
         Self {
             inner: Mutex::new(BudgetInner {
                 shape,

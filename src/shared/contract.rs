@@ -13,7 +13,7 @@ use crate::shared::{
 };
 use crate::sunco::ids::now_unix_ms;
 
-pub async fn inbound_limits(limits: &dyn InboundLimits) {
+pub(crate) async fn inbound_limits(limits: &dyn InboundLimits) {
     let rate = RequestRate {
         per_second: 2.0,
         burst: 3,
@@ -56,7 +56,7 @@ fn note(id: &str, at: i64, change: Change) -> ConversationNote {
 }
 
 /// `index` must hold at most 3 conversations, for an hour.
-pub async fn conversation_index(index: &dyn ConversationIndex) {
+pub(crate) async fn conversation_index(index: &dyn ConversationIndex) {
     let t = now_unix_ms() - 60_000;
     assert_eq!(index.reach().await, Ok(None), "it has heard of nothing yet");
     let user = |channel: &str| Change::Message {
@@ -227,7 +227,7 @@ pub async fn conversation_index(index: &dyn ConversationIndex) {
     );
 }
 
-pub async fn idempotency(store: &dyn IdempotencyStore) {
+pub(crate) async fn idempotency(store: &dyn IdempotencyStore) {
     let mut lease = store
         .acquire("contract-conv", "k1", 7)
         .await
@@ -270,7 +270,7 @@ pub async fn idempotency(store: &dyn IdempotencyStore) {
 }
 
 /// `store` must keep at most 2 failures and 3 event ids, for 2 seconds.
-pub async fn delivery(store: &dyn DeliveryStore) {
+pub(crate) async fn delivery(store: &dyn DeliveryStore) {
     let entry = |m: &str, c: Option<&str>, n: u32, failed: bool| DeliveryEntry {
         message_id: m.to_owned(),
         conversation_id: c.map(str::to_owned),
@@ -362,7 +362,7 @@ pub async fn delivery(store: &dyn DeliveryStore) {
 }
 
 /// `budget` must have rate 10/s, burst 3 and a floor of 1/s, used by nothing else.
-pub async fn rate_budget(budget: &dyn RateBudget) {
+pub(crate) async fn rate_budget(budget: &dyn RateBudget) {
     let g = budget.grant(5).await.expect("grant");
     assert_eq!(g.granted, 3, "at most the burst at once");
     assert!(
@@ -425,7 +425,7 @@ pub async fn rate_budget(budget: &dyn RateBudget) {
     );
 }
 
-pub async fn invalidation(bus: &dyn Invalidation) {
+pub(crate) async fn invalidation(bus: &dyn Invalidation) {
     let mut first = bus.subscribe();
     let mut second = bus.subscribe();
     bus.publish().await.expect("publish");

@@ -14,17 +14,17 @@ pub struct DeliveryLimits {
     /// Messages whose delivery events are kept.
     pub messages: usize,
     /// Failures kept app-wide.
-    pub failures: usize,
+    pub(crate) failures: usize,
     /// Messages remembered for `get_message`.
-    pub seen_messages: usize,
+    pub(crate) seen_messages: usize,
     /// Event ids remembered for deduplication.
-    pub event_ids: usize,
+    pub(crate) event_ids: usize,
     /// Conversations the index keeps (the least recently active forgotten first).
     pub conversations: usize,
     /// The index forgets a conversation quiet for longer than this.
     pub conversation_max_age: Duration,
     /// Anything older than this is dropped.
-    pub max_age: Duration,
+    pub(crate) max_age: Duration,
 }
 
 impl Default for DeliveryLimits {
@@ -46,10 +46,10 @@ impl Default for DeliveryLimits {
 pub struct DeliveryEntry {
     pub message_id: String,
     /// The conversation the event named, if any.
-    pub conversation_id: Option<String>,
-    pub event: serde_json::Value,
+    pub(crate) conversation_id: Option<String>,
+    pub(crate) event: serde_json::Value,
     /// For a failure, the failure as `list_delivery_failures` shows it.
-    pub failure: Option<serde_json::Value>,
+    pub(crate) failure: Option<serde_json::Value>,
 }
 
 /// A message's delivery events, oldest first.
@@ -119,7 +119,7 @@ pub trait DeliveryStore: Send + Sync + std::fmt::Debug {
 
 /// [`DeliveryStore`] in this process's memory.
 #[derive(Debug)]
-pub struct MemoryDeliveryStore {
+pub(crate) struct MemoryDeliveryStore {
     limits: DeliveryLimits,
     inner: Mutex<DeliveryInner>,
 }
@@ -203,7 +203,7 @@ impl DeliveryInner {
 }
 
 impl MemoryDeliveryStore {
-    pub fn new(limits: DeliveryLimits) -> Self {
+    pub(crate) fn new(limits: DeliveryLimits) -> Self {
         Self {
             limits,
             inner: Mutex::new(DeliveryInner::default()),

@@ -5,9 +5,9 @@ use std::time::Duration;
 use super::{BoxFuture, StoreError};
 
 /// How long a key's result is remembered.
-pub const KEY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const KEY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Keys remembered at most (in memory).
-pub const KEY_CAPACITY: u64 = 100_000;
+pub(crate) const KEY_CAPACITY: u64 = 100_000;
 
 /// What has happened to an idempotency key so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +66,12 @@ pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
 /// [`IdempotencyStore`] in this process's memory: `capacity` keys at most, each kept for
 /// `retention`.
 #[derive(Debug)]
-pub struct MemoryIdempotency {
+pub(crate) struct MemoryIdempotency {
     keys: moka::future::Cache<(String, String), std::sync::Arc<tokio::sync::Mutex<SendRecord>>>,
 }
 
 impl MemoryIdempotency {
-    pub fn new(capacity: u64, retention: Duration) -> Self {
+    pub(crate) fn new(capacity: u64, retention: Duration) -> Self {
         Self {
             keys: moka::future::Cache::builder()
                 .max_capacity(capacity)

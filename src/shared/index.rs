@@ -14,20 +14,20 @@ pub struct ConversationEntry {
     /// The active switchboard integration's id, when known.
     pub active_switchboard_integration: Option<String>,
     /// The pending switchboard integration's id, when known.
-    pub pending_switchboard_integration: Option<String>,
+    pub(crate) pending_switchboard_integration: Option<String>,
     /// When the conversation was created, when a `conversation:create` said so.
-    pub created_at: Option<i64>,
+    pub(crate) created_at: Option<i64>,
     /// The last activity heard of; entries are listed newest first by it.
-    pub last_activity_at: i64,
+    pub(crate) last_activity_at: i64,
     /// The channel of the last user message, when known.
-    pub last_user_channel: Option<String>,
+    pub(crate) last_user_channel: Option<String>,
     /// Whether the last message came from the user.
-    pub awaiting_reply: bool,
+    pub(crate) awaiting_reply: bool,
     /// When the message that set `awaiting_reply` was sent (an older one arriving late changes
     /// nothing).
-    pub last_message_at: i64,
+    pub(crate) last_message_at: i64,
     /// When the control state was last set, likewise.
-    pub control_at: i64,
+    pub(crate) control_at: i64,
 }
 
 /// What one webhook event says about a conversation.
@@ -35,13 +35,13 @@ pub struct ConversationEntry {
 pub struct ConversationNote {
     pub conversation_id: String,
     /// When it happened (the event's `createdAt`, Unix milliseconds).
-    pub at: i64,
-    pub change: Change,
+    pub(crate) at: i64,
+    pub(crate) change: Change,
 }
 
 /// The change a [`ConversationNote`] carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// `conversation:create`.
     Created,
     /// `conversation:remove`: forgotten; notes about it from before the removal are ignored.
@@ -70,7 +70,7 @@ pub enum Change {
 
 impl Change {
     /// Whether the note tells of activity (every kind but [`Change::ControlSeen`]).
-    pub fn is_activity(&self) -> bool {
+    pub(crate) fn is_activity(&self) -> bool {
         !matches!(self, Change::ControlSeen { .. })
     }
 }
@@ -99,7 +99,7 @@ pub trait ConversationIndex: Send + Sync + std::fmt::Debug {
 
 /// Merges `change` (made at `at`) into `entry`: the one rule for every implementation's
 /// in-process half (the Redis script applies the same).
-pub fn merge(entry: &mut ConversationEntry, at: i64, change: &Change) {
+pub(crate) fn merge(entry: &mut ConversationEntry, at: i64, change: &Change) {
     if change.is_activity() {
         entry.last_activity_at = entry.last_activity_at.max(at);
     }
@@ -128,7 +128,7 @@ pub fn merge(entry: &mut ConversationEntry, at: i64, change: &Change) {
 /// [`ConversationIndex`] in this process's memory: `capacity` conversations at most, each
 /// forgotten after `max_age` without activity.
 #[derive(Debug)]
-pub struct MemoryConversationIndex {
+pub(crate) struct MemoryConversationIndex {
     capacity: usize,
     max_age: Duration,
     inner: Mutex<IndexInner>,
@@ -144,7 +144,7 @@ struct IndexInner {
 }
 
 impl MemoryConversationIndex {
-    pub fn new(capacity: usize, max_age: Duration) -> Self {
+    pub(crate) fn new(capacity: usize, max_age: Duration) -> Self {
         Self {
             capacity: capacity.max(1),
             max_age,

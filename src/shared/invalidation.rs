@@ -17,7 +17,7 @@ pub trait Invalidation: Send + Sync + std::fmt::Debug {
 
 /// What a subscriber hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Heard {
+pub(crate) enum Heard {
     /// The switchboard changed.
     Changed,
     /// Notices may have been missed: drop everything.
@@ -34,12 +34,12 @@ impl Subscription {
     /// A subscription fed by `notices`: an implementation forwards what it hears into the
     /// channel, and [`Heard::Lost`] when it may have missed some (a lost connection); a
     /// subscriber that falls behind the channel hears `Lost` too.
-    pub fn from_channel(notices: broadcast::Receiver<Heard>) -> Self {
+    pub(crate) fn from_channel(notices: broadcast::Receiver<Heard>) -> Self {
         Self(notices)
     }
 
     /// The next notice.
-    pub async fn next(&mut self) -> Heard {
+    pub(crate) async fn next(&mut self) -> Heard {
         match self.0.recv().await {
             Ok(heard) => heard,
             Err(broadcast::error::RecvError::Lagged(_)) => Heard::Lost,
@@ -50,7 +50,7 @@ impl Subscription {
 
 /// [`Invalidation`] within this process.
 #[derive(Debug)]
-pub struct MemoryInvalidation(broadcast::Sender<Heard>);
+pub(crate) struct MemoryInvalidation(broadcast::Sender<Heard>);
 
 impl Default for MemoryInvalidation {
     fn default() -> Self {

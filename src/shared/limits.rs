@@ -26,7 +26,7 @@ pub trait InboundLimits: Send + Sync + std::fmt::Debug {
 
 /// [`InboundLimits`] in this process's memory.
 #[derive(Debug, Default)]
-pub struct MemoryInboundLimits {
+pub(crate) struct MemoryInboundLimits {
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 

@@ -30,22 +30,22 @@ mod invalidation;
 mod limits;
 mod sessions;
 
-pub use budget::RedisRateBudget;
-pub use delivery::RedisDeliveryStore;
-pub use idempotency::RedisIdempotency;
-pub use index::RedisConversationIndex;
-pub use invalidation::RedisInvalidation;
-pub use limits::RedisInboundLimits;
-pub use sessions::RedisSessionStore;
+pub(crate) use budget::RedisRateBudget;
+pub(crate) use delivery::RedisDeliveryStore;
+pub(crate) use idempotency::RedisIdempotency;
+pub(crate) use index::RedisConversationIndex;
+pub(crate) use invalidation::RedisInvalidation;
+pub(crate) use limits::RedisInboundLimits;
+pub(crate) use sessions::RedisSessionStore;
 
 /// How the server talks to Redis.
 #[derive(Clone)]
 pub struct RedisOptions {
     /// `redis://`, `rediss://` or `unix://` (see the `redis` crate for the URL forms). It may
     /// carry a password: never logged.
-    pub url: String,
+    pub(crate) url: String,
     /// Longest wait for one Redis call (connecting included) before it counts as failed.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The replica count the budget's fallback divides by while Redis is down; `None` uses the
     /// live replicas last seen through the heartbeat.
     pub replicas: Option<u32>,
@@ -79,7 +79,7 @@ pub fn check_url(url: &str) -> Result<String, String> {
 
 /// A connection to Redis shared by every store of one replica (cheap to clone).
 #[derive(Clone)]
-pub struct Redis {
+pub(crate) struct Redis {
     conn: ConnectionManager,
     client: redis::Client,
     prefix: Arc<str>,
@@ -114,7 +114,7 @@ impl std::fmt::Debug for Redis {
 /// What the replica knows of its Redis: whether the last call failed (degraded mode), why, and
 /// how many replicas were live at the last heartbeat.
 #[derive(Debug)]
-pub struct RedisHealth {
+pub(crate) struct RedisHealth {
     degraded: AtomicBool,
     reason: Mutex<String>,
     replicas: AtomicU32,
@@ -126,12 +126,12 @@ pub struct RedisHealth {
 
 /// A snapshot of [`RedisHealth`] for `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisStatus {
-    pub degraded: bool,
+pub(crate) struct RedisStatus {
+    pub(crate) degraded: bool,
     /// Why, when degraded (no secret: the URL is never part of it).
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The replica count the budget's fallback divides by.
-    pub replicas: u32,
+    pub(crate) replicas: u32,
 }
 
 impl RedisHealth {
@@ -145,7 +145,7 @@ impl RedisHealth {
         }
     }
 
-    pub fn status(&self) -> RedisStatus {
+    pub(crate) fn status(&self) -> RedisStatus {
         let degraded = self.degraded.load(Ordering::Relaxed);
         RedisStatus {
             degraded,
@@ -155,13 +155,13 @@ impl RedisHealth {
     }
 
     /// True while the last call failed (the heartbeat probes every second).
-    pub fn is_degraded(&self) -> bool {
+    pub(crate) fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Relaxed)
     }
 
     /// The replica count the budget's fallback divides by: `--replicas` when given, else the
     /// live replicas at the last heartbeat (at least 1).
-    pub fn replicas(&self) -> u32 {
+    pub(crate) fn replicas(&self) -> u32 {
         self.fixed_replicas
             .unwrap_or_else(|| self.replicas.load(Ordering::Relaxed))
             .max(1)
@@ -214,7 +214,7 @@ impl Redis {
     /// Connects for the SunCo app `app_id` (its state is kept apart from other apps' under
     /// `zmcp:{<app id>}:`). The first connection must succeed: a replica told to share state
     /// never starts alone. Warns when Redis would evict keys; starts the heartbeat.
-    pub async fn connect(
+    pub(crate) async fn connect(
         options: &RedisOptions,
         app_id: &str,
         metrics: Arc<Metrics>,
@@ -284,11 +284,11 @@ impl Redis {
     }
 
     /// Where Redis is: `host:port` or the socket's path (never the password).
-    pub fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         &self.at
     }
 
-    pub fn health(&self) -> &Arc<RedisHealth> {
+    pub(crate) fn health(&self) -> &Arc<RedisHealth> {
         &self.health
     }
 
@@ -556,7 +556,8 @@ pub mod test_server {
 
         /// Freezes the server (SIGSTOP) or thaws it (`false`, SIGCONT): a Redis that hangs
         /// with its connections open.
-        pub fn freeze(&self, frozen: bool) {
+        #[cfg(test)]
+        pub(crate) fn freeze(&self, frozen: bool) {
             if let Some(child) = &self.child {
                 let signal = if frozen { "-STOP" } else { "-CONT" };
                 let _ = Command::new("kill")

@@ -22,7 +22,7 @@ use super::state::World;
 use crate::sunco::ids::now_timestamp;
 use crate::sunco::wire::{Author, Content, Message, Source};
 
-pub fn router() -> Router<Arc<Sim>> {
+pub(crate) fn router() -> Router<Arc<Sim>> {
     Router::new()
         .route("/_sim/stats", get(stats))
         .route("/_sim/requests", get(requests))

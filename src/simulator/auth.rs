@@ -15,20 +15,20 @@ use crate::sunco::auth::{Claims, Scope};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub key_id: String,
-    pub scope: Scope,
+pub(crate) struct Caller {
+    pub(crate) key_id: String,
+    pub(crate) scope: Scope,
     /// For integration keys: the custom integration the key belongs to.
-    pub integration_id: Option<String>,
+    pub(crate) integration_id: Option<String>,
 }
 
 /// Scopes allowed by an operation's `security` block.
-pub const ALL_SCOPES: &[Scope] = &[Scope::Integration, Scope::App, Scope::Account];
-pub const APP_OR_ACCOUNT: &[Scope] = &[Scope::App, Scope::Account];
-pub const INTEGRATION_OR_APP: &[Scope] = &[Scope::Integration, Scope::App];
+pub(crate) const ALL_SCOPES: &[Scope] = &[Scope::Integration, Scope::App, Scope::Account];
+pub(crate) const APP_OR_ACCOUNT: &[Scope] = &[Scope::App, Scope::Account];
+pub(crate) const INTEGRATION_OR_APP: &[Scope] = &[Scope::Integration, Scope::App];
 
 /// Authenticates the request and checks that it may act on `app_id` with one of `allowed`.
-pub fn authorize(
+pub(crate) fn authorize(
     world: &World,
     headers: &HeaderMap,
     app_id: &str,

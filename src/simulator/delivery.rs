@@ -18,7 +18,7 @@
 use crate::sunco::wire::DeliveryError;
 
 /// Outcome of handing one message to one channel.
-pub fn deliver(channel: &str, content_type: &str) -> Result<(), DeliveryError> {
+pub(crate) fn deliver(channel: &str, content_type: &str) -> Result<(), DeliveryError> {
     let unsupported: &[&str] = match channel {
         "web" | "ios" | "android" => &["template"],
         "messenger" => &["form", "template"],

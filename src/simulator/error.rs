@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use crate::sunco::wire::{ApiErrorItem, ErrorBody};
 
 #[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub errors: Vec<ApiErrorItem>,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) errors: Vec<ApiErrorItem>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, title: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &str, title: impl Into<String>) -> Self {
         Self {
             status,
             errors: vec![ApiErrorItem {
@@ -23,12 +23,12 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(title: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(title: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", title)
     }
 
     /// A 400 carrying one error per invalid field (only a 400 may carry several).
-    pub fn invalid_fields(titles: Vec<String>) -> Self {
+    pub(crate) fn invalid_fields(titles: Vec<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             errors: titles
@@ -41,48 +41,48 @@ impl ApiError {
         }
     }
 
-    pub fn unauthorized(title: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(title: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", title)
     }
 
-    pub fn forbidden(title: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(title: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", title)
     }
 
-    pub fn not_found(code: &str, title: impl Into<String>) -> Self {
+    pub(crate) fn not_found(code: &str, title: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, title)
     }
 
-    pub fn conflict(title: impl Into<String>) -> Self {
+    pub(crate) fn conflict(title: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", title)
     }
 
-    pub fn app_not_found() -> Self {
+    pub(crate) fn app_not_found() -> Self {
         Self::not_found("app_not_found", "App not found")
     }
-    pub fn user_not_found() -> Self {
+    pub(crate) fn user_not_found() -> Self {
         Self::not_found("user_not_found", "User not found")
     }
-    pub fn conversation_not_found() -> Self {
+    pub(crate) fn conversation_not_found() -> Self {
         Self::not_found("conversation_not_found", "Conversation not found")
     }
-    pub fn integration_not_found() -> Self {
+    pub(crate) fn integration_not_found() -> Self {
         Self::not_found("integration_not_found", "Integration not found")
     }
-    pub fn switchboard_not_found() -> Self {
+    pub(crate) fn switchboard_not_found() -> Self {
         Self::not_found("switchboard_not_found", "Switchboard not found")
     }
-    pub fn switchboard_integration_not_found() -> Self {
+    pub(crate) fn switchboard_integration_not_found() -> Self {
         Self::not_found(
             "switchboard_integration_not_found",
             "Switchboard integration not found",
         )
     }
-    pub fn resource_not_found() -> Self {
+    pub(crate) fn resource_not_found() -> Self {
         Self::not_found("not_found", "Resource not found")
     }
 
-    pub fn body(&self) -> ErrorBody {
+    pub(crate) fn body(&self) -> ErrorBody {
         ErrorBody {
             errors: self.errors.clone(),
         }
@@ -95,4 +95,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

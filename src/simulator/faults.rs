@@ -24,9 +24,9 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Share of API requests whose connection is closed without an answer, after the request
     /// was handled (so a write may have been stored).
-    pub drop_rate: f64,
+    pub(crate) drop_rate: f64,
     /// Share of successful writes (POST, PATCH, DELETE) answered 503 after being stored.
-    pub accept_then_fail_rate: f64,
+    pub(crate) accept_then_fail_rate: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// Parses `RPS[:BURST]`; the burst defaults to the rate rounded up (at least 1).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
         let (rps, burst) = match s.split_once(':') {
             Some((r, b)) => (r, Some(b)),
             None => (s, None),
@@ -62,7 +62,7 @@ impl RateLimit {
 
 impl Faults {
     /// Checks that rates are shares from 0 to 1.
-    pub fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         for (name, v) in [
             ("failRate", self.fail_rate),
             ("dropRate", self.drop_rate),
@@ -83,7 +83,7 @@ impl Faults {
 
 /// Token buckets, one per app.
 #[derive(Debug, Default)]
-pub struct Buckets {
+pub(crate) struct Buckets {
     apps: HashMap<String, Bucket>,
 }
 
@@ -95,7 +95,12 @@ struct Bucket {
 
 impl Buckets {
     /// Takes a token for `app`, or says how long until one is available.
-    pub fn take(&mut self, app: &str, limit: RateLimit, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn take(
+        &mut self,
+        app: &str,
+        limit: RateLimit,
+        now: Instant,
+    ) -> Result<(), Duration> {
         let bucket = self.apps.entry(app.to_owned()).or_insert(Bucket {
             tokens: limit.burst as f64,
             last: now,
@@ -111,7 +116,7 @@ impl Buckets {
         }
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.apps.clear();
     }
 }

@@ -23,13 +23,13 @@ use crate::sunco::paging::{Cursor, Page};
 use crate::sunco::wire::{Event, Links, Meta};
 
 /// A JSON request body may be at most 100 KB.
-pub const MAX_JSON_BODY: usize = 100 * 1024;
+pub(crate) const MAX_JSON_BODY: usize = 100 * 1024;
 /// A conversation holds at most this many messages.
-pub const MAX_MESSAGES: usize = 30_000;
+pub(crate) const MAX_MESSAGES: usize = 30_000;
 
 type Q = Query<BTreeMap<String, String>>;
 
-pub fn router() -> Router<Arc<Sim>> {
+pub(crate) fn router() -> Router<Arc<Sim>> {
     let app = "/v2/apps/{appId}";
     Router::new()
         .route(&format!("{app}/conversations"), get(list_conversations).post(create_conversation))
@@ -155,7 +155,7 @@ fn body_json(headers: &HeaderMap, body: &Bytes, optional: bool) -> ApiResult<Val
         .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
 }
 
-pub fn too_large() -> ApiError {
+pub(crate) fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",

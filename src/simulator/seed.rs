@@ -49,16 +49,16 @@ pub enum Seed {
 
 /// What a seed needs to know.
 #[derive(Debug, Clone)]
-pub struct SeedParams {
-    pub app_id: String,
-    pub key_id: String,
-    pub key_secret: Secret,
+pub(crate) struct SeedParams {
+    pub(crate) app_id: String,
+    pub(crate) key_id: String,
+    pub(crate) key_secret: Secret,
     /// Where the app's webhook integration sends events, with its secret.
-    pub webhook: Option<(String, Secret)>,
+    pub(crate) webhook: Option<(String, Secret)>,
 }
 
 /// Names of the demo's integrations, for tests and docs.
-pub const CHANNELS: &[(&str, &str)] = &[
+pub(crate) const CHANNELS: &[(&str, &str)] = &[
     ("web", "Web Messenger"),
     ("ios", "iOS SDK"),
     ("android", "Android SDK"),
@@ -66,7 +66,7 @@ pub const CHANNELS: &[(&str, &str)] = &[
     ("whatsapp", "WhatsApp"),
 ];
 
-pub fn build(seed: Seed, p: &SeedParams) -> World {
+pub(crate) fn build(seed: Seed, p: &SeedParams) -> World {
     let mut world = World::new();
     let app = App::new(p.app_id.clone(), "Demo App");
     world.keys.insert(

@@ -20,61 +20,61 @@ use crate::sunco::wire::{
 /// An API key the simulator accepts.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Key {
-    pub id: String,
+pub(crate) struct Key {
+    pub(crate) id: String,
     #[serde(skip)]
-    pub secret: Secret,
-    pub scope: Scope,
+    pub(crate) secret: Secret,
+    pub(crate) scope: Scope,
     /// The app an app or integration key belongs to; `None` for account keys.
-    pub app_id: Option<String>,
+    pub(crate) app_id: Option<String>,
     /// The custom integration an integration key belongs to.
-    pub integration_id: Option<String>,
+    pub(crate) integration_id: Option<String>,
 }
 
 /// A channel client of a user (the `client` schema, reduced to what delivery needs).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Client {
-    pub id: String,
+pub(crate) struct Client {
+    pub(crate) id: String,
     /// `clientType` (`sdk`, `messenger`, `whatsapp`, ...).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// The channel a message is delivered to: `web`, `ios`, `android`, `messenger`, `whatsapp`...
-    pub platform: String,
-    pub integration_id: String,
+    pub(crate) platform: String,
+    pub(crate) integration_id: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct UserRecord {
-    pub user: User,
-    pub clients: Vec<Client>,
+pub(crate) struct UserRecord {
+    pub(crate) user: User,
+    pub(crate) clients: Vec<Client>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ConversationRecord {
-    pub conversation: Conversation,
-    pub participants: Vec<Participant>,
+pub(crate) struct ConversationRecord {
+    pub(crate) conversation: Conversation,
+    pub(crate) participants: Vec<Participant>,
     /// Messages by id, oldest first.
     #[serde(skip)]
-    pub messages: BTreeMap<String, Message>,
+    pub(crate) messages: BTreeMap<String, Message>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct App {
-    pub id: String,
-    pub display_name: String,
-    pub users: BTreeMap<String, UserRecord>,
-    pub conversations: BTreeMap<String, ConversationRecord>,
-    pub integrations: BTreeMap<String, Integration>,
+pub(crate) struct App {
+    pub(crate) id: String,
+    pub(crate) display_name: String,
+    pub(crate) users: BTreeMap<String, UserRecord>,
+    pub(crate) conversations: BTreeMap<String, ConversationRecord>,
+    pub(crate) integrations: BTreeMap<String, Integration>,
     /// Webhooks by custom integration id.
-    pub webhooks: BTreeMap<String, Vec<Webhook>>,
-    pub switchboard: Option<Switchboard>,
-    pub switchboard_integrations: BTreeMap<String, SwitchboardIntegration>,
+    pub(crate) webhooks: BTreeMap<String, Vec<Webhook>>,
+    pub(crate) switchboard: Option<Switchboard>,
+    pub(crate) switchboard_integrations: BTreeMap<String, SwitchboardIntegration>,
 }
 
 impl App {
-    pub fn new(id: String, display_name: impl Into<String>) -> Self {
+    pub(crate) fn new(id: String, display_name: impl Into<String>) -> Self {
         Self {
             id,
             display_name: display_name.into(),
@@ -88,14 +88,14 @@ impl App {
     }
 
     /// The user whose externalId is `external_id`.
-    pub fn user_by_external_id(&self, external_id: &str) -> Option<&UserRecord> {
+    pub(crate) fn user_by_external_id(&self, external_id: &str) -> Option<&UserRecord> {
         self.users
             .values()
             .find(|r| r.user.external_id.as_deref() == Some(external_id))
     }
 
     /// Resolves `userIdOrExternalId`: the id first, then the externalId.
-    pub fn find_user_id(&self, id_or_external: &str) -> Option<String> {
+    pub(crate) fn find_user_id(&self, id_or_external: &str) -> Option<String> {
         if self.users.contains_key(id_or_external) {
             return Some(id_or_external.to_owned());
         }
@@ -104,13 +104,13 @@ impl App {
     }
 
     /// The user's default conversation, if any.
-    pub fn default_conversation_of(&self, user_id: &str) -> Option<&ConversationRecord> {
+    pub(crate) fn default_conversation_of(&self, user_id: &str) -> Option<&ConversationRecord> {
         self.conversations.values().find(|c| {
             c.conversation.is_default && c.participants.iter().any(|p| p.user_id == user_id)
         })
     }
 
-    pub fn switchboard_integration_ref(
+    pub(crate) fn switchboard_integration_ref(
         &self,
         id: &str,
     ) -> Option<crate::sunco::wire::SwitchboardIntegrationRef> {
@@ -121,7 +121,7 @@ impl App {
 
     /// Adds a participant record for `user_id` to a conversation, with the user's clients as
     /// client associations (most recent first, as the API orders them).
-    pub fn participant_for(&self, ids: &IdGenerator, user_id: &str) -> Option<Participant> {
+    pub(crate) fn participant_for(&self, ids: &IdGenerator, user_id: &str) -> Option<Participant> {
         let rec = self.users.get(user_id)?;
         Some(Participant {
             id: ids.next(),
@@ -142,7 +142,7 @@ impl App {
 
     /// A new conversation record in the API's initial state: the switchboard's default
     /// integration is active when the switchboard is enabled.
-    pub fn new_conversation(
+    pub(crate) fn new_conversation(
         &self,
         id: String,
         kind: crate::sunco::wire::ConversationType,
@@ -173,14 +173,14 @@ impl App {
 
 /// Everything the simulator stores.
 #[derive(Debug)]
-pub struct World {
-    pub ids: IdGenerator,
-    pub keys: BTreeMap<String, Key>,
-    pub apps: BTreeMap<String, App>,
+pub(crate) struct World {
+    pub(crate) ids: IdGenerator,
+    pub(crate) keys: BTreeMap<String, Key>,
+    pub(crate) apps: BTreeMap<String, App>,
 }
 
 impl World {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             ids: IdGenerator::new(),
             keys: BTreeMap::new(),
@@ -190,7 +190,7 @@ impl World {
 
     /// A JSON picture of the stored state for the admin route (without secrets or message bodies
     /// beyond counts).
-    pub fn snapshot(&self) -> Value {
+    pub(crate) fn snapshot(&self) -> Value {
         let mut apps = Map::new();
         for (id, app) in &self.apps {
             let conversations: Vec<Value> = app

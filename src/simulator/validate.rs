@@ -10,11 +10,11 @@ use serde_json::{Map, Value};
 use super::error::{ApiError, ApiResult};
 use crate::sunco::ids::parse_timestamp;
 
-pub const METADATA_MAX_BYTES: usize = 4096;
+pub(crate) const METADATA_MAX_BYTES: usize = 4096;
 
 /// Collects field errors while walking a request body.
 #[derive(Debug, Default)]
-pub struct Check {
+pub(crate) struct Check {
     errors: Vec<String>,
 }
 
@@ -27,15 +27,15 @@ fn join(path: &str, key: &str) -> String {
 }
 
 impl Check {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn fail(&mut self, path: &str, problem: impl AsRef<str>) {
+    pub(crate) fn fail(&mut self, path: &str, problem: impl AsRef<str>) {
         self.errors.push(format!("{path} {}", problem.as_ref()));
     }
 
-    pub fn finish(self) -> ApiResult<()> {
+    pub(crate) fn finish(self) -> ApiResult<()> {
         if self.errors.is_empty() {
             Ok(())
         } else {
@@ -44,7 +44,11 @@ impl Check {
     }
 
     /// The value must be an object.
-    pub fn object<'a>(&mut self, v: &'a Value, path: &str) -> Option<&'a Map<String, Value>> {
+    pub(crate) fn object<'a>(
+        &mut self,
+        v: &'a Value,
+        path: &str,
+    ) -> Option<&'a Map<String, Value>> {
         match v.as_object() {
             Some(o) => Some(o),
             None => {
@@ -84,7 +88,7 @@ impl Check {
     }
 
     /// A string of `min..=max` characters.
-    pub fn string<'a>(
+    pub(crate) fn string<'a>(
         &mut self,
         o: &'a Map<String, Value>,
         path: &str,
@@ -118,7 +122,7 @@ impl Check {
     }
 
     /// A string that must be one of `allowed`.
-    pub fn one_of<'a>(
+    pub(crate) fn one_of<'a>(
         &mut self,
         o: &'a Map<String, Value>,
         path: &str,
@@ -140,7 +144,7 @@ impl Check {
     }
 
     /// An absolute http(s) URI of at most `max` characters.
-    pub fn uri<'a>(
+    pub(crate) fn uri<'a>(
         &mut self,
         o: &'a Map<String, Value>,
         path: &str,
@@ -158,7 +162,7 @@ impl Check {
         }
     }
 
-    pub fn boolean(
+    pub(crate) fn boolean(
         &mut self,
         o: &Map<String, Value>,
         path: &str,
@@ -175,7 +179,7 @@ impl Check {
         }
     }
 
-    pub fn number(
+    pub(crate) fn number(
         &mut self,
         o: &Map<String, Value>,
         path: &str,
@@ -192,7 +196,7 @@ impl Check {
         }
     }
 
-    pub fn integer(
+    pub(crate) fn integer(
         &mut self,
         o: &Map<String, Value>,
         path: &str,
@@ -219,7 +223,7 @@ impl Check {
     }
 
     /// An array of `min..=max` items.
-    pub fn array<'a>(
+    pub(crate) fn array<'a>(
         &mut self,
         o: &'a Map<String, Value>,
         path: &str,
@@ -246,7 +250,7 @@ impl Check {
         Some(a)
     }
 
-    pub fn nested<'a>(
+    pub(crate) fn nested<'a>(
         &mut self,
         o: &'a Map<String, Value>,
         path: &str,
@@ -258,7 +262,7 @@ impl Check {
     }
 
     /// `metadata`: nullable, flat (string, number or boolean values), at most 4 KB serialised.
-    pub fn metadata(&mut self, o: &Map<String, Value>, path: &str) {
+    pub(crate) fn metadata(&mut self, o: &Map<String, Value>, path: &str) {
         let Some(v) = self.get(o, path, "metadata", false, true) else {
             return;
         };
@@ -285,7 +289,7 @@ impl Check {
     }
 
     /// An ISO-8601 date-time string.
-    pub fn date_time(&mut self, o: &Map<String, Value>, path: &str, key: &str) {
+    pub(crate) fn date_time(&mut self, o: &Map<String, Value>, path: &str, key: &str) {
         if let Some(s) = self.string(o, path, key, false, 1, 64)
             && parse_timestamp(s).is_none()
         {
@@ -328,7 +332,7 @@ fn looks_like_email(s: &str) -> bool {
 }
 
 /// `userCreateBody`.
-pub fn user_create(body: &Value) -> ApiResult<()> {
+pub(crate) fn user_create(body: &Value) -> ApiResult<()> {
     let mut c = Check::new();
     if let Some(o) = c.object(body, "") {
         c.string(o, "", "externalId", false, 1, 1024);
@@ -342,7 +346,7 @@ pub fn user_create(body: &Value) -> ApiResult<()> {
 }
 
 /// `userUpdateBody`; `externalId` cannot be changed.
-pub fn user_update(body: &Value) -> ApiResult<()> {
+pub(crate) fn user_update(body: &Value) -> ApiResult<()> {
     let mut c = Check::new();
     if let Some(o) = c.object(body, "") {
         if o.contains_key("externalId") {
@@ -367,7 +371,7 @@ fn conversation_fields(c: &mut Check, o: &Map<String, Value>) {
 }
 
 /// `conversationCreateBody`.
-pub fn conversation_create(body: &Value) -> ApiResult<()> {
+pub(crate) fn conversation_create(body: &Value) -> ApiResult<()> {
     let mut c = Check::new();
     if let Some(o) = c.object(body, "") {
         let kind = c.one_of(o, "", "type", true, &["personal", "sdkGroup"]);
@@ -406,7 +410,7 @@ pub fn conversation_create(body: &Value) -> ApiResult<()> {
 }
 
 /// `conversationUpdateBody`.
-pub fn conversation_update(body: &Value) -> ApiResult<()> {
+pub(crate) fn conversation_update(body: &Value) -> ApiResult<()> {
     let mut c = Check::new();
     if let Some(o) = c.object(body, "") {
         conversation_fields(&mut c, o);
@@ -426,7 +430,7 @@ const ACTION_TYPES: &[&str] = &[
     "webview",
 ];
 const ACTION_SUBSET: &[&str] = &["buy", "link", "postback", "webview"];
-pub const SENDABLE_TYPES: &[&str] = &[
+pub(crate) const SENDABLE_TYPES: &[&str] = &[
     "text", "image", "file", "carousel", "list", "location", "form", "template",
 ];
 
@@ -522,7 +526,7 @@ fn rich_text(c: &mut Check, o: &Map<String, Value>) -> (bool, bool, bool) {
 }
 
 /// `messagePost`. Returns nothing; the handler deserialises the checked body.
-pub fn message_post(body: &Value) -> ApiResult<()> {
+pub(crate) fn message_post(body: &Value) -> ApiResult<()> {
     let mut c = Check::new();
     let Some(o) = c.object(body, "") else {
         return c.finish();
@@ -702,7 +706,7 @@ fn form(c: &mut Check, content: &Map<String, Value>) {
 // Switchboards and control
 
 /// `passControlBody` / `offerControlBody`.
-pub fn control_target(body: &Value) -> ApiResult<String> {
+pub(crate) fn control_target(body: &Value) -> ApiResult<String> {
     let mut c = Check::new();
     let mut target = None;
     if let Some(o) = c.object(body, "") {
@@ -716,7 +720,7 @@ pub fn control_target(body: &Value) -> ApiResult<String> {
 }
 
 /// `acceptControlBody` / `releaseControlBody` (the body may be empty).
-pub fn control(body: &Value) -> ApiResult<()> {
+pub(crate) fn control(body: &Value) -> ApiResult<()> {
     let mut c = Check::new();
     if !body.is_null()
         && let Some(o) = c.object(body, "")
@@ -727,7 +731,7 @@ pub fn control(body: &Value) -> ApiResult<()> {
 }
 
 /// `switchboardUpdateBody`.
-pub fn switchboard_update(body: &Value) -> ApiResult<()> {
+pub(crate) fn switchboard_update(body: &Value) -> ApiResult<()> {
     let mut c = Check::new();
     if let Some(o) = c.object(body, "") {
         c.boolean(o, "", "enabled", false);
@@ -742,7 +746,7 @@ fn valid_name(s: &str) -> bool {
 }
 
 /// `switchboardIntegrationCreateBody` / `...UpdateBody`.
-pub fn switchboard_integration(body: &Value, create: bool) -> ApiResult<()> {
+pub(crate) fn switchboard_integration(body: &Value, create: bool) -> ApiResult<()> {
     let mut c = Check::new();
     if let Some(o) = c.object(body, "") {
         if let Some(name) = c.string(o, "", "name", create, 1, 128)
@@ -766,10 +770,10 @@ pub fn switchboard_integration(body: &Value, create: bool) -> ApiResult<()> {
 // Webhooks
 
 /// The triggers a webhook may subscribe to.
-pub const TRIGGERS: &[&str] = crate::sunco::wire::event_type::TRIGGERS;
+pub(crate) const TRIGGERS: &[&str] = crate::sunco::wire::event_type::TRIGGERS;
 
 /// `webhookCreateBody` / `webhookBody`.
-pub fn webhook(body: &Value, create: bool) -> ApiResult<()> {
+pub(crate) fn webhook(body: &Value, create: bool) -> ApiResult<()> {
     let mut c = Check::new();
     if let Some(o) = c.object(body, "") {
         c.uri(o, "", "target", create, 2048);

@@ -17,17 +17,17 @@ use tokio::sync::mpsc;
 use crate::sunco::ids::now_timestamp;
 use crate::sunco::wire::{AppRef, Event, WebhookEnvelope, WebhookRef};
 
-pub const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 const MAX_EVENTS_PER_POST: usize = 10;
 const MAX_RECORDED_ATTEMPTS: usize = 10_000;
 
 /// Where one event goes.
 #[derive(Debug, Clone)]
-pub struct Target {
-    pub app_id: String,
-    pub webhook_id: String,
-    pub url: String,
-    pub secret: String,
+pub(crate) struct Target {
+    pub(crate) app_id: String,
+    pub(crate) webhook_id: String,
+    pub(crate) url: String,
+    pub(crate) secret: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +37,7 @@ pub struct WebhookTiming {
     /// Delay before the second attempt; doubles for each further one.
     pub retry_base: Duration,
     /// How long one attempt may take.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for WebhookTiming {
@@ -53,29 +53,29 @@ impl Default for WebhookTiming {
 /// One POST attempt, as the admin route shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Attempt {
-    pub webhook_id: String,
-    pub target: String,
-    pub attempt: u32,
-    pub event_ids: Vec<String>,
-    pub event_types: Vec<String>,
+pub(crate) struct Attempt {
+    pub(crate) webhook_id: String,
+    pub(crate) target: String,
+    pub(crate) attempt: u32,
+    pub(crate) event_ids: Vec<String>,
+    pub(crate) event_types: Vec<String>,
     /// The HTTP status, or `None` when the request failed (refused, timed out).
-    pub status: Option<u16>,
-    pub error: Option<String>,
+    pub(crate) status: Option<u16>,
+    pub(crate) error: Option<String>,
     /// Whether another attempt follows.
-    pub will_retry: bool,
-    pub at: String,
+    pub(crate) will_retry: bool,
+    pub(crate) at: String,
 }
 
 #[derive(Clone)]
-pub struct WebhookBus {
+pub(crate) struct WebhookBus {
     tx: mpsc::UnboundedSender<(Target, Event)>,
     attempts: Arc<Mutex<Vec<Attempt>>>,
 }
 
 impl WebhookBus {
     /// Starts the sender task.
-    pub fn start(timing: WebhookTiming) -> Self {
+    pub(crate) fn start(timing: WebhookTiming) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let attempts = Arc::new(Mutex::new(Vec::new()));
         let client = reqwest::Client::builder()
@@ -86,16 +86,16 @@ impl WebhookBus {
         Self { tx, attempts }
     }
 
-    pub fn emit(&self, target: Target, event: Event) {
+    pub(crate) fn emit(&self, target: Target, event: Event) {
         // The receiver lives as long as the runtime; a send error means shutdown.
         let _ = self.tx.send((target, event));
     }
 
-    pub fn attempts(&self) -> Vec<Attempt> {
+    pub(crate) fn attempts(&self) -> Vec<Attempt> {
         self.attempts.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         if let Ok(mut a) = self.attempts.lock() {
             a.clear();
         }
@@ -146,7 +146,7 @@ async fn run(
 }
 
 /// Whether SunCo would try again after this answer.
-pub fn retryable(status: u16) -> bool {
+pub(crate) fn retryable(status: u16) -> bool {
     !(200..300).contains(&status) && !matches!(status, 400 | 401 | 403 | 404 | 406)
 }
 

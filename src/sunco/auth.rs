@@ -22,7 +22,7 @@ impl Scope {
     /// The scope a key id implies by its prefix (`app_`, `act_`/`svc_`, `int_`).
     /// The scope a key id's prefix names, or `None` when the id has no known prefix or
     /// nothing after it (`app_` alone is not a key id).
-    pub fn of_key_id(key_id: &str) -> Option<Scope> {
+    pub(crate) fn of_key_id(key_id: &str) -> Option<Scope> {
         let (prefix, id) = key_id.split_once('_')?;
         if id.is_empty() || id.chars().any(char::is_whitespace) {
             return None;
@@ -35,7 +35,7 @@ impl Scope {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Scope::App => "app",
             Scope::Account => "account",
@@ -46,10 +46,10 @@ impl Scope {
 
 /// The JWT payload the API reads.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Claims {
-    pub scope: String,
+pub(crate) struct Claims {
+    pub(crate) scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exp: Option<u64>,
+    pub(crate) exp: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

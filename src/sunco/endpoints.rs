@@ -14,7 +14,7 @@ use super::wire::{
 
 /// How a request may be retried after a failure whose outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryClass {
+pub(crate) enum RetryClass {
     /// Reads: always safe to repeat.
     Read,
     /// Writes whose repetition leaves the same state (PATCH of fields, DELETE).
@@ -25,7 +25,7 @@ pub enum RetryClass {
 }
 
 /// Who a user-addressed call names: the API accepts the id or the externalId in one slot.
-pub type UserIdOrExternalId = String;
+pub(crate) type UserIdOrExternalId = String;
 
 /// Filter for ListConversations: exactly one of the two is required by the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,12 +100,12 @@ pub enum Endpoint {
 pub struct HttpRequest {
     /// The spec's operationId, for logs, spans and metrics.
     pub operation: &'static str,
-    pub method: Method,
+    pub(crate) method: Method,
     /// Starts with `/v2/apps/`; appended to the configured base URL.
     pub path: String,
-    pub query: Vec<(String, String)>,
-    pub body: Option<Value>,
-    pub retry: RetryClass,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) body: Option<Value>,
+    pub(crate) retry: RetryClass,
 }
 
 /// A write a dry run stopped before sending: exactly what would have gone upstream, without
@@ -116,14 +116,14 @@ pub struct PlannedRequest {
     /// The spec's operationId, e.g. `PostMessage`.
     pub operation: String,
     /// `POST`, `PUT`, `PATCH` or `DELETE`.
-    pub method: String,
+    pub(crate) method: String,
     /// The path under the API's base URL, e.g. `/v2/apps/{appId}/conversations/{id}/messages`
     /// with the ids filled in.
-    pub path: String,
+    pub(crate) path: String,
     /// The JSON body, when the request has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::sunco::wire::json_object")]
-    pub body: Option<Value>,
+    pub(crate) body: Option<Value>,
 }
 
 impl From<&HttpRequest> for PlannedRequest {
@@ -168,7 +168,7 @@ impl HttpRequest {
 
 impl Endpoint {
     /// The spec's operationId.
-    pub fn operation(&self) -> &'static str {
+    pub(crate) fn operation(&self) -> &'static str {
         match self {
             Endpoint::ListConversations { .. } => "ListConversations",
             Endpoint::CreateConversation(_) => "CreateConversation",
@@ -377,7 +377,7 @@ mod erased {
     use serde::Serialize;
     use serde_json::Value;
 
-    pub trait ToJson {
+    pub(crate) trait ToJson {
         fn to_json(&self) -> Value;
     }
 

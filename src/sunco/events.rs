@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::wire::event_type;
 
 /// A channel type or error code the event did not give.
-pub const UNKNOWN: &str = "unknown";
+pub(crate) const UNKNOWN: &str = "unknown";
 
 /// One event, as far as the server reads it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,15 +23,15 @@ pub struct Inbound {
     /// repeats of a retried delivery; empty only for an ignored event that had none.
     pub id: String,
     /// The event type (`eventSubSchema.type`).
-    pub kind: String,
+    pub(crate) kind: String,
     /// `eventSubSchema.createdAt`, when given (the tracker then uses the time it received it).
-    pub created_at: Option<String>,
-    pub reading: Reading,
+    pub(crate) created_at: Option<String>,
+    pub(crate) reading: Reading,
 }
 
 /// What an event says, for the event types the server reads.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reading {
+pub(crate) enum Reading {
     /// `conversation:message:delivery:{channel,user,failure}`.
     Delivery(DeliveryReport),
     /// `conversation:message`: a message the server may be asked about later.
@@ -48,7 +48,7 @@ pub enum Reading {
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "camelCase")]
-pub enum DeliveryKind {
+pub(crate) enum DeliveryKind {
     /// `conversation:message:delivery:channel`: handed to the channel.
     Channel,
     /// `conversation:message:delivery:user`: the user's device has it (the final event).
@@ -58,7 +58,7 @@ pub enum DeliveryKind {
 }
 
 impl DeliveryKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DeliveryKind::Channel => "channel",
             DeliveryKind::User => "user",
@@ -68,61 +68,61 @@ impl DeliveryKind {
 }
 
 /// A failure's reason when the event gave none.
-pub const NO_REASON: &str = "the upstream gave no reason";
+pub(crate) const NO_REASON: &str = "the upstream gave no reason";
 
 /// A delivery event (`conversationMessageDeliveryPayload`), with named defaults for what the
 /// payload left out.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeliveryReport {
-    pub kind: DeliveryKind,
+pub(crate) struct DeliveryReport {
+    pub(crate) kind: DeliveryKind,
     /// `payload.message.id`: required to use the event.
-    pub message_id: String,
+    pub(crate) message_id: String,
     /// `payload.conversation.id`, when given.
-    pub conversation_id: Option<String>,
+    pub(crate) conversation_id: Option<String>,
     /// `payload.user.id`, when given.
-    pub user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
     /// `payload.destination.type`; [`UNKNOWN`] when absent.
-    pub channel: String,
+    pub(crate) channel: String,
     /// `payload.destination.integrationId`, when given.
-    pub integration_id: Option<String>,
+    pub(crate) integration_id: Option<String>,
     /// `payload.isFinalEvent`; when absent, true for a failure and a delivery to the user
     /// (nothing follows them) and false for a hand-over to the channel.
-    pub is_final_event: bool,
+    pub(crate) is_final_event: bool,
     /// `payload.error` of a failure: code [`UNKNOWN`] and [`NO_REASON`] when absent.
-    pub error: Option<(String, String)>,
+    pub(crate) error: Option<(String, String)>,
 }
 
 /// A `conversation:message` event's message, kept as the JSON the API sent (`messageWebhook`),
 /// with its conversation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MessageSeen {
-    pub conversation_id: String,
-    pub message_id: String,
+pub(crate) struct MessageSeen {
+    pub(crate) conversation_id: String,
+    pub(crate) message_id: String,
     /// `payload.message` as received.
-    pub message: Value,
+    pub(crate) message: Value,
     /// `payload.message.author.type` is `user`.
-    pub from_user: bool,
+    pub(crate) from_user: bool,
     /// `payload.message.source.type`: the channel it came through, when given.
-    pub channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// Who controlled the conversation when the message came (see [`ConversationEvent::control`]).
-    pub control: Option<(Option<String>, Option<String>)>,
+    pub(crate) control: Option<(Option<String>, Option<String>)>,
 }
 
 /// What an event says happened to a conversation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ConversationEvent {
+pub(crate) struct ConversationEvent {
     /// `payload.conversation.id`: required to use the event.
-    pub conversation_id: String,
-    pub change: ConversationChange,
+    pub(crate) conversation_id: String,
+    pub(crate) change: ConversationChange,
     /// The control state `payload.conversation` reports beside the change (`conversationTruncated`
     /// omits `activeSwitchboardIntegration` and `pendingSwitchboardIntegration` when there is
     /// none): active and pending switchboard integration ids. `None` for a removal.
-    pub control: Option<(Option<String>, Option<String>)>,
+    pub(crate) control: Option<(Option<String>, Option<String>)>,
 }
 
 /// The kinds of [`ConversationEvent`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum ConversationChange {
+pub(crate) enum ConversationChange {
     Created,
     Removed,
     /// A participant joined or left: activity.
@@ -141,9 +141,9 @@ pub struct Unusable {
     /// The event id, when the event has one.
     pub id: Option<String>,
     /// The event type, or [`UNKNOWN`].
-    pub kind: String,
+    pub(crate) kind: String,
     /// What is missing, e.g. `payload.message.id`.
-    pub missing: &'static str,
+    pub(crate) missing: &'static str,
 }
 
 /// The string at `path` below `v`, if it is a non-empty string.
@@ -164,7 +164,7 @@ fn event_id(event: &Value) -> Option<String> {
 }
 
 /// Reads one event of a webhook envelope's `events`.
-pub fn read(event: &Value) -> Result<Inbound, Unusable> {
+pub(crate) fn read(event: &Value) -> Result<Inbound, Unusable> {
     let kind = text(event, &["type"]).unwrap_or(UNKNOWN).to_owned();
     let id = event_id(event);
     let unusable = |missing| Unusable {

@@ -12,7 +12,7 @@ const TIMESTAMP: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// Formats a point in time the way the API writes timestamps.
-pub fn format_timestamp(at: OffsetDateTime) -> String {
+pub(crate) fn format_timestamp(at: OffsetDateTime) -> String {
     let utc = at.to_offset(time::UtcOffset::UTC);
     // Formatting with a static description into a String cannot fail for in-range dates; the
     // fallback keeps this total without a panic path.
@@ -21,22 +21,22 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
 }
 
 /// The current time as an API timestamp.
-pub fn now_timestamp() -> String {
+pub(crate) fn now_timestamp() -> String {
     format_timestamp(OffsetDateTime::now_utc())
 }
 
 /// A point in time as Unix milliseconds (how the shared stores keep times).
-pub fn unix_ms(at: OffsetDateTime) -> i64 {
+pub(crate) fn unix_ms(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Now, in Unix milliseconds.
-pub fn now_unix_ms() -> i64 {
+pub(crate) fn now_unix_ms() -> i64 {
     unix_ms(OffsetDateTime::now_utc())
 }
 
 /// The point in time `ms` Unix milliseconds name; `None` outside the dates `time` handles.
-pub fn from_unix_ms(ms: i64) -> Option<OffsetDateTime> {
+pub(crate) fn from_unix_ms(ms: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
 }
 
@@ -46,7 +46,7 @@ pub fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
 }
 
 /// True when `s` has the form of a resource id: exactly 24 hex characters.
-pub fn is_resource_id(s: &str) -> bool {
+pub(crate) fn is_resource_id(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -57,14 +57,14 @@ pub fn is_resource_id(s: &str) -> bool {
 /// `page[after]=X` means "records whose id sorts after X". The seconds part never goes backwards,
 /// even when a caller back-dates a record (seeded history), so the order holds.
 #[derive(Debug)]
-pub struct IdGenerator {
+pub(crate) struct IdGenerator {
     tag: u32,
     counter: AtomicU64,
     last_secs: AtomicU64,
 }
 
 impl IdGenerator {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             tag: rand::random::<u32>() & 0x00ff_ffff,
             counter: AtomicU64::new(rand::random::<u32>() as u64),
@@ -73,7 +73,7 @@ impl IdGenerator {
     }
 
     /// A new id stamped with `at` (or with the latest stamp already used, if that is later).
-    pub fn id_at(&self, at: OffsetDateTime) -> String {
+    pub(crate) fn id_at(&self, at: OffsetDateTime) -> String {
         let secs = at.unix_timestamp().clamp(0, u32::MAX as i64) as u64;
         let secs = self.last_secs.fetch_max(secs, Ordering::SeqCst).max(secs);
         let count = self.counter.fetch_add(1, Ordering::SeqCst) & 0xff_ffff_ffff;
@@ -81,7 +81,7 @@ impl IdGenerator {
     }
 
     /// A new id stamped with the current time.
-    pub fn next(&self) -> String {
+    pub(crate) fn next(&self) -> String {
         self.id_at(OffsetDateTime::now_utc())
     }
 }

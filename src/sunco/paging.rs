@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use super::ids::is_resource_id;
 
 /// The smallest and largest `page[size]` the API accepts; 25 when not given.
-pub const PAGE_SIZE_MIN: u32 = 1;
-pub const PAGE_SIZE_MAX: u32 = 100;
-pub const PAGE_SIZE_DEFAULT: u32 = 25;
+pub(crate) const PAGE_SIZE_MIN: u32 = 1;
+pub(crate) const PAGE_SIZE_MAX: u32 = 100;
+pub(crate) const PAGE_SIZE_DEFAULT: u32 = 25;
 /// ListMessages ignores `page[size]` and always pages by this many.
-pub const MESSAGE_PAGE_SIZE: usize = 100;
+pub(crate) const MESSAGE_PAGE_SIZE: usize = 100;
 
 /// Where to start a page. `after` and `before` are mutually exclusive, so they are one enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,21 +38,22 @@ pub enum PageError {
 }
 
 impl Page {
-    pub fn after(id: impl Into<String>) -> Self {
+    pub(crate) fn after(id: impl Into<String>) -> Self {
         Self {
             cursor: Some(Cursor::After(id.into())),
             size: None,
         }
     }
 
-    pub fn before(id: impl Into<String>) -> Self {
+    pub(crate) fn before(id: impl Into<String>) -> Self {
         Self {
             cursor: Some(Cursor::Before(id.into())),
             size: None,
         }
     }
 
-    pub fn with_size(mut self, size: u32) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_size(mut self, size: u32) -> Self {
         self.size = Some(size);
         self
     }
@@ -101,7 +102,7 @@ impl Page {
 }
 
 /// Renders `filter[name]=value` pairs.
-pub fn filter_pair(name: &str, value: impl Into<String>) -> (String, String) {
+pub(crate) fn filter_pair(name: &str, value: impl Into<String>) -> (String, String) {
     (format!("filter[{name}]"), value.into())
 }
 

@@ -8,12 +8,12 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
 
 /// Encodes one path segment.
-pub fn segment(raw: &str) -> String {
+pub(crate) fn segment(raw: &str) -> String {
     utf8_percent_encode(raw, SEGMENT).to_string()
 }
 
 /// Encodes a query value (used for filters and cursors).
-pub fn query_value(raw: &str) -> String {
+pub(crate) fn query_value(raw: &str) -> String {
     utf8_percent_encode(raw, SEGMENT).to_string()
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 /// What an agent should do next about a failed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum NextAction {
+pub(crate) enum NextAction {
     /// The channel's messaging window has closed: send an approved template.
     SendTemplate,
     /// The user blocked the business or unsubscribed: do not send again on this channel.
@@ -32,11 +32,11 @@ pub enum NextAction {
 /// succeed, and what to do in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct NextStep {
-    pub action: NextAction,
+pub(crate) struct NextStep {
+    pub(crate) action: NextAction,
     /// Whether sending the same message again may succeed.
-    pub retryable: bool,
-    pub advice: &'static str,
+    pub(crate) retryable: bool,
+    pub(crate) advice: &'static str,
 }
 
 struct Rule {
@@ -171,7 +171,7 @@ const UNKNOWN: NextStep = NextStep {
 };
 
 /// The next step for a failure on `channel` with `code` and `reason`.
-pub fn next_step(channel: &str, code: &str, reason: &str) -> NextStep {
+pub(crate) fn next_step(channel: &str, code: &str, reason: &str) -> NextStep {
     let channel = channel.to_ascii_lowercase();
     let said = format!("{code} {reason}").to_lowercase();
     RULES

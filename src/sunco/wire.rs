@@ -10,10 +10,10 @@
 use serde_json::{Map, Value};
 
 /// Flat `metadata`: string, number or boolean values, at most 4 KB.
-pub type Metadata = Map<String, Value>;
+pub(crate) type Metadata = Map<String, Value>;
 
 /// The schema of a JSON object passed through as it is (`{"type": "object"}`).
-pub fn json_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn json_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object"})
 }
 
@@ -31,11 +31,11 @@ mod switchboards;
 mod users;
 mod webhooks;
 
-pub use conversations::*;
-pub use errors::*;
-pub use integrations::*;
+pub(crate) use conversations::*;
+pub(crate) use errors::*;
+pub(crate) use integrations::*;
 pub use messages::*;
-pub use responses::*;
+pub(crate) use responses::*;
 pub use switchboards::*;
 pub use users::*;
 pub use webhooks::*;

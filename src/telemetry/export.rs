@@ -23,23 +23,23 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// The timing variables of the OpenTelemetry SDK specification, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExportTiming {
+pub(crate) struct ExportTiming {
     /// `OTEL_METRIC_EXPORT_INTERVAL` (default 15 s here; the specification's is 60 s).
-    pub metric_interval: Duration,
+    pub(crate) metric_interval: Duration,
     /// `OTEL_METRIC_EXPORT_TIMEOUT`: the longest a metrics export may take.
-    pub metric_timeout: Option<Duration>,
+    pub(crate) metric_timeout: Option<Duration>,
     /// `OTEL_BSP_SCHEDULE_DELAY`: the delay between two span exports.
-    pub span_delay: Option<Duration>,
+    pub(crate) span_delay: Option<Duration>,
     /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`.
-    pub traces_timeout: Option<Duration>,
+    pub(crate) traces_timeout: Option<Duration>,
     /// `OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`.
-    pub metrics_timeout: Option<Duration>,
+    pub(crate) metrics_timeout: Option<Duration>,
 }
 
 impl ExportTiming {
     /// Reads the variables; a value that is not a whole number of milliseconds is an error
     /// naming the variable.
-    pub fn from_vars(env: &HashMap<String, String>) -> Result<Self, TelemetryError> {
+    pub(crate) fn from_vars(env: &HashMap<String, String>) -> Result<Self, TelemetryError> {
         let ms = |name: &str| -> Result<Option<Duration>, TelemetryError> {
             match env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
                 None => Ok(None),
@@ -66,9 +66,9 @@ impl ExportTiming {
 
 /// Failed exports, by signal; read by the `otel.export.failures` instrument.
 #[derive(Debug, Default)]
-pub struct ExportFailures {
-    pub traces: AtomicU64,
-    pub metrics: AtomicU64,
+pub(crate) struct ExportFailures {
+    pub(crate) traces: AtomicU64,
+    pub(crate) metrics: AtomicU64,
 }
 
 /// `url` without user information or query (`https://user:pass@host`, `?token=` would print a
@@ -98,7 +98,7 @@ fn plain(error: &str) -> String {
 
 /// An exporter that counts and logs its failures.
 #[derive(Debug)]
-pub struct Watched<E> {
+pub(crate) struct Watched<E> {
     inner: E,
     signal: &'static str,
     endpoint: String,
@@ -108,7 +108,7 @@ pub struct Watched<E> {
 }
 
 impl<E> Watched<E> {
-    pub fn new(
+    pub(crate) fn new(
         inner: E,
         signal: &'static str,
         endpoint: &str,

@@ -311,7 +311,7 @@ pub(super) async fn finish(
 }
 
 /// Reads the API's error body into a [`CallError::Upstream`].
-pub fn upstream_error(operation: &'static str, status: u16, body: &[u8]) -> CallError {
+pub(crate) fn upstream_error(operation: &'static str, status: u16, body: &[u8]) -> CallError {
     let (code, title) = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(b) if !b.errors.is_empty() => (b.errors[0].code.clone(), b.errors[0].title.clone()),
         _ => (format!("http_{status}"), "no error body".to_owned()),

@@ -19,7 +19,7 @@ use crate::sunco::endpoints::RetryClass;
 
 /// What one attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
+pub(crate) enum AttemptOutcome {
     /// An HTTP answer, with its `Retry-After` when it had one.
     Status {
         status: u16,
@@ -35,7 +35,7 @@ pub enum AttemptOutcome {
 
 /// Why a call is tried again (the `reason` attribute of the retry metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryReason {
+pub(crate) enum RetryReason {
     /// A 429.
     Throttled,
     /// A 401, with a fresh credential.
@@ -45,7 +45,7 @@ pub enum RetryReason {
 }
 
 impl RetryReason {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RetryReason::Throttled => "throttled",
             RetryReason::Reauthenticated => "reauthenticated",
@@ -56,7 +56,7 @@ impl RetryReason {
 
 /// Why a call stops being retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GiveUpReason {
+pub(crate) enum GiveUpReason {
     /// Still throttled when the deadline passed or the attempts ran out.
     Throttled,
     /// The next attempt would start after the call's deadline.
@@ -69,7 +69,7 @@ pub enum GiveUpReason {
 
 /// What to do after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Hand the answer (2xx, or a 4xx as an upstream error) to the caller.
     Answer,
     /// Mint a fresh credential, then try again at once.
@@ -92,20 +92,20 @@ pub enum Decision {
 /// What the call has left for another attempt: attempts and time (what the decision may draw
 /// on besides the attempt itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Remaining {
+pub(crate) struct Remaining {
     /// The attempt just made (1 for the first).
-    pub attempt: u32,
+    pub(crate) attempt: u32,
     /// Attempts allowed in all.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// Time left before the call's deadline.
-    pub time: Duration,
+    pub(crate) time: Duration,
     /// Whether this call has already re-authenticated once.
-    pub reauthenticated: bool,
+    pub(crate) reauthenticated: bool,
 }
 
 /// The decision after one attempt of a request of class `class`. `backoff` gives the delay the
 /// backoff policy proposes; it is asked only when a retry would wait for it.
-pub fn decide(
+pub(crate) fn decide(
     class: RetryClass,
     outcome: AttemptOutcome,
     left: Remaining,

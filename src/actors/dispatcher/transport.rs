@@ -13,7 +13,7 @@ use crate::sunco::endpoints::HttpRequest;
 
 /// The HTTP client. Constructed here and nowhere else.
 #[derive(Clone)]
-pub struct Transport {
+pub(crate) struct Transport {
     client: reqwest::Client,
     base: Arc<str>,
     pub(super) host: Arc<str>,
@@ -30,7 +30,7 @@ pub(super) enum AttemptError {
 }
 
 impl Transport {
-    pub fn new(base: &Url) -> Result<Self, CallError> {
+    pub(crate) fn new(base: &Url) -> Result<Self, CallError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("zendesk-messaging-mcp/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))

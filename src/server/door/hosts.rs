@@ -17,7 +17,7 @@ pub(crate) struct AllowedHosts(std::sync::Arc<Vec<(String, Option<u16>)>>);
 
 impl AllowedHosts {
     /// From the allowed entries (`name` or `name:port`).
-    pub fn new(entries: &[String]) -> Self {
+    pub(crate) fn new(entries: &[String]) -> Self {
         let parsed = entries
             .iter()
             .map(|e| e.trim())
@@ -31,7 +31,7 @@ impl AllowedHosts {
     }
 
     /// Whether the `Host` value `host` names an allowed host.
-    pub fn allow(&self, host: &str) -> bool {
+    pub(crate) fn allow(&self, host: &str) -> bool {
         let Ok(authority) = host.trim().parse::<axum::http::uri::Authority>() else {
             return false;
         };

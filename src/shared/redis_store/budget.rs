@@ -92,7 +92,7 @@ const IDLE_EXPIRY: Duration = Duration::from_secs(3600);
 /// `burst / N` (N: `--replicas`, or the live replicas at the last heartbeat), so the fleet stays
 /// within the budget as long as every replica does the same.
 #[derive(Debug)]
-pub struct RedisRateBudget {
+pub(crate) struct RedisRateBudget {
     redis: Redis,
     /// The lease window asked for at start; the one in use shrinks to fit the burst.
     base_window: Duration,
@@ -152,7 +152,7 @@ struct Lease {
 impl RedisRateBudget {
     /// `window`: how long a lease may be spent (100 ms is a good value; zero asks Redis for
     /// every permit).
-    pub fn new(redis: Redis, shape: BudgetShape, window: Duration) -> Self {
+    pub(crate) fn new(redis: Redis, shape: BudgetShape, window: Duration) -> Self {
         Self {
             redis,
             base_window: window,

@@ -143,13 +143,13 @@ return redis.call('GET', p .. 'last-event')
 /// [`DeliveryStore`] shared by every replica through Redis. Its writes are single scripts, so
 /// a batch is recorded whole or not at all (the webhook route answers 503 and SunCo retries).
 #[derive(Debug)]
-pub struct RedisDeliveryStore {
+pub(crate) struct RedisDeliveryStore {
     redis: Redis,
     limits: DeliveryLimits,
 }
 
 impl RedisDeliveryStore {
-    pub fn new(redis: Redis, limits: DeliveryLimits) -> Self {
+    pub(crate) fn new(redis: Redis, limits: DeliveryLimits) -> Self {
         Self { redis, limits }
     }
 

@@ -64,7 +64,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// the attempt it started. A repeat waits up to `max_wait` for the holder, then gets
 /// [`AcquireError::Held`].
 #[derive(Debug)]
-pub struct RedisIdempotency {
+pub(crate) struct RedisIdempotency {
     redis: Redis,
     lease: Duration,
     retention: Duration,
@@ -72,7 +72,12 @@ pub struct RedisIdempotency {
 }
 
 impl RedisIdempotency {
-    pub fn new(redis: Redis, lease: Duration, retention: Duration, max_wait: Duration) -> Self {
+    pub(crate) fn new(
+        redis: Redis,
+        lease: Duration,
+        retention: Duration,
+        max_wait: Duration,
+    ) -> Self {
         Self {
             redis,
             lease,

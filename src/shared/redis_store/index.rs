@@ -129,14 +129,14 @@ return out
 /// [`ConversationIndex`] shared by every replica through Redis: `capacity` conversations at
 /// most, each forgotten after `max_age` without activity.
 #[derive(Debug)]
-pub struct RedisConversationIndex {
+pub(crate) struct RedisConversationIndex {
     redis: Redis,
     capacity: usize,
     max_age: Duration,
 }
 
 impl RedisConversationIndex {
-    pub fn new(redis: Redis, capacity: usize, max_age: Duration) -> Self {
+    pub(crate) fn new(redis: Redis, capacity: usize, max_age: Duration) -> Self {
         Self {
             redis,
             capacity: capacity.max(1),

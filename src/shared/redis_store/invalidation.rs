@@ -12,7 +12,7 @@ use crate::shared::{BoxFuture, Heard, Invalidation, StoreError, Subscription};
 /// a lost connection every subscriber hears [`Heard::Lost`] (and drops what it holds) once the
 /// subscription is back, and the caches' TTL stays the backstop.
 #[derive(Debug)]
-pub struct RedisInvalidation {
+pub(crate) struct RedisInvalidation {
     redis: Redis,
     channel: String,
     notices: broadcast::Sender<Heard>,
@@ -28,7 +28,7 @@ impl Drop for RedisInvalidation {
 impl RedisInvalidation {
     /// Subscribes to the app's channel; returns once the subscription is in place, so no
     /// notice published after this returns is missed.
-    pub async fn new(redis: Redis) -> Result<Self, StoreError> {
+    pub(crate) async fn new(redis: Redis) -> Result<Self, StoreError> {
         let channel = redis.key("switchboard-changed");
         let (notices, _) = broadcast::channel(64);
         let first = subscribe(&redis, &channel).await?;

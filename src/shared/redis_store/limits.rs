@@ -35,13 +35,13 @@ return wait
 /// [`InboundLimits`] shared by every replica through Redis. While Redis cannot be reached each
 /// replica limits on its own at `rate / N` (N as for the budget's fallback).
 #[derive(Debug)]
-pub struct RedisInboundLimits {
+pub(crate) struct RedisInboundLimits {
     redis: Redis,
     fallback: MemoryInboundLimits,
 }
 
 impl RedisInboundLimits {
-    pub fn new(redis: Redis) -> Self {
+    pub(crate) fn new(redis: Redis) -> Self {
         Self {
             redis,
             fallback: MemoryInboundLimits::default(),

@@ -15,12 +15,12 @@ const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
 /// `initialize` parameters (JSON). What a replica keeps per session outside the store (a
 /// client's log level) starts afresh on another replica.
 #[derive(Debug, Clone)]
-pub struct RedisSessionStore {
+pub(crate) struct RedisSessionStore {
     redis: Redis,
 }
 
 impl RedisSessionStore {
-    pub fn new(redis: Redis) -> Self {
+    pub(crate) fn new(redis: Redis) -> Self {
         Self { redis }
     }
 

@@ -15,7 +15,7 @@ use crate::simulator::state::App;
 use crate::sunco::paging::PAGE_SIZE_DEFAULT;
 use crate::sunco::wire::Integration;
 
-pub const INTEGRATION_TYPES: &[&str] = &[
+pub(crate) const INTEGRATION_TYPES: &[&str] = &[
     "android",
     "apple",
     "custom",

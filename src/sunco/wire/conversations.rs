@@ -15,55 +15,55 @@ pub enum ConversationType {
 /// `switchboardIntegrationWebhook`: the active or pending integration as the conversation shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SwitchboardIntegrationRef {
-    pub id: String,
-    pub name: String,
-    pub integration_id: String,
-    pub integration_type: String,
+pub(crate) struct SwitchboardIntegrationRef {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) integration_id: String,
+    pub(crate) integration_type: String,
 }
 
 /// `conversation` (which is `conversationTruncated` plus the fields after `pending...`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Conversation {
-    pub id: String,
+pub(crate) struct Conversation {
+    pub(crate) id: String,
     #[serde(rename = "type")]
-    pub kind: ConversationType,
+    pub(crate) kind: ConversationType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_switchboard_integration: Option<SwitchboardIntegrationRef>,
+    pub(crate) active_switchboard_integration: Option<SwitchboardIntegrationRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_switchboard_integration: Option<SwitchboardIntegrationRef>,
+    pub(crate) pending_switchboard_integration: Option<SwitchboardIntegrationRef>,
     #[serde(default)]
-    pub is_default: bool,
+    pub(crate) is_default: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
+    pub(crate) display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub icon_url: Option<String>,
+    pub(crate) icon_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub business_last_read: Option<String>,
+    pub(crate) business_last_read: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_updated_at: Option<String>,
+    pub(crate) last_updated_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
 }
 
 /// `conversationTruncated`, as webhook payloads carry it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationTruncated {
-    pub id: String,
+pub(crate) struct ConversationTruncated {
+    pub(crate) id: String,
     #[serde(rename = "type")]
-    pub kind: ConversationType,
+    pub(crate) kind: ConversationType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_switchboard_integration: Option<SwitchboardIntegrationRef>,
+    pub(crate) active_switchboard_integration: Option<SwitchboardIntegrationRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_switchboard_integration: Option<SwitchboardIntegrationRef>,
+    pub(crate) pending_switchboard_integration: Option<SwitchboardIntegrationRef>,
 }
 
 impl From<&Conversation> for ConversationTruncated {
@@ -85,13 +85,13 @@ pub struct ParticipantRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_external_id: Option<String>,
+    pub(crate) user_external_id: Option<String>,
     #[serde(
         default,
         rename = "subscribeSDKClient",
         skip_serializing_if = "Option::is_none"
     )]
-    pub subscribe_sdk_client: Option<bool>,
+    pub(crate) subscribe_sdk_client: Option<bool>,
 }
 
 /// `conversationCreateBody`.
@@ -105,47 +105,33 @@ pub struct ConversationCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub icon_url: Option<String>,
+    pub(crate) icon_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-}
-
-/// `conversationUpdateBody`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ConversationUpdate {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub icon_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
 }
 
 /// `clientAssociation`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ClientAssociation {
+pub(crate) struct ClientAssociation {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub client_id: String,
+    pub(crate) kind: String,
+    pub(crate) client_id: String,
 }
 
 /// `participant`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Participant {
-    pub id: String,
-    pub user_id: String,
+pub(crate) struct Participant {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_external_id: Option<String>,
-    pub unread_count: u64,
+    pub(crate) user_external_id: Option<String>,
+    pub(crate) unread_count: u64,
     #[serde(default)]
-    pub client_associations: Vec<ClientAssociation>,
+    pub(crate) client_associations: Vec<ClientAssociation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_read: Option<String>,
+    pub(crate) last_read: Option<String>,
 }

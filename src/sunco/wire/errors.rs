@@ -4,43 +4,34 @@ use serde::{Deserialize, Serialize};
 
 /// `errorResponse`: `{errors:[{code,title}]}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct ErrorBody {
-    pub errors: Vec<ApiErrorItem>,
+pub(crate) struct ErrorBody {
+    pub(crate) errors: Vec<ApiErrorItem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct ApiErrorItem {
-    pub code: String,
-    pub title: String,
+pub(crate) struct ApiErrorItem {
+    pub(crate) code: String,
+    pub(crate) title: String,
 }
 
-impl ErrorBody {
-    pub fn one(code: impl Into<String>, title: impl Into<String>) -> Self {
-        Self {
-            errors: vec![ApiErrorItem {
-                code: code.into(),
-                title: title.into(),
-            }],
-        }
-    }
-}
+impl ErrorBody {}
 
 /// `meta` of a paginated list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Meta {
-    pub has_more: bool,
+pub(crate) struct Meta {
+    pub(crate) has_more: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after_cursor: Option<String>,
+    pub(crate) after_cursor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before_cursor: Option<String>,
+    pub(crate) before_cursor: Option<String>,
 }
 
 /// `links` of a paginated list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct Links {
+pub(crate) struct Links {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prev: Option<String>,
+    pub(crate) prev: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
+    pub(crate) next: Option<String>,
 }

@@ -21,17 +21,17 @@ pub struct Author {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subtypes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
     /// Write-only: only in requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_external_id: Option<String>,
+    pub(crate) user_external_id: Option<String>,
     /// Write-only: only in requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub brand_id: Option<String>,
+    pub(crate) brand_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
+    pub(crate) display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avatar_url: Option<String>,
+    pub(crate) avatar_url: Option<String>,
 }
 
 impl Author {
@@ -119,16 +119,16 @@ pub struct Item {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_url: Option<String>,
+    pub(crate) media_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
+    pub(crate) media_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alt_text: Option<String>,
+    pub(crate) alt_text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<String>,
-    pub actions: Vec<Action>,
+    pub(crate) size: Option<String>,
+    pub(crate) actions: Vec<Action>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
 }
 
 /// A `form` field.
@@ -138,35 +138,35 @@ pub struct FormField {
     #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
-    pub label: String,
+    pub(crate) label: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placeholder: Option<String>,
+    pub(crate) placeholder: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_size: Option<u32>,
+    pub(crate) min_size: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_size: Option<u32>,
+    pub(crate) max_size: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub options: Option<Vec<FormOption>>,
+    pub(crate) options: Option<Vec<FormOption>>,
     // Answers, present on `formResponse` fields only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "json_object_list")]
-    pub select: Option<Vec<Value>>,
+    pub(crate) select: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct FormOption {
-    pub label: String,
-    pub name: String,
+pub(crate) struct FormOption {
+    pub(crate) label: String,
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Coordinates {
     pub lat: f64,
-    pub long: f64,
+    pub(crate) long: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
@@ -174,7 +174,7 @@ pub struct LocationInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
@@ -304,7 +304,7 @@ pub enum Content {
 
 impl Content {
     /// Plain text content.
-    pub fn text(text: impl Into<String>) -> Self {
+    pub(crate) fn text(text: impl Into<String>) -> Self {
         Content::Text {
             text: Some(text.into()),
             html_text: None,
@@ -317,7 +317,7 @@ impl Content {
 
     /// The content types a business can send through the API (`formResponse` comes only from
     /// users).
-    pub const SENDABLE: &[&str] = &[
+    pub(crate) const SENDABLE: &[&str] = &[
         "text", "image", "file", "carousel", "list", "location", "form", "template",
     ];
 
@@ -340,21 +340,21 @@ impl Content {
 /// `source`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Source {
+pub(crate) struct Source {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integration_id: Option<String>,
+    pub(crate) integration_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original_message_id: Option<String>,
+    pub(crate) original_message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original_message_timestamp: Option<String>,
+    pub(crate) original_message_timestamp: Option<String>,
 }
 
 impl Source {
     /// The source of a message sent through the API (`api:conversations`), or, with an
     /// integration, of one that came in from that channel.
-    pub fn of(kind: impl Into<String>, integration_id: Option<String>) -> Self {
+    pub(crate) fn of(kind: impl Into<String>, integration_id: Option<String>) -> Self {
         Self {
             kind: kind.into(),
             integration_id,
@@ -369,17 +369,17 @@ impl Source {
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub id: String,
-    pub received: String,
-    pub author: Author,
-    pub content: Content,
-    pub source: Source,
+    pub(crate) received: String,
+    pub(crate) author: Author,
+    pub(crate) content: Content,
+    pub(crate) source: Source,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "json_object")]
-    pub quoted_message: Option<Value>,
+    pub(crate) quoted_message: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted: Option<bool>,
+    pub(crate) deleted: Option<bool>,
 }
 
 /// `destination` of a posted message: by integration id or by integration type.
@@ -389,7 +389,7 @@ pub struct Destination {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integration_type: Option<String>,
+    pub(crate) integration_type: Option<String>,
 }
 
 /// `messagePost`.

@@ -8,69 +8,69 @@ use crate::sunco::wire::{
 
 /// `conversationListResponse`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ConversationListResponse {
-    pub conversations: Vec<Conversation>,
+pub(crate) struct ConversationListResponse {
+    pub(crate) conversations: Vec<Conversation>,
     #[serde(default)]
-    pub meta: Meta,
+    pub(crate) meta: Meta,
 }
 
 /// `conversationResponse`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ConversationResponse {
-    pub conversation: Conversation,
+pub(crate) struct ConversationResponse {
+    pub(crate) conversation: Conversation,
 }
 
 /// `messageListResponse`, and `messagePostResponse` (`meta` absent).
 #[derive(Debug, Clone, Deserialize)]
-pub struct MessageListResponse {
-    pub messages: Vec<Message>,
+pub(crate) struct MessageListResponse {
+    pub(crate) messages: Vec<Message>,
     #[serde(default)]
-    pub meta: Meta,
+    pub(crate) meta: Meta,
 }
 
 /// `userResponse`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct UserResponse {
-    pub user: User,
+pub(crate) struct UserResponse {
+    pub(crate) user: User,
 }
 
 /// `userListResponse`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct UserListResponse {
+pub(crate) struct UserListResponse {
     #[serde(default)]
-    pub users: Vec<User>,
+    pub(crate) users: Vec<User>,
 }
 
 /// `integrationListResponse`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct IntegrationListResponse {
-    pub integrations: Vec<Integration>,
+pub(crate) struct IntegrationListResponse {
+    pub(crate) integrations: Vec<Integration>,
     #[serde(default)]
-    pub meta: Meta,
+    pub(crate) meta: Meta,
 }
 
 /// `integrationResponse`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct IntegrationResponse {
-    pub integration: Integration,
+pub(crate) struct IntegrationResponse {
+    pub(crate) integration: Integration,
 }
 
 /// `webhookListResponse`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct WebhookListResponse {
+pub(crate) struct WebhookListResponse {
     #[serde(default)]
-    pub webhooks: Vec<Webhook>,
+    pub(crate) webhooks: Vec<Webhook>,
 }
 
 /// `switchboardListResponse`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct SwitchboardListResponse {
-    pub switchboards: Vec<Switchboard>,
+pub(crate) struct SwitchboardListResponse {
+    pub(crate) switchboards: Vec<Switchboard>,
 }
 
 /// `switchboardIntegrationListResponse`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SwitchboardIntegrationListResponse {
-    pub switchboard_integrations: Vec<SwitchboardIntegration>,
+pub(crate) struct SwitchboardIntegrationListResponse {
+    pub(crate) switchboard_integrations: Vec<SwitchboardIntegration>,
 }

@@ -32,7 +32,7 @@ pub struct SwitchboardIntegration {
 
 impl SwitchboardIntegration {
     /// The form a conversation shows for its active or pending integration.
-    pub fn as_ref_on_conversation(&self) -> SwitchboardIntegrationRef {
+    pub(crate) fn as_ref_on_conversation(&self) -> SwitchboardIntegrationRef {
         SwitchboardIntegrationRef {
             id: self.id.clone(),
             name: self.name.clone(),

@@ -7,55 +7,55 @@ use super::Metadata;
 /// `profile`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Profile {
+pub(crate) struct Profile {
     /// First name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
+    pub(crate) given_name: Option<String>,
     /// Last name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub surname: Option<String>,
+    pub(crate) surname: Option<String>,
     /// Email address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     /// Avatar image URL (http or https).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avatar_url: Option<String>,
+    pub(crate) avatar_url: Option<String>,
     /// Locale, e.g. `en-US`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locale: Option<String>,
+    pub(crate) locale: Option<String>,
 }
 
 /// `identity`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct Identity {
+pub(crate) struct Identity {
     #[serde(rename = "type")]
-    pub kind: String,
-    pub value: String,
-    pub verification: String,
+    pub(crate) kind: String,
+    pub(crate) value: String,
+    pub(crate) verification: String,
 }
 
 /// `user`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct User {
-    pub id: String,
+pub(crate) struct User {
+    pub(crate) id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
+    pub(crate) external_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zendesk_id: Option<String>,
+    pub(crate) zendesk_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub brand_id: Option<String>,
-    pub authenticated: bool,
+    pub(crate) brand_id: Option<String>,
+    pub(crate) authenticated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signed_up_at: Option<String>,
+    pub(crate) signed_up_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_be_retained: Option<bool>,
+    pub(crate) to_be_retained: Option<bool>,
     #[serde(default)]
-    pub profile: Profile,
+    pub(crate) profile: Profile,
     #[serde(default)]
-    pub metadata: Metadata,
+    pub(crate) metadata: Metadata,
     #[serde(default)]
-    pub identities: Vec<Identity>,
+    pub(crate) identities: Vec<Identity>,
 }
 
 /// `userCreateBody`.
@@ -65,15 +65,15 @@ pub struct UserCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub brand_id: Option<String>,
+    pub(crate) brand_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signed_up_at: Option<String>,
+    pub(crate) signed_up_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_be_retained: Option<bool>,
+    pub(crate) to_be_retained: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<Profile>,
+    pub(crate) profile: Option<Profile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
 }
 
 /// `userUpdateBody`.
@@ -83,9 +83,9 @@ pub struct UserUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_up_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to_be_retained: Option<bool>,
+    pub(crate) to_be_retained: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<Profile>,
+    pub(crate) profile: Option<Profile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
 }

@@ -7,32 +7,32 @@ use crate::sunco::wire::ConversationTruncated;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct WebhookEnvelope {
-    pub app: AppRef,
-    pub webhook: WebhookRef,
-    pub events: Vec<Event>,
+    pub(crate) app: AppRef,
+    pub(crate) webhook: WebhookRef,
+    pub(crate) events: Vec<Event>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct AppRef {
-    pub id: String,
+pub(crate) struct AppRef {
+    pub(crate) id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct WebhookRef {
-    pub id: String,
-    pub version: String,
+pub(crate) struct WebhookRef {
+    pub(crate) id: String,
+    pub(crate) version: String,
 }
 
 /// One event: `eventSubSchema` plus a payload whose shape depends on `type`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Event {
-    pub id: String,
+pub(crate) struct Event {
+    pub(crate) id: String,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub created_at: String,
+    pub(crate) kind: String,
+    pub(crate) created_at: String,
     #[serde(default)]
-    pub payload: Value,
+    pub(crate) payload: Value,
 }
 
 /// The event types this project emits or consumes.
@@ -47,14 +47,12 @@ pub mod event_type {
     pub const DELIVERY_FAILURE: &str = "conversation:message:delivery:failure";
     pub const PASS_CONTROL: &str = "switchboard:passControl";
     pub const PASS_CONTROL_FAILURE: &str = "switchboard:passControl:failure";
-    pub const OFFER_CONTROL: &str = "switchboard:offerControl";
-    pub const OFFER_CONTROL_FAILURE: &str = "switchboard:offerControl:failure";
-    pub const ACCEPT_CONTROL: &str = "switchboard:acceptControl";
-    pub const ACCEPT_CONTROL_FAILURE: &str = "switchboard:acceptControl:failure";
-    pub const RELEASE_CONTROL: &str = "switchboard:releaseControl";
+    pub(crate) const OFFER_CONTROL: &str = "switchboard:offerControl";
+    pub(crate) const ACCEPT_CONTROL: &str = "switchboard:acceptControl";
+    pub(crate) const RELEASE_CONTROL: &str = "switchboard:releaseControl";
 
     /// Every trigger a webhook may subscribe to (`webhookCreateBody.triggers`); `*` is all.
-    pub const TRIGGERS: &[&str] = &[
+    pub(crate) const TRIGGERS: &[&str] = &[
         "*",
         "client:add",
         "client:remove",
@@ -105,44 +103,44 @@ pub mod event_type {
 /// `conversationMessageDeliveryPayload` (+ `error` on failures).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryPayload {
-    pub user: DeliveryUser,
-    pub conversation: ConversationTruncated,
-    pub message: MessageRef,
-    pub destination: DeliveryDestination,
+pub(crate) struct DeliveryPayload {
+    pub(crate) user: DeliveryUser,
+    pub(crate) conversation: ConversationTruncated,
+    pub(crate) message: MessageRef,
+    pub(crate) destination: DeliveryDestination,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_messages: Option<Vec<MessageRef>>,
-    pub is_final_event: bool,
+    pub(crate) external_messages: Option<Vec<MessageRef>>,
+    pub(crate) is_final_event: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<DeliveryError>,
+    pub(crate) error: Option<DeliveryError>,
 }
 
 /// The user as delivery events show it (`id`, `externalId`, `authenticated`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryUser {
-    pub id: String,
+pub(crate) struct DeliveryUser {
+    pub(crate) id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    pub authenticated: bool,
+    pub(crate) external_id: Option<String>,
+    pub(crate) authenticated: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct MessageRef {
-    pub id: String,
+pub(crate) struct MessageRef {
+    pub(crate) id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveryDestination {
+pub(crate) struct DeliveryDestination {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integration_id: Option<String>,
+    pub(crate) integration_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub struct DeliveryError {
-    pub code: String,
-    pub message: String,
+pub(crate) struct DeliveryError {
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
