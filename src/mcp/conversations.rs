@@ -41,23 +41,8 @@ impl ZendeskMcp {
         Parameters(a): Parameters<ListConversationsArgs>,
     ) -> Result<Json<ConversationPage>, ToolError> {
         let query = conversation_query(&a)?;
-        let filter = match (a.user_id, a.user_external_id) {
-            (Some(id), None) => ConversationFilter::UserId(id_arg("userId", &id)?),
-            (None, Some(ext)) => {
-                ConversationFilter::UserExternalId(id_arg("userExternalId", &ext)?)
-            }
-            (None, None) => {
-                return self
-                    .list_indexed(a.limit, a.cursor.as_deref(), &query)
-                    .await;
-            }
-            (Some(_), Some(_)) => {
-                return Err(CallError::invalid(
-                    "userId",
-                    "give one of userId and userExternalId, not both",
-                )
-                .into());
-            }
+        let Some(filter) = user_filter(a.user_id, a.user_external_id)? else {
+            return (self.list_indexed(a.limit, a.cursor.as_deref(), &query)).await;
         };
         let mut page = Page::default();
         if let Some(c) = &a.cursor {
@@ -100,40 +85,7 @@ impl ZendeskMcp {
         Parameters(a): Parameters<CreateConversationArgs>,
     ) -> Result<Json<ConversationOut>, ToolError> {
         let kind = a.kind.unwrap_or(ConversationType::Personal);
-        if kind == ConversationType::Personal && a.participants.len() != 1 {
-            return Err(CallError::invalid(
-                "participants",
-                "a personal conversation has exactly one participant (use type sdkGroup for more)",
-            )
-            .into());
-        }
-        if a.participants.len() > 10 {
-            return Err(CallError::invalid("participants", "at most 10 participants").into());
-        }
-        let mut participants = Vec::with_capacity(a.participants.len());
-        for (i, p) in a.participants.into_iter().enumerate() {
-            if p.user_id.is_some() == p.user_external_id.is_some() {
-                return Err(CallError::invalid(
-                    format!("participants[{i}]"),
-                    "give exactly one of userId and userExternalId",
-                )
-                .into());
-            }
-            // `participantSubSchema.subscribeSDKClient`: "required if the conversation is of
-            // type sdkGroup".
-            if kind == ConversationType::SdkGroup && p.subscribe_sdk_client.is_none() {
-                return Err(CallError::invalid(
-                    format!("participants[{i}].subscribeSDKClient"),
-                    "is required for an sdkGroup conversation: true subscribes the user's SDK client (push notifications at once), false does not",
-                )
-                .into());
-            }
-            participants.push(ParticipantRef {
-                user_id: p.user_id,
-                user_external_id: p.user_external_id,
-                subscribe_sdk_client: p.subscribe_sdk_client,
-            });
-        }
+        let participants = participants(kind, a.participants)?;
         content::check_metadata("metadata", &a.metadata)?;
         content::check_short_text("displayName", &a.display_name)?;
         content::check_short_text("description", &a.description)?;
@@ -181,6 +133,70 @@ impl ZendeskMcp {
             conversation: answer.conversation,
         }))
     }
+}
+
+/// The participants of a new conversation of type `kind`, checked.
+fn participants(
+    kind: ConversationType,
+    given: Vec<ParticipantArg>,
+) -> Result<Vec<ParticipantRef>, CallError> {
+    if kind == ConversationType::Personal && given.len() != 1 {
+        return Err(CallError::invalid(
+            "participants",
+            "a personal conversation has exactly one participant (use type sdkGroup for more)",
+        ));
+    }
+    if given.len() > 10 {
+        return Err(CallError::invalid(
+            "participants",
+            "at most 10 participants",
+        ));
+    }
+    let mut participants = Vec::with_capacity(given.len());
+    for (i, p) in given.into_iter().enumerate() {
+        if p.user_id.is_some() == p.user_external_id.is_some() {
+            return Err(CallError::invalid(
+                format!("participants[{i}]"),
+                "give exactly one of userId and userExternalId",
+            ));
+        }
+        // `participantSubSchema.subscribeSDKClient`: "required if the conversation is of type
+        // sdkGroup".
+        if kind == ConversationType::SdkGroup && p.subscribe_sdk_client.is_none() {
+            return Err(CallError::invalid(
+                format!("participants[{i}].subscribeSDKClient"),
+                "is required for an sdkGroup conversation: true subscribes the user's SDK client (push notifications at once), false does not",
+            ));
+        }
+        participants.push(ParticipantRef {
+            user_id: p.user_id,
+            user_external_id: p.user_external_id,
+            subscribe_sdk_client: p.subscribe_sdk_client,
+        });
+    }
+    Ok(participants)
+}
+
+/// The user whose conversations are listed: by id or by externalId, not both; `None` for none
+/// (the index's conversations).
+fn user_filter(
+    user_id: Option<String>,
+    user_external_id: Option<String>,
+) -> Result<Option<ConversationFilter>, CallError> {
+    Ok(match (user_id, user_external_id) {
+        (Some(id), None) => Some(ConversationFilter::UserId(id_arg("userId", &id)?)),
+        (None, Some(ext)) => Some(ConversationFilter::UserExternalId(id_arg(
+            "userExternalId",
+            &ext,
+        )?)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(CallError::invalid(
+                "userId",
+                "give one of userId and userExternalId, not both",
+            ));
+        }
+    })
 }
 
 fn iso(ms: i64) -> String {

@@ -31,33 +31,17 @@ impl ZendeskMcp {
         call: Call,
         Parameters(a): Parameters<ListIntegrationsArgs>,
     ) -> Result<Json<IntegrationPage>, ToolError> {
-        for (i, t) in a.types.iter().enumerate() {
-            if t.is_empty()
-                || t.len() > 64
-                || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == ':')
-            {
-                return Err(CallError::invalid(
-                    format!("types[{i}]"),
-                    "must be an integration type such as whatsapp or messenger",
-                )
-                .into());
-            }
-        }
+        check_types(&a.types)?;
         let mut page = match &a.cursor {
             Some(c) => Page::after(cursor::decode("list_integrations", c)?),
             None => Page::default(),
         };
         page.size = page_size("limit", a.limit, 100)?;
-        let answer: IntegrationListResponse = self
-            .ops
-            .request(
-                &call,
-                &Endpoint::ListIntegrations {
-                    types: a.types,
-                    page,
-                },
-            )
-            .await?;
+        let endpoint = Endpoint::ListIntegrations {
+            types: a.types,
+            page,
+        };
+        let answer: IntegrationListResponse = self.ops.request(&call, &endpoint).await?;
         let last = answer.integrations.last().map(|i| i.id.as_str());
         let next_cursor = forward_cursor("list_integrations", &answer.meta, last);
         Ok(Json(IntegrationPage {
@@ -159,6 +143,20 @@ pub(crate) struct IntegrationPage {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IntegrationOut {
     pub(crate) integration: IntegrationView,
+}
+
+/// Checks the integration types a list is filtered by.
+fn check_types(types: &[String]) -> Result<(), CallError> {
+    for (i, t) in types.iter().enumerate() {
+        if t.is_empty() || t.len() > 64 || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == ':')
+        {
+            return Err(CallError::invalid(
+                format!("types[{i}]"),
+                "must be an integration type such as whatsapp or messenger",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An integration without its secrets: only fields known to be safe are copied.

@@ -120,25 +120,8 @@ impl ZendeskMcp {
                 return Err(CallError::invalid("maxPages", "must be from 1 to 50").into());
             }
         };
-        let progress = ctx.meta.get_progress_token();
-        let (ctx, progress, conversation) = (&ctx, &progress, &conversation_id);
-        let on_page = move |scanned: u32| async move {
-            self.log(
-                ctx,
-                "info",
-                serde_json::json!({"scanning": conversation, "page": scanned, "of": max_pages}),
-            )
-            .await;
-            if let Some(token) = progress {
-                let mut note = ProgressNotificationParam::new(token.clone(), f64::from(scanned));
-                note.total = Some(f64::from(max_pages));
-                note.message = Some(format!(
-                    "scanned {} messages",
-                    scanned as usize * MESSAGE_PAGE_SIZE
-                ));
-                let _ = ctx.peer.notify_progress(note).await;
-            }
-        };
+        let (ctx, conversation) = (&ctx, &conversation_id);
+        let on_page = move |scanned| self.scanned(ctx, conversation, scanned, max_pages);
         let found = self
             .ops
             .find_message(&call, &conversation_id, &message_id, max_pages, on_page)
@@ -149,6 +132,28 @@ impl ZendeskMcp {
             found_by: found.by,
             pages_scanned: found.pages_scanned,
         }))
+    }
+}
+
+impl ZendeskMcp {
+    /// What a `get_message` scan tells the client after each page: a log notification, and
+    /// progress when the call asked for it.
+    async fn scanned(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        conversation: &str,
+        scanned: u32,
+        max_pages: u32,
+    ) {
+        let at = serde_json::json!({"scanning": conversation, "page": scanned, "of": max_pages});
+        self.log(ctx, "info", at).await;
+        if let Some(token) = ctx.meta.get_progress_token() {
+            let mut note = ProgressNotificationParam::new(token, f64::from(scanned));
+            note.total = Some(f64::from(max_pages));
+            let messages = scanned as usize * MESSAGE_PAGE_SIZE;
+            note.message = Some(format!("scanned {messages} messages"));
+            let _ = ctx.peer.notify_progress(note).await;
+        }
     }
 }
 
