@@ -202,7 +202,7 @@ impl std::fmt::Debug for Live {
 
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reloaded {
+pub enum Reloaded {
     Applied,
     Unchanged,
 }
@@ -244,18 +244,16 @@ impl Live {
 
     /// Reads the sources again and applies them to `actors` (the upstream budget and deadline)
     /// and to the calls that start from now on. `Err`: the sources are invalid; nothing changed.
-    pub(crate) async fn reload(&self, actors: &Actors, why: &str) -> Result<Reloaded, String> {
+    pub async fn reload(&self, actors: &Actors, why: &str) -> Result<Reloaded, String> {
         let Some(sources) = &self.sources else {
             return Ok(Reloaded::Unchanged);
         };
-        let metrics = &actors.metrics;
         let outcome = |o: &'static str| {
-            metrics
-                .config_reloads
-                .add(1, &[crate::telemetry::kv("outcome", o)])
+            (actors.metrics.config_reloads).add(1, &[crate::telemetry::kv("outcome", o)])
         };
-        let loaded = match sources.load() {
-            Ok(l) => l,
+        let before = self.get();
+        let new = match self.checked(sources, &before) {
+            Ok(new) => new,
             Err(e) => {
                 outcome("invalid");
                 tracing::error!(
@@ -265,91 +263,50 @@ impl Live {
                 return Err(e);
             }
         };
-        for note in &loaded.pinned {
-            tracing::info!("{note}");
-        }
-        let before = self.get();
-        let new = loaded.settings;
-        // Emptying the tokens would open /mcp to anyone who can reach it: never by a reload.
-        if before.access.requires_tokens() && !new.access.requires_tokens() {
-            outcome("invalid");
-            let e = "the tokens file now holds no token, which would open /mcp to anyone who can reach it; the tokens in force stay (restart the server to run without tokens)".to_owned();
-            tracing::error!(
-                reason = why,
-                "the settings were not reloaded, the old ones stay in force: {e}"
-            );
-            return Err(e);
-        }
         // Token secrets are not in the Debug form: compare them through the profiles they bind.
         let access_changed = format!("{:?}", before.access) != format!("{:?}", new.access)
             || before.access.fingerprint() != new.access.fingerprint();
-        let changed: Vec<&str> = [
-            ("access rules", access_changed),
-            ("server_name", before.server_name != new.server_name),
-            (
-                "server_description",
-                before.server_description != new.server_description,
-            ),
-            ("instructions", before.instructions != new.instructions),
-            ("timeout_secs", before.timeout != new.timeout),
-            ("rate_limit", before.rate != new.rate),
-        ]
-        .into_iter()
-        .filter_map(|(name, differs)| differs.then_some(name))
-        .collect();
+        let changed = changes(&before, &new, access_changed);
         if changed.is_empty() {
             outcome("unchanged");
             tracing::info!(reason = why, "settings re-read: nothing changed");
             return Ok(Reloaded::Unchanged);
         }
-        if before.timeout != new.timeout {
-            actors.dispatcher.set_deadline(new.timeout);
-            tracing::info!(
-                timeout_secs = new.timeout.as_secs(),
-                "the upstream timeout is now {} s for calls that start from now on",
-                new.timeout.as_secs()
-            );
-        }
-        let mut new = new;
-        if before.rate != new.rate {
-            match actors
-                .budget
-                .reshape(new.rate.per_second, new.rate.burst)
-                .await
-            {
-                Ok((rate, burst)) => tracing::info!(
-                    rate,
-                    burst,
-                    "the upstream budget in use is now {rate}/s with a burst of {burst} ({})",
-                    actors.stores.describe()
-                ),
-                Err(e) => {
-                    // Kept as before, so the next reload (SIGHUP will do) tries again.
-                    tracing::warn!(
-                        "the new upstream budget could not be stored ({e}); the budget stays {}/s with a burst of {} until a reload stores it",
-                        before.rate.per_second,
-                        before.rate.burst
-                    );
-                    new.rate = before.rate;
-                }
-            }
-        }
+        let new = apply_upstream(actors, &before, new).await;
         self.current.store(Arc::new(new));
         outcome("applied");
         tracing::info!(reason = why, changed = %changed.join(", "), "settings reloaded");
         if access_changed {
-            let sessions: Vec<_> = {
-                let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-                s.retain(|p| !p.is_transport_closed());
-                s.clone()
-            };
-            for peer in sessions {
-                if let Err(e) = peer.notify_tool_list_changed().await {
-                    tracing::debug!("cannot tell a session its tool list changed: {e}");
-                }
-            }
+            self.tell_sessions().await;
         }
         Ok(Reloaded::Applied)
+    }
+
+    /// The sources read again, unless they are invalid or would empty the tokens in force.
+    fn checked(&self, sources: &Sources, before: &LiveSettings) -> Result<LiveSettings, String> {
+        let loaded = sources.load()?;
+        for note in &loaded.pinned {
+            tracing::info!("{note}");
+        }
+        // Emptying the tokens would open /mcp to anyone who can reach it: never by a reload.
+        if before.access.requires_tokens() && !loaded.settings.access.requires_tokens() {
+            return Err("the tokens file now holds no token, which would open /mcp to anyone who can reach it; the tokens in force stay (restart the server to run without tokens)".to_owned());
+        }
+        Ok(loaded.settings)
+    }
+
+    /// Tells every open session that its tool list may have changed.
+    async fn tell_sessions(&self) {
+        let sessions: Vec<_> = {
+            let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            s.retain(|p| !p.is_transport_closed());
+            s.clone()
+        };
+        for peer in sessions {
+            if let Err(e) = peer.notify_tool_list_changed().await {
+                tracing::debug!("cannot tell a session its tool list changed: {e}");
+            }
+        }
     }
 
     /// Re-reads on SIGHUP and whenever a file's content changes (looked at every `every`),
@@ -410,4 +367,63 @@ impl Live {
             }
         });
     }
+}
+
+/// The names of the settings that differ between `before` and `new`.
+fn changes(before: &LiveSettings, new: &LiveSettings, access_changed: bool) -> Vec<&'static str> {
+    [
+        ("access rules", access_changed),
+        ("server_name", before.server_name != new.server_name),
+        (
+            "server_description",
+            before.server_description != new.server_description,
+        ),
+        ("instructions", before.instructions != new.instructions),
+        ("timeout_secs", before.timeout != new.timeout),
+        ("rate_limit", before.rate != new.rate),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
+}
+
+/// Applies a changed upstream deadline and budget to `actors`; a budget the shared store could
+/// not take stays as it was in the settings returned, so the next reload tries again.
+async fn apply_upstream(
+    actors: &Actors,
+    before: &LiveSettings,
+    mut new: LiveSettings,
+) -> LiveSettings {
+    if before.timeout != new.timeout {
+        actors.dispatcher.set_deadline(new.timeout);
+        tracing::info!(
+            timeout_secs = new.timeout.as_secs(),
+            "the upstream timeout is now {} s for calls that start from now on",
+            new.timeout.as_secs()
+        );
+    }
+    if before.rate != new.rate {
+        match actors
+            .budget
+            .reshape(new.rate.per_second, new.rate.burst)
+            .await
+        {
+            Ok((rate, burst)) => tracing::info!(
+                rate,
+                burst,
+                "the upstream budget in use is now {rate}/s with a burst of {burst} ({})",
+                actors.stores.describe()
+            ),
+            Err(e) => {
+                // Kept as before, so the next reload (SIGHUP will do) tries again.
+                tracing::warn!(
+                    "the new upstream budget could not be stored ({e}); the budget stays {}/s with a burst of {} until a reload stores it",
+                    before.rate.per_second,
+                    before.rate.burst
+                );
+                new.rate = before.rate;
+            }
+        }
+    }
+    new
 }

@@ -323,6 +323,36 @@ impl RunningServer {
     }
 }
 
+/// OAuth: the authorization server's metadata and keys now, so a wrong or unreachable issuer
+/// shows in the log at start rather than to the first caller.
+async fn prefetch_oauth(rs: Arc<crate::oauth::ResourceServer>) {
+    match rs.prefetch().await {
+        Ok(()) => {
+            tracing::info!(issuer = %rs.settings.issuer_given, "read the authorization server's metadata and keys")
+        }
+        Err(e) => tracing::error!(
+            "cannot read the authorization server's metadata or keys ({e}): OAuth callers are answered 503 until it can be read"
+        ),
+    }
+}
+
+/// The credentials first; then, with the upstream known to answer, the webhook check every
+/// `every` (none without), until `ct` is cancelled.
+fn check_upstream(
+    state: AppState,
+    config: &Config,
+    every: Option<Duration>,
+    ct: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (scope, webhook_secret) = (config.scope, config.webhook_secret.clone());
+    async move {
+        health::check_credentials(state.clone(), scope, ct.clone()).await;
+        if let Some(every) = every {
+            crate::operations::webhooks::run(state.actors.clone(), webhook_secret, every, ct).await;
+        }
+    }
+}
+
 /// Starts the actors and serves every route on `listener`, open to loopback callers.
 pub async fn serve(
     listener: TcpListener,
@@ -373,37 +403,17 @@ pub async fn serve_with(
         );
     }
     let ct = CancellationToken::new();
-    // OAuth: the authorization server's metadata and keys now, so a wrong or unreachable issuer
-    // shows in the log at start rather than to the first caller.
     if let Some(rs) = live.get().access.resource_server.clone() {
-        tokio::spawn(async move {
-            match rs.prefetch().await {
-                Ok(()) => {
-                    tracing::info!(issuer = %rs.settings.issuer_given, "read the authorization server's metadata and keys")
-                }
-                Err(e) => tracing::error!(
-                    "cannot read the authorization server's metadata or keys ({e}): OAuth callers are answered 503 until it can be read"
-                ),
-            }
-        });
+        tokio::spawn(prefetch_oauth(rs));
     }
     // The settings files, re-read on SIGHUP and when they change.
     live.watch(actors.clone(), RELOAD_POLL, ct.child_token());
-    // The credentials first; then, with the upstream known to answer, the webhook check.
-    let (check_state, scope, check_ct) = (state.clone(), config.scope, ct.child_token());
-    let (webhook_secret, every) = (config.webhook_secret.clone(), http.webhook_check);
-    tokio::spawn(async move {
-        health::check_credentials(check_state.clone(), scope, check_ct.clone()).await;
-        if let Some(every) = every {
-            crate::operations::webhooks::run(
-                check_state.actors.clone(),
-                webhook_secret,
-                every,
-                check_ct,
-            )
-            .await;
-        }
-    });
+    tokio::spawn(check_upstream(
+        state.clone(),
+        config,
+        http.webhook_check,
+        ct.child_token(),
+    ));
     // The MCP service has a token of its own: it is cancelled only after the grace period, so
     // the calls in flight when the server stops accepting are answered.
     let mcp_ct = CancellationToken::new();

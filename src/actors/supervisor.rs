@@ -309,6 +309,54 @@ pub struct Actors {
     stopped: tokio::sync::watch::Receiver<bool>,
 }
 
+/// With `--redis-url`, the shared store on Redis in place of the in-memory one.
+async fn connect_stores(
+    config: &Config,
+    settings: &mut SupervisorSettings,
+) -> Result<(), CallError> {
+    let metrics = settings.telemetry.metrics.clone();
+    // Degraded only ever for want of Redis; 0 from the start, so the series exists.
+    metrics
+        .degraded
+        .record(0, &[crate::telemetry::kv("reason", "redis")]);
+    if let Some(options) = &settings.redis {
+        settings.stores = crate::shared::Stores::redis(options, &config.app_id, metrics)
+            .await
+            .map_err(|e| CallError::Unavailable {
+                component: "the shared store (Redis)",
+                reason: e.0,
+            })?;
+    }
+    Ok(())
+}
+
+/// The delivery tracker's handle and what its actor starts with: the watch, the record and
+/// the conversation index.
+fn tracker(
+    config: &Config,
+    settings: &SupervisorSettings,
+    slot: Arc<Slot<TrackerMsg>>,
+) -> (TrackerHandle, TrackerArgs) {
+    let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
+    let store = settings.stores.delivery(settings.tracker.clone());
+    let index = settings.stores.index(
+        settings.tracker.conversations,
+        settings.tracker.conversation_max_age,
+    );
+    let handle = TrackerHandle {
+        slot,
+        watch,
+        store: store.clone(),
+        index: index.clone(),
+    };
+    let args = TrackerArgs {
+        metrics: settings.telemetry.metrics.clone(),
+        store,
+        index,
+    };
+    (handle, args)
+}
+
 /// How long shutdown waits for one actor to stop.
 const CHILD_STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -318,24 +366,7 @@ impl Actors {
         config: &Config,
         mut settings: SupervisorSettings,
     ) -> Result<Self, CallError> {
-        // Degraded only ever for want of Redis; 0 from the start, so the series exists.
-        settings
-            .telemetry
-            .metrics
-            .degraded
-            .record(0, &[crate::telemetry::kv("reason", "redis")]);
-        if let Some(options) = &settings.redis {
-            settings.stores = crate::shared::Stores::redis(
-                options,
-                &config.app_id,
-                settings.telemetry.metrics.clone(),
-            )
-            .await
-            .map_err(|e| CallError::Unavailable {
-                component: "the shared store (Redis)",
-                reason: e.0,
-            })?;
-        }
+        connect_stores(config, &mut settings).await?;
         let auth_slot = Slot::new("the auth actor");
         let dispatch_slot = Slot::new("the dispatcher");
         let switchboard_slot = Slot::new("the switchboard cache");
@@ -358,19 +389,8 @@ impl Actors {
                 .clone()
                 .listen(settings.stores.invalidation.subscribe(), stopped_rx.clone()),
         );
-        let watch = Arc::new(super::delivery::Watch::new(config.webhook_secret.is_some()));
-        let delivery_store = settings.stores.delivery(settings.tracker.clone());
-        let conversation_index = settings.stores.index(
-            settings.tracker.conversations,
-            settings.tracker.conversation_max_age,
-        );
-        let tracker = TrackerHandle {
-            slot: tracker_slot,
-            watch: watch.clone(),
-            store: delivery_store.clone(),
-            index: conversation_index.clone(),
-        };
         let metrics = settings.telemetry.metrics.clone();
+        let (tracker, tracker_args) = tracker(config, &settings, tracker_slot);
         let settings_metrics = metrics.clone();
         let stores = settings.stores.clone();
         // A holder's lease outlasts one upstream attempt (bounded by the call's deadline).
@@ -405,14 +425,7 @@ impl Actors {
                 },
                 switchboard.slot.clone(),
             ),
-            tracker: (
-                TrackerArgs {
-                    metrics,
-                    store: delivery_store,
-                    index: conversation_index,
-                },
-                tracker.slot.clone(),
-            ),
+            tracker: (tracker_args, tracker.slot.clone()),
         };
         let (supervisor, join) = Actor::spawn(None, Supervisor, (children, settings))
             .await

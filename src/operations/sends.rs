@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::actors::{DispatcherHandle, TrackerHandle};
 use crate::call::{Call, Mode};
 use crate::error::CallError;
-use crate::shared::{AcquireError, IdempotencyStore, SendRecord, SendState, StoreError};
+use crate::shared::{AcquireError, IdempotencyStore, SendLease, SendRecord, SendState, StoreError};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
 use crate::sunco::wire::{AuthorType, Message, MessageListResponse, MessagePost};
@@ -31,6 +31,14 @@ pub struct Sent {
     pub messages: Vec<Message>,
     /// True when an earlier call with the same key did the write (nothing was sent this time).
     pub replayed: bool,
+}
+
+/// A send with an idempotency key: for which call, where, under which key, what.
+struct Keyed<'a> {
+    call: &'a Call,
+    conversation_id: &'a str,
+    key: &'a str,
+    body: MessagePost,
 }
 
 #[derive(Clone)]
@@ -125,7 +133,7 @@ impl Sends {
         carry_key(&mut body, key);
         let message = fingerprint(&body);
         // One send per key at a time: a concurrent repeat waits and then sees the result.
-        let mut lease = self
+        let lease = self
             .keys
             .acquire(conversation_id, key, message)
             .await
@@ -155,25 +163,60 @@ impl Sends {
                 replayed: true,
             });
         }
-        // A dry run answers a replay or a conflict as a real call would, and otherwise stops
-        // before the write without touching the record: a later real send with the key sends.
+        let keyed = Keyed {
+            call,
+            conversation_id,
+            key,
+            body,
+        };
         if call.mode() == Mode::DryRun {
             drop(lease);
-            // As a real call would, look for a send that may have been stored (a read).
-            if record.state == SendState::Uncertain
-                && let Some(found) = self.find(call, conversation_id, key).await?
-            {
-                return Ok(Sent {
-                    messages: found,
-                    replayed: true,
-                });
-            }
-            let messages = self.post(call, conversation_id, body).await?;
+            return self.dry_send(keyed, record.state).await;
+        }
+        self.send_once(keyed, lease, record).await
+    }
+
+    /// A dry run answers a replay or a conflict as a real call would, and otherwise stops before
+    /// the write without touching the record: a later real send with the key sends.
+    async fn dry_send(&self, keyed: Keyed<'_>, state: SendState) -> Result<Sent, CallError> {
+        let Keyed {
+            call,
+            conversation_id,
+            key,
+            body,
+        } = keyed;
+        // As a real call would, look for a send that may have been stored (a read).
+        if state == SendState::Uncertain
+            && let Some(found) = self.find(call, conversation_id, key).await?
+        {
             return Ok(Sent {
-                messages,
-                replayed: false,
+                messages: found,
+                replayed: true,
             });
         }
+        let messages = self.post(call, conversation_id, body).await?;
+        Ok(Sent {
+            messages,
+            replayed: false,
+        })
+    }
+
+    /// Sends under `lease` (the key's record, `record`): a send that may have been stored is
+    /// looked for first, the record says uncertain before each write and sent after it, and an
+    /// ambiguous failure is checked before the next of [`MAX_SENDS`] writes.
+    async fn send_once(
+        &self,
+        keyed: Keyed<'_>,
+        mut lease: Box<dyn SendLease>,
+        mut record: SendRecord,
+    ) -> Result<Sent, CallError> {
+        let Keyed {
+            call,
+            conversation_id,
+            key,
+            body,
+        } = keyed;
+        let message = record.message;
         let sent = |messages: &Vec<Message>| SendRecord {
             message,
             state: SendState::Sent(serde_json::to_string(messages).unwrap_or_default()),

@@ -111,28 +111,9 @@ pub(super) async fn negotiate(
         .map(str::to_owned);
     let takes = takes(accept.as_deref());
     let (mut parts, body) = req.into_parts();
-    // Read within the transport's limit, for a look at the start and the id.
-    let bytes = match http_body_util::Limited::new(body, state.body_limit)
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return jsonrpc_error(
-                None,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                -32600,
-                &format!("the request body is larger than {} bytes", state.body_limit),
-            );
-        }
-        Err(_) => {
-            return jsonrpc_error(
-                None,
-                StatusCode::BAD_REQUEST,
-                -32700,
-                "the request body could not be read",
-            );
-        }
+    let bytes = match read_body(body, state.body_limit).await {
+        Ok(bytes) => bytes,
+        Err((status, code, why)) => return jsonrpc_error(None, status, code, &why),
     };
     let json_body = parts
         .headers
@@ -156,24 +137,9 @@ pub(super) async fn negotiate(
             "this endpoint answers application/json or text/event-stream: send an Accept header that allows either (or */*, or none)",
         );
     }
-    let mut message = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Array(_)) => {
-            return jsonrpc_error(
-                None,
-                StatusCode::BAD_REQUEST,
-                -32600,
-                "JSON-RPC batches are not supported (MCP removed them in 2025-06-18): send one JSON-RPC message per POST",
-            );
-        }
-        Ok(m) => m,
-        Err(e) => {
-            return jsonrpc_error(
-                None,
-                StatusCode::BAD_REQUEST,
-                -32700,
-                &format!("parse error: the body is not JSON ({e})"),
-            );
-        }
+    let mut message = match one_message(&bytes) {
+        Ok(message) => message,
+        Err((status, code, why)) => return jsonrpc_error(None, status, code, &why),
     };
     let rewritten = match check_message(&mut message) {
         Ok(rewritten) => rewritten,
@@ -210,6 +176,44 @@ pub(super) async fn negotiate(
         Takes::JsonOnly if content_type.starts_with(SSE) => stream_to_json(response, id).await,
         Takes::StreamOnly if content_type.starts_with(JSON) => json_to_stream(response).await,
         _ => response,
+    }
+}
+
+/// A JSON-RPC error to answer instead of passing a request on: the HTTP status, the JSON-RPC
+/// code and the sentence.
+type Refusal = (StatusCode, i64, String);
+
+/// The body, read within the transport's limit (for a look at the start and the id).
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            format!("the request body is larger than {limit} bytes"),
+        )),
+        Err(_) => Err((
+            StatusCode::BAD_REQUEST,
+            -32700,
+            "the request body could not be read".to_owned(),
+        )),
+    }
+}
+
+/// The body as one JSON value that is not a batch.
+fn one_message(bytes: &[u8]) -> Result<Value, Refusal> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Array(_)) => Err((
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "JSON-RPC batches are not supported (MCP removed them in 2025-06-18): send one JSON-RPC message per POST".to_owned(),
+        )),
+        Ok(m) => Ok(m),
+        Err(e) => Err((
+            StatusCode::BAD_REQUEST,
+            -32700,
+            format!("parse error: the body is not JSON ({e})"),
+        )),
     }
 }
 
