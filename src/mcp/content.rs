@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::CallError;
-use crate::sunco::wire::{Action, Content, Item, Metadata};
+use crate::sunco::wire::{Action, Content, FormField, Item, Metadata};
 
 const TEXT_MAX: usize = 4096;
 const METADATA_MAX_BYTES: usize = 4096;
@@ -110,6 +110,48 @@ fn too_long(field: &str, s: &Option<String>, max: usize) -> Result<(), CallError
     }
 }
 
+/// A form's fields: 1 to 20, each of a known type, named uniquely, labelled, and a select
+/// with its options.
+fn check_form(fields: &[FormField]) -> Result<(), CallError> {
+    if fields.is_empty() || fields.len() > 20 {
+        return Err(CallError::invalid(
+            "content.fields",
+            "must have from 1 to 20 fields",
+        ));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, f) in fields.iter().enumerate() {
+        let p = format!("content.fields[{i}]");
+        if !matches!(f.kind.as_str(), "email" | "select" | "text") {
+            return Err(CallError::invalid(
+                format!("{p}.type"),
+                "must be one of: email, select, text",
+            ));
+        }
+        if f.name.is_empty() || !names.insert(f.name.as_str()) {
+            return Err(CallError::invalid(
+                format!("{p}.name"),
+                "must be non-empty and unique within the form",
+            ));
+        }
+        if f.label.is_empty() {
+            return Err(CallError::invalid(
+                format!("{p}.label"),
+                "must not be empty",
+            ));
+        }
+        if f.kind == "select" && f.options.as_ref().is_none_or(|o| o.is_empty()) {
+            return Err(CallError::invalid(
+                format!("{p}.options"),
+                "is required (at least 1) for select fields",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks each kind of content as the API's `content` schema asks (a flat `match` over the
+/// kinds, one arm each).
 fn check_content(content: &Content) -> Result<(), CallError> {
     match content {
         Content::Text {
@@ -177,43 +219,7 @@ fn check_content(content: &Content) -> Result<(), CallError> {
             }
             Ok(())
         }
-        Content::Form { fields, .. } => {
-            if fields.is_empty() || fields.len() > 20 {
-                return Err(CallError::invalid(
-                    "content.fields",
-                    "must have from 1 to 20 fields",
-                ));
-            }
-            let mut names = std::collections::HashSet::new();
-            for (i, f) in fields.iter().enumerate() {
-                let p = format!("content.fields[{i}]");
-                if !matches!(f.kind.as_str(), "email" | "select" | "text") {
-                    return Err(CallError::invalid(
-                        format!("{p}.type"),
-                        "must be one of: email, select, text",
-                    ));
-                }
-                if f.name.is_empty() || !names.insert(f.name.as_str()) {
-                    return Err(CallError::invalid(
-                        format!("{p}.name"),
-                        "must be non-empty and unique within the form",
-                    ));
-                }
-                if f.label.is_empty() {
-                    return Err(CallError::invalid(
-                        format!("{p}.label"),
-                        "must not be empty",
-                    ));
-                }
-                if f.kind == "select" && f.options.as_ref().is_none_or(|o| o.is_empty()) {
-                    return Err(CallError::invalid(
-                        format!("{p}.options"),
-                        "is required (at least 1) for select fields",
-                    ));
-                }
-            }
-            Ok(())
-        }
+        Content::Form { fields, .. } => check_form(fields),
         Content::FormResponse { .. } => Err(CallError::invalid(
             "content.type",
             "formResponse is what users send back; it cannot be sent through the API",

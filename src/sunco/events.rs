@@ -195,86 +195,10 @@ pub(crate) fn read(event: &Value) -> Result<Inbound, Unusable> {
         event_type::DELIVERY_FAILURE => Some(DeliveryKind::Failure),
         _ => None,
     };
-    let reading = if let Some(delivery) = delivery {
-        let message_id =
-            text(payload, &["message", "id"]).ok_or_else(|| unusable("payload.message.id"))?;
-        let failure = delivery == DeliveryKind::Failure;
-        Reading::Delivery(DeliveryReport {
-            kind: delivery,
-            message_id: message_id.to_owned(),
-            conversation_id: text(payload, &["conversation", "id"]).map(str::to_owned),
-            user_id: text(payload, &["user", "id"]).map(str::to_owned),
-            channel: text(payload, &["destination", "type"])
-                .unwrap_or(UNKNOWN)
-                .to_owned(),
-            integration_id: text(payload, &["destination", "integrationId"]).map(str::to_owned),
-            is_final_event: payload
-                .get("isFinalEvent")
-                .and_then(Value::as_bool)
-                .unwrap_or(delivery != DeliveryKind::Channel),
-            error: failure.then(|| {
-                (
-                    text(payload, &["error", "code"])
-                        .unwrap_or(UNKNOWN)
-                        .to_owned(),
-                    text(payload, &["error", "message"])
-                        .unwrap_or(NO_REASON)
-                        .to_owned(),
-                )
-            }),
-        })
-    } else {
+    let reading = match delivery {
+        Some(delivery) => Reading::Delivery(delivery_report(delivery, payload, &unusable)?),
         // Every other type the server reads is about one conversation.
-        let conversation_id = text(payload, &["conversation", "id"])
-            .ok_or_else(|| unusable("payload.conversation.id"))?
-            .to_owned();
-        let control = (
-            text(
-                payload,
-                &["conversation", "activeSwitchboardIntegration", "id"],
-            )
-            .map(str::to_owned),
-            text(
-                payload,
-                &["conversation", "pendingSwitchboardIntegration", "id"],
-            )
-            .map(str::to_owned),
-        );
-        let change = match kind.as_str() {
-            event_type::MESSAGE => None,
-            event_type::CONVERSATION_CREATE => Some(ConversationChange::Created),
-            event_type::CONVERSATION_REMOVE => Some(ConversationChange::Removed),
-            event_type::CONVERSATION_JOIN | event_type::CONVERSATION_LEAVE => {
-                Some(ConversationChange::Activity)
-            }
-            _ => Some(ConversationChange::Control {
-                active: control.0.clone(),
-                pending: control.1.clone(),
-            }),
-        };
-        match change {
-            Some(change) => Reading::Conversation(ConversationEvent {
-                conversation_id,
-                control: matches!(
-                    change,
-                    ConversationChange::Created | ConversationChange::Activity
-                )
-                .then_some(control),
-                change,
-            }),
-            None => {
-                let message_id = text(payload, &["message", "id"])
-                    .ok_or_else(|| unusable("payload.message.id"))?;
-                Reading::Message(MessageSeen {
-                    conversation_id,
-                    message_id: message_id.to_owned(),
-                    message: payload["message"].clone(),
-                    from_user: text(payload, &["message", "author", "type"]) == Some("user"),
-                    channel: text(payload, &["message", "source", "type"]).map(str::to_owned),
-                    control: Some(control),
-                })
-            }
-        }
+        None => conversation_reading(&kind, payload, &unusable)?,
     };
     Ok(Inbound {
         id,
@@ -282,6 +206,92 @@ pub(crate) fn read(event: &Value) -> Result<Inbound, Unusable> {
         created_at,
         reading,
     })
+}
+
+/// A delivery event's report; `unusable` names what it lacks.
+fn delivery_report(
+    delivery: DeliveryKind,
+    payload: &Value,
+    unusable: &dyn Fn(&'static str) -> Unusable,
+) -> Result<DeliveryReport, Unusable> {
+    let message_id =
+        text(payload, &["message", "id"]).ok_or_else(|| unusable("payload.message.id"))?;
+    let failure = delivery == DeliveryKind::Failure;
+    Ok(DeliveryReport {
+        kind: delivery,
+        message_id: message_id.to_owned(),
+        conversation_id: text(payload, &["conversation", "id"]).map(str::to_owned),
+        user_id: text(payload, &["user", "id"]).map(str::to_owned),
+        channel: text(payload, &["destination", "type"])
+            .unwrap_or(UNKNOWN)
+            .to_owned(),
+        integration_id: text(payload, &["destination", "integrationId"]).map(str::to_owned),
+        is_final_event: payload
+            .get("isFinalEvent")
+            .and_then(Value::as_bool)
+            .unwrap_or(delivery != DeliveryKind::Channel),
+        error: failure.then(|| {
+            (
+                text(payload, &["error", "code"])
+                    .unwrap_or(UNKNOWN)
+                    .to_owned(),
+                text(payload, &["error", "message"])
+                    .unwrap_or(NO_REASON)
+                    .to_owned(),
+            )
+        }),
+    })
+}
+
+/// What an event about one conversation (of type `kind`) says: a message, or a change of the
+/// conversation; `unusable` names what it lacks.
+fn conversation_reading(
+    kind: &str,
+    payload: &Value,
+    unusable: &dyn Fn(&'static str) -> Unusable,
+) -> Result<Reading, Unusable> {
+    let conversation_id = text(payload, &["conversation", "id"])
+        .ok_or_else(|| unusable("payload.conversation.id"))?
+        .to_owned();
+    let integration =
+        |which: &str| text(payload, &["conversation", which, "id"]).map(str::to_owned);
+    let control = (
+        integration("activeSwitchboardIntegration"),
+        integration("pendingSwitchboardIntegration"),
+    );
+    let change = match kind {
+        event_type::MESSAGE => None,
+        event_type::CONVERSATION_CREATE => Some(ConversationChange::Created),
+        event_type::CONVERSATION_REMOVE => Some(ConversationChange::Removed),
+        event_type::CONVERSATION_JOIN | event_type::CONVERSATION_LEAVE => {
+            Some(ConversationChange::Activity)
+        }
+        _ => Some(ConversationChange::Control {
+            active: control.0.clone(),
+            pending: control.1.clone(),
+        }),
+    };
+    if let Some(change) = change {
+        return Ok(Reading::Conversation(ConversationEvent {
+            conversation_id,
+            control: matches!(
+                change,
+                ConversationChange::Created | ConversationChange::Activity
+            )
+            .then_some(control),
+            change,
+        }));
+    }
+    let message_id =
+        text(payload, &["message", "id"]).ok_or_else(|| unusable("payload.message.id"))?;
+    Ok(Reading::Message(MessageSeen {
+        conversation_id,
+        message_id: message_id.to_owned(),
+        message: payload["message"].clone(),
+        from_user: text(payload, &["message", "author", "type"]) == Some("user"),
+        channel: text(payload, &["message", "source", "type"]).map(str::to_owned),
+        control: Some(control),
+    }))
 }
 
 #[cfg(test)]
