@@ -25,6 +25,7 @@ use time::{Duration, OffsetDateTime};
 use super::state::{App, Client, ConversationRecord, Key, UserRecord, World};
 use crate::secret::Secret;
 use crate::sunco::auth::Scope;
+use crate::sunco::ids::IdGenerator;
 use crate::sunco::ids::format_timestamp;
 use crate::sunco::wire::{
     Author, AuthorType, Content, ConversationType, Identity, Integration, Message, Profile, Source,
@@ -200,6 +201,80 @@ const LINES: &[(&str, &str)] = &[
 ];
 
 fn demo(world: &mut World, app_id: &str) {
+    let channel_ids = channels(world, app_id);
+    let bot = add_integration(world, app_id, "custom", "Support bot", Map::new());
+    let bot_hook = world.ids.next();
+    let ids = &world.ids;
+    let Some(app) = world.apps.get_mut(app_id) else {
+        return;
+    };
+    // A custom integration always has one webhook. The bot's points at a host the simulator
+    // must never call, so it subscribes to no trigger.
+    app.webhooks.insert(
+        bot.clone(),
+        vec![Webhook {
+            id: bot_hook,
+            version: "v2".to_owned(),
+            target: "https://bot.example.com/sunco".to_owned(),
+            triggers: Vec::new(),
+            secret: Some("bot-webhook-secret".to_owned()),
+            include_full_user: false,
+            include_full_source: false,
+        }],
+    );
+    let (sb_bot, sb_agent) = routing(app, ids, bot);
+    let start = OffsetDateTime::now_utc() - Duration::days(30);
+    for n in 1..=20usize {
+        let at = start + Duration::hours(n as i64);
+        let (primary, other): (&str, Option<&str>) = match n % 5 {
+            1 => ("web", None),
+            2 => ("ios", Some("web")),
+            3 => ("messenger", None),
+            4 => ("whatsapp", None),
+            _ => ("android", Some("messenger")),
+        };
+        let record = demo_user(ids, n, at, [Some(primary), other], &channel_ids);
+        let user_id = record.user.id.clone();
+        let name = format!("{} {}", GIVEN[n - 1], SURNAMES[n - 1]);
+        app.users.insert(user_id.clone(), record);
+        let Some(participant) = app.participant_for(ids, &user_id) else {
+            continue;
+        };
+        let conv_id = ids.id_at(at);
+        let mut conv = app.new_conversation(conv_id.clone(), ConversationType::Personal);
+        conv.is_default = true;
+        conv.created_at = Some(format_timestamp(at));
+        // Every third conversation has been handed to the agent workspace already.
+        if n % 3 == 0 {
+            conv.active_switchboard_integration = Some(sb_agent.as_ref_on_conversation());
+        } else {
+            conv.active_switchboard_integration = Some(sb_bot.as_ref_on_conversation());
+        }
+        let count = match n {
+            1 => 250,
+            2 => 130,
+            _ => 4 + (n % 7) * 3,
+        };
+        let source = Source::of(primary, Some(channel_ids[primary].clone()));
+        let messages = demo_messages(ids, at, count, (&user_id, &name), source);
+        conv.last_updated_at = messages
+            .values()
+            .last()
+            .map(|m| m.received.clone())
+            .or(conv.created_at.clone());
+        app.conversations.insert(
+            conv_id,
+            ConversationRecord {
+                conversation: conv,
+                participants: vec![participant],
+                messages,
+            },
+        );
+    }
+}
+
+/// The demo's channel integrations, by type.
+fn channels(world: &mut World, app_id: &str) -> BTreeMap<&'static str, String> {
     let mut channel_ids = BTreeMap::new();
     for (kind, name) in CHANNELS {
         let mut extra = Map::new();
@@ -226,27 +301,16 @@ fn demo(world: &mut World, app_id: &str) {
         let id = add_integration(world, app_id, kind, name, extra);
         channel_ids.insert(*kind, id);
     }
-    let bot = add_integration(world, app_id, "custom", "Support bot", Map::new());
-    let bot_hook = world.ids.next();
-    let ids = &world.ids;
-    let Some(app) = world.apps.get_mut(app_id) else {
-        return;
-    };
-    // A custom integration always has one webhook. The bot's points at a host the simulator
-    // must never call, so it subscribes to no trigger.
-    app.webhooks.insert(
-        bot.clone(),
-        vec![Webhook {
-            id: bot_hook,
-            version: "v2".to_owned(),
-            target: "https://bot.example.com/sunco".to_owned(),
-            triggers: Vec::new(),
-            secret: Some("bot-webhook-secret".to_owned()),
-            include_full_user: false,
-            include_full_source: false,
-        }],
-    );
+    channel_ids
+}
 
+/// The switchboard: the bot (the default) hands over to the agent workspace. Returns the bot's
+/// switchboard integration and the agent workspace's.
+fn routing(
+    app: &mut App,
+    ids: &IdGenerator,
+    bot: String,
+) -> (SwitchboardIntegration, SwitchboardIntegration) {
     let agent_ws_integration = ids.next();
     let sb_agent = SwitchboardIntegration {
         id: ids.next(),
@@ -260,7 +324,7 @@ fn demo(world: &mut World, app_id: &str) {
     let sb_bot = SwitchboardIntegration {
         id: ids.next(),
         name: "bot".to_owned(),
-        integration_id: bot.clone(),
+        integration_id: bot,
         integration_type: "custom".to_owned(),
         deliver_standby_events: false,
         next_switchboard_integration_id: Some(sb_agent.id.clone()),
@@ -275,133 +339,124 @@ fn demo(world: &mut World, app_id: &str) {
         .insert(sb_agent.id.clone(), sb_agent.clone());
     app.switchboard_integrations
         .insert(sb_bot.id.clone(), sb_bot.clone());
+    (sb_bot, sb_agent)
+}
 
-    let start = OffsetDateTime::now_utc() - Duration::days(30);
-    for n in 1..=20usize {
-        let at = start + Duration::hours(n as i64);
-        let (primary, other): (&str, Option<&str>) = match n % 5 {
-            1 => ("web", None),
-            2 => ("ios", Some("web")),
-            3 => ("messenger", None),
-            4 => ("whatsapp", None),
-            _ => ("android", Some("messenger")),
-        };
-        let client_kind = |ch: &str| {
-            match ch {
-                "web" | "ios" | "android" => "sdk",
-                other => other,
-            }
-            .to_owned()
-        };
-        let clients: Vec<Client> = std::iter::once(primary)
-            .chain(other)
-            .map(|ch| Client {
-                id: ids.id_at(at),
-                kind: client_kind(ch),
-                platform: ch.to_owned(),
-                integration_id: channel_ids[ch].clone(),
-            })
-            .collect();
-        let given = GIVEN[n - 1];
-        let surname = SURNAMES[n - 1];
-        let ascii = |s: &str| s.to_lowercase().replace('é', "e").replace('á', "a");
-        let email = format!("{}.{}@example.org", ascii(given), ascii(surname));
-        let user_id = ids.id_at(at);
-        let mut metadata = Map::new();
-        metadata.insert(
-            "tier".into(),
-            json!(if n % 4 == 0 { "gold" } else { "standard" }),
-        );
-        let user = User {
-            id: user_id.clone(),
-            external_id: Some(format!("demo-user-{n:02}")),
-            zendesk_id: None,
-            brand_id: None,
-            authenticated: n % 2 == 0,
-            signed_up_at: Some(format_timestamp(at)),
-            to_be_retained: None,
-            profile: Profile {
-                given_name: Some(given.to_owned()),
-                surname: Some(surname.to_owned()),
-                email: Some(email.clone()),
-                avatar_url: None,
-                locale: Some(if n % 3 == 0 { "fr-CA" } else { "en-US" }.to_owned()),
-            },
-            metadata,
-            identities: if n % 2 == 0 {
-                vec![Identity {
-                    kind: "email".to_owned(),
-                    value: email,
-                    verification: "verified".to_owned(),
-                }]
-            } else {
-                Vec::new()
-            },
-        };
-        app.users
-            .insert(user_id.clone(), UserRecord { user, clients });
-        let Some(participant) = app.participant_for(ids, &user_id) else {
-            continue;
-        };
-        let conv_id = ids.id_at(at);
-        let mut conv = app.new_conversation(conv_id.clone(), ConversationType::Personal);
-        conv.is_default = true;
-        conv.created_at = Some(format_timestamp(at));
-        // Every third conversation has been handed to the agent workspace already.
-        if n % 3 == 0 {
-            conv.active_switchboard_integration = Some(sb_agent.as_ref_on_conversation());
+/// Demo user `n` (signed up at `at`) with a client on each of `channels`.
+fn demo_user(
+    ids: &IdGenerator,
+    n: usize,
+    at: OffsetDateTime,
+    channels: [Option<&str>; 2],
+    channel_ids: &BTreeMap<&'static str, String>,
+) -> UserRecord {
+    let client_kind = |ch: &str| {
+        match ch {
+            "web" | "ios" | "android" => "sdk",
+            other => other,
+        }
+        .to_owned()
+    };
+    let clients: Vec<Client> = channels
+        .into_iter()
+        .flatten()
+        .map(|ch| Client {
+            id: ids.id_at(at),
+            kind: client_kind(ch),
+            platform: ch.to_owned(),
+            integration_id: channel_ids[ch].clone(),
+        })
+        .collect();
+    let given = GIVEN[n - 1];
+    let surname = SURNAMES[n - 1];
+    let ascii = |s: &str| s.to_lowercase().replace('é', "e").replace('á', "a");
+    let email = format!("{}.{}@example.org", ascii(given), ascii(surname));
+    let user_id = ids.id_at(at);
+    let mut metadata = Map::new();
+    metadata.insert(
+        "tier".into(),
+        json!(if n.is_multiple_of(4) {
+            "gold"
         } else {
-            conv.active_switchboard_integration = Some(sb_bot.as_ref_on_conversation());
+            "standard"
+        }),
+    );
+    let user = User {
+        id: user_id,
+        external_id: Some(format!("demo-user-{n:02}")),
+        zendesk_id: None,
+        brand_id: None,
+        authenticated: n.is_multiple_of(2),
+        signed_up_at: Some(format_timestamp(at)),
+        to_be_retained: None,
+        profile: Profile {
+            given_name: Some(given.to_owned()),
+            surname: Some(surname.to_owned()),
+            email: Some(email.clone()),
+            avatar_url: None,
+            locale: Some(
+                if n.is_multiple_of(3) {
+                    "fr-CA"
+                } else {
+                    "en-US"
+                }
+                .to_owned(),
+            ),
+        },
+        metadata,
+        identities: if n.is_multiple_of(2) {
+            vec![Identity {
+                kind: "email".to_owned(),
+                value: email,
+                verification: "verified".to_owned(),
+            }]
+        } else {
+            Vec::new()
+        },
+    };
+    UserRecord { user, clients }
+}
+
+/// `count` messages from `at` on, three minutes apart: the user (`(id, name)`, writing through
+/// `source`) and the bot take turns with [`LINES`].
+fn demo_messages(
+    ids: &IdGenerator,
+    at: OffsetDateTime,
+    count: usize,
+    (user_id, name): (&str, &str),
+    source: Source,
+) -> BTreeMap<String, Message> {
+    let mut messages = BTreeMap::new();
+    for i in 0..count {
+        let when = at + Duration::minutes(i as i64 * 3 + 1);
+        let (who, text) = LINES[i % LINES.len()];
+        let mut author = Author::business();
+        if who == "user" {
+            author.kind = AuthorType::User;
+            author.user_id = Some(user_id.to_owned());
+            author.display_name = Some(name.to_owned());
+        } else {
+            author.display_name = Some("Demo Shop".to_owned());
+            author.subtypes = vec!["bot".to_owned()];
         }
-        let count = match n {
-            1 => 250,
-            2 => 130,
-            _ => 4 + (n % 7) * 3,
-        };
-        let mut messages = BTreeMap::new();
-        for i in 0..count {
-            let when = at + Duration::minutes(i as i64 * 3 + 1);
-            let (who, text) = LINES[i % LINES.len()];
-            let mut author = Author::business();
-            if who == "user" {
-                author.kind = AuthorType::User;
-                author.user_id = Some(user_id.clone());
-                author.display_name = Some(format!("{given} {surname}"));
-            } else {
-                author.display_name = Some("Demo Shop".to_owned());
-                author.subtypes = vec!["bot".to_owned()];
-            }
-            let id = ids.id_at(when);
-            messages.insert(
-                id.clone(),
-                Message {
-                    id,
-                    received: format_timestamp(when),
-                    author,
-                    content: Content::text(format!("{text} ({})", i + 1)),
-                    source: if who == "user" {
-                        Source::of(primary, Some(channel_ids[primary].clone()))
-                    } else {
-                        Source::of("api:conversations", None)
-                    },
-                    quoted_message: None,
-                    metadata: None,
-                    deleted: None,
+        let id = ids.id_at(when);
+        messages.insert(
+            id.clone(),
+            Message {
+                id,
+                received: format_timestamp(when),
+                author,
+                content: Content::text(format!("{text} ({})", i + 1)),
+                source: if who == "user" {
+                    source.clone()
+                } else {
+                    Source::of("api:conversations", None)
                 },
-            );
-        }
-        conv.last_updated_at = messages
-            .values()
-            .last()
-            .map(|m| m.received.clone())
-            .or(conv.created_at.clone());
-        app.conversations.insert(
-            conv_id,
-            ConversationRecord {
-                conversation: conv,
-                participants: vec![participant],
-                messages,
+                quoted_message: None,
+                metadata: None,
+                deleted: None,
             },
         );
     }
+    messages
 }

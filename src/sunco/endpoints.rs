@@ -191,7 +191,8 @@ impl Endpoint {
         }
     }
 
-    /// Builds the HTTP request for app `app_id`.
+    /// Builds the HTTP request for app `app_id`. A flat `match` table: one arm per endpoint
+    /// (method, path, query, body, retry class), as the spec lists them.
     pub fn to_http(&self, app_id: &str) -> HttpRequest {
         let app = format!("/v2/apps/{}", segment(app_id));
         let conv = |id: &str| format!("{app}/conversations/{}", segment(id));
