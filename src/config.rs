@@ -19,9 +19,7 @@ use crate::settings::{self, Given, Raw, Setting, Sources};
 use crate::sunco::auth::Scope;
 use crate::sunco::ids::is_resource_id;
 
-pub(crate) const DEFAULT_API_URL: &str = "https://api.smooch.io";
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
-pub(crate) const DEFAULT_JWT_LIFETIME_SECS: u64 = 3600;
+pub use crate::settings::{DEFAULT_API_URL, DEFAULT_JWT_LIFETIME_SECS, DEFAULT_TIMEOUT_SECS};
 
 /// How requests authenticate upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]

@@ -29,7 +29,7 @@ use crate::config::{Config, RequestRate};
 use crate::settings::{self, Given};
 
 /// The server name clients see unless the settings file names another.
-pub(crate) const DEFAULT_SERVER_NAME: &str = "zendesk-messaging-mcp";
+pub(crate) use crate::settings::DEFAULT_SERVER_NAME;
 
 /// The settings a call takes when it starts.
 #[derive(Debug)]

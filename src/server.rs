@@ -446,3 +446,14 @@ pub async fn serve_with(
         task,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_declared_default_of_mcp_concurrency_is_the_one_served() {
+        assert_eq!(
+            crate::settings::MCP_CONCURRENCY.default,
+            Some(super::MCP_CONCURRENCY.to_string().as_str())
+        );
+    }
+}

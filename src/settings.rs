@@ -443,17 +443,10 @@ mod tests {
     #[test]
     fn declared_defaults_are_the_ones_the_code_uses() {
         let default = |s: &Setting| s.default.expect("a default");
-        assert_eq!(
-            default(&TIMEOUT_SECS),
-            crate::config::DEFAULT_TIMEOUT_SECS.to_string()
-        );
+        assert_eq!(default(&TIMEOUT_SECS), DEFAULT_TIMEOUT_SECS.to_string());
         assert_eq!(
             default(&JWT_LIFETIME_SECS),
-            crate::config::DEFAULT_JWT_LIFETIME_SECS.to_string()
-        );
-        assert_eq!(
-            default(&MCP_CONCURRENCY),
-            crate::server::MCP_CONCURRENCY.to_string()
+            DEFAULT_JWT_LIFETIME_SECS.to_string()
         );
     }
 

@@ -3,6 +3,15 @@
 use super::Group::{Server, Upstream};
 use super::Setting;
 
+/// The API's base URL unless a setting names another.
+pub const DEFAULT_API_URL: &str = "https://api.smooch.io";
+/// The deadline of one call's upstream work, seconds ([`TIMEOUT_SECS`]'s default).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// The lifetime of minted JWTs, seconds ([`JWT_LIFETIME_SECS`]'s default).
+pub const DEFAULT_JWT_LIFETIME_SECS: u64 = 3600;
+/// The server name clients see unless the settings file names another.
+pub const DEFAULT_SERVER_NAME: &str = "zendesk-messaging-mcp";
+
 // How the server talks to Sunshine Conversations (`config` checks these).
 pub const CONFIG: Setting = Setting::new(
     "config",
@@ -53,7 +62,7 @@ pub(crate) const API_URL: Setting = Setting::new("api_url", Upstream, "API base 
     .flag("api-url", "API_URL")
     .env("SUNCO_API_URL")
     .file()
-    .default(crate::config::DEFAULT_API_URL);
+    .default(DEFAULT_API_URL);
 pub(crate) const WEBHOOK_SECRET: Setting = Setting::new(
     "webhook_secret",
     Upstream,
@@ -242,7 +251,7 @@ pub(crate) const SERVER_NAME: Setting = Setting::new(
     "The server's name as clients see it (serverInfo.name)",
 )
 .reloads()
-.default(crate::live::DEFAULT_SERVER_NAME);
+.default(DEFAULT_SERVER_NAME);
 pub(crate) const SERVER_DESCRIPTION: Setting = Setting::new(
     "server_description",
     Server,
