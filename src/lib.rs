@@ -7,31 +7,36 @@
 //! # Layout
 //!
 //! ```text
-//! main.rs        thin: parse the command line, load configuration, run a subcommand
+//! main.rs        thin: parse the command line (made from the settings' declarations), start
+//!                the server, print where it serves
 //!
-//! Shared by every layer:
-//! access.rs      bearer tokens and the profiles they grant: tool sets, read-only, rate limits
-//! config.rs      typed settings: flags > environment > TOML file > defaults; secrets redacted
-//! oauth.rs       /mcp as an OAuth 2.1 resource server: metadata, JWT access tokens, scopes
-//! live.rs        the settings re-read while the server runs (SIGHUP, a file changed): access,
-//!                the upstream budget and timeout, what the server tells clients
+//! Shared by the layers (each imports only from what stands before it here, and from sunco's
+//! vocabulary):
+//! settings.rs    every setting declared once (settings/declared.rs: file key, flag, variable,
+//!                default, whether it reloads); the command line made from them (flags.rs);
+//!                the one precedence: flag > environment > settings file > default
 //! secret.rs      the string type that is never printed
+//! telemetry.rs   /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs; the instruments
+//!                in telemetry/metrics.rs, OTLP timing and failures in telemetry/export.rs
+//! oauth.rs       /mcp as an OAuth 2.1 resource server: metadata, JWT access tokens, scopes
 //! error.rs       what can go wrong with a call, in terms an agent can act on; error classes
-//! shared.rs      state replicas will share, behind small async traits with in-memory
-//!                defaults and contracts every implementation must pass: inbound limits, the
-//!                conversation index, switchboard invalidation, idempotency records, the
-//!                delivery record, the upstream rate budget (one file each in shared/, and
-//!                shared/contract.rs)
-//! telemetry.rs   metric names, /metrics, OTLP from OTEL_*, traceparent in and out, JSON logs;
-//!   telemetry/export.rs  OTLP timing variables, exporters that count and log their failures
+//! config.rs      the upstream's settings, typed and checked (read through settings.rs)
+//! shared.rs      state replicas share, behind small async traits with in-memory defaults
+//!                (one file each in shared/: inbound limits, the conversation index,
+//!                switchboard invalidation, idempotency records, the delivery record, the
+//!                upstream rate budget), Redis implementations in shared/redis_store/, and
+//!                the contract every implementation passes (shared/contract.rs, tests only)
+//! access.rs      bearer tokens and the profiles they grant: tool sets, read-only, rate limits,
+//!                the send guard's integration, dry runs (the tokens file: access/tokens_file.rs)
+//! call.rs        a tool call as a value: caller, rules, live or dry run, span, deadline,
+//!                cancellation; handed down explicitly, never kept in a task-local
 //!
 //! The layers, lowest first; none imports from a layer above it:
 //! sunco/         the REST surface as data: no connections, no actors, no retries
 //!   wire.rs        serde types named after the spec's schemas, one file per family in wire/
-//!                  (errors, conversations, messages, users, switchboards, integrations,
-//!                  responses, webhooks)
 //!   events.rs      reading webhook events: every payload the spec allows, named defaults
 //!   endpoints.rs   one request per endpoint we call, percent-encoded paths, retry class
+//!   remediation.rs what to do about a delivery failure: the one table
 //!   paging.rs      cursor pagination and deepObject filters
 //!   auth.rs        HS256 JWT minting and Basic auth, pure functions
 //!   ids.rs, path.rs  24-hex ids, millisecond timestamps, path-segment encoding
@@ -39,35 +44,46 @@
 //! actors/
 //!   supervisor.rs  starts the four actors, restarts them, stops on a restart storm
 //!   auth.rs        the key: JWT minting, timed refresh, re-mint after 401, key-file rotation
-//!   dispatcher.rs  the only way upstream: token bucket, in-flight cap, bounded queue,
-//!                  Retry-After and backoff, deadlines; owns the HTTP client
-//!   dispatcher/policy.rs  the retry decision, a pure function
+//!   dispatcher.rs  the only way upstream: the actor (token bucket, in-flight cap, bounded
+//!                  queue, Retry-After) and the handle, which reads dry run, cancellation and
+//!                  deadline from the call
+//!   dispatcher/    attempt.rs (one attempt: exchange, decision, answer or retry), lane.rs
+//!                  (the express lane), transport.rs (the HTTP client), policy.rs (the retry
+//!                  decision, a pure function)
 //!   switchboard.rs the routing picture in a moka cache
 //!   delivery.rs    delivery events and failures from the webhooks, deduped and bounded;
-//!                  what the server can see (tracking)
-//! operations.rs  work that takes several calls, one module per family:
+//!                  what the server can see (delivery/watch.rs)
+//! live.rs        the settings re-read while the server runs (SIGHUP, a file changed), applied
+//!                to the actors (the upstream budget and timeout) and to new calls
+//! operations.rs  work that takes several calls, one module per family; tools reach only this
 //! operations/
 //!   conversations.rs  a user's conversations, and the index's; the filters on both
-//!   messages.rs       finding one message: seen, else a bounded scan
-//!   sends.rs          sending at most once per idempotencyKey, even after ambiguous failures
-//!   switchboard.rs    who controls a conversation; control steps checked before the call; the
-//!                     send guard
+//!   messages.rs       finding one message: seen, else a bounded scan that stops when the
+//!                     call is cancelled
+//!   sends.rs          sending at most once per idempotencyKey, even after ambiguous failures;
+//!                     the send guard before it
+//!   switchboard.rs    who controls a conversation; control steps checked before the call
 //!   delivery.rs       delivery status and failures, filtered
-//!   remediation.rs    what to do about a delivery failure: the one table
 //!   credentials.rs    whether the upstream accepts the key
 //!   webhooks.rs       whether the upstream webhook sends every trigger the server reads
-//! mcp.rs         the MCP server: tool table, calls (span, metrics, audit), logging, instructions
-//! mcp/           the tools by family (conversations, messages, users, switchboard, integrations,
-//!                delivery): arguments -> one call -> result; argument and result types (the
-//!                schemas an LLM reads), content checks, cursors;
+//! mcp.rs         the MCP server: tool table, logging, instructions, prompts and resources
+//! mcp/
+//!   entry.rs       where every tool call enters and leaves: permission, arguments, span, the
+//!                  Call; metrics, audit, the error's class
+//!   conversations.rs, messages.rs, users.rs, switchboard.rs, integrations.rs, delivery.rs
+//!                  the tools by family (arguments -> one operation -> result), each with its
+//!                  argument and result types (the schemas an LLM reads); types.rs: the
+//!                  arguments families share
 //!   args.rs        one argument decoder for every tool (numbers as strings, JSON text, null)
+//!   content.rs     content and metadata checks; cursor.rs: opaque cursors
 //!   context.rs     prompts (handoff_to_agent, triage_failures) and resources (routing, channels)
 //!   schema.rs      schemas every client reads: refs inlined, standard formats, no booleans
-//! server.rs      the HTTP face: the router, serving, the token check, request spans
+//! server.rs      the HTTP face: the router, serving, request spans
 //! server/
+//!   door.rs        the /mcp front door, its layers in order in door/: turns.rs, tokens.rs,
+//!                  scopes.rs, sessions.rs, hosts.rs, negotiate.rs, stateless.rs
 //!   webhook.rs     POST /webhooks/sunco
 //!   health.rs      /healthz, /readyz and the credential check behind it
-//!   negotiate.rs   Accept as clients send it, JSON-RPC errors for broken bodies, Host/Origin
 //!   simulator.rs   the --simulator wiring
 //!
 //! Apart, using sunco only:
@@ -76,7 +92,8 @@
 //!   routes.rs      the REST endpoints, status codes and error bodies of the spec, one file
 //!                  per resource in routes/ (conversations, messages, control, users,
 //!                  switchboards, integrations, webhooks)
-//!   validate.rs    request validation with the spec's rules, errors naming the field
+//!   validate.rs    request validation with the spec's rules, errors naming the field (a
+//!                  message's in validate/messages.rs)
 //!   auth.rs        Basic and JWT, app/account/integration scopes
 //!   webhooks.rs    event delivery with X-API-Key, batching and SunCo-like retries
 //!   delivery.rs    per-channel delivery rules that decide channel/user/failure events
