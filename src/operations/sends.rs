@@ -178,23 +178,17 @@ impl Sends {
 
     /// A dry run answers a replay or a conflict as a real call would, and otherwise stops before
     /// the write without touching the record: a later real send with the key sends.
-    async fn dry_send(&self, keyed: Keyed<'_>, state: SendState) -> Result<Sent, CallError> {
-        let Keyed {
-            call,
-            conversation_id,
-            key,
-            body,
-        } = keyed;
+    async fn dry_send(&self, k: Keyed<'_>, state: SendState) -> Result<Sent, CallError> {
         // As a real call would, look for a send that may have been stored (a read).
         if state == SendState::Uncertain
-            && let Some(found) = self.find(call, conversation_id, key).await?
+            && let Some(found) = self.find(k.call, k.conversation_id, k.key).await?
         {
             return Ok(Sent {
                 messages: found,
                 replayed: true,
             });
         }
-        let messages = self.post(call, conversation_id, body).await?;
+        let messages = self.post(k.call, k.conversation_id, k.body).await?;
         Ok(Sent {
             messages,
             replayed: false,
