@@ -72,7 +72,8 @@ impl Call {
         Self::internal_until(CancellationToken::new())
     }
 
-    /// The server's own work that stops when `cancel` is cancelled (at shutdown, say).
+    /// The server's own work that stops when `cancel` is cancelled (at shutdown, say), traced
+    /// under the span it is made in (a cache load's, say).
     pub(crate) fn internal_until(cancel: CancellationToken) -> Self {
         Self::new(
             Caller {
@@ -81,7 +82,7 @@ impl Call {
             },
             CallerRules::default(),
             cancel,
-            tracing::Span::none(),
+            tracing::Span::current(),
         )
     }
 

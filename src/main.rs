@@ -83,19 +83,35 @@ impl Serve {
         self.src.number(setting, range).map_err(|e| e.to_string())
     }
 
-    /// `--switchboard-integration` given blank would silently mean "none": refused.
-    fn switchboard_integration(&self) -> Result<(), String> {
-        let (given, _) = self.src.parts();
-        let blank = given
-            .get(&settings::SWITCHBOARD_INTEGRATION)
-            .is_some_and(|v| v.iter().all(|v| v.trim().is_empty()));
-        if blank {
-            return Err(
-                "--switchboard-integration is empty: name the integration (id, name or type)"
-                    .to_owned(),
-            );
+    /// A server flag given blank (`--tokens-file ""`, `--switchboard-integration " "`) would
+    /// silently mean "none" or fall back to another source: refused, naming the flag.
+    fn no_blank_flags(&self) -> Result<(), String> {
+        match self.src.blank_flags(settings::Group::Server).first() {
+            Some(s) => Err(format!(
+                "--{} is empty: give it a value ({}) or leave it out",
+                s.flag.unwrap_or(s.key),
+                s.value_name
+            )),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// `--timeout-secs` alone (with the embedded simulator, the SUNCO_* settings and the
+    /// settings file's upstream keys are ignored), else its default.
+    fn simulator_timeout(&self) -> Result<u64, String> {
+        let (given, _) = self.src.parts();
+        let only_flag = given
+            .get(&settings::TIMEOUT_SECS)
+            .into_iter()
+            .flatten()
+            .fold(settings::Given::default(), |g, v| {
+                g.with(&settings::TIMEOUT_SECS, v.as_str())
+            });
+        let src = settings::Sources::unread(only_flag, Default::default());
+        let secs = src.number(&settings::TIMEOUT_SECS, 1..=600);
+        Ok(secs
+            .map_err(|e| e.to_string())?
+            .expect("timeout_secs is declared with a default"))
     }
 
     /// `--oauth-issuer` with `--public-url` (or their variables), checked as a pair.
@@ -115,7 +131,7 @@ impl Serve {
     /// The access rules and HTTP options, from the flags, the environment and the files they
     /// name: read now and again on SIGHUP or a change of either file.
     fn http(&self) -> Result<HttpOptions, String> {
-        self.switchboard_integration()?;
+        self.no_blank_flags()?;
         let oauth = self.oauth()?;
         let mut allowed_hosts = self.src.list(&settings::ALLOWED_HOST).unwrap_or_default();
         if let Some(host) = oauth
@@ -127,10 +143,7 @@ impl Serve {
         let (given, env) = self.src.parts();
         let simulator = self.switch(&settings::SIMULATOR)?;
         let fixed_timeout = match simulator {
-            true => Some(std::time::Duration::from_secs(
-                self.number(&settings::TIMEOUT_SECS, 1..=600)?
-                    .unwrap_or(zendesk_messaging_mcp::config::DEFAULT_TIMEOUT_SECS),
-            )),
+            true => Some(std::time::Duration::from_secs(self.simulator_timeout()?)),
             false => None,
         };
         let sources = zendesk_messaging_mcp::live::Sources {
@@ -150,7 +163,7 @@ impl Serve {
             live: Some(live),
             allowed_hosts,
             allowed_origins: self.src.list(&settings::ALLOWED_ORIGIN).unwrap_or_default(),
-            mcp_concurrency: concurrency.unwrap_or(server::MCP_CONCURRENCY),
+            mcp_concurrency: concurrency.expect("mcp_concurrency is declared with a default"),
             ..Default::default()
         })
     }
@@ -240,7 +253,7 @@ fn prepare(serve: &Serve, stdio: bool) -> Result<(HttpOptions, SocketAddr, u64),
     let bind = bind_address(serve, stdio)?;
     let grace = serve
         .number(&settings::SHUTDOWN_GRACE, 0..=u64::MAX)?
-        .unwrap_or(30);
+        .expect("shutdown_grace is declared with a default");
     let mut http = serve.http()?;
     let http_mcp = serve.switch(&settings::HTTP_MCP)?;
     // Over stdio the client is the parent process; an HTTP /mcp beside it would be a second,
@@ -282,10 +295,8 @@ async fn start(
         ExitCode::from(1)
     };
     let (running, simulator, upstream) = if simulator {
-        let timeout = serve
-            .number(&settings::TIMEOUT_SECS, 1..=600)
-            .map_err(refused)?
-            .map(std::time::Duration::from_secs);
+        let timeout = serve.simulator_timeout().map_err(refused)?;
+        let timeout = Some(std::time::Duration::from_secs(timeout));
         let w = server::serve_with_simulator(listener, settings, timeout, http.clone())
             .await
             .map_err(failed)?;

@@ -37,8 +37,11 @@ pub enum Kind {
     Value,
     /// On or off: a flag without a value, `true`/`false` in the file and the environment.
     Switch,
-    /// Several values: a flag given again or comma-separated, a list in the file.
+    /// Several values: a flag given again or comma-separated, a list in the file (given empty,
+    /// it is an empty list, not absent).
     List,
+    /// Several values: a flag given again (a value may hold commas), a list in the file.
+    Repeated,
 }
 
 /// One setting and where it may be given.
@@ -59,7 +62,7 @@ pub struct Setting {
     /// Whether a reload of the settings file applies it to the running server.
     pub(crate) reloads: bool,
     /// The flag's placeholder in `--help`.
-    pub(crate) value_name: &'static str,
+    pub value_name: &'static str,
     /// One sentence for `--help`.
     pub(crate) help: &'static str,
 }
@@ -97,6 +100,11 @@ impl Setting {
         self
     }
 
+    const fn repeated(mut self) -> Self {
+        self.kind = Kind::Repeated;
+        self
+    }
+
     const fn env(mut self, env: &'static str) -> Self {
         self.env = Some(env);
         self
@@ -119,11 +127,20 @@ impl Setting {
     }
 
     /// The name an error gives it: its environment variable, else its flag, else its key.
-    pub(crate) fn name(&self) -> String {
+    pub fn name(&self) -> String {
         match (self.env, self.flag) {
             (Some(env), _) => env.to_owned(),
             (None, Some(flag)) => format!("--{flag}"),
             (None, None) => self.key.to_owned(),
+        }
+    }
+
+    /// The name an error about a value from `from` gives it: its environment variable when it
+    /// has one, else the file key for a file's value, else its flag.
+    pub fn name_for(&self, from: Option<&From>) -> String {
+        match (self.env, from) {
+            (None, Some(From::File(_))) => self.key.to_owned(),
+            _ => self.name(),
         }
     }
 }
@@ -148,11 +165,22 @@ impl ConfigError {
     }
 }
 
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    /// The flag, without its dashes.
+    Flag(&'static str),
+    Environment,
+    /// The settings file, by name.
+    File(String),
+}
+
 /// A value and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Raw {
-    /// The value, trimmed (the items of a list, each trimmed and none blank).
+    /// The value, trimmed (the items of a list, each trimmed).
     pub values: Vec<String>,
+    pub from: From,
     /// " (from --flag)", " (from the environment)" or " (from FILE)".
     pub note: String,
 }
@@ -205,7 +233,7 @@ impl Sources {
 
     /// The command line and the environment, without reading the settings file (to learn
     /// which files they name).
-    pub(crate) fn unread(given: Given, env: HashMap<String, String>) -> Self {
+    pub fn unread(given: Given, env: HashMap<String, String>) -> Self {
         Self {
             given,
             env,
@@ -231,20 +259,24 @@ impl Sources {
     /// `setting`'s value and where it came from: the flag, else the environment variable, else
     /// the settings file; `None` when none gives it (its default then applies).
     pub fn pick(&self, setting: &Setting) -> Option<Raw> {
-        let given = |values: Vec<String>, note: String| {
+        // A single value that is blank is not given; a list given is given, empty or not (its
+        // items trimmed, kept as given for the use to judge).
+        let list = matches!(setting.kind, Kind::List | Kind::Repeated);
+        let given = |values: Vec<String>, from: From| {
             let values: Vec<String> = values
                 .iter()
                 .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+                .filter(|v| list || !v.is_empty())
                 .collect();
-            (!values.is_empty()).then_some(Raw { values, note })
+            let note = match &from {
+                From::Flag(flag) => format!(" (from --{flag})"),
+                From::Environment => " (from the environment)".to_owned(),
+                From::File(name) => format!(" (from {name})"),
+            };
+            (list || !values.is_empty()).then_some(Raw { values, from, note })
         };
-        let from_flag = self.given.0.get(setting.key).cloned().and_then(|v| {
-            given(
-                v,
-                format!(" (from --{})", setting.flag.unwrap_or(setting.key)),
-            )
-        });
+        let from_flag = (self.given.0.get(setting.key).cloned())
+            .and_then(|v| given(v, From::Flag(setting.flag.unwrap_or(setting.key))));
         from_flag
             .or_else(|| {
                 let v = self.env.get(setting.env?)?;
@@ -252,7 +284,7 @@ impl Sources {
                     Kind::List => v.split(',').map(str::to_owned).collect(),
                     _ => vec![v.clone()],
                 };
-                given(values, " (from the environment)".to_owned())
+                given(values, From::Environment)
             })
             .or_else(|| {
                 let file = self.file.as_ref().filter(|_| setting.in_file)?;
@@ -261,18 +293,29 @@ impl Sources {
                     toml::Value::Array(items) => items.iter().map(toml_text).collect(),
                     other => vec![toml_text(other)],
                 };
-                given(values, format!(" (from {})", file.name))
+                given(values, From::File(file.name.clone()))
             })
+    }
+
+    /// The flags of the command line that were given blank (`--tokens-file ""`): for a
+    /// setting of the server, that is a mistake to refuse, not "none".
+    pub fn blank_flags(&self, group: Group) -> Vec<&'static Setting> {
+        ALL.iter()
+            .copied()
+            .filter(|s| s.group == group && s.flag.is_some() && s.kind == Kind::Value)
+            .filter(|s| {
+                (self.given.0.get(s.key)).is_some_and(|v| v.iter().all(|v| v.trim().is_empty()))
+            })
+            .collect()
     }
 
     /// Whether the command line or the environment gives `setting` (and so pins it over the
     /// file).
     fn pinned_by(&self, setting: &Setting) -> Option<String> {
-        let flag = setting
-            .flag
-            .filter(|_| self.given.0.contains_key(setting.key));
-        let env = setting.env.filter(|e| self.env.contains_key(*e));
-        if flag.is_none() && env.is_none() {
+        if !matches!(
+            self.pick(setting).map(|r| r.from),
+            Some(From::Flag(_) | From::Environment)
+        ) {
             return None;
         }
         let by: Vec<String> = [
@@ -323,7 +366,7 @@ impl Sources {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
             _ => Err(ConfigError::new(
-                setting.name(),
+                setting.name_for(Some(&raw.from)),
                 &raw.note,
                 format!("expected true or false, got {:?}", raw.value()),
             )),
@@ -337,16 +380,16 @@ impl Sources {
         setting: &Setting,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ConfigError> {
-        let (value, note) = match self.pick(setting) {
-            Some(raw) => (raw.value().to_owned(), raw.note),
+        let (value, note, from) = match self.pick(setting) {
+            Some(raw) => (raw.value().to_owned(), raw.note, Some(raw.from)),
             None => match setting.default {
-                Some(d) => (d.to_owned(), String::new()),
+                Some(d) => (d.to_owned(), String::new(), None),
                 None => return Ok(None),
             },
         };
         parse(&value)
             .map(Some)
-            .map_err(|why| ConfigError::new(setting.name(), &note, why))
+            .map_err(|why| ConfigError::new(setting.name_for(from.as_ref()), &note, why))
     }
 
     /// A whole number within `range` (or the default).
@@ -450,6 +493,10 @@ mod tests {
         );
     }
 
+    fn given_file(file: &Path) -> Given {
+        Given::default().with(&CONFIG, file.display().to_string())
+    }
+
     #[test]
     fn a_flag_beats_the_environment_beats_the_file_beats_the_default() {
         let dir = std::env::temp_dir().join(format!("zmm-settings-{}", std::process::id()));
@@ -484,6 +531,25 @@ mod tests {
         );
         let e = s.number::<u32>(&MCP_CONCURRENCY, 1..=10).unwrap_err();
         assert_eq!(e.variable, "--mcp-concurrency");
+        // An empty list is given (no tools), not absent (every tool).
+        std::fs::write(&file, "tools = []\n").unwrap();
+        let s = Sources::read(given_file(&file), env(&[])).unwrap();
+        assert_eq!(s.list(&TOOLS), Some(vec![]));
+        let e = Sources::read(given_file(&file), env(&[]))
+            .unwrap()
+            .parsed(&RATE_LIMIT, |_| Err::<(), _>("no".to_owned()));
+        assert!(e.is_ok(), "an absent setting without a default is not read");
+        std::fs::write(&file, "rate_limit = \"x\"\n").unwrap();
+        let e = Sources::read(given_file(&file), env(&[]))
+            .unwrap()
+            .parsed(&RATE_LIMIT, |_| Err::<(), _>("no".to_owned()))
+            .unwrap_err();
+        assert_eq!(
+            e.variable, "rate_limit",
+            "a file's value is named by its key"
+        );
+        let blank = Sources::unread(Given::default().with(&TOKENS_FILE, " "), env(&[]));
+        assert_eq!(blank.blank_flags(Group::Server), vec![&TOKENS_FILE]);
         std::fs::write(&file, "bind = \"0.0.0.0:1\"\n").unwrap();
         let e = Sources::read(
             Given::default().with(&CONFIG, file.display().to_string()),

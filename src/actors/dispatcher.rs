@@ -381,7 +381,7 @@ impl Actor for Dispatcher {
 /// How the rest of the server calls the upstream.
 #[derive(Clone)]
 pub struct DispatcherHandle {
-    pub slot: Arc<Slot<DispatchMsg>>,
+    pub(crate) slot: Arc<Slot<DispatchMsg>>,
     app_id: Arc<str>,
     /// A call's deadline, milliseconds: one value for every clone, which a settings reload
     /// changes (calls already made keep theirs).

@@ -230,6 +230,8 @@ impl Sends {
                         });
                     }
                     Ok(None) => {}
+                    // Nothing was sent, and the caller no longer waits for an answer.
+                    Err(e @ CallError::Cancelled { .. }) => return Err(e),
                     Err(e) => return Err(unknown(key, &e)),
                 }
             }

@@ -169,7 +169,12 @@ pub(crate) async fn run(
         // A round never runs into the next: its upstream requests end by the next round's time.
         let call =
             Call::internal_until(ct.clone()).with_deadline(tokio::time::Instant::now() + interval);
-        let (check, failed) = match check_once(&actors, &call, secret.as_ref()).await {
+        let checked = check_once(&actors, &call, secret.as_ref()).await;
+        // Stopped on the way (shutdown): nothing learnt, nothing to say.
+        if ct.is_cancelled() {
+            return;
+        }
+        let (check, failed) = match checked {
             Ok(check) => (check, false),
             // Failed on the way (not a refusal): reported as unknown, and tried again soon.
             Err(e) => (failed_check(&e), true),

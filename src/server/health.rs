@@ -103,6 +103,8 @@ pub(super) async fn check_credentials(state: AppState, scope: Scope, ct: Cancell
                 tracing::error!("the upstream refused the credentials: {why}");
                 CredentialCheck::Refused(why)
             }
+            // Stopped on the way (shutdown): nothing learnt, nothing to say.
+            Err(_) if ct.is_cancelled() => return,
             Err(e) => {
                 tracing::warn!("cannot check the credentials yet: {e}");
                 tokio::select! {

@@ -217,14 +217,14 @@ pub const ALLOWED_HOST: Setting = Setting::new(
     "A Host name /mcp accepts besides the loopback ones (repeatable)",
 )
 .flag("allowed-host", "HOST")
-.list();
+.repeated();
 pub const ALLOWED_ORIGIN: Setting = Setting::new(
     "allowed_origin",
     Server,
     "A browser Origin /mcp accepts besides its own loopback origins (repeatable)",
 )
 .flag("allowed-origin", "ORIGIN")
-.list();
+.repeated();
 pub const REDIS_URL: Setting = Setting::new(
     "redis_url",
     Server,

@@ -30,7 +30,7 @@ impl Given {
             let values: Vec<String> = match s.kind {
                 Kind::Switch if matches.get_flag(s.key) => vec!["true".to_owned()],
                 Kind::Switch => vec![],
-                Kind::Value | Kind::List => matches
+                Kind::Value | Kind::List | Kind::Repeated => matches
                     .get_many::<String>(s.key)
                     .map(|v| v.cloned().collect())
                     .unwrap_or_default(),
@@ -63,6 +63,7 @@ fn flags(mut cmd: Command, group: Group) -> Command {
         let arg = match s.kind {
             Kind::Switch => arg.action(ArgAction::SetTrue),
             Kind::Value => arg.action(ArgAction::Set).value_name(s.value_name),
+            Kind::Repeated => arg.action(ArgAction::Append).value_name(s.value_name),
             Kind::List => arg
                 .action(ArgAction::Append)
                 .value_delimiter(',')

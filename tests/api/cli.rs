@@ -799,3 +799,21 @@ fn oauth_settings_are_checked_at_start() {
     );
     assert!(banner.contains("MCP endpoint:"), "{banner}");
 }
+
+#[test]
+fn server_flags_given_blank_are_refused_at_start() {
+    for (args, says) in [
+        (vec!["--tokens-file", ""], "--tokens-file"),
+        (vec!["--redis-url", " "], "--redis-url"),
+        (vec!["--tools", ""], "--tools"),
+    ] {
+        let out = bin()
+            .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
