@@ -70,23 +70,9 @@ impl Metrics {
     /// Every instrument, built on `meter`. A flat table: one field per instrument, with its name
     /// and description.
     pub(crate) fn new(meter: &Meter) -> Self {
-        let seconds = |name: &'static str, description: &'static str| {
-            meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description(description)
-                .with_boundaries(DURATION_BUCKETS.to_vec())
-                .build()
-        };
-        let counter = |name: &'static str, description: &'static str| {
-            meter
-                .u64_counter(name)
-                .with_description(description)
-                .build()
-        };
-        let gauge = |name: &'static str, description: &'static str| {
-            meter.u64_gauge(name).with_description(description).build()
-        };
+        let seconds = |name, description| seconds(meter, name, description);
+        let counter = |name, description| counter(meter, name, description);
+        let gauge = |name, description| gauge(meter, name, description);
         Self {
             tool_calls: counter("mcp.tool.calls", "MCP tool calls, by tool and outcome"),
             tool_duration: seconds("mcp.tool.duration", "Duration of MCP tool calls"),
@@ -177,4 +163,25 @@ impl Metrics {
             },
         }
     }
+}
+
+/// A duration histogram, seconds, with the buckets of [`DURATION_BUCKETS`].
+fn seconds(meter: &Meter, name: &'static str, description: &'static str) -> Histogram<f64> {
+    meter
+        .f64_histogram(name)
+        .with_unit("s")
+        .with_description(description)
+        .with_boundaries(DURATION_BUCKETS.to_vec())
+        .build()
+}
+
+fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Counter<u64> {
+    meter
+        .u64_counter(name)
+        .with_description(description)
+        .build()
+}
+
+fn gauge(meter: &Meter, name: &'static str, description: &'static str) -> Gauge<u64> {
+    meter.u64_gauge(name).with_description(description).build()
 }

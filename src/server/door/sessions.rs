@@ -14,18 +14,19 @@ use crate::access::AccessProfile;
 use crate::error::ErrorClass;
 use crate::server::problem;
 
-/// Who opened each MCP session: the caller's principal by session id.
+/// Who opened each MCP session: the caller's principal by session id. Behind one `Arc`: the
+/// layer's state is cloned for every request, and a clone of the cache itself is several.
 #[derive(Clone)]
-pub(crate) struct SessionOwners(moka::future::Cache<String, String>);
+pub(crate) struct SessionOwners(Arc<moka::future::Cache<String, String>>);
 
 impl SessionOwners {
     pub(crate) fn new() -> Self {
-        Self(
+        Self(Arc::new(
             moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(24 * 3600))
                 .build(),
-        )
+        ))
     }
 }
 
