@@ -9,15 +9,19 @@
 //! 6. `negotiate.rs` `Accept` and the body as clients send them; JSON-RPC errors for the rest
 //! 7. `stateless.rs` a plain stateless `tools/call`, answered without a service of its own
 //!
-//! Each layer reads what an outer one put in the request's extensions (the profile, the access
-//! rules it was read under, the checked message) and imports none of the layers inside it.
+//! Each step reads what an earlier one put in the request's extensions (the profile, the access
+//! rules it was read under) and imports none of the steps after it. Steps 2 to 4, about who
+//! calls, run as one layer ([`caller`]), and negotiation asks step 7 through the [`PlainPath`]
+//! it is given: every layer costs a boxed future and a clone of what it wraps per request.
+//!
+//! [`PlainPath`]: negotiate::PlainPath
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::extract::{Request, State};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -51,7 +55,7 @@ pub(super) fn mcp_route(
         .chain(http.allowed_hosts.iter().cloned())
         .collect();
     let allowed = hosts::AllowedHosts::new(&hosts);
-    let stateless = Arc::new(stateless::StatelessCalls::new(
+    let stateless: Arc<dyn negotiate::PlainPath> = Arc::new(stateless::StatelessCalls::new(
         operations.clone(),
         live.clone(),
         allowed.clone(),
@@ -78,21 +82,38 @@ pub(super) fn mcp_route(
     );
     let negotiation = negotiate::Negotiation {
         body_limit: http.max_body,
+        plain: Some(stateless),
     };
     let turns = turns::Turns::new(http.mcp_concurrency, http.mcp_turn_wait);
     // Innermost first: the last layer added is the first a request meets.
     Router::new()
         .nest_service("/mcp", SharedMcp(Arc::new(mcp)))
-        .layer(from_fn_with_state(stateless, stateless::answer_plain_calls))
         .layer(from_fn_with_state(negotiation, negotiate::negotiate))
         .layer(from_fn_with_state(allowed, hosts::explain_refusal))
-        .layer(from_fn_with_state(
-            state.session_owners.clone(),
-            sessions::check_owner,
-        ))
-        .layer(from_fn(scopes::check_scopes))
-        .layer(from_fn_with_state(state.clone(), tokens::authenticate))
+        .layer(from_fn_with_state(state.clone(), caller))
         .layer(from_fn_with_state(turns, turns::take_turn))
+}
+
+/// Steps 2 to 4 as one layer: the bearer token, an OAuth caller's scopes, session ownership;
+/// the first refusal answers.
+async fn caller(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let req = match tokens::authenticate(&state, req).await {
+        Ok(req) => req,
+        Err(refused) => return refused,
+    };
+    let req = match scopes::check_scopes(req).await {
+        Ok(req) => req,
+        Err(refused) => return refused,
+    };
+    let asked = sessions::asked(&req);
+    let opener = match sessions::check_owner(&state.session_owners, asked).await {
+        Ok(opener) => opener,
+        Err(refused) => return refused,
+    };
+    let response = next.run(req).await;
+    let opened = sessions::opened(&response);
+    sessions::record(&state.session_owners, opener, opened).await;
+    response
 }
 
 /// rmcp's Streamable HTTP service behind one `Arc`. The router's layers clone the service they

@@ -20,9 +20,11 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
@@ -80,19 +82,24 @@ fn jsonrpc_error(id: Option<&Value>, status: StatusCode, code: i64, message: &st
     (status, axum::Json(body)).into_response()
 }
 
-/// What the middleware needs: the largest `/mcp` body read (the transport's own limit, which
-/// it would enforce anyway).
-#[derive(Debug, Clone)]
-pub(super) struct Negotiation {
-    pub(super) body_limit: usize,
+/// A path that answers some requests itself, asked once a POST's message is checked and before
+/// the request goes on to rmcp's service (the plain stateless tool call, `stateless.rs`).
+pub(super) trait PlainPath: Send + Sync {
+    /// Whether it takes the request (`parts`, its checked JSON-RPC `message`), given whether the
+    /// client takes a JSON answer.
+    fn takes(&self, parts: &Parts, message: &Value, json_answer: bool) -> bool;
+
+    /// Answers a request it took; gives `parts` back when it cannot after all (the request then
+    /// goes on to rmcp's service).
+    fn answer(&self, parts: Parts, message: Value) -> BoxFuture<'_, Result<Response, Parts>>;
 }
 
-/// A POST's body as this layer checked it, for the layers after it: one JSON-RPC message, and
-/// whether the client takes a JSON answer.
+/// What the middleware needs: the largest `/mcp` body read (the transport's own limit, which
+/// it would enforce anyway), and the path that answers plain calls itself, when `/mcp` has one.
 #[derive(Clone)]
-pub(super) struct Checked {
-    pub(super) message: Value,
-    pub(super) json_answer: bool,
+pub(super) struct Negotiation {
+    pub(super) body_limit: usize,
+    pub(super) plain: Option<std::sync::Arc<dyn PlainPath>>,
 }
 
 /// The middleware on `/mcp`; see the module docs.
@@ -154,10 +161,15 @@ pub(super) async fn negotiate(
     } else {
         bytes
     };
-    parts.extensions.insert(Checked {
-        message,
-        json_answer: takes != Takes::StreamOnly,
-    });
+    // A plain stateless tool call is answered without a service of its own.
+    if let Some(plain) = &state.plain
+        && plain.takes(&parts, &message, takes != Takes::StreamOnly)
+    {
+        match plain.answer(parts, message).await {
+            Ok(response) => return response,
+            Err(given_back) => parts = given_back,
+        }
+    }
     parts.headers.insert(
         header::ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),

@@ -6,7 +6,6 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::tokens::RulesInForce;
@@ -19,25 +18,27 @@ use crate::server::problem;
 /// limit is the same).
 const MAX_SCOPE_PEEK: usize = 1024 * 1024;
 
-pub(super) async fn check_scopes(req: Request, next: Next) -> Response {
+/// The step: the request as it came (its body read and put back for an OAuth caller), or the
+/// refusal to answer.
+pub(super) async fn check_scopes(req: Request) -> Result<Request, Response> {
     let access = req.extensions().get::<RulesInForce>().map(|r| r.0.clone());
     let profile = req
         .extensions()
         .get::<std::sync::Arc<AccessProfile>>()
         .cloned();
     let (Some(access), Some(profile)) = (access, profile) else {
-        return next.run(req).await;
+        return Ok(req);
     };
     let (Some(rs), Some(oauth)) = (&access.resource_server, &profile.oauth) else {
-        return next.run(req).await;
+        return Ok(req);
     };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_SCOPE_PEEK).await else {
-        return problem(
+        return Err(problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorClass::InvalidArgument,
             "the request body is too large",
-        );
+        ));
     };
     if let Some((tool, scopes)) = beyond_scopes(&access, &profile, &bytes) {
         tracing::warn!(
@@ -61,10 +62,9 @@ pub(super) async fn check_scopes(req: Request, next: Next) -> Response {
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
-        return r;
+        return Err(r);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// For a `tools/call` of a tool the caller's scopes do not grant: the tool and the scopes that

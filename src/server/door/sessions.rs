@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::access::AccessProfile;
@@ -30,44 +29,61 @@ impl SessionOwners {
     }
 }
 
-pub(super) async fn check_owner(
-    State(owners): State<SessionOwners>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(profile) = req.extensions().get::<Arc<AccessProfile>>().cloned() else {
-        return next.run(req).await;
-    };
-    let principal = profile.principal();
-    let session = req
-        .headers()
-        .get("mcp-session-id")
+/// A caller with a profile that sent no session: it owns the session its request opens.
+pub(super) struct Opener(String);
+
+/// What the check needs of a request, taken before it waits: the caller's profile (none
+/// without tokens: nothing to check) and the session it names.
+pub(super) fn asked(req: &Request) -> Option<(Arc<AccessProfile>, Option<String>)> {
+    let profile = req.extensions().get::<Arc<AccessProfile>>().cloned()?;
+    let session = (req.headers().get("mcp-session-id"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(id) = &session {
-        match owners.0.get(id).await {
-            Some(owner) if owner != principal => {
-                tracing::warn!(target: "audit", profile = %profile.name, outcome = "forbidden", "refused a request in another caller's session");
-                return problem(
-                    StatusCode::FORBIDDEN,
-                    ErrorClass::Forbidden,
-                    "this MCP session was opened by another caller: open a session of your own (initialize without Mcp-Session-Id)",
-                );
-            }
-            Some(_) => {}
-            // A session this replica has not seen (restored from the shared store): its first
-            // caller owns it here.
-            None => owners.0.insert(id.clone(), principal.clone()).await,
+    Some((profile, session))
+}
+
+/// The step before the request: refused in another caller's session; with a profile and no
+/// session, the [`Opener`] to [`record`] once the answer names the session.
+pub(super) async fn check_owner(
+    owners: &SessionOwners,
+    asked: Option<(Arc<AccessProfile>, Option<String>)>,
+) -> Result<Option<Opener>, Response> {
+    let Some((profile, session)) = asked else {
+        return Ok(None);
+    };
+    let principal = profile.principal();
+    let Some(id) = session else {
+        return Ok(Some(Opener(principal)));
+    };
+    match owners.0.get(&id).await {
+        Some(owner) if owner != principal => {
+            tracing::warn!(target: "audit", profile = %profile.name, outcome = "forbidden", "refused a request in another caller's session");
+            Err(problem(
+                StatusCode::FORBIDDEN,
+                ErrorClass::Forbidden,
+                "this MCP session was opened by another caller: open a session of your own (initialize without Mcp-Session-Id)",
+            ))
+        }
+        Some(_) => Ok(None),
+        // A session this replica has not seen (restored from the shared store): its first
+        // caller owns it here.
+        None => {
+            owners.0.insert(id, principal).await;
+            Ok(None)
         }
     }
-    let response = next.run(req).await;
-    if session.is_none()
-        && let Some(id) = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-    {
-        owners.0.insert(id.to_owned(), principal).await;
+}
+
+/// The session an answer opened, if it names one.
+pub(super) fn opened(response: &Response) -> Option<String> {
+    (response.headers().get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The step after the answer: the opener owns the session the answer [`opened`].
+pub(super) async fn record(owners: &SessionOwners, opener: Option<Opener>, opened: Option<String>) {
+    if let (Some(Opener(principal)), Some(id)) = (opener, opened) {
+        owners.0.insert(id, principal).await;
     }
-    response
 }

@@ -36,11 +36,10 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
 use rmcp::RoleServer;
 use rmcp::model::{
     CallToolRequest, ClientRequest, ErrorCode, GetExtensions, GetMeta, ProtocolVersion, RequestId,
@@ -55,7 +54,7 @@ use crate::mcp::ZendeskMcp;
 use crate::operations::Operations;
 
 use super::hosts::AllowedHosts;
-use super::negotiate::Checked;
+use super::negotiate::PlainPath;
 
 /// The protocol revision whose requests carry all they need.
 const STATELESS_VERSION: &str = "2026-07-28";
@@ -183,23 +182,14 @@ impl StatelessCalls {
     }
 }
 
-/// The layer: a plain stateless tool call, as negotiation [`Checked`] it, is answered here;
-/// anything else goes on to rmcp's service.
-pub(super) async fn answer_plain_calls(
-    State(calls): State<Arc<StatelessCalls>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let (mut parts, body) = req.into_parts();
-    if let Some(checked) = parts.extensions.remove::<Checked>()
-        && calls.takes(&parts, &checked.message, checked.json_answer)
-    {
-        match calls.answer(parts, checked.message).await {
-            Ok(response) => return response,
-            Err(given_back) => parts = given_back,
-        }
+impl PlainPath for StatelessCalls {
+    fn takes(&self, parts: &Parts, message: &Value, json_answer: bool) -> bool {
+        StatelessCalls::takes(self, parts, message, json_answer)
     }
-    next.run(Request::from_parts(parts, body)).await
+
+    fn answer(&self, parts: Parts, message: Value) -> BoxFuture<'_, Result<Response, Parts>> {
+        Box::pin(StatelessCalls::answer(self, parts, message))
+    }
 }
 
 /// The value of header `name` when it is given exactly once, as text.

@@ -6,9 +6,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::access::{AccessPolicy, Refusal};
@@ -20,11 +19,9 @@ use crate::server::{AppState, problem};
 #[derive(Clone)]
 pub(super) struct RulesInForce(pub(super) Arc<AccessPolicy>);
 
-pub(super) async fn authenticate(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// The step: the request with the caller's profile (and the rules it was read under), the
+/// request as it came without tokens, or the refusal to answer.
+pub(super) async fn authenticate(state: &AppState, mut req: Request) -> Result<Request, Response> {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -38,10 +35,10 @@ pub(super) async fn authenticate(
         Ok(Some(profile)) => {
             req.extensions_mut().insert(profile);
             req.extensions_mut().insert(RulesInForce(access));
-            next.run(req).await
+            Ok(req)
         }
-        Ok(None) => next.run(req).await,
-        Err(refusal) => refused(&access, refusal, header.is_some()),
+        Ok(None) => Ok(req),
+        Err(refusal) => Err(refused(&access, refusal, header.is_some())),
     }
 }
 
