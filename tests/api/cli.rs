@@ -730,14 +730,7 @@ fn write_settings_that_cannot_work_are_refused_at_start() {
         (vec!["--index-conversations", "0"], "--index-conversations"),
         (vec!["--index-max-age-hours", "0"], "--index-max-age-hours"),
     ] {
-        let out = bin()
-            .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
-            .args(&args)
-            .output()
-            .expect("run");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        refused_at_start(&args, says);
     }
 }
 
@@ -807,13 +800,18 @@ fn server_flags_given_blank_are_refused_at_start() {
         (vec!["--redis-url", " "], "--redis-url"),
         (vec!["--tools", ""], "--tools"),
     ] {
-        let out = bin()
-            .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
-            .args(&args)
-            .output()
-            .expect("run");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        refused_at_start(&args, says);
     }
+}
+
+/// `serve --simulator` with `args` exits 2 before serving, saying `says` on stderr.
+fn refused_at_start(args: &[&str], says: &str) {
+    let out = bin()
+        .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {stderr}");
 }
