@@ -77,12 +77,7 @@ async fn a_cancelled_get_message_scan_makes_no_further_upstream_request() {
         after <= at_cancel + 1,
         "after the cancel at most the request in flight completed ({at_cancel} -> {after})"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", t.server.addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::telemetry::metrics_text(&t).await;
     assert!(
         metrics.lines().any(|l| l.contains("tool=\"get_message\"")
             && l.contains("outcome=\"cancelled\"")

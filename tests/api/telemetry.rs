@@ -61,7 +61,8 @@ fn event_names(span: &SpanData) -> Vec<String> {
     span.events.iter().map(|e| e.name.to_string()).collect()
 }
 
-async fn metrics_text(t: &TestServer) -> String {
+/// The server's `/metrics` exposition.
+pub(crate) async fn metrics_text(t: &TestServer) -> String {
     reqwest::get(format!("http://{}/metrics", t.server.addr))
         .await
         .expect("metrics")
