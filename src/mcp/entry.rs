@@ -115,10 +115,12 @@ struct Facts {
     conversation_id: Option<String>,
     /// A send over another integration's control is audited as such.
     override_control: Option<bool>,
+    /// The tool changes something upstream (not read-only by its own annotations): audited.
+    writes: bool,
 }
 
 impl Facts {
-    fn of(request: &CallToolRequestParams) -> Self {
+    fn of(request: &CallToolRequestParams, route: Option<&rmcp::model::Tool>) -> Self {
         let arg = |name: &str| request.arguments.as_ref().and_then(|a| a.get(name));
         Self {
             conversation_id: arg("conversationId")
@@ -128,6 +130,7 @@ impl Facts {
             override_control: arg("overrideControl")
                 .and_then(Value::as_bool)
                 .filter(|o| *o),
+            writes: route.and_then(read_only_hint) == Some(false),
         }
     }
 }
@@ -219,7 +222,7 @@ impl ZendeskMcp {
             }
             None => Ok(()),
         };
-        let facts = Facts::of(&request);
+        let facts = Facts::of(&request, route);
         let span = span_of(&tool, &facts, &caller, &request, &context);
         let rules = access.rules(profile.as_deref());
         let call = Call::new(caller, rules, context.ct.clone(), span);
@@ -300,7 +303,7 @@ impl ZendeskMcp {
         metrics
             .tool_duration
             .record(started.elapsed().as_secs_f64(), &attrs);
-        if self.tool_router.get(tool).and_then(read_only_hint) != Some(false) {
+        if !facts.writes {
             return;
         }
         // A keyed send answered from its record wrote nothing this time.
