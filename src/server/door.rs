@@ -84,7 +84,11 @@ pub(super) fn mcp_route(
         body_limit: http.max_body,
         plain: Some(stateless),
     };
-    let turns = turns::Turns::new(http.mcp_concurrency, http.mcp_turn_wait);
+    let turns = turns::Turns::new(
+        http.mcp_concurrency,
+        http.mcp_turn_wait,
+        state.telemetry.metrics.active_requests.clone(),
+    );
     // Innermost first: the last layer added is the first a request meets.
     Router::new()
         .nest_service("/mcp", SharedMcp(Arc::new(mcp)))

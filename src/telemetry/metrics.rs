@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
 
 use super::kv;
 
@@ -58,6 +58,8 @@ pub(crate) struct Metrics {
     pub(crate) degraded: Gauge<u64>,
     /// `mcp.server.config.reloads` {outcome: applied|unchanged|invalid}: settings files re-read.
     pub(crate) config_reloads: Counter<u64>,
+    /// `http.server.active_requests`: `/mcp` POSTs being handled or waiting for a turn.
+    pub(crate) active_requests: UpDownCounter<i64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -161,6 +163,11 @@ impl Metrics {
                 c.add(0, &[kv("outcome", "invalid")]);
                 c
             },
+            active_requests: meter
+                .i64_up_down_counter("http.server.active_requests")
+                .with_unit("{request}")
+                .with_description("/mcp POSTs being handled or waiting for a turn")
+                .build(),
         }
     }
 }

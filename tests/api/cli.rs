@@ -611,8 +611,26 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
             )
         });
         let pid = child.id().to_string();
+        let base = url.trim_end_matches("/mcp").to_string();
         let signal = async move {
-            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            // The signal comes once the server holds all 32 calls, however slow this machine.
+            for round in 0.. {
+                assert!(round < 1000, "the server never held the 32 calls");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                let metrics = reqwest::get(format!("{base}/metrics"))
+                    .await
+                    .expect("metrics")
+                    .text()
+                    .await
+                    .expect("text");
+                let active = metrics
+                    .lines()
+                    .find(|l| l.starts_with("http_server_active_requests"))
+                    .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+                if active.is_some_and(|n| n >= 32.0) {
+                    break;
+                }
+            }
             let sent = std::process::Command::new("kill")
                 .args(["-TERM", &pid])
                 .status()

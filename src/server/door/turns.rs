@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use opentelemetry::metrics::UpDownCounter;
 
 use crate::error::ErrorClass;
 use crate::server::problem;
@@ -20,17 +21,36 @@ pub(super) struct Turns {
     permits: Arc<tokio::sync::Semaphore>,
     concurrency: usize,
     wait: Duration,
+    /// Counts the POSTs here, waiting or handled (`http.server.active_requests`).
+    active: UpDownCounter<i64>,
 }
 
 impl Turns {
     /// `concurrency` turns (at least one), each waited for up to `wait`.
-    pub(super) fn new(concurrency: usize, wait: Duration) -> Self {
+    pub(super) fn new(concurrency: usize, wait: Duration, active: UpDownCounter<i64>) -> Self {
         let concurrency = concurrency.max(1);
         Self {
             permits: Arc::new(tokio::sync::Semaphore::new(concurrency)),
             concurrency,
             wait,
+            active,
         }
+    }
+}
+
+/// One POST counted as active from its arrival until its answer begins or it is dropped.
+struct Active(UpDownCounter<i64>);
+
+impl Active {
+    fn count(counter: &UpDownCounter<i64>) -> Self {
+        counter.add(1, &[]);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.add(-1, &[]);
     }
 }
 
@@ -40,6 +60,7 @@ pub(super) async fn take_turn(State(turns): State<Turns>, req: Request, next: Ne
     if req.method() != Method::POST {
         return next.run(req).await;
     }
+    let _active = Active::count(&turns.active);
     match tokio::time::timeout(turns.wait, turns.permits.acquire()).await {
         Ok(_turn) => next.run(req).await,
         // No turn in time: refused at once, nothing started, rather than queued without bound.
