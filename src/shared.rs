@@ -11,6 +11,7 @@
 //! - [`Invalidation`]: "the switchboard changed", to every cache that holds it;
 //! - [`IdempotencyStore`]: the idempotency records of `send_message` and the per-key wait;
 //! - [`DeliveryStore`]: what the webhooks said about messages, and the event ids received;
+//! - [`ClaimStore`]: the inbound work queue, its claims and their fencing;
 //! - [`RateBudget`]: the upstream requests per second of the whole fleet, its pause and its
 //!   slow-down after a 429.
 
@@ -31,6 +32,7 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct StoreError(pub String);
 
 mod budget;
+mod claims;
 #[cfg(test)]
 pub(crate) mod contract;
 mod delivery;
@@ -41,6 +43,7 @@ mod limits;
 pub mod redis_store;
 
 pub use budget::*;
+pub(crate) use claims::*;
 pub(crate) use delivery::*;
 pub(crate) use idempotency::*;
 pub(crate) use index::*;
@@ -55,6 +58,8 @@ pub struct Stores {
     pub invalidation: std::sync::Arc<dyn Invalidation>,
     /// The per-token inbound limits of `/mcp`.
     pub inbound: std::sync::Arc<dyn InboundLimits>,
+    /// The inbound work queue and its claims.
+    pub(crate) claims: std::sync::Arc<dyn ClaimStore>,
     redis: Option<redis_store::Redis>,
 }
 
@@ -66,6 +71,10 @@ impl Default for Stores {
 
 /// How long a lease of the Redis budget may be spent.
 const LEASE_WINDOW: Duration = Duration::from_millis(100);
+/// Conversations the in-memory work queue keeps at most.
+const CLAIMS_CAPACITY: usize = 100_000;
+/// How long the work queue remembers a conversation after its last change.
+const CLAIMS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a keyed send on Redis waits for another replica's hold on the key.
 const KEY_WAIT: Duration = Duration::from_secs(10);
 
@@ -74,6 +83,7 @@ impl Stores {
         Self {
             invalidation: std::sync::Arc::new(MemoryInvalidation::default()),
             inbound: std::sync::Arc::new(MemoryInboundLimits::default()),
+            claims: std::sync::Arc::new(MemoryClaims::new(CLAIMS_CAPACITY, CLAIMS_MAX_AGE)),
             redis: None,
         }
     }
@@ -91,6 +101,9 @@ impl Stores {
                 redis_store::RedisInvalidation::new(redis.clone()).await?,
             ),
             inbound: std::sync::Arc::new(redis_store::RedisInboundLimits::new(redis.clone())),
+            claims: std::sync::Arc::new(
+                redis_store::RedisClaims::new(redis.clone(), CLAIMS_MAX_AGE).await?,
+            ),
             redis: Some(redis),
         })
     }
@@ -219,6 +232,11 @@ mod tests {
         contract::rate_budget(&budget).await;
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn memory_claims_keep_the_contract() {
+        contract::claims(&MemoryClaims::new(100, Duration::from_secs(3600))).await;
+    }
+
     #[tokio::test]
     async fn memory_invalidation_keeps_the_contract() {
         contract::invalidation(&MemoryInvalidation::default()).await;
@@ -274,6 +292,12 @@ mod tests {
             };
             contract::rate_budget(&RedisRateBudget::new(redis.clone(), shape, Duration::ZERO))
                 .await;
+            contract::claims(
+                &RedisClaims::new(redis.clone(), Duration::from_secs(3600))
+                    .await
+                    .expect("subscribes"),
+            )
+            .await;
             contract::invalidation(
                 &RedisInvalidation::new(redis.clone())
                     .await

@@ -23,6 +23,7 @@ use super::StoreError;
 use crate::telemetry::{Metrics, kv};
 
 mod budget;
+mod claims;
 mod delivery;
 mod idempotency;
 mod index;
@@ -31,6 +32,7 @@ mod limits;
 mod sessions;
 
 pub(crate) use budget::RedisRateBudget;
+pub(crate) use claims::RedisClaims;
 pub(crate) use delivery::RedisDeliveryStore;
 pub(crate) use idempotency::RedisIdempotency;
 pub(crate) use index::RedisConversationIndex;

@@ -29,7 +29,12 @@ impl RedisInvalidation {
     /// Subscribes to the app's channel; returns once the subscription is in place, so no
     /// notice published after this returns is missed.
     pub(crate) async fn new(redis: Redis) -> Result<Self, StoreError> {
-        let channel = redis.key("switchboard-changed");
+        Self::on(redis, "switchboard-changed").await
+    }
+
+    /// The same on the app's channel `name` (`work-arrived`: the claims' waiters).
+    pub(crate) async fn on(redis: Redis, name: &str) -> Result<Self, StoreError> {
+        let channel = redis.key(name);
         let (notices, _) = broadcast::channel(64);
         let first = subscribe(&redis, &channel).await?;
         let listener = tokio::spawn(listen(
@@ -89,7 +94,8 @@ async fn listen(
             }
         }
         tracing::warn!(
-            "the Redis subscription for switchboard changes may have lost notices; subscribing again"
+            channel = %channel,
+            "a Redis subscription may have lost notices; subscribing again"
         );
         let mut pause = Duration::from_millis(100);
         pubsub = loop {
