@@ -65,6 +65,9 @@ pub(crate) struct OAuthCaller {
 pub struct CallerRules {
     /// Whose conversations the caller's business messages may go into (the send guard).
     pub switchboard_integration: Option<String>,
+    /// With no integration named, whether the caller speaks for the switchboard's default
+    /// integration (the send guard on by default) rather than for none (`--no-send-guard`).
+    pub default_guard: bool,
     pub allow_override: bool,
     pub dry_run: bool,
 }
@@ -86,6 +89,8 @@ pub struct AccessPolicy {
     /// `--switchboard-integration`: the integration every caller speaks for, unless its token
     /// names another.
     pub switchboard_integration: Option<String>,
+    /// `--no-send-guard`: callers that name no integration speak for none.
+    pub no_send_guard: bool,
     /// `--dry-run`: every caller's writes are dry runs, whatever its token says.
     pub dry_run: bool,
     /// OAuth callers' rules, from the tokens file's `[oauth]` table.
@@ -226,6 +231,7 @@ impl AccessPolicy {
             switchboard_integration: profile
                 .and_then(|p| p.switchboard_integration.clone())
                 .or_else(|| self.switchboard_integration.clone()),
+            default_guard: !self.no_send_guard,
             allow_override: profile.is_some_and(|p| p.allow_override),
             dry_run: self.dry_run || profile.is_some_and(|p| p.dry_run),
         }

@@ -39,6 +39,37 @@ pub struct Caller {
     pub(crate) forwarded_for: Option<String>,
 }
 
+impl Caller {
+    /// Who holds what this caller claims: the OAuth client and subject, else the access
+    /// profile (every caller of one static token is one holder).
+    pub(crate) fn holder(&self) -> String {
+        match (&self.client_id, &self.subject) {
+            (None, None) => format!("profile:{}", self.profile),
+            (client, subject) => format!(
+                "oauth:{}:{}",
+                client.as_deref().unwrap_or(""),
+                subject.as_deref().unwrap_or("")
+            ),
+        }
+    }
+}
+
+/// The `/mcp` turn a call holds (the bound on concurrent work): a call that waits rather than
+/// works gives it back, and the front door takes it back when the answer begins.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Turn(Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>);
+
+impl Turn {
+    pub(crate) fn held(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Some(permit))))
+    }
+
+    /// Frees the turn for other work (once; later calls do nothing).
+    pub(crate) fn give_back(&self) {
+        drop(self.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+    }
+}
+
 /// One call and everything it carries. Cheap to clone: clones share the cancellation.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -47,6 +78,7 @@ pub struct Call {
     deadline: Option<Instant>,
     cancel: CancellationToken,
     span: tracing::Span,
+    turn: Turn,
 }
 
 impl Call {
@@ -64,7 +96,24 @@ impl Call {
             deadline: None,
             cancel,
             span,
+            turn: Turn::default(),
         }
+    }
+
+    /// The same call, holding `turn`.
+    pub(crate) fn with_turn(mut self, turn: Turn) -> Self {
+        self.turn = turn;
+        self
+    }
+
+    /// Gives the call's `/mcp` turn back while it waits rather than works.
+    pub(crate) fn give_back_turn(&self) {
+        self.turn.give_back();
+    }
+
+    /// Resolves when the client cancels the call or goes away.
+    pub(crate) async fn cancelled(&self) {
+        self.cancel.cancelled().await;
     }
 
     /// The server's own work: live, never cancelled, no deadline but each request's own.

@@ -160,6 +160,7 @@ impl Sources {
             &self.known_tools,
         )?;
         access.switchboard_integration = src.text(&settings::SWITCHBOARD_INTEGRATION);
+        access.no_send_guard = src.switch(&settings::NO_SEND_GUARD)?;
         access.dry_run = src.switch(&settings::DRY_RUN)?;
         access.resource_server = self.resource_server.clone();
         Ok(access)

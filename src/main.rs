@@ -348,10 +348,12 @@ fn banner(
         "stdio (HTTP /mcp is off; --http-mcp serves it too)".to_owned()
     };
     // What every caller's writes do: an operator must see a dry run and the send guard at once.
-    let writes = match (http.access.dry_run, &http.access.switchboard_integration) {
-        (true, _) => "dry run: validated and answered, never sent (--dry-run)".to_owned(),
-        (false, Some(s)) => format!("sent; business messages only where {s:?} is in control"),
-        (false, None) => "sent (tokens may name a switchboard integration or a dry run)".to_owned(),
+    let access = &http.access;
+    let writes = match (access.dry_run, &access.switchboard_integration, access.no_send_guard) {
+        (true, _, _) => "dry run: validated and answered, never sent (--dry-run)".to_owned(),
+        (false, Some(s), _) => format!("sent; business messages only where {s:?} is in control"),
+        (false, None, false) => "sent; business messages only where the switchboard's default integration is in control (tokens may name another; --no-send-guard turns this off)".to_owned(),
+        (false, None, true) => "sent; the send guard is OFF (--no-send-guard): business messages go into any conversation, even one a human agent controls".to_owned(),
     };
     let oauth = match &http.access.resource_server {
         Some(rs) => format!(

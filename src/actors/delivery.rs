@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use super::{Slot, ask};
 use crate::error::CallError;
 use crate::shared::{
-    Change, ConversationIndex, ConversationNote, DeliveryEntry, DeliveryStore, EventRecord, Keep,
-    SeenEntry, StoreError,
+    CLAIM_FIELD, Change, ClaimStore, ConversationIndex, ConversationNote, DeliveryEntry,
+    DeliveryStore, EventRecord, Keep, SeenEntry, StoreError, WorkChange, WorkNote,
 };
 pub(crate) use crate::sunco::events::DeliveryKind;
 use crate::sunco::events::{ConversationChange, DeliveryReport, Inbound, Reading, Unusable};
@@ -39,6 +39,8 @@ pub(crate) struct TrackerArgs {
     pub(crate) store: Arc<dyn DeliveryStore>,
     /// The conversations the webhooks tell of; it outlives the actor's restarts.
     pub(crate) index: Arc<dyn ConversationIndex>,
+    /// The inbound work queue, fed the same events.
+    pub(crate) claims: Arc<dyn ClaimStore>,
 }
 
 mod watch;
@@ -145,6 +147,7 @@ pub(crate) struct TrackerState {
     metrics: Arc<Metrics>,
     store: Arc<dyn DeliveryStore>,
     index: Arc<dyn ConversationIndex>,
+    claims: Arc<dyn ClaimStore>,
 }
 
 /// What an event tells the conversation index, if anything: for a message, who wrote and
@@ -198,12 +201,58 @@ fn index_notes(event: &Inbound) -> Vec<ConversationNote> {
     notes
 }
 
+/// What an event tells the work queue: a user message to answer, a business message that
+/// answers (or was sent under a claim, whose fence its metadata carries), the control moving,
+/// the conversation removed. Dated like [`index_notes`].
+fn work_notes(event: &Inbound) -> Vec<WorkNote> {
+    index_notes(event)
+        .into_iter()
+        .filter_map(|n| {
+            let change = match n.change {
+                Change::Message {
+                    from_user: true,
+                    channel,
+                } => {
+                    let Reading::Message(m) = &event.reading else {
+                        return None;
+                    };
+                    WorkChange::UserMessage {
+                        message_id: m.message_id.clone(),
+                        channel,
+                    }
+                }
+                Change::Message {
+                    from_user: false, ..
+                } => {
+                    let Reading::Message(m) = &event.reading else {
+                        return None;
+                    };
+                    WorkChange::BusinessMessage {
+                        fence: m.message["metadata"][CLAIM_FIELD]
+                            .as_str()
+                            .and_then(|f| f.parse().ok()),
+                    }
+                }
+                Change::Control { active, .. } => WorkChange::Control { active },
+                Change::Removed => WorkChange::Removed,
+                _ => return None,
+            };
+            Some(WorkNote {
+                conversation_id: n.conversation_id,
+                at: n.at,
+                change,
+            })
+        })
+        .collect()
+}
+
 impl TrackerState {
     fn new(args: TrackerArgs) -> Self {
         Self {
             metrics: args.metrics,
             store: args.store,
             index: args.index,
+            claims: args.claims,
         }
     }
 
@@ -225,6 +274,15 @@ impl TrackerState {
             .collect();
         if !notes.is_empty() {
             self.index.apply(notes).await?;
+        }
+        // The work queue likewise: it knows a message delivered again.
+        let work: Vec<WorkNote> = events
+            .iter()
+            .filter_map(|e| e.as_ref().ok())
+            .flat_map(work_notes)
+            .collect();
+        if !work.is_empty() {
+            self.claims.note(work).await?;
         }
         // Everything with an id but an ignored type goes to the store in one batch.
         let mut batch = Vec::new();

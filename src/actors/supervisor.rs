@@ -353,6 +353,7 @@ fn tracker(
         metrics: settings.telemetry.metrics.clone(),
         store,
         index,
+        claims: settings.stores.claims.clone(),
     };
     (handle, args)
 }

@@ -87,6 +87,15 @@ pub(super) fn profile(context: &RequestContext<RoleServer>) -> Option<Arc<Access
         .and_then(|p| p.extensions.get::<Arc<AccessProfile>>().cloned())
 }
 
+/// The `/mcp` turn the request holds (none over stdio).
+fn turn(context: &RequestContext<RoleServer>) -> crate::call::Turn {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<crate::call::Turn>().cloned())
+        .unwrap_or_default()
+}
+
 /// Who calls: the profile, an OAuth caller's subject and client (never the token), the peer's
 /// IP address and the `X-Forwarded-For` a proxy in front added (as given: only a proxy of the
 /// operator's own makes it trustworthy).
@@ -225,7 +234,7 @@ impl ZendeskMcp {
         let facts = Facts::of(&request, route);
         let span = span_of(&tool, &facts, &caller, &request, &context);
         let rules = access.rules(profile.as_deref());
-        let call = Call::new(caller, rules, context.ct.clone(), span);
+        let call = Call::new(caller, rules, context.ct.clone(), span).with_turn(turn(&context));
         let started = std::time::Instant::now();
         let (result, class) = match conformed {
             Err(e) => (Ok(error_result(&e.to_json())), Some(e.class())),

@@ -329,8 +329,9 @@ impl Sends {
 
 impl super::Operations {
     /// A message into `conversation_id` for `call`, with `key` at most once. The send guard
-    /// first: a business message goes only where the caller's switchboard integration is in
-    /// control, unless the caller may override and asks to (`override_control`).
+    /// first: a business message goes only where the caller's switchboard integration
+    /// ([`Operations::speaks_for`](super::Operations::speaks_for)) is in control, unless the
+    /// caller may override and asks to (`override_control`).
     pub async fn send_message(
         &self,
         call: &Call,
@@ -346,11 +347,11 @@ impl super::Operations {
                 "this caller may not send over another switchboard integration: only a token with allow_override = true in the tokens file may; leave it out",
             ));
         }
-        if let Some(mine) = &rules.switchboard_integration
-            && body.author.kind == AuthorType::Business
+        if body.author.kind == AuthorType::Business
             && !override_control
+            && let Some(mine) = self.speaks_for(call).await?
         {
-            self.check_control(call, conversation_id, mine).await?;
+            self.check_control(call, conversation_id, &mine).await?;
         }
         self.sends.send(call, conversation_id, body, key).await
     }

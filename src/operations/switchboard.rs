@@ -271,6 +271,25 @@ pub(crate) enum ControlSource {
 }
 
 impl Operations {
+    /// The switchboard integration `call` speaks for (id, name or integrationType): the one its
+    /// token or the server names, else the switchboard's default integration (the bot, in the
+    /// usual set-up), so a bot never talks over a human by default. `None`: no guard
+    /// (`--no-send-guard`, or an app without a usable switchboard and nothing named).
+    pub(crate) async fn speaks_for(&self, call: &Call) -> Result<Option<String>, CallError> {
+        let rules = call.rules();
+        if let Some(named) = &rules.switchboard_integration {
+            return Ok(Some(named.clone()));
+        }
+        if !rules.default_guard {
+            return Ok(None);
+        }
+        let picture = self.actors.switchboard.picture(false).await?;
+        Ok(picture
+            .usable()
+            .ok()
+            .and_then(|s| s.default_switchboard_integration_id.clone()))
+    }
+
     /// The send guard: `Ok` when the switchboard integration `mine` (id, name or
     /// integrationType) controls `conversation_id`, else [`CallError::NotInControl`] naming who
     /// does. Who controls it comes from the index while webhooks arrive and the webhook check

@@ -170,6 +170,13 @@ pub const SWITCHBOARD_INTEGRATION: Setting = Setting::new(
 )
 .flag("switchboard-integration", "INTEGRATION")
 .reloads();
+pub(crate) const NO_SEND_GUARD: Setting = Setting::new(
+    "no_send_guard",
+    Server,
+    "Turn the send guard off for callers that name no switchboard integration: their business messages go into any conversation, even one a human agent controls (by default they speak for the switchboard's default integration)",
+)
+.switch("no-send-guard")
+.reloads();
 pub const INDEX_CONVERSATIONS: Setting = Setting::new(
     "index_conversations",
     Server,
@@ -289,6 +296,7 @@ pub(crate) const ALL: &[&Setting] = &[
     &READ_ONLY,
     &TOOLS,
     &SWITCHBOARD_INTEGRATION,
+    &NO_SEND_GUARD,
     &INDEX_CONVERSATIONS,
     &INDEX_MAX_AGE_HOURS,
     &OAUTH_ISSUER,

@@ -22,6 +22,10 @@ use crate::sunco::ids::now_unix_ms;
 /// Unanswered user messages kept per conversation (the oldest are dropped past it; the wait is
 /// still measured from the oldest ever kept).
 pub(crate) const MAX_PENDING: usize = 50;
+/// The metadata field of a message sent under a claim: the claim's fence.
+pub(crate) const CLAIM_FIELD: &str = "mcp.claim";
+/// User message ids remembered per conversation against a repeated webhook.
+pub(crate) const RECENT: usize = 64;
 /// Queue entries a claim without `conversationId` looks at, oldest wait first.
 pub(crate) const SCAN: usize = 256;
 
@@ -91,6 +95,9 @@ pub(crate) struct WorkEntry {
     pub(crate) pending: Vec<Pending>,
     /// The last user message's `seq`.
     pub(crate) seq: u64,
+    /// The latest user messages' ids (at most [`RECENT`]): a webhook delivered again is not
+    /// a new message.
+    pub(crate) recent: Vec<String>,
     /// The time of the latest business message not sent under a claim.
     pub(crate) business_at: i64,
     /// When a skipped claim put it back (it waits behind what waited before).
@@ -320,9 +327,12 @@ pub(crate) mod decide {
                 message_id,
                 channel,
             } => {
-                if note.at < e.business_at || e.pending.iter().any(|p| &p.message_id == message_id)
-                {
+                if note.at < e.business_at || e.recent.contains(message_id) {
                     return false;
+                }
+                e.recent.push(message_id.clone());
+                if e.recent.len() > RECENT {
+                    e.recent.remove(0);
                 }
                 e.seq += 1;
                 if channel.is_some() {
@@ -368,6 +378,7 @@ pub(crate) mod decide {
             WorkChange::Removed => {
                 *e = WorkEntry {
                     fence: e.fence,
+                    recent: std::mem::take(&mut e.recent),
                     touched: now,
                     ..WorkEntry::default()
                 };

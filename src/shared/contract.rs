@@ -583,6 +583,15 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
         Ok(ClaimAnswer::NotWaiting),
         "an answered conversation does not wait"
     );
+    store
+        .note(vec![user(&conv(1), "m2", t0 + 1)])
+        .await
+        .expect("note");
+    assert_eq!(
+        store.claim(&again).await,
+        Ok(ClaimAnswer::NotWaiting),
+        "a webhook delivered again is not a new message"
+    );
     // Quiet period: handed out only once the customer is quiet.
     store
         .note(vec![user(&conv(2), "m3", t0 + 2)])

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use zendesk_messaging_mcp::actors::{Actors, SupervisorSettings};
-use zendesk_messaging_mcp::server;
+use zendesk_messaging_mcp::server::{self, HttpOptions};
 use zendesk_messaging_mcp::simulator::faults::RateLimit;
 
 use crate::mcp_support::TestServer;
@@ -65,7 +65,16 @@ async fn throttled_calls_wait_retry_and_send_each_message_once() {
 
 #[tokio::test]
 async fn reads_retry_through_5xx_but_an_ambiguous_send_is_never_repeated() {
-    let t = TestServer::start_with(quick(), |_| {}).await;
+    // The send guard off: with every request failing it would refuse the send before the
+    // dispatcher is tried (control_unknown), and the dispatcher is what this test is about.
+    let mut access = zendesk_messaging_mcp::access::AccessPolicy::default();
+    access.no_send_guard = true;
+    let http = HttpOptions {
+        webhook_check: None,
+        access: std::sync::Arc::new(access),
+        ..Default::default()
+    };
+    let t = TestServer::start_full(quick(), http, None, |_| {}).await;
     let conv = t.conversation_of("demo-user-02").await;
 
     // Every request fails before it is handled: reads retry up to the cap, then say so.

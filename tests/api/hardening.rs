@@ -91,14 +91,14 @@ async fn a_repeated_idempotency_key_returns_the_first_result_without_a_second_wr
 #[tokio::test]
 async fn a_key_reused_for_a_different_message_is_a_conflict_and_nothing_is_lost_quietly() {
     let t = TestServer::start().await;
-    let conv = t.conversation_of("demo-user-06").await;
+    let conv = t.conversation_of("demo-user-11").await;
     let first = json!({"conversationId": conv, "content": {"type": "text", "text": "your order shipped"},
         "metadata": {"order": 42}, "idempotencyKey": "k-conflict"});
     t.ok("send_message", first.clone()).await;
     for changed in [
         json!({"content": {"type": "text", "text": "your order is late"}}),
         json!({"metadata": {"order": 43}}),
-        json!({"author": {"type": "user", "userExternalId": "demo-user-06"}}),
+        json!({"author": {"type": "user", "userExternalId": "demo-user-11"}}),
         json!({"destination": {"integrationType": "web"}}),
     ] {
         let mut args = first.clone();

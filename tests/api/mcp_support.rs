@@ -154,10 +154,10 @@ impl TestServer {
             .to_owned()
     }
 
-    /// Sends a form to demo-user-03, whose Messenger channel renders no forms, so the webhook
+    /// Sends a form to demo-user-08, whose Messenger channel renders no forms, so the webhook
     /// will report a delivery failure. Returns the conversation and message ids.
     pub async fn send_undeliverable_form(&self) -> (String, String) {
-        let conv = self.conversation_of("demo-user-03").await;
+        let conv = self.conversation_of("demo-user-08").await;
         let sent = self
             .ok(
                 "send_message",

@@ -216,8 +216,8 @@ async fn a_webhook_received_by_one_replica_is_seen_from_every_other() {
     let [_a, b, c] = &fleet.replicas[..] else {
         unreachable!()
     };
-    // demo-user-03's channel renders no forms: the upstream reports a failure, to replica A.
-    let conv = fleet.sim.conversation_of("demo-user-03").await;
+    // demo-user-08's channel renders no forms: the upstream reports a failure, to replica A.
+    let conv = fleet.sim.conversation_of("demo-user-08").await;
     let sent = b
         .ok(
             "send_message",
@@ -256,7 +256,7 @@ async fn a_webhook_received_by_one_replica_is_seen_from_every_other() {
     let created = b
         .ok(
             "create_conversation",
-            json!({"participants": [{"userExternalId": "demo-user-03"}]}),
+            json!({"participants": [{"userExternalId": "demo-user-08"}]}),
         )
         .await;
     let new = created["conversation"]["id"]
@@ -625,12 +625,22 @@ async fn redis_restarted_mid_load_loses_no_key_and_sends_none_twice() {
         return;
     };
     let sim = TestSim::demo().await;
-    let conv = sim.conversation_of("demo-user-06").await;
+    let conv = sim.conversation_of("demo-user-11").await;
     let mut replicas = vec![];
     let config = server::simulator_config(&sim.base).expect("config");
+    // The send guard off: it reads Redis too (when the last webhook came), so guarded sends
+    // would all wait out the restart there and the idempotency records would never meet it.
+    let mut access = zendesk_messaging_mcp::access::AccessPolicy::default();
+    access.no_send_guard = true;
+    let access = std::sync::Arc::new(access);
     for _ in 0..2 {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        replicas.push(replica(listener, &config, quick(), &redis).await);
+        let http = HttpOptions {
+            webhook_check: None,
+            access: access.clone(),
+            ..Default::default()
+        };
+        replicas.push(replica_with(listener, &config, quick(), http, &redis).await);
     }
     let urls: Vec<String> = replicas.iter().map(|r| r.server.mcp_url()).collect();
     sim.admin("PUT", "/_sim/faults", Some(json!({"latencyMs": 50})))

@@ -427,7 +427,7 @@ async fn metrics_pass_promtool_and_cover_every_dashboard_and_rule_query() {
     let t = TestServer::start_with(settings, |_| {}).await;
     // Touch every instrument: tools, upstream calls, a 429 and its retry, the cache, a failed
     // delivery through the webhook, a refused webhook, an actor restart.
-    let conv = t.conversation_of("demo-user-03").await;
+    let conv = t.conversation_of("demo-user-08").await;
     t.ok("get_switchboard_status", json!({"conversationId": conv}))
         .await;
     t.sim

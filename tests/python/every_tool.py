@@ -79,7 +79,7 @@ async def main(url):
         check((await s.ok("get_message", {"conversationId": cid, "messageId": mid}))["message"]["id"] == mid, "get_message")
 
         # A form to a Messenger user fails delivery; the webhook reports it.
-        conv3 = (await s.ok("list_conversations", {"userExternalId": "demo-user-03"}))["conversations"][0]["id"]
+        conv3 = (await s.ok("list_conversations", {"userExternalId": "demo-user-08"}))["conversations"][0]["id"]
         form = {"type": "form", "fields": [{"type": "text", "name": "n", "label": "Name"}]}
         fmid = (await s.ok("send_message", {"conversationId": conv3, "content": form}))["messages"][0]["id"]
         for _ in range(200):

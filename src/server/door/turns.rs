@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::metrics::UpDownCounter;
 
+use crate::call::Turn;
 use crate::error::ErrorClass;
 use crate::server::problem;
 
@@ -61,8 +62,19 @@ pub(super) async fn take_turn(State(turns): State<Turns>, req: Request, next: Ne
         return next.run(req).await;
     }
     let _active = Active::count(&turns.active);
-    match tokio::time::timeout(turns.wait, turns.permits.acquire()).await {
-        Ok(_turn) => next.run(req).await,
+    match tokio::time::timeout(turns.wait, turns.permits.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => {
+            // The call may give its turn back while it waits (a long poll); otherwise it is
+            // given back when the answer begins.
+            let turn = Turn::held(permit);
+            let mut req = req;
+            req.extensions_mut().insert(turn.clone());
+            let answer = next.run(req).await;
+            turn.give_back();
+            answer
+        }
+        // The semaphore is never closed.
+        Ok(Err(_)) => next.run(req).await,
         // No turn in time: refused at once, nothing started, rather than queued without bound.
         Err(_) => {
             let mut r = problem(

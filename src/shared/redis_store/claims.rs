@@ -88,9 +88,12 @@ while i + 4 <= #ARGV do
   local e = load(id)
   e.t = now
   if kind == 'u' then
+    if type(e.rc) ~= 'table' then e.rc = {} end
     local known = at < (e.ba or 0)
-    for _, x in ipairs(e.p) do if x.id == a then known = true end end
+    for _, x in ipairs(e.rc) do if x == a then known = true end end
     if not known then
+      e.rc[#e.rc + 1] = a
+      if #e.rc > 64 then table.remove(e.rc, 1) end
       e.sq = (e.sq or 0) + 1
       if b ~= '' then e.ch = b end
       local place = #e.p + 1
@@ -123,7 +126,7 @@ while i + 4 <= #ARGV do
       woke = 1
     end
   elseif kind == 'r' then
-    e = {p = {}, sq = 0, ba = 0, co = 0, f = e.f or 0, t = now}
+    e = {p = {}, sq = 0, ba = 0, co = 0, f = e.f or 0, rc = e.rc, t = now}
   end
   save(id, e)
 end
