@@ -55,12 +55,17 @@ pub enum ErrorClass {
     DryRun,
     /// The client cancelled the call or went away; nothing more was sent for it.
     Cancelled,
+    /// User messages arrived after those the caller answered; nothing was sent.
+    Superseded,
+    /// The caller's claim on the conversation ended (lapsed, taken, completed); nothing was
+    /// sent.
+    ClaimLost,
     /// The server got something wrong.
     Internal,
 }
 
 impl ErrorClass {
-    const ALL: [ErrorClass; 17] = [
+    const ALL: [ErrorClass; 19] = [
         ErrorClass::InvalidArgument,
         ErrorClass::IdempotencyConflict,
         ErrorClass::UpstreamError,
@@ -77,6 +82,8 @@ impl ErrorClass {
         ErrorClass::ControlUnknown,
         ErrorClass::DryRun,
         ErrorClass::Cancelled,
+        ErrorClass::Superseded,
+        ErrorClass::ClaimLost,
         ErrorClass::Internal,
     ];
 
@@ -103,6 +110,8 @@ impl ErrorClass {
             ErrorClass::ControlUnknown => "control_unknown",
             ErrorClass::DryRun => "dry_run",
             ErrorClass::Cancelled => "cancelled",
+            ErrorClass::Superseded => "superseded",
+            ErrorClass::ClaimLost => "claim_lost",
             ErrorClass::Internal => "internal",
         }
     }
@@ -256,6 +265,38 @@ pub enum CallError {
     /// `operation` was sent; it was not sent.
     #[error("the call was cancelled before {operation} was sent; nothing was sent")]
     Cancelled { operation: &'static str },
+
+    /// A send under a claim (or `inReplyTo`) after user messages arrived that the caller had
+    /// not been shown: nothing was sent; the messages go along so it can answer the whole.
+    #[error(
+        "{} user message(s) arrived in conversation {conversation_id} after the ones you answered; nothing was sent. Read them (arrived) and send one answer to the whole{}",
+        arrived.len(),
+        if *claimed { "; your claim still holds" } else { "" }
+    )]
+    Superseded {
+        conversation_id: String,
+        arrived: Vec<Value>,
+        /// Whether the send was under a claim (which still holds).
+        claimed: bool,
+    },
+
+    /// A send, renewal or release under a claim that is no longer the caller's: nothing was
+    /// sent. `reason`: `lapsed`, `taken` (lapsed and claimed by another), `answered`,
+    /// `skipped`, `handed_over`, `released`.
+    #[error(
+        "your claim on conversation {conversation_id} has ended ({reason}){}; nothing was sent. Call claim_conversation for new work",
+        match reason.as_str() {
+            "lapsed" => ": its lease ran out before you renewed it",
+            "taken" => ": its lease ran out and another agent claimed the conversation",
+            "handed_over" => ": control of the conversation passed to another switchboard integration",
+            "answered" | "skipped" | "released" => ": it was completed",
+            _ => "",
+        }
+    )]
+    ClaimLost {
+        conversation_id: String,
+        reason: String,
+    },
 }
 
 fn whole_secs(d: Duration) -> u64 {
@@ -308,6 +349,8 @@ impl CallError {
             CallError::ControlUnknown { .. } => ErrorClass::ControlUnknown,
             CallError::DryRun { .. } => ErrorClass::DryRun,
             CallError::Cancelled { .. } => ErrorClass::Cancelled,
+            CallError::Superseded { .. } => ErrorClass::Superseded,
+            CallError::ClaimLost { .. } => ErrorClass::ClaimLost,
         }
     }
 
@@ -365,6 +408,21 @@ impl CallError {
             CallError::IdempotencyConflict { key } => {
                 v["field"] = json!("idempotencyKey");
                 v["idempotencyKey"] = json!(key);
+            }
+            CallError::Superseded {
+                conversation_id,
+                arrived,
+                ..
+            } => {
+                v["conversationId"] = json!(conversation_id);
+                v["arrived"] = json!(arrived);
+            }
+            CallError::ClaimLost {
+                conversation_id,
+                reason,
+            } => {
+                v["conversationId"] = json!(conversation_id);
+                v["reason"] = json!(reason);
             }
             _ => {}
         }

@@ -21,6 +21,7 @@ pub mod cursor;
 pub mod schema;
 pub(crate) mod types;
 
+mod claims;
 mod context;
 mod conversations;
 mod delivery;
@@ -169,6 +170,7 @@ impl ZendeskMcp {
             + Self::switchboard_tools()
             + Self::integration_tools()
             + Self::delivery_tools()
+            + Self::claim_tools()
     }
 }
 

@@ -16,6 +16,7 @@ use crate::call::Call;
 use crate::error::CallError;
 use crate::sunco::endpoints::Endpoint;
 
+pub mod claims;
 pub(crate) mod conversations;
 pub(crate) mod credentials;
 pub(crate) mod delivery;
@@ -29,6 +30,8 @@ pub struct Operations {
     pub(crate) actors: Arc<Actors>,
     /// Message sends, at most once per idempotency key.
     pub(crate) sends: sends::Sends,
+    /// Cancelled when the server starts shutting down: waits end, answered.
+    pub(crate) stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Operations {
@@ -38,7 +41,17 @@ impl Operations {
             actors.tracker.clone(),
             actors.keys.clone(),
         );
-        Self { actors, sends }
+        Self {
+            actors,
+            sends,
+            stopping: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// The same, its waits ending when `stopping` is cancelled.
+    pub(crate) fn stopping_on(mut self, stopping: tokio_util::sync::CancellationToken) -> Self {
+        self.stopping = stopping;
+        self
     }
 }
 

@@ -376,7 +376,8 @@ pub async fn serve_with(
         .local_addr()
         .map_err(|e| CallError::Internal(e.to_string()))?;
     let actors = Arc::new(Actors::start(config, settings).await?);
-    let operations = Arc::new(Operations::new(actors.clone()));
+    let ct = CancellationToken::new();
+    let operations = Arc::new(Operations::new(actors.clone()).stopping_on(ct.clone()));
     let live = http.live.clone().unwrap_or_else(|| {
         crate::live::Live::fixed(crate::live::LiveSettings::fixed(
             http.access.clone(),
@@ -402,12 +403,15 @@ pub async fn serve_with(
             "no SUNCO_WEBHOOK_SECRET: {WEBHOOK_PATH} refuses every POST (503), so delivery tracking is off"
         );
     }
-    let ct = CancellationToken::new();
     if let Some(rs) = live.get().access.resource_server.clone() {
         tokio::spawn(prefetch_oauth(rs));
     }
     // The settings files, re-read on SIGHUP and when they change.
     live.watch(actors.clone(), RELOAD_POLL, ct.child_token());
+    tokio::spawn(crate::operations::claims::watch_queue(
+        operations.clone(),
+        ct.child_token(),
+    ));
     tokio::spawn(check_upstream(
         state.clone(),
         config,

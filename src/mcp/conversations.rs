@@ -273,7 +273,9 @@ impl ZendeskMcp {
         let indexed = list
             .entries
             .into_iter()
-            .map(|e| IndexedConversation {
+            .zip(list.claimed_until)
+            .map(|(e, claimed)| IndexedConversation {
+                claimed_until: claimed.map(iso),
                 id: e.conversation_id,
                 created_at: e.created_at.map(iso),
                 last_activity_at: iso(e.last_activity_at),
@@ -416,6 +418,9 @@ pub(crate) struct ConversationPage {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IndexedConversation {
     pub(crate) id: String,
+    /// Claimed by an agent (claim_conversation) until then (ISO 8601).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) claimed_until: Option<String>,
     /// When it was created (ISO 8601), when a conversation:create said so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) created_at: Option<String>,

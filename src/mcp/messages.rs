@@ -13,6 +13,7 @@ use super::entry::ToolError;
 use super::{ZendeskMcp, content, cursor, page_size, record_id};
 use crate::call::Call;
 use crate::error::CallError;
+use crate::operations::claims::Answering;
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::{MESSAGE_PAGE_SIZE, Page};
 use crate::sunco::wire::{
@@ -66,6 +67,7 @@ impl ZendeskMcp {
         Parameters(a): Parameters<SendMessageArgs>,
     ) -> Result<Json<SentMessages>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        let answering = a.answering()?;
         let content = content::parse_content(a.content)?;
         content::check_metadata("metadata", &a.metadata)?;
         let author = a
@@ -86,7 +88,7 @@ impl ZendeskMcp {
         let key = a.idempotency_key.as_deref();
         let overriding = a.override_control == Some(true);
         let sent = (self.ops)
-            .send_message(&call, &conversation_id, body, key, overriding)
+            .send_message(&call, &conversation_id, body, key, overriding, &answering)
             .await?;
         Ok(Json(SentMessages {
             conversation_id,
@@ -331,6 +333,42 @@ pub(crate) struct SendMessageArgs {
     /// controls the conversation. Only for tokens allowed to override; audited.
     #[serde(default)]
     pub(crate) override_control: Option<bool>,
+    /// Your claim (claim_conversation): sent only while it is yours and no user message came
+    /// after those it showed (else superseded, with them). Ends the claim as answered.
+    #[serde(default)]
+    pub(crate) claim: Option<String>,
+    /// Keep the claim after this send (more to say).
+    #[serde(default)]
+    pub(crate) keep_claim: Option<bool>,
+    /// Without a claim: the user message this answers; superseded if a user message came after.
+    #[serde(default)]
+    pub(crate) in_reply_to: Option<String>,
+}
+
+impl SendMessageArgs {
+    /// How the message answers: under a claim, in reply to a message, or neither.
+    fn answering(&self) -> Result<Answering, CallError> {
+        match (&self.claim, &self.in_reply_to) {
+            (Some(_), Some(_)) => Err(CallError::invalid(
+                "inReplyTo",
+                "goes without a claim: a claim already knows what it answers; leave inReplyTo out",
+            )),
+            (Some(token), None) => Ok(Answering::Claim {
+                token: token.clone(),
+                keep: self.keep_claim == Some(true),
+            }),
+            (None, Some(id)) => {
+                if self.keep_claim.is_some() {
+                    return Err(CallError::invalid("keepClaim", "goes with claim only"));
+                }
+                Ok(Answering::InReplyTo(record_id("inReplyTo", id)?))
+            }
+            (None, None) if self.keep_claim.is_some() => {
+                Err(CallError::invalid("keepClaim", "goes with claim only"))
+            }
+            (None, None) => Ok(Answering::Unsaid),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

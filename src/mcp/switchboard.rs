@@ -80,8 +80,8 @@ impl ZendeskMcp {
     ) -> Result<Json<ControlOut>, ToolError> {
         let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
         let metadata = content::with_summary(a.metadata, a.summary)?;
-        self.control(&call, Control::Pass(target), &a.conversation_id, metadata)
-            .await
+        let to = Control::Pass(target);
+        (self.control(&call, to, &a.conversation_id, metadata, a.claim.as_deref())).await
     }
 
     #[tool(
@@ -101,8 +101,8 @@ impl ZendeskMcp {
     ) -> Result<Json<ControlOut>, ToolError> {
         let target = id_arg("switchboardIntegration", &a.switchboard_integration)?;
         let metadata = content::with_summary(a.metadata, a.summary)?;
-        self.control(&call, Control::Offer(target), &a.conversation_id, metadata)
-            .await
+        let to = Control::Offer(target);
+        (self.control(&call, to, &a.conversation_id, metadata, a.claim.as_deref())).await
     }
 
     #[tool(
@@ -120,7 +120,7 @@ impl ZendeskMcp {
         call: Call,
         Parameters(a): Parameters<ControlArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        self.control(&call, Control::Accept, &a.conversation_id, a.metadata)
+        self.control(&call, Control::Accept, &a.conversation_id, a.metadata, None)
             .await
     }
 
@@ -139,8 +139,14 @@ impl ZendeskMcp {
         call: Call,
         Parameters(a): Parameters<ControlArgs>,
     ) -> Result<Json<ControlOut>, ToolError> {
-        self.control(&call, Control::Release, &a.conversation_id, a.metadata)
-            .await
+        self.control(
+            &call,
+            Control::Release,
+            &a.conversation_id,
+            a.metadata,
+            None,
+        )
+        .await
     }
 }
 
@@ -152,12 +158,13 @@ impl ZendeskMcp {
         control: Control,
         conversation_id: &str,
         metadata: Option<crate::sunco::wire::Metadata>,
+        claim: Option<&str>,
     ) -> Result<Json<ControlOut>, ToolError> {
         let conversation_id = record_id("conversationId", conversation_id)?;
         content::check_metadata("metadata", &metadata)?;
         let action = control.action();
         let status = (self.ops)
-            .control(call, &conversation_id, control, metadata)
+            .control(call, &conversation_id, control, metadata, claim)
             .await?;
         Ok(Json(ControlOut { action, status }))
     }
@@ -183,6 +190,9 @@ pub(crate) struct ControlTargetArgs {
     /// `metadata`, at most 4 KB as JSON.
     #[serde(default)]
     pub(crate) summary: Option<String>,
+    /// Your claim on the conversation (claim_conversation): it ends as handed over.
+    #[serde(default)]
+    pub(crate) claim: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

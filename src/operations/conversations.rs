@@ -264,6 +264,8 @@ impl<'a> Facts<'a> {
 #[derive(Debug)]
 pub(crate) struct IndexedList {
     pub(crate) entries: Vec<ConversationEntry>,
+    /// Until when each entry's conversation is claimed (Unix ms), if it is.
+    pub(crate) claimed_until: Vec<Option<i64>>,
     pub(crate) has_more: bool,
     /// The index's reach: since when it holds every conversation it heard of (Unix ms).
     pub(crate) reach: Option<i64>,
@@ -419,8 +421,18 @@ impl Operations {
         }
         let has_more = entries.len() > limit;
         entries.truncate(limit);
+        let ids: Vec<String> = entries.iter().map(|e| e.conversation_id.clone()).collect();
+        // The claims are shown when the store answers; a list is still useful without them.
+        let claimed_until = match self.actors.stores.claims.holds(&ids).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::debug!("cannot read the claims for a list: {e}");
+                vec![None; ids.len()]
+            }
+        };
         Ok(IndexedList {
             entries,
+            claimed_until,
             has_more,
             reach,
             tracking,

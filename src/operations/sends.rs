@@ -15,7 +15,11 @@ use serde_json::Value;
 use crate::actors::{DispatcherHandle, TrackerHandle};
 use crate::call::{Call, Mode};
 use crate::error::CallError;
-use crate::shared::{AcquireError, IdempotencyStore, SendLease, SendRecord, SendState, StoreError};
+use crate::operations::claims::Answering;
+use crate::shared::CLAIM_FIELD;
+use crate::shared::{
+    AcquireError, BoxFuture, IdempotencyStore, SendLease, SendRecord, SendState, StoreError,
+};
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
 use crate::sunco::wire::{AuthorType, Message, MessageListResponse, MessagePost};
@@ -33,12 +37,25 @@ pub struct Sent {
     pub replayed: bool,
 }
 
-/// A send with an idempotency key: for which call, where, under which key, what.
-struct Keyed<'a> {
+/// A check that must pass right before a message is written (a claim's): run once, after an
+/// idempotency key's record showed the message was not sent already.
+pub(crate) type Gate<'a> = &'a (dyn Fn() -> BoxFuture<'a, Result<(), CallError>> + Send + Sync);
+
+/// A send with an idempotency key: for which call, where, under which key, what, and the gate.
+struct Keyed<'a, 'g> {
     call: &'a Call,
     conversation_id: &'a str,
     key: &'a str,
     body: MessagePost,
+    gate: Option<Gate<'g>>,
+}
+
+/// Runs `gate`, if any.
+async fn pass(gate: Option<Gate<'_>>) -> Result<(), CallError> {
+    match gate {
+        Some(g) => g().await,
+        None => Ok(()),
+    }
 }
 
 #[derive(Clone)]
@@ -112,15 +129,18 @@ impl Sends {
         }
     }
 
-    /// Posts `body` to `conversation_id`; with `key`, at most once per key.
+    /// Posts `body` to `conversation_id`; with `key`, at most once per key. `gate` runs right
+    /// before a write (not for a repeat answered from the key's record).
     pub(crate) async fn send(
         &self,
         call: &Call,
         conversation_id: &str,
         mut body: MessagePost,
         key: Option<&str>,
+        gate: Option<Gate<'_>>,
     ) -> Result<Sent, CallError> {
         let Some(key) = key else {
+            pass(gate).await?;
             let messages = self.post(call, conversation_id, body).await?;
             return Ok(Sent {
                 messages,
@@ -168,6 +188,7 @@ impl Sends {
             conversation_id,
             key,
             body,
+            gate,
         };
         if call.mode() == Mode::DryRun {
             drop(lease);
@@ -178,7 +199,7 @@ impl Sends {
 
     /// A dry run answers a replay or a conflict as a real call would, and otherwise stops before
     /// the write without touching the record: a later real send with the key sends.
-    async fn dry_send(&self, k: Keyed<'_>, state: SendState) -> Result<Sent, CallError> {
+    async fn dry_send(&self, k: Keyed<'_, '_>, state: SendState) -> Result<Sent, CallError> {
         // As a real call would, look for a send that may have been stored (a read).
         if state == SendState::Uncertain
             && let Some(found) = self.find(k.call, k.conversation_id, k.key).await?
@@ -188,6 +209,7 @@ impl Sends {
                 replayed: true,
             });
         }
+        pass(k.gate).await?;
         let messages = self.post(k.call, k.conversation_id, k.body).await?;
         Ok(Sent {
             messages,
@@ -200,7 +222,7 @@ impl Sends {
     /// ambiguous failure is checked before the next of [`MAX_SENDS`] writes.
     async fn send_once(
         &self,
-        keyed: Keyed<'_>,
+        keyed: Keyed<'_, '_>,
         mut lease: Box<dyn SendLease>,
         mut record: SendRecord,
     ) -> Result<Sent, CallError> {
@@ -209,6 +231,7 @@ impl Sends {
             conversation_id,
             key,
             body,
+            mut gate,
         } = keyed;
         let message = record.message;
         let sent = |messages: &Vec<Message>| SendRecord {
@@ -234,6 +257,12 @@ impl Sends {
                     Err(e @ CallError::Cancelled { .. }) => return Err(e),
                     Err(e) => return Err(unknown(key, &e)),
                 }
+            }
+            // The gate once, before the first write: nothing was sent under the key yet.
+            if let Err(e) = pass(gate.take()).await {
+                record.state = SendState::Fresh;
+                let _ = lease.set(record).await;
+                return Err(e);
             }
             // Marked uncertain before the write, so a record that never learns the outcome
             // (the store failed, the call was dropped) makes the next holder check first.
@@ -336,9 +365,10 @@ impl super::Operations {
         &self,
         call: &Call,
         conversation_id: &str,
-        body: MessagePost,
+        mut body: MessagePost,
         key: Option<&str>,
         override_control: bool,
+        answering: &Answering,
     ) -> Result<Sent, CallError> {
         let rules = call.rules();
         if override_control && !rules.allow_override {
@@ -353,7 +383,36 @@ impl super::Operations {
         {
             self.check_control(call, conversation_id, &mine).await?;
         }
-        self.sends.send(call, conversation_id, body, key).await
+        if !matches!(answering, Answering::Unsaid) && body.author.kind != AuthorType::Business {
+            return Err(CallError::invalid(
+                "claim",
+                "claim, keepClaim and inReplyTo answer customers: they go with business messages only",
+            ));
+        }
+        if let Answering::Claim { token, .. } = answering {
+            // The fence goes along, so the webhook of this message is known as the claim's.
+            let fence = self.token_for(token, conversation_id)?.fence;
+            body.metadata
+                .get_or_insert_with(Default::default)
+                .insert(CLAIM_FIELD.to_owned(), Value::String(fence.to_string()));
+        }
+        let check = || -> BoxFuture<'_, Result<(), CallError>> {
+            Box::pin(self.check_answer(call, conversation_id, answering))
+        };
+        let gate: Option<Gate<'_>> = match answering {
+            Answering::Unsaid => None,
+            _ => Some(&check),
+        };
+        let sent = self
+            .sends
+            .send(call, conversation_id, body, key, gate)
+            .await?;
+        if let Answering::Claim { token, keep } = answering
+            && call.mode() == Mode::Live
+        {
+            self.answered(call, token, *keep).await;
+        }
+        Ok(sent)
     }
 }
 
@@ -456,12 +515,18 @@ mod tests {
         lease.set(record).await.expect("set");
         drop(lease);
         let replay = sends
-            .send(&Call::internal(), CONVERSATION, body, Some("k"))
+            .send(&Call::internal(), CONVERSATION, body, Some("k"), None)
             .await
             .expect("replay");
         assert!(replay.replayed, "answered from the record");
         let e = sends
-            .send(&Call::internal(), CONVERSATION, text("another"), Some("k"))
+            .send(
+                &Call::internal(),
+                CONVERSATION,
+                text("another"),
+                Some("k"),
+                None,
+            )
             .await
             .expect_err("another message under a sent key");
         assert_eq!(e.class(), ErrorClass::IdempotencyConflict);
@@ -472,7 +537,13 @@ mod tests {
     async fn a_send_that_never_reached_the_upstream_leaves_the_key_fresh() {
         let (sends, keys, actors) = sends().await;
         let e = sends
-            .send(&Call::internal(), CONVERSATION, text("first"), Some("k"))
+            .send(
+                &Call::internal(),
+                CONVERSATION,
+                text("first"),
+                Some("k"),
+                None,
+            )
             .await
             .expect_err("unreachable");
         assert_eq!(e.class(), ErrorClass::Unreachable, "{e}");
@@ -485,7 +556,13 @@ mod tests {
         drop(lease);
         // So the key may carry another message (nothing was stored under it).
         let e = sends
-            .send(&Call::internal(), CONVERSATION, text("second"), Some("k"))
+            .send(
+                &Call::internal(),
+                CONVERSATION,
+                text("second"),
+                Some("k"),
+                None,
+            )
             .await
             .expect_err("unreachable");
         assert_eq!(e.class(), ErrorClass::Unreachable, "{e}");
@@ -508,12 +585,18 @@ mod tests {
         drop(lease);
         // The check cannot be made: the outcome stays unknown, and nothing is sent blind.
         let e = sends
-            .send(&Call::internal(), CONVERSATION, body, Some("k"))
+            .send(&Call::internal(), CONVERSATION, body, Some("k"), None)
             .await
             .expect_err("the check fails");
         assert_eq!(e.class(), ErrorClass::OutcomeUnknown, "{e}");
         let e = sends
-            .send(&Call::internal(), CONVERSATION, text("another"), Some("k"))
+            .send(
+                &Call::internal(),
+                CONVERSATION,
+                text("another"),
+                Some("k"),
+                None,
+            )
             .await
             .expect_err("another message under an uncertain key");
         assert_eq!(e.class(), ErrorClass::IdempotencyConflict);

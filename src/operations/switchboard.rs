@@ -122,14 +122,20 @@ impl Operations {
     }
 
     /// Checks a control step against the switchboard and, if it holds, sends it. Nothing is
-    /// written upstream when the check fails. Returns the conversation's status afterwards.
+    /// written upstream when the check fails. With `claim` (the caller's claim on the
+    /// conversation), the claim ends as handed over once control has moved. Returns the
+    /// conversation's status afterwards.
     pub(crate) async fn control(
         &self,
         call: &Call,
         conversation_id: &str,
         control: Control,
         metadata: Option<Metadata>,
+        claim: Option<&str>,
     ) -> Result<SwitchboardStatus, CallError> {
+        if let Some(token) = claim {
+            self.token_for(token, conversation_id)?;
+        }
         let conversation = self.conversation(call, conversation_id).await?;
         let conversation_id = conversation.id.clone();
         let endpoint = match &control {
@@ -207,6 +213,14 @@ impl Operations {
                 },
             })
             .await;
+        if let Some(token) = claim
+            && let Err(e) = self
+                .release_claim(call, token, crate::shared::Release::HandedOver)
+                .await
+        {
+            // Control moved; the claim had ended already (or the switchboard event ended it).
+            tracing::info!("a claim handed over with control had ended: {e}");
+        }
         Ok(status)
     }
 

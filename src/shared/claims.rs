@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{BoxFuture, Heard, MemoryInvalidation, StoreError, Subscription};
+use super::{BoxFuture, MemoryInvalidation, StoreError, Subscription};
 use crate::shared::Invalidation;
 use crate::sunco::ids::now_unix_ms;
 
@@ -151,7 +151,7 @@ pub(crate) struct Claimed {
 /// What a claim got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ClaimAnswer {
-    Claimed(Claimed),
+    Claimed(Box<Claimed>),
     /// Nothing is ready; `ready_in`: when something known will be (a quiet period ending, a
     /// lease lapsing), if anything.
     Nothing {
@@ -292,18 +292,22 @@ pub(crate) trait ClaimStore: Send + Sync + std::fmt::Debug {
         token: &'a Token,
         lease: Duration,
     ) -> BoxFuture<'a, Result<Result<Claimed, Refusal>, StoreError>>;
-    /// Whether a send under the claim may go now (see the invariants).
+    /// Whether a send under the claim may go now (see the invariants). A superseded check
+    /// counts the newer messages as shown, unless `peek` (a dry run: nothing changes).
     fn check<'a>(
         &'a self,
         holder: &'a str,
         token: &'a Token,
+        peek: bool,
     ) -> BoxFuture<'a, Result<Result<(), Refusal>, StoreError>>;
+    /// Ends (or, answered with `keep`, keeps) the claim. Answered: how long (ms) the last
+    /// message it answered had waited.
     fn release<'a>(
         &'a self,
         holder: &'a str,
         token: &'a Token,
         how: Release,
-    ) -> BoxFuture<'a, Result<Result<(), Refusal>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Result<Option<i64>, Refusal>, StoreError>>;
     /// When each conversation's claim expires, if one is held.
     fn holds<'a>(
         &'a self,
@@ -520,12 +524,15 @@ pub(crate) mod decide {
         holder: &str,
         token: &Token,
         now: i64,
+        peek: bool,
     ) -> Result<(), Refusal> {
         let seq = e.seq;
         let c = holding(e, holder, token, now)?;
         if seq > c.handed {
             let shown = c.handed;
-            c.handed = seq;
+            if !peek {
+                c.handed = seq;
+            }
             return Err(Refusal::Superseded {
                 arrived: e
                     .pending
@@ -544,12 +551,19 @@ pub(crate) mod decide {
         token: &Token,
         how: Release,
         now: i64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Option<i64>, Refusal> {
         let c = holding(e, holder, token, now)?;
         let handed = c.handed;
         e.touched = now;
+        let mut waited = None;
         match how {
             Release::Answered { keep } => {
+                waited = e
+                    .pending
+                    .iter()
+                    .filter(|p| p.seq <= handed)
+                    .map(|p| now - p.learnt)
+                    .min();
                 e.pending.retain(|p| p.seq > handed);
                 if !keep {
                     e.claim = None;
@@ -567,7 +581,7 @@ pub(crate) mod decide {
                 e.ended = Some(how.as_str().into());
             }
         }
-        Ok(())
+        Ok(waited)
     }
 }
 
@@ -697,7 +711,7 @@ impl ClaimStore for MemoryClaims {
                     }
                 }
                 match found {
-                    Some(c) => ClaimAnswer::Claimed(c),
+                    Some(c) => ClaimAnswer::Claimed(Box::new(c)),
                     None => ClaimAnswer::Nothing {
                         ready_in: soonest.map(|ms| Duration::from_millis(ms as u64)),
                     },
@@ -720,8 +734,16 @@ impl ClaimStore for MemoryClaims {
         &'a self,
         holder: &'a str,
         token: &'a Token,
+        peek: bool,
     ) -> BoxFuture<'a, Result<Result<(), Refusal>, StoreError>> {
-        self.on_entry(token, |e, now| decide::check(e, holder, token, now))
+        self.on_entry(token, |e, now| {
+            if peek {
+                // Checked on a copy: nothing changes.
+                decide::check(&mut e.clone(), holder, token, now, true)
+            } else {
+                decide::check(e, holder, token, now, false)
+            }
+        })
     }
 
     fn release<'a>(
@@ -729,7 +751,7 @@ impl ClaimStore for MemoryClaims {
         holder: &'a str,
         token: &'a Token,
         how: Release,
-    ) -> BoxFuture<'a, Result<Result<(), Refusal>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Result<Option<i64>, Refusal>, StoreError>> {
         self.on_entry(token, |e, now| decide::release(e, holder, token, how, now))
     }
 
@@ -788,11 +810,6 @@ fn claim_one(e: &mut WorkEntry, id: &str, ask: &ClaimAsk, now: i64) -> ClaimAnsw
         }
         // Asked for by name, it is handed out without waiting for the quiet period: the
         // caller chose it.
-        Ok(_) => ClaimAnswer::Claimed(decide::take(e, id, ask, now)),
+        Ok(_) => ClaimAnswer::Claimed(Box::new(decide::take(e, id, ask, now))),
     }
-}
-
-/// What a waiter hears: work may have arrived (or notices were lost, which means the same).
-pub(crate) fn is_wake(heard: Heard) -> bool {
-    !matches!(heard, Heard::Closed)
 }

@@ -483,7 +483,7 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
         ..ClaimAsk::default()
     };
     let claimed = |a: ClaimAnswer| match a {
-        ClaimAnswer::Claimed(c) => c,
+        ClaimAnswer::Claimed(c) => *c,
         other => panic!("expected a claim, got {other:?}"),
     };
     let t0 = now_unix_ms();
@@ -527,9 +527,9 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
     );
     let token = Token::of(&a);
     assert_eq!(Token::parse(&token.to_string()), Some(token.clone()));
-    assert_eq!(store.check("agent-a", &token).await, Ok(Ok(())));
+    assert_eq!(store.check("agent-a", &token, false).await, Ok(Ok(())));
     assert_eq!(
-        store.check("agent-b", &token).await,
+        store.check("agent-b", &token, false).await,
         Ok(Err(Refusal::NotYours)),
         "a claim is its holder's"
     );
@@ -538,7 +538,7 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
         ..token.clone()
     };
     assert_eq!(
-        store.check("agent-a", &forged).await,
+        store.check("agent-a", &forged, false).await,
         Ok(Err(Refusal::Unknown))
     );
     // A message after the claim supersedes a send, once.
@@ -546,7 +546,14 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
         .note(vec![user(&conv(1), "m2", t0 + 1)])
         .await
         .expect("note");
-    match store.check("agent-a", &token).await {
+    assert!(
+        matches!(
+            store.check("agent-a", &token, true).await,
+            Ok(Err(Refusal::Superseded { .. }))
+        ),
+        "a peek sees the newer message"
+    );
+    match store.check("agent-a", &token, false).await {
         Ok(Err(Refusal::Superseded { arrived })) => {
             assert_eq!(arrived.len(), 1);
             assert_eq!(arrived[0].message_id, "m2");
@@ -554,7 +561,7 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
         other => panic!("a newer message supersedes the send: {other:?}"),
     }
     assert_eq!(
-        store.check("agent-a", &token).await,
+        store.check("agent-a", &token, false).await,
         Ok(Ok(())),
         "shown the newer message, the holder may send"
     );
@@ -569,11 +576,13 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
     assert_eq!(
         store
             .release("agent-a", &token, Release::Answered { keep: false })
-            .await,
-        Ok(Ok(()))
+            .await
+            .map(|r| r.map(|waited| waited.is_some())),
+        Ok(Ok(true)),
+        "an answer says how long the message waited"
     );
     assert!(matches!(
-        store.check("agent-a", &token).await,
+        store.check("agent-a", &token, false).await,
         Ok(Err(Refusal::Lost { ref reason, .. })) if reason == "answered"
     ));
     let mut again = ask("agent-b", 0, 60_000);
@@ -618,7 +627,7 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
     assert!(taken.lapsed, "the claim replaced a lapsed one");
     assert!(taken.fence > quiet.fence, "fences grow");
     assert!(matches!(
-        store.check("agent-a", &Token::of(&quiet)).await,
+        store.check("agent-a", &Token::of(&quiet), false).await,
         Ok(Err(Refusal::Lost { ref reason, .. })) if reason == "taken"
     ));
     // Control moving away from the claim's integration drops it.
@@ -638,7 +647,7 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
         .await
         .expect("note");
     assert!(matches!(
-        store.check("agent-a", &Token::of(&held)).await,
+        store.check("agent-a", &Token::of(&held), false).await,
         Ok(Err(Refusal::Lost { ref reason, .. })) if reason == "handed_over"
     ));
     assert_eq!(
@@ -694,7 +703,7 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
         store
             .release("agent-a", &Token::of(&five), Release::Skipped)
             .await,
-        Ok(Ok(()))
+        Ok(Ok(None))
     );
     let six = claimed(store.claim(&bots).await.expect("claim"));
     assert_eq!(six.conversation_id, conv(6), "a skipped one waits behind");

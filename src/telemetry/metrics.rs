@@ -60,6 +60,16 @@ pub(crate) struct Metrics {
     pub(crate) config_reloads: Counter<u64>,
     /// `http.server.active_requests`: `/mcp` POSTs being handled or waiting for a turn.
     pub(crate) active_requests: UpDownCounter<i64>,
+    /// `mcp.claims` {outcome}: claims handed out and how they ended.
+    pub(crate) claims: Counter<u64>,
+    /// `mcp.claims.waiting`: `claim_conversation` calls waiting for work.
+    pub(crate) claim_waiters: UpDownCounter<i64>,
+    /// `mcp.queue.conversations` {state}: conversations waiting for a reply.
+    pub(crate) queue: Gauge<u64>,
+    /// `mcp.queue.oldest_wait`: the longest a customer waits now.
+    pub(crate) oldest_wait: Gauge<f64>,
+    /// `mcp.claims.answer_delay`: from a burst's last user message to the answer under a claim.
+    pub(crate) answer_delay: Histogram<f64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -168,6 +178,33 @@ impl Metrics {
                 .with_unit("{request}")
                 .with_description("/mcp POSTs being handled or waiting for a turn")
                 .build(),
+            claims: {
+                let c = counter(
+                    "mcp.claims",
+                    "Claims handed out (claimed) and how they ended: answered, skipped, lapsed, superseded (a send refused for newer messages), handed_over",
+                );
+                // The series the alert on lapsing claims watches exists from the start.
+                c.add(0, &[kv("outcome", "lapsed")]);
+                c
+            },
+            claim_waiters: meter
+                .i64_up_down_counter("mcp.claims.waiting")
+                .with_unit("{call}")
+                .with_description("claim_conversation calls waiting for work")
+                .build(),
+            queue: gauge(
+                "mcp.queue.conversations",
+                "Conversations waiting for a reply, by state (claimed, unclaimed)",
+            ),
+            oldest_wait: meter
+                .f64_gauge("mcp.queue.oldest_wait")
+                .with_unit("s")
+                .with_description("The longest a customer has waited for a reply, now")
+                .build(),
+            answer_delay: seconds(
+                "mcp.claims.answer_delay",
+                "From a burst's last user message to the answer sent under a claim",
+            ),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use zendesk_messaging_mcp::operations::claims::Answering::Unsaid;
 
 use rmcp::model::{
     CallToolRequestParams, ClientRequest, NumberOrString, ProgressToken, RequestMetaObject,
@@ -125,8 +126,15 @@ async fn a_write_started_from_a_spawned_task_during_a_dry_run_is_not_sent() {
         let (ops, call, conversation, body) =
             (ops.clone(), dry.clone(), conversation.clone(), body.clone());
         tokio::spawn(async move {
-            ops.send_message(&call, &conversation, body, Some("spawned-1"), false)
-                .await
+            ops.send_message(
+                &call,
+                &conversation,
+                body,
+                Some("spawned-1"),
+                false,
+                &Unsaid,
+            )
+            .await
         })
     };
     let e = spawned
@@ -150,8 +158,15 @@ async fn a_write_started_from_a_spawned_task_during_a_dry_run_is_not_sent() {
     let sent = {
         let (ops, conversation) = (ops.clone(), conversation.clone());
         tokio::spawn(async move {
-            ops.send_message(&live, &conversation, body, Some("spawned-2"), false)
-                .await
+            ops.send_message(
+                &live,
+                &conversation,
+                body,
+                Some("spawned-2"),
+                false,
+                &Unsaid,
+            )
+            .await
         })
     };
     let sent = sent.await.expect("the task ran").expect("sent");

@@ -5,6 +5,7 @@
 mod actors;
 mod arguments;
 mod calls;
+mod claims;
 mod cli;
 mod dispatch;
 mod faults;

@@ -54,6 +54,7 @@ async fn tools_list_matches_the_snapshot() {
         names,
         [
             "accept_control",
+            "claim_conversation",
             "create_conversation",
             "create_user",
             "find_users",
@@ -71,6 +72,7 @@ async fn tools_list_matches_the_snapshot() {
             "offer_control",
             "pass_control",
             "release_control",
+            "release_conversation",
             "send_message",
             "update_user",
         ]

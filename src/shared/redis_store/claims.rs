@@ -194,8 +194,9 @@ return cjson.encode({k = 'nothing', r = soonest})
     ))
 });
 
-/// ARGV: prefix, max age, operation (`renew`, `check`, `answered`, `kept`, `skipped`,
-/// `handed_over`), holder, conversation, fence, secret, lease (ms). Answers JSON.
+/// ARGV: prefix, max age, operation (`renew`, `check`, `peek` (a check that changes nothing),
+/// `answered`, `kept`, `skipped`, `handed_over`), holder, conversation, fence, secret, lease
+/// (ms). Answers JSON.
 static TOKEN: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
     Script::new(&format!(
         "{PRELUDE}{}",
@@ -204,7 +205,7 @@ local op, holder, id, fence, secret, lease = ARGV[3], ARGV[4], ARGV[5], tonumber
 local e, known = load(id)
 local c, no = holding(e, holder, fence, secret)
 if no then
-  if known and no.fresh then save(id, e) end
+  if known and no.fresh and op ~= 'peek' then save(id, e) end
   return cjson.encode(no)
 end
 local handed = c.s
@@ -213,16 +214,25 @@ if op == 'renew' then
   c.s = e.sq or 0
   c.e = now + lease
   out = view(e, id, fence, secret, c.e, handed, false)
-elseif op == 'check' then
+elseif op == 'check' or op == 'peek' then
   if (e.sq or 0) > handed then
-    c.s = e.sq
     local arrived = {}
     for _, x in ipairs(e.p) do if x.s > handed then arrived[#arrived + 1] = x end end
     out = {k = 'superseded', p = arrived}
+    if op == 'peek' then return cjson.encode(out) end
+    c.s = e.sq
+  elseif op == 'peek' then
+    return cjson.encode(out)
   end
 elseif op == 'answered' or op == 'kept' then
   local kept = {}
-  for _, x in ipairs(e.p) do if x.s > handed then kept[#kept + 1] = x end end
+  for _, x in ipairs(e.p) do
+    if x.s > handed then
+      kept[#kept + 1] = x
+    elseif out.w == nil or now - x.l < out.w then
+      out.w = now - x.l
+    end
+  end
   e.p = kept
   if op == 'answered' then e.c = nil e.en = 'answered' end
 elseif op == 'skipped' then
@@ -355,6 +365,9 @@ struct Answer {
     reason: Option<String>,
     #[serde(default)]
     fresh: bool,
+    /// How long the last message a release answered had waited (ms).
+    #[serde(default)]
+    w: Option<i64>,
 }
 
 fn pending_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Pending>, D::Error> {
@@ -451,7 +464,7 @@ impl ClaimStore for RedisClaims {
             let json: String = self.redis.run("claims.claim", &s).await?;
             let a = decode(&json)?;
             Ok(match a.k.as_str() {
-                "claimed" => ClaimAnswer::Claimed(a.claimed()),
+                "claimed" => ClaimAnswer::Claimed(Box::new(a.claimed())),
                 "held" => ClaimAnswer::Held {
                     expires: a.e,
                     yours: a.yours,
@@ -487,11 +500,11 @@ impl ClaimStore for RedisClaims {
         &'a self,
         holder: &'a str,
         token: &'a Token,
+        peek: bool,
     ) -> BoxFuture<'a, Result<Result<(), Refusal>, StoreError>> {
         Box::pin(async move {
-            let mut a = self
-                .token_op("check", holder, token, Duration::ZERO)
-                .await?;
+            let op = if peek { "peek" } else { "check" };
+            let mut a = self.token_op(op, holder, token, Duration::ZERO).await?;
             Ok(a.refusal().map_or(Ok(()), Err))
         })
     }
@@ -501,14 +514,14 @@ impl ClaimStore for RedisClaims {
         holder: &'a str,
         token: &'a Token,
         how: Release,
-    ) -> BoxFuture<'a, Result<Result<(), Refusal>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Result<Option<i64>, Refusal>, StoreError>> {
         Box::pin(async move {
             let op = match how {
                 Release::Answered { keep: true } => "kept",
                 other => other.as_str(),
             };
             let mut a = self.token_op(op, holder, token, Duration::ZERO).await?;
-            Ok(a.refusal().map_or(Ok(()), Err))
+            Ok(a.refusal().map_or(Ok(a.w), Err))
         })
     }
 
