@@ -329,3 +329,318 @@ async fn a_human_taking_over_drops_the_claim_and_skipped_work_comes_back() {
     let e = err(&b, "claim_conversation", json!({"conversationId": conv})).await;
     assert_eq!(e["error"], "not_in_control", "{e}");
 }
+
+/// The value of the first sample of `name` in `/metrics` of the server at `addr`.
+async fn gauge(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Until `name` reads `want` on the server at `addr` (10 s at most).
+async fn gauge_reaches(addr: std::net::SocketAddr, name: &str, want: f64) {
+    for _ in 0..500 {
+        if gauge(addr, name).await == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{name} never read {want} (now {})", gauge(addr, name).await);
+}
+
+#[tokio::test]
+async fn a_cancelled_or_abandoned_wait_ends_and_holds_no_turn() {
+    use rmcp::model::{CallToolRequestParams, ClientRequest};
+    use rmcp::service::PeerRequestOptions;
+    // One turn for /mcp work: a waiting claim must not hold it.
+    let http = zendesk_messaging_mcp::server::HttpOptions {
+        access: std::sync::Arc::new(agents()),
+        webhook_check: None,
+        mcp_concurrency: 1,
+        ..Default::default()
+    };
+    let t =
+        TestServer::start_full(SupervisorSettings::default(), http, Some(AGENT_A), |_| {}).await;
+    let b = TestServer::connect_as(&t.server, Recorder::default(), Some(AGENT_B)).await;
+    let addr = t.server.addr;
+    let Some(Value::Object(args)) = Some(json!({"waitSeconds": 50})) else {
+        unreachable!()
+    };
+    let params = CallToolRequestParams::new("claim_conversation").with_arguments(args);
+    let handle = t
+        .client
+        .peer()
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("sent");
+    gauge_reaches(addr, "mcp_claims_waiting", 1.0).await;
+    // The waiter gave its turn back: other work goes through at once.
+    ok(&b, "list_switchboards", json!({})).await;
+    handle
+        .cancel(Some("done waiting".into()))
+        .await
+        .expect("cancel");
+    gauge_reaches(addr, "mcp_claims_waiting", 0.0).await;
+
+    // A plain (stateless) caller that goes away: its wait ends too.
+    let url = t.server.mcp_url();
+    let body = crate::mcp_support::stateless_request(
+        "tools/call",
+        json!({"name": "claim_conversation", "arguments": {"waitSeconds": 50}}),
+    );
+    let abandoned = tokio::spawn(async move {
+        crate::mcp_support::try_post_stateless(
+            &url,
+            "tools/call",
+            Some("claim_conversation"),
+            &[("authorization", &format!("Bearer {AGENT_B}"))],
+            body,
+        )
+        .await
+    });
+    gauge_reaches(addr, "mcp_claims_waiting", 1.0).await;
+    abandoned.abort();
+    gauge_reaches(addr, "mcp_claims_waiting", 0.0).await;
+}
+
+/// Forwards each webhook POST to the next of its targets in turn, as a load balancer in front
+/// of replicas would. Returns its URL and where to put the targets.
+async fn spreader() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let targets: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let t = targets.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (t, next) = (t.clone(), next.clone());
+                async move {
+                    let url = {
+                        let all = t.lock().expect("targets");
+                        all[next.fetch_add(1, Ordering::Relaxed) % all.len()].clone()
+                    };
+                    let mut request = reqwest::Client::new().post(url).body(body);
+                    for (name, value) in &headers {
+                        if name != "host" && name != "content-length" {
+                            request = request.header(name, value);
+                        }
+                    }
+                    match request.send().await {
+                        Ok(r) => axum::http::StatusCode::from_u16(r.status().as_u16())
+                            .unwrap_or(axum::http::StatusCode::BAD_GATEWAY),
+                        Err(_) => axum::http::StatusCode::BAD_GATEWAY,
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, targets)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_hand_each_burst_to_one_agent_and_wake_waiters_anywhere() {
+    let (hook, targets) = spreader().await;
+    let Some(fleet) = crate::replicas::Fleet::start(3, crate::support::quick, |c| {
+        c.webhook_url = Some(hook);
+        c.webhook_timing.batch_window = Duration::ZERO;
+    })
+    .await
+    else {
+        return;
+    };
+    targets
+        .lock()
+        .expect("targets")
+        .extend(fleet.replicas.iter().map(|r| r.server.webhook_url()));
+    // Twelve agents, four on each replica, all waiting for work.
+    let mut agents = vec![];
+    for r in &fleet.replicas {
+        for _ in 0..4 {
+            agents.push((
+                r.server.addr,
+                TestServer::connect(&r.server, Recorder::default()).await,
+            ));
+        }
+    }
+    let claims = agents.iter().map(|(_, c)| {
+        ok(
+            c,
+            "claim_conversation",
+            json!({"waitSeconds": 8, "quietSeconds": 1}),
+        )
+    });
+    // Six customers write bursts of one to three messages, the webhooks spread over the
+    // replicas one POST each.
+    let customers = [
+        "demo-user-01",
+        "demo-user-02",
+        "demo-user-04",
+        "demo-user-05",
+        "demo-user-07",
+        "demo-user-08",
+    ];
+    let mut convs = std::collections::BTreeMap::new();
+    for user in customers {
+        convs.insert(fleet.sim.conversation_of(user).await, user);
+    }
+    let bursts = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (i, (conv, user)) in convs.iter().enumerate() {
+            for m in 0..=(i % 3) {
+                customer_writes(&fleet.sim, conv, user, &format!("{user} part {m}")).await;
+            }
+        }
+    };
+    let (answers, ()) = tokio::join!(futures::future::join_all(claims), bursts);
+    let claimed: Vec<&Value> = answers.iter().filter(|a| !a["claim"].is_null()).collect();
+    let mut got: Vec<&str> = claimed
+        .iter()
+        .map(|a| a["claim"]["conversationId"].as_str().expect("id"))
+        .collect();
+    got.sort_unstable();
+    let want: Vec<&str> = convs.keys().map(String::as_str).collect();
+    assert_eq!(
+        got, want,
+        "each conversation to exactly one agent: {answers:#?}"
+    );
+    for (i, (conv, _)) in convs.iter().enumerate() {
+        let a = claimed
+            .iter()
+            .find(|a| a["claim"]["conversationId"] == conv.as_str())
+            .expect("claimed");
+        assert_eq!(
+            a["unanswered"].as_array().map(Vec::len),
+            Some(i % 3 + 1),
+            "the whole burst, once, after the quiet period: {a}"
+        );
+    }
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a["claim"].is_null())
+            .all(|a| a["reason"] == "nothing_ready"),
+        "{answers:#?}"
+    );
+    // A waiter on the last replica wakes when a webhook reaches another: well before the
+    // periodic look (5 s) would find the work.
+    let waiter = &agents[11].1;
+    let started = tokio::time::Instant::now();
+    let (woken, ()) = tokio::join!(
+        ok(
+            waiter,
+            "claim_conversation",
+            json!({"waitSeconds": 20, "quietSeconds": 0})
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let free = fleet.sim.conversation_of("demo-user-10").await;
+            customer_writes(&fleet.sim, &free, "demo-user-10", "anyone there?").await;
+        }
+    );
+    assert!(!woken["claim"].is_null(), "{woken}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "woken by the notice, not the periodic look: {:?}",
+        started.elapsed()
+    );
+    for (addr, _) in agents.iter().step_by(4) {
+        gauge_reaches(*addr, "mcp_claims_waiting", 0.0).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_lease_goes_to_another_agent_and_the_old_holder_is_fenced() {
+    let Some(fleet) = crate::replicas::Fleet::start(2, crate::support::quick, |_| {}).await else {
+        return;
+    };
+    let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
+    let conv = fleet.sim.conversation_of("demo-user-02").await;
+    let first = customer_writes(&fleet.sim, &conv, "demo-user-02", "hello").await;
+    heard(&a.client, &conv, &first).await;
+    let held = a
+        .ok(
+            "claim_conversation",
+            json!({"conversationId": conv, "leaseSeconds": 5}),
+        )
+        .await;
+    let old = held["claim"]["token"].as_str().expect("claim").to_owned();
+    let busy = b
+        .ok("claim_conversation", json!({"conversationId": conv}))
+        .await;
+    assert_eq!(busy["reason"], "held", "{busy}");
+    // Nobody renews: the lease runs out and B, on the other replica, takes the conversation.
+    let taken = b
+        .ok(
+            "claim_conversation",
+            json!({"conversationId": conv, "waitSeconds": 10}),
+        )
+        .await;
+    assert!(!taken["claim"].is_null(), "{taken}");
+    let late = a
+        .err(
+            "send_message",
+            json!({"conversationId": conv, "claim": old,
+                "content": {"type": "text", "text": "sorry, I was away"}}),
+        )
+        .await;
+    assert_eq!(late["error"], "claim_lost", "{late}");
+    assert_eq!(late["reason"], "taken");
+    let new = taken["claim"]["token"].as_str().expect("claim");
+    b.ok(
+        "send_message",
+        json!({"conversationId": conv, "claim": new,
+            "content": {"type": "text", "text": "hello, how can I help?"}}),
+    )
+    .await;
+    assert_eq!(
+        fleet.sim.count(POST_MESSAGE, "201").await,
+        2,
+        "the customer's message and one answer"
+    );
+    // Each replica counts the lapses it finds: the fleet's sum says one.
+    let mut lapsed = 0.0;
+    for r in &fleet.replicas {
+        let text = reqwest::get(format!("http://{}/metrics", r.server.addr))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        lapsed += text
+            .lines()
+            .filter(|l| l.starts_with("mcp_claims_total") && l.contains("outcome=\"lapsed\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    assert_eq!(lapsed, 1.0, "the lapse is counted once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_claims_fail_closed() {
+    let Some(mut fleet) = crate::replicas::Fleet::start(1, crate::support::quick, |_| {}).await
+    else {
+        return;
+    };
+    fleet.redis.kill();
+    let e = fleet.replicas[0].err("claim_conversation", json!({})).await;
+    assert_eq!(e["error"], "unavailable", "{e}");
+    assert!(e["retryAfterSeconds"].as_u64().is_some(), "{e}");
+}
