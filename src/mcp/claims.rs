@@ -56,6 +56,32 @@ impl ZendeskMcp {
     }
 
     #[tool(
+        description = "Show the customer you are at work: typing:start, typing:stop (a sent message stops typing too) or conversation:read. Subject to the send guard.",
+        annotations(
+            title = "Send an activity",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn send_activity(
+        &self,
+        call: Call,
+        Parameters(a): Parameters<ActivityArgs>,
+    ) -> Result<Json<ActivitySent>, ToolError> {
+        let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        let kind = a.kind.as_str();
+        self.ops
+            .send_activity(&call, &conversation_id, kind)
+            .await?;
+        Ok(Json(ActivitySent {
+            conversation_id,
+            kind,
+        }))
+    }
+
+    #[tool(
         description = "End your claim on a conversation: outcome answered (done), skipped (back in the queue now, behind the others) or handed_over. A send with keepClaim false ends it as answered already.",
         annotations(
             title = "Release a conversation",
@@ -129,6 +155,12 @@ pub(crate) struct ClaimArgs {
     #[serde(default)]
     #[schemars(range(min = 5, max = 600))]
     pub(crate) lease_seconds: Option<u32>,
+    /// Show the customer the typing indicator once claimed.
+    #[serde(default)]
+    pub(crate) typing: Option<bool>,
+    /// Mark the customer's messages read once claimed.
+    #[serde(default)]
+    pub(crate) mark_read: Option<bool>,
 }
 
 impl ClaimArgs {
@@ -155,6 +187,13 @@ impl ClaimArgs {
             wait: seconds("waitSeconds", self.wait_seconds, 0, 50, Duration::ZERO)?,
             quiet: seconds("quietSeconds", self.quiet_seconds, 0, 30, DEFAULT_QUIET)?,
             lease: seconds("leaseSeconds", self.lease_seconds, 5, 600, DEFAULT_LEASE)?,
+            activities: [
+                (self.mark_read == Some(true)).then_some("conversation:read"),
+                (self.typing == Some(true)).then_some("typing:start"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         })
     }
 }
@@ -165,6 +204,44 @@ pub(crate) struct ReleaseArgs {
     /// The claim's token.
     pub(crate) claim: String,
     pub(crate) outcome: Outcome,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ActivityArgs {
+    pub(crate) conversation_id: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: Activity,
+}
+
+/// An activity the business posts.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+pub(crate) enum Activity {
+    #[serde(rename = "typing:start")]
+    TypingStart,
+    #[serde(rename = "typing:stop")]
+    TypingStop,
+    #[serde(rename = "conversation:read")]
+    ConversationRead,
+}
+
+impl Activity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Activity::TypingStart => "typing:start",
+            Activity::TypingStop => "typing:stop",
+            Activity::ConversationRead => "conversation:read",
+        }
+    }
+}
+
+/// What `send_activity` answers.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ActivitySent {
+    pub(crate) conversation_id: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
 }
 
 /// How the claim ends.
@@ -230,6 +307,9 @@ pub(crate) struct ClaimView {
     /// Without a claim: when to call again (0: now; pass waitSeconds to wait here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) retry_after_seconds: Option<u64>,
+    /// typing/markRead: each activity and `sent`, `dry_run` or why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) activities: Option<std::collections::BTreeMap<String, String>>,
     /// A dry run: the claim is real (claims change nothing upstream).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dry_run: Option<bool>,
@@ -248,6 +328,7 @@ impl ClaimView {
                 messages,
                 omitted,
                 new,
+                activities,
             } => Self {
                 claim: Some(ClaimOut {
                     token: Token::of(&claimed).to_string(),
@@ -266,6 +347,7 @@ impl ClaimView {
                 reason: None,
                 held_until: None,
                 retry_after_seconds: None,
+                activities: (!activities.is_empty()).then(|| activities.into_iter().collect()),
                 dry_run,
             },
             ClaimResult::None {
@@ -282,6 +364,7 @@ impl ClaimView {
                 reason: Some(why.as_str()),
                 held_until: held_until.and_then(time),
                 retry_after_seconds: Some(retry_after.as_millis().div_ceil(1000) as u64),
+                activities: None,
                 dry_run,
             },
         }

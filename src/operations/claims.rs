@@ -43,6 +43,8 @@ pub(crate) struct ClaimRequest {
     pub(crate) wait: Duration,
     pub(crate) quiet: Duration,
     pub(crate) lease: Duration,
+    /// Activities to post once claimed ([`ACTIVITIES`]): mark read, start typing.
+    pub(crate) activities: Vec<&'static str>,
 }
 
 /// Why no claim came.
@@ -80,6 +82,8 @@ pub(crate) enum ClaimResult {
         omitted: usize,
         /// How many of them the holder had not been shown before (a renewal).
         new: usize,
+        /// Each activity asked for, and `sent`, `dry_run` or why it failed.
+        activities: Vec<(String, String)>,
     },
     None {
         why: NoClaim,
@@ -182,7 +186,7 @@ impl Operations {
                 .await
                 .map_err(unavailable)?
                 .map_err(|r| refused(&token, r, &self.actors.metrics))?;
-            return self.shown(renewed).await;
+            return self.shown(call, renewed, &req.activities).await;
         }
         let ask = self.ask(call, &req, holder).await?;
         // Subscribed before the first look: a notice after it is not missed.
@@ -205,7 +209,7 @@ impl Operations {
                             .claims
                             .add(1, &[kv("outcome", "lapsed")]);
                     }
-                    return self.shown(*c).await;
+                    return self.shown(call, *c, &req.activities).await;
                 }
                 ClaimAnswer::NotInControl { active } => {
                     return Err(self.not_mine(&ask, active).await);
@@ -338,7 +342,12 @@ impl Operations {
     }
 
     /// A claim with its unanswered messages read (the newest [`MAX_SHOWN`]).
-    async fn shown(&self, claimed: Claimed) -> Result<ClaimResult, CallError> {
+    async fn shown(
+        &self,
+        call: &Call,
+        claimed: Claimed,
+        activities: &[&str],
+    ) -> Result<ClaimResult, CallError> {
         let omitted = claimed.pending.len().saturating_sub(MAX_SHOWN);
         let new = claimed
             .pending
@@ -346,11 +355,15 @@ impl Operations {
             .filter(|p| p.seq > claimed.shown_before)
             .count();
         let messages = self.messages_of(&claimed.pending[omitted..]).await;
+        let activities = self
+            .claim_activities(call, &claimed.conversation_id, activities)
+            .await;
         Ok(ClaimResult::Claimed {
             claimed: Box::new(claimed),
             messages,
             omitted,
             new,
+            activities,
         })
     }
 
@@ -543,5 +556,61 @@ pub(crate) async fn watch_queue(ops: Arc<Operations>, stop: CancellationToken) {
             () = tokio::time::sleep(GAUGES_EVERY) => {}
             () = stop.cancelled() => return,
         }
+    }
+}
+
+/// The activities the business may post (`activityTypes.type`).
+pub(crate) const ACTIVITIES: [&str; 3] = ["typing:start", "typing:stop", "conversation:read"];
+
+impl Operations {
+    /// Posts an activity as the business (`PostActivity`): the typing indicator or a read
+    /// receipt. The send guard applies: a bot shows no typing where a human agent answers.
+    pub(crate) async fn send_activity(
+        &self,
+        call: &Call,
+        conversation_id: &str,
+        kind: &str,
+    ) -> Result<(), CallError> {
+        if !ACTIVITIES.contains(&kind) {
+            return Err(CallError::invalid(
+                "type",
+                "must be typing:start, typing:stop or conversation:read",
+            ));
+        }
+        if let Some(mine) = self.speaks_for(call).await? {
+            self.check_control(call, conversation_id, &mine).await?;
+        }
+        let endpoint = Endpoint::PostActivity {
+            conversation_id: conversation_id.to_owned(),
+            body: crate::sunco::wire::ActivityPost {
+                author: crate::sunco::wire::Author::business(),
+                kind: kind.to_owned(),
+            },
+        };
+        self.actors
+            .dispatcher
+            .call(call, &endpoint)
+            .await
+            .map(|_| ())
+    }
+
+    /// The activities a claim asked for, each `sent`, `dry_run` or why it failed (the claim
+    /// holds either way).
+    async fn claim_activities(
+        &self,
+        call: &Call,
+        conversation_id: &str,
+        kinds: &[&str],
+    ) -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            let outcome = match self.send_activity(call, conversation_id, kind).await {
+                Ok(()) => "sent".to_owned(),
+                Err(CallError::DryRun { .. }) => "dry_run".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            out.push(((*kind).to_owned(), outcome));
+        }
+        out
     }
 }

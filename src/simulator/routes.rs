@@ -50,6 +50,10 @@ pub(crate) fn router() -> Router<Arc<Sim>> {
             axum::routing::delete(delete_message),
         )
         .route(
+            &format!("{app}/conversations/{{conversationId}}/activity"),
+            axum::routing::post(post_activity),
+        )
+        .route(
             &format!("{app}/conversations/{{conversationId}}/passControl"),
             control_route(ControlAction::Pass),
         )

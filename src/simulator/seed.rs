@@ -268,6 +268,7 @@ fn demo(world: &mut World, app_id: &str) {
                 conversation: conv,
                 participants: vec![participant],
                 messages,
+                business_typing: false,
             },
         );
     }

@@ -57,6 +57,10 @@ pub(crate) struct ConversationRecord {
     /// Messages by id, oldest first.
     #[serde(skip)]
     pub(crate) messages: BTreeMap<String, Message>,
+    /// The business shows the user it is typing (`typing:start`, until `typing:stop` or its
+    /// next message).
+    #[serde(skip)]
+    pub(crate) business_typing: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -201,6 +205,7 @@ impl World {
                         "conversation": c.conversation,
                         "participants": c.participants,
                         "messageCount": c.messages.len(),
+                        "businessTyping": c.business_typing,
                     })
                 })
                 .collect();

@@ -12,7 +12,7 @@ use crate::sunco::ids::parse_timestamp;
 
 mod messages;
 
-pub(crate) use messages::message_post;
+pub(crate) use messages::{activity_post, message_post};
 
 pub(crate) const METADATA_MAX_BYTES: usize = 4096;
 

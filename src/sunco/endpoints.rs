@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::paging::{Page, filter_pair};
 use super::path::segment;
 use super::wire::{
-    ControlBody, ControlTargetBody, ConversationCreate, MessagePost, UserCreate, UserUpdate,
+    ActivityPost, ControlBody, ControlTargetBody, ConversationCreate, MessagePost, UserCreate,
+    UserUpdate,
 };
 
 /// How a request may be retried after a failure whose outcome is unknown.
@@ -51,6 +52,10 @@ pub enum Endpoint {
     PostMessage {
         conversation_id: String,
         body: Box<MessagePost>,
+    },
+    PostActivity {
+        conversation_id: String,
+        body: ActivityPost,
     },
     CreateUser(UserCreate),
     GetUser {
@@ -175,6 +180,7 @@ impl Endpoint {
             Endpoint::GetConversation { .. } => "GetConversation",
             Endpoint::ListMessages { .. } => "ListMessages",
             Endpoint::PostMessage { .. } => "PostMessage",
+            Endpoint::PostActivity { .. } => "PostActivity",
             Endpoint::CreateUser(_) => "CreateUser",
             Endpoint::GetUser { .. } => "GetUser",
             Endpoint::UpdateUser { .. } => "UpdateUser",
@@ -250,6 +256,17 @@ impl Endpoint {
                 vec![],
                 json(body),
                 RetryClass::NonIdempotent,
+            ),
+            // Typing twice, or marking read twice, leaves the same state.
+            Endpoint::PostActivity {
+                conversation_id,
+                body,
+            } => (
+                Method::POST,
+                format!("{}/activity", conv(conversation_id)),
+                vec![],
+                json(body),
+                RetryClass::Idempotent,
             ),
             Endpoint::CreateUser(body) => (
                 Method::POST,

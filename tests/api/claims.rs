@@ -644,3 +644,82 @@ async fn without_redis_claims_fail_closed() {
     assert_eq!(e["error"], "unavailable", "{e}");
     assert!(e["retryAfterSeconds"].as_u64().is_some(), "{e}");
 }
+
+/// Whether the business shows the typing indicator in `conv`, as the simulator keeps it.
+async fn typing(sim: &TestSim, conv: &str) -> bool {
+    let state = sim.admin("GET", "/_sim/state", None).await;
+    let apps = state["apps"].as_object().expect("apps");
+    apps.values()
+        .flat_map(|a| a["conversations"].as_array().cloned().unwrap_or_default())
+        .find(|c| c["conversation"]["id"] == conv)
+        .and_then(|c| c["businessTyping"].as_bool())
+        .expect("the conversation")
+}
+
+#[tokio::test]
+async fn the_customer_sees_the_agent_read_and_type_until_the_answer() {
+    let (t, b) = start().await;
+    let conv = t.conversation_of("demo-user-05").await;
+    let first = customer_writes(&t.sim, &conv, "demo-user-05", "is anyone there?").await;
+    heard(&t.client, &conv, &first).await;
+    let claimed = ok(
+        &t.client,
+        "claim_conversation",
+        json!({"conversationId": conv, "typing": true, "markRead": true}),
+    )
+    .await;
+    assert_eq!(
+        claimed["activities"],
+        json!({"typing:start": "sent", "conversation:read": "sent"}),
+        "{claimed}"
+    );
+    assert!(typing(&t.sim, &conv).await, "typing after the claim");
+    let token = claimed["claim"]["token"].as_str().expect("claim");
+    ok(
+        &t.client,
+        "send_message",
+        json!({"conversationId": conv, "claim": token,
+            "content": {"type": "text", "text": "yes, here"}}),
+    )
+    .await;
+    assert!(!typing(&t.sim, &conv).await, "the answer ends typing");
+    // Without a claim, the tool does the same; the guard applies to it too.
+    let sent = ok(
+        &b,
+        "send_activity",
+        json!({"conversationId": conv, "type": "typing:start"}),
+    )
+    .await;
+    assert_eq!(sent["type"], "typing:start");
+    assert!(typing(&t.sim, &conv).await);
+    ok(
+        &b,
+        "send_activity",
+        json!({"conversationId": conv, "type": "typing:stop"}),
+    )
+    .await;
+    assert!(!typing(&t.sim, &conv).await);
+    let human = t.conversation_of("demo-user-06").await;
+    let e = err(
+        &b,
+        "send_activity",
+        json!({"conversationId": human, "type": "typing:start"}),
+    )
+    .await;
+    assert_eq!(e["error"], "not_in_control", "{e}");
+    let bad = err(
+        &b,
+        "send_activity",
+        json!({"conversationId": conv, "type": "typing"}),
+    )
+    .await;
+    assert_eq!(bad["field"], "type", "{bad}");
+    let activities = t
+        .sim
+        .count(
+            "POST /v2/apps/{appId}/conversations/{conversationId}/activity",
+            "200",
+        )
+        .await;
+    assert_eq!(activities, 4, "read, typing, typing, stop");
+}

@@ -73,6 +73,7 @@ async fn tools_list_matches_the_snapshot() {
             "pass_control",
             "release_control",
             "release_conversation",
+            "send_activity",
             "send_message",
             "update_user",
         ]

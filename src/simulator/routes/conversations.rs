@@ -124,6 +124,7 @@ pub(super) async fn create_conversation(
             conversation: conv.clone(),
             participants,
             messages: BTreeMap::new(),
+            business_typing: false,
         },
     );
     let world = &*world;

@@ -69,6 +69,52 @@ pub(super) fn store_content(mut content: Value) -> Value {
 
 /// `PostMessage`: stores the message, then emits `conversation:message` and, per participant
 /// reached, the delivery events the channel's rules decide.
+/// `PostActivity`: typing indicators and read receipts. The activity goes to the webhooks as
+/// `conversation:typing` or `conversation:read`; the business's typing state is kept until
+/// `typing:stop` or its next message (SunCo's channels stop the indicator when the message
+/// arrives).
+pub(super) async fn post_activity(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let mut world = sim.world();
+    authorize(&world, &headers, &app_id, ALL_SCOPES)?;
+    let body = body_json(&headers, &body, false)?;
+    validate::activity_post(&body)?;
+    let app_ref = app(&world, &app_id)?;
+    let rec = conversation(app_ref, &conversation_id)?;
+    let author = app_ref.author_of(rec, &body["author"])?;
+    let kind = body["type"].as_str().unwrap_or_default().to_owned();
+    let app = app_mut(&mut world, &app_id)?;
+    let Some(rec) = app.conversations.get_mut(&conversation_id) else {
+        return Err(ApiError::conversation_not_found());
+    };
+    if author.kind == AuthorType::Business {
+        match kind.as_str() {
+            "typing:start" => rec.business_typing = true,
+            "typing:stop" => rec.business_typing = false,
+            _ => {}
+        }
+    }
+    let truncated = ConversationTruncated::from(&rec.conversation);
+    let event = if kind == "conversation:read" {
+        "conversation:read"
+    } else {
+        "conversation:typing"
+    };
+    let world = &*world;
+    emit(
+        &sim,
+        world,
+        &world.apps[&app_id],
+        event,
+        json!({"conversation": truncated, "activity": {"type": kind, "author": author}}),
+    );
+    Ok(empty())
+}
+
 pub(super) async fn post_message(
     State(sim): State<Arc<Sim>>,
     headers: HeaderMap,
@@ -115,6 +161,9 @@ pub(super) async fn post_message(
     };
     rec.messages.insert(message.id.clone(), message.clone());
     rec.conversation.last_updated_at = Some(message.received.clone());
+    if message.author.kind == AuthorType::Business {
+        rec.business_typing = false;
+    }
     let truncated = ConversationTruncated::from(&rec.conversation);
 
     let world = &*world;

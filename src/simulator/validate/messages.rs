@@ -139,6 +139,33 @@ pub(crate) fn message_post(body: &Value) -> ApiResult<()> {
     c.finish()
 }
 
+/// `activityPost`: an author and the activity's type; a user may only mark the conversation
+/// read (`activityTypes.type`).
+pub(crate) fn activity_post(body: &Value) -> ApiResult<()> {
+    let mut c = Check::new();
+    let Some(o) = c.object(body, "") else {
+        return c.finish();
+    };
+    let user = match c.nested(o, "", "author", true) {
+        Some(a) => {
+            author(&mut c, a);
+            a.get("type").and_then(Value::as_str) == Some("user")
+        }
+        None => false,
+    };
+    let kind = c.one_of(
+        o,
+        "",
+        "type",
+        true,
+        &["conversation:read", "typing:start", "typing:stop"],
+    );
+    if user && kind.is_some_and(|k| k != "conversation:read") {
+        c.fail("type", "a user author may only send conversation:read");
+    }
+    c.finish()
+}
+
 /// `author`: a business, or a user named by id or externalId.
 fn author(c: &mut Check, a: &Map<String, Value>) {
     let kind = c.one_of(a, "author", "type", true, &["business", "user"]);

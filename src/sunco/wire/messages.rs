@@ -34,6 +34,15 @@ pub struct Author {
     pub(crate) avatar_url: Option<String>,
 }
 
+/// `activityPost`: a typing indicator or a read receipt (`PostActivity`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityPost {
+    pub author: Author,
+    /// `typing:start`, `typing:stop` or `conversation:read` (`activityTypes.type`).
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
 impl Author {
     pub fn business() -> Self {
         Self {
