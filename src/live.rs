@@ -45,6 +45,9 @@ pub struct LiveSettings {
     pub(crate) timeout: Duration,
     /// The upstream budget.
     pub rate: RequestRate,
+    /// `claim_conversation`'s quietSeconds and leaseSeconds when a call does not say.
+    pub(crate) claim_quiet: Duration,
+    pub(crate) claim_lease: Duration,
 }
 
 impl LiveSettings {
@@ -57,9 +60,15 @@ impl LiveSettings {
             instructions: None,
             timeout,
             rate,
+            claim_quiet: DEFAULT_CLAIM_QUIET,
+            claim_lease: DEFAULT_CLAIM_LEASE,
         }
     }
 }
+
+/// `claim_quiet_seconds` and `claim_lease_seconds` by default.
+const DEFAULT_CLAIM_QUIET: Duration = Duration::from_secs(2);
+const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(60);
 
 /// Where the settings come from: the command line and the environment as they were at start,
 /// and the files they name, read again at every reload ([`crate::settings`]).
@@ -141,6 +150,14 @@ impl Sources {
                 instructions: src.text(&settings::INSTRUCTIONS),
                 timeout,
                 rate,
+                claim_quiet: src
+                    .number(&settings::CLAIM_QUIET_SECONDS, 0..=30u64)
+                    .map_err(|e| e.to_string())?
+                    .map_or(DEFAULT_CLAIM_QUIET, Duration::from_secs),
+                claim_lease: src
+                    .number(&settings::CLAIM_LEASE_SECONDS, 5..=600u64)
+                    .map_err(|e| e.to_string())?
+                    .map_or(DEFAULT_CLAIM_LEASE, Duration::from_secs),
             },
             pinned,
         })

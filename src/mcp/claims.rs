@@ -19,11 +19,6 @@ use crate::operations::claims::{ClaimRequest, ClaimResult};
 use crate::shared::{Release, Token};
 use crate::sunco::ids::{format_timestamp, from_unix_ms};
 
-/// `quietSeconds` when not given.
-pub(crate) const DEFAULT_QUIET: Duration = Duration::from_secs(2);
-/// `leaseSeconds` when not given.
-pub(crate) const DEFAULT_LEASE: Duration = Duration::from_secs(60);
-
 #[tool_router(router = claim_tools, vis = "pub(super)")]
 impl ZendeskMcp {
     #[tool(
@@ -42,7 +37,8 @@ impl ZendeskMcp {
         Parameters(a): Parameters<ClaimArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ClaimView>, ToolError> {
-        let req = a.request()?;
+        let settings = self.live.get();
+        let req = a.request(settings.claim_quiet, settings.claim_lease)?;
         let ctx = &ctx;
         let on_wait = move |waited: Duration| async move {
             if let Some(token) = ctx.meta.get_progress_token() {
@@ -147,11 +143,11 @@ pub(crate) struct ClaimArgs {
     #[serde(default)]
     #[schemars(range(min = 0, max = 50))]
     pub(crate) wait_seconds: Option<u32>,
-    /// How long the customer must have been quiet (0-30, default 2).
+    /// How long the customer must have been quiet (0-30; the server's default, 2 unless set).
     #[serde(default)]
     #[schemars(range(min = 0, max = 30))]
     pub(crate) quiet_seconds: Option<u32>,
-    /// The lease (5-600, default 60): renew before it ends, or another agent may claim.
+    /// The lease (5-600; the server's default, 60 unless set): renew before it ends.
     #[serde(default)]
     #[schemars(range(min = 5, max = 600))]
     pub(crate) lease_seconds: Option<u32>,
@@ -164,7 +160,8 @@ pub(crate) struct ClaimArgs {
 }
 
 impl ClaimArgs {
-    fn request(self) -> Result<ClaimRequest, CallError> {
+    /// The request, with `quiet` and `lease` when the call does not say.
+    fn request(self, quiet: Duration, lease: Duration) -> Result<ClaimRequest, CallError> {
         let conversation_id = self
             .conversation_id
             .as_deref()
@@ -185,8 +182,8 @@ impl ClaimArgs {
                 &self.active_switchboard_integration,
             )?,
             wait: seconds("waitSeconds", self.wait_seconds, 0, 50, Duration::ZERO)?,
-            quiet: seconds("quietSeconds", self.quiet_seconds, 0, 30, DEFAULT_QUIET)?,
-            lease: seconds("leaseSeconds", self.lease_seconds, 5, 600, DEFAULT_LEASE)?,
+            quiet: seconds("quietSeconds", self.quiet_seconds, 0, 30, quiet)?,
+            lease: seconds("leaseSeconds", self.lease_seconds, 5, 600, lease)?,
             activities: [
                 (self.mark_read == Some(true)).then_some("conversation:read"),
                 (self.typing == Some(true)).then_some("typing:start"),

@@ -177,6 +177,22 @@ pub(crate) const NO_SEND_GUARD: Setting = Setting::new(
 )
 .switch("no-send-guard")
 .reloads();
+pub(crate) const CLAIM_QUIET_SECONDS: Setting = Setting::new(
+    "claim_quiet_seconds",
+    Server,
+    "How long a customer must have been quiet before claim_conversation hands the conversation out, when the call does not say (quietSeconds), 0-30",
+)
+.flag("claim-quiet-seconds", "SECONDS")
+.reloads()
+.default("2");
+pub(crate) const CLAIM_LEASE_SECONDS: Setting = Setting::new(
+    "claim_lease_seconds",
+    Server,
+    "How long a claim lasts unless renewed, when claim_conversation does not say (leaseSeconds), 5-600",
+)
+.flag("claim-lease-seconds", "SECONDS")
+.reloads()
+.default("60");
 pub const INDEX_CONVERSATIONS: Setting = Setting::new(
     "index_conversations",
     Server,
@@ -297,6 +313,8 @@ pub(crate) const ALL: &[&Setting] = &[
     &TOOLS,
     &SWITCHBOARD_INTEGRATION,
     &NO_SEND_GUARD,
+    &CLAIM_QUIET_SECONDS,
+    &CLAIM_LEASE_SECONDS,
     &INDEX_CONVERSATIONS,
     &INDEX_MAX_AGE_HOURS,
     &OAUTH_ISSUER,

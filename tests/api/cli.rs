@@ -833,3 +833,63 @@ fn refused_at_start(args: &[&str], says: &str) {
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(stderr.contains(says), "{args:?}: {stderr}");
 }
+
+#[test]
+fn sigterm_ends_waiting_claims_at_once_answered_and_exits_0() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (mut child, text, _lines) = serve_simulator("127.0.0.1:0", &[], Stdio::null());
+    let url = banner_field(&text, "MCP endpoint:");
+    let base = url.trim_end_matches("/mcp").to_string();
+    let answer = runtime.block_on(async {
+        let body = crate::mcp_support::stateless_request(
+            "tools/call",
+            serde_json::json!({"name": "claim_conversation", "arguments": {"waitSeconds": 50}}),
+        );
+        let wait = crate::mcp_support::post_stateless(
+            &url,
+            "tools/call",
+            Some("claim_conversation"),
+            &[],
+            body,
+        );
+        let pid = child.id().to_string();
+        let signal = async move {
+            // Once the call waits (the gauge says so), the replica is told to stop.
+            for round in 0.. {
+                assert!(round < 500, "the claim never waited");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                let metrics = reqwest::get(format!("{base}/metrics"))
+                    .await
+                    .expect("metrics")
+                    .text()
+                    .await
+                    .expect("text");
+                if metrics
+                    .lines()
+                    .any(|l| l.starts_with("mcp_claims_waiting") && l.ends_with(" 1"))
+                {
+                    break;
+                }
+            }
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill");
+            assert!(sent.success());
+        };
+        let started = std::time::Instant::now();
+        let (answer, ()) = tokio::join!(wait, signal);
+        (answer, started.elapsed())
+    });
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+    let (answer, took) = answer;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let result = &answer.json()["result"]["structuredContent"];
+    assert_eq!(result["claim"], serde_json::Value::Null, "{}", answer.body);
+    assert_eq!(result["reason"], "shutting_down", "{}", answer.body);
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "the wait ended at the signal, not after its 50 s: {took:?}"
+    );
+}
