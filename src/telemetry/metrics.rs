@@ -187,11 +187,16 @@ impl Metrics {
                 c.add(0, &[kv("outcome", "lapsed")]);
                 c
             },
-            claim_waiters: meter
-                .i64_up_down_counter("mcp.claims.waiting")
-                .with_unit("{call}")
-                .with_description("claim_conversation calls waiting for work")
-                .build(),
+            claim_waiters: {
+                let w = meter
+                    .i64_up_down_counter("mcp.claims.waiting")
+                    .with_unit("{call}")
+                    .with_description("claim_conversation calls waiting for work")
+                    .build();
+                // 0 from the start: a replica without waiters shows it.
+                w.add(0, &[]);
+                w
+            },
             queue: gauge(
                 "mcp.queue.conversations",
                 "Conversations waiting for a reply, by state (claimed, unclaimed)",

@@ -455,6 +455,19 @@ async fn metrics_pass_promtool_and_cover_every_dashboard_and_rule_query() {
         .body("{}")
         .send()
         .await;
+    // A customer's message claimed and answered: the queue's instruments.
+    let waiting = t.conversation_of("demo-user-01").await;
+    let asked = crate::claims::customer_writes(&t.sim, &waiting, "demo-user-01", "hello").await;
+    crate::claims::heard(&t.client, &waiting, &asked).await;
+    let claimed = t
+        .ok("claim_conversation", json!({"conversationId": waiting}))
+        .await;
+    t.ok(
+        "send_message",
+        json!({"conversationId": waiting, "claim": claimed["claim"]["token"],
+            "content": {"type": "text", "text": "hi"}}),
+    )
+    .await;
     t.server.actors.kill(ActorKind::Switchboard);
     let mid = a["messages"][0]["id"]
         .as_str()
