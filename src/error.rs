@@ -282,13 +282,14 @@ pub enum CallError {
 
     /// A send, renewal or release under a claim that is no longer the caller's: nothing was
     /// sent. `reason`: `lapsed`, `taken` (lapsed and claimed by another), `answered`,
-    /// `skipped`, `handed_over`, `released`.
+    /// `skipped`, `handed_over`, `removed`, `released`.
     #[error(
         "your claim on conversation {conversation_id} has ended ({reason}){}; nothing was sent. Call claim_conversation for new work",
         match reason.as_str() {
             "lapsed" => ": its lease ran out before you renewed it",
             "taken" => ": its lease ran out and another agent claimed the conversation",
             "handed_over" => ": control of the conversation passed to another switchboard integration",
+            "removed" => ": the conversation was deleted",
             "answered" | "skipped" | "released" => ": it was completed",
             _ => "",
         }

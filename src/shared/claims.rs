@@ -179,7 +179,7 @@ pub(crate) enum Refusal {
     /// Another caller's claim.
     NotYours,
     /// The claim ended: `lapsed`, `answered`, `skipped`, `handed_over`, `taken` (lapsed and
-    /// claimed by another). `lapsed_now`: this step found it lapsed (counted once).
+    /// claimed by another), `removed` (the conversation was deleted). `lapsed_now`: this step found it lapsed (counted once).
     Lost { reason: String, lapsed_now: bool },
     /// User messages arrived after the ones the claim handed out (now handed out with this).
     Superseded { arrived: Vec<Pending> },
@@ -382,6 +382,7 @@ pub(crate) mod decide {
             WorkChange::Removed => {
                 *e = WorkEntry {
                     fence: e.fence,
+                    ended: e.claim.is_some().then(|| "removed".to_owned()),
                     recent: std::mem::take(&mut e.recent),
                     touched: now,
                     ..WorkEntry::default()
@@ -811,5 +812,99 @@ fn claim_one(e: &mut WorkEntry, id: &str, ask: &ClaimAsk, now: i64) -> ClaimAnsw
         // Asked for by name, it is handed out without waiting for the quiet period: the
         // caller chose it.
         Ok(_) => ClaimAnswer::Claimed(Box::new(decide::take(e, id, ask, now))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, at: i64) -> WorkNote {
+        WorkNote {
+            conversation_id: "c".into(),
+            at,
+            change: WorkChange::UserMessage {
+                message_id: id.into(),
+                channel: None,
+            },
+        }
+    }
+
+    fn ask(quiet_ms: u64) -> ClaimAsk {
+        ClaimAsk {
+            holder: "h".into(),
+            secret: "s".into(),
+            quiet: Duration::from_millis(quiet_ms),
+            lease: Duration::from_secs(60),
+            ..ClaimAsk::default()
+        }
+    }
+
+    #[test]
+    fn the_quiet_period_runs_from_the_last_message_learnt() {
+        let mut e = WorkEntry::default();
+        decide::note(&mut e, &user("m1", 10), 1_000);
+        decide::note(&mut e, &user("m2", 20), 2_500);
+        assert_eq!(decide::ready_in(&e, &ask(2_000), 3_000), Ok(1_500));
+        assert_eq!(decide::ready_in(&e, &ask(2_000), 4_500), Ok(0));
+        // The wait is from the first message.
+        assert_eq!(decide::order(&e), Some(1_000));
+    }
+
+    #[test]
+    fn notes_out_of_order_keep_the_newest_word() {
+        let mut e = WorkEntry::default();
+        // The answer's event arrives before the question it answered.
+        let answer = WorkNote {
+            conversation_id: "c".into(),
+            at: 50,
+            change: WorkChange::BusinessMessage { fence: None },
+        };
+        decide::note(&mut e, &answer, 1_000);
+        assert!(!decide::note(&mut e, &user("m1", 40), 1_001));
+        assert!(e.pending.is_empty(), "answered already");
+        decide::note(&mut e, &user("m2", 60), 1_002);
+        decide::note(&mut e, &user("m0", 55), 1_003);
+        let ids: Vec<&str> = e.pending.iter().map(|p| p.message_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["m0", "m2"],
+            "ordered by their time, not their arrival"
+        );
+    }
+
+    #[test]
+    fn a_long_burst_keeps_its_newest_messages_and_its_first_wait() {
+        let mut e = WorkEntry::default();
+        for n in 0..(MAX_PENDING as i64 + 5) {
+            decide::note(&mut e, &user(&format!("m{n}"), n), 1_000 + n);
+        }
+        assert_eq!(e.pending.len(), MAX_PENDING);
+        assert_eq!(e.pending[0].message_id, "m5");
+        assert_eq!(
+            decide::order(&e),
+            Some(1_000),
+            "the customer waits since the first"
+        );
+    }
+
+    #[test]
+    fn a_claims_fence_outlives_a_removal() {
+        let mut e = WorkEntry::default();
+        decide::note(&mut e, &user("m1", 1), 1);
+        let claimed = decide::take(&mut e, "c", &ask(0), 10);
+        let removed = WorkNote {
+            conversation_id: "c".into(),
+            at: 20,
+            change: WorkChange::Removed,
+        };
+        decide::note(&mut e, &removed, 20);
+        let token = Token::of(&claimed);
+        assert!(matches!(
+            decide::check(&mut e, "h", &token, 30, false),
+            Err(Refusal::Lost { ref reason, .. }) if reason == "removed"
+        ));
+        decide::note(&mut e, &user("m2", 40), 40);
+        assert!(decide::take(&mut e, "c", &ask(0), 50).fence > claimed.fence);
     }
 }

@@ -723,3 +723,72 @@ async fn the_customer_sees_the_agent_read_and_type_until_the_answer() {
         .await;
     assert_eq!(activities, 4, "read, typing, typing, stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_restart_no_claim_is_held_by_two_agents() {
+    use zendesk_messaging_mcp::shared::redis_store::test_server::RedisServer;
+    let Some(mut redis) = RedisServer::start_persistent() else {
+        return;
+    };
+    let mut listeners = vec![];
+    for _ in 0..2 {
+        listeners.push(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        );
+    }
+    // The simulator's webhooks reach the first replica.
+    let first = listeners[0].local_addr().expect("addr");
+    let sim = TestSim::start(crate::support::with_webhooks(&format!(
+        "http://{first}{}",
+        zendesk_messaging_mcp::server::WEBHOOK_PATH
+    )))
+    .await;
+    let config = zendesk_messaging_mcp::server::simulator_config(&sim.base).expect("config");
+    let mut replicas = vec![];
+    for listener in listeners {
+        replicas.push(
+            crate::replicas::replica(listener, &config, crate::support::quick(), &redis).await,
+        );
+    }
+    let conv = sim.conversation_of("demo-user-02").await;
+    let first = customer_writes(&sim, &conv, "demo-user-02", "hello").await;
+    heard(&replicas[0].client, &conv, &first).await;
+    let held = replicas[0]
+        .ok("claim_conversation", json!({"conversationId": conv}))
+        .await;
+    let a_token = held["claim"]["token"].as_str().expect("claim").to_owned();
+    // Redis dies and comes back with what its append-only file kept.
+    redis.kill();
+    tokio::task::block_in_place(|| redis.restart());
+    let mut b_answer = Value::Null;
+    for _ in 0..100 {
+        let r = replicas[1]
+            .call("claim_conversation", json!({"conversationId": conv}))
+            .await;
+        if r.is_error != Some(true) {
+            b_answer = structured("claim_conversation", &r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!b_answer.is_null(), "Redis answers again");
+    let a_send = replicas[0]
+        .call(
+            "send_message",
+            json!({"conversationId": conv, "claim": a_token,
+                "content": {"type": "text", "text": "from A"}}),
+        )
+        .await;
+    let a_sent = a_send.is_error != Some(true);
+    let b_holds = !b_answer["claim"].is_null();
+    assert!(
+        !(a_sent && b_holds),
+        "A sent under its claim while B holds the conversation: {b_answer}"
+    );
+    assert!(
+        a_sent || b_holds,
+        "the claim survived (append-only) or B has it"
+    );
+}

@@ -76,7 +76,7 @@ impl Fleet {
 
 /// Starts one replica on `listener`, sharing its state in `redis`, without the periodic webhook
 /// check (its upstream calls would blur the counts).
-async fn replica(
+pub(crate) async fn replica(
     listener: TcpListener,
     config: &Config,
     settings: SupervisorSettings,

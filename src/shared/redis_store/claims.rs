@@ -126,7 +126,9 @@ while i + 4 <= #ARGV do
       woke = 1
     end
   elseif kind == 'r' then
-    e = {p = {}, sq = 0, ba = 0, co = 0, f = e.f or 0, rc = e.rc, t = now}
+    local en = nil
+    if e.c then en = 'removed' end
+    e = {p = {}, sq = 0, ba = 0, co = 0, f = e.f or 0, rc = e.rc, en = en, t = now}
   end
   save(id, e)
 end
