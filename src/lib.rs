@@ -24,7 +24,8 @@
 //! shared.rs      state replicas share, behind small async traits with in-memory defaults
 //!                (one file each in shared/: inbound limits, the conversation index,
 //!                switchboard invalidation, idempotency records, the delivery record, the
-//!                upstream rate budget), Redis implementations in shared/redis_store/, and
+//!                upstream rate budget, the work queue and its claims), Redis
+//!                implementations in shared/redis_store/, and
 //!                the contract every implementation passes (shared/contract.rs, tests only)
 //! access.rs      bearer tokens and the profiles they grant: tool sets, read-only, rate limits,
 //!                the send guard's integration, dry runs (the tokens file: access/tokens_file.rs)
@@ -62,7 +63,10 @@
 //!                     call is cancelled
 //!   sends.rs          sending at most once per idempotencyKey, even after ambiguous failures;
 //!                     the send guard before it
-//!   switchboard.rs    who controls a conversation; control steps checked before the call
+//!   switchboard.rs    who controls a conversation (the send guard's integration); control
+//!                     steps checked before the call
+//!   claims.rs         the work loop: waiting for a claim, the check before an answer (claim
+//!                     or inReplyTo), releases, activities, the queue's gauges
 //!   delivery.rs       delivery status and failures, filtered
 //!   credentials.rs    whether the upstream accepts the key
 //!   webhooks.rs       whether the upstream webhook sends every trigger the server reads
@@ -70,7 +74,8 @@
 //! mcp/
 //!   entry.rs       where every tool call enters and leaves: permission, arguments, span, the
 //!                  Call; metrics, audit, the error's class
-//!   conversations.rs, messages.rs, users.rs, switchboard.rs, integrations.rs, delivery.rs
+//!   conversations.rs, messages.rs, users.rs, switchboard.rs, integrations.rs, delivery.rs,
+//!   claims.rs
 //!                  the tools by family (arguments -> one operation -> result), each with its
 //!                  argument and result types (the schemas an LLM reads); types.rs: the
 //!                  arguments families share

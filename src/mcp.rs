@@ -60,7 +60,12 @@ have happened: repeat it with the same key (the server checks first), or check l
 with not_in_control names who controls the conversation; do not retry it. A result with \
 dryRun: true was not sent (the server runs in dry-run mode): `request` shows what would have \
 been. Failures carry nextStep: what to do next. The prompts handoff_to_agent and \
-triage_failures walk through both.";
+triage_failures walk through both.
+9. Answering customers as one of many agents: claim_conversation (waitSeconds to wait for \
+work) hands you one waiting conversation with its unanswered messages; answer with \
+send_message {claim}. superseded means the customer wrote again: read `arrived` and answer \
+the whole under the same claim. claim_lost means another agent has it now: claim again. Renew \
+long work with claim_conversation {claim}; release_conversation when you will not answer.";
 
 /// How long a client may keep `tools/list` (its `ttlMs`).
 const TOOLS_TTL: std::time::Duration = std::time::Duration::from_secs(300);

@@ -105,6 +105,8 @@ async fn server_instructions_teach_the_workflow() {
         "get_switchboard_status",
         "get_delivery_status",
         "retryAfterSeconds",
+        "claim_conversation",
+        "superseded",
     ] {
         assert!(
             text.contains(needle),
