@@ -129,6 +129,13 @@ async fn one_agent_answers_a_burst_as_a_whole_and_never_over_a_newer_message() {
     assert_eq!(claimed["conversation"]["channel"], "api:conversations");
     assert!(claimed["waitingSince"].is_string());
 
+    // The list of conversations shows it claimed.
+    let listed = ok(&b, "list_conversations", json!({})).await;
+    let entry = listed["indexed"]
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["id"] == conv.as_str()).cloned())
+        .expect("listed");
+    assert!(entry["claimedUntil"].is_string(), "{entry}");
     // Nobody else gets it: not from the queue, not by name, not with A's token.
     let none = ok(&b, "claim_conversation", json!({})).await;
     assert_eq!(none["claim"], Value::Null);

@@ -893,3 +893,27 @@ fn sigterm_ends_waiting_claims_at_once_answered_and_exits_0() {
         "the wait ended at the signal, not after its 50 s: {took:?}"
     );
 }
+
+#[test]
+fn the_banner_says_whom_business_messages_may_go_to() {
+    for (flags, says) in [
+        (
+            &[][..],
+            "the switchboard's default integration is in control",
+        ),
+        (
+            &["--switchboard-integration", "bot"][..],
+            "\"bot\" is in control",
+        ),
+        (&["--no-send-guard"][..], "the send guard is OFF"),
+    ] {
+        let args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+        let (mut child, text, _lines) = serve_simulator("127.0.0.1:0", &args, Stdio::null());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            banner_field(&text, "writes:").contains(says),
+            "{flags:?}: {text}"
+        );
+    }
+}

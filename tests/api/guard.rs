@@ -287,3 +287,45 @@ async fn without_a_verified_webhook_the_guard_asks_the_api_each_time() {
         );
     }
 }
+
+#[tokio::test]
+async fn without_a_named_integration_a_caller_speaks_for_the_default_one_unless_the_guard_is_off() {
+    // No tokens, no --switchboard-integration: the quick start's set-up.
+    let t = TestServer::start().await;
+    let (_, conv) = user_and_conversation(&t, "guard-default-1").await;
+    t.ok("send_message", text(&conv, "Hello from the bot."))
+        .await;
+    t.ok(
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "zd-agentWorkspace"}),
+    )
+    .await;
+    let e = t.err("send_message", text(&conv, "Still the bot.")).await;
+    assert_eq!(e["error"], "not_in_control", "{e}");
+    assert_eq!(
+        e["activeSwitchboardIntegration"]["integrationType"],
+        "zd:agentWorkspace"
+    );
+    let sent = t.sim.count(POST_MESSAGE, "201").await;
+    assert_eq!(sent, 1, "only the first message was sent");
+
+    // --no-send-guard: the operator's explicit choice.
+    let mut access = zendesk_messaging_mcp::access::AccessPolicy::default();
+    access.no_send_guard = true;
+    let http = zendesk_messaging_mcp::server::HttpOptions {
+        access: std::sync::Arc::new(access),
+        ..Default::default()
+    };
+    let open = TestServer::start_full(SupervisorSettings::default(), http, None, |_| {}).await;
+    let (_, conv) = user_and_conversation(&open, "guard-default-2").await;
+    open.ok(
+        "pass_control",
+        json!({"conversationId": conv, "switchboardIntegration": "zd-agentWorkspace"}),
+    )
+    .await;
+    open.ok(
+        "send_message",
+        text(&conv, "Sent over the agent: the guard is off."),
+    )
+    .await;
+}
