@@ -32,6 +32,8 @@ pub struct Operations {
     pub(crate) sends: sends::Sends,
     /// Cancelled when the server starts shutting down: waits end, answered.
     pub(crate) stopping: tokio_util::sync::CancellationToken,
+    /// This replica's waiting claims, grouped so a notice costs a few lookups, not one each.
+    pub(crate) lookups: claims::Lookups,
 }
 
 impl Operations {
@@ -45,6 +47,7 @@ impl Operations {
             actors,
             sends,
             stopping: tokio_util::sync::CancellationToken::new(),
+            lookups: claims::Lookups::default(),
         }
     }
 

@@ -15,7 +15,8 @@ use super::Operations;
 use crate::call::{Call, Mode};
 use crate::error::CallError;
 use crate::shared::{
-    ClaimAnswer, ClaimAsk, ClaimStore, Claimed, Heard, Pending, Refusal, Release, StoreError, Token,
+    ClaimAnswer, ClaimAsk, ClaimStore, Claimed, Heard, Pending, Refusal, Release, StoreError,
+    Subscription, Token,
 };
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
@@ -189,79 +190,113 @@ impl Operations {
             return self.shown(call, renewed, &req.activities).await;
         }
         let ask = self.ask(call, &req, holder).await?;
-        // Subscribed before the first look: a notice after it is not missed.
-        let mut notices = self.claims().subscribe();
-        let started = tokio::time::Instant::now();
-        let deadline = started + req.wait;
-        let mut next_progress = started + PROGRESS_EVERY;
-        let mut waiting: Option<Waiting> = None;
+        let now = tokio::time::Instant::now();
+        let mut wait = Wait {
+            // Subscribed before the first look: a notice after it is not missed.
+            notices: self.claims().subscribe(),
+            started: now,
+            deadline: now + req.wait,
+            next_progress: now + PROGRESS_EVERY,
+            counted: None,
+        };
+        let group = self.lookups.group(&ask);
+        let mut woke_at = group.looked();
         loop {
-            let answer = self.claims().claim(&ask).await.map_err(unavailable)?;
-            let (why, ready_in, held_until) = match answer {
-                ClaimAnswer::Claimed(c) => {
-                    self.actors
-                        .metrics
-                        .claims
-                        .add(1, &[kv("outcome", "claimed")]);
+            let looked = group.look(woke_at, || self.claims().claim(&ask)).await;
+            let (why, ready_in, held_until) = match looked.map_err(unavailable)? {
+                // Another waiter here looked after this one woke and found nothing ready.
+                None => (NoClaim::NothingReady, group.ready_in(), None),
+                Some(ClaimAnswer::Claimed(c)) => {
+                    let m = &self.actors.metrics;
+                    m.claims.add(1, &[kv("outcome", "claimed")]);
                     if c.lapsed {
-                        self.actors
-                            .metrics
-                            .claims
-                            .add(1, &[kv("outcome", "lapsed")]);
+                        m.claims.add(1, &[kv("outcome", "lapsed")]);
                     }
                     return self.shown(call, *c, &req.activities).await;
                 }
-                ClaimAnswer::NotInControl { active } => {
+                Some(ClaimAnswer::NotInControl { active }) => {
                     return Err(self.not_mine(&ask, active).await);
                 }
-                ClaimAnswer::Nothing { ready_in } => (NoClaim::NothingReady, ready_in, None),
-                ClaimAnswer::NotWaiting => (NoClaim::NotWaiting, None, None),
-                ClaimAnswer::Held { expires, .. } => {
+                Some(ClaimAnswer::Nothing { ready_in }) => (NoClaim::NothingReady, ready_in, None),
+                Some(ClaimAnswer::NotWaiting) => (NoClaim::NotWaiting, None, None),
+                Some(ClaimAnswer::Held { expires, .. }) => {
                     let left = expires - crate::sunco::ids::now_unix_ms();
                     let left = Duration::from_millis(left.max(0) as u64);
                     (NoClaim::Held, Some(left), Some(expires))
                 }
             };
-            let now = tokio::time::Instant::now();
-            let stopping = self.stopping.is_cancelled();
-            if now >= deadline || stopping {
-                return Ok(ClaimResult::None {
-                    why: if stopping { NoClaim::ShuttingDown } else { why },
-                    retry_after: if stopping {
-                        Duration::from_secs(1)
-                    } else {
-                        ready_in.unwrap_or(Duration::ZERO)
-                    },
-                    held_until,
-                });
+            if tokio::time::Instant::now() >= wait.deadline || self.stopping.is_cancelled() {
+                return Ok(self.no_claim(why, ready_in, held_until));
             }
-            // A wait is not work: the turn goes back, and the waiter is counted.
-            if waiting.is_none() {
-                call.give_back_turn();
-                waiting = Some(Waiting::new(&self.actors.metrics));
-            }
-            let until = deadline
-                .min(now + RECHECK)
-                .min(now + ready_in.unwrap_or(RECHECK))
-                .min(next_progress);
-            tokio::select! {
-                heard = notices.next() => {
-                    if heard == Heard::Closed {
-                        // No notices any more: the periodic look still finds work.
-                        notices = self.claims().subscribe();
-                    }
-                }
-                () = tokio::time::sleep_until(until) => {}
-                () = call.cancelled() => {
-                    return Err(CallError::Cancelled { operation: "claim_conversation" });
-                }
-                () = self.stopping.cancelled() => {}
-            }
-            if tokio::time::Instant::now() >= next_progress {
-                on_wait(started.elapsed()).await;
-                next_progress += PROGRESS_EVERY;
-            }
+            self.wait_for_work(call, &mut wait, ready_in, &mut on_wait)
+                .await?;
+            woke_at = group.looked();
         }
+    }
+
+    /// No claim: why, and when to call again (at once when the server is stopping: another
+    /// replica answers).
+    fn no_claim(
+        &self,
+        why: NoClaim,
+        ready_in: Option<Duration>,
+        held_until: Option<i64>,
+    ) -> ClaimResult {
+        let stopping = self.stopping.is_cancelled();
+        ClaimResult::None {
+            why: if stopping { NoClaim::ShuttingDown } else { why },
+            retry_after: if stopping {
+                Duration::from_secs(1)
+            } else {
+                ready_in.unwrap_or(Duration::ZERO)
+            },
+            held_until,
+        }
+    }
+
+    /// Waits for a notice, the readiness the store reported, the periodic look, the deadline or
+    /// shutdown; the first wait gives the call's `/mcp` turn back and counts the waiter. An
+    /// error when the client cancelled.
+    async fn wait_for_work<F, Fut>(
+        &self,
+        call: &Call,
+        wait: &mut Wait,
+        ready_in: Option<Duration>,
+        on_wait: &mut F,
+    ) -> Result<(), CallError>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        // A wait is not work: the turn goes back, and the waiter is counted.
+        if wait.counted.is_none() {
+            call.give_back_turn();
+            wait.counted = Some(Waiting::new(&self.actors.metrics));
+        }
+        let now = tokio::time::Instant::now();
+        let until = wait
+            .deadline
+            .min(now + RECHECK)
+            .min(now + ready_in.unwrap_or(RECHECK))
+            .min(wait.next_progress);
+        tokio::select! {
+            heard = wait.notices.next() => {
+                if heard == Heard::Closed {
+                    // No notices any more: the periodic look still finds work.
+                    wait.notices = self.claims().subscribe();
+                }
+            }
+            () = tokio::time::sleep_until(until) => {}
+            () = call.cancelled() => {
+                return Err(CallError::Cancelled { operation: "claim_conversation" });
+            }
+            () = self.stopping.cancelled() => {}
+        }
+        if tokio::time::Instant::now() >= wait.next_progress {
+            on_wait(wait.started.elapsed()).await;
+            wait.next_progress += PROGRESS_EVERY;
+        }
+        Ok(())
     }
 
     /// What the store is asked, with the caller's switchboard integration (the send guard's)
@@ -524,6 +559,111 @@ impl Operations {
             arrived,
             claimed: false,
         })
+    }
+}
+
+/// One `claim_conversation` call's wait: what wakes it, and since when it waits.
+struct Wait {
+    notices: Subscription,
+    started: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+    next_progress: tokio::time::Instant,
+    /// Counted among the waiters once it first waits.
+    counted: Option<Waiting>,
+}
+
+/// This replica's waiters grouped by what they ask (the same filters and integration, the same
+/// conversation or none). A group looks in the store one waiter at a time, and once a look found
+/// nothing ready, the waiters woken before it wait for the next notice or for the readiness it
+/// reported instead of asking again: a notice costs a few lookups per replica, not one per
+/// waiter.
+#[derive(Debug)]
+pub(crate) struct Lookups {
+    groups: moka::sync::Cache<GroupKey, Arc<Group>>,
+}
+
+/// What makes two asks get the same answer from the store, but for who asks.
+type GroupKey = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Duration,
+);
+
+impl Default for Lookups {
+    fn default() -> Self {
+        Self {
+            // Groups are few (one per distinct set of filters); unused ones go after an hour.
+            groups: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
+        }
+    }
+}
+
+impl Lookups {
+    fn group(&self, ask: &ClaimAsk) -> Arc<Group> {
+        let key = (
+            ask.conversation_id.clone(),
+            ask.integration.clone(),
+            ask.channel.clone(),
+            ask.active.clone(),
+            ask.quiet,
+        );
+        self.groups.get_with(key, || Arc::new(Group::default()))
+    }
+}
+
+/// One group of waiters: a turn to look, how many looks found nothing, and the readiness the
+/// last of them reported.
+#[derive(Debug, Default)]
+struct Group {
+    turn: tokio::sync::Mutex<()>,
+    found_nothing: std::sync::atomic::AtomicU64,
+    ready_at: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Group {
+    /// How many looks have found nothing so far: a waiter notes it when it wakes.
+    fn looked(&self) -> u64 {
+        self.found_nothing
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn ready_at(&self) -> Option<tokio::time::Instant> {
+        *self.ready_at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the last look said something would be ready, from now.
+    fn ready_in(&self) -> Option<Duration> {
+        self.ready_at()
+            .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
+    }
+
+    /// Looks in the store (`look`) in turn, unless a look since `woke_at` found nothing and
+    /// what it reported is not ready yet (`None`).
+    async fn look<'a, F>(&self, woke_at: u64, look: F) -> Result<Option<ClaimAnswer>, StoreError>
+    where
+        F: FnOnce() -> crate::shared::BoxFuture<'a, Result<ClaimAnswer, StoreError>>,
+    {
+        let _turn = self.turn.lock().await;
+        let now = tokio::time::Instant::now();
+        if self.looked() != woke_at && self.ready_at().is_none_or(|at| at > now) {
+            return Ok(None);
+        }
+        let answer = look().await?;
+        if !matches!(answer, ClaimAnswer::Claimed(_)) {
+            let ready_at = match &answer {
+                ClaimAnswer::Nothing { ready_in } => ready_in.map(|d| now + d),
+                _ => None,
+            };
+            *self.ready_at.lock().unwrap_or_else(|p| p.into_inner()) = ready_at;
+            self.found_nothing
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        Ok(Some(answer))
     }
 }
 
