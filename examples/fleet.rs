@@ -653,7 +653,7 @@ async fn run(a: &Args, mode: &str) {
         t.abort();
     }
     let mut o = judge(&http, &world.sim_url, &convs).await;
-    let (mut claims, mut trips) = (0.0, 0.0);
+    let (mut claims, mut trips, mut lookups) = (0.0, 0.0, 0.0);
     for (_, url) in &world.servers {
         let text = http
             .get(url.replace("/mcp", "/metrics"))
@@ -664,14 +664,12 @@ async fn run(a: &Args, mode: &str) {
             .await
             .expect("text");
         claims += metric_sum(&text, "mcp_claims_total", &["outcome=\"claimed\""]);
-        trips += metric_sum(
-            &text,
-            "db_client_operation_duration_seconds_count",
-            &["db_operation_name=\"claims."],
-        );
+        let count = "db_client_operation_duration_seconds_count";
+        trips += metric_sum(&text, count, &["db_operation_name=\"claims."]);
+        lookups += metric_sum(&text, count, &["db_operation_name=\"claims.claim\""]);
     }
     let per_claim = if claims > 0.0 {
-        format!("{:.1}", trips / claims)
+        format!("{:.1} ({:.1} lookups)", trips / claims, lookups / claims)
     } else {
         "–".into()
     };
@@ -765,7 +763,7 @@ async fn main() {
             a.quiet
         );
         println!(
-            "| mode | agents | bursts | answers | duplicate | stale | unanswered bursts | burst → answer p50 ms | p99 ms | Redis round trips per claim |"
+            "| mode | agents | bursts | answers | duplicate | stale | unanswered bursts | burst → answer p50 ms | p99 ms | Redis scripts per claim (of which lookups) |"
         );
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for mode in ["list", "claims"] {
