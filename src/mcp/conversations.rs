@@ -65,6 +65,7 @@ impl ZendeskMcp {
             index_reaches_back: reach.flatten().map(iso),
             tracking,
             filtered: list.filtered,
+            claims_unknown: None,
             next_cursor,
         }))
     }
@@ -292,6 +293,7 @@ impl ZendeskMcp {
             index_reaches_back: list.reach.map(iso),
             tracking: Some(list.tracking),
             filtered: list.filtered,
+            claims_unknown: list.claims_unknown.then_some(true),
             has_more: list.has_more,
             next_cursor: None,
         }))
@@ -407,6 +409,9 @@ pub(crate) struct ConversationPage {
     /// which they could not decide (`unknown`: not listed, may match).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) filtered: Option<crate::operations::conversations::FilterReport>,
+    /// True when the claims could not be read: a missing claimedUntil then says nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) claims_unknown: Option<bool>,
     /// True when another page exists; pass nextCursor to get it.
     pub(crate) has_more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -266,6 +266,8 @@ pub(crate) struct IndexedList {
     pub(crate) entries: Vec<ConversationEntry>,
     /// Until when each entry's conversation is claimed (Unix ms), if it is.
     pub(crate) claimed_until: Vec<Option<i64>>,
+    /// The claims could not be read: no `claimed_until` says nothing.
+    pub(crate) claims_unknown: bool,
     pub(crate) has_more: bool,
     /// The index's reach: since when it holds every conversation it heard of (Unix ms).
     pub(crate) reach: Option<i64>,
@@ -423,16 +425,17 @@ impl Operations {
         entries.truncate(limit);
         let ids: Vec<String> = entries.iter().map(|e| e.conversation_id.clone()).collect();
         // The claims are shown when the store answers; a list is still useful without them.
-        let claimed_until = match self.actors.stores.claims.holds(&ids).await {
-            Ok(held) => held,
+        let (claimed_until, claims_unknown) = match self.actors.stores.claims.holds(&ids).await {
+            Ok(held) => (held, false),
             Err(e) => {
                 tracing::debug!("cannot read the claims for a list: {e}");
-                vec![None; ids.len()]
+                (vec![None; ids.len()], true)
             }
         };
         Ok(IndexedList {
             entries,
             claimed_until,
+            claims_unknown,
             has_more,
             reach,
             tracking,
