@@ -24,8 +24,8 @@
 //! shared.rs      state replicas share, behind small async traits with in-memory defaults
 //!                (one file each in shared/: inbound limits, the conversation index,
 //!                switchboard invalidation, idempotency records, the delivery record, the
-//!                upstream rate budget, the work queue and its claims), Redis
-//!                implementations in shared/redis_store/, and
+//!                upstream rate budget, the work queue and its claims: claims.rs, its rules
+//!                in claims/decide.rs), Redis implementations in shared/redis_store/, and
 //!                the contract every implementation passes (shared/contract.rs, tests only)
 //! access.rs      bearer tokens and the profiles they grant: tool sets, read-only, rate limits,
 //!                the send guard's integration, dry runs (the tokens file: access/tokens_file.rs)
@@ -65,8 +65,9 @@
 //!                     the send guard before it
 //!   switchboard.rs    who controls a conversation (the send guard's integration); control
 //!                     steps checked before the call
-//!   claims.rs         the work loop: waiting for a claim, the check before an answer (claim
-//!                     or inReplyTo), releases, activities, the queue's gauges
+//!   claims.rs         the work loop: claiming, the check before an answer (claim or
+//!                     inReplyTo), releases; claims/waiting.rs (waits, the lookups a
+//!                     replica's waiters share, the gauges), claims/activities.rs
 //!   delivery.rs       delivery status and failures, filtered
 //!   credentials.rs    whether the upstream accepts the key
 //!   webhooks.rs       whether the upstream webhook sends every trigger the server reads
