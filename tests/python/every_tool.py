@@ -17,7 +17,8 @@ EXPECTED_TOOLS = {
     "send_message", "get_message", "create_user", "get_user", "find_users", "update_user",
     "list_switchboards", "pass_control", "get_switchboard_status", "list_integrations",
     "get_integration", "offer_control", "accept_control", "release_control",
-    "get_delivery_status", "list_delivery_failures",
+    "get_delivery_status", "list_delivery_failures", "claim_conversation",
+    "release_conversation", "send_activity",
 }
 
 
@@ -77,6 +78,17 @@ async def main(url):
         page = await s.ok("list_messages", {"conversationId": cid, "limit": 1})
         check(page["messages"][-1]["id"] == mid, "list_messages shows the newest")
         check((await s.ok("get_message", {"conversationId": cid, "messageId": mid}))["message"]["id"] == mid, "get_message")
+
+        # The user writes; an agent claims the conversation, shows it is typing, and skips it.
+        await s.ok("send_message", {"conversationId": cid, "author": {"type": "user", "userExternalId": ext},
+                                    "content": {"type": "text", "text": "a question"}})
+        claimed = await s.ok("claim_conversation", {"conversationId": cid, "waitSeconds": 10})
+        check(claimed["claim"] is not None, f"claim_conversation: {claimed}")
+        check(claimed["unanswered"][-1]["content"]["text"] == "a question", f"unanswered: {claimed}")
+        typing = await s.ok("send_activity", {"conversationId": cid, "type": "typing:start"})
+        check(typing["type"] == "typing:start", "send_activity")
+        released = await s.ok("release_conversation", {"claim": claimed["claim"]["token"], "outcome": "skipped"})
+        check(released["outcome"] == "skipped", "release_conversation")
 
         # A form to a Messenger user fails delivery; the webhook reports it.
         conv3 = (await s.ok("list_conversations", {"userExternalId": "demo-user-08"}))["conversations"][0]["id"]
