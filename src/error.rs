@@ -284,7 +284,7 @@ pub enum CallError {
     /// sent. `reason`: `lapsed`, `taken` (lapsed and claimed by another), `answered`,
     /// `skipped`, `handed_over`, `removed`, `released`.
     #[error(
-        "your claim on conversation {conversation_id} has ended ({reason}){}; nothing was sent. Call claim_conversation for new work",
+        "your claim on conversation {conversation_id} has ended ({reason}){}; nothing was sent or changed. Call claim_conversation for new work",
         match reason.as_str() {
             "lapsed" => ": its lease ran out before you renewed it",
             "taken" => ": its lease ran out and another agent claimed the conversation",

@@ -301,7 +301,8 @@ pub(crate) struct ClaimView {
     pub(crate) reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) held_until: Option<String>,
-    /// Without a claim: when to call again (0: now; pass waitSeconds to wait here).
+    /// Without a claim: when something known will be ready (1 when nothing is known); pass
+    /// waitSeconds to wait here instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) retry_after_seconds: Option<u64>,
     /// typing/markRead: each activity and `sent`, `dry_run` or why it failed.

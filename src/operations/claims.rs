@@ -249,10 +249,12 @@ impl Operations {
         let stopping = self.stopping.is_cancelled();
         ClaimResult::None {
             why: if stopping { NoClaim::ShuttingDown } else { why },
+            // Nothing known to come: a second, so a client polling without waitSeconds does
+            // not spin (one that waits here is woken by work anyway).
             retry_after: if stopping {
                 Duration::from_secs(1)
             } else {
-                ready_in.unwrap_or(Duration::ZERO)
+                ready_in.unwrap_or(Duration::from_secs(1))
             },
             held_until,
         }

@@ -103,6 +103,9 @@ pub(crate) struct WorkEntry {
     pub(crate) claim: Option<Held>,
     /// Why the claim numbered `fence` ended, once it has.
     pub(crate) ended: Option<String>,
+    /// The secret of the claim numbered `fence`: a token for it is checked against it also
+    /// after the claim ended.
+    pub(crate) last_secret: String,
     /// Its last change, for forgetting.
     pub(crate) touched: i64,
 }

@@ -68,6 +68,7 @@ pub(crate) fn note(e: &mut WorkEntry, note: &WorkNote, now: i64) -> bool {
             *e = WorkEntry {
                 fence: e.fence,
                 ended: e.claim.is_some().then(|| "removed".to_owned()),
+                last_secret: std::mem::take(&mut e.last_secret),
                 recent: std::mem::take(&mut e.recent),
                 touched: now,
                 ..WorkEntry::default()
@@ -123,6 +124,7 @@ pub(crate) fn take(e: &mut WorkEntry, id: &str, ask: &ClaimAsk, now: i64) -> Cla
     e.fence += 1;
     e.ended = None;
     e.requeued = None;
+    e.last_secret.clone_from(&ask.secret);
     let expires = now + ask.lease.as_millis() as i64;
     e.claim = Some(Held {
         secret: ask.secret.clone(),
@@ -168,6 +170,7 @@ pub(crate) fn holding<'e>(
         Some(c) if c.secret != token.secret => Err(Refusal::Unknown),
         Some(c) if c.holder != holder => Err(Refusal::NotYours),
         Some(c) => Ok(c),
+        None if e.last_secret != token.secret => Err(Refusal::Unknown),
         None => Err(Refusal::Lost {
             reason: ended.unwrap_or_else(|| "released".into()),
             lapsed_now,

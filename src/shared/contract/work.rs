@@ -133,6 +133,11 @@ pub(crate) async fn claims(store: &dyn crate::shared::ClaimStore) {
         store.check("agent-a", &token, false).await,
         Ok(Err(Refusal::Lost { ref reason, .. })) if reason == "answered"
     ));
+    assert_eq!(
+        store.check("agent-a", &forged, false).await,
+        Ok(Err(Refusal::Unknown)),
+        "a forged token for an ended claim is no claim either"
+    );
     let mut again = ask("agent-b", 0, 60_000);
     again.conversation_id = Some(conv(1));
     assert_eq!(

@@ -2,7 +2,7 @@
 //! one script on the Redis server's clock.
 //!
 //! Keys (under the app's prefix): `wq:c:<id>` the conversation's entry as JSON (the fields of
-//! [`WorkEntry`], short names), expiring `max_age` after its last change; `wq:queue` the
+//! [`WorkEntry`](crate::shared::WorkEntry), short names), expiring `max_age` after its last change; `wq:queue` the
 //! conversations with unanswered user messages, scored by their place in the queue; the
 //! channel `work-arrived` tells every replica's waiters that work may have arrived. The
 //! scripts mirror [`crate::shared::claims::decide`] line for line.
@@ -61,6 +61,7 @@ local function holding(e, holder, fence, secret)
   if fence < e.f then return nil, {k = 'lost', reason = 'taken', fresh = false} end
   local fresh = lapse(e)
   local c = e.c
+  if not c and e.ks ~= secret then return nil, {k = 'unknown'} end
   if not c then return nil, {k = 'lost', reason = e.en or 'released', fresh = fresh} end
   if c.k ~= secret then return nil, {k = 'unknown'} end
   if c.h ~= holder then return nil, {k = 'not_yours'} end
@@ -128,7 +129,7 @@ while i + 4 <= #ARGV do
   elseif kind == 'r' then
     local en = nil
     if e.c then en = 'removed' end
-    e = {p = {}, sq = 0, ba = 0, co = 0, f = e.f or 0, rc = e.rc, en = en, t = now}
+    e = {p = {}, sq = 0, ba = 0, co = 0, f = e.f or 0, rc = e.rc, en = en, ks = e.ks, t = now}
   end
   save(id, e)
 end
@@ -163,6 +164,7 @@ local function take(e, id)
   e.f = (e.f or 0) + 1
   e.en = nil
   e.rq = nil
+  e.ks = secret
   local expires = now + lease
   e.c = {k = secret, h = holder, e = expires, s = e.sq or 0}
   if integ ~= '' then e.c.i = integ end
