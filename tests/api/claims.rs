@@ -107,7 +107,7 @@ async fn one_agent_answers_a_burst_as_a_whole_and_never_over_a_newer_message() {
     let waiting = ok(
         &t.client,
         "claim_conversation",
-        json!({"waitSeconds": 20, "quietSeconds": 1}),
+        json!({"waitSeconds": 20, "quietSeconds": 2}),
     );
     let burst = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -491,7 +491,7 @@ async fn three_replicas_hand_each_burst_to_one_agent_and_wake_waiters_anywhere()
         ok(
             c,
             "claim_conversation",
-            json!({"waitSeconds": 8, "quietSeconds": 1}),
+            json!({"waitSeconds": 10, "quietSeconds": 2}),
         )
     });
     // Six customers write bursts of one to three messages, the webhooks spread over the
