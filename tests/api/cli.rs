@@ -588,24 +588,25 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
     let url = banner_field(&text, "MCP endpoint:");
     let sim = banner_simulator_url(&text);
     let answers = runtime.block_on(async {
-        // Every upstream request takes 400 ms, so the 32 calls are in flight (or queued) at the
-        // signal.
+        // Every upstream request takes 3 s and each call makes its own (ListIntegrations is not
+        // cached), so the 32 calls are in flight (or queued) together at the signal, however
+        // slowly they arrive.
         reqwest::Client::new()
             .put(format!("{sim}/_sim/faults"))
             .bearer_auth("sim-admin-token")
-            .json(&serde_json::json!({"latencyMs": 400}))
+            .json(&serde_json::json!({"latencyMs": 3000}))
             .send()
             .await
             .expect("faults");
         let calls = (0..32).map(|_| {
             let body = crate::mcp_support::stateless_request(
                 "tools/call",
-                serde_json::json!({"name": "list_switchboards", "arguments": {}}),
+                serde_json::json!({"name": "list_integrations", "arguments": {}}),
             );
             crate::mcp_support::post_stateless(
                 &url,
                 "tools/call",
-                Some("list_switchboards"),
+                Some("list_integrations"),
                 &[],
                 body,
             )
@@ -655,7 +656,7 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
         .map(|s| s.name.clone())
         .collect();
     assert!(
-        names.iter().any(|n| n == "tools/call list_switchboards"),
+        names.iter().any(|n| n == "tools/call list_integrations"),
         "{names:?}"
     );
 }
