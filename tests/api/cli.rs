@@ -570,6 +570,20 @@ fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
     assert!(count >= 2.0, "failed metric exports are counted: {metrics}");
 }
 
+/// Kills the process `pid` should the test panic before it ends the process itself: a failed
+/// test leaves no server behind.
+struct KillOnPanic(u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+}
+
 #[test]
 fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -583,6 +597,7 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
+    let _reaped = KillOnPanic(child.id());
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let text = read_until(&mut stdout, "upstream:");
     let url = banner_field(&text, "MCP endpoint:");
@@ -855,6 +870,7 @@ fn refused_at_start(args: &[&str], says: &str) {
 fn sigterm_ends_waiting_claims_at_once_answered_and_exits_0() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (mut child, text, _lines) = serve_simulator("127.0.0.1:0", &[], Stdio::null());
+    let _reaped = KillOnPanic(child.id());
     let url = banner_field(&text, "MCP endpoint:");
     let base = url.trim_end_matches("/mcp").to_string();
     let answer = runtime.block_on(async {
