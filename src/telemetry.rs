@@ -31,7 +31,7 @@ pub(crate) const SCOPE: &str = "zendesk-messaging-mcp";
 
 mod metrics;
 
-pub(crate) use metrics::Metrics;
+pub(crate) use metrics::{InProgress, Metrics};
 
 /// The meter provider, its Prometheus registry, and (when configured) the OTLP pipelines.
 pub struct Telemetry {

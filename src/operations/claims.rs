@@ -23,9 +23,9 @@ use crate::shared::{
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
 use crate::sunco::wire::{AuthorType, MessageListResponse};
-use crate::telemetry::{Metrics, kv};
+use crate::telemetry::{InProgress, Metrics, kv};
+use waiting::Wait;
 pub(crate) use waiting::{Lookups, watch_queue};
-use waiting::{Wait, Waiting};
 
 /// Unanswered messages an answer shows at most (the newest; the rest are counted).
 pub(crate) const MAX_SHOWN: usize = 20;
@@ -277,7 +277,7 @@ impl Operations {
         // A wait is not work: the turn goes back, and the waiter is counted.
         if wait.counted.is_none() {
             call.give_back_turn();
-            wait.counted = Some(Waiting::new(&self.actors.metrics));
+            wait.counted = Some(InProgress::count(&self.actors.metrics.claim_waiters));
         }
         let now = tokio::time::Instant::now();
         let until = wait

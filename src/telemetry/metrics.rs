@@ -214,6 +214,23 @@ impl Metrics {
     }
 }
 
+/// One unit counted in an up-down counter from its start until it is dropped (a request being
+/// handled, a call waiting): however it ends, the count comes back down.
+pub(crate) struct InProgress(UpDownCounter<i64>);
+
+impl InProgress {
+    pub(crate) fn count(counter: &UpDownCounter<i64>) -> Self {
+        counter.add(1, &[]);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.add(-1, &[]);
+    }
+}
+
 /// A duration histogram, seconds, with the buckets of [`DURATION_BUCKETS`].
 fn seconds(meter: &Meter, name: &'static str, description: &'static str) -> Histogram<f64> {
     meter

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::GAUGES_EVERY;
 use crate::operations::Operations;
 use crate::shared::{ClaimAnswer, ClaimAsk, StoreError, Subscription};
-use crate::telemetry::{Metrics, kv};
+use crate::telemetry::{InProgress, kv};
 
 /// One `claim_conversation` call's wait: what wakes it, and since when it waits.
 pub(super) struct Wait {
@@ -18,7 +18,7 @@ pub(super) struct Wait {
     pub(super) deadline: tokio::time::Instant,
     pub(super) next_progress: tokio::time::Instant,
     /// Counted among the waiters once it first waits.
-    pub(super) counted: Option<Waiting>,
+    pub(super) counted: Option<InProgress>,
 }
 
 /// This replica's waiters grouped by what they ask (the same filters and integration, the same
@@ -117,22 +117,6 @@ impl Group {
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
         Ok(Some(answer))
-    }
-}
-
-/// One waiter, counted while it waits.
-pub(super) struct Waiting(Arc<Metrics>);
-
-impl Waiting {
-    pub(super) fn new(metrics: &Arc<Metrics>) -> Self {
-        metrics.claim_waiters.add(1, &[]);
-        Self(metrics.clone())
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.claim_waiters.add(-1, &[]);
     }
 }
 

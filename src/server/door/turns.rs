@@ -15,6 +15,7 @@ use opentelemetry::metrics::UpDownCounter;
 use crate::call::Turn;
 use crate::error::ErrorClass;
 use crate::server::problem;
+use crate::telemetry::InProgress;
 
 /// The turns `/mcp` POSTs take, and how long one waits for its turn.
 #[derive(Clone)]
@@ -39,29 +40,14 @@ impl Turns {
     }
 }
 
-/// One POST counted as active from its arrival until its answer begins or it is dropped.
-struct Active(UpDownCounter<i64>);
-
-impl Active {
-    fn count(counter: &UpDownCounter<i64>) -> Self {
-        counter.add(1, &[]);
-        Self(counter.clone())
-    }
-}
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        self.0.add(-1, &[]);
-    }
-}
-
 /// Holds each `/mcp` POST until it has a turn; past the wait, 503 `busy` with `Retry-After`,
 /// nothing started.
 pub(super) async fn take_turn(State(turns): State<Turns>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
-    let _active = Active::count(&turns.active);
+    // Counted from its arrival until its answer begins or it is dropped.
+    let _active = InProgress::count(&turns.active);
     match tokio::time::timeout(turns.wait, turns.permits.clone().acquire_owned()).await {
         Ok(Ok(permit)) => {
             // The call may give its turn back while it waits (a long poll); otherwise it is
