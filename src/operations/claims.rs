@@ -314,17 +314,11 @@ impl Operations {
         holder: String,
     ) -> Result<ClaimAsk, CallError> {
         let integration = match self.speaks_for(call).await? {
-            Some(mine) => Some(
-                self.integration_id("the caller's switchboard integration", &mine)
-                    .await?,
-            ),
+            Some(mine) => Some(self.my_integration_id(&mine).await?.1),
             None => None,
         };
         let active = match &req.active {
-            Some(a) => Some(
-                self.integration_id("activeSwitchboardIntegration", a)
-                    .await?,
-            ),
+            Some(a) => Some(self.filter_integration_id(a).await?),
             None => None,
         };
         Ok(ClaimAsk {
@@ -339,22 +333,17 @@ impl Operations {
         })
     }
 
-    /// The id of the switchboard integration `named` (id, name or integrationType).
-    async fn integration_id(&self, field: &'static str, named: &str) -> Result<String, CallError> {
-        let (picture, id) = self
+    /// The id of the switchboard integration the `activeSwitchboardIntegration` filter names
+    /// (id, name or integrationType).
+    async fn filter_integration_id(&self, named: &str) -> Result<String, CallError> {
+        let (_, id) = self
             .on_fresh_picture(|p| p.resolve(named, None).map(|s| s.id.clone()))
             .await?;
         id.map_err(|why| {
-            if field == "activeSwitchboardIntegration" {
-                CallError::invalid(field, format!("{why}; name one of the switchboard's integrations by id, name or integrationType"))
-            } else {
-                CallError::InvalidTarget {
-                    reason: format!(
-                        "this caller speaks for the switchboard integration {named:?}, which does not resolve ({why}); the operator must fix --switchboard-integration or the token's switchboard_integration"
-                    ),
-                    valid: picture.targets(),
-                }
-            }
+            CallError::invalid(
+                "activeSwitchboardIntegration",
+                format!("{why}; name one of the switchboard's integrations by id, name or integrationType"),
+            )
         })
     }
 

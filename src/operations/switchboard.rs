@@ -304,6 +304,27 @@ impl Operations {
             .and_then(|s| s.default_switchboard_integration_id.clone()))
     }
 
+    /// The id of the switchboard integration `mine` (id, name or integrationType) a caller speaks
+    /// for, with the picture it was resolved on. One the switchboard does not have is a setting
+    /// no retry can mend: [`CallError::InvalidTarget`] naming the valid ones, nothing done.
+    pub(crate) async fn my_integration_id(
+        &self,
+        mine: &str,
+    ) -> Result<(Arc<Picture>, String), CallError> {
+        let (picture, mine_id) = self
+            .on_fresh_picture(|p| p.resolve(mine, None).map(|s| s.id.clone()))
+            .await?;
+        match mine_id {
+            Ok(id) => Ok((picture, id)),
+            Err(why) => Err(CallError::InvalidTarget {
+                reason: format!(
+                    "this caller speaks for the switchboard integration {mine:?}, which does not resolve ({why}), so nothing was done; the operator must fix --switchboard-integration or the token's switchboard_integration"
+                ),
+                valid: picture.targets(),
+            }),
+        }
+    }
+
     /// The send guard: `Ok` when the switchboard integration `mine` (id, name or
     /// integrationType) controls `conversation_id`, else [`CallError::NotInControl`] naming who
     /// does. Who controls it comes from the index while webhooks arrive and the webhook check
@@ -320,16 +341,7 @@ impl Operations {
             conversation_id: conversation_id.to_owned(),
             reason,
         };
-        let (picture, mine_id) = self
-            .on_fresh_picture(|p| p.resolve(mine, None).map(|s| s.id.clone()))
-            .await?;
-        // A setting no retry can mend: refused, naming the valid ones, nothing sent.
-        let my_id = mine_id.map_err(|why| CallError::InvalidTarget {
-            reason: format!(
-                "this caller speaks for the switchboard integration {mine:?}, which does not resolve ({why}), so nothing was sent; the operator must fix --switchboard-integration or the token's switchboard_integration"
-            ),
-            valid: picture.targets(),
-        })?;
+        let (picture, my_id) = self.my_integration_id(mine).await?;
         // The index is current only while events arrive and the upstream's webhook is known to
         // send every control event; otherwise the API is asked.
         let tracker = &self.actors.tracker;
