@@ -3,12 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use zendesk_messaging_mcp::operations::claims::Answering::Unsaid;
 
-use rmcp::model::{
-    CallToolRequestParams, ClientRequest, NumberOrString, ProgressToken, RequestMetaObject,
-};
-use rmcp::service::PeerRequestOptions;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +12,7 @@ use zendesk_messaging_mcp::actors::{Actors, SupervisorSettings};
 use zendesk_messaging_mcp::call::{Call, Caller};
 use zendesk_messaging_mcp::error::ErrorClass;
 use zendesk_messaging_mcp::operations::Operations;
+use zendesk_messaging_mcp::operations::claims::Answering::Unsaid;
 use zendesk_messaging_mcp::server;
 use zendesk_messaging_mcp::sunco::wire::{Author, Content, MessagePost};
 
@@ -36,27 +32,18 @@ async fn a_cancelled_get_message_scan_makes_no_further_upstream_request() {
     .await;
     let conv = t.conversation_of("demo-user-01").await;
     let before = t.sim.count(LIST_MESSAGES, "200").await;
-    let Some(serde_json::Value::Object(args)) = Some(json!({
-        "conversationId": conv,
-        // An id no message has: only a cancel ends the scan before its last page.
-        "messageId": "0123456789abcdef01234567",
-        "maxPages": 50,
-    })) else {
-        unreachable!()
-    };
-    let mut params = CallToolRequestParams::new("get_message").with_arguments(args);
-    let mut meta = RequestMetaObject::default();
-    meta.set_progress_token(ProgressToken(NumberOrString::String("scan".into())));
-    params.meta = Some(meta);
-    let handle = t
-        .client
-        .peer()
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .expect("sent");
+    let handle = crate::mcp_support::start_cancellable_call(
+        &t.client,
+        "get_message",
+        json!({
+            "conversationId": conv,
+            // An id no message has: only a cancel ends the scan before its last page.
+            "messageId": "0123456789abcdef01234567",
+            "maxPages": 50,
+        }),
+        Some("scan"),
+    )
+    .await;
     crate::support::eventually("the first page is scanned", || async {
         !t.recorder.progress.lock().expect("progress").is_empty()
     })

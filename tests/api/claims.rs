@@ -364,8 +364,6 @@ async fn gauge_reaches(addr: std::net::SocketAddr, name: &str, want: f64) {
 
 #[tokio::test]
 async fn a_cancelled_or_abandoned_wait_ends_and_holds_no_turn() {
-    use rmcp::model::{CallToolRequestParams, ClientRequest};
-    use rmcp::service::PeerRequestOptions;
     // One turn for /mcp work: a waiting claim must not hold it.
     let http = zendesk_messaging_mcp::server::HttpOptions {
         access: std::sync::Arc::new(agents()),
@@ -377,19 +375,13 @@ async fn a_cancelled_or_abandoned_wait_ends_and_holds_no_turn() {
         TestServer::start_full(SupervisorSettings::default(), http, Some(AGENT_A), |_| {}).await;
     let b = TestServer::connect_as(&t.server, Recorder::default(), Some(AGENT_B)).await;
     let addr = t.server.addr;
-    let Some(Value::Object(args)) = Some(json!({"waitSeconds": 50})) else {
-        unreachable!()
-    };
-    let params = CallToolRequestParams::new("claim_conversation").with_arguments(args);
-    let handle = t
-        .client
-        .peer()
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .expect("sent");
+    let handle = crate::mcp_support::start_cancellable_call(
+        &t.client,
+        "claim_conversation",
+        json!({"waitSeconds": 50}),
+        None,
+    )
+    .await;
     gauge_reaches(addr, "mcp_claims_waiting", 1.0).await;
     // The waiter gave its turn back: other work goes through at once.
     ok(&b, "list_switchboards", json!({})).await;

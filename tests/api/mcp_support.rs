@@ -211,14 +211,8 @@ impl TestServer {
     }
 }
 
-/// Calls `tool` through `client` (with a progress token when given); fails the test on a
-/// protocol error or after 60 s.
-pub async fn call_tool(
-    client: &RunningService<RoleClient, Recorder>,
-    tool: &str,
-    args: Value,
-    progress: Option<&str>,
-) -> CallToolResult {
+/// A `tools/call` of `tool` with `args` (an object), and a progress token when given.
+fn tool_params(tool: &str, args: Value, progress: Option<&str>) -> CallToolRequestParams {
     let Value::Object(map) = args else {
         panic!("arguments must be an object")
     };
@@ -228,6 +222,36 @@ pub async fn call_tool(
         meta.set_progress_token(ProgressToken(NumberOrString::String(token.into())));
         params.meta = Some(meta);
     }
+    params
+}
+
+/// Starts a call of `tool` the test may cancel (`handle.cancel`), as [`call_tool`] would send it.
+pub async fn start_cancellable_call(
+    client: &RunningService<RoleClient, Recorder>,
+    tool: &str,
+    args: Value,
+    progress: Option<&str>,
+) -> rmcp::service::RequestHandle<RoleClient> {
+    let params = tool_params(tool, args, progress);
+    client
+        .peer()
+        .send_cancellable_request(
+            rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params)),
+            rmcp::service::PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("sent")
+}
+
+/// Calls `tool` through `client` (with a progress token when given); fails the test on a
+/// protocol error or after 60 s.
+pub async fn call_tool(
+    client: &RunningService<RoleClient, Recorder>,
+    tool: &str,
+    args: Value,
+    progress: Option<&str>,
+) -> CallToolResult {
+    let params = tool_params(tool, args, progress);
     tokio::time::timeout(Duration::from_secs(60), client.call_tool(params))
         .await
         .unwrap_or_else(|_| panic!("{tool} hung"))
