@@ -339,16 +339,8 @@ async fn a_human_taking_over_drops_the_claim_and_skipped_work_comes_back() {
 
 /// The value of the first sample of `name` in `/metrics` of the server at `addr`.
 async fn gauge(addr: std::net::SocketAddr, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
+    let text = crate::telemetry::metrics_at(&format!("http://{addr}")).await;
+    crate::telemetry::sample(&text, name, &[]).unwrap_or(0.0)
 }
 
 /// Until `name` reads `want` on the server at `addr` (10 s at most).
@@ -617,17 +609,8 @@ async fn a_lapsed_lease_goes_to_another_agent_and_the_old_holder_is_fenced() {
     // Each replica counts the lapses it finds: the fleet's sum says one.
     let mut lapsed = 0.0;
     for r in &fleet.replicas {
-        let text = reqwest::get(format!("http://{}/metrics", r.server.addr))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        lapsed += text
-            .lines()
-            .filter(|l| l.starts_with("mcp_claims_total") && l.contains("outcome=\"lapsed\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
+        let text = crate::telemetry::metrics_at(&format!("http://{}", r.server.addr)).await;
+        lapsed += crate::telemetry::sample_sum(&text, "mcp_claims_total", &[("outcome", "lapsed")]);
     }
     assert_eq!(lapsed, 1.0, "the lapse is counted once");
 }

@@ -638,26 +638,14 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
                     "the 32 calls never all reached the server (at most {most})"
                 );
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                let metrics = reqwest::get(format!("{base}/metrics"))
-                    .await
-                    .expect("metrics")
-                    .text()
-                    .await
-                    .expect("text");
-                let value = |l: &str| l.rsplit(' ').next()?.parse::<f64>().ok();
-                let active: f64 = metrics
-                    .lines()
-                    .filter(|l| l.starts_with("http_server_active_requests"))
-                    .filter_map(value)
-                    .sum();
-                let answered: f64 = metrics
-                    .lines()
-                    .filter(|l| {
-                        l.starts_with("mcp_tool_calls_total")
-                            && l.contains("tool=\"list_integrations\"")
-                    })
-                    .filter_map(value)
-                    .sum();
+                let metrics = crate::telemetry::metrics_at(&base).await;
+                let active =
+                    crate::telemetry::sample_sum(&metrics, "http_server_active_requests", &[]);
+                let answered = crate::telemetry::sample_sum(
+                    &metrics,
+                    "mcp_tool_calls_total",
+                    &[("tool", "list_integrations")],
+                );
                 most = most.max(active + answered);
                 if active + answered >= 32.0 {
                     break;
@@ -891,16 +879,8 @@ fn sigterm_ends_waiting_claims_at_once_answered_and_exits_0() {
             for round in 0.. {
                 assert!(round < 500, "the claim never waited");
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                let metrics = reqwest::get(format!("{base}/metrics"))
-                    .await
-                    .expect("metrics")
-                    .text()
-                    .await
-                    .expect("text");
-                if metrics
-                    .lines()
-                    .any(|l| l.starts_with("mcp_claims_waiting") && l.ends_with(" 1"))
-                {
+                let metrics = crate::telemetry::metrics_at(&base).await;
+                if crate::telemetry::sample(&metrics, "mcp_claims_waiting", &[]) == Some(1.0) {
                     break;
                 }
             }

@@ -63,7 +63,12 @@ fn event_names(span: &SpanData) -> Vec<String> {
 
 /// The server's `/metrics` exposition.
 pub(crate) async fn metrics_text(t: &TestServer) -> String {
-    reqwest::get(format!("http://{}/metrics", t.server.addr))
+    metrics_at(&format!("http://{}", t.server.addr)).await
+}
+
+/// The `/metrics` exposition of the server at `base` (`http://HOST:PORT`).
+pub(crate) async fn metrics_at(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
         .await
         .expect("metrics")
         .text()
@@ -71,18 +76,28 @@ pub(crate) async fn metrics_text(t: &TestServer) -> String {
         .expect("text")
 }
 
-/// The value of the first sample of `name` whose labels include every one of `labels`.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+/// The samples of `name` whose labels include every one of `labels`.
+fn samples<'t>(
+    text: &'t str,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> impl Iterator<Item = f64> + 't {
+    let (series, bare) = (format!("{name}{{"), format!("{name} "));
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+        .filter(move |l| l.starts_with(&series) || l.starts_with(&bare))
+        .filter(move |l| labels.iter().all(|kv| l.contains(kv)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// The value of the first sample of `name` whose labels include every one of `labels`.
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples(text, name, labels).next()
+}
+
+/// The sum of the samples of `name` whose labels include every one of `labels` (0 for none).
+pub(crate) fn sample_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples(text, name, labels).sum()
 }
 
 use crate::support::quick;
