@@ -27,14 +27,16 @@
 //! Flags: `--agents N`, `--customers M`, `--seconds S`, `--replicas R`, `--think-ms T`,
 //! `--quiet Q`, `--waiters W`, `--mode both|list|claims|waiters`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use zendesk_messaging_mcp::shared::redis_store::test_server::RedisServer;
+
+mod common;
+use common::{field, metric_sum, rss_kb, spawn};
 
 const APP: &str = "5f0c1e2d3b4a596877889900";
 const KEY: (&str, &str) = ("app_5f0c1e2d3b4a596877889901", "sim-app-secret");
@@ -83,57 +85,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// The release binary beside this example.
-fn binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = dir.join("zendesk-messaging-mcp");
-    assert!(bin.exists(), "build it first: cargo build --release");
-    bin
-}
-
-/// Starts a process and reads its stdout until a line containing `marker`.
-fn spawn(args: &[&str], env: &[(&str, String)], marker: &str) -> (Child, String) {
-    let mut cmd = Command::new(binary());
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(marker) {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (child, seen)
-}
-
-fn field(text: &str, prefix: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(prefix))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| panic!("no {prefix} in {text}"))
-}
-
-/// A process's resident set now and at its peak (kB), from /proc.
-fn rss_kb(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let read = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (read("VmRSS:"), read("VmHWM:"))
 }
 
 /// Forwards each webhook POST to the next replica in turn (a load balancer's round robin).
@@ -594,14 +545,6 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() - 1) as f64 * q).round() as usize]
-}
-
-/// The sum of `name`'s samples whose labels contain every one of `with`.
-fn metric_sum(text: &str, name: &str, with: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && with.iter().all(|w| l.contains(w)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 async fn run(a: &Args, mode: &str) {

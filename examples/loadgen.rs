@@ -18,8 +18,6 @@
 //! `LOADGEN_IN_FLIGHT` its `--max-in-flight` (512, so the dispatcher does not cap throughput).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,6 +27,9 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt, service::RunningService};
 use serde_json::{Value, json};
+
+mod common;
+use common::{field, metric_sum, rss_kb, spawn};
 
 const APP: &str = "5f0c1e2d3b4a596877889900";
 const BASIC: &str = "app_5f0c1e2d3b4a596877889901:sim-app-secret";
@@ -120,56 +121,6 @@ impl CallerKind {
             CallerKind::Stateless => "stateless 2026-07-28",
         }
     }
-}
-
-/// The release binary beside this example.
-fn binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = dir.join("zendesk-messaging-mcp");
-    assert!(bin.exists(), "build it first: cargo build --release");
-    bin
-}
-
-/// Starts a process and reads its stdout until a line containing `marker`; returns that text.
-fn spawn(args: &[&str], env: &[(&str, String)], marker: &str) -> (Child, String) {
-    let mut cmd = Command::new(binary());
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(marker) {
-            break;
-        }
-    }
-    // Keep draining so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, seen)
-}
-
-fn field(text: &str, prefix: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(prefix))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
-}
-
-fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 /// CPU time (user + system) a process has used so far, in microseconds.
@@ -625,7 +576,7 @@ async fn throughput(a: &Args) {
     })
     .await;
     let direct_cpu = cpu.per_call(direct.micros.len());
-    let rss = peak_rss_kb(server.id());
+    let (_, rss) = rss_kb(server.id());
     let protocol = a.kind.label();
     let offered = if a.rate > 0.0 {
         format!("{} calls/s offered", a.rate)
@@ -654,15 +605,6 @@ async fn throughput(a: &Args) {
     drop(callers);
     let _ = server.kill();
     let _ = sim.kill();
-}
-
-/// Sums the samples of the lines of `/metrics` text that start with `name` and contain every
-/// one of `with`.
-fn metric_sum(text: &str, name: &str, with: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && with.iter().all(|w| l.contains(w)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Goodput under a limit R with 4R offered: one server in memory (`replicas` = 0), or
