@@ -314,9 +314,7 @@ async fn customer(
     let mut n = seed;
     let mut burst = 0;
     while !stop.load(Ordering::Relaxed) {
-        n = n
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        n = next_random(n);
         let size = 1 + (n >> 33) % 3;
         for part in 0..size {
             rest(
@@ -351,6 +349,13 @@ async fn customer(
     }
 }
 
+/// The next number of a small linear congruential sequence (Knuth's MMIX constants): the
+/// customers' and agents' choices, the same in every run.
+fn next_random(n: u64) -> u64 {
+    n.wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+}
+
 /// What an answer says it answered: the id of the newest user message it covers.
 fn answer_text(covers: &str) -> String {
     format!("answer covering {covers}")
@@ -379,9 +384,7 @@ async fn list_agent(
             tokio::time::sleep(Duration::from_millis(250)).await;
             continue;
         }
-        n = n
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        n = next_random(n);
         let conv = waiting[(n >> 33) as usize % waiting.len()]["id"]
             .as_str()
             .unwrap_or_default()

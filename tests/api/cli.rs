@@ -570,6 +570,15 @@ fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
     assert!(count >= 2.0, "failed metric exports are counted: {metrics}");
 }
 
+/// Sends the signal `name` (`TERM`, `HUP`) to the process `pid`.
+pub(crate) fn signal(pid: u32, name: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -{name} {pid}");
+}
+
 /// Kills the process `pid` should the test panic before it ends the process itself: a failed
 /// test leaves no server behind.
 struct KillOnPanic(u32);
@@ -626,7 +635,7 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
                 body,
             )
         });
-        let pid = child.id().to_string();
+        let pid = child.id();
         let base = url.trim_end_matches("/mcp").to_string();
         let signal = async move {
             // The signal comes once all 32 calls reached the server (being handled, or answered
@@ -651,11 +660,7 @@ fn sigterm_answers_the_calls_in_flight_exports_the_last_spans_and_exits_0() {
                     break;
                 }
             }
-            let sent = std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .expect("kill");
-            assert!(sent.success());
+            signal(pid, "TERM");
         };
         let (answers, ()) = tokio::join!(futures::future::join_all(calls), signal);
         answers
@@ -873,7 +878,7 @@ fn sigterm_ends_waiting_claims_at_once_answered_and_exits_0() {
             &[],
             body,
         );
-        let pid = child.id().to_string();
+        let pid = child.id();
         let signal = async move {
             // Once the call waits (the gauge says so), the replica is told to stop.
             for round in 0.. {
@@ -884,11 +889,7 @@ fn sigterm_ends_waiting_claims_at_once_answered_and_exits_0() {
                     break;
                 }
             }
-            let sent = std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .expect("kill");
-            assert!(sent.success());
+            signal(pid, "TERM");
         };
         let started = std::time::Instant::now();
         let (answer, ()) = tokio::join!(wait, signal);

@@ -242,11 +242,7 @@ fn sighup_rereads_the_files_and_a_flag_pins_what_it_sets() {
         "read_only = false\nserver_name = \"after\"\n",
     );
     until("settings reloaded");
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
+    crate::cli::signal(child.id(), "HUP");
     let logged = until("nothing changed");
     assert!(logged.contains("SIGHUP"), "{logged}");
     // The flag still bounds every caller after the reloads.
