@@ -203,12 +203,12 @@ fn index_notes(event: &Inbound) -> Vec<ConversationNote> {
 
 /// What an event tells the work queue: a user message to answer, a business message that
 /// answers (or was sent under a claim, whose fence its metadata carries), the control moving,
-/// the conversation removed. Dated like [`index_notes`].
-fn work_notes(event: &Inbound) -> Vec<WorkNote> {
-    index_notes(event)
-        .into_iter()
+/// the conversation removed: read from the event's index `notes`, dated as they are.
+fn work_notes(event: &Inbound, notes: &[ConversationNote]) -> Vec<WorkNote> {
+    notes
+        .iter()
         .filter_map(|n| {
-            let change = match n.change {
+            let change = match n.change.clone() {
                 Change::Message {
                     from_user: true,
                     channel,
@@ -238,7 +238,7 @@ fn work_notes(event: &Inbound) -> Vec<WorkNote> {
                 _ => return None,
             };
             Some(WorkNote {
-                conversation_id: n.conversation_id,
+                conversation_id: n.conversation_id.clone(),
                 at: n.at,
                 change,
             })
@@ -267,20 +267,16 @@ impl TrackerState {
         // The index first: merging a note twice changes nothing, so should the record below
         // fail, the upstream's retry merges it again harmlessly; the other way round a retry
         // would be a duplicate and its note lost.
-        let notes: Vec<ConversationNote> = events
-            .iter()
-            .filter_map(|e| e.as_ref().ok())
-            .flat_map(index_notes)
-            .collect();
+        // The work queue likewise, from the same notes: it knows a message delivered again.
+        let (mut notes, mut work) = (Vec::new(), Vec::new());
+        for event in events.iter().filter_map(|e| e.as_ref().ok()) {
+            let of_event = index_notes(event);
+            work.extend(work_notes(event, &of_event));
+            notes.extend(of_event);
+        }
         if !notes.is_empty() {
             self.index.apply(notes).await?;
         }
-        // The work queue likewise: it knows a message delivered again.
-        let work: Vec<WorkNote> = events
-            .iter()
-            .filter_map(|e| e.as_ref().ok())
-            .flat_map(work_notes)
-            .collect();
         if !work.is_empty() {
             self.claims.note(work).await?;
         }
