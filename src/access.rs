@@ -31,6 +31,8 @@ pub(crate) struct AccessProfile {
     pub(crate) switchboard_integration: Option<String>,
     /// May pass `overrideControl: true` to send where another integration is in control.
     pub(crate) allow_override: bool,
+    /// May send SunCo's in-band commands (`%((…))%`) in message text; each one is audited.
+    pub(crate) allow_in_band_commands: bool,
     /// Every write is validated and answered with the request it would send; nothing is sent.
     pub(crate) dry_run: bool,
     /// For an OAuth caller: the token's scopes (which bound its tools), subject and client.
@@ -69,6 +71,8 @@ pub struct CallerRules {
     /// integration (the send guard on by default) rather than for none (`--no-send-guard`).
     pub default_guard: bool,
     pub allow_override: bool,
+    /// May send SunCo's in-band commands in text (audited); refused otherwise.
+    pub allow_in_band_commands: bool,
     pub dry_run: bool,
 }
 
@@ -150,6 +154,7 @@ impl OAuthRules {
                 rate: None,
                 switchboard_integration: None,
                 allow_override: false,
+                allow_in_band_commands: false,
                 dry_run: false,
                 oauth: None,
             });
@@ -233,6 +238,7 @@ impl AccessPolicy {
                 .or_else(|| self.switchboard_integration.clone()),
             default_guard: !self.no_send_guard,
             allow_override: profile.is_some_and(|p| p.allow_override),
+            allow_in_band_commands: profile.is_some_and(|p| p.allow_in_band_commands),
             dry_run: self.dry_run || profile.is_some_and(|p| p.dry_run),
         }
     }

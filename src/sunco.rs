@@ -8,6 +8,7 @@
 //! vocabulary against the official OpenAPI spec rather than against itself.
 
 pub mod auth;
+pub mod commands;
 pub mod endpoints;
 pub mod events;
 pub mod ids;

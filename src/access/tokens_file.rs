@@ -49,6 +49,8 @@ struct ClientSpec {
     #[serde(default)]
     allow_override: bool,
     #[serde(default)]
+    allow_in_band_commands: bool,
+    #[serde(default)]
     mode: Option<String>,
 }
 
@@ -68,6 +70,9 @@ pub(super) struct TokenSpec {
     switchboard_integration: Option<String>,
     #[serde(default)]
     allow_override: bool,
+    /// May send SunCo's in-band commands (`%((…))%`) in text, each audited.
+    #[serde(default)]
+    allow_in_band_commands: bool,
     /// `live` (the default) or `dry-run`.
     #[serde(default)]
     mode: Option<String>,
@@ -81,6 +86,7 @@ impl ClientSpec {
             rate_limit: self.rate_limit.as_deref(),
             switchboard_integration: self.switchboard_integration.as_deref(),
             allow_override: self.allow_override,
+            allow_in_band_commands: self.allow_in_band_commands,
             mode: self.mode.as_deref(),
         }
     }
@@ -96,6 +102,7 @@ struct ProfileKeys<'a> {
     rate_limit: Option<&'a str>,
     switchboard_integration: Option<&'a str>,
     allow_override: bool,
+    allow_in_band_commands: bool,
     mode: Option<&'a str>,
 }
 
@@ -146,6 +153,7 @@ fn profile_of(
         rate,
         switchboard_integration,
         allow_override: k.allow_override,
+        allow_in_band_commands: k.allow_in_band_commands,
         dry_run,
         oauth: None,
     })
@@ -196,6 +204,7 @@ pub(super) fn inline_specs(inline: Option<&str>) -> Result<Vec<TokenSpec>, Acces
             rate_limit: None,
             switchboard_integration: None,
             allow_override: false,
+            allow_in_band_commands: false,
             mode: None,
         });
     }
@@ -250,6 +259,7 @@ pub(super) fn tokens(
                 rate_limit: spec.rate_limit.as_deref(),
                 switchboard_integration: spec.switchboard_integration.as_deref(),
                 allow_override: spec.allow_override,
+                allow_in_band_commands: spec.allow_in_band_commands,
                 mode: spec.mode.as_deref(),
             },
             check_tools,

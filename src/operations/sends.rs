@@ -20,6 +20,7 @@ use crate::shared::CLAIM_FIELD;
 use crate::shared::{
     AcquireError, BoxFuture, IdempotencyStore, SendLease, SendRecord, SendState, StoreError,
 };
+use crate::sunco::commands;
 use crate::sunco::endpoints::Endpoint;
 use crate::sunco::paging::Page;
 use crate::sunco::wire::{AuthorType, Message, MessageListResponse, MessagePost};
@@ -377,6 +378,7 @@ impl super::Operations {
                 "this caller may not send over another switchboard integration: only a token with allow_override = true in the tokens file may; leave it out",
             ));
         }
+        check_in_band_commands(call, conversation_id, &body)?;
         if body.author.kind == AuthorType::Business
             && !override_control
             && let Some(mine) = self.speaks_for(call).await?
@@ -414,6 +416,40 @@ impl super::Operations {
         }
         Ok(sent)
     }
+}
+
+/// SunCo executes `%((…))%` in a message's text as a command ([`commands`]): refused in
+/// every text the message carries (content and metadata), unless the caller's profile allows
+/// in-band commands; then each is audited (the field and the command, never the text).
+fn check_in_band_commands(
+    call: &Call,
+    conversation_id: &str,
+    body: &MessagePost,
+) -> Result<(), CallError> {
+    let content = serde_json::to_value(&body.content).unwrap_or_default();
+    let metadata = serde_json::to_value(&body.metadata).unwrap_or_default();
+    let Some(field) =
+        commands::find_in("content", &content).or_else(|| commands::find_in("metadata", &metadata))
+    else {
+        return Ok(());
+    };
+    if !call.rules().allow_in_band_commands {
+        return Err(CallError::invalid(
+            field,
+            "holds SunCo's in-band command syntax %((…))%, which SunCo would execute (%((switchboard:passControl:NAME))% moves control) rather than show: move control with pass_control or offer_control, and leave the syntax out of the text",
+        ));
+    }
+    let who = call.caller();
+    tracing::warn!(
+        target: "audit",
+        profile = %who.profile,
+        subject = who.subject.as_deref(),
+        client_id = who.client_id.as_deref(),
+        conversation_id,
+        field = %field,
+        "an in-band command goes out in a message (allow_in_band_commands)"
+    );
+    Ok(())
 }
 
 /// The idempotency records cannot be read: nothing was sent.

@@ -14,6 +14,7 @@ const BOT: &str = "guard-bot-token-0123456789";
 const SUPERVISOR: &str = "guard-supervisor-token-0123456789";
 const REHEARSAL: &str = "guard-rehearsal-token-0123456789";
 const MISNAMED: &str = "guard-misnamed-token-0123456789";
+const RELAY: &str = "guard-relay-token-0123456789";
 
 /// A server whose tokens file binds `bot` to the bot integration, `supervisor` to it with the
 /// right to override, and `rehearsal` to it in dry-run mode; the test client is `bot`.
@@ -47,6 +48,12 @@ mode = "dry-run"
 name = "misnamed"
 token = "{MISNAMED}"
 switchboard_integration = "bott"
+
+[[tokens]]
+name = "relay"
+token = "{RELAY}"
+switchboard_integration = "bot"
+allow_in_band_commands = true
 "#
     ));
     let mut http = zendesk_messaging_mcp::server::HttpOptions {
@@ -133,6 +140,46 @@ async fn a_bot_never_answers_over_a_human_agent_unless_its_token_may_override() 
             != Some(true)
     })
     .await;
+}
+
+/// SunCo executes `%((switchboard:passControl:NAME))%` in a business message's text: the
+/// simulator does too, so what the guard prevents shows as control moving.
+#[tokio::test]
+async fn commands_hidden_in_text_are_refused_unless_the_profile_allows_them() {
+    let t = start().await;
+    let (_, conv) = user_and_conversation(&t, "guard-user-commands").await;
+    let sent = t.sim.count(POST_MESSAGE, "201").await;
+    let command = "%((switchboard:passControl:zd-agentWorkspace))%";
+    let in_action = json!({"type": "carousel", "items": [
+        {"title": "Plans", "actions": [{"type": "postback", "text": "Basic", "payload": "basic"}]},
+        {"title": "Help", "actions": [{"type": "reply", "text": format!("Talk {command}"), "payload": "h"}]}]});
+    let cases = [
+        (text(&conv, &format!("Sure, one moment. {command}")), "content.text"),
+        (json!({"conversationId": conv, "content": {"type": "text", "text": "ok",
+            "markdownText": format!("**ok** %(( switchboard:releaseControl ))%")}}), "content.markdownText"),
+        (json!({"conversationId": conv, "content": in_action}), "content.items[1].actions[0].text"),
+        (json!({"conversationId": conv, "content": {"type": "list", "items": [
+            {"title": "A", "description": command, "actions": [{"type": "postback", "text": "Pick", "payload": "a"}]}]}}),
+            "content.items[0].description"),
+        (json!({"conversationId": conv, "content": {"type": "text", "text": "ok"},
+            "metadata": {"note": command}}), "metadata.note"),
+    ];
+    for (args, field) in cases {
+        let e = t.err("send_message", args).await;
+        assert_eq!(e["error"], "invalid_argument", "{e}");
+        assert_eq!(e["field"], field, "{e}");
+        assert!(e.to_string().contains("pass_control"), "{e}");
+    }
+    assert_eq!(t.sim.count(POST_MESSAGE, "201").await, sent, "nothing was sent");
+    let active = |c: &Value| c["conversation"]["activeSwitchboardIntegration"]["name"].clone();
+    let c = t.ok("get_conversation", json!({"conversationId": conv})).await;
+    assert_eq!(active(&c), "bot", "{c}");
+    // A profile that may send in-band commands: sent, and SunCo moves control.
+    let relay = TestServer::connect_as(&t.server, Recorder::default(), Some(RELAY)).await;
+    let r = call_tool(&relay, "send_message", text(&conv, command), None).await;
+    assert_eq!(structured("send_message", &r)["replayed"], false, "{r:?}");
+    let c = t.ok("get_conversation", json!({"conversationId": conv})).await;
+    assert_eq!(active(&c), "zd-agentWorkspace", "{c}");
 }
 
 #[tokio::test]

@@ -93,7 +93,31 @@ pub(super) async fn control(
     };
     let app_ref = app(&world, &app_id)?;
     let rec = conversation(app_ref, &conversation_id)?;
-    let switchboard = app_ref
+    let mut conv = rec.conversation.clone();
+    let kind = transition(app_ref, &mut conv, action, target.as_deref(), &caller)?;
+    let app = app_mut(&mut world, &app_id)?;
+    if let Some(rec) = app.conversations.get_mut(&conversation_id) {
+        rec.conversation = conv.clone();
+    }
+    let world = &*world;
+    let mut payload = json!({"conversation": ConversationTruncated::from(&conv)});
+    if let Some(m) = body.get("metadata").filter(|m| m.is_object()) {
+        payload["metadata"] = m.clone();
+    }
+    emit(&sim, world, &world.apps[&app_id], kind, payload);
+    Ok(empty())
+}
+
+/// Applies one switchboard action to `conv` for `caller` (the route's caller, or the author of a
+/// message holding an in-band command); the webhook event it emits.
+pub(super) fn transition(
+    app: &App,
+    conv: &mut crate::sunco::wire::Conversation,
+    action: ControlAction,
+    target: Option<&str>,
+    caller: &Caller,
+) -> ApiResult<&'static str> {
+    let switchboard = app
         .switchboard
         .as_ref()
         .ok_or_else(ApiError::switchboard_not_found)?;
@@ -102,7 +126,6 @@ pub(super) async fn control(
             "The switchboard is disabled: enable it before changing control",
         ));
     }
-    let mut conv = rec.conversation.clone();
     let active_id = conv
         .active_switchboard_integration
         .as_ref()
@@ -110,12 +133,12 @@ pub(super) async fn control(
     let is_caller = |sbi: Option<&crate::sunco::wire::SwitchboardIntegrationRef>| {
         sbi.is_some_and(|s| Some(&s.integration_id) == caller.integration_id.as_ref())
     };
-    let kind = match action {
+    Ok(match action {
         ControlAction::Pass => {
             let t = resolve_target(
-                app_ref,
+                app,
                 active_id.as_deref(),
-                target.as_deref().unwrap_or_default(),
+                target.unwrap_or_default(),
             )?;
             conv.active_switchboard_integration = Some(t.as_ref_on_conversation());
             conv.pending_switchboard_integration = None;
@@ -123,9 +146,9 @@ pub(super) async fn control(
         }
         ControlAction::Offer => {
             let t = resolve_target(
-                app_ref,
+                app,
                 active_id.as_deref(),
-                target.as_deref().unwrap_or_default(),
+                target.unwrap_or_default(),
             )?;
             if active_id.as_deref() == Some(t.id.as_str()) {
                 return Err(ApiError::bad_request(
@@ -161,16 +184,5 @@ pub(super) async fn control(
             conv.pending_switchboard_integration = None;
             event_type::RELEASE_CONTROL
         }
-    };
-    let app = app_mut(&mut world, &app_id)?;
-    if let Some(rec) = app.conversations.get_mut(&conversation_id) {
-        rec.conversation = conv.clone();
-    }
-    let world = &*world;
-    let mut payload = json!({"conversation": ConversationTruncated::from(&conv)});
-    if let Some(m) = body.get("metadata").filter(|m| m.is_object()) {
-        payload["metadata"] = m.clone();
-    }
-    emit(&sim, world, &world.apps[&app_id], kind, payload);
-    Ok(empty())
+    })
 }

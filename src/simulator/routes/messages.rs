@@ -12,14 +12,16 @@ use super::{
     MAX_MESSAGES, Q, app, app_mut, body_json, conversation, created, emit, empty, ok, page_from,
     paginate, user_of,
 };
-use crate::simulator::auth::{ALL_SCOPES, authorize};
+use super::control::{ControlAction, transition};
+use crate::simulator::auth::{ALL_SCOPES, Caller, authorize};
 use crate::simulator::error::{ApiError, ApiResult};
 use crate::simulator::state::{App, Client, ConversationRecord, World};
 use crate::simulator::{Sim, delivery, validate};
+use crate::sunco::commands;
 use crate::sunco::ids::now_timestamp;
 use crate::sunco::paging::MESSAGE_PAGE_SIZE;
 use crate::sunco::wire::{
-    Author, AuthorType, Content, ConversationTruncated, ConversationType, DeliveryDestination,
+    Author, AuthorType, Content, Conversation, ConversationTruncated, ConversationType, DeliveryDestination,
     DeliveryPayload, DeliveryUser, Message, MessageRef, Source, event_type,
 };
 
@@ -122,7 +124,7 @@ pub(super) async fn post_message(
     body: Bytes,
 ) -> ApiResult<Response> {
     let mut world = sim.world();
-    authorize(&world, &headers, &app_id, ALL_SCOPES)?;
+    let caller = authorize(&world, &headers, &app_id, ALL_SCOPES)?;
     let body = body_json(&headers, &body, false)?;
     validate::message_post(&body)?;
     let app_ref = app(&world, &app_id)?;
@@ -155,17 +157,27 @@ pub(super) async fn post_message(
         deleted: None,
     };
     let message_webhook = app_ref.message_webhook(&message);
+    let control = if message.author.kind == AuthorType::Business {
+        in_band_control(app_ref, rec, &body["content"]["text"], &caller)
+    } else {
+        Vec::new()
+    };
     let app = app_mut(&mut world, &app_id)?;
     let Some(rec) = app.conversations.get_mut(&conversation_id) else {
         return Err(ApiError::conversation_not_found());
     };
     rec.messages.insert(message.id.clone(), message.clone());
     rec.conversation.last_updated_at = Some(message.received.clone());
+    let before = rec.conversation.clone();
+    if let Some((conv, _)) = control.last() {
+        rec.conversation.active_switchboard_integration = conv.active_switchboard_integration.clone();
+        rec.conversation.pending_switchboard_integration =
+            conv.pending_switchboard_integration.clone();
+    }
     if message.author.kind == AuthorType::Business {
         rec.business_typing = false;
     }
-    let truncated = ConversationTruncated::from(&rec.conversation);
-
+    let truncated = ConversationTruncated::from(&before);
     let world = &*world;
     let app = &world.apps[&app_id];
     emit(
@@ -175,6 +187,10 @@ pub(super) async fn post_message(
         event_type::MESSAGE,
         json!({"conversation": truncated, "message": message_webhook}),
     );
+    for (conv, kind) in &control {
+        let payload = json!({"conversation": ConversationTruncated::from(conv)});
+        emit(&sim, world, app, kind, payload);
+    }
     for (user, client) in deliveries {
         if let Some((channel, integration_id)) = client {
             let delivery = Delivery {
@@ -188,6 +204,36 @@ pub(super) async fn post_message(
         }
     }
     Ok(created(json!({ "messages": [message] })))
+}
+
+/// The switchboard commands in a business message's text, executed as SunCo does
+/// ([`commands`]): each one's conversation afterwards and its webhook event. SunCo documents
+/// the command as it sends it (`%((switchboard:passControl:NAME))%`), not what a command that
+/// cannot run does: such a command is skipped, and the message is kept as sent either way.
+fn in_band_control(
+    app: &App,
+    rec: &ConversationRecord,
+    text: &Value,
+    caller: &Caller,
+) -> Vec<(Conversation, &'static str)> {
+    let mut done = Vec::new();
+    let mut conv = rec.conversation.clone();
+    for command in commands::commands(text.as_str().unwrap_or_default()) {
+        let action = match command.switchboard() {
+            Some(("passControl", _)) => ControlAction::Pass,
+            Some(("offerControl", _)) => ControlAction::Offer,
+            Some(("acceptControl", _)) => ControlAction::Accept,
+            Some(("releaseControl", _)) => ControlAction::Release,
+            _ => continue,
+        };
+        let target = command.switchboard().and_then(|(_, t)| t);
+        let mut next = conv.clone();
+        if let Ok(kind) = transition(app, &mut next, action, target, caller) {
+            conv = next;
+            done.push((conv.clone(), kind));
+        }
+    }
+    done
 }
 
 /// Where one participant's copy of a message went: the user, and the client's channel type and
