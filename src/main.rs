@@ -118,7 +118,15 @@ impl Serve {
     fn oauth(&self) -> Result<Option<OAuthSettings>, String> {
         let text = |s: &settings::Setting| self.src.pick(s).map(|r| r.value().to_owned());
         match (text(&settings::OAUTH_ISSUER), text(&settings::PUBLIC_URL)) {
-            (Some(issuer), Some(public)) => Ok(Some(OAuthSettings::new(&issuer, &public)?)),
+            (Some(issuer), Some(public)) => {
+                let audiences = self.src.list(&settings::OAUTH_AUDIENCE).unwrap_or_default();
+                Ok(Some(
+                    OAuthSettings::new(&issuer, &public)?.with_audiences(audiences)?,
+                ))
+            }
+            (None, None) if self.src.pick(&settings::OAUTH_AUDIENCE).is_some() => Err(
+                "--oauth-audience is for OAuth: give --oauth-issuer and --public-url too".to_owned(),
+            ),
             (None, None) => Ok(None),
             (Some(_), None) => Err("--oauth-issuer needs --public-url (ZENDESK_MCP_PUBLIC_URL): the full URL of this server's /mcp as callers reach it, which tokens must be issued for".to_owned()),
             (None, Some(_)) => Err(

@@ -24,12 +24,18 @@ pub(crate) const SCOPE_READ: &str = "messaging:read";
 pub(crate) const SCOPE_WRITE: &str = "messaging:write";
 pub(crate) const SCOPE_SEND: &str = "messaging:send";
 
+/// Every scope, as a challenge names them.
+const ALL_SCOPES: &str = "messaging:read messaging:write messaging:send";
+
 /// The tools only `messaging:send` grants: what reaches customers.
 pub(crate) const SEND_TOOLS: &[&str] = &["send_message"];
 
 /// The shortest time between two fetches of the key set (a flood of tokens with unknown keys
 /// cannot make the server hammer the authorization server).
 pub(crate) const REFRESH_GAP: Duration = Duration::from_secs(30);
+
+/// The protected-resource metadata's well-known path (RFC 9728 §3).
+pub(crate) const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// Clock skew allowed on `exp` and `nbf`, seconds.
 const LEEWAY_SECS: u64 = 30;
@@ -55,8 +61,11 @@ pub struct OAuthSettings {
     pub(crate) issuer: Url,
     /// The issuer as given (a parsed URL gains a trailing slash; issuers are compared exactly).
     pub issuer_given: String,
-    /// This server's `/mcp` as callers reach it: the resource identifier tokens must name.
+    /// This server's `/mcp` as callers reach it: the resource identifier of the metadata.
     pub public_url: Url,
+    /// The `aud` values a token may carry (one is enough); the public URL unless the operator
+    /// names others (`--oauth-audience`: Entra ID's tokens name the API, never its URL).
+    audiences: Vec<String>,
 }
 
 impl OAuthSettings {
@@ -93,11 +102,35 @@ impl OAuthSettings {
         Ok(Self {
             issuer,
             issuer_given,
+            audiences: vec![public_url.as_str().to_owned()],
             public_url,
         })
     }
 
-    /// The resource identifier, exactly as tokens must carry it in `aud`.
+    /// Accepts tokens whose `aud` names one of `audiences` instead of the public URL (none
+    /// given: the public URL stays the audience). Blank values are refused.
+    pub fn with_audiences(mut self, audiences: Vec<String>) -> Result<Self, String> {
+        if audiences.is_empty() {
+            return Ok(self);
+        }
+        let mut named = Vec::new();
+        for a in audiences {
+            let a = a.trim();
+            if a.is_empty() {
+                return Err("--oauth-audience: an audience is empty: name each value a token's aud may carry, comma-separated".into());
+            }
+            named.push(a.to_owned());
+        }
+        self.audiences = named;
+        Ok(self)
+    }
+
+    /// The audiences a token's `aud` may name.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The resource identifier (RFC 9728 `resource`): the public URL.
     pub fn resource(&self) -> String {
         self.public_url.as_str().to_owned()
     }
@@ -106,12 +139,18 @@ impl OAuthSettings {
     /// with the resource's path appended).
     pub(crate) fn metadata_url(&self) -> String {
         let mut url = self.public_url.clone();
-        url.set_path(&format!(
-            "/.well-known/oauth-protected-resource{}",
-            self.public_url.path()
-        ));
+        url.set_path(&self.metadata_path());
         url.set_query(None);
         url.to_string()
+    }
+
+    /// The path of [`Self::metadata_url`]: `/.well-known/oauth-protected-resource/zendesk/mcp`
+    /// for `https://host/zendesk/mcp`.
+    pub(crate) fn metadata_path(&self) -> String {
+        format!(
+            "{METADATA_PATH}{}",
+            self.public_url.path().trim_end_matches('/')
+        )
     }
 
     /// The `Host` value callers send to reach the public URL.
@@ -143,12 +182,32 @@ struct Claims {
     /// OpenID Connect's authorized party, which some servers send instead.
     #[serde(default)]
     azp: Option<String>,
-    /// RFC 9068: space-separated.
+    /// RFC 9068 says one space-separated string; Spring Authorization Server, Duende and UAA
+    /// send a list.
     #[serde(default)]
-    scope: Option<String>,
-    /// A list, as some servers send.
+    scope: Option<Scopes>,
+    /// Entra ID's name for it: one space-separated string; some servers send a list.
     #[serde(default)]
-    scp: Option<Vec<String>>,
+    scp: Option<Scopes>,
+}
+
+/// A scope claim as authorization servers send it: one space-separated string, or a list of
+/// strings (each of which may hold several, space-separated).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scopes {
+    Words(String),
+    List(Vec<String>),
+}
+
+impl Scopes {
+    fn words(&self) -> impl Iterator<Item = &str> {
+        let items: &[String] = match self {
+            Scopes::Words(s) => std::slice::from_ref(s),
+            Scopes::List(l) => l,
+        };
+        items.iter().flat_map(|s| s.split_whitespace())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,8 +284,11 @@ impl ResourceServer {
     }
 
     /// The `WWW-Authenticate` value of a refusal (RFC 6750 §3, RFC 9728 §5.1): the metadata's
-    /// URL, and the error when a token was presented.
+    /// URL, the error when a token was presented (none for a request without credentials,
+    /// RFC 6750 §3.1), and the scopes to ask for (MCP 2025-11-25: every scope this server
+    /// defines, unless the refusal names the one missing).
     pub(crate) fn challenge(&self, error: Option<&str>, scope: Option<&str>) -> String {
+        let scope = scope.unwrap_or(ALL_SCOPES);
         let mut v = format!(
             "Bearer resource_metadata=\"{}\"",
             self.settings.metadata_url()
@@ -234,9 +296,7 @@ impl ResourceServer {
         if let Some(e) = error {
             v.push_str(&format!(", error=\"{e}\""));
         }
-        if let Some(s) = scope {
-            v.push_str(&format!(", scope=\"{s}\""));
-        }
+        v.push_str(&format!(", scope=\"{scope}\""));
         v
     }
 
@@ -378,14 +438,17 @@ impl ResourceServer {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         // The issuer exactly as the authorization server names itself.
         validation.set_issuer(&[issuer.as_str()]);
-        validation.set_audience(&[self.settings.resource()]);
+        validation.set_audience(self.settings.audiences());
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
             TokenError::Invalid({
                 use jsonwebtoken::errors::ErrorKind as K;
                 match e.kind() {
                     K::InvalidAudience => format!(
-                        "the token is for another resource: its aud must be {}",
-                        self.settings.resource()
+                        "the token is for another resource: its aud must name {}",
+                        self.settings.audiences().join(" or ")
+                    ),
+                    K::Json(_) => format!(
+                        "the token's claims are not what an access token carries ({e}): scope and scp are a space-separated string or a list of strings"
                     ),
                     K::InvalidIssuer => format!("the token's iss is not {issuer}"),
                     K::ExpiredSignature => "the token has expired".to_owned(),
@@ -397,14 +460,12 @@ impl ResourceServer {
             })
         })?;
         let c = data.claims;
-        let mut scopes: BTreeSet<String> = c
-            .scope
-            .as_deref()
-            .unwrap_or_default()
-            .split_whitespace()
+        let scopes: BTreeSet<String> = [&c.scope, &c.scp]
+            .into_iter()
+            .flatten()
+            .flat_map(Scopes::words)
             .map(str::to_owned)
             .collect();
-        scopes.extend(c.scp.unwrap_or_default());
         let client_id = c.client_id.or(c.azp);
         // RFC 9068 requires both; one at least, or nothing says who acts.
         if client_id.is_none() && c.sub.is_none() {

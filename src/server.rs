@@ -143,7 +143,10 @@ pub(crate) fn router(
         .route("/metrics", get(metrics))
         // RFC 9728 §3: at the root, and with the resource's path appended; public.
         .route("/.well-known/oauth-protected-resource", get(protected_resource))
-        .route("/.well-known/oauth-protected-resource/mcp", get(protected_resource))
+        .route(
+            "/.well-known/oauth-protected-resource/{*resource}",
+            get(protected_resource),
+        )
         .fallback(|| async {
             problem(
                 StatusCode::NOT_FOUND,
@@ -254,8 +257,28 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// The protected-resource metadata (RFC 9728), when `/mcp` is an OAuth resource server.
-async fn protected_resource(State(state): State<AppState>) -> Response {
+/// The protected-resource metadata (RFC 9728): at the well-known root, and at the well-known
+/// path built from the public URL's path (`/zendesk/mcp` behind a path prefix) or from this
+/// server's own `/mcp`.
+async fn protected_resource(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
     match &state.live.get().access.resource_server {
+        Some(rs)
+            if ![
+                crate::oauth::METADATA_PATH.to_owned(),
+                format!("{}/mcp", crate::oauth::METADATA_PATH),
+                rs.settings.metadata_path(),
+            ]
+            .contains(&uri.path().trim_end_matches('/').to_owned()) =>
+        {
+            problem(
+                StatusCode::NOT_FOUND,
+                ErrorClass::InvalidArgument,
+                format!(
+                    "no protected resource here: this server's metadata is at {}",
+                    rs.settings.metadata_url()
+                ),
+            )
+        }
         Some(rs) => axum::Json(rs.metadata().await).into_response(),
         None => problem(
             StatusCode::NOT_FOUND,

@@ -221,6 +221,14 @@ pub const PUBLIC_URL: Setting = Setting::new(
 )
 .flag("public-url", "URL")
 .env("ZENDESK_MCP_PUBLIC_URL");
+pub const OAUTH_AUDIENCE: Setting = Setting::new(
+    "oauth_audience",
+    Server,
+    "The audiences (aud) an access token may name, comma-separated (default: --public-url); Entra ID names the API's application ID URI or client id",
+)
+.flag("oauth-audience", "AUD,...")
+.env("ZENDESK_MCP_OAUTH_AUDIENCE")
+.list();
 pub(crate) const DRY_RUN: Setting = Setting::new(
     "dry_run",
     Server,
@@ -319,6 +327,7 @@ pub(crate) const ALL: &[&Setting] = &[
     &INDEX_MAX_AGE_HOURS,
     &OAUTH_ISSUER,
     &PUBLIC_URL,
+    &OAUTH_AUDIENCE,
     &DRY_RUN,
     &ALLOW_UNAUTHENTICATED,
     &ALLOWED_HOST,

@@ -806,12 +806,28 @@ fn oauth_settings_are_checked_at_start() {
             ],
             "/mcp",
         ),
+        (
+            vec!["--oauth-audience", "api://zendesk-messaging-mcp"],
+            "--oauth-issuer",
+        ),
+        (
+            vec![
+                "--oauth-issuer",
+                "https://auth.example.com",
+                "--public-url",
+                "https://mcp.example.com/mcp",
+                "--oauth-audience",
+                "api://a, ",
+            ],
+            "--oauth-audience",
+        ),
     ] {
         let out = bin()
             .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
             .args(&args)
             .env_remove("ZENDESK_MCP_OAUTH_ISSUER")
             .env_remove("ZENDESK_MCP_PUBLIC_URL")
+            .env_remove("ZENDESK_MCP_OAUTH_AUDIENCE")
             .output()
             .expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -154,15 +154,29 @@ async fn commands_hidden_in_text_are_refused_unless_the_profile_allows_them() {
         {"title": "Plans", "actions": [{"type": "postback", "text": "Basic", "payload": "basic"}]},
         {"title": "Help", "actions": [{"type": "reply", "text": format!("Talk {command}"), "payload": "h"}]}]});
     let cases = [
-        (text(&conv, &format!("Sure, one moment. {command}")), "content.text"),
-        (json!({"conversationId": conv, "content": {"type": "text", "text": "ok",
-            "markdownText": format!("**ok** %(( switchboard:releaseControl ))%")}}), "content.markdownText"),
-        (json!({"conversationId": conv, "content": in_action}), "content.items[1].actions[0].text"),
-        (json!({"conversationId": conv, "content": {"type": "list", "items": [
+        (
+            text(&conv, &format!("Sure, one moment. {command}")),
+            "content.text",
+        ),
+        (
+            json!({"conversationId": conv, "content": {"type": "text", "text": "ok",
+            "markdownText": format!("**ok** %(( switchboard:releaseControl ))%")}}),
+            "content.markdownText",
+        ),
+        (
+            json!({"conversationId": conv, "content": in_action}),
+            "content.items[1].actions[0].text",
+        ),
+        (
+            json!({"conversationId": conv, "content": {"type": "list", "items": [
             {"title": "A", "description": command, "actions": [{"type": "postback", "text": "Pick", "payload": "a"}]}]}}),
-            "content.items[0].description"),
-        (json!({"conversationId": conv, "content": {"type": "text", "text": "ok"},
-            "metadata": {"note": command}}), "metadata.note"),
+            "content.items[0].description",
+        ),
+        (
+            json!({"conversationId": conv, "content": {"type": "text", "text": "ok"},
+            "metadata": {"note": command}}),
+            "metadata.note",
+        ),
     ];
     for (args, field) in cases {
         let e = t.err("send_message", args).await;
@@ -170,15 +184,23 @@ async fn commands_hidden_in_text_are_refused_unless_the_profile_allows_them() {
         assert_eq!(e["field"], field, "{e}");
         assert!(e.to_string().contains("pass_control"), "{e}");
     }
-    assert_eq!(t.sim.count(POST_MESSAGE, "201").await, sent, "nothing was sent");
+    assert_eq!(
+        t.sim.count(POST_MESSAGE, "201").await,
+        sent,
+        "nothing was sent"
+    );
     let active = |c: &Value| c["conversation"]["activeSwitchboardIntegration"]["name"].clone();
-    let c = t.ok("get_conversation", json!({"conversationId": conv})).await;
+    let c = t
+        .ok("get_conversation", json!({"conversationId": conv}))
+        .await;
     assert_eq!(active(&c), "bot", "{c}");
     // A profile that may send in-band commands: sent, and SunCo moves control.
     let relay = TestServer::connect_as(&t.server, Recorder::default(), Some(RELAY)).await;
     let r = call_tool(&relay, "send_message", text(&conv, command), None).await;
     assert_eq!(structured("send_message", &r)["replayed"], false, "{r:?}");
-    let c = t.ok("get_conversation", json!({"conversationId": conv})).await;
+    let c = t
+        .ok("get_conversation", json!({"conversationId": conv}))
+        .await;
     assert_eq!(active(&c), "zd-agentWorkspace", "{c}");
 }
 

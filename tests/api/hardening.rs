@@ -320,6 +320,8 @@ async fn a_missing_or_wrong_token_gets_401_and_nothing_reaches_the_upstream() {
             text.contains("www-authenticate") && text.contains("Bearer realm"),
             "{text}"
         );
+        // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
+        assert_eq!(text.contains("error="), auth.is_some(), "{auth:?}: {text}");
     }
     let after = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
     assert_eq!(before, after, "refused calls reach nothing upstream");

@@ -141,16 +141,30 @@ const STATIC: &str = "oauth-test-static-token-0123456789";
 /// A server whose /mcp trusts `issuer`, with a static token and these tokens-file OAuth rules;
 /// and its public URL.
 async fn serve(issuer: &str, rules: &str) -> (TestServer, String) {
+    serve_at(issuer, rules, "/mcp", &[]).await
+}
+
+/// [`serve`], with the public URL's path (`/zendesk/mcp`: behind a proxy's path prefix) and the
+/// audiences to accept (none: the public URL).
+async fn serve_at(
+    issuer: &str,
+    rules: &str,
+    path: &str,
+    audiences: &[&str],
+) -> (TestServer, String) {
     let rules = format!("[[tokens]]\nname = \"test\"\ntoken = \"{STATIC}\"\n\n{rules}");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let public = format!(
-        "http://127.0.0.1:{}/mcp",
+        "http://127.0.0.1:{}{path}",
         listener.local_addr().expect("addr").port()
     );
     let mut access = crate::mcp_support::access_from_tokens_file(&rules);
+    let settings = OAuthSettings::new(issuer, &public)
+        .expect("settings")
+        .with_audiences(audiences.iter().map(|a| a.to_string()).collect())
+        .expect("audiences");
     access.resource_server = Some(std::sync::Arc::new(
-        ResourceServer::new(OAuthSettings::new(issuer, &public).expect("settings"))
-            .with_refresh_gap(REFRESH_GAP),
+        ResourceServer::new(settings).with_refresh_gap(REFRESH_GAP),
     ));
     let http = zendesk_messaging_mcp::server::HttpOptions {
         access: std::sync::Arc::new(access),
@@ -375,6 +389,97 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
         "{}",
         body.to_string().chars().take(300).collect::<String>()
     );
+}
+
+/// Authorization servers shape tokens their own way: Entra ID sends `scp` as one string and
+/// names the API (not its URL) in `aud`; Spring Authorization Server, Duende and UAA send
+/// `scope` as a list. Behind a path prefix the metadata sits where RFC 9728 §3.1 puts it.
+#[tokio::test]
+async fn tokens_shaped_as_authorization_servers_shape_them_are_accepted() {
+    let Some(auth) = AuthServers::start() else {
+        return;
+    };
+    const API: &str = "api://zendesk-messaging-mcp";
+    let (t, public) = serve_at(&auth.trusted, "", "/zendesk/mcp", &[API]).await;
+    let url = t.server.mcp_url();
+    let origin = format!("http://{}", t.server.addr);
+
+    // The metadata at the well-known path built from the public URL's path.
+    let meta_url = format!("{origin}/.well-known/oauth-protected-resource/zendesk/mcp");
+    let meta: Value = reqwest::get(&meta_url)
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(meta["resource"], public.as_str(), "{meta}");
+    let elsewhere = reqwest::get(format!(
+        "{origin}/.well-known/oauth-protected-resource/other"
+    ))
+    .await
+    .expect("answer");
+    assert_eq!(elsewhere.status(), 404);
+
+    // Without credentials: the challenge names that metadata and the scopes, and no error code.
+    let (status, challenge, _) = post(&url, "", "tools/list", json!({})).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{meta_url}\""))
+            && challenge.contains("scope=\"messaging:read messaging:write messaging:send\"")
+            && !challenge.contains("error="),
+        "{challenge}"
+    );
+
+    let token = |scope: &'static str, extra: &'static [(&'static str, &'static str)]| {
+        let trusted = auth.trusted.clone();
+        async move {
+            let mut form = vec![("scope", scope), ("aud", API), ("client_id", "shapes")];
+            form.extend_from_slice(extra);
+            AuthServers::token(&trusted, &form).await
+        }
+    };
+    let listed = |token: String| {
+        let url = url.clone();
+        async move {
+            let (status, _, body) = post(&url, &token, "tools/list", json!({})).await;
+            assert_eq!(status, 200, "{body}");
+            crate::mcp_support::tool_names_of(&body)
+        }
+    };
+    let sends = |names: &[String]| names.iter().any(|n| n == "send_message");
+    let reads = |names: &[String]| names.iter().any(|n| n == "list_conversations");
+    // Entra ID: `scp`, one space-separated string.
+    let entra =
+        listed(token("messaging:read messaging:send", &[("scope_claim", "scp")]).await).await;
+    assert!(reads(&entra) && sends(&entra), "{entra:?}");
+    // Spring, Duende, UAA: `scope` as a list.
+    let spring = listed(token("messaging:read", &[("scope_form", "list")]).await).await;
+    assert!(reads(&spring) && !sends(&spring), "{spring:?}");
+    // Both at once: `scp` as a list.
+    let both = listed(
+        token(
+            "messaging:send",
+            &[("scope_claim", "scp"), ("scope_form", "list")],
+        )
+        .await,
+    )
+    .await;
+    assert!(sends(&both) && !reads(&both), "{both:?}");
+
+    // Only the audiences named are accepted: the public URL is not one of them here.
+    let by_url = AuthServers::token(
+        &auth.trusted,
+        &[
+            ("scope", "messaging:read"),
+            ("aud", &public),
+            ("client_id", "shapes"),
+        ],
+    )
+    .await;
+    let (status, challenge, body) = post(&url, &by_url, "tools/list", json!({})).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(body.to_string().contains(API), "{body}");
 }
 
 /// Opens a 2025-11-25 session with `token`; its `Mcp-Session-Id`.

@@ -6,7 +6,8 @@
 //
 // Token requests (POST /token, grant_type=client_credentials, with `scope` and `aud`) may also
 // carry `client_id` (copied into the token's client_id and sub), `expires_in_s` (the token's
-// lifetime, negative for one already expired) and `iss` (an issuer to claim instead).
+// lifetime, negative for one already expired), `iss` (an issuer to claim instead), and
+// `scope_claim` / `scope_form` (below).
 import { OAuth2Server } from 'oauth2-mock-server';
 
 const trusted = new OAuth2Server();
@@ -26,6 +27,16 @@ for (const server of [trusted, stranger]) {
       token.payload.nbf = token.payload.iat - 600;
     }
     if (body.iss) token.payload.iss = body.iss;
+    // The scope claim as other servers shape it: `scope_claim=scp` (Entra ID's name) and
+    // `scope_form=list` (Spring Authorization Server, Duende, UAA: an array).
+    if (body.scope_claim === 'scp') {
+      token.payload.scp = token.payload.scope;
+      delete token.payload.scope;
+    }
+    const claim = body.scope_claim === 'scp' ? 'scp' : 'scope';
+    if (body.scope_form === 'list' && typeof token.payload[claim] === 'string') {
+      token.payload[claim] = token.payload[claim].split(' ');
+    }
   });
 }
 console.log(JSON.stringify({ trusted: trusted.issuer.url, stranger: stranger.issuer.url }));

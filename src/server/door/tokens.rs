@@ -38,7 +38,14 @@ pub(super) async fn authenticate(state: &AppState, mut req: Request) -> Result<R
             Ok(req)
         }
         Ok(None) => Ok(req),
-        Err(refusal) => Err(refused(&access, refusal, header.is_some())),
+        Err(refusal) => {
+            // Credentials of any kind (`Basic …` too); a bare `Bearer` is none.
+            let presented = header.as_deref().is_some_and(|h| {
+                let h = h.trim();
+                !h.is_empty() && !h.eq_ignore_ascii_case("bearer")
+            });
+            Err(refused(&access, refusal, presented))
+        }
     }
 }
 
@@ -56,9 +63,11 @@ fn refused(access: &AccessPolicy, refusal: Refusal, presented: bool) -> Response
             // With OAuth, the challenge says where to learn how to get a token (RFC 9728 §5.1).
             let challenge = match &access.resource_server {
                 Some(rs) => rs.challenge(presented.then_some("invalid_token"), None),
-                None => {
+                // No `error` for a request without credentials (RFC 6750 §3.1).
+                None if presented => {
                     "Bearer realm=\"zendesk-messaging-mcp\", error=\"invalid_token\"".to_owned()
                 }
+                None => "Bearer realm=\"zendesk-messaging-mcp\"".to_owned(),
             };
             if let Ok(v) = HeaderValue::from_str(&challenge) {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, v);

@@ -135,21 +135,13 @@ pub(super) fn transition(
     };
     Ok(match action {
         ControlAction::Pass => {
-            let t = resolve_target(
-                app,
-                active_id.as_deref(),
-                target.unwrap_or_default(),
-            )?;
+            let t = resolve_target(app, active_id.as_deref(), target.unwrap_or_default())?;
             conv.active_switchboard_integration = Some(t.as_ref_on_conversation());
             conv.pending_switchboard_integration = None;
             event_type::PASS_CONTROL
         }
         ControlAction::Offer => {
-            let t = resolve_target(
-                app,
-                active_id.as_deref(),
-                target.unwrap_or_default(),
-            )?;
+            let t = resolve_target(app, active_id.as_deref(), target.unwrap_or_default())?;
             if active_id.as_deref() == Some(t.id.as_str()) {
                 return Err(ApiError::bad_request(
                     "Cannot offer control to the switchboard integration that is already active",

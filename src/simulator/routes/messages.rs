@@ -8,11 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::control::{ControlAction, transition};
 use super::{
     MAX_MESSAGES, Q, app, app_mut, body_json, conversation, created, emit, empty, ok, page_from,
     paginate, user_of,
 };
-use super::control::{ControlAction, transition};
 use crate::simulator::auth::{ALL_SCOPES, Caller, authorize};
 use crate::simulator::error::{ApiError, ApiResult};
 use crate::simulator::state::{App, Client, ConversationRecord, World};
@@ -21,8 +21,8 @@ use crate::sunco::commands;
 use crate::sunco::ids::now_timestamp;
 use crate::sunco::paging::MESSAGE_PAGE_SIZE;
 use crate::sunco::wire::{
-    Author, AuthorType, Content, Conversation, ConversationTruncated, ConversationType, DeliveryDestination,
-    DeliveryPayload, DeliveryUser, Message, MessageRef, Source, event_type,
+    Author, AuthorType, Content, Conversation, ConversationTruncated, ConversationType,
+    DeliveryDestination, DeliveryPayload, DeliveryUser, Message, MessageRef, Source, event_type,
 };
 
 pub(super) async fn list_messages(
@@ -170,7 +170,8 @@ pub(super) async fn post_message(
     rec.conversation.last_updated_at = Some(message.received.clone());
     let before = rec.conversation.clone();
     if let Some((conv, _)) = control.last() {
-        rec.conversation.active_switchboard_integration = conv.active_switchboard_integration.clone();
+        rec.conversation.active_switchboard_integration =
+            conv.active_switchboard_integration.clone();
         rec.conversation.pending_switchboard_integration =
             conv.pending_switchboard_integration.clone();
     }
