@@ -142,10 +142,13 @@ pub(crate) fn router(
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
         // RFC 9728 §3: at the root, and with the resource's path appended; public.
-        .route("/.well-known/oauth-protected-resource", get(protected_resource))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource).layer(door::cors::public()),
+        )
         .route(
             "/.well-known/oauth-protected-resource/{*resource}",
-            get(protected_resource),
+            get(protected_resource).layer(door::cors::public()),
         )
         .fallback(|| async {
             problem(

@@ -1,6 +1,7 @@
 //! The `/mcp` front door: the layers every `/mcp` request passes, outermost first, each a file
 //! below `door/`, before rmcp's Streamable HTTP service:
 //!
+//! 0. `cors.rs`      CORS for browser clients: preflights answered, allowed origins named
 //! 1. `turns.rs`     a turn: at most so many POSTs at once, the others wait, then 503 busy
 //! 2. `tokens.rs`    the bearer token (static or OAuth): the caller's profile, or 401/429/503
 //! 3. `scopes.rs`    an OAuth caller's scopes against the tool it calls: 403 insufficient_scope
@@ -27,6 +28,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+pub(crate) mod cors;
 mod hosts;
 mod negotiate;
 mod scopes;
@@ -60,10 +62,12 @@ pub(super) fn mcp_route(
         live.clone(),
         allowed.clone(),
     ));
-    let origins = ["localhost", "127.0.0.1", "[::1]"]
+    let origins: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
         .into_iter()
         .map(|h| format!("http://{h}:{port}"))
-        .chain(http.allowed_origins.iter().cloned());
+        .chain(http.allowed_origins.iter().cloned())
+        .collect();
+    let cors = cors::mcp(origins.clone());
     let mut config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
         // Stateless (2026-07-28) calls that need no stream get a plain JSON answer.
@@ -96,6 +100,7 @@ pub(super) fn mcp_route(
         .layer(from_fn_with_state(allowed, hosts::explain_refusal))
         .layer(from_fn_with_state(state.clone(), caller))
         .layer(from_fn_with_state(turns, turns::take_turn))
+        .layer(cors)
 }
 
 /// Steps 2 to 4 as one layer: the bearer token, an OAuth caller's scopes, session ownership;

@@ -4,6 +4,7 @@
 
 mod actors;
 mod arguments;
+mod browser;
 mod calls;
 mod claims;
 mod cli;
