@@ -63,8 +63,8 @@ pub(crate) struct AppState {
     pub(crate) actors: Arc<Actors>,
     operations: Arc<Operations>,
     live: Arc<crate::live::Live>,
-    /// Who opened each MCP session (with tokens): a session is answered only for its owner.
-    session_owners: door::SessionOwners,
+    /// The MCP sessions: this replica's, and who opened each, everywhere.
+    sessions: door::Sessions,
     telemetry: Arc<crate::telemetry::Telemetry>,
     app_id: Arc<str>,
     webhook_secret: Option<Secret>,
@@ -418,7 +418,7 @@ pub async fn serve_with(
         actors: actors.clone(),
         operations: operations.clone(),
         live: live.clone(),
-        session_owners: door::SessionOwners::new(),
+        sessions: door::Sessions::new(actors.stores.session_owners.clone()),
         telemetry,
         app_id: config.app_id.as_str().into(),
         webhook_secret: config.webhook_secret.clone(),

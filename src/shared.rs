@@ -41,6 +41,7 @@ mod index;
 mod invalidation;
 mod limits;
 pub mod redis_store;
+mod sessions;
 
 pub use budget::*;
 pub(crate) use claims::*;
@@ -49,6 +50,7 @@ pub(crate) use idempotency::*;
 pub(crate) use index::*;
 pub(crate) use invalidation::*;
 pub(crate) use limits::*;
+pub(crate) use sessions::*;
 
 /// Where the state replicas share lives: this process's memory (the default: one process,
 /// nothing else to run) or Redis (`--redis-url`: several replicas).
@@ -60,8 +62,14 @@ pub struct Stores {
     pub inbound: std::sync::Arc<dyn InboundLimits>,
     /// The inbound work queue and its claims.
     pub(crate) claims: std::sync::Arc<dyn ClaimStore>,
+    /// Who opened each MCP session.
+    pub(crate) session_owners: std::sync::Arc<dyn SessionOwners>,
+    /// Where sessions are kept for other replicas (rmcp's store); `None` in memory.
+    session_store: Option<std::sync::Arc<dyn SessionStore>>,
     redis: Option<redis_store::Redis>,
 }
+
+use rmcp::transport::streamable_http_server::session::store::SessionStore;
 
 impl Default for Stores {
     fn default() -> Self {
@@ -84,6 +92,8 @@ impl Stores {
             invalidation: std::sync::Arc::new(MemoryInvalidation::default()),
             inbound: std::sync::Arc::new(MemoryInboundLimits::default()),
             claims: std::sync::Arc::new(MemoryClaims::new(CLAIMS_CAPACITY, CLAIMS_MAX_AGE)),
+            session_owners: std::sync::Arc::new(MemorySessionOwners::new()),
+            session_store: None,
             redis: None,
         }
     }
@@ -96,7 +106,10 @@ impl Stores {
         metrics: std::sync::Arc<crate::telemetry::Metrics>,
     ) -> Result<Self, StoreError> {
         let redis = redis_store::Redis::connect(options, app_id, metrics).await?;
+        let sessions = std::sync::Arc::new(redis_store::RedisSessions::new(redis.clone()).await?);
         Ok(Self {
+            session_owners: sessions.clone(),
+            session_store: Some(sessions),
             invalidation: std::sync::Arc::new(
                 redis_store::RedisInvalidation::new(redis.clone()).await?,
             ),
@@ -165,14 +178,8 @@ impl Stores {
     }
 
     /// Where 2025-11-25 sessions are kept for other replicas; `None` in memory (rmcp's own).
-    pub(crate) fn sessions(
-        &self,
-    ) -> Option<
-        std::sync::Arc<dyn rmcp::transport::streamable_http_server::session::store::SessionStore>,
-    > {
-        self.redis
-            .as_ref()
-            .map(|r| std::sync::Arc::new(redis_store::RedisSessionStore::new(r.clone())) as _)
+    pub(crate) fn sessions(&self) -> Option<std::sync::Arc<dyn SessionStore>> {
+        self.session_store.clone()
     }
 
     /// Where the shared state lives, for people: `memory (this process only)` or `Redis at
@@ -235,6 +242,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn memory_claims_keep_the_contract() {
         contract::claims(&MemoryClaims::new(100, Duration::from_secs(3600))).await;
+    }
+
+    #[tokio::test]
+    async fn memory_session_owners_keep_the_contract() {
+        let owners = MemorySessionOwners::new();
+        contract::session_owners(&owners, &owners).await;
     }
 
     #[tokio::test]
@@ -302,6 +315,12 @@ mod tests {
                 &RedisInvalidation::new(redis.clone())
                     .await
                     .expect("subscribes"),
+            )
+            .await;
+            let other = connect(&server, "app1").await;
+            contract::session_owners(
+                &RedisSessions::new(redis.clone()).await.expect("subscribes"),
+                &RedisSessions::new(other).await.expect("subscribes"),
             )
             .await;
         }

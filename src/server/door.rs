@@ -5,7 +5,7 @@
 //! 1. `turns.rs`     a turn: at most so many POSTs at once, the others wait, then 503 busy
 //! 2. `tokens.rs`    the bearer token (static or OAuth): the caller's profile, or 401/429/503
 //! 3. `scopes.rs`    an OAuth caller's scopes against the tool it calls: 403 insufficient_scope
-//! 4. `sessions.rs`  an MCP session answers only the caller that opened it
+//! 4. `sessions.rs`  an MCP session answers only the caller that opened it, on every replica
 //! 5. `hosts.rs`     the transport's `Host`/`Origin` refusal, explained as JSON
 //! 6. `negotiate.rs` `Accept` and the body as clients send them; JSON-RPC errors for the rest
 //! 7. `stateless.rs` a plain stateless `tools/call`, answered without a service of its own
@@ -37,7 +37,7 @@ mod stateless;
 mod tokens;
 mod turns;
 
-pub(crate) use sessions::SessionOwners;
+pub(crate) use sessions::Sessions;
 
 use super::{AppState, HttpOptions};
 use crate::mcp::ZendeskMcp;
@@ -81,7 +81,7 @@ pub(super) fn mcp_route(
     config.session_store = state.actors.stores.sessions();
     let mcp: StreamableHttpService<ZendeskMcp, LocalSessionManager> = StreamableHttpService::new(
         move || Ok(ZendeskMcp::new(operations.clone(), live.clone())),
-        Arc::new(LocalSessionManager::default()),
+        state.sessions.manager(),
         config,
     );
     let negotiation = negotiate::Negotiation {
@@ -103,7 +103,7 @@ pub(super) fn mcp_route(
         .layer(cors)
 }
 
-/// Steps 2 to 4 as one layer: the bearer token, an OAuth caller's scopes, session ownership;
+/// Steps 2 to 4 as one layer: the bearer token, an OAuth caller's scopes, the session;
 /// the first refusal answers.
 async fn caller(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let req = match tokens::authenticate(&state, req).await {
@@ -115,14 +115,12 @@ async fn caller(State(state): State<AppState>, req: Request, next: Next) -> Resp
         Err(refused) => return refused,
     };
     let asked = sessions::asked(&req);
-    let opener = match sessions::check_owner(&state.session_owners, asked).await {
-        Ok(opener) => opener,
+    let after = match sessions::check(&state.sessions, asked).await {
+        Ok(after) => after,
         Err(refused) => return refused,
     };
     let response = next.run(req).await;
-    let opened = sessions::opened(&response);
-    sessions::record(&state.session_owners, opener, opened).await;
-    response
+    sessions::after(&state.sessions, after, response).await
 }
 
 /// rmcp's Streamable HTTP service behind one `Arc`. The router's layers clone the service they

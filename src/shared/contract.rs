@@ -9,7 +9,7 @@ use crate::config::RequestRate;
 use crate::shared::{
     Change, ConversationEntry, ConversationIndex, ConversationNote, DeliveryEntry, DeliveryStore,
     EventRecord, Heard, IdempotencyStore, InboundLimits, Invalidation, Keep, RateBudget, SeenEntry,
-    SendRecord, SendState,
+    SendRecord, SendState, SessionOwners,
 };
 use crate::sunco::ids::now_unix_ms;
 
@@ -458,4 +458,30 @@ pub(crate) async fn invalidation(bus: &dyn Invalidation) {
         Some(&Heard::Lost),
         "a subscriber that fell behind is told to drop everything"
     );
+}
+
+/// `one` and `other` are two replicas' views of the same sessions (the same store in memory).
+pub(crate) async fn session_owners(one: &dyn SessionOwners, other: &dyn SessionOwners) {
+    assert_eq!(one.owner("s1").await.expect("owner"), None, "never opened");
+    one.record("s1", "token:alice").await.expect("record");
+    assert_eq!(
+        other.owner("s1").await.expect("owner").as_deref(),
+        Some("token:alice"),
+        "every replica reads the owner"
+    );
+    let mut heard = other.ended();
+    one.end("s1").await.expect("end");
+    let ended = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await;
+    assert_eq!(
+        ended.ok().and_then(Result::ok).as_deref(),
+        Some("s1"),
+        "every replica hears the end"
+    );
+    for replica in [one, other] {
+        assert_eq!(
+            replica.owner("s1").await.expect("owner"),
+            None,
+            "an ended session is unknown everywhere"
+        );
+    }
 }

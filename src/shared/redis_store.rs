@@ -38,7 +38,7 @@ pub(crate) use idempotency::RedisIdempotency;
 pub(crate) use index::RedisConversationIndex;
 pub(crate) use invalidation::RedisInvalidation;
 pub(crate) use limits::RedisInboundLimits;
-pub(crate) use sessions::RedisSessionStore;
+pub(crate) use sessions::RedisSessions;
 
 /// How the server talks to Redis.
 #[derive(Clone)]

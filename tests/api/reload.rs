@@ -264,3 +264,100 @@ fn sighup_rereads_the_files_and_a_flag_pins_what_it_sets() {
         "--read-only still holds: {names:?}"
     );
 }
+
+/// A client that opens a second `GET` stream on its session (a reconnect after a proxy dropped
+/// the first without a word) gets the live notifications there: the newest stream replaces the
+/// old one, which ends.
+#[tokio::test]
+async fn a_second_stream_on_a_session_replaces_the_first_and_gets_the_notifications() {
+    let files = Files::new("streams");
+    files.write("tokens.toml", &tokens("read-only", ""));
+    let sources = Sources {
+        given: Given::default().with(
+            &settings::TOKENS_FILE,
+            files.path("tokens.toml").display().to_string(),
+        ),
+        env: Default::default(),
+        fixed_timeout: Some(std::time::Duration::from_secs(30)),
+        known_tools: zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
+        resource_server: None,
+    };
+    let (live, _) = Live::from_sources(sources).expect("valid settings");
+    let http = zendesk_messaging_mcp::server::HttpOptions {
+        access: live.get().access.clone(),
+        live: Some(live.clone()),
+        ..Default::default()
+    };
+    let t = TestServer::start_full(SupervisorSettings::default(), http, Some(BOT), |_| {}).await;
+    let url = t.server.mcp_url();
+    let bearer = format!("Bearer {BOT}");
+    let accept = Some("application/json, text/event-stream");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "streams-test", "version": "1"}}});
+    let started = crate::mcp_support::post_json(
+        &url,
+        accept,
+        &[("authorization", bearer.as_str())],
+        init.to_string(),
+    )
+    .await;
+    let session = started
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let noted = crate::mcp_support::post_json(
+        &url,
+        accept,
+        &headers,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+    )
+    .await;
+    assert_eq!(noted.status, 202, "{}", noted.body);
+    let stream = || {
+        let mut req = reqwest::Client::new()
+            .get(&url)
+            .header("accept", "text/event-stream");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let mut first = stream().await.expect("first stream");
+    assert_eq!(first.status(), 200);
+    let mut second = stream().await.expect("second stream");
+    assert_eq!(second.status(), 200);
+    // The first stream ends.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Ok(Some(_)) = first.chunk().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the first stream still runs beside the second"
+    );
+    // A notification for the session goes to the second.
+    files.write("tokens.toml", &tokens("read-write", ""));
+    live.reload(&t.server.actors, "test")
+        .await
+        .expect("reloaded");
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut seen = String::new();
+        while let Ok(Some(chunk)) = second.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("notifications/tools/list_changed") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(heard, Ok(true), "the second stream hears the notification");
+}

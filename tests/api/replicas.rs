@@ -52,6 +52,18 @@ impl Fleet {
         settings: impl Fn() -> SupervisorSettings,
         tweak: impl FnOnce(&mut SimConfig),
     ) -> Option<Self> {
+        Self::start_with(n, settings, tweak, HttpOptions::default, None).await
+    }
+
+    /// [`Fleet::start`], each replica with these HTTP options (access rules, say), the test
+    /// clients presenting `token`.
+    pub async fn start_with(
+        n: usize,
+        settings: impl Fn() -> SupervisorSettings,
+        tweak: impl FnOnce(&mut SimConfig),
+        http: impl Fn() -> HttpOptions,
+        token: Option<&str>,
+    ) -> Option<Self> {
         let redis = RedisServer::start()?;
         let mut listeners = vec![];
         for _ in 0..n {
@@ -64,7 +76,11 @@ impl Fleet {
         let config = server::simulator_config(&sim.base).expect("config");
         let mut replicas = vec![];
         for listener in listeners {
-            replicas.push(replica(listener, &config, settings(), &redis).await);
+            let http = HttpOptions {
+                webhook_check: None,
+                ..http()
+            };
+            replicas.push(replica_as(listener, &config, settings(), http, &redis, token).await);
         }
         Some(Self {
             sim,
@@ -93,15 +109,27 @@ pub(crate) async fn replica(
 async fn replica_with(
     listener: TcpListener,
     config: &Config,
+    settings: SupervisorSettings,
+    http: HttpOptions,
+    redis: &RedisServer,
+) -> Replica {
+    replica_as(listener, config, settings, http, redis, None).await
+}
+
+/// [`replica_with`], its test client presenting `token`.
+async fn replica_as(
+    listener: TcpListener,
+    config: &Config,
     mut settings: SupervisorSettings,
     http: HttpOptions,
     redis: &RedisServer,
+    token: Option<&str>,
 ) -> Replica {
     settings.redis = Some(RedisOptions::new(redis.url()));
     let server = server::serve_with(listener, config, settings, http)
         .await
         .expect("serve");
-    let client = TestServer::connect(&server, Recorder::default()).await;
+    let client = TestServer::connect_as(&server, Recorder::default(), token).await;
     Replica { server, client }
 }
 
@@ -474,6 +502,87 @@ async fn a_session_started_on_one_replica_continues_on_another() {
         "B answers within A's session: {}",
         listed.body
     );
+}
+
+/// A session belongs to whoever opened it on every replica (the owner is kept with it in
+/// Redis), and a `DELETE` on one replica ends it on all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_its_openers_on_every_replica_and_a_delete_ends_it_everywhere() {
+    const ALICE: &str = "replica-alice-token-0123456789";
+    const BOB: &str = "replica-bob-token-0123456789";
+    let tokens = format!(
+        "[[tokens]]\nname = \"alice\"\ntoken = \"{ALICE}\"\n\n[[tokens]]\nname = \"bob\"\ntoken = \"{BOB}\"\n"
+    );
+    let access = std::sync::Arc::new(crate::mcp_support::access_from_tokens_file(&tokens));
+    let http = || HttpOptions {
+        access: access.clone(),
+        ..Default::default()
+    };
+    let Some(fleet) = Fleet::start_with(2, quick, |_| {}, http, Some(ALICE)).await else {
+        return;
+    };
+    let [a, b] = &fleet.replicas[..] else {
+        unreachable!()
+    };
+    let accept = Some("application/json, text/event-stream");
+    let (alice, bob) = (format!("Bearer {ALICE}"), format!("Bearer {BOB}"));
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "replica-test", "version": "1"}}});
+    let started = post_json(
+        &a.server.mcp_url(),
+        accept,
+        &[("authorization", alice.as_str())],
+        init.to_string(),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let session = started
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let in_session = |bearer: &str| {
+        [
+            ("authorization", bearer.to_owned()),
+            ("mcp-session-id", session.clone()),
+            ("mcp-protocol-version", "2025-11-25".to_owned()),
+        ]
+    };
+    let ask = |url: String, bearer: &str, body: Value| {
+        let headers = in_session(bearer);
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_json(&url, accept, &headers, body.to_string()).await
+        }
+    };
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let noted = ask(a.server.mcp_url(), &alice, initialized).await;
+    assert_eq!(noted.status, 202, "{}", noted.body);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
+    // Bob holds the id but not the session, on the replica that never saw it first...
+    let stolen = ask(b.server.mcp_url(), &bob, list.clone()).await;
+    assert_eq!(stolen.status, 403, "{}", stolen.body);
+    assert!(stolen.body.contains("another caller"), "{}", stolen.body);
+    // ...and Alice is not refused there afterwards.
+    let listed = ask(b.server.mcp_url(), &alice, list.clone()).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.body.contains("send_message"), "{}", listed.body);
+
+    // Alice ends the session on A: it is gone on B too (which had restored it).
+    let mut delete = reqwest::Client::new().delete(a.server.mcp_url());
+    for (k, v) in in_session(&alice) {
+        delete = delete.header(k, v);
+    }
+    let ended = delete.send().await.expect("delete");
+    assert!(ended.status().is_success(), "{}", ended.status());
+    for (replica, name) in [(b, "B"), (a, "A")] {
+        let after = ask(replica.server.mcp_url(), &alice, list.clone()).await;
+        assert_eq!(after.status, 404, "{name}: {}", after.body);
+        assert!(after.body.contains("initialize"), "{name}: {}", after.body);
+    }
 }
 
 /// A keyed `send_message` over the stateless protocol, as a caller would send it: the tool's

@@ -1,89 +1,209 @@
-//! The fourth layer: session ownership. With tokens, an MCP session answers only the caller
-//! that opened it (MCP security guidance: bind sessions to the user), checked before anything
-//! runs; the caller of an `initialize` that opens a session becomes its owner.
+//! The fourth layer: MCP sessions (the 2025-11-25 protocol's `Mcp-Session-Id`), the same on
+//! every replica. With tokens, a session answers only the caller that opened it (MCP security
+//! guidance: bind sessions to the user), its owner kept in the shared store with the session;
+//! a session no replica knows (never opened, ended, expired) is 404, whereupon an MCP client
+//! opens a new one; a `DELETE` ends the session on every replica; and a second `GET` stream on
+//! a session (a reconnect after a proxy silently dropped the first) replaces the first, so the
+//! live notifications go to the newest.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use rmcp::transport::streamable_http_server::SessionId;
+use rmcp::transport::streamable_http_server::session::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 use crate::access::AccessProfile;
 use crate::error::ErrorClass;
 use crate::server::problem;
+use crate::shared::SessionOwners;
 
-/// Who opened each MCP session: the caller's principal by session id. Behind one `Arc`: the
-/// layer's state is cloned for every request, and a clone of the cache itself is several.
+/// The sessions of this replica (rmcp's session manager) and their owners everywhere. Cheap to
+/// clone.
 #[derive(Clone)]
-pub(crate) struct SessionOwners(Arc<moka::future::Cache<String, String>>);
+pub(crate) struct Sessions {
+    owners: Arc<dyn SessionOwners>,
+    manager: Arc<LocalSessionManager>,
+}
 
-impl SessionOwners {
-    pub(crate) fn new() -> Self {
-        Self(Arc::new(
-            moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(24 * 3600))
-                .build(),
-        ))
+impl Sessions {
+    /// Closes what this replica holds of each session as it ends anywhere, for as long as the
+    /// owners' store lives.
+    pub(crate) fn new(owners: Arc<dyn SessionOwners>) -> Self {
+        let manager = Arc::new(LocalSessionManager::default());
+        let mut ended = owners.ended();
+        let closing = manager.clone();
+        tokio::spawn(async move {
+            loop {
+                match ended.recv().await {
+                    Ok(id) => {
+                        let _ = closing.close_session(&SessionId::from(id)).await;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Self { owners, manager }
+    }
+
+    /// rmcp's session manager for this replica's `/mcp`.
+    pub(super) fn manager(&self) -> Arc<LocalSessionManager> {
+        self.manager.clone()
     }
 }
 
-/// A caller with a profile that sent no session: it owns the session its request opens.
-pub(super) struct Opener(String);
-
-/// What the check needs of a request, taken before it waits: the caller's profile (none
-/// without tokens: nothing to check) and the session it names.
-pub(super) fn asked(req: &Request) -> Option<(Arc<AccessProfile>, Option<String>)> {
-    let profile = req.extensions().get::<Arc<AccessProfile>>().cloned()?;
-    let session = (req.headers().get("mcp-session-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    Some((profile, session))
+/// What the check needs of a request, taken before it goes on.
+pub(super) struct Asked {
+    /// The caller's principal (`anonymous` without tokens: any caller may use the session).
+    principal: String,
+    /// The caller's profile name, for the audit record; `None` without tokens.
+    profile: Option<String>,
+    session: Option<String>,
+    method: Method,
+    resumes: bool,
 }
 
-/// The step before the request: refused in another caller's session; with a profile and no
-/// session, the [`Opener`] to [`record`] once the answer names the session.
-pub(super) async fn check_owner(
-    owners: &SessionOwners,
-    asked: Option<(Arc<AccessProfile>, Option<String>)>,
-) -> Result<Option<Opener>, Response> {
-    let Some((profile, session)) = asked else {
-        return Ok(None);
+pub(super) fn asked(req: &Request) -> Asked {
+    let profile = req.extensions().get::<Arc<AccessProfile>>();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     };
-    let principal = profile.principal();
-    let Some(id) = session else {
-        return Ok(Some(Opener(principal)));
+    Asked {
+        principal: profile.map_or_else(|| "anonymous".to_owned(), |p| p.principal()),
+        profile: profile.map(|p| p.name.clone()),
+        session: header("mcp-session-id"),
+        method: req.method().clone(),
+        resumes: header("last-event-id").is_some(),
+    }
+}
+
+/// What is left to do once the answer is there.
+pub(super) enum After {
+    Nothing,
+    /// The answer may open a session: its owner is this principal.
+    Open(String),
+    /// The session was asked to end.
+    End(String),
+}
+
+/// The step before the request: 403 in another caller's session, 404 in a session no replica
+/// knows, 503 when the shared store cannot say.
+pub(super) async fn check(sessions: &Sessions, asked: Asked) -> Result<After, Response> {
+    let Some(id) = asked.session else {
+        return Ok(match asked.method {
+            Method::POST => After::Open(asked.principal),
+            _ => After::Nothing,
+        });
     };
-    match owners.0.get(&id).await {
-        Some(owner) if owner != principal => {
-            tracing::warn!(target: "audit", profile = %profile.name, outcome = "forbidden", "refused a request in another caller's session");
-            Err(problem(
-                StatusCode::FORBIDDEN,
-                ErrorClass::Forbidden,
-                "this MCP session was opened by another caller: open a session of your own (initialize without Mcp-Session-Id)",
-            ))
+    let owner = match sessions.owners.owner(&id).await {
+        Ok(owner) => owner,
+        Err(e) => {
+            tracing::warn!(reason = %e, "cannot read an MCP session's owner");
+            let mut r = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorClass::Unavailable,
+                "the shared session store cannot be read right now, so this MCP session cannot be checked; retry in a moment",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Err(r);
         }
-        Some(_) => Ok(None),
-        // A session this replica has not seen (restored from the shared store): its first
-        // caller owns it here.
-        None => {
-            owners.0.insert(id, principal).await;
-            Ok(None)
+    };
+    let Some(owner) = owner else {
+        // Whatever this replica still holds of it ended elsewhere.
+        let _ = sessions
+            .manager
+            .close_session(&SessionId::from(id.as_str()))
+            .await;
+        return Err(problem(
+            StatusCode::NOT_FOUND,
+            ErrorClass::InvalidArgument,
+            "this MCP session is unknown or has ended (DELETE, or 24 hours after it opened): open a new one (initialize without Mcp-Session-Id)",
+        ));
+    };
+    if owner != asked.principal {
+        tracing::warn!(target: "audit", profile = asked.profile.as_deref().unwrap_or("anonymous"), outcome = "forbidden", "refused a request in another caller's session");
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            ErrorClass::Forbidden,
+            "this MCP session was opened by another caller: open a session of your own (initialize without Mcp-Session-Id)",
+        ));
+    }
+    match asked.method {
+        Method::DELETE => return Ok(After::End(id)),
+        // A new stream for the session's notifications: the newest wins (the old one may be
+        // a connection a proxy dropped without a word).
+        Method::GET if !asked.resumes => {
+            let held = sessions
+                .manager
+                .sessions
+                .read()
+                .await
+                .get(id.as_str())
+                .cloned();
+            if let Some(handle) = held {
+                let _ = handle.close_standalone_sse_stream(None).await;
+            }
         }
+        _ => {}
+    }
+    Ok(After::Nothing)
+}
+
+/// The step after the answer: the opener owns the session the answer names; a session asked to
+/// end ends on every replica.
+pub(super) async fn after(sessions: &Sessions, after: After, mut response: Response) -> Response {
+    match after {
+        After::Nothing => response,
+        After::Open(principal) => {
+            let Some(id) = (response.headers().get("mcp-session-id"))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+            else {
+                return response;
+            };
+            match sessions.owners.record(&id, &principal).await {
+                Ok(()) => response,
+                Err(e) => {
+                    // A session without a known owner would be 404 everywhere: none opened.
+                    tracing::warn!(reason = %e, "cannot record an MCP session's owner");
+                    let _ = sessions
+                        .manager
+                        .close_session(&SessionId::from(id.as_str()))
+                        .await;
+                    unavailable(
+                        "the shared session store cannot record the new MCP session; nothing was opened: retry in a moment",
+                    )
+                }
+            }
+        }
+        After::End(id) if response.status().is_success() => match sessions.owners.end(&id).await {
+            Ok(()) => response,
+            Err(e) => {
+                tracing::warn!(reason = %e, "cannot end an MCP session on every replica");
+                response = unavailable(
+                    "the MCP session ended on this replica, but the shared session store cannot be reached to end it on the others: send DELETE again",
+                );
+                response
+            }
+        },
+        After::End(_) => response,
     }
 }
 
-/// The session an answer opened, if it names one.
-pub(super) fn opened(response: &Response) -> Option<String> {
-    (response.headers().get("mcp-session-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// The step after the answer: the opener owns the session the answer [`opened`].
-pub(super) async fn record(owners: &SessionOwners, opener: Option<Opener>, opened: Option<String>) {
-    if let (Some(Opener(principal)), Some(id)) = (opener, opened) {
-        owners.0.insert(id, principal).await;
-    }
+fn unavailable(message: &str) -> Response {
+    let mut r = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorClass::Unavailable,
+        message.to_owned(),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }

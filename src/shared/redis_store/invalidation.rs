@@ -34,22 +34,36 @@ impl RedisInvalidation {
 
     /// The same on the app's channel `name` (`work-arrived`: the claims' waiters).
     pub(crate) async fn on(redis: Redis, name: &str) -> Result<Self, StoreError> {
-        let channel = redis.key(name);
         let (notices, _) = broadcast::channel(64);
-        let first = subscribe(&redis, &channel).await?;
-        let listener = tokio::spawn(listen(
-            redis.clone(),
-            channel.clone(),
-            notices.clone(),
-            first,
-        ));
+        let forward = notices.clone();
+        let listener = listen_to(&redis, name, move |heard| {
+            let _ = forward.send(match heard {
+                Some(_) => Heard::Changed,
+                None => Heard::Lost,
+            });
+        })
+        .await?;
         Ok(Self {
+            channel: redis.key(name),
             redis,
-            channel,
             notices,
             listener,
         })
     }
+}
+
+/// Subscribes to the app's channel `name` and hands each message's payload to `forward`, and
+/// `None` whenever messages may have been missed (after a lost connection); returns once the
+/// subscription is in place, so no message published after this returns is missed. The task
+/// ends when aborted.
+pub(super) async fn listen_to(
+    redis: &Redis,
+    name: &str,
+    forward: impl Fn(Option<String>) + Send + 'static,
+) -> Result<tokio::task::JoinHandle<()>, StoreError> {
+    let channel = redis.key(name);
+    let first = subscribe(redis, &channel).await?;
+    Ok(tokio::spawn(listen(redis.clone(), channel, forward, first)))
 }
 
 async fn subscribe(redis: &Redis, channel: &str) -> Result<redis::aio::PubSub, StoreError> {
@@ -68,7 +82,7 @@ async fn subscribe(redis: &Redis, channel: &str) -> Result<redis::aio::PubSub, S
 async fn listen(
     redis: Redis,
     channel: String,
-    notices: broadcast::Sender<Heard>,
+    forward: impl Fn(Option<String>) + Send + 'static,
     first: redis::aio::PubSub,
 ) {
     let mut pubsub = first;
@@ -79,9 +93,7 @@ async fn listen(
             loop {
                 tokio::select! {
                     message = messages.next() => match message {
-                        Some(_) => {
-                            let _ = notices.send(Heard::Changed);
-                        }
+                        Some(m) => forward(Some(m.get_payload().unwrap_or_default())),
                         None => break,
                     },
                     changed = recovered.changed() => {
@@ -107,7 +119,7 @@ async fn listen(
                 }
             }
         };
-        let _ = notices.send(Heard::Lost);
+        forward(None);
     }
 }
 
