@@ -8,15 +8,29 @@
 //!
 //! Each call is bounded by [`RedisOptions::timeout`]; a call that fails or times out is a
 //! [`StoreError`], counted, and puts the connection in the degraded mode that `/readyz` and
-//! `mcp.server.degraded` report, until a call succeeds again. A heartbeat (every second) keeps
-//! the count of live replicas, which the budget's fallback divides by.
+//! `mcp.server.degraded` report, until a write succeeds again: the heartbeat (every second, a
+//! write) is what clears it, so a Redis that still answers reads but refuses writes (`READONLY`)
+//! stays reported. The heartbeat also keeps the count of live replicas, which the budget's
+//! fallback divides by.
+//!
+//! Managed Redis fails in ways a reconnect to the same socket does not mend, so the connection
+//! is replaced (a new one opened to the address as it resolves now, the subscriptions opened
+//! again) when Redis says it is no longer the primary (`READONLY`, `MASTERDOWN`: a failover
+//! behind one address) and after [`TIMEOUTS_TO_REPLACE`] calls in a row time out (a connection
+//! gone silent without a close: a dead node, a dropped NAT entry); at most once per
+//! [`REPLACE_GAP`]. A Redis Cluster is recognised at start (`INFO cluster`) from any of its
+//! nodes' plain `redis://` URL, and then spoken to with a cluster-aware client that follows
+//! `MOVED` and `ASK`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, Script};
+use arc_swap::ArcSwap;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{FromRedisValue, RedisFuture, Script};
 use tokio::time::Instant;
 
 use super::StoreError;
@@ -79,10 +93,78 @@ pub fn check_url(url: &str) -> Result<String, String> {
         .map_err(|e| format!("not a usable Redis URL ({e})"))
 }
 
+/// Timeouts in a row after which the connection is replaced.
+const TIMEOUTS_TO_REPLACE: u32 = 2;
+/// The shortest time between two replacements of the connection.
+const REPLACE_GAP: Duration = Duration::from_secs(1);
+
+/// A connection to one Redis (reconnecting by itself when its socket closes) or to a Cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// How to open a new connection, and the replacement's bookkeeping.
+struct Link {
+    open: Opener,
+    /// Calls in a row that timed out.
+    timeouts: AtomicU32,
+    replacing: AtomicBool,
+    last_replaced: Mutex<Option<Instant>>,
+}
+
+enum Opener {
+    Single(redis::Client, ConnectionManagerConfig),
+    Cluster(ClusterClient),
+}
+
+impl Opener {
+    async fn open(&self) -> redis::RedisResult<Conn> {
+        Ok(match self {
+            Opener::Single(client, config) => Conn::Single(
+                ConnectionManager::new_with_config(client.clone(), config.clone()).await?,
+            ),
+            Opener::Cluster(client) => Conn::Cluster(client.get_async_connection().await?),
+        })
+    }
+}
+
 /// A connection to Redis shared by every store of one replica (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct Redis {
-    conn: ConnectionManager,
+    /// Replaced whole when it must be: every clone uses the current one.
+    conn: Arc<ArcSwap<Conn>>,
+    link: Arc<Link>,
+    /// For the subscriptions (one node of a Cluster: its messages reach every node).
     client: redis::Client,
     prefix: Arc<str>,
     timeout: Duration,
@@ -121,8 +203,9 @@ pub(crate) struct RedisHealth {
     reason: Mutex<String>,
     replicas: AtomicU32,
     fixed_replicas: Option<u32>,
-    /// Counts the returns from degraded mode: what a connection of its own (the pub/sub
-    /// subscription) may have silently lost meanwhile must be set up again.
+    /// Counts the returns from degraded mode and the replacements of the connection: what a
+    /// connection of its own (the pub/sub subscription) may have silently lost meanwhile must
+    /// be set up again.
     recovered: tokio::sync::watch::Sender<u64>,
 }
 
@@ -235,9 +318,9 @@ impl Redis {
             .set_connection_timeout(Some(options.timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let mut conn = tokio::time::timeout(
+        let mut first = tokio::time::timeout(
             options.timeout * 4,
-            ConnectionManager::new_with_config(client.clone(), config),
+            ConnectionManager::new_with_config(client.clone(), config.clone()),
         )
         .await
         .map_err(|_| refused("no answer in time".into()))?
@@ -245,11 +328,27 @@ impl Redis {
         // A connection is not yet an answer (a password may be missing): one PING.
         tokio::time::timeout(
             options.timeout * 4,
-            redis::cmd("PING").query_async::<String>(&mut conn),
+            redis::cmd("PING").query_async::<String>(&mut first),
         )
         .await
         .map_err(|_| refused("no answer to PING in time".into()))?
         .map_err(|e| refused(e.to_string()))?;
+        let (conn, open) = if is_cluster(&mut first, options.timeout * 4).await {
+            let cluster = ClusterClientBuilder::new(vec![options.url.as_str()])
+                .connection_timeout(options.timeout)
+                .response_timeout(options.timeout)
+                .retries(2)
+                .build()
+                .map_err(|e| refused(format!("a Redis Cluster, but: {e}")))?;
+            let conn = tokio::time::timeout(options.timeout * 4, cluster.get_async_connection())
+                .await
+                .map_err(|_| refused("the Cluster's nodes did not answer in time".into()))?
+                .map_err(|e| refused(format!("a Redis Cluster, but: {e}")))?;
+            tracing::info!(at = %at, "Redis is a Cluster: following its slots");
+            (Conn::Cluster(conn), Opener::Cluster(cluster))
+        } else {
+            (Conn::Single(first), Opener::Single(client.clone(), config))
+        };
         let replica: Arc<str> = format!(
             "{}-{}-{:08x}",
             hostname(),
@@ -258,7 +357,13 @@ impl Redis {
         )
         .into();
         let redis = Self {
-            conn,
+            conn: Arc::new(ArcSwap::from_pointee(conn)),
+            link: Arc::new(Link {
+                open,
+                timeouts: AtomicU32::new(0),
+                replacing: AtomicBool::new(false),
+                last_replaced: Mutex::new(None),
+            }),
             client,
             prefix: format!("zmcp:{{{app_id}}}:").into(),
             timeout: options.timeout,
@@ -308,14 +413,56 @@ impl Redis {
         format!("{}{name}", self.prefix)
     }
 
+    /// The heartbeat: a write, so its success is what ends degraded mode.
     async fn beat(&self) {
         let mut s = HEARTBEAT.key(self.key("replicas"));
         s.arg(&*self.replica).arg(LIVE_FOR.as_millis() as u64);
-        if let Ok(n) = self.run::<u32>("heartbeat", &s).await
-            && self.health.fixed_replicas.is_none()
-        {
-            self.health.replicas.store(n.max(1), Ordering::Relaxed);
+        if let Ok(n) = self.run::<u32>("heartbeat", &s).await {
+            if self.health.fixed_replicas.is_none() {
+                self.health.replicas.store(n.max(1), Ordering::Relaxed);
+            }
+            if self.health.degraded.swap(false, Ordering::Relaxed) {
+                tracing::info!("Redis takes writes again: shared state is back");
+                self.metrics.degraded.record(0, &[kv("reason", "redis")]);
+                self.health.recovered.send_modify(|n| *n += 1);
+            }
         }
+    }
+
+    /// Opens a new connection in the background and puts it in place of the current one (and
+    /// has the subscriptions opened again), unless one is being opened or one was put in place
+    /// within [`REPLACE_GAP`].
+    fn replace_connection(&self, why: &str) {
+        {
+            let Ok(mut last) = self.link.last_replaced.lock() else {
+                return;
+            };
+            if last.is_some_and(|at| at.elapsed() < REPLACE_GAP)
+                || self.link.replacing.swap(true, Ordering::AcqRel)
+            {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        tracing::warn!(reason = why, "replacing the Redis connection");
+        let this = self.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(this.timeout * 4, this.link.open.open()).await {
+                Ok(Ok(fresh)) => {
+                    this.conn.store(Arc::new(fresh));
+                    this.link.timeouts.store(0, Ordering::Relaxed);
+                    this.health.recovered.send_modify(|n| *n += 1);
+                    tracing::info!("a new Redis connection is in place");
+                }
+                Ok(Err(e)) => tracing::warn!(
+                    "cannot open a new Redis connection ({e}); the next failure tries again"
+                ),
+                Err(_) => tracing::warn!(
+                    "a new Redis connection did not open in time; the next failure tries again"
+                ),
+            }
+            this.link.replacing.store(false, Ordering::Release);
+        });
     }
 
     /// A Redis that evicts keys under memory pressure drops idempotency records and events
@@ -325,7 +472,7 @@ impl Redis {
         cmd.arg("GET").arg("maxmemory-policy");
         // Outside the health accounting: managed Redis often refuses CONFIG, which says nothing
         // of whether the shared state works.
-        let mut conn = self.conn.clone();
+        let mut conn = self.current();
         let answer = tokio::time::timeout(self.timeout, cmd.query_async::<Vec<String>>(&mut conn))
             .await
             .map_err(|_| "no answer in time".to_owned())
@@ -346,13 +493,18 @@ impl Redis {
         }
     }
 
+    /// The connection in place now.
+    fn current(&self) -> Conn {
+        Conn::clone(&self.conn.load())
+    }
+
     /// Runs a script, bounded by the timeout, and records the round trip.
     async fn run<T: FromRedisValue>(
         &self,
         operation: &'static str,
         script: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.current();
         self.timed(operation, script.invoke_async(&mut conn)).await
     }
 
@@ -361,7 +513,7 @@ impl Redis {
         operation: &'static str,
         cmd: &redis::Cmd,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.current();
         self.timed(operation, cmd.query_async(&mut conn)).await
     }
 
@@ -373,7 +525,12 @@ impl Redis {
         let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err((error_type(&e), format!("Redis failed {operation}: {e}"))),
+            Ok(Err(e)) => {
+                if no_longer_primary(&e) {
+                    self.replace_connection("Redis answers as a replica (READONLY/MASTERDOWN): a failover moved the primary");
+                }
+                Err((error_type(&e), format!("Redis failed {operation}: {e}")))
+            }
             Err(_) => Err((
                 "timeout",
                 format!(
@@ -382,6 +539,17 @@ impl Redis {
                 ),
             )),
         };
+        match &result {
+            Err(("timeout", _)) => {
+                let row = self.link.timeouts.fetch_add(1, Ordering::Relaxed) + 1;
+                if row >= TIMEOUTS_TO_REPLACE {
+                    self.replace_connection(
+                        "calls in a row timed out: the connection may have gone silent",
+                    );
+                }
+            }
+            _ => self.link.timeouts.store(0, Ordering::Relaxed),
+        }
         let elapsed = started.elapsed().as_secs_f64();
         let m = &self.metrics;
         match result {
@@ -393,11 +561,6 @@ impl Redis {
                         kv("db.operation.name", operation),
                     ],
                 );
-                if self.health.degraded.swap(false, Ordering::Relaxed) {
-                    tracing::info!("Redis answers again: shared state is back");
-                    m.degraded.record(0, &[kv("reason", "redis")]);
-                    self.health.recovered.send_modify(|n| *n += 1);
-                }
                 Ok(v)
             }
             Err((kind, message)) => {
@@ -423,6 +586,29 @@ impl Redis {
             }
         }
     }
+}
+
+/// Whether Redis says it is not the primary any more: the address now leads elsewhere (a
+/// failover behind one name), which only a new connection reaches.
+fn no_longer_primary(e: &redis::RedisError) -> bool {
+    use redis::ServerErrorKind as K;
+    matches!(
+        e.kind(),
+        redis::ErrorKind::Server(K::ReadOnly | K::MasterDown)
+    ) || ["READONLY", "MASTERDOWN"]
+        .iter()
+        .any(|code| e.to_string().contains(code))
+}
+
+/// Whether the Redis behind `conn` is a Cluster node (`INFO cluster`); a Redis that refuses
+/// `INFO` is taken for a single one.
+async fn is_cluster(conn: &mut ConnectionManager, within: Duration) -> bool {
+    let mut cmd = redis::cmd("INFO");
+    cmd.arg("cluster");
+    matches!(
+        tokio::time::timeout(within, cmd.query_async::<String>(conn)).await,
+        Ok(Ok(info)) if info.lines().any(|l| l.trim() == "cluster_enabled:1")
+    )
 }
 
 fn error_type(e: &redis::RedisError) -> &'static str {
@@ -558,14 +744,38 @@ pub mod test_server {
 
         /// Freezes the server (SIGSTOP) or thaws it (`false`, SIGCONT): a Redis that hangs
         /// with its connections open.
-        #[cfg(test)]
-        pub(crate) fn freeze(&self, frozen: bool) {
+        pub fn freeze(&self, frozen: bool) {
             if let Some(child) = &self.child {
                 let signal = if frozen { "-STOP" } else { "-CONT" };
                 let _ = Command::new("kill")
                     .args([signal, &child.id().to_string()])
                     .status();
             }
+        }
+
+        /// Makes the server a replica of a primary that is not there (`REPLICAOF 127.0.0.1 1`):
+        /// it answers reads and refuses writes with `READONLY`, as an old primary does after a
+        /// failover.
+        pub fn demote(&self) {
+            let status = Command::new("redis-cli")
+                .arg("-s")
+                .arg(self.socket())
+                .args(["REPLICAOF", "127.0.0.1", "1"])
+                .stdout(Stdio::null())
+                .status()
+                .expect("redis-cli runs");
+            assert!(status.success(), "REPLICAOF");
+        }
+
+        /// A failover behind one address: a new, empty server takes this one's socket path, so
+        /// new connections reach it while those already open stay with the old server (as after
+        /// a DNS name moved to a new primary). `self` is the new server from then on; the old
+        /// one, still running, is returned (to freeze, say).
+        pub fn fail_over(&mut self) -> RedisServer {
+            let mut new = Self::start_with(self.persistent).expect("redis-server starts");
+            std::fs::rename(new.socket(), self.socket()).expect("the new server takes the socket");
+            std::mem::swap(&mut self.child, &mut new.child);
+            new
         }
 
         /// Starts it again on the same socket and folder.

@@ -1002,3 +1002,79 @@ async fn without_redis_each_replica_spends_its_share_of_the_budget() {
         stats.rate
     );
 }
+
+/// What `/readyz` says of the shared state: `ok` or `degraded`.
+async fn shared_state(r: &Replica) -> String {
+    let answer: Value = reqwest::get(format!("http://{}/readyz", r.server.addr))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    answer["sharedState"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A keyed send that needs the shared record, on the demo conversation of `user`.
+async fn keyed_send_works(r: &Replica, user: &str, key: &str) -> bool {
+    let found = r
+        .ok("list_conversations", json!({"userExternalId": user}))
+        .await;
+    let conv = found["conversations"][0]["id"].as_str().expect("id");
+    let sent = r
+        .call(
+            "send_message",
+            json!({"conversationId": conv, "idempotencyKey": key,
+                "content": {"type": "text", "text": "after the failover"}}),
+        )
+        .await;
+    sent.is_error != Some(true)
+}
+
+/// A failover behind one address (managed Redis, a Sentinel-fronted name): the old primary
+/// becomes a replica and answers `READONLY` while the address leads to the new primary. The
+/// replica reports the refused writes (`/readyz` degraded, though reads still pass) and opens a
+/// new connection, which reaches the new primary: shared state works again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failover_behind_one_address_writes_go_to_the_new_primary() {
+    let Some(mut fleet) = Fleet::start(1, quick, |_| {}).await else {
+        return;
+    };
+    let r = &fleet.replicas[0];
+    assert_eq!(shared_state(r).await, "ok");
+    fleet.redis.demote();
+    eventually("the refused writes are reported", || async {
+        shared_state(r).await == "degraded"
+    })
+    .await;
+    assert!(!keyed_send_works(r, "demo-user-07", "failover-1").await);
+    let _old = fleet.redis.fail_over();
+    eventually("the replica writes to the new primary", || async {
+        shared_state(r).await == "ok"
+    })
+    .await;
+    assert!(keyed_send_works(r, "demo-user-07", "failover-2").await);
+}
+
+/// A connection that goes silent without a close (a dead node, a dropped NAT entry) is given up
+/// after calls in a row time out: the new one reaches whatever answers at the address now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_gone_silent_is_replaced() {
+    let Some(mut fleet) = Fleet::start(1, quick, |_| {}).await else {
+        return;
+    };
+    let r = &fleet.replicas[0];
+    assert_eq!(shared_state(r).await, "ok");
+    fleet.redis.freeze(true);
+    let old = fleet.redis.fail_over();
+    eventually(
+        "the replica reaches the server at the address now",
+        || async {
+            shared_state(r).await == "ok" && keyed_send_works(r, "demo-user-08", "silent-1").await
+        },
+    )
+    .await;
+    old.freeze(false);
+}
