@@ -187,7 +187,7 @@ impl Stores {
     pub fn describe(&self) -> String {
         match &self.redis {
             None => "memory (this process only)".to_owned(),
-            Some(r) => format!("Redis at {}", r.address()),
+            Some(r) => r.address().to_owned(),
         }
     }
 
@@ -323,6 +323,77 @@ mod tests {
                 &RedisSessions::new(other).await.expect("subscribes"),
             )
             .await;
+        }
+
+        /// Every store on a real three-node Redis Cluster, reached through a node that does
+        /// not own the app's slot: the client follows `MOVED` and every script runs where the
+        /// app's keys are.
+        #[tokio::test]
+        async fn cluster_stores_keep_the_contracts() {
+            let Some(cluster) = test_server::RedisCluster::start() else {
+                return;
+            };
+            let url = cluster.url_not_owning("app1");
+            let metrics = crate::telemetry::Telemetry::local().metrics.clone();
+            let redis = Redis::connect(&RedisOptions::new(url.clone()), "app1", metrics.clone())
+                .await
+                .expect("connects");
+            contract::inbound_limits(&RedisInboundLimits::new(redis.clone())).await;
+            contract::conversation_index(&RedisConversationIndex::new(
+                redis.clone(),
+                3,
+                Duration::from_secs(3600),
+            ))
+            .await;
+            contract::idempotency(&RedisIdempotency::new(
+                redis.clone(),
+                Duration::from_secs(5),
+                Duration::from_secs(60),
+                Duration::from_secs(5),
+            ))
+            .await;
+            contract::delivery(&RedisDeliveryStore::new(
+                redis.clone(),
+                DeliveryLimits {
+                    failures: 2,
+                    event_ids: 3,
+                    max_age: Duration::from_secs(2),
+                    ..DeliveryLimits::default()
+                },
+            ))
+            .await;
+            let shape = BudgetShape {
+                rate: 10.0,
+                burst: 3,
+                min_rate_share: 0.1,
+            };
+            contract::rate_budget(&RedisRateBudget::new(redis.clone(), shape, Duration::ZERO))
+                .await;
+            contract::claims(
+                &RedisClaims::new(redis.clone(), Duration::from_secs(3600))
+                    .await
+                    .expect("subscribes"),
+            )
+            .await;
+            contract::invalidation(
+                &RedisInvalidation::new(redis.clone())
+                    .await
+                    .expect("subscribes"),
+            )
+            .await;
+            let other = Redis::connect(&RedisOptions::new(url), "app1", metrics)
+                .await
+                .expect("connects");
+            contract::session_owners(
+                &RedisSessions::new(redis.clone()).await.expect("subscribes"),
+                &RedisSessions::new(other).await.expect("subscribes"),
+            )
+            .await;
+            assert!(
+                !redis.health().is_degraded(),
+                "{:?}",
+                redis.health().status()
+            );
         }
 
         /// Two replicas' stores on one Redis: what one learns, the other obeys.

@@ -172,7 +172,8 @@ pub(crate) struct Redis {
     metrics: Arc<Metrics>,
     /// This replica's name in the heartbeat set.
     replica: Arc<str>,
-    /// Where Redis is (host:port or socket path; no password).
+    /// Where Redis is, for people: `Redis at host:port` (or the socket's path), or `a Redis
+    /// Cluster, first reached at host:port`; never the password.
     at: Arc<str>,
 }
 
@@ -349,6 +350,10 @@ impl Redis {
         } else {
             (Conn::Single(first), Opener::Single(client.clone(), config))
         };
+        let redis_kind = match open {
+            Opener::Cluster(_) => "Cluster",
+            Opener::Single(..) => "single",
+        };
         let replica: Arc<str> = format!(
             "{}-{}-{:08x}",
             hostname(),
@@ -370,7 +375,11 @@ impl Redis {
             health: Arc::new(RedisHealth::new(options.replicas)),
             metrics,
             replica,
-            at: at.as_str().into(),
+            at: match redis_kind {
+                "Cluster" => format!("a Redis Cluster, first reached at {at}"),
+                _ => format!("Redis at {at}"),
+            }
+            .into(),
         };
         redis.check_eviction().await;
         redis.beat().await;
@@ -390,7 +399,7 @@ impl Redis {
         Ok(redis)
     }
 
-    /// Where Redis is: `host:port` or the socket's path (never the password).
+    /// Where Redis is, for people (never the password).
     pub(crate) fn address(&self) -> &str {
         &self.at
     }
@@ -789,6 +798,146 @@ pub mod test_server {
         fn drop(&mut self) {
             self.kill();
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// A Redis Cluster of three primaries of its own on loopback TCP ports (a Cluster has no
+    /// Unix sockets), made with `redis-cli --cluster create`; stopped and removed on drop.
+    pub struct RedisCluster {
+        dir: PathBuf,
+        nodes: Vec<(u16, Child)>,
+    }
+
+    impl RedisCluster {
+        /// `None` (with a note on stderr) when `redis-server` is not installed, unless `CI` is
+        /// set.
+        pub fn start() -> Option<Self> {
+            RedisServer::start()?;
+            let dir = PathBuf::from("/tmp").join(format!(
+                "zrc-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut cluster = Self {
+                dir,
+                nodes: Vec::new(),
+            };
+            for n in 0..3 {
+                let port = free_port_with_bus();
+                let node_dir = cluster.dir.join(format!("n{n}"));
+                std::fs::create_dir_all(&node_dir).expect("a folder for a node");
+                let child = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args([
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                    ])
+                    .args(["--save", "", "--appendonly", "no"])
+                    .args(["--maxmemory-policy", "noeviction"])
+                    .arg("--dir")
+                    .arg(&node_dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server starts");
+                cluster.nodes.push((port, child));
+            }
+            for (port, _) in &cluster.nodes {
+                wait_until("a node answers", || {
+                    cli(*port, &["PING"]).is_some_and(|o| o.trim() == "PONG")
+                });
+            }
+            let addresses: Vec<String> = cluster
+                .nodes
+                .iter()
+                .map(|(p, _)| format!("127.0.0.1:{p}"))
+                .collect();
+            let created = Command::new("redis-cli")
+                .args(["--cluster", "create"])
+                .args(&addresses)
+                .args(["--cluster-replicas", "0", "--cluster-yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("redis-cli runs");
+            assert!(created.success(), "redis-cli --cluster create");
+            for (port, _) in &cluster.nodes {
+                wait_until("the cluster is ok on every node", || {
+                    cli(*port, &["CLUSTER", "INFO"])
+                        .is_some_and(|i| i.lines().any(|l| l.trim() == "cluster_state:ok"))
+                });
+            }
+            Some(cluster)
+        }
+
+        /// `redis://127.0.0.1:PORT` of a node that does not own the slot of hash tag `tag`
+        /// (every key `zmcp:{<tag>}:…`): a server pointed there is told `MOVED`.
+        pub fn url_not_owning(&self, tag: &str) -> String {
+            let slot: u16 = cli(self.nodes[0].0, &["CLUSTER", "KEYSLOT", tag])
+                .and_then(|s| s.trim().parse().ok())
+                .expect("the slot");
+            let owns = |port: u16| {
+                let nodes = cli(port, &["CLUSTER", "NODES"]).unwrap_or_default();
+                let mine = nodes
+                    .lines()
+                    .find(|l| l.contains("myself"))
+                    .unwrap_or_default()
+                    .to_owned();
+                mine.split_whitespace().skip(8).any(|range| {
+                    let (a, b) = range.split_once('-').unwrap_or((range, range));
+                    matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+                })
+            };
+            let port = self
+                .nodes
+                .iter()
+                .map(|(p, _)| *p)
+                .find(|p| !owns(*p))
+                .expect("a node without the slot");
+            format!("redis://127.0.0.1:{port}")
+        }
+    }
+
+    impl Drop for RedisCluster {
+        fn drop(&mut self) {
+            for (_, child) in &mut self.nodes {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// A free loopback port whose cluster bus port (+10000) is free too.
+    fn free_port_with_bus() -> u16 {
+        loop {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+            let port = l.local_addr().expect("addr").port();
+            if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+                return port;
+            }
+        }
+    }
+
+    fn cli(port: u16, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(std::time::Instant::now() < until, "{what}: not within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

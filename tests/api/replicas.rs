@@ -1078,3 +1078,53 @@ async fn a_connection_gone_silent_is_replaced() {
     .await;
     old.freeze(false);
 }
+
+/// Pointed at any node of a Redis Cluster with a plain `redis://` URL (as managed services hand
+/// them out), here one that does not own the app's slot, the server finds out at start that it
+/// is a Cluster and follows its slots: shared state works as on one Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_pointed_at_any_node_of_a_cluster_follows_its_slots() {
+    let Some(cluster) =
+        zendesk_messaging_mcp::shared::redis_store::test_server::RedisCluster::start()
+    else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let at = listener.local_addr().expect("addr");
+    let sim = TestSim::start(with_webhooks(&format!("http://{at}{WEBHOOK_PATH}"))).await;
+    let config = server::simulator_config(&sim.base).expect("config");
+    let mut settings = quick();
+    settings.redis = Some(RedisOptions::new(
+        cluster.url_not_owning(zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID),
+    ));
+    let http = HttpOptions {
+        webhook_check: None,
+        ..Default::default()
+    };
+    let server = server::serve_with(listener, &config, settings, http)
+        .await
+        .expect("serve");
+    let client = TestServer::connect(&server, Recorder::default()).await;
+    let r = Replica { server, client };
+    assert_eq!(shared_state(&r).await, "ok");
+    assert!(keyed_send_works(&r, "demo-user-07", "cluster-1").await);
+    // The key's record is in the Cluster: a repeat is answered from it, nothing sent again.
+    let sent = sim.count(POST_MESSAGE, "201").await;
+    let found = r
+        .ok(
+            "list_conversations",
+            json!({"userExternalId": "demo-user-07"}),
+        )
+        .await;
+    let conv = found["conversations"][0]["id"].as_str().expect("id");
+    let again = r
+        .ok(
+            "send_message",
+            json!({"conversationId": conv, "idempotencyKey": "cluster-1",
+                "content": {"type": "text", "text": "after the failover"}}),
+        )
+        .await;
+    assert_eq!(again["replayed"], true, "{again}");
+    assert_eq!(sim.count(POST_MESSAGE, "201").await, sent);
+    assert_eq!(shared_state(&r).await, "ok");
+}
