@@ -396,6 +396,36 @@ mod tests {
             );
         }
 
+        /// After a failover behind one address, the subscriptions follow the address too: a
+        /// notice published on the new primary reaches a subscriber that started on the old.
+        #[tokio::test]
+        async fn after_a_failover_the_subscriptions_follow_the_address() {
+            let Some(mut server) = RedisServer::start() else {
+                return;
+            };
+            let bus = RedisInvalidation::new(connect(&server, "app9").await)
+                .await
+                .expect("subscribes");
+            let mut heard = bus.subscribe();
+            server.demote();
+            let _old = server.fail_over();
+            let publisher = RedisInvalidation::new(connect(&server, "app9").await)
+                .await
+                .expect("subscribes");
+            let reached = tokio::time::timeout(Duration::from_secs(15), async {
+                loop {
+                    publisher.publish().await.expect("publish");
+                    if let Ok(Heard::Changed) =
+                        tokio::time::timeout(Duration::from_millis(200), heard.next()).await
+                    {
+                        return;
+                    }
+                }
+            })
+            .await;
+            assert!(reached.is_ok(), "the subscription stayed with the old primary");
+        }
+
         /// Two replicas' stores on one Redis: what one learns, the other obeys.
         #[tokio::test]
         async fn replicas_share_the_pause_the_slow_down_and_the_inbound_buckets() {
