@@ -423,7 +423,10 @@ mod tests {
                 }
             })
             .await;
-            assert!(reached.is_ok(), "the subscription stayed with the old primary");
+            assert!(
+                reached.is_ok(),
+                "the subscription stayed with the old primary"
+            );
         }
 
         /// Two replicas' stores on one Redis: what one learns, the other obeys.
