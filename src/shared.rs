@@ -261,19 +261,9 @@ mod tests {
         use crate::shared::redis_store::test_server::RedisServer;
         use crate::shared::redis_store::*;
 
-        async fn connect(server: &RedisServer, app: &str) -> Redis {
-            let metrics = crate::telemetry::Telemetry::local().metrics.clone();
-            Redis::connect(&RedisOptions::new(server.url()), app, metrics)
-                .await
-                .expect("connects")
-        }
-
-        #[tokio::test]
-        async fn redis_stores_keep_the_contracts() {
-            let Some(server) = RedisServer::start() else {
-                return;
-            };
-            let redis = connect(&server, "app1").await;
+        /// Every store's contract on `redis`; the sessions' with `other`, a second replica's
+        /// connection to the same Redis.
+        async fn every_contract(redis: &Redis, other: Redis) {
             contract::inbound_limits(&RedisInboundLimits::new(redis.clone())).await;
             contract::conversation_index(&RedisConversationIndex::new(
                 redis.clone(),
@@ -317,12 +307,30 @@ mod tests {
                     .expect("subscribes"),
             )
             .await;
-            let other = connect(&server, "app1").await;
             contract::session_owners(
                 &RedisSessions::new(redis.clone()).await.expect("subscribes"),
                 &RedisSessions::new(other).await.expect("subscribes"),
             )
             .await;
+        }
+
+        async fn connect(server: &RedisServer, app: &str) -> Redis {
+            let metrics = crate::telemetry::Telemetry::local().metrics.clone();
+            Redis::connect(&RedisOptions::new(server.url()), app, metrics)
+                .await
+                .expect("connects")
+        }
+
+        #[tokio::test]
+        async fn redis_stores_keep_the_contracts() {
+            let Some(server) = RedisServer::start() else {
+                return;
+            };
+            let (redis, other) = (
+                connect(&server, "app1").await,
+                connect(&server, "app1").await,
+            );
+            every_contract(&redis, other).await;
         }
 
         /// Every store on a real three-node Redis Cluster, reached through a node that does
@@ -338,57 +346,10 @@ mod tests {
             let redis = Redis::connect(&RedisOptions::new(url.clone()), "app1", metrics.clone())
                 .await
                 .expect("connects");
-            contract::inbound_limits(&RedisInboundLimits::new(redis.clone())).await;
-            contract::conversation_index(&RedisConversationIndex::new(
-                redis.clone(),
-                3,
-                Duration::from_secs(3600),
-            ))
-            .await;
-            contract::idempotency(&RedisIdempotency::new(
-                redis.clone(),
-                Duration::from_secs(5),
-                Duration::from_secs(60),
-                Duration::from_secs(5),
-            ))
-            .await;
-            contract::delivery(&RedisDeliveryStore::new(
-                redis.clone(),
-                DeliveryLimits {
-                    failures: 2,
-                    event_ids: 3,
-                    max_age: Duration::from_secs(2),
-                    ..DeliveryLimits::default()
-                },
-            ))
-            .await;
-            let shape = BudgetShape {
-                rate: 10.0,
-                burst: 3,
-                min_rate_share: 0.1,
-            };
-            contract::rate_budget(&RedisRateBudget::new(redis.clone(), shape, Duration::ZERO))
-                .await;
-            contract::claims(
-                &RedisClaims::new(redis.clone(), Duration::from_secs(3600))
-                    .await
-                    .expect("subscribes"),
-            )
-            .await;
-            contract::invalidation(
-                &RedisInvalidation::new(redis.clone())
-                    .await
-                    .expect("subscribes"),
-            )
-            .await;
             let other = Redis::connect(&RedisOptions::new(url), "app1", metrics)
                 .await
                 .expect("connects");
-            contract::session_owners(
-                &RedisSessions::new(redis.clone()).await.expect("subscribes"),
-                &RedisSessions::new(other).await.expect("subscribes"),
-            )
-            .await;
+            every_contract(&redis, other).await;
             assert!(
                 !redis.health().is_degraded(),
                 "{:?}",

@@ -347,6 +347,31 @@ pub async fn call_stateless(
 
 /// POSTs the JSON-RPC text `body` to `url` with `accept` (none when `None`) and the `extra`
 /// headers, as any HTTP client would.
+/// Opens a 2025-11-25 session over plain HTTP as a client does (`initialize`, then
+/// `notifications/initialized`), with `extra` headers (the bearer token, say); its
+/// `Mcp-Session-Id`.
+pub async fn open_session(url: &str, extra: &[(&str, &str)]) -> String {
+    let accept = Some("application/json, text/event-stream");
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw-session", "version": "1"}}});
+    let started = post_json(url, accept, extra, init.to_string()).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let session = started
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_owned();
+    let mut headers = extra.to_vec();
+    headers.push(("mcp-session-id", &session));
+    headers.push(("mcp-protocol-version", "2025-11-25"));
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let noted = post_json(url, accept, &headers, initialized.to_string()).await;
+    assert_eq!(noted.status, 202, "{}", noted.body);
+    session
+}
+
 pub async fn post_json(
     url: &str,
     accept: Option<&str>,

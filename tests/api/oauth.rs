@@ -122,6 +122,16 @@ impl AuthServers {
     }
 }
 
+/// The protected-resource metadata at `url`.
+async fn metadata(url: &str) -> Value {
+    reqwest::get(url)
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// The `kid` in a JWT's header.
 fn kid(token: &str) -> String {
     let header = token.split('.').next().unwrap_or_default();
@@ -219,12 +229,7 @@ async fn tokens_for_this_resource_are_accepted_within_their_scopes_and_others_ar
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",
     ] {
-        let meta: Value = reqwest::get(format!("http://{}{path}", t.server.addr))
-            .await
-            .expect("metadata")
-            .json()
-            .await
-            .expect("json");
+        let meta = metadata(&format!("http://{}{path}", t.server.addr)).await;
         assert_eq!(meta["resource"], public.as_str(), "{meta}");
         assert_eq!(
             meta["authorization_servers"][0],
@@ -406,12 +411,7 @@ async fn tokens_shaped_as_authorization_servers_shape_them_are_accepted() {
 
     // The metadata at the well-known path built from the public URL's path.
     let meta_url = format!("{origin}/.well-known/oauth-protected-resource/zendesk/mcp");
-    let meta: Value = reqwest::get(&meta_url)
-        .await
-        .expect("metadata")
-        .json()
-        .await
-        .expect("json");
+    let meta = metadata(&meta_url).await;
     assert_eq!(meta["resource"], public.as_str(), "{meta}");
     let elsewhere = reqwest::get(format!(
         "{origin}/.well-known/oauth-protected-resource/other"
@@ -467,15 +467,7 @@ async fn tokens_shaped_as_authorization_servers_shape_them_are_accepted() {
     assert!(sends(&both) && !reads(&both), "{both:?}");
 
     // Only the audiences named are accepted: the public URL is not one of them here.
-    let by_url = AuthServers::token(
-        &auth.trusted,
-        &[
-            ("scope", "messaging:read"),
-            ("aud", &public),
-            ("client_id", "shapes"),
-        ],
-    )
-    .await;
+    let by_url = auth.grant(&public, "messaging:read", "shapes").await;
     let (status, challenge, body) = post(&url, &by_url, "tools/list", json!({})).await;
     assert_eq!(status, 401, "{body}");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
@@ -485,22 +477,7 @@ async fn tokens_shaped_as_authorization_servers_shape_them_are_accepted() {
 /// Opens a 2025-11-25 session with `token`; its `Mcp-Session-Id`.
 async fn open_session(url: &str, token: &str) -> String {
     let bearer = format!("Bearer {token}");
-    let a = crate::mcp_support::post_json(
-        url,
-        Some("application/json, text/event-stream"),
-        &[("authorization", bearer.as_str())],
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "oauth-test", "version": "1"}}})
-        .to_string(),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session id")
-        .to_owned()
+    crate::mcp_support::open_session(url, &[("authorization", bearer.as_str())]).await
 }
 
 #[tokio::test]

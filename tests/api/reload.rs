@@ -46,6 +46,17 @@ impl Drop for Files {
     }
 }
 
+/// The settings' sources for a test server: what is `given`, with the simulator's timeout.
+fn sources(given: Given) -> Sources {
+    Sources {
+        given,
+        env: Default::default(),
+        fixed_timeout: Some(std::time::Duration::from_secs(30)),
+        known_tools: zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
+        resource_server: None,
+    }
+}
+
 fn tokens(bot_access: &str, extra: &str) -> String {
     format!("[[tokens]]\nname = \"bot\"\ntoken = \"{BOT}\"\naccess = \"{bot_access}\"\n{extra}")
 }
@@ -70,8 +81,8 @@ async fn edited_files_apply_to_new_calls_tell_sessions_and_an_invalid_one_change
         "server_name = \"acme-support\"\ninstructions = \"Escalate refunds over 100 EUR.\"\nrate_limit = \"40:40\"\n",
     );
     files.write("tokens.toml", &tokens("read-only", ""));
-    let sources = Sources {
-        given: Given::default()
+    let sources = sources(
+        Given::default()
             .with(
                 &settings::CONFIG,
                 files.path("settings.toml").display().to_string(),
@@ -80,11 +91,7 @@ async fn edited_files_apply_to_new_calls_tell_sessions_and_an_invalid_one_change
                 &settings::TOKENS_FILE,
                 files.path("tokens.toml").display().to_string(),
             ),
-        env: Default::default(),
-        fixed_timeout: Some(std::time::Duration::from_secs(30)),
-        known_tools: zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
-        resource_server: None,
-    };
+    );
     let (live, pinned) = Live::from_sources(sources).expect("valid settings");
     assert!(pinned.is_empty(), "{pinned:?}");
     let http = zendesk_messaging_mcp::server::HttpOptions {
@@ -272,16 +279,10 @@ fn sighup_rereads_the_files_and_a_flag_pins_what_it_sets() {
 async fn a_second_stream_on_a_session_replaces_the_first_and_gets_the_notifications() {
     let files = Files::new("streams");
     files.write("tokens.toml", &tokens("read-only", ""));
-    let sources = Sources {
-        given: Given::default().with(
-            &settings::TOKENS_FILE,
-            files.path("tokens.toml").display().to_string(),
-        ),
-        env: Default::default(),
-        fixed_timeout: Some(std::time::Duration::from_secs(30)),
-        known_tools: zendesk_messaging_mcp::mcp::ZendeskMcp::tool_names(),
-        resource_server: None,
-    };
+    let sources = sources(Given::default().with(
+        &settings::TOKENS_FILE,
+        files.path("tokens.toml").display().to_string(),
+    ));
     let (live, _) = Live::from_sources(sources).expect("valid settings");
     let http = zendesk_messaging_mcp::server::HttpOptions {
         access: live.get().access.clone(),
@@ -291,36 +292,13 @@ async fn a_second_stream_on_a_session_replaces_the_first_and_gets_the_notificati
     let t = TestServer::start_full(SupervisorSettings::default(), http, Some(BOT), |_| {}).await;
     let url = t.server.mcp_url();
     let bearer = format!("Bearer {BOT}");
-    let accept = Some("application/json, text/event-stream");
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "streams-test", "version": "1"}}});
-    let started = crate::mcp_support::post_json(
-        &url,
-        accept,
-        &[("authorization", bearer.as_str())],
-        init.to_string(),
-    )
-    .await;
-    let session = started
-        .headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session id")
-        .to_owned();
+    let session =
+        crate::mcp_support::open_session(&url, &[("authorization", bearer.as_str())]).await;
     let headers = [
         ("authorization", bearer.as_str()),
         ("mcp-session-id", session.as_str()),
         ("mcp-protocol-version", "2025-11-25"),
     ];
-    let noted = crate::mcp_support::post_json(
-        &url,
-        accept,
-        &headers,
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
-    )
-    .await;
-    assert_eq!(noted.status, 202, "{}", noted.body);
     let stream = || {
         let mut req = reqwest::Client::new()
             .get(&url)

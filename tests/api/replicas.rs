@@ -469,30 +469,11 @@ async fn a_session_started_on_one_replica_continues_on_another() {
         unreachable!()
     };
     let accept = Some("application/json, text/event-stream");
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "replica-test", "version": "1"}}});
-    let started = post_json(&a.server.mcp_url(), accept, &[], init.to_string()).await;
-    assert_eq!(started.status, 200, "{}", started.body);
-    let session = started
-        .headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session id")
-        .to_owned();
+    let session = crate::mcp_support::open_session(&a.server.mcp_url(), &[]).await;
     let headers = [
         ("mcp-session-id", session.as_str()),
         ("mcp-protocol-version", "2025-11-25"),
     ];
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let noted = post_json(
-        &a.server.mcp_url(),
-        accept,
-        &headers,
-        initialized.to_string(),
-    )
-    .await;
-    assert_eq!(noted.status, 202, "{}", noted.body);
     // The same session on replica B, which has never seen it.
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}).to_string();
     let listed = post_json(&b.server.mcp_url(), accept, &headers, call).await;
@@ -526,23 +507,9 @@ async fn a_session_is_its_openers_on_every_replica_and_a_delete_ends_it_everywhe
     };
     let accept = Some("application/json, text/event-stream");
     let (alice, bob) = (format!("Bearer {ALICE}"), format!("Bearer {BOB}"));
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "replica-test", "version": "1"}}});
-    let started = post_json(
-        &a.server.mcp_url(),
-        accept,
-        &[("authorization", alice.as_str())],
-        init.to_string(),
-    )
-    .await;
-    assert_eq!(started.status, 200, "{}", started.body);
-    let session = started
-        .headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session id")
-        .to_owned();
+    let session =
+        crate::mcp_support::open_session(&a.server.mcp_url(), &[("authorization", alice.as_str())])
+            .await;
     let in_session = |bearer: &str| {
         [
             ("authorization", bearer.to_owned()),
@@ -558,9 +525,6 @@ async fn a_session_is_its_openers_on_every_replica_and_a_delete_ends_it_everywhe
             post_json(&url, accept, &headers, body.to_string()).await
         }
     };
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let noted = ask(a.server.mcp_url(), &alice, initialized).await;
-    assert_eq!(noted.status, 202, "{}", noted.body);
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
     // Bob holds the id but not the session, on the replica that never saw it first...
     let stolen = ask(b.server.mcp_url(), &bob, list.clone()).await;
