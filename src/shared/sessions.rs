@@ -11,8 +11,8 @@ use super::{BoxFuture, StoreError};
 /// The sessions' owners.
 ///
 /// Invariants: [`owner`](SessionOwners::owner) answers what [`record`](SessionOwners::record)
-/// stored, on every replica, until [`end`](SessionOwners::end) (or the session's age passes
-/// [`SESSION_TTL`]): then `None` everywhere, and every replica's [`ended`](SessionOwners::ended)
+/// stored, on every replica, until [`end`](SessionOwners::end) (or [`SESSION_TTL`] without
+/// use): then `None` everywhere, and every replica's [`ended`](SessionOwners::ended)
 /// hears the id.
 pub(crate) trait SessionOwners: Send + Sync + std::fmt::Debug {
     /// Who opened `id` (a profile's principal); `None` when no replica knows the session (never
@@ -26,7 +26,7 @@ pub(crate) trait SessionOwners: Send + Sync + std::fmt::Debug {
     fn ended(&self) -> broadcast::Receiver<String>;
 }
 
-/// How long a session is known after it opened.
+/// How long a session is known after it was last used.
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// [`SessionOwners`] of one process.
@@ -41,7 +41,7 @@ impl MemorySessionOwners {
         Self {
             owners: moka::future::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(SESSION_TTL)
+                .time_to_idle(SESSION_TTL)
                 .build(),
             ended: broadcast::channel(64).0,
         }

@@ -124,7 +124,7 @@ pub(super) async fn check(sessions: &Sessions, asked: Asked) -> Result<After, Re
         return Err(problem(
             StatusCode::NOT_FOUND,
             ErrorClass::InvalidArgument,
-            "this MCP session is unknown or has ended (DELETE, or 24 hours after it opened): open a new one (initialize without Mcp-Session-Id)",
+            "this MCP session is unknown or has ended (DELETE, or 24 hours unused): open a new one (initialize without Mcp-Session-Id)",
         ));
     };
     if owner != asked.principal {

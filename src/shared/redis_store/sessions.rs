@@ -3,7 +3,9 @@
 //! sessions' owners ([`SessionOwners`]), in one hash per session: `state` (the client's
 //! `initialize` parameters, JSON) and `owner`.
 //!
-//! A replica keeps the owners it has read (an owner never changes); a `DELETE` deletes the hash
+//! The hash lives [`SESSION_TTL`] after the session was last looked up by a replica that did not
+//! keep its owner (at least once a minute per replica while it is used). A replica keeps the
+//! owners it has read for a minute (an owner never changes); a `DELETE` deletes the hash
 //! and publishes the id on the app's `session-ended` channel, on which every replica forgets
 //! the owner and closes what it holds of the session. After a lost subscription a replica
 //! forgets every owner it kept, since it cannot know which sessions ended meanwhile.
@@ -31,6 +33,17 @@ static SET_FIELD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
+",
+    )
+});
+
+/// A session's owner, its hash's lifetime renewed (a session lives while it is used).
+static OWNER: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return owner
 ",
     )
 });
@@ -127,7 +140,9 @@ impl SessionOwners for RedisSessions {
             if let Some(owner) = self.kept.get(id) {
                 return Ok(Some(owner));
             }
-            let owner = self.field("session.owner", id, "owner").await?;
+            let mut s = OWNER.key(self.key(id));
+            s.arg(SESSION_TTL.as_millis() as u64);
+            let owner: Option<String> = self.redis.run("session.owner", &s).await?;
             if let Some(o) = &owner {
                 self.kept.insert(id.to_owned(), o.clone());
             }
