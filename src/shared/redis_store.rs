@@ -334,7 +334,7 @@ impl Redis {
         .await
         .map_err(|_| refused("no answer to PING in time".into()))?
         .map_err(|e| refused(e.to_string()))?;
-        let (conn, open) = if is_cluster(&mut first, options.timeout * 4).await {
+        let (conn, open, described) = if is_cluster(&mut first, options.timeout * 4).await {
             let cluster = ClusterClientBuilder::new(vec![options.url.as_str()])
                 .connection_timeout(options.timeout)
                 .response_timeout(options.timeout)
@@ -346,13 +346,15 @@ impl Redis {
                 .map_err(|_| refused("the Cluster's nodes did not answer in time".into()))?
                 .map_err(|e| refused(format!("a Redis Cluster, but: {e}")))?;
             tracing::info!(at = %at, "Redis is a Cluster: following its slots");
-            (Conn::Cluster(conn), Opener::Cluster(cluster))
+            let described = format!("a Redis Cluster, first reached at {at}");
+            (Conn::Cluster(conn), Opener::Cluster(cluster), described)
         } else {
-            (Conn::Single(first), Opener::Single(client.clone(), config))
-        };
-        let redis_kind = match open {
-            Opener::Cluster(_) => "Cluster",
-            Opener::Single(..) => "single",
+            let described = format!("Redis at {at}");
+            (
+                Conn::Single(first),
+                Opener::Single(client.clone(), config),
+                described,
+            )
         };
         let replica: Arc<str> = format!(
             "{}-{}-{:08x}",
@@ -375,11 +377,7 @@ impl Redis {
             health: Arc::new(RedisHealth::new(options.replicas)),
             metrics,
             replica,
-            at: match redis_kind {
-                "Cluster" => format!("a Redis Cluster, first reached at {at}"),
-                _ => format!("Redis at {at}"),
-            }
-            .into(),
+            at: described.into(),
         };
         redis.check_eviction().await;
         redis.beat().await;
