@@ -80,6 +80,7 @@ async fn load(url: String, results: &mut tokio::sync::mpsc::Receiver<Value>) -> 
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--disable-extensions",
         ])
