@@ -390,6 +390,37 @@ mod tests {
             );
         }
 
+        /// On a Cluster, the subscriptions outlive the node they started on: when it stops,
+        /// they move to another node, where the Cluster's notices arrive too.
+        #[tokio::test]
+        async fn on_a_cluster_the_subscriptions_outlive_the_node_they_started_on() {
+            let Some(mut cluster) = test_server::RedisCluster::start() else {
+                return;
+            };
+            let first = cluster.url_not_owning("app8");
+            let metrics = crate::telemetry::Telemetry::local().metrics.clone();
+            let redis = Redis::connect(&RedisOptions::new(first.clone()), "app8", metrics)
+                .await
+                .expect("connects");
+            let bus = RedisInvalidation::new(redis.clone())
+                .await
+                .expect("subscribes");
+            let mut heard = bus.subscribe();
+            cluster.kill_node(&first);
+            let reached = tokio::time::timeout(Duration::from_secs(20), async {
+                loop {
+                    let _ = bus.publish().await;
+                    if let Ok(Heard::Changed) =
+                        tokio::time::timeout(Duration::from_millis(200), heard.next()).await
+                    {
+                        return;
+                    }
+                }
+            })
+            .await;
+            assert!(reached.is_ok(), "the subscription died with its node");
+        }
+
         /// Two replicas' stores on one Redis: what one learns, the other obeys.
         #[tokio::test]
         async fn replicas_share_the_pause_the_slow_down_and_the_inbound_buckets() {

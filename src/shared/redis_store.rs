@@ -500,6 +500,57 @@ impl Redis {
         }
     }
 
+    /// Where a subscription may be opened, in order: the Redis given; on a Cluster, then
+    /// every primary the Cluster says is up now (with the credentials and TLS of the URL given).
+    async fn subscription_clients(&self) -> Vec<redis::Client> {
+        let mut clients = vec![self.client.clone()];
+        if !matches!(self.link.open, Opener::Cluster(_)) {
+            return clients;
+        }
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("NODES");
+        let mut conn = self.current();
+        let Ok(Ok(nodes)) =
+            tokio::time::timeout(self.timeout, cmd.query_async::<String>(&mut conn)).await
+        else {
+            return clients;
+        };
+        let given = self.client.get_connection_info();
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
+                continue;
+            };
+            if !flags.contains("master") || flags.contains("fail") {
+                continue;
+            }
+            let address = address.split(['@', ',']).next().unwrap_or_default();
+            let Some((host, port)) = address
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+            else {
+                continue;
+            };
+            let addr = match given.addr() {
+                redis::ConnectionAddr::TcpTls {
+                    insecure,
+                    tls_params,
+                    ..
+                } => redis::ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                },
+                _ => redis::ConnectionAddr::Tcp(host, port),
+            };
+            if let Ok(client) = redis::Client::open(given.clone().set_addr(addr)) {
+                clients.push(client);
+            }
+        }
+        clients
+    }
+
     /// The connection in place now.
     fn current(&self) -> Conn {
         Conn::clone(&self.conn.load())
@@ -833,6 +884,8 @@ pub mod test_server {
                         "--cluster-config-file",
                         "nodes.conf",
                     ])
+                    // The slots of a node a test stops are lost; the others' stay served.
+                    .args(["--cluster-require-full-coverage", "no"])
                     .args(["--save", "", "--appendonly", "no"])
                     .args(["--maxmemory-policy", "noeviction"])
                     .arg("--dir")
@@ -896,6 +949,18 @@ pub mod test_server {
                 .find(|p| !owns(*p))
                 .expect("a node without the slot");
             format!("redis://127.0.0.1:{port}")
+        }
+    }
+
+    impl RedisCluster {
+        /// Stops the node at `url` (one of [`RedisCluster::url_not_owning`]'s answers).
+        pub fn kill_node(&mut self, url: &str) {
+            for (port, child) in &mut self.nodes {
+                if url.ends_with(&format!(":{port}")) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
         }
     }
 
