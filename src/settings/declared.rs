@@ -259,7 +259,7 @@ pub const ALLOWED_ORIGIN: Setting = Setting::new(
 pub const REDIS_URL: Setting = Setting::new(
     "redis_url",
     Server,
-    "Share the state of several replicas in Redis or Valkey: redis://, rediss:// or unix:// (without it everything stays in this process's memory)",
+    "Share the state of several replicas in Redis or Valkey: redis://, rediss://, unix:// (any node of a Cluster too) or redis+sentinel://HOST[:PORT][,…]/SERVICE (without it everything stays in this process's memory)",
 )
 .flag("redis-url", "URL")
 .env("ZENDESK_MCP_REDIS_URL");

@@ -43,6 +43,7 @@ mod idempotency;
 mod index;
 mod invalidation;
 mod limits;
+mod sentinel;
 mod sessions;
 
 pub(crate) use budget::RedisRateBudget;
@@ -78,14 +79,17 @@ impl RedisOptions {
 }
 
 /// Checks a Redis URL's form (not that Redis answers there): `redis://[:PASSWORD@]HOST[:PORT][/DB]`,
-/// `rediss://…` (TLS) or `unix:///path/to/redis.sock`. The error never repeats the URL, which may
+/// `rediss://…` (TLS), `unix:///path/to/redis.sock` or `redis+sentinel://…/SERVICE`. The error never repeats the URL, which may
 /// carry a password.
 pub fn check_url(url: &str) -> Result<String, String> {
     let url = url.trim();
     let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
+    if scheme == "redis+sentinel" {
+        return sentinel::SentinelUrl::parse(url).map(|_| url.to_owned());
+    }
     if !["redis", "rediss", "unix", "redis+unix"].contains(&scheme) {
         return Err(
-            "expected redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://… (TLS) or unix:///path/to/redis.sock".into(),
+            "expected redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://… (TLS), unix:///path/to/redis.sock or redis+sentinel://[:PASSWORD@]HOST[:PORT][,…]/SERVICE[/DB]".into(),
         );
     }
     redis::Client::open(url)
@@ -145,6 +149,11 @@ struct Link {
 enum Opener {
     Single(redis::Client, ConnectionManagerConfig),
     Cluster(ClusterClient),
+    /// The Sentinels are asked for the primary each time.
+    Sentinel(
+        tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+        ConnectionManagerConfig,
+    ),
 }
 
 impl Opener {
@@ -154,6 +163,10 @@ impl Opener {
                 ConnectionManager::new_with_config(client.clone(), config.clone()).await?,
             ),
             Opener::Cluster(client) => Conn::Cluster(client.get_async_connection().await?),
+            Opener::Sentinel(sentinels, config) => {
+                let primary = sentinels.lock().await.async_get_client().await?;
+                Conn::Single(ConnectionManager::new_with_config(primary, config.clone()).await?)
+            }
         })
     }
 }
@@ -305,10 +318,32 @@ impl Redis {
         app_id: &str,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(options.url.as_str())
-            .map_err(|e| StoreError(format!("the Redis URL is not usable: {e}")))?;
-        // Where, without the password the URL may carry.
-        let at = client.get_connection_info().addr().to_string();
+        let sentinels = match options.url.starts_with(sentinel::SCHEME) {
+            true => Some(
+                sentinel::SentinelUrl::parse(&options.url)
+                    .map_err(|e| StoreError(format!("the Redis URL is not usable: {e}")))?,
+            ),
+            false => None,
+        };
+        let (client, at, sentinel_client) = match &sentinels {
+            Some(url) => {
+                let mut asked = url
+                    .client()
+                    .map_err(|e| StoreError(format!("the Redis URL is not usable: {e}")))?;
+                let primary = tokio::time::timeout(options.timeout * 4, asked.async_get_client())
+                    .await
+                    .map_err(|_| StoreError(format!("the Sentinels of {} did not name a primary in time; check --redis-url / ZENDESK_MCP_REDIS_URL", url.describe())))?
+                    .map_err(|e| StoreError(format!("the Sentinels of {} name no primary ({e}); check --redis-url / ZENDESK_MCP_REDIS_URL", url.describe())))?;
+                (primary, url.describe(), Some(asked))
+            }
+            None => {
+                let client = redis::Client::open(options.url.as_str())
+                    .map_err(|e| StoreError(format!("the Redis URL is not usable: {e}")))?;
+                // Where, without the password the URL may carry.
+                let at = client.get_connection_info().addr().to_string();
+                (client, at, None)
+            }
+        };
         let refused = |why: String| {
             StoreError(format!(
                 "cannot use Redis at {at} ({why}); check --redis-url / ZENDESK_MCP_REDIS_URL: a replica does not start without its shared store"
@@ -348,6 +383,9 @@ impl Redis {
             tracing::info!(at = %at, "Redis is a Cluster: following its slots");
             let described = format!("a Redis Cluster, first reached at {at}");
             (Conn::Cluster(conn), Opener::Cluster(cluster), described)
+        } else if let Some(asked) = sentinel_client {
+            let opener = Opener::Sentinel(tokio::sync::Mutex::new(asked), config);
+            (Conn::Single(first), opener, format!("Redis, {at}"))
         } else {
             let described = format!("Redis at {at}");
             (
@@ -501,8 +539,19 @@ impl Redis {
     }
 
     /// Where a subscription may be opened, in order: the Redis given; on a Cluster, then
-    /// every primary the Cluster says is up now (with the credentials and TLS of the URL given).
+    /// every primary the Cluster says is up now (with the credentials and TLS of the URL given);
+    /// behind Sentinel, the primary the Sentinels name now.
     async fn subscription_clients(&self) -> Vec<redis::Client> {
+        if let Opener::Sentinel(sentinels, _) = &self.link.open {
+            // The primary the Sentinels name now.
+            let asked = tokio::time::timeout(self.timeout, async {
+                sentinels.lock().await.async_get_client().await
+            });
+            return match asked.await {
+                Ok(Ok(primary)) => vec![primary],
+                _ => vec![],
+            };
+        }
         let mut clients = vec![self.client.clone()];
         if !matches!(self.link.open, Opener::Cluster(_)) {
             return clients;
@@ -586,6 +635,11 @@ impl Redis {
             Ok(Err(e)) => {
                 if no_longer_primary(&e) {
                     self.replace_connection("Redis answers as a replica (READONLY/MASTERDOWN): a failover moved the primary");
+                } else if (e.is_io_error() || e.is_connection_dropped())
+                    && matches!(self.link.open, Opener::Sentinel(..))
+                {
+                    // The primary's address itself may be stale: the Sentinels know the new one.
+                    self.replace_connection("the primary cannot be reached: asking the Sentinels");
                 }
                 Err((error_type(&e), format!("Redis failed {operation}: {e}")))
             }
@@ -972,6 +1026,107 @@ pub mod test_server {
             }
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+
+    /// A primary, its replica and one Sentinel monitoring them as service `svc`, on loopback
+    /// TCP ports of their own (Sentinel and replication speak TCP); stopped and removed on drop.
+    pub struct RedisSentinel {
+        dir: PathBuf,
+        primary: Child,
+        others: Vec<Child>,
+        sentinel_port: u16,
+    }
+
+    impl RedisSentinel {
+        /// `None` (with a note on stderr) when `redis-server` is not installed, unless `CI` is
+        /// set. Returns once the Sentinel knows the replica (a failover can happen).
+        pub fn start() -> Option<Self> {
+            RedisServer::start()?;
+            let dir = PathBuf::from("/tmp").join(format!(
+                "zrs-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("a folder");
+            let node = |port: u16, extra: &[&str]| {
+                Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no"])
+                    .args(["--maxmemory-policy", "noeviction"])
+                    .arg("--dir")
+                    .arg(&dir)
+                    .args(["--dbfilename", &format!("{port}.rdb")])
+                    .args(extra)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server starts")
+            };
+            let (p, r, s) = (free_port(), free_port(), free_port());
+            let primary = node(p, &[]);
+            wait_until("the primary answers", || {
+                cli(p, &["PING"]).is_some_and(|o| o.trim() == "PONG")
+            });
+            let replica = node(r, &["--replicaof", "127.0.0.1", &p.to_string()]);
+            wait_until("the replica follows the primary", || {
+                cli(r, &["INFO", "replication"])
+                    .is_some_and(|i| i.contains("master_link_status:up"))
+            });
+            let conf = dir.join("sentinel.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {s}\nbind 127.0.0.1\ndir {}\nsentinel monitor svc 127.0.0.1 {p} 1\nsentinel down-after-milliseconds svc 1000\nsentinel failover-timeout svc 5000\n",
+                    dir.display()
+                ),
+            )
+            .expect("sentinel.conf");
+            let sentinel = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server --sentinel starts");
+            wait_until("the Sentinel knows the replica", || {
+                cli(s, &["SENTINEL", "REPLICAS", "svc"]).is_some_and(|o| o.contains(&r.to_string()))
+            });
+            Some(Self {
+                dir,
+                primary,
+                others: vec![replica, sentinel],
+                sentinel_port: s,
+            })
+        }
+
+        /// `redis+sentinel://127.0.0.1:PORT/svc`.
+        pub fn url(&self) -> String {
+            format!("redis+sentinel://127.0.0.1:{}/svc", self.sentinel_port)
+        }
+
+        /// Kills the primary: the Sentinel promotes the replica a second or so later.
+        pub fn kill_primary(&mut self) {
+            let _ = self.primary.kill();
+            let _ = self.primary.wait();
+        }
+    }
+
+    impl Drop for RedisSentinel {
+        fn drop(&mut self) {
+            self.kill_primary();
+            for child in &mut self.others {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// A free loopback port.
+    fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        l.local_addr().expect("addr").port()
     }
 
     /// A free loopback port whose cluster bus port (+10000) is free too.

@@ -690,6 +690,11 @@ fn a_bad_redis_url_stops_serve_with_one_line_that_never_repeats_the_password() {
     for (flag, env) in [
         (Some("http://user:s3cret-pw@cache.internal"), None),
         (None, Some("redis://:s3cret-pw@[::zz]")),
+        (
+            Some("redis+sentinel://:s3cret-pw@sentinel.internal:notaport/svc"),
+            None,
+        ),
+        (Some("redis+sentinel://:s3cret-pw@sentinel.internal"), None),
     ] {
         let mut cmd = bin();
         cmd.args(["serve", "--simulator", "--bind", "127.0.0.1:0"]);

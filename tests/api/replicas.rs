@@ -1092,3 +1092,44 @@ async fn a_replica_pointed_at_any_node_of_a_cluster_follows_its_slots() {
     assert_eq!(sim.count(POST_MESSAGE, "201").await, sent);
     assert_eq!(shared_state(&r).await, "ok");
 }
+
+/// Behind Sentinel (`redis+sentinel://SENTINEL/SERVICE`), the server asks the Sentinels for the
+/// primary; when the primary dies and the Sentinel promotes its replica, the server asks again
+/// and shared state works on the new primary without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_sentinel_follows_its_failover() {
+    let Some(mut sentinel) =
+        zendesk_messaging_mcp::shared::redis_store::test_server::RedisSentinel::start()
+    else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let at = listener.local_addr().expect("addr");
+    let sim = TestSim::start(with_webhooks(&format!("http://{at}{WEBHOOK_PATH}"))).await;
+    let config = server::simulator_config(&sim.base).expect("config");
+    let mut settings = quick();
+    settings.redis = Some(RedisOptions::new(sentinel.url()));
+    let http = HttpOptions {
+        webhook_check: None,
+        ..Default::default()
+    };
+    let server = server::serve_with(listener, &config, settings, http)
+        .await
+        .expect("serve");
+    let client = TestServer::connect(&server, Recorder::default()).await;
+    let r = Replica { server, client };
+    assert_eq!(shared_state(&r).await, "ok");
+    assert!(keyed_send_works(&r, "demo-user-07", "sentinel-1").await);
+    sentinel.kill_primary();
+    // The Sentinel needs a second to see the primary down and another to promote the replica.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(shared_state(&r).await == "ok"
+        && keyed_send_works(&r, "demo-user-07", "sentinel-2").await)
+    {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no write reached the new primary within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -4,11 +4,13 @@
 //! `initialize` parameters, JSON) and `owner`.
 //!
 //! The hash lives [`SESSION_TTL`] after the session was last looked up by a replica that did not
-//! keep its owner (at least once a minute per replica while it is used). A replica keeps the
-//! owners it has read for a minute (an owner never changes); a `DELETE` deletes the hash
-//! and publishes the id on the app's `session-ended` channel, on which every replica forgets
-//! the owner and closes what it holds of the session. After a lost subscription a replica
-//! forgets every owner it kept, since it cannot know which sessions ended meanwhile.
+//! keep its owner (at least once a minute per replica while it is used). A replica trusts the
+//! owners it has read for a minute (an owner never changes); a `DELETE` deletes the hash and
+//! publishes the id on the app's `session-ended` channel, on which every replica forgets the
+//! owner and closes what it holds of the session. After a lost subscription a replica trusts no
+//! owner it kept (it cannot know which sessions ended meanwhile) and reads each again; while
+//! Redis cannot answer, the sessions this replica has seen go on with the owners it remembers
+//! (degraded, as reads do), and only a session it never saw is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,17 +39,6 @@ return 1
     )
 });
 
-/// A session's owner, its hash's lifetime renewed (a session lives while it is used).
-static OWNER: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    Script::new(
-        r"
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1])) end
-return owner
-",
-    )
-});
-
 /// Ends a session: deletes its hash and tells every replica, at once.
 static END: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
     Script::new(
@@ -62,7 +53,10 @@ return redis.call('PUBLISH', KEYS[2], ARGV[1])
 #[derive(Debug, Clone)]
 pub(crate) struct RedisSessions {
     redis: Redis,
+    /// The owners read within [`KEPT_FOR`] and heard of since: trusted.
     kept: moka::sync::Cache<String, String>,
+    /// Every owner this replica has read, for while Redis cannot answer.
+    known: moka::sync::Cache<String, String>,
     ended: broadcast::Sender<String>,
     /// Held for its `Drop`: the subscription ends with the last clone.
     _listener: Arc<Listener>,
@@ -86,12 +80,17 @@ impl RedisSessions {
             .max_capacity(100_000)
             .time_to_live(KEPT_FOR)
             .build();
+        let known: moka::sync::Cache<String, String> = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_idle(SESSION_TTL)
+            .build();
         let ended = broadcast::channel(256).0;
-        let (forget, tell) = (kept.clone(), ended.clone());
+        let (forget, forget_known, tell) = (kept.clone(), known.clone(), ended.clone());
         let listener =
             super::invalidation::listen_to(&redis, "session-ended", move |heard| match heard {
                 Some(id) => {
                     forget.invalidate(&id);
+                    forget_known.invalidate(&id);
                     let _ = tell.send(id);
                 }
                 None => forget.invalidate_all(),
@@ -100,6 +99,7 @@ impl RedisSessions {
         Ok(Self {
             redis,
             kept,
+            known,
             ended,
             _listener: Arc::new(Listener(listener)),
         })
@@ -140,11 +140,21 @@ impl SessionOwners for RedisSessions {
             if let Some(owner) = self.kept.get(id) {
                 return Ok(Some(owner));
             }
-            let mut s = OWNER.key(self.key(id));
-            s.arg(SESSION_TTL.as_millis() as u64);
-            let owner: Option<String> = self.redis.run("session.owner", &s).await?;
-            if let Some(o) = &owner {
-                self.kept.insert(id.to_owned(), o.clone());
+            let owner = match self.field("session.owner", id, "owner").await {
+                Ok(owner) => owner,
+                // Redis cannot say: a session this replica has seen goes on (degraded).
+                Err(e) => return self.known.get(id).map(Some).ok_or(e),
+            };
+            match &owner {
+                Some(o) => {
+                    self.kept.insert(id.to_owned(), o.clone());
+                    self.known.insert(id.to_owned(), o.clone());
+                    // Used: it lives on (a replica that cannot renew it now renews it later).
+                    let mut renew = redis::cmd("PEXPIRE");
+                    renew.arg(self.key(id)).arg(SESSION_TTL.as_millis() as u64);
+                    let _ = self.redis.query::<i64>("session.renew", &renew).await;
+                }
+                None => self.known.invalidate(id),
             }
             Ok(owner)
         })
@@ -154,6 +164,7 @@ impl SessionOwners for RedisSessions {
         Box::pin(async move {
             self.set("session.record", id, "owner", owner).await?;
             self.kept.insert(id.to_owned(), owner.to_owned());
+            self.known.insert(id.to_owned(), owner.to_owned());
             Ok(())
         })
     }
@@ -161,6 +172,7 @@ impl SessionOwners for RedisSessions {
     fn end<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.kept.invalidate(id);
+            self.known.invalidate(id);
             let mut s = END.key(self.key(id));
             s.key(self.redis.key("session-ended")).arg(id);
             let _: i64 = self.redis.run("session.end", &s).await?;
