@@ -273,8 +273,8 @@ fn sighup_rereads_the_files_and_a_flag_pins_what_it_sets() {
 }
 
 /// A client that opens a second `GET` stream on its session (a reconnect after a proxy dropped
-/// the first without a word) gets the live notifications there: the newest stream replaces the
-/// old one, which ends.
+/// the first without a word, with or without the last event id it saw) gets the live
+/// notifications there: the newest stream replaces the old one, which ends.
 #[tokio::test]
 async fn a_second_stream_on_a_session_replaces_the_first_and_gets_the_notifications() {
     let files = Files::new("streams");
@@ -299,28 +299,35 @@ async fn a_second_stream_on_a_session_replaces_the_first_and_gets_the_notificati
         ("mcp-session-id", session.as_str()),
         ("mcp-protocol-version", "2025-11-25"),
     ];
-    let stream = || {
+    let stream = |last_event: Option<&str>| {
         let mut req = reqwest::Client::new()
             .get(&url)
             .header("accept", "text/event-stream");
         for (k, v) in headers {
             req = req.header(k, v);
         }
+        if let Some(id) = last_event {
+            req = req.header("last-event-id", id);
+        }
         req.send()
     };
-    let mut first = stream().await.expect("first stream");
+    let ends = |mut old: reqwest::Response| async move {
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while let Ok(Some(_)) = old.chunk().await {}
+        })
+        .await
+        .is_ok()
+    };
+    let first = stream(None).await.expect("first stream");
     assert_eq!(first.status(), 200);
-    let mut second = stream().await.expect("second stream");
+    let replacing = stream(None).await.expect("second stream");
+    assert_eq!(replacing.status(), 200);
+    assert!(ends(first).await, "the first stream runs beside the second");
+    // A reconnect as an EventSource makes it, with the last event id it saw (the stream's
+    // priming event is `0`), replaces the stream too.
+    let mut second = stream(Some("0")).await.expect("a reconnect");
     assert_eq!(second.status(), 200);
-    // The first stream ends.
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        while let Ok(Some(_)) = first.chunk().await {}
-    })
-    .await;
-    assert!(
-        ended.is_ok(),
-        "the first stream still runs beside the second"
-    );
+    assert!(ends(replacing).await, "the stream runs beside the reconnect");
     // A notification for the session goes to the second.
     files.write("tokens.toml", &tokens("read-write", ""));
     live.reload(&t.server.actors, "test")

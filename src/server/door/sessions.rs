@@ -63,7 +63,9 @@ pub(super) struct Asked {
     profile: Option<String>,
     session: Option<String>,
     method: Method,
-    resumes: bool,
+    /// A `GET` for the session's own stream (not a request's): none, or one resuming it
+    /// (`Last-Event-ID` without a request's `/N`), with `Accept: text/event-stream`.
+    opens_session_stream: bool,
 }
 
 pub(super) fn asked(req: &Request) -> Asked {
@@ -79,7 +81,9 @@ pub(super) fn asked(req: &Request) -> Asked {
         profile: profile.map(|p| p.name.clone()),
         session: header("mcp-session-id"),
         method: req.method().clone(),
-        resumes: header("last-event-id").is_some(),
+        opens_session_stream: req.method() == Method::GET
+            && header("accept").is_some_and(|a| a.contains("text/event-stream"))
+            && header("last-event-id").is_none_or(|id| !id.contains('/')),
     }
 }
 
@@ -137,9 +141,10 @@ pub(super) async fn check(sessions: &Sessions, asked: Asked) -> Result<After, Re
     }
     match asked.method {
         Method::DELETE => return Ok(After::End(id)),
-        // A new stream for the session's notifications: the newest wins (the old one may be
-        // a connection a proxy dropped without a word).
-        Method::GET if !asked.resumes => {
+        // A new stream for the session's notifications, or a reconnect resuming it (an
+        // EventSource sends the last id it saw): the newest wins, the old one may be a
+        // connection a proxy dropped without a word. What it missed is replayed from the id.
+        Method::GET if asked.opens_session_stream => {
             let held = sessions
                 .manager
                 .sessions
