@@ -378,7 +378,7 @@ impl super::Operations {
                 "this caller may not send over another switchboard integration: only a token with allow_override = true in the tokens file may; leave it out",
             ));
         }
-        check_in_band_commands(call, conversation_id, &body)?;
+        check_in_band_commands(call, conversation_id, &body, key)?;
         if body.author.kind == AuthorType::Business
             && !override_control
             && let Some(mine) = self.speaks_for(call).await?
@@ -418,18 +418,20 @@ impl super::Operations {
     }
 }
 
-/// SunCo executes `%((…))%` in a message's text as a command ([`commands`]): refused in
-/// every text the message carries (content and metadata), unless the caller's profile allows
-/// in-band commands; then each is audited (the field and the command, never the text).
+/// SunCo executes `%((…))%` in a message's text as a command ([`commands`]): refused in every
+/// string the message carries (its content, author, metadata, and the idempotency key that goes
+/// into its metadata), unless the caller's profile allows in-band commands; then each is
+/// audited (the field, never the text).
 fn check_in_band_commands(
     call: &Call,
     conversation_id: &str,
     body: &MessagePost,
+    key: Option<&str>,
 ) -> Result<(), CallError> {
-    let content = serde_json::to_value(&body.content).unwrap_or_default();
-    let metadata = serde_json::to_value(&body.metadata).unwrap_or_default();
+    let sent = serde_json::to_value(body).unwrap_or_default();
+    let key_holds_one = key.is_some_and(|k| !commands::commands(k).is_empty());
     let Some(field) =
-        commands::find_in("content", &content).or_else(|| commands::find_in("metadata", &metadata))
+        commands::find_in("", &sent).or_else(|| key_holds_one.then(|| "idempotencyKey".to_owned()))
     else {
         return Ok(());
     };

@@ -50,7 +50,7 @@ pub fn commands(text: &str) -> Vec<Command<'_>> {
 }
 
 /// The first string in `value` (any depth) that holds a command, as the path of its field
-/// below `at` (`content.items[0].actions[1].text`).
+/// below `at` (`content.items[0].actions[1].text`; `at` empty: from the top).
 pub fn find_in(at: &str, value: &Value) -> Option<String> {
     match value {
         Value::String(s) => (!commands(s).is_empty()).then(|| at.to_owned()),
@@ -58,9 +58,10 @@ pub fn find_in(at: &str, value: &Value) -> Option<String> {
             .iter()
             .enumerate()
             .find_map(|(i, v)| find_in(&format!("{at}[{i}]"), v)),
-        Value::Object(fields) => fields
-            .iter()
-            .find_map(|(k, v)| find_in(&format!("{at}.{k}"), v)),
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| match at {
+            "" => find_in(k, v),
+            _ => find_in(&format!("{at}.{k}"), v),
+        }),
         _ => None,
     }
 }
@@ -91,5 +92,9 @@ mod tests {
             Some("content.items[1].actions[0].text")
         );
         assert_eq!(find_in("content", &json!({"text": "plain"})), None);
+        assert_eq!(
+            find_in("", &json!({"author": {"displayName": "%((x))%"}})).as_deref(),
+            Some("author.displayName")
+        );
     }
 }

@@ -177,6 +177,16 @@ async fn commands_hidden_in_text_are_refused_unless_the_profile_allows_them() {
             "metadata": {"note": command}}),
             "metadata.note",
         ),
+        (
+            json!({"conversationId": conv, "content": {"type": "text", "text": "ok"},
+            "author": {"type": "business", "displayName": command}}),
+            "author.displayName",
+        ),
+        (
+            json!({"conversationId": conv, "content": {"type": "text", "text": "ok"},
+            "idempotencyKey": command}),
+            "idempotencyKey",
+        ),
     ];
     for (args, field) in cases {
         let e = t.err("send_message", args).await;

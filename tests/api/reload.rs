@@ -327,7 +327,10 @@ async fn a_second_stream_on_a_session_replaces_the_first_and_gets_the_notificati
     // priming event is `0`), replaces the stream too.
     let mut second = stream(Some("0")).await.expect("a reconnect");
     assert_eq!(second.status(), 200);
-    assert!(ends(replacing).await, "the stream runs beside the reconnect");
+    assert!(
+        ends(replacing).await,
+        "the stream runs beside the reconnect"
+    );
     // A notification for the session goes to the second.
     files.write("tokens.toml", &tokens("read-write", ""));
     live.reload(&t.server.actors, "test")

@@ -171,11 +171,12 @@ impl SessionOwners for RedisSessions {
 
     fn end<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            self.kept.invalidate(id);
-            self.known.invalidate(id);
             let mut s = END.key(self.key(id));
             s.key(self.redis.key("session-ended")).arg(id);
             let _: i64 = self.redis.run("session.end", &s).await?;
+            // Only once it ended everywhere: until then a DELETE sent again must find it.
+            self.kept.invalidate(id);
+            self.known.invalidate(id);
             Ok(())
         })
     }
