@@ -31,13 +31,14 @@ impl SentinelUrl {
         let rest = url
             .strip_prefix(SCHEME)
             .ok_or_else(|| format!("expected {form}"))?;
-        let (authority, path) = rest
+        // The credentials first: a password may hold a `/` the URL did not escape.
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((u, r)) => (Some(u), r),
+            None => (None, rest),
+        };
+        let (hosts, path) = rest
             .split_once('/')
             .ok_or_else(|| format!("no service name: expected {form}"))?;
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8()
@@ -55,16 +56,34 @@ impl SentinelUrl {
             },
         };
         let mut sentinels = Vec::new();
-        for host in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-            let (name, port) = match host.rsplit_once(':') {
-                Some((name, port)) if !name.ends_with(']') || host.starts_with('[') => (
-                    name,
-                    port.parse::<u16>()
-                        .map_err(|_| format!("{host:?} has no valid port: expected {form}"))?,
-                ),
-                _ => (host, SENTINEL_PORT),
+        for (n, host) in hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .enumerate()
+        {
+            // `[v6]:port`, `[v6]`, `name:port` or `name`.
+            let (name, port) = match host.strip_prefix('[') {
+                Some(v6) => {
+                    let (name, after) = v6.split_once(']').unwrap_or((v6, ""));
+                    (name, after.strip_prefix(':'))
+                }
+                None => match host.rsplit_once(':') {
+                    Some((name, port)) => (name, Some(port)),
+                    None => (host, None),
+                },
             };
-            sentinels.push((name.trim_matches(['[', ']']).to_owned(), port));
+            let port = match port {
+                None => SENTINEL_PORT,
+                // The host's text is not repeated: a mistyped URL may hold a password there.
+                Some(p) => p.parse::<u16>().map_err(|_| {
+                    format!(
+                        "Sentinel address {} has no valid port: expected {form}",
+                        n + 1
+                    )
+                })?,
+            };
+            sentinels.push((name.to_owned(), port));
         }
         if sentinels.is_empty() {
             return Err(format!("no Sentinel address: expected {form}"));
@@ -146,14 +165,21 @@ mod tests {
         assert_eq!(u.user, None);
         assert_eq!(u.db, Some(2));
         assert!(!u.describe().contains("cret"));
+        let v6 =
+            SentinelUrl::parse("redis+sentinel://:pa/ss@[::1],[::2]:26390/svc").expect("valid");
+        assert_eq!(
+            v6.sentinels,
+            vec![("::1".to_owned(), 26379), ("::2".to_owned(), 26390)]
+        );
+        assert_eq!(v6.password.as_deref(), Some("pa/ss"));
         for bad in [
             "redis+sentinel://a.example",
             "redis+sentinel:///svc",
-            "redis+sentinel://a:notaport/svc",
+            "redis+sentinel://a:s3cret/svc",
             "redis+sentinel://a/svc/x",
         ] {
             let e = SentinelUrl::parse(bad).err().expect("refused");
-            assert!(!e.contains("notaport/"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
         }
     }
 }
