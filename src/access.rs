@@ -117,6 +117,20 @@ pub(crate) struct OAuthRules {
 }
 
 impl OAuthRules {
+    /// Every scope the rules know: `[oauth.scopes]`'s names, else this server's three.
+    pub(crate) fn scope_names(&self) -> Vec<String> {
+        match &self.scopes {
+            Some(map) => map.keys().cloned().collect(),
+            None => [
+                crate::oauth::SCOPE_READ,
+                crate::oauth::SCOPE_WRITE,
+                crate::oauth::SCOPE_SEND,
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        }
+    }
+
     /// The scopes that grant `tool` (read-only or not).
     pub(crate) fn scopes_for(&self, tool: &str, tool_is_read_only: bool) -> Vec<String> {
         match &self.scopes {

@@ -24,9 +24,6 @@ pub(crate) const SCOPE_READ: &str = "messaging:read";
 pub(crate) const SCOPE_WRITE: &str = "messaging:write";
 pub(crate) const SCOPE_SEND: &str = "messaging:send";
 
-/// Every scope, as a challenge names them.
-const ALL_SCOPES: &str = "messaging:read messaging:write messaging:send";
-
 /// The tools only `messaging:send` grants: what reaches customers.
 pub(crate) const SEND_TOOLS: &[&str] = &["send_message"];
 
@@ -264,9 +261,9 @@ impl ResourceServer {
         self
     }
 
-    /// The protected-resource metadata document (RFC 9728 §2); the issuer exactly as its own
-    /// metadata names it, once read, else as configured.
-    pub(crate) async fn metadata(&self) -> Value {
+    /// The protected-resource metadata document (RFC 9728 §2) naming `scopes`; the issuer
+    /// exactly as its own metadata names it, once read, else as configured.
+    pub(crate) async fn metadata(&self, scopes: &[String]) -> Value {
         let issuer = self
             .keys
             .lock()
@@ -277,7 +274,7 @@ impl ResourceServer {
         json!({
             "resource": self.settings.resource(),
             "authorization_servers": [issuer],
-            "scopes_supported": [SCOPE_READ, SCOPE_WRITE, SCOPE_SEND],
+            "scopes_supported": scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "zendesk-messaging-mcp",
         })
@@ -285,10 +282,9 @@ impl ResourceServer {
 
     /// The `WWW-Authenticate` value of a refusal (RFC 6750 §3, RFC 9728 §5.1): the metadata's
     /// URL, the error when a token was presented (none for a request without credentials,
-    /// RFC 6750 §3.1), and the scopes to ask for (MCP 2025-11-25: every scope this server
-    /// defines, unless the refusal names the one missing).
-    pub(crate) fn challenge(&self, error: Option<&str>, scope: Option<&str>) -> String {
-        let scope = scope.unwrap_or(ALL_SCOPES);
+    /// RFC 6750 §3.1), and the scopes to ask for (MCP 2025-11-25: every scope the tokens file
+    /// maps, unless the refusal names the one missing), space-separated.
+    pub(crate) fn challenge(&self, error: Option<&str>, scope: &str) -> String {
         let mut v = format!(
             "Bearer resource_metadata=\"{}\"",
             self.settings.metadata_url()

@@ -264,7 +264,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 /// path built from the public URL's path (`/zendesk/mcp` behind a path prefix) or from this
 /// server's own `/mcp`.
 async fn protected_resource(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
-    match &state.live.get().access.resource_server {
+    let access = state.live.get().access.clone();
+    match &access.resource_server {
         Some(rs)
             if ![
                 crate::oauth::METADATA_PATH.to_owned(),
@@ -282,7 +283,7 @@ async fn protected_resource(State(state): State<AppState>, uri: axum::http::Uri)
                 ),
             )
         }
-        Some(rs) => axum::Json(rs.metadata().await).into_response(),
+        Some(rs) => axum::Json(rs.metadata(&access.oauth.scope_names()).await).into_response(),
         None => problem(
             StatusCode::NOT_FOUND,
             ErrorClass::InvalidArgument,

@@ -474,6 +474,50 @@ async fn tokens_shaped_as_authorization_servers_shape_them_are_accepted() {
     assert!(body.to_string().contains(API), "{body}");
 }
 
+/// Scopes named by the tokens file (`[oauth.scopes]`, as an Entra ID app registration names
+/// them) are the ones the challenge and the metadata tell clients to ask for.
+#[tokio::test]
+async fn the_scopes_a_tokens_file_maps_are_the_ones_clients_are_told_to_ask_for() {
+    let Some(auth) = AuthServers::start() else {
+        return;
+    };
+    let rules = "[oauth.scopes]\n\"Messaging.Read\" = [\"list_conversations\"]\n";
+    let (t, public) = serve(&auth.trusted, rules).await;
+    let url = t.server.mcp_url();
+    let (status, challenge, _) = post(&url, "", "tools/list", json!({})).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge.contains("scope=\"Messaging.Read\""),
+        "{challenge}"
+    );
+    let meta = metadata(&format!(
+        "http://{}/.well-known/oauth-protected-resource",
+        t.server.addr
+    ))
+    .await;
+    assert_eq!(
+        meta["scopes_supported"],
+        json!(["Messaging.Read"]),
+        "{meta}"
+    );
+    let token = AuthServers::token(
+        &auth.trusted,
+        &[
+            ("scope", "Messaging.Read"),
+            ("aud", &public),
+            ("client_id", "entra-app"),
+            ("scope_claim", "scp"),
+        ],
+    )
+    .await;
+    let (status, _, body) = post(&url, &token, "tools/list", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        crate::mcp_support::tool_names_of(&body),
+        vec!["list_conversations".to_owned()]
+    );
+}
+
 /// Opens a 2025-11-25 session with `token`; its `Mcp-Session-Id`.
 async fn open_session(url: &str, token: &str) -> String {
     let bearer = format!("Bearer {token}");

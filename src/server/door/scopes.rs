@@ -58,7 +58,7 @@ pub(super) async fn check_scopes(req: Request) -> Result<Request, Response> {
                 scopes.join(" or ")
             ),
         );
-        let challenge = rs.challenge(Some("insufficient_scope"), Some(&scopes.join(" ")));
+        let challenge = rs.challenge(Some("insufficient_scope"), &scopes.join(" "));
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }

@@ -62,7 +62,10 @@ fn refused(access: &AccessPolicy, refusal: Refusal, presented: bool) -> Response
             let mut r = problem(StatusCode::UNAUTHORIZED, ErrorClass::Unauthorized, why);
             // With OAuth, the challenge says where to learn how to get a token (RFC 9728 §5.1).
             let challenge = match &access.resource_server {
-                Some(rs) => rs.challenge(presented.then_some("invalid_token"), None),
+                Some(rs) => rs.challenge(
+                    presented.then_some("invalid_token"),
+                    &access.oauth.scope_names().join(" "),
+                ),
                 // No `error` for a request without credentials (RFC 6750 §3.1).
                 None if presented => {
                     "Bearer realm=\"zendesk-messaging-mcp\", error=\"invalid_token\"".to_owned()
