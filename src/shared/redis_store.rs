@@ -17,8 +17,8 @@
 //! is replaced (a new one opened to the address as it resolves now, the subscriptions opened
 //! again) when Redis says it is no longer the primary (`READONLY`, `MASTERDOWN`: a failover
 //! behind one address) and after [`TIMEOUTS_TO_REPLACE`] calls in a row time out (a connection
-//! gone silent without a close: a dead node, a dropped NAT entry); at most once per
-//! [`REPLACE_GAP`]. A Redis Cluster is recognised at start (`INFO cluster`) from any of its
+//! gone silent without a close: a dead node, a dropped NAT entry), once a new connection
+//! answers; [`REPLACE_GAP`] apart at first, further apart while replacements follow each other. A Redis Cluster is recognised at start (`INFO cluster`) from any of its
 //! nodes' plain `redis://` URL, and then spoken to with a cluster-aware client that follows
 //! `MOVED` and `ASK`.
 
@@ -99,8 +99,12 @@ pub fn check_url(url: &str) -> Result<String, String> {
 
 /// Timeouts in a row after which the connection is replaced.
 const TIMEOUTS_TO_REPLACE: u32 = 2;
-/// The shortest time between two replacements of the connection.
+/// The shortest time between two replacements of the connection; it doubles with each
+/// replacement that follows within [`REPLACE_CALM`], up to [`REPLACE_GAP_MAX`].
 const REPLACE_GAP: Duration = Duration::from_secs(1);
+const REPLACE_GAP_MAX: Duration = Duration::from_secs(30);
+/// A replacement this long after the last one starts again from [`REPLACE_GAP`].
+const REPLACE_CALM: Duration = Duration::from_secs(60);
 
 /// A connection to one Redis (reconnecting by itself when its socket closes) or to a Cluster.
 #[derive(Clone)]
@@ -143,7 +147,8 @@ struct Link {
     /// Calls in a row that timed out.
     timeouts: AtomicU32,
     replacing: AtomicBool,
-    last_replaced: Mutex<Option<Instant>>,
+    /// The last replacement, and the gap before the next may start.
+    pace: Mutex<(Option<Instant>, Duration)>,
 }
 
 enum Opener {
@@ -407,7 +412,7 @@ impl Redis {
                 open,
                 timeouts: AtomicU32::new(0),
                 replacing: AtomicBool::new(false),
-                last_replaced: Mutex::new(None),
+                pace: Mutex::new((None, REPLACE_GAP)),
             }),
             client,
             prefix: format!("zmcp:{{{app_id}}}:").into(),
@@ -474,25 +479,36 @@ impl Redis {
         }
     }
 
-    /// Opens a new connection in the background and puts it in place of the current one (and
-    /// has the subscriptions opened again), unless one is being opened or one was put in place
-    /// within [`REPLACE_GAP`].
+    /// Opens a new connection in the background and, once it answers a `PING`, puts it in place
+    /// of the current one and has the subscriptions opened again; unless one is being opened,
+    /// or the gap since the last replacement (1 s, doubling up to 30 s while they follow each
+    /// other) has not passed. A new connection that does not answer either leaves the current
+    /// one: Redis itself is slow or down, which no connection mends.
     fn replace_connection(&self, why: &str) {
         {
-            let Ok(mut last) = self.link.last_replaced.lock() else {
+            let Ok(mut pace) = self.link.pace.lock() else {
                 return;
             };
-            if last.is_some_and(|at| at.elapsed() < REPLACE_GAP)
-                || self.link.replacing.swap(true, Ordering::AcqRel)
-            {
+            let (last, gap) = *pace;
+            let gap = match last.map(|at| at.elapsed()) {
+                Some(since) if since < gap => return,
+                Some(since) if since < REPLACE_CALM => (gap * 2).min(REPLACE_GAP_MAX),
+                _ => REPLACE_GAP,
+            };
+            if self.link.replacing.swap(true, Ordering::AcqRel) {
                 return;
             }
-            *last = Some(Instant::now());
+            *pace = (Some(Instant::now()), gap);
         }
         tracing::warn!(reason = why, "replacing the Redis connection");
         let this = self.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(this.timeout * 4, this.link.open.open()).await {
+            let fresh = async {
+                let mut fresh = this.link.open.open().await?;
+                redis::cmd("PING").query_async::<String>(&mut fresh).await?;
+                Ok::<_, redis::RedisError>(fresh)
+            };
+            match tokio::time::timeout(this.timeout * 4, fresh).await {
                 Ok(Ok(fresh)) => {
                     this.conn.store(Arc::new(fresh));
                     this.link.timeouts.store(0, Ordering::Relaxed);
@@ -500,10 +516,10 @@ impl Redis {
                     tracing::info!("a new Redis connection is in place");
                 }
                 Ok(Err(e)) => tracing::warn!(
-                    "cannot open a new Redis connection ({e}); the next failure tries again"
+                    "a new Redis connection fails too ({e}); keeping the current one, the next failure tries again"
                 ),
                 Err(_) => tracing::warn!(
-                    "a new Redis connection did not open in time; the next failure tries again"
+                    "a new Redis connection does not answer in time either; keeping the current one, the next failure tries again"
                 ),
             }
             this.link.replacing.store(false, Ordering::Release);
@@ -629,6 +645,17 @@ impl Redis {
         operation: &'static str,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
+        self.timed_as(operation, true, call).await
+    }
+
+    /// [`Redis::timed`]; a timeout counts toward replacing the connection only when `counted`
+    /// (a subscription opens connections of its own: its timeouts say nothing of this one).
+    async fn timed_as<T>(
+        &self,
+        operation: &'static str,
+        counted: bool,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
         let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => Ok(v),
@@ -652,6 +679,7 @@ impl Redis {
             )),
         };
         match &result {
+            _ if !counted => {}
             Err(("timeout", _)) => {
                 let row = self.link.timeouts.fetch_add(1, Ordering::Relaxed) + 1;
                 if row >= TIMEOUTS_TO_REPLACE {

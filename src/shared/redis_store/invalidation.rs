@@ -66,27 +66,23 @@ pub(super) async fn listen_to(
     Ok(tokio::spawn(listen(redis.clone(), channel, forward, first)))
 }
 
-/// Subscribes at the first node that takes it: the one Redis, or the Cluster's node first
-/// given, then its other primaries (a Cluster delivers every message at every node).
+/// Subscribes at the first node that takes it, each tried within the call timeout: the one
+/// Redis, or the Cluster's node first given, then its other primaries (a Cluster delivers
+/// every message at every node), or the primary the Sentinels name.
 async fn subscribe(redis: &Redis, channel: &str) -> Result<redis::aio::PubSub, StoreError> {
-    let connect = async {
-        let mut failed = None;
-        for client in redis.subscription_clients().await {
-            let opened = async {
-                let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
-            };
-            match opened.await {
-                Ok(pubsub) => return Ok(pubsub),
-                Err(e) => failed = Some(e),
-            }
+    let mut failed = StoreError("no Redis node to subscribe at".into());
+    for client in redis.subscription_clients().await {
+        let opened = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match redis.timed_as("subscribe", false, opened).await {
+            Ok(pubsub) => return Ok(pubsub),
+            Err(e) => failed = e,
         }
-        Err(failed.unwrap_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::Io, "no Redis node to subscribe at"))
-        }))
-    };
-    redis.timed("subscribe", connect).await
+    }
+    Err(failed)
 }
 
 /// Forwards the channel's messages; after a lost connection, subscribes again (backing off up
