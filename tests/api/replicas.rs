@@ -967,6 +967,25 @@ async fn without_redis_each_replica_spends_its_share_of_the_budget() {
     );
 }
 
+/// One replica on the Redis at `url` and a simulator of its own whose webhooks go to it.
+async fn replica_on(url: &str) -> (TestSim, Replica) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let at = listener.local_addr().expect("addr");
+    let sim = TestSim::start(with_webhooks(&format!("http://{at}{WEBHOOK_PATH}"))).await;
+    let config = server::simulator_config(&sim.base).expect("config");
+    let mut settings = quick();
+    settings.redis = Some(RedisOptions::new(url));
+    let http = HttpOptions {
+        webhook_check: None,
+        ..Default::default()
+    };
+    let server = server::serve_with(listener, &config, settings, http)
+        .await
+        .expect("serve");
+    let client = TestServer::connect(&server, Recorder::default()).await;
+    (sim, Replica { server, client })
+}
+
 /// What `/readyz` says of the shared state: `ok` or `degraded`.
 async fn shared_state(r: &Replica) -> String {
     let answer: Value = reqwest::get(format!("http://{}/readyz", r.server.addr))
@@ -1053,23 +1072,9 @@ async fn a_replica_pointed_at_any_node_of_a_cluster_follows_its_slots() {
     else {
         return;
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let at = listener.local_addr().expect("addr");
-    let sim = TestSim::start(with_webhooks(&format!("http://{at}{WEBHOOK_PATH}"))).await;
-    let config = server::simulator_config(&sim.base).expect("config");
-    let mut settings = quick();
-    settings.redis = Some(RedisOptions::new(
-        cluster.url_not_owning(zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID),
-    ));
-    let http = HttpOptions {
-        webhook_check: None,
-        ..Default::default()
-    };
-    let server = server::serve_with(listener, &config, settings, http)
-        .await
-        .expect("serve");
-    let client = TestServer::connect(&server, Recorder::default()).await;
-    let r = Replica { server, client };
+    let (sim, r) =
+        replica_on(&cluster.url_not_owning(zendesk_messaging_mcp::simulator::seed::DEFAULT_APP_ID))
+            .await;
     assert_eq!(shared_state(&r).await, "ok");
     assert!(keyed_send_works(&r, "demo-user-07", "cluster-1").await);
     // The key's record is in the Cluster: a repeat is answered from it, nothing sent again.
@@ -1103,21 +1108,7 @@ async fn a_replica_behind_sentinel_follows_its_failover() {
     else {
         return;
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let at = listener.local_addr().expect("addr");
-    let sim = TestSim::start(with_webhooks(&format!("http://{at}{WEBHOOK_PATH}"))).await;
-    let config = server::simulator_config(&sim.base).expect("config");
-    let mut settings = quick();
-    settings.redis = Some(RedisOptions::new(sentinel.url()));
-    let http = HttpOptions {
-        webhook_check: None,
-        ..Default::default()
-    };
-    let server = server::serve_with(listener, &config, settings, http)
-        .await
-        .expect("serve");
-    let client = TestServer::connect(&server, Recorder::default()).await;
-    let r = Replica { server, client };
+    let (_sim, r) = replica_on(&sentinel.url()).await;
     assert_eq!(shared_state(&r).await, "ok");
     assert!(keyed_send_works(&r, "demo-user-07", "sentinel-1").await);
     sentinel.kill_primary();
