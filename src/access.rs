@@ -222,6 +222,13 @@ impl AccessPolicy {
         let mut oauth_file = None;
         if let Some(path) = file {
             let parsed = tokens_file::read(path)?;
+            // A file that names nobody would leave /mcp as open as no file at all.
+            if parsed.tokens.is_empty() && parsed.oauth.is_none() {
+                return Err(AccessError(format!(
+                    "the tokens file (--tokens-file or ZENDESK_MCP_TOKENS_FILE) {} holds no [[tokens]] and no [oauth] rules, which would leave /mcp open: add a token (name and at least 16 random characters) or leave the setting out",
+                    path.display()
+                )));
+            }
             specs.extend(parsed.tokens);
             oauth_file = parsed.oauth;
         }

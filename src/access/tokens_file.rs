@@ -244,6 +244,12 @@ pub(super) fn tokens(
             )));
         }
         let token = spec.token.trim();
+        if let Some(other) = tokens.iter().find(|t: &&Token| t.secret.expose() == token) {
+            return Err(AccessError(format!(
+                "tokens {:?} and {:?} have the same secret, so a caller holding it could not be told apart: give each its own token",
+                other.profile.name, spec.name
+            )));
+        }
         if token.len() < 16 {
             return Err(AccessError(format!(
                 "token {:?} is too short: use at least 16 random characters",

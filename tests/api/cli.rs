@@ -868,6 +868,28 @@ fn server_flags_given_blank_are_refused_at_start() {
     }
 }
 
+/// A tokens file that names nobody, or gives two profiles one secret, stops the server: the
+/// first would leave `/mcp` open, the second would let one caller act as either profile.
+#[test]
+fn a_tokens_file_without_tokens_or_with_a_shared_secret_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("zmcp-cli-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let empty = dir.join("empty.toml");
+    std::fs::write(&empty, "# nobody yet\n").expect("write");
+    let shared = dir.join("shared.toml");
+    std::fs::write(
+        &shared,
+        "[[tokens]]\nname = \"reader\"\ntoken = \"same-secret-0123456789\"\naccess = \"read-only\"\n\n\
+         [[tokens]]\nname = \"writer\"\ntoken = \"same-secret-0123456789\"\n",
+    )
+    .expect("write");
+    for (file, says) in [(&empty, "holds no [[tokens]]"), (&shared, "same secret")] {
+        let path = file.display().to_string();
+        refused_at_start(&["--tokens-file", &path], says);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `serve --simulator` with `args` exits 2 before serving, saying `says` on stderr.
 fn refused_at_start(args: &[&str], says: &str) {
     let out = bin()
