@@ -189,7 +189,11 @@ pub(super) async fn after(sessions: &Sessions, after: After, mut response: Respo
             }
         }
         After::End(id) if response.status().is_success() => match sessions.owners.end(&id).await {
-            Ok(()) => response,
+            // 200, as the official SDKs expect of a DELETE (the Python SDK warns on 202).
+            Ok(()) => {
+                *response.status_mut() = StatusCode::OK;
+                response
+            }
             Err(e) => {
                 tracing::warn!(reason = %e, "cannot end an MCP session on every replica");
                 response = unavailable(
