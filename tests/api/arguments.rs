@@ -255,6 +255,27 @@ async fn every_accept_header_clients_send_is_served_and_a_batch_gets_a_jsonrpc_e
     assert!(ct.starts_with("application/json"), "{ct}");
     let v: Value = serde_json::from_str(text).expect("JSON-RPC error");
     assert_eq!(v["error"]["code"], -32600, "{v}");
+    // A request that is neither stateless nor in a session: a JSON-RPC error saying which
+    // headers a stateless request needs (the transport answers plain text).
+    let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {}});
+    let answer = post_json(
+        &url,
+        Some("application/json, text/event-stream"),
+        &[],
+        list.to_string(),
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.content_type().starts_with("application/json"));
+    let v: Value = serde_json::from_str(&answer.body).expect("JSON-RPC error");
+    assert_eq!(v["id"], 7, "{v}");
+    let says = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        says.contains("MCP-Protocol-Version")
+            && says.contains("Mcp-Method")
+            && says.contains("initialize"),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -184,6 +184,12 @@ pub(super) async fn negotiate(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    // The transport's own refusals come as plain text, or with no type at all; a foreign Host
+    // or Origin (403) is explained by the layer before this one.
+    let plain = !content_type.starts_with(JSON) && !content_type.starts_with(SSE);
+    if response.status().is_client_error() && response.status() != StatusCode::FORBIDDEN && plain {
+        return explain_plain_refusal(response, id.as_ref()).await;
+    }
     match takes {
         Takes::JsonOnly if content_type.starts_with(SSE) => stream_to_json(response, id).await,
         Takes::StreamOnly if content_type.starts_with(JSON) => json_to_stream(response).await,
@@ -281,6 +287,22 @@ fn check_message(message: &mut Value) -> Result<bool, (i64, String)> {
         None => params.remove("arguments"),
     };
     Ok(true)
+}
+
+/// The transport's plain-text refusal of a POST, as the JSON-RPC error a client reads, with the
+/// next step where one is known.
+async fn explain_plain_refusal(response: Response, id: Option<&Value>) -> Response {
+    let status = response.status();
+    let text = match response.into_body().collect().await {
+        Ok(c) => String::from_utf8_lossy(&c.to_bytes()).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.contains("Session ID is required") {
+        "this request names no MCP session and is not a stateless one: send it stateless (headers MCP-Protocol-Version: 2026-07-28 and Mcp-Method: <the method>, plus Mcp-Name: <the tool> for tools/call; params._meta with io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities), or open a session with initialize and send its Mcp-Session-Id".to_owned()
+    } else {
+        format!("the MCP transport refused the request: {text}")
+    };
+    jsonrpc_error(id, status, -32600, &message)
 }
 
 /// Reads an SSE answer until the JSON-RPC response to `id` arrives; answers it as JSON.
