@@ -25,6 +25,9 @@ pub struct TargetInfo {
 pub enum ErrorClass {
     /// An argument or a request is wrong; nothing was done.
     InvalidArgument,
+    /// An id names nothing there is (a conversation, user, message, integration…): `field`
+    /// says which argument; nothing was done.
+    NotFound,
     /// An idempotency key was reused for a different message; nothing was sent.
     IdempotencyConflict,
     /// The upstream answered with an error status.
@@ -65,8 +68,9 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    const ALL: [ErrorClass; 19] = [
+    const ALL: [ErrorClass; 20] = [
         ErrorClass::InvalidArgument,
+        ErrorClass::NotFound,
         ErrorClass::IdempotencyConflict,
         ErrorClass::UpstreamError,
         ErrorClass::RateLimited,
@@ -95,6 +99,7 @@ impl ErrorClass {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorClass::InvalidArgument => "invalid_argument",
+            ErrorClass::NotFound => "not_found",
             ErrorClass::IdempotencyConflict => "idempotency_conflict",
             ErrorClass::UpstreamError => "upstream_error",
             ErrorClass::RateLimited => "rate_limited",
@@ -133,6 +138,10 @@ pub enum CallError {
     /// An argument is wrong; nothing was sent upstream.
     #[error("invalid argument {field}: {reason}")]
     InvalidArgument { field: String, reason: String },
+
+    /// The id in `field` names nothing this server or the upstream knows.
+    #[error("not found: {field}: {reason}")]
+    NotFound { field: String, reason: String },
 
     /// An idempotency key was reused for a different message: nothing was sent.
     #[error(
@@ -322,6 +331,21 @@ fn list_targets(valid: &[TargetInfo]) -> String {
     s
 }
 
+/// The argument an upstream `…_not_found` code is about (`conversation_not_found`:
+/// `conversationId`); `None` for a code that names no argument.
+fn not_found_field(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "conversation_not_found" => "conversationId",
+        "user_not_found" => "userId",
+        "message_not_found" => "messageId",
+        "integration_not_found" => "integrationId",
+        "switchboard_not_found" => "switchboardId",
+        "switchboard_integration_not_found" => "switchboardIntegrationId",
+        "webhook_not_found" => "webhookId",
+        _ => return None,
+    })
+}
+
 impl CallError {
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         CallError::InvalidArgument {
@@ -336,6 +360,9 @@ impl CallError {
             CallError::Forbidden { .. } => ErrorClass::Forbidden,
             CallError::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             CallError::IdempotencyConflict { .. } => ErrorClass::IdempotencyConflict,
+            CallError::NotFound { .. } | CallError::Upstream { status: 404, .. } => {
+                ErrorClass::NotFound
+            }
             CallError::Upstream { .. } => ErrorClass::UpstreamError,
             CallError::RateLimited { .. } => ErrorClass::RateLimited,
             CallError::Busy { .. } | CallError::KeyHeld { .. } => ErrorClass::Busy,
@@ -388,6 +415,12 @@ impl CallError {
             CallError::Upstream { status, code, .. } => {
                 v["status"] = json!(status);
                 v["code"] = json!(code);
+                if let Some(field) = (*status == 404).then(|| not_found_field(code)).flatten() {
+                    v["field"] = json!(field);
+                }
+            }
+            CallError::NotFound { field, .. } => {
+                v["field"] = json!(field);
             }
             CallError::InvalidTarget { valid, .. } => {
                 v["validTargets"] = json!(valid);

@@ -88,12 +88,12 @@ impl Operations {
             match oldest {
                 Some(o) if answer.meta.has_more => before = Some(o),
                 _ => {
-                    return Err(CallError::invalid(
-                        "messageId",
-                        format!(
-                            "no message {message_id} in conversation {conversation_id} (all {scanned} page(s) scanned)"
+                    return Err(CallError::NotFound {
+                        field: "messageId".into(),
+                        reason: format!(
+                            "no message {message_id} in conversation {conversation_id} (all {scanned} page(s) scanned): check the id with list_messages"
                         ),
-                    ));
+                    });
                 }
             }
         }

@@ -404,6 +404,29 @@ async fn every_tool_fails_cleanly_on_a_bad_id() {
         .await;
     assert_eq!(e["status"], 404);
     assert_eq!(e["code"], "conversation_not_found");
+    // One class for every id that names nothing, with the argument it is about.
+    assert_eq!(e["error"], "not_found", "{e}");
+    assert_eq!(e["field"], "conversationId", "{e}");
+    let e = t
+        .err("get_user", json!({"userId": "nobody-by-this-name"}))
+        .await;
+    assert_eq!(
+        (&e["error"], &e["field"]),
+        (&json!("not_found"), &json!("userId")),
+        "{e}"
+    );
+    let conv = t.conversation_of("demo-user-01").await;
+    let e = t
+        .err(
+            "get_message",
+            json!({"conversationId": conv, "messageId": "5f0c1e2d3b4a5968778899ff"}),
+        )
+        .await;
+    assert_eq!(
+        (&e["error"], &e["field"]),
+        (&json!("not_found"), &json!("messageId")),
+        "{e}"
+    );
     let e = t
         .err("create_user", json!({"externalId": "demo-user-01"}))
         .await;

@@ -127,7 +127,7 @@ pub(super) async fn check(sessions: &Sessions, asked: Asked) -> Result<After, Re
             .await;
         return Err(problem(
             StatusCode::NOT_FOUND,
-            ErrorClass::InvalidArgument,
+            ErrorClass::NotFound,
             "this MCP session is unknown or has ended (DELETE, or 24 hours unused): open a new one (initialize without Mcp-Session-Id)",
         ));
     };
