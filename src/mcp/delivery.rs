@@ -16,7 +16,7 @@ use crate::operations::delivery::DeliveryState;
 #[tool_router(router = delivery_tools, vis = "pub(super)")]
 impl ZendeskMcp {
     #[tool(
-        description = "What the webhooks said about one message: sent to the channel, delivered to the user, or failed (with the channel's error code, reason and nextStep: what to do). Answers from what the server has received; it never polls the API. noEventsYet means no report has arrived: wait, do not resend. Read tracking first: when its status is off, no report can arrive (state untracked).",
+        description = "What the webhooks said about one message: sent to the channel, delivered to the user, or failed (with the channel's error code, reason and nextStep: what to do). Answers from what the server has received; it never polls the API. noEventsYet means no report has arrived: wait, do not resend. notSeen means this server has no record of the message (it did not send or read it lately, and no webhook named it): waiting will not help; check the id with get_message. Read tracking first: when its status is off, no report can arrive (state untracked).",
         annotations(
             title = "Get delivery status",
             read_only_hint = true,

@@ -22,6 +22,10 @@ pub(crate) enum DeliveryState {
     Failed,
     /// No report can arrive (tracking is off): the server cannot tell.
     Untracked,
+    /// This server has no record of the message: it did not send or read it lately and no
+    /// webhook named it (a mistyped id, one sent by another system, or one whose record aged
+    /// out). Waiting will not change that: check the id with `get_message`.
+    NotSeen,
 }
 
 /// One message's delivery, as `get_delivery_status` shows it.
@@ -47,9 +51,13 @@ impl Operations {
         let tracker = &self.actors.tracker;
         let record = tracker.status(message_id).await?;
         let tracking = tracker.tracking().await;
-        let (conversation_id, events) = match record {
-            Some(r) => (r.conversation_id, r.events),
-            None => (None, vec![]),
+        let (conversation_id, events, seen) = match record {
+            Some(r) => (r.conversation_id, r.events, true),
+            // No report yet: known only if this server sent it (or read it) lately.
+            None => match tracker.seen(message_id).await? {
+                Some(s) => (Some(s.conversation_id), vec![], true),
+                None => (None, vec![], false),
+            },
         };
         let has = |kind| events.iter().any(|e| e.kind == kind);
         let failure = events
@@ -65,6 +73,8 @@ impl Operations {
             DeliveryState::SentToChannel
         } else if tracking.status == TrackingStatus::Off {
             DeliveryState::Untracked
+        } else if !seen {
+            DeliveryState::NotSeen
         } else {
             DeliveryState::NoEventsYet
         };

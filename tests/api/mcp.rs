@@ -339,6 +339,15 @@ async fn the_delivery_tools_answer_for_a_sent_message() {
     let mid = sent["messages"][0]["id"].as_str().expect("id").to_owned();
     let status = t.ok("get_delivery_status", json!({"messageId": mid})).await;
     assert!(status["state"].is_string());
+    assert_ne!(status["state"], "notSeen", "{status}");
+    // An id this server never saw (mistyped, say): not "wait", but "check the id".
+    let unseen = t
+        .ok(
+            "get_delivery_status",
+            json!({"messageId": "5f0c1e2d3b4a5968778899fe"}),
+        )
+        .await;
+    assert_eq!(unseen["state"], "notSeen", "{unseen}");
     let failures = t.ok("list_delivery_failures", json!({})).await;
     assert!(failures["failures"].is_array());
 }
