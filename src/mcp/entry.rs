@@ -218,6 +218,11 @@ impl ZendeskMcp {
         if let Some(t) = route
             && !permitted(&access, profile.as_deref(), t)
         {
+            let attrs = [
+                crate::telemetry::kv("tool", tool.clone()),
+                crate::telemetry::kv("outcome", ErrorClass::Forbidden.as_str()),
+            ];
+            self.ops.actors.metrics.tool_calls.add(1, &attrs);
             return Ok(refuse(&tool, &caller));
         }
         // Arguments as clients send them, brought to the schema's form (or refused, naming the

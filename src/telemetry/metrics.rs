@@ -17,6 +17,9 @@ const DURATION_BUCKETS: [f64; 14] = [
 pub(crate) struct Metrics {
     /// `mcp.tool.calls` {tool, outcome}
     pub(crate) tool_calls: Counter<u64>,
+    /// `mcp.requests.refused` {reason}: `/mcp` requests refused before any tool ran
+    /// (`unauthenticated`, `rate_limited`, `verifier_unavailable`).
+    pub(crate) refused: Counter<u64>,
     /// `mcp.tool.duration` (s) {tool, outcome}
     pub(crate) tool_duration: Histogram<f64>,
     /// `sunco.upstream.requests` {operation, status}: one per HTTP attempt.
@@ -87,6 +90,10 @@ impl Metrics {
         let gauge = |name, description| gauge(meter, name, description);
         Self {
             tool_calls: counter("mcp.tool.calls", "MCP tool calls, by tool and outcome"),
+            refused: counter(
+                "mcp.requests.refused",
+                "/mcp requests refused before any tool ran, by reason",
+            ),
             tool_duration: seconds("mcp.tool.duration", "Duration of MCP tool calls"),
             upstream_requests: counter(
                 "sunco.upstream.requests",

@@ -325,6 +325,14 @@ async fn a_missing_or_wrong_token_gets_401_and_nothing_reaches_the_upstream() {
     }
     let after = t.sim.admin("GET", "/_sim/stats", None).await["counts"].clone();
     assert_eq!(before, after, "refused calls reach nothing upstream");
+    // Someone trying tokens shows on the dashboards.
+    let metrics = crate::telemetry::metrics_at(&format!("http://{}", t.server.addr)).await;
+    let refused = crate::telemetry::sample_sum(
+        &metrics,
+        "mcp_requests_refused_total",
+        &[("reason", "unauthenticated")],
+    );
+    assert_eq!(refused, 3.0, "{metrics}");
     // The right token works.
     t.ok("list_switchboards", json!({})).await;
 }
@@ -360,6 +368,14 @@ async fn a_read_only_profile_sees_and_may_call_only_read_only_tools() {
         0,
         "nothing was sent"
     );
+    // Counted, as every call is.
+    let metrics = crate::telemetry::metrics_at(&format!("http://{}", t.server.addr)).await;
+    let forbidden = crate::telemetry::sample_sum(
+        &metrics,
+        "mcp_tool_calls_total",
+        &[("tool", "send_message"), ("outcome", "forbidden")],
+    );
+    assert_eq!(forbidden, 1.0, "{metrics}");
 }
 
 #[tokio::test]

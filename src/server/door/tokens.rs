@@ -44,13 +44,46 @@ pub(super) async fn authenticate(state: &AppState, mut req: Request) -> Result<R
                 let h = h.trim();
                 !h.is_empty() && !h.eq_ignore_ascii_case("bearer")
             });
-            Err(refused(&access, refusal, presented))
+            let reason = match &refusal {
+                Refusal::Unauthenticated | Refusal::InvalidToken(_) => "unauthenticated",
+                Refusal::RateLimited(_) => "rate_limited",
+                Refusal::VerifierUnavailable(_) => "verifier_unavailable",
+            };
+            let metrics = &state.actors.metrics;
+            metrics
+                .refused
+                .add(1, &[crate::telemetry::kv("reason", reason)]);
+            Err(refused(&access, refusal, presented, &From::from(&req)))
         }
     }
 }
 
-/// The answer to a refused token, audited.
-fn refused(access: &AccessPolicy, refusal: Refusal, presented: bool) -> Response {
+/// Who knocked: the peer's address and the `X-Forwarded-For` a proxy in front added (as given),
+/// for the audit record of a refusal.
+struct Knocker {
+    address: Option<String>,
+    forwarded_for: Option<String>,
+}
+
+impl From<&Request> for Knocker {
+    fn from(req: &Request) -> Self {
+        Self {
+            address: req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+            forwarded_for: req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(256).collect()),
+        }
+    }
+}
+
+/// The answer to a refused token, audited with who knocked.
+fn refused(access: &AccessPolicy, refusal: Refusal, presented: bool, who: &Knocker) -> Response {
+    let (client_address, forwarded_for) = (who.address.as_deref(), who.forwarded_for.as_deref());
     match refusal {
         Refusal::Unauthenticated | Refusal::InvalidToken(_) => {
             let why = match &refusal {
@@ -58,7 +91,7 @@ fn refused(access: &AccessPolicy, refusal: Refusal, presented: bool) -> Response
                 _ => "a valid bearer token is required: send Authorization: Bearer <token>"
                     .to_owned(),
             };
-            tracing::warn!(target: "audit", outcome = "unauthenticated", reason = %why, "refused a /mcp request without a valid bearer token");
+            tracing::warn!(target: "audit", outcome = "unauthenticated", reason = %why, client_address, forwarded_for, "refused a /mcp request without a valid bearer token");
             let mut r = problem(StatusCode::UNAUTHORIZED, ErrorClass::Unauthorized, why);
             // With OAuth, the challenge says where to learn how to get a token (RFC 9728 §5.1).
             let challenge = match &access.resource_server {
@@ -91,7 +124,7 @@ fn refused(access: &AccessPolicy, refusal: Refusal, presented: bool) -> Response
         }
         Refusal::RateLimited(wait) => {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            tracing::warn!(target: "audit", outcome = "rate_limited", retry_after_secs = secs, "refused a /mcp request past its caller's rate limit");
+            tracing::warn!(target: "audit", outcome = "rate_limited", retry_after_secs = secs, client_address, forwarded_for, "refused a /mcp request past its caller's rate limit");
             let mut r = problem(
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorClass::RateLimited,
