@@ -26,9 +26,10 @@ use zendesk_messaging_mcp::telemetry::{LogFormat, Telemetry, init_logging};
 #[derive(Debug, Parser)]
 #[command(name = "zendesk-messaging-mcp", version, about)]
 struct Cli {
-    /// Log lines on stderr: json (with trace and span ids) or text
-    #[arg(long, value_enum, global = true, default_value = "json")]
-    log_format: LogFormat,
+    /// Log lines on stderr: json (with trace and span ids) or text [default: text on a
+    /// terminal, json otherwise]
+    #[arg(long, value_enum, global = true)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -479,7 +480,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let logs = match init_logging(cli.log_format, telemetry.tracer()) {
+    let format = cli.log_format.unwrap_or_else(|| {
+        use std::io::IsTerminal;
+        match std::io::stderr().is_terminal() {
+            true => LogFormat::Text,
+            false => LogFormat::Json,
+        }
+    });
+    let logs = match init_logging(format, telemetry.tracer()) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("{e}");

@@ -522,7 +522,11 @@ pub fn init_logging(
             .fmt_fields(NoSpanFields)
             .with_writer(writer)
             .boxed(),
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
+        // Colour only for a terminal: escape codes in a file or a log pipeline are noise.
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(writer)
+            .boxed(),
     };
     // Spans carry the attributes the code gives them, nothing per poll or per thread: source
     // locations, thread ids and busy/idle timings would cost every call and tell little.

@@ -974,3 +974,30 @@ fn the_banner_says_whom_business_messages_may_go_to() {
         );
     }
 }
+
+/// Log lines written to a file or a pipe carry no colour codes, in either format; piped, the
+/// default is JSON (a terminal gets text).
+#[test]
+fn log_lines_into_a_pipe_carry_no_colour_codes() {
+    for format in [None, Some("text")] {
+        let mut args: Vec<&std::ffi::OsStr> = vec![];
+        if let Some(f) = format {
+            args.extend(["--log-format", f].map(std::ffi::OsStr::new));
+        }
+        let (mut child, _banner, _lines) = serve_simulator("127.0.0.1:0", &args, Stdio::piped());
+        let _reaped = KillOnPanic(child.id());
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().expect("a log line").expect("readable");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!first.contains('\u{1b}'), "{format:?}: {first:?}");
+        match format {
+            None => assert!(
+                first.starts_with('{'),
+                "JSON by default when piped: {first}"
+            ),
+            Some(_) => assert!(first.contains("INFO"), "text: {first}"),
+        }
+    }
+}
