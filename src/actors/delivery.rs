@@ -528,26 +528,32 @@ impl TrackerHandle {
     /// upstream retries.
     pub(crate) async fn record(&self, events: ReadEvents) -> Result<WebhookCounts, CallError> {
         let span = tracing::Span::current();
-        ask(&self.slot, Self::until(), |reply| TrackerMsg::Record {
+        let counts = ask(&self.slot, Self::until(), |reply| TrackerMsg::Record {
             events: events.clone(),
             span: span.clone(),
             reply,
         })
-        .await?
+        .await??;
+        self.watch.saw_event();
+        Ok(counts)
     }
 
     /// What the delivery answers can be trusted for. When the record cannot say when the last
     /// event came, the status says `waiting`, never `on`.
     pub async fn tracking(&self) -> Tracking {
-        let last = match self.store.last_event().await {
-            Ok(last) => last,
+        match self.store.last_event().await {
+            Ok(last) => self.watch.tracking(last.and_then(from_unix_ms)),
             Err(e) => {
+                // Not "nothing arrived": what this replica received itself, said as such.
                 tracing::debug!("cannot read when the last event arrived: {e}");
-                None
+                let mut t = self.watch.tracking(self.watch.last_seen_here());
+                t.message = format!(
+                    "The shared delivery record cannot be read right now (the shared store is unavailable), so this is what this replica received itself. {}",
+                    t.message
+                );
+                t
             }
-        };
-        let at = last.and_then(from_unix_ms);
-        self.watch.tracking(at)
+        }
     }
 
     /// Records the outcome of a webhook check.

@@ -779,6 +779,16 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
         let status = answer.status().as_u16();
         (status, answer.json::<Value>().await.expect("json"))
     };
+    // A webhook event reaches the replica while Redis is up (a message's own event).
+    r.ok(
+        "send_message",
+        json!({"conversationId": conv, "content": {"type": "text", "text": "before the outage"}}),
+    )
+    .await;
+    eventually("an event arrives", || async {
+        ready().await.1["tracking"]["status"] == "on"
+    })
+    .await;
     fleet.redis.kill();
     let keyed = json!({"conversationId": conv, "idempotencyKey": "down-1",
         "content": {"type": "text", "text": "needs the shared record"}});
@@ -830,6 +840,14 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "degraded", "{body}");
     assert_eq!(body["sharedState"]["status"], "degraded", "{body}");
+    // Not "no event arrived": what this replica received itself, said as such.
+    assert_eq!(body["tracking"]["status"], "on", "{body}");
+    assert!(
+        body["tracking"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be read")),
+        "{body}"
+    );
     let metrics = reqwest::get(format!("http://{}/metrics", r.server.addr))
         .await
         .expect("metrics")

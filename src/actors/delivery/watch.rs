@@ -82,6 +82,9 @@ pub struct Tracking {
 pub struct Watch {
     webhooks_enabled: bool,
     check: Mutex<WebhookCheck>,
+    /// When this replica last stored a webhook POST (Unix ms; 0: never), for when the shared
+    /// record cannot say.
+    seen_here: std::sync::atomic::AtomicI64,
 }
 
 impl Watch {
@@ -90,6 +93,22 @@ impl Watch {
         Self {
             webhooks_enabled,
             check: Mutex::new(WebhookCheck::unchecked()),
+            seen_here: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// This replica stored a webhook POST now.
+    pub(crate) fn saw_event(&self) {
+        let now = crate::sunco::ids::now_unix_ms();
+        self.seen_here
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When this replica last stored a webhook POST.
+    pub(crate) fn last_seen_here(&self) -> Option<OffsetDateTime> {
+        match self.seen_here.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            ms => OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok(),
         }
     }
 
