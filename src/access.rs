@@ -250,6 +250,30 @@ impl AccessPolicy {
         })
     }
 
+    /// Who speaks for which switchboard integration: `--switchboard-integration`, each token's
+    /// and each OAuth client rule's, as `(who, integration)` (for checking them against the
+    /// switchboard).
+    pub(crate) fn named_integrations(&self) -> Vec<(String, String)> {
+        let server = self
+            .switchboard_integration
+            .iter()
+            .map(|i| ("--switchboard-integration".to_owned(), i.clone()));
+        let tokens = self.tokens.iter().filter_map(|t| {
+            let i = t.profile.switchboard_integration.clone()?;
+            Some((format!("token {:?}", t.profile.name), i))
+        });
+        let clients = (self.oauth.clients.iter())
+            .map(|(id, p)| (format!("OAuth client {id:?}"), p))
+            .chain(
+                self.oauth
+                    .default
+                    .iter()
+                    .map(|p| ("[oauth.default]".to_owned(), p)),
+            )
+            .filter_map(|(who, p)| Some((who, p.switchboard_integration.clone()?)));
+        server.chain(tokens).chain(clients).collect()
+    }
+
     /// What applies to a caller with `profile` (`None`: anonymous): the token's integration,
     /// else the server's; a dry run when either says so.
     pub(crate) fn rules(&self, profile: Option<&AccessProfile>) -> CallerRules {

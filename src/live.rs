@@ -296,6 +296,8 @@ impl Live {
         tracing::info!(reason = why, changed = %changed.join(", "), "settings reloaded");
         if access_changed {
             self.tell_sessions().await;
+            let access = self.get().access.clone();
+            crate::operations::switchboard::warn_of_unknown_integrations(actors, &access).await;
         }
         Ok(Reloaded::Applied)
     }

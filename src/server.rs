@@ -374,6 +374,8 @@ fn check_upstream(
     let (scope, webhook_secret) = (config.scope, config.webhook_secret.clone());
     async move {
         health::check_credentials(state.clone(), scope, ct.clone()).await;
+        let access = state.live.get().access.clone();
+        crate::operations::switchboard::warn_of_unknown_integrations(&state.actors, &access).await;
         if let Some(every) = every {
             crate::operations::webhooks::run(state.actors.clone(), webhook_secret, every, ct).await;
         }

@@ -403,3 +403,32 @@ impl Operations {
         })
     }
 }
+
+/// Warns of every switchboard integration `access` names (the server's, a token's, an OAuth
+/// client's) that the switchboard does not have: such a caller's business messages would be
+/// refused as `invalid_target` at its first send. Answers how many it warned of (none when
+/// the switchboard cannot be read: nothing is said then).
+pub(crate) async fn warn_of_unknown_integrations(
+    actors: &crate::actors::Actors,
+    access: &crate::access::AccessPolicy,
+) -> usize {
+    let named = access.named_integrations();
+    if named.is_empty() {
+        return 0;
+    }
+    let Ok(picture) = actors.switchboard.picture(false).await else {
+        return 0;
+    };
+    let valid: Vec<String> = picture.targets().iter().map(|t| t.name.clone()).collect();
+    let mut warned = 0;
+    for (who, mine) in named {
+        if let Err(why) = picture.resolve(&mine, None) {
+            warned += 1;
+            tracing::warn!(
+                "{who} speaks for the switchboard integration {mine:?}, which does not resolve ({why}); its business messages will be refused as invalid_target: name one of {} (id, name or integrationType)",
+                valid.join(", ")
+            );
+        }
+    }
+    warned
+}

@@ -1001,3 +1001,47 @@ fn log_lines_into_a_pipe_carry_no_colour_codes() {
         }
     }
 }
+
+/// A token that speaks for a switchboard integration the switchboard does not have is named at
+/// start (once the switchboard is read), not at its first send.
+#[test]
+fn a_token_speaking_for_an_unknown_integration_is_warned_of_at_start() {
+    let dir = std::env::temp_dir().join(format!("zmcp-cli-misnamed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("tokens.toml");
+    std::fs::write(
+        &file,
+        "[[tokens]]\nname = \"bot\"\ntoken = \"misnamed-bot-token-0123456789\"\nswitchboard_integration = \"bott\"\n",
+    )
+    .expect("write");
+    let path = file.display().to_string();
+    let args = ["--tokens-file", path.as_str()].map(std::ffi::OsStr::new);
+    let (mut child, _banner, _lines) = serve_simulator("127.0.0.1:0", &args, Stdio::piped());
+    let _reaped = KillOnPanic(child.id());
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut warned = None;
+    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("\\\"bott\\\"") && l.contains("invalid_target") => {
+                warned = Some(l);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let warned = warned.expect("a warning naming the integration");
+    assert!(warned.contains("token \\\"bot\\\""), "{warned}");
+}
