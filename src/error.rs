@@ -242,6 +242,10 @@ pub enum CallError {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// The server cannot start as configured: what to fix (no retry mends it).
+    #[error("{0}")]
+    Misconfigured(String),
+
     /// The send guard: a business message into a conversation another switchboard integration
     /// controls (a human agent, say). Nothing was sent.
     #[error(
@@ -373,6 +377,7 @@ impl CallError {
             CallError::InvalidTarget { .. } => ErrorClass::InvalidTarget,
             CallError::Unavailable { .. } => ErrorClass::Unavailable,
             CallError::Internal(_) => ErrorClass::Internal,
+            CallError::Misconfigured(_) => ErrorClass::Unavailable,
             CallError::NotInControl { .. } => ErrorClass::NotInControl,
             CallError::ControlUnknown { .. } => ErrorClass::ControlUnknown,
             CallError::DryRun { .. } => ErrorClass::DryRun,

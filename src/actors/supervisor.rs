@@ -322,10 +322,8 @@ async fn connect_stores(
     if let Some(options) = &settings.redis {
         settings.stores = crate::shared::Stores::redis(options, &config.app_id, metrics)
             .await
-            .map_err(|e| CallError::Unavailable {
-                component: "the shared store (Redis)",
-                reason: e.0,
-            })?;
+            // The message says where and what to check; a retry at start would not mend it.
+            .map_err(|e| CallError::Misconfigured(e.0))?;
     }
     Ok(())
 }

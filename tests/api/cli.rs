@@ -1045,3 +1045,29 @@ fn a_token_speaking_for_an_unknown_integration_is_warned_of_at_start() {
     let warned = warned.expect("a warning naming the integration");
     assert!(warned.contains("token \\\"bot\\\""), "{warned}");
 }
+
+/// A Redis that cannot be used at start (a host that does not resolve, a socket that is not
+/// there) stops `serve` with exit status 1 and a line that says what to check, not "retry".
+#[test]
+fn a_redis_that_cannot_be_used_stops_serve_saying_what_to_fix() {
+    for url in [
+        "redis://no-such-host.invalid:6379",
+        "unix:///nonexistent/zmcp/r.sock",
+    ] {
+        let out = bin()
+            .args([
+                "serve",
+                "--simulator",
+                "--bind",
+                "127.0.0.1:0",
+                "--redis-url",
+                url,
+            ])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(err.contains("check --redis-url"), "{url}: {err}");
+        assert!(!err.contains("retry"), "{url}: {err}");
+    }
+}
