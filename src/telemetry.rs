@@ -128,13 +128,27 @@ impl Telemetry {
 
     /// [`Telemetry::from_env`] with the variables given.
     pub fn from_vars(env: &HashMap<String, String>) -> Result<Self, TelemetryError> {
-        let resource = Resource::builder()
-            .with_service_name(
-                env.get("OTEL_SERVICE_NAME")
-                    .cloned()
-                    .unwrap_or_else(|| "zendesk-messaging-mcp".to_owned()),
-            )
-            .build();
+        let mut resource = Resource::builder().with_service_name(
+            env.get("OTEL_SERVICE_NAME")
+                .cloned()
+                .unwrap_or_else(|| "zendesk-messaging-mcp".to_owned()),
+        );
+        // Each replica's series apart, through a Collector too (its Prometheus exporter makes
+        // `instance` of it): the host and process unless OTEL_RESOURCE_ATTRIBUTES names one.
+        let named = env
+            .get("OTEL_RESOURCE_ATTRIBUTES")
+            .is_some_and(|a| a.contains("service.instance.id="));
+        if !named {
+            resource = resource.with_attribute(opentelemetry::KeyValue::new(
+                "service.instance.id",
+                format!(
+                    "{}-{}",
+                    crate::shared::redis_store::hostname(),
+                    std::process::id()
+                ),
+            ));
+        }
+        let resource = resource.build();
         let with_protocol = |endpoint: Option<String>, signal: &str| {
             endpoint
                 .map(|e| otlp_protocol(env, signal).map(|p| (e, p)))

@@ -761,7 +761,8 @@ fn error_type(e: &redis::RedisError) -> &'static str {
     }
 }
 
-fn hostname() -> String {
+/// This machine's name (`HOSTNAME`, else the kernel's), for naming a replica.
+pub(crate) fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())

@@ -318,20 +318,36 @@ async fn a_pass_control_to_an_unknown_target_is_recorded_without_an_upstream_spa
 pub struct Receiver {
     pub url: String,
     pub spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+    /// The resource attributes the exports named, as text.
+    pub resource: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Receiver {
     pub async fn start() -> Self {
         use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         let spans = Arc::new(Mutex::new(Vec::new()));
+        let resource = Arc::new(Mutex::new(Vec::new()));
         let keep = spans.clone();
+        let keep_resource = resource.clone();
         let app = axum::Router::new().route(
             "/v1/traces",
             axum::routing::post(move |body: axum::body::Bytes| {
                 let keep = keep.clone();
+                let keep_resource = keep_resource.clone();
                 async move {
+                    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
                     let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
                     for rs in request.resource_spans {
+                        for kv in rs.resource.iter().flat_map(|r| r.attributes.iter()) {
+                            if let Some(Any::StringValue(v)) =
+                                kv.value.as_ref().and_then(|v| v.value.clone())
+                            {
+                                keep_resource
+                                    .lock()
+                                    .expect("lock")
+                                    .push((kv.key.clone(), v));
+                            }
+                        }
                         for ss in rs.scope_spans {
                             keep.lock().expect("lock").extend(ss.spans);
                         }
@@ -345,7 +361,11 @@ impl Receiver {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, spans }
+        Self {
+            url,
+            spans,
+            resource,
+        }
     }
 
     fn names(&self) -> BTreeSet<String> {
@@ -397,6 +417,14 @@ async fn spans_are_exported_over_otlp_http_to_a_collector() {
             "{expected} not exported; got {names:?}"
         );
     }
+    // Every replica names itself, so its series stay apart through a Collector.
+    let resource = receiver.resource.lock().expect("lock").clone();
+    assert!(
+        resource
+            .iter()
+            .any(|(k, v)| k == "service.instance.id" && !v.is_empty()),
+        "{resource:?}"
+    );
     use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
     let spans = receiver.spans.lock().expect("lock").clone();
     let by_name = |name: &str| {
