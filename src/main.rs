@@ -173,6 +173,13 @@ impl Serve {
             allowed_hosts,
             allowed_origins: self.src.list(&settings::ALLOWED_ORIGIN).unwrap_or_default(),
             mcp_concurrency: concurrency.expect("mcp_concurrency is declared with a default"),
+            metrics_bind: self
+                .src
+                .parsed(
+                    &settings::METRICS_BIND,
+                    zendesk_messaging_mcp::config::parse_bind,
+                )
+                .map_err(|e| e.to_string())?,
             ..Default::default()
         })
     }
@@ -373,11 +380,15 @@ fn banner(
         None => String::new(),
     };
     format!(
-        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}{}\n  webhooks:      {}\n  upstream:      {}\n  shared state:  {}\n  writes:        {}\n  client configuration (e.g. .mcp.json):\n{}",
+        "zendesk-messaging-mcp {}\n  MCP endpoint:  {}{}\n  webhooks:      {}{}\n  upstream:      {}\n  shared state:  {}\n  writes:        {}\n  client configuration (e.g. .mcp.json):\n{}",
         env!("CARGO_PKG_VERSION"),
         endpoint,
         oauth,
         running.webhook_url(),
+        running
+            .metrics_addr
+            .map(|a| format!("\n  metrics:       http://{a}/metrics"))
+            .unwrap_or_default(),
         upstream,
         running.actors.stores.describe(),
         writes,

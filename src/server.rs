@@ -103,6 +103,9 @@ pub struct HttpOptions {
     /// turn before it is refused as busy ([`MCP_TURN_WAIT`]).
     pub mcp_concurrency: usize,
     pub mcp_turn_wait: Duration,
+    /// Where `/metrics` is served on a listener of its own (and not beside `/mcp`); `None`:
+    /// beside the other routes.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for HttpOptions {
@@ -117,6 +120,7 @@ impl Default for HttpOptions {
             webhook_check: Some(crate::operations::webhooks::CHECK_INTERVAL),
             mcp_concurrency: MCP_CONCURRENCY,
             mcp_turn_wait: MCP_TURN_WAIT,
+            metrics_bind: None,
         }
     }
 }
@@ -140,7 +144,14 @@ pub(crate) fn router(
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            match http.metrics_bind {
+                // Served on a listener of its own: here, a route like any unknown one.
+                Some(_) => get(metrics_elsewhere),
+                None => get(metrics),
+            },
+        )
         // RFC 9728 §3: at the root, and with the resource's path appended; public.
         .route(
             "/.well-known/oauth-protected-resource",
@@ -259,7 +270,15 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The protected-resource metadata (RFC 9728), when `/mcp` is an OAuth resource server.
+/// `/metrics` on the main port when `--metrics-bind` serves it elsewhere.
+async fn metrics_elsewhere() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        ErrorClass::NotFound,
+        "/metrics is served on the address of --metrics-bind, not here",
+    )
+}
+
 /// The protected-resource metadata (RFC 9728): at the well-known root, and at the well-known
 /// path built from the public URL's path (`/zendesk/mcp` behind a path prefix) or from this
 /// server's own `/mcp`.
@@ -304,6 +323,8 @@ pub(crate) fn problem(
 /// A running server.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when on a listener of its own (`--metrics-bind`).
+    pub metrics_addr: Option<SocketAddr>,
     pub actors: Arc<Actors>,
     /// The operations the tools call (for a transport of its own, such as stdio).
     pub operations: Arc<Operations>,
@@ -450,6 +471,10 @@ pub async fn serve_with(
     // The MCP service has a token of its own: it is cancelled only after the grace period, so
     // the calls in flight when the server stops accepting are answered.
     let mcp_ct = CancellationToken::new();
+    let metrics_addr = match http.metrics_bind {
+        Some(bind) => Some(serve_metrics(bind, state.clone(), ct.clone()).await?),
+        None => None,
+    };
     let app = router(state, mcp_ct.clone(), &http, addr.port());
     let stop = ct.clone();
     let task = tokio::spawn(async move {
@@ -471,6 +496,7 @@ pub async fn serve_with(
     });
     Ok(RunningServer {
         addr,
+        metrics_addr,
         actors,
         operations,
         live,
@@ -478,6 +504,34 @@ pub async fn serve_with(
         mcp_ct,
         task,
     })
+}
+
+/// `/metrics` alone on `bind`, until `stop`; the address it listens on.
+async fn serve_metrics(
+    bind: SocketAddr,
+    state: AppState,
+    stop: CancellationToken,
+) -> Result<SocketAddr, CallError> {
+    let listener = TcpListener::bind(bind).await.map_err(|e| {
+        CallError::Misconfigured(format!(
+            "cannot listen on {bind} for /metrics ({e}); check --metrics-bind / ZENDESK_MCP_METRICS_BIND"
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CallError::Internal(e.to_string()))?;
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled_owned().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("the /metrics listener failed: {e}");
+        }
+    });
+    Ok(addr)
 }
 
 #[cfg(test)]

@@ -97,6 +97,13 @@ pub const BIND: Setting = Setting::new(
     "Address for the HTTP routes: IP:PORT or HOST:PORT, e.g. localhost:8090 (loopback by default; port 0 picks a free port)",
 )
 .flag("bind", "ADDRESS:PORT");
+pub const METRICS_BIND: Setting = Setting::new(
+    "metrics_bind",
+    Server,
+    "Serve /metrics on this address of its own (IP:PORT or HOST:PORT), and not beside /mcp: for a scraper that must not reach /mcp, or a port the Service does not expose",
+)
+.flag("metrics-bind", "ADDRESS:PORT")
+.env("ZENDESK_MCP_METRICS_BIND");
 pub const HTTP_MCP: Setting = Setting::new(
     "http_mcp",
     Server,
@@ -309,6 +316,7 @@ pub(crate) const ALL: &[&Setting] = &[
     &TIMEOUT_SECS,
     &JWT_LIFETIME_SECS,
     &BIND,
+    &METRICS_BIND,
     &HTTP_MCP,
     &SIMULATOR,
     &RATE_LIMIT,

@@ -1071,3 +1071,28 @@ fn a_redis_that_cannot_be_used_stops_serve_saying_what_to_fix() {
         assert!(!err.contains("retry"), "{url}: {err}");
     }
 }
+
+/// `--metrics-bind` serves `/metrics` on an address of its own, named in the banner, and no
+/// longer beside `/mcp`.
+#[test]
+fn metrics_on_an_address_of_their_own() {
+    let args = ["--metrics-bind", "127.0.0.1:0"].map(std::ffi::OsStr::new);
+    let (mut child, banner, _lines) = serve_simulator("127.0.0.1:0", &args, Stdio::null());
+    let _reaped = KillOnPanic(child.id());
+    let metrics = banner_field(&banner, "metrics:");
+    let mcp = banner_field(&banner, "MCP endpoint:");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (own, beside) = runtime.block_on(async {
+        let own = reqwest::get(&metrics).await.expect("metrics");
+        let own = (own.status().as_u16(), own.text().await.unwrap_or_default());
+        let beside = reqwest::get(mcp.replace("/mcp", "/metrics"))
+            .await
+            .expect("main port");
+        (own, beside.status().as_u16())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(own.0, 200);
+    assert!(own.1.contains("mcp_server_degraded"), "{}", own.1);
+    assert_eq!(beside, 404);
+}
