@@ -892,14 +892,23 @@ fn a_tokens_file_without_tokens_or_with_a_shared_secret_is_refused_at_start() {
 
 /// `serve --simulator` with `args` exits 2 before serving, saying `says` on stderr.
 fn refused_at_start(args: &[&str], says: &str) {
+    let (status, stderr) = serve_until_it_stops(args);
+    assert_eq!(status, Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {stderr}");
+}
+
+/// `serve --simulator` on a free loopback port with `args`, which must stop by itself: its
+/// exit status and what it wrote on stderr.
+fn serve_until_it_stops(args: &[&str]) -> (Option<i32>, String) {
     let out = bin()
         .args(["serve", "--simulator", "--bind", "127.0.0.1:0"])
         .args(args)
         .output()
         .expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(stderr.contains(says), "{args:?}: {stderr}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -1054,19 +1063,8 @@ fn a_redis_that_cannot_be_used_stops_serve_saying_what_to_fix() {
         "redis://no-such-host.invalid:6379",
         "unix:///nonexistent/zmcp/r.sock",
     ] {
-        let out = bin()
-            .args([
-                "serve",
-                "--simulator",
-                "--bind",
-                "127.0.0.1:0",
-                "--redis-url",
-                url,
-            ])
-            .output()
-            .expect("run");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        let (status, err) = serve_until_it_stops(&["--redis-url", url]);
+        assert_eq!(status, Some(1), "{url}: {err}");
         assert!(err.contains("check --redis-url"), "{url}: {err}");
         assert!(!err.contains("retry"), "{url}: {err}");
     }
