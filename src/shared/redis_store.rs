@@ -805,29 +805,11 @@ pub mod test_server {
         }
 
         fn start_with(persistent: bool) -> Option<Self> {
-            let installed = Command::new("redis-server")
-                .arg("--version")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !installed {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "redis-server is not installed (apt-get install redis-server); CI must have it"
-                );
-                eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
+            if !installed() {
                 return None;
             }
-            // Short: a Unix socket's path is limited to about 100 bytes.
-            let dir = PathBuf::from("/tmp").join(format!(
-                "zr-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("a folder for redis-server");
             let mut server = Self {
-                dir,
+                dir: fresh_dir("zr"),
                 child: None,
                 persistent,
             };
@@ -944,45 +926,32 @@ pub mod test_server {
         /// `None` (with a note on stderr) when `redis-server` is not installed, unless `CI` is
         /// set.
         pub fn start() -> Option<Self> {
-            RedisServer::start()?;
-            let dir = PathBuf::from("/tmp").join(format!(
-                "zrc-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
+            if !installed() {
+                return None;
+            }
             let mut cluster = Self {
-                dir,
+                dir: fresh_dir("zrc"),
                 nodes: Vec::new(),
             };
-            for n in 0..3 {
+            for _ in 0..3 {
                 let port = free_port_with_bus();
-                let node_dir = cluster.dir.join(format!("n{n}"));
-                std::fs::create_dir_all(&node_dir).expect("a folder for a node");
-                let child = Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args([
+                let child = tcp_node(
+                    port,
+                    &cluster.dir,
+                    &[
                         "--cluster-enabled",
                         "yes",
                         "--cluster-config-file",
                         "nodes.conf",
-                    ])
-                    // The slots of a node a test stops are lost; the others' stay served.
-                    .args(["--cluster-require-full-coverage", "no"])
-                    .args(["--save", "", "--appendonly", "no"])
-                    .args(["--maxmemory-policy", "noeviction"])
-                    .arg("--dir")
-                    .arg(&node_dir)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("redis-server starts");
+                        // The slots of a node a test stops are lost; the others' stay served.
+                        "--cluster-require-full-coverage",
+                        "no",
+                    ],
+                );
                 cluster.nodes.push((port, child));
             }
             for (port, _) in &cluster.nodes {
-                wait_until("a node answers", || {
-                    cli(*port, &["PING"]).is_some_and(|o| o.trim() == "PONG")
-                });
+                answers(*port);
             }
             let addresses: Vec<String> = cluster
                 .nodes
@@ -1070,34 +1039,14 @@ pub mod test_server {
         /// `None` (with a note on stderr) when `redis-server` is not installed, unless `CI` is
         /// set. Returns once the Sentinel knows the replica (a failover can happen).
         pub fn start() -> Option<Self> {
-            RedisServer::start()?;
-            let dir = PathBuf::from("/tmp").join(format!(
-                "zrs-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("a folder");
-            let node = |port: u16, extra: &[&str]| {
-                Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--save", "", "--appendonly", "no"])
-                    .args(["--maxmemory-policy", "noeviction"])
-                    .arg("--dir")
-                    .arg(&dir)
-                    .args(["--dbfilename", &format!("{port}.rdb")])
-                    .args(extra)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("redis-server starts")
-            };
+            if !installed() {
+                return None;
+            }
+            let dir = fresh_dir("zrs");
             let (p, r, s) = (free_port(), free_port(), free_port());
-            let primary = node(p, &[]);
-            wait_until("the primary answers", || {
-                cli(p, &["PING"]).is_some_and(|o| o.trim() == "PONG")
-            });
-            let replica = node(r, &["--replicaof", "127.0.0.1", &p.to_string()]);
+            let primary = tcp_node(p, &dir, &[]);
+            answers(p);
+            let replica = tcp_node(r, &dir, &["--replicaof", "127.0.0.1", &p.to_string()]);
             wait_until("the replica follows the primary", || {
                 cli(r, &["INFO", "replication"])
                     .is_some_and(|i| i.contains("master_link_status:up"))
@@ -1150,6 +1099,62 @@ pub mod test_server {
             }
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+
+    /// Whether `redis-server` is installed; when it is not, a note on stderr, unless `CI` is set:
+    /// then a missing server fails the test.
+    fn installed() -> bool {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server is not installed (apt-get install redis-server); CI must have it"
+            );
+            eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
+        }
+        installed
+    }
+
+    /// A fresh, empty folder of this process under `/tmp` (short: a Unix socket's path is
+    /// limited to about 100 bytes).
+    fn fresh_dir(prefix: &str) -> PathBuf {
+        let dir = PathBuf::from("/tmp").join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a folder for redis-server");
+        dir
+    }
+
+    /// A `redis-server` on loopback TCP `port`, without persistence, with `extra` arguments;
+    /// its files in a folder of its own below `dir`.
+    fn tcp_node(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
+        let own = dir.join(port.to_string());
+        std::fs::create_dir_all(&own).expect("a folder for a node");
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--maxmemory-policy", "noeviction"])
+            .arg("--dir")
+            .arg(&own)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts")
+    }
+
+    /// Waits until the server on `port` answers `PING`.
+    fn answers(port: u16) {
+        wait_until("a Redis node answers", || {
+            cli(port, &["PING"]).is_some_and(|o| o.trim() == "PONG")
+        });
     }
 
     /// A free loopback port.
