@@ -320,6 +320,21 @@ pub(crate) fn problem(
     (status, axum::Json(class.body(message))).into_response()
 }
 
+/// [`problem`] with `Retry-After: retry_after` (seconds): a refusal the caller may try again.
+pub(crate) fn problem_retry(
+    status: StatusCode,
+    class: ErrorClass,
+    message: impl Into<String>,
+    retry_after: u64,
+) -> Response {
+    let mut r = problem(status, class, message);
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(retry_after),
+    );
+    r
+}
+
 /// A running server.
 pub struct RunningServer {
     pub addr: SocketAddr,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use rmcp::transport::streamable_http_server::SessionId;
 use rmcp::transport::streamable_http_server::session::SessionManager;
@@ -17,7 +17,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 
 use crate::access::AccessProfile;
 use crate::error::ErrorClass;
-use crate::server::problem;
+use crate::server::{problem, problem_retry};
 use crate::shared::SessionOwners;
 
 /// The sessions of this replica (rmcp's session manager) and their owners everywhere. Cheap to
@@ -109,14 +109,9 @@ pub(super) async fn check(sessions: &Sessions, asked: Asked) -> Result<After, Re
         Ok(owner) => owner,
         Err(e) => {
             tracing::warn!(reason = %e, "cannot read an MCP session's owner");
-            let mut r = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorClass::Unavailable,
+            return Err(unavailable(
                 "the shared session store cannot be read right now, so this MCP session cannot be checked; retry in a moment",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return Err(r);
+            ));
         }
     };
     let Some(owner) = owner else {
@@ -206,13 +201,12 @@ pub(super) async fn after(sessions: &Sessions, after: After, mut response: Respo
     }
 }
 
+/// The shared session store cannot answer: 503, retry in a second.
 fn unavailable(message: &str) -> Response {
-    let mut r = problem(
+    problem_retry(
         StatusCode::SERVICE_UNAVAILABLE,
         ErrorClass::Unavailable,
-        message.to_owned(),
-    );
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    r
+        message,
+        1,
+    )
 }

@@ -12,7 +12,7 @@ use axum::response::Response;
 
 use crate::access::{AccessPolicy, Refusal};
 use crate::error::ErrorClass;
-use crate::server::{AppState, problem};
+use crate::server::{AppState, problem, problem_retry};
 
 /// The access rules a request was authenticated under (a settings reload meanwhile changes
 /// nothing for it).
@@ -113,29 +113,24 @@ fn refused(access: &AccessPolicy, refusal: Refusal, presented: bool, who: &Knock
         Refusal::VerifierUnavailable(why) => {
             // The server's fault, not the caller's: 503, and the details only in the log.
             tracing::error!(reason = %why, "cannot verify access tokens: the authorization server's metadata or keys are unavailable");
-            let mut r = problem(
+            problem_retry(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorClass::Unavailable,
                 "the server cannot verify access tokens right now (its authorization server's keys are unavailable); retry in a moment",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            r
+                5,
+            )
         }
         Refusal::RateLimited(wait) => {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             tracing::warn!(target: "audit", outcome = "rate_limited", retry_after_secs = secs, client_address, forwarded_for, "refused a /mcp request past its caller's rate limit");
-            let mut r = problem(
+            problem_retry(
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorClass::RateLimited,
                 format!(
                     "this caller's request rate is exceeded (its token's, or its OAuth client's, rate_limit); retry after {secs} s"
                 ),
-            );
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            r
+                secs,
+            )
         }
     }
 }

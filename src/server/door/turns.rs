@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::metrics::UpDownCounter;
 
 use crate::call::Turn;
 use crate::error::ErrorClass;
-use crate::server::problem;
+use crate::server::problem_retry;
 use crate::telemetry::InProgress;
 
 /// The turns `/mcp` POSTs take, and how long one waits for its turn.
@@ -62,19 +62,15 @@ pub(super) async fn take_turn(State(turns): State<Turns>, req: Request, next: Ne
         // The semaphore is never closed.
         Ok(Err(_)) => next.run(req).await,
         // No turn in time: refused at once, nothing started, rather than queued without bound.
-        Err(_) => {
-            let mut r = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorClass::Busy,
-                format!(
-                    "the server is handling {} requests and none finished within {} ms; retry after 1 s",
-                    turns.concurrency,
-                    turns.wait.as_millis()
-                ),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
+        Err(_) => problem_retry(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorClass::Busy,
+            format!(
+                "the server is handling {} requests and none finished within {} ms; retry after 1 s",
+                turns.concurrency,
+                turns.wait.as_millis()
+            ),
+            1,
+        ),
     }
 }
