@@ -315,8 +315,13 @@ mod tests {
         }
 
         async fn connect(server: &RedisServer, app: &str) -> Redis {
+            connect_to(&server.url(), app).await
+        }
+
+        /// A connection for the app `app` to the Redis (or Cluster) at `url`.
+        async fn connect_to(url: &str, app: &str) -> Redis {
             let metrics = crate::telemetry::Telemetry::local().metrics.clone();
-            Redis::connect(&RedisOptions::new(server.url()), app, metrics)
+            Redis::connect(&RedisOptions::new(url), app, metrics)
                 .await
                 .expect("connects")
         }
@@ -342,13 +347,10 @@ mod tests {
                 return;
             };
             let url = cluster.url_not_owning("app1");
-            let metrics = crate::telemetry::Telemetry::local().metrics.clone();
-            let redis = Redis::connect(&RedisOptions::new(url.clone()), "app1", metrics.clone())
-                .await
-                .expect("connects");
-            let other = Redis::connect(&RedisOptions::new(url), "app1", metrics)
-                .await
-                .expect("connects");
+            let (redis, other) = (
+                connect_to(&url, "app1").await,
+                connect_to(&url, "app1").await,
+            );
             every_contract(&redis, other).await;
             assert!(
                 !redis.health().is_degraded(),
@@ -398,10 +400,7 @@ mod tests {
                 return;
             };
             let first = cluster.url_not_owning("app8");
-            let metrics = crate::telemetry::Telemetry::local().metrics.clone();
-            let redis = Redis::connect(&RedisOptions::new(first.clone()), "app8", metrics)
-                .await
-                .expect("connects");
+            let redis = connect_to(&first, "app8").await;
             let bus = RedisInvalidation::new(redis.clone())
                 .await
                 .expect("subscribes");
