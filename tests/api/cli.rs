@@ -1027,31 +1027,14 @@ fn a_token_speaking_for_an_unknown_integration_is_warned_of_at_start() {
     let args = ["--tokens-file", path.as_str()].map(std::ffi::OsStr::new);
     let (mut child, _banner, _lines) = serve_simulator("127.0.0.1:0", &args, Stdio::piped());
     let _reaped = KillOnPanic(child.id());
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut warned = None;
-    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(l) if l.contains("\\\"bott\\\"") && l.contains("invalid_target") => {
-                warned = Some(l);
-                break;
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
+    let logged = stderr_until(&mut child, &["\\\"bott\\\"", "invalid_target"]);
+    let warned = logged
+        .lines()
+        .find(|l| l.contains("\\\"bott\\\"") && l.contains("invalid_target"));
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    let warned = warned.expect("a warning naming the integration");
+    let warned = warned.expect("one warning naming the integration and what follows");
     assert!(warned.contains("token \\\"bot\\\""), "{warned}");
 }
 
@@ -1093,4 +1076,31 @@ fn metrics_on_an_address_of_their_own() {
     assert_eq!(own.0, 200);
     assert!(own.1.contains("mcp_server_degraded"), "{}", own.1);
     assert_eq!(beside, 404);
+}
+
+/// Reads a process's stderr lines until every one of `wanted` has appeared in some line (10 s
+/// at most); returns what was read.
+pub(crate) fn stderr_until(child: &mut std::process::Child, wanted: &[&str]) -> String {
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = String::new();
+    while !wanted.iter().all(|w| seen.contains(w)) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(_) => panic!("never logged all of {wanted:?}:\n{seen}"),
+        }
+    }
+    seen
 }

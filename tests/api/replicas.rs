@@ -872,34 +872,6 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
     assert_eq!(post_webhook().await, 200, "the event is recorded now");
 }
 
-/// Reads a process's stderr lines until every one of `wanted` has appeared in some line (10 s
-/// at most); returns what was read.
-fn stderr_until(child: &mut std::process::Child, wanted: &[&str]) -> String {
-    use std::io::{BufRead, BufReader};
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut seen = String::new();
-    while !wanted.iter().all(|w| seen.contains(w)) {
-        let left = until.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                seen.push_str(&line);
-                seen.push('\n');
-            }
-            Err(_) => panic!("never logged all of {wanted:?}:\n{seen}"),
-        }
-    }
-    seen
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_warns_of_an_evicting_redis_and_of_a_budget_unlike_the_fleets() {
     let Some(redis) = RedisServer::start() else {
@@ -930,12 +902,12 @@ async fn a_replica_warns_of_an_evicting_redis_and_of_a_budget_unlike_the_fleets(
     // credentials at start).
     let mut first = start("20:4");
     let logged = tokio::task::block_in_place(|| {
-        stderr_until(&mut first, &["maxmemory-policy", "the upstream accepted"])
+        crate::cli::stderr_until(&mut first, &["maxmemory-policy", "the upstream accepted"])
     });
     assert!(logged.contains("allkeys-lru"), "{logged}");
     let mut second = start("50:10");
     let logged = tokio::task::block_in_place(|| {
-        stderr_until(&mut second, &["but the fleet's budget in Redis is 20:4"])
+        crate::cli::stderr_until(&mut second, &["but the fleet's budget in Redis is 20:4"])
     });
     assert!(
         logged.contains("give every replica the same --rate-limit"),
