@@ -499,15 +499,8 @@ fn a_failing_otlp_export_is_logged_naming_the_endpoint_and_counted() {
     ));
     // Both signals fail within a second or two (the metrics every 100 ms, as configured; the
     // default would be 15 s), and each is logged once, not once per export.
-    let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(stderr);
     let mut failures: Vec<serde_json::Value> = vec![];
     let mut seen: Vec<String> = vec![];
     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -1078,18 +1071,27 @@ fn metrics_on_an_address_of_their_own() {
     assert_eq!(beside, 404);
 }
 
+/// The lines `read` gives (a child's stdout or stderr), as a thread reading them sends them; the
+/// thread ends with the stream or when the receiver is dropped.
+pub(crate) fn lines_of(
+    read: impl std::io::Read + Send + 'static,
+) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(read).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Reads a process's stderr lines until every one of `wanted` has appeared in some line (10 s
 /// at most); returns what was read.
 pub(crate) fn stderr_until(child: &mut std::process::Child, wanted: &[&str]) -> String {
     let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = lines_of(stderr);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut seen = String::new();
     while !wanted.iter().all(|w| seen.contains(w)) {

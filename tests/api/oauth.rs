@@ -2,7 +2,7 @@
 //! oauth2-mock-server (installed by `.ci/run` under `target/oauth`), started by each test on
 //! loopback ports by `tests/oauth/server.mjs`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use base64::Engine as _;
@@ -53,14 +53,7 @@ impl AuthServers {
             .spawn()
             .expect("node");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = crate::cli::lines_of(stdout);
         let first: Value = serde_json::from_str(
             &lines
                 .recv_timeout(std::time::Duration::from_secs(20))

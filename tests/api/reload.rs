@@ -1,7 +1,6 @@
 //! Settings edited without a restart: the settings file and the tokens file re-read when they
 //! change and on SIGHUP, through MCP over HTTP and the command line.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 
@@ -221,14 +220,7 @@ fn sighup_rereads_the_files_and_a_flag_pins_what_it_sets() {
         crate::cli::serve_simulator("127.0.0.1:0", &args, Stdio::piped());
     let url = crate::cli::banner_field(&banner, "MCP endpoint:");
     let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = crate::cli::lines_of(stderr);
     let until = |wanted: &str| -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut seen = String::new();
