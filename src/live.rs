@@ -48,6 +48,8 @@ pub struct LiveSettings {
     /// `claim_conversation`'s quietSeconds and leaseSeconds when a call does not say.
     pub(crate) claim_quiet: Duration,
     pub(crate) claim_lease: Duration,
+    /// The largest tool answer, in characters of its JSON ([`crate::mcp`]'s bound).
+    pub(crate) answer_max_chars: usize,
 }
 
 impl LiveSettings {
@@ -62,6 +64,7 @@ impl LiveSettings {
             rate,
             claim_quiet: DEFAULT_CLAIM_QUIET,
             claim_lease: DEFAULT_CLAIM_LEASE,
+            answer_max_chars: DEFAULT_ANSWER_MAX_CHARS,
         }
     }
 }
@@ -69,6 +72,10 @@ impl LiveSettings {
 /// `claim_quiet_seconds` and `claim_lease_seconds` by default.
 const DEFAULT_CLAIM_QUIET: Duration = Duration::from_secs(2);
 const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(60);
+/// `answer_max_chars` by default: about 7,500 tokens of JSON at 4 characters a token, and
+/// under 25,000 (the most clients accept) even when a client reads both the text and the
+/// structured content at the worst rate JSON of ids gets (2.5 characters a token).
+const DEFAULT_ANSWER_MAX_CHARS: usize = 30_000;
 
 /// Where the settings come from: the command line and the environment as they were at start,
 /// and the files they name, read again at every reload ([`crate::settings`]).
@@ -158,6 +165,10 @@ impl Sources {
                     .number(&settings::CLAIM_LEASE_SECONDS, 5..=600u64)
                     .map_err(|e| e.to_string())?
                     .map_or(DEFAULT_CLAIM_LEASE, Duration::from_secs),
+                answer_max_chars: src
+                    .number(&settings::ANSWER_MAX_CHARS, 2_000..=1_000_000u64)
+                    .map_err(|e| e.to_string())?
+                    .map_or(DEFAULT_ANSWER_MAX_CHARS, |n| n as usize),
             },
             pinned,
         })

@@ -21,6 +21,7 @@ pub mod cursor;
 pub mod schema;
 pub(crate) mod types;
 
+mod bound;
 mod claims;
 mod context;
 mod conversations;
@@ -204,6 +205,7 @@ impl ZendeskMcp {
             let writes = read_only_hint(&route.attr) == Some(false);
             if let Some(output) = &route.attr.output_schema {
                 let mut output = schema::portable(output, schema::Direction::Output);
+                schema::admit_trimmed(&mut output);
                 if writes {
                     schema::admit_dry_run(&mut output);
                 }
@@ -318,6 +320,17 @@ impl ServerHandler for ZendeskMcp {
         listed.ttl_ms = Some(context::LIST_TTL_MS);
         listed.cache_scope = Some(self.list_scope());
         Ok(listed)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourceTemplatesResult, rmcp::ErrorData> {
+        let profile = entry::profile(&context);
+        Ok(rmcp::model::ListResourceTemplatesResult::with_all_items(
+            self.templates_for(profile.as_deref()),
+        ))
     }
 
     async fn read_resource(

@@ -151,6 +151,18 @@ const RESOURCES: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
+/// One message, whole: where an answer that had to cut a message's strings to stay within the
+/// bound ([`super::bound`]) sends the caller. Readable by callers who may use `get_message`.
+pub(super) const MESSAGE_TEMPLATE: &str =
+    "sunco://conversations/{conversationId}/messages/{messageId}";
+
+/// The conversation and message a [`MESSAGE_TEMPLATE`] URI names.
+fn message_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("sunco://conversations/")?;
+    let (conversation, message) = rest.split_once("/messages/")?;
+    (is_resource_id(conversation) && is_resource_id(message)).then_some((conversation, message))
+}
+
 /// How long a client may keep a list of prompts or resources (they change with a release).
 pub(super) const LIST_TTL_MS: u64 = 300_000;
 /// How long a client may keep what a resource read (the switchboard cache's own horizon).
@@ -222,12 +234,38 @@ impl ZendeskMcp {
             .collect()
     }
 
+    pub(super) fn templates_for(
+        &self,
+        profile: Option<&AccessProfile>,
+    ) -> Vec<rmcp::model::ResourceTemplate> {
+        if !self.may_use(profile, "get_message") {
+            return vec![];
+        }
+        let template = rmcp::model::ResourceTemplate::new(MESSAGE_TEMPLATE, "message")
+            .with_title("A message, whole")
+            .with_description("One message as the API shows it, never cut: for a message a tool's answer had to cut to stay within the server's bound. JSON.")
+            .with_mime_type("application/json");
+        vec![template]
+    }
+
     pub(super) async fn read(
         &self,
         call: &Call,
         profile: Option<&AccessProfile>,
         uri: &str,
     ) -> Result<ReadResourceResult, rmcp::ErrorData> {
+        if let Some((conversation, message)) = message_uri(uri)
+            && self.may_use(profile, "get_message")
+        {
+            let found = self
+                .ops
+                .find_message(call, conversation, message, 10, |_| async {})
+                .await
+                .map_err(|e| rmcp::ErrorData::invalid_params(e.to_string(), Some(e.to_json())))?;
+            let contents = ResourceContents::text(found.message.to_string(), uri)
+                .with_mime_type("application/json");
+            return Ok(ReadResourceResult::new(vec![contents]));
+        }
         let Some(r) = RESOURCES
             .iter()
             .find(|r| r.0 == uri && self.may_use(profile, r.4))

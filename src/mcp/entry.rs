@@ -213,7 +213,8 @@ impl ZendeskMcp {
         let profile = profile(&context);
         let caller = caller(profile.as_deref(), &context);
         // The settings this call runs under, to its end, whatever a reload brings meanwhile.
-        let access = self.access();
+        let settings = self.live.get();
+        let access = settings.access.clone();
         let route = self.tool_router.get(&tool);
         if let Some(t) = route
             && !permitted(&access, profile.as_deref(), t)
@@ -241,10 +242,13 @@ impl ZendeskMcp {
         let rules = access.rules(profile.as_deref());
         let call = Call::new(caller, rules, context.ct.clone(), span).with_turn(turn(&context));
         let started = std::time::Instant::now();
-        let (result, class) = match conformed {
+        let (mut result, class) = match conformed {
             Err(e) => (Ok(error_result(&e.to_json())), Some(e.class())),
             Ok(()) => self.run(call.clone(), request, context).await,
         };
+        if let Ok(response) = &mut result {
+            super::bound::bound(&tool, response, settings.answer_max_chars);
+        }
         self.close(&tool, &call, &facts, started, &result, class);
         result
     }

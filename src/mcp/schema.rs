@@ -276,6 +276,17 @@ pub(crate) fn problems(schema: &Value, at: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Every output schema names `trimmed`, which an answer over the server's bound carries
+/// ([`crate::mcp::bound`]).
+pub(crate) fn admit_trimmed(output: &mut Map<String, Value>) {
+    if let Some(Value::Object(properties)) = output.get_mut("properties") {
+        properties.insert(
+            "trimmed".into(),
+            json!({"type": "object", "description": "Present when the answer was over the server's bound (maxChars) and was made to fit: itemsOmitted, stringsCut, listItemsDropped, and nextStep: how to get the rest."}),
+        );
+    }
+}
+
 /// A write tool's output schema made to admit a dry run's answer as well: `dryRun` and
 /// `request` join the properties, and the result's own required fields become one of two
 /// alternatives (`anyOf`), the other requiring `dryRun` and `request`.

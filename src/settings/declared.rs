@@ -200,6 +200,14 @@ pub(crate) const CLAIM_LEASE_SECONDS: Setting = Setting::new(
 .flag("claim-lease-seconds", "SECONDS")
 .reloads()
 .default("60");
+pub(crate) const ANSWER_MAX_CHARS: Setting = Setting::new(
+    "answer_max_chars",
+    Server,
+    "The largest tool answer, in characters of its JSON (the text and the structured content each), 2000-1000000; a longer one is trimmed: a page loses its far items (hasMore and nextCursor continue after the last kept), long strings are cut with a marker naming the call that returns them whole, and `trimmed` says so. The default stays well under the 25,000 tokens clients accept",
+)
+.flag("answer-max-chars", "CHARS")
+.reloads()
+.default("30000");
 pub const INDEX_CONVERSATIONS: Setting = Setting::new(
     "index_conversations",
     Server,
@@ -331,6 +339,7 @@ pub(crate) const ALL: &[&Setting] = &[
     &NO_SEND_GUARD,
     &CLAIM_QUIET_SECONDS,
     &CLAIM_LEASE_SECONDS,
+    &ANSWER_MAX_CHARS,
     &INDEX_CONVERSATIONS,
     &INDEX_MAX_AGE_HOURS,
     &OAUTH_ISSUER,

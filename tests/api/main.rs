@@ -4,6 +4,7 @@
 
 mod actors;
 mod arguments;
+mod bounds;
 mod browser;
 mod calls;
 mod claims;
