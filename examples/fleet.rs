@@ -379,7 +379,10 @@ async fn list_agent(
             json!({"awaitingReply": true, "limit": 100}),
         )
         .await;
-        let waiting = listed["indexed"].as_array().cloned().unwrap_or_default();
+        let waiting = listed["conversations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if waiting.is_empty() {
             tokio::time::sleep(Duration::from_millis(250)).await;
             continue;

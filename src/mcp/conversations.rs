@@ -26,7 +26,7 @@ use crate::sunco::wire::{
 #[tool_router(router = conversation_tools, vis = "pub(super)")]
 impl ZendeskMcp {
     #[tool(
-        description = "List one user's conversations (userId or userExternalId), newest activity first as the API returns them; pages: pass nextCursor back as cursor while hasMore is true. Without a user, list the conversations the server has heard of through webhooks (source index); indexReachesBack says how far back it goes. Filters apply to both: who controls it, who was offered it, created/updated times, and (from the webhooks) channel and awaitingReply; filtered.unknown lists conversations a filter could not decide",
+        description = "List one user's conversations (userId or userExternalId), newest activity first as the API returns them; pages: pass nextCursor back as cursor while hasMore is true. Without a user: the conversations the server has heard of through webhooks, in the same `conversations` list (source index, with awaitingReply and claimedUntil); indexReachesBack says how far back it goes. Filters apply to both: who controls it, who was offered it (by id, name or type), created/updated times, and (from the webhooks) channel and awaitingReply; filtered.unknown lists conversations a filter could not decide",
         annotations(
             title = "List a user's conversations",
             read_only_hint = true,
@@ -60,8 +60,7 @@ impl ZendeskMcp {
         Ok(Json(ConversationPage {
             source: "api",
             has_more: next_cursor.is_some(),
-            conversations: answer.conversations,
-            indexed: None,
+            conversations: answer.conversations.into_iter().map(Listed::Api).collect(),
             index_reaches_back: reach.flatten().map(iso),
             tracking,
             filtered: list.filtered,
@@ -271,25 +270,39 @@ impl ZendeskMcp {
         }
         let limit = page_size("limit", limit, 100)?.unwrap_or(25) as usize;
         let list = self.ops.list_indexed_conversations(limit, query).await?;
-        let indexed = list
+        // Names beside the ids the webhooks gave, from the routing picture (ids alone when it
+        // cannot be read: the list is still useful).
+        let picture = self.ops.routing(false).await.ok();
+        let named = |id: Option<String>| {
+            id.map(|id| {
+                let known = picture.as_ref().and_then(|p| p.by_id(&id));
+                NamedIntegration {
+                    name: known.map(|s| s.name.clone()),
+                    integration_type: known.map(|s| s.integration_type.clone()),
+                    id,
+                }
+            })
+        };
+        let conversations = list
             .entries
             .into_iter()
             .zip(list.claimed_until)
-            .map(|(e, claimed)| IndexedConversation {
-                claimed_until: claimed.map(iso),
-                id: e.conversation_id,
-                created_at: e.created_at.map(iso),
-                last_activity_at: iso(e.last_activity_at),
-                active_switchboard_integration_id: e.active_switchboard_integration,
-                pending_switchboard_integration_id: e.pending_switchboard_integration,
-                last_user_channel: e.last_user_channel,
-                awaiting_reply: e.awaiting_reply,
+            .map(|(e, claimed)| {
+                Listed::Index(IndexedConversation {
+                    claimed_until: claimed.map(iso),
+                    id: e.conversation_id,
+                    created_at: e.created_at.map(iso),
+                    last_activity_at: iso(e.last_activity_at),
+                    active_switchboard_integration: named(e.active_switchboard_integration),
+                    pending_switchboard_integration: named(e.pending_switchboard_integration),
+                    last_user_channel: e.last_user_channel,
+                    awaiting_reply: e.awaiting_reply,
+                })
             })
             .collect();
         Ok(Json(ConversationPage {
             source: "index",
-            conversations: vec![],
-            indexed: Some(indexed),
+            conversations,
             index_reaches_back: list.reach.map(iso),
             tracking: Some(list.tracking),
             filtered: list.filtered,
@@ -392,11 +405,9 @@ pub(crate) struct ConversationPage {
     /// Where the list comes from: `api` (a user's conversations, from Sunshine Conversations)
     /// or `index` (without a user: the conversations the webhooks told the server of).
     pub(crate) source: &'static str,
-    /// A user's conversations (`source` api).
-    pub(crate) conversations: Vec<Conversation>,
-    /// The conversations the webhooks told of, newest activity first (`source` index).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) indexed: Option<Vec<IndexedConversation>>,
+    /// A user's conversations as the API shows them (`source` api), or the conversations the
+    /// webhooks told of, newest activity first (`source` index).
+    pub(crate) conversations: Vec<Listed>,
     /// The index holds every conversation the webhooks told of with activity since this time
     /// (ISO 8601): when it started hearing, or what its bounds made it forget. A conversation
     /// quiet since before it is not in it, which does not mean it does not exist.
@@ -418,6 +429,26 @@ pub(crate) struct ConversationPage {
     pub(crate) next_cursor: Option<String>,
 }
 
+/// One conversation of a list: as the API shows it, or as the webhooks told of it.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum Listed {
+    Api(Conversation),
+    Index(IndexedConversation),
+}
+
+/// A switchboard integration the webhooks named by id, with its name and type from the
+/// switchboard (when it could be read).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NamedIntegration {
+    pub(crate) id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) integration_type: Option<String>,
+}
+
 /// What the webhooks told of one conversation.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -431,12 +462,12 @@ pub(crate) struct IndexedConversation {
     pub(crate) created_at: Option<String>,
     /// The last activity heard of (ISO 8601).
     pub(crate) last_activity_at: String,
-    /// The id of the switchboard integration in control, when known.
+    /// The switchboard integration in control, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) active_switchboard_integration_id: Option<String>,
-    /// The id of the switchboard integration offered control, when known.
+    pub(crate) active_switchboard_integration: Option<NamedIntegration>,
+    /// The switchboard integration offered control, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) pending_switchboard_integration_id: Option<String>,
+    pub(crate) pending_switchboard_integration: Option<NamedIntegration>,
     /// The channel of the user's last message (e.g. whatsapp), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) last_user_channel: Option<String>,

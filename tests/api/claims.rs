@@ -131,7 +131,7 @@ async fn one_agent_answers_a_burst_as_a_whole_and_never_over_a_newer_message() {
 
     // The list of conversations shows it claimed.
     let listed = ok(&b, "list_conversations", json!({})).await;
-    let entry = listed["indexed"]
+    let entry = listed["conversations"]
         .as_array()
         .and_then(|l| l.iter().find(|e| e["id"] == conv.as_str()).cloned())
         .expect("listed");

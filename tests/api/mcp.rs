@@ -1071,7 +1071,7 @@ async fn without_a_user_list_conversations_lists_what_the_webhooks_told_of() {
     let t = TestServer::start().await;
     let (user, conv) = user_and_conversation(&t, "mcp-user-index").await;
     let indexed = |list: &Value| -> Option<Value> {
-        list["indexed"]
+        list["conversations"]
             .as_array()?
             .iter()
             .find(|c| c["id"] == conv.as_str())
@@ -1088,12 +1088,21 @@ async fn without_a_user_list_conversations_lists_what_the_webhooks_told_of() {
     .await;
     let list = found.into_inner().expect("lock");
     assert_eq!(list["source"], "index", "{list}");
-    assert_eq!(list["conversations"], json!([]), "{list}");
+    assert!(list.get("indexed").is_none(), "one list: {list}");
     assert!(list["indexReachesBack"].is_string(), "{list}");
     assert_eq!(list["tracking"]["status"], "on", "{list}");
     let entry = indexed(&list).expect("indexed");
     assert!(entry["createdAt"].is_string(), "{entry}");
     assert_eq!(entry["awaitingReply"], false, "{entry}");
+    // Names beside the ids: the switchboard integration the filters take by name.
+    assert_eq!(
+        entry["activeSwitchboardIntegration"]["name"], "bot",
+        "{entry}"
+    );
+    assert!(
+        entry["activeSwitchboardIntegration"]["id"].is_string(),
+        "{entry}"
+    );
     // The customer writes: it awaits a reply, newest first.
     let wrote = t
         .sim
@@ -1106,7 +1115,8 @@ async fn without_a_user_list_conversations_lists_what_the_webhooks_told_of() {
     assert_eq!(wrote.status, 201, "{:?}", wrote.body);
     crate::support::eventually("the customer's message is indexed", || async {
         let list = t.ok("list_conversations", json!({"limit": 1})).await;
-        list["indexed"][0]["id"] == conv.as_str() && list["indexed"][0]["awaitingReply"] == true
+        list["conversations"][0]["id"] == conv.as_str()
+            && list["conversations"][0]["awaitingReply"] == true
     })
     .await;
     // The business answers: it no longer awaits one.
@@ -1147,9 +1157,8 @@ async fn list_conversations_filters_by_control_time_and_reply_with_and_without_a
         .await;
     assert_eq!(wrote.status, 201, "{:?}", wrote.body);
     let ids = |list: &Value| -> Vec<String> {
-        list["indexed"]
+        list["conversations"]
             .as_array()
-            .or(list["conversations"].as_array())
             .map(|a| {
                 a.iter()
                     .map(|c| c["id"].as_str().unwrap_or_default().to_owned())
@@ -1341,7 +1350,7 @@ async fn the_index_keeps_its_configured_count_and_says_how_far_back_it_reaches()
     }
     crate::support::eventually("the newest two are indexed", || async {
         let list = t.ok("list_conversations", json!({"limit": 100})).await;
-        let ids: Vec<&str> = list["indexed"]
+        let ids: Vec<&str> = list["conversations"]
             .as_array()
             .map(|a| a.iter().filter_map(|c| c["id"].as_str()).collect())
             .unwrap_or_default();
@@ -1349,7 +1358,7 @@ async fn the_index_keeps_its_configured_count_and_says_how_far_back_it_reaches()
         let reach = list["indexReachesBack"].as_str().unwrap_or("~");
         ids == [made[2].as_str(), made[1].as_str()]
             && reach
-                <= list["indexed"][1]["lastActivityAt"]
+                <= list["conversations"][1]["lastActivityAt"]
                     .as_str()
                     .unwrap_or_default()
     })

@@ -396,7 +396,7 @@ async fn a_hand_over_one_replica_hears_of_stops_the_bot_on_another_from_the_shar
         )
         .await;
     assert!(
-        listed["indexed"]
+        listed["conversations"]
             .as_array()
             .is_some_and(|l| l.iter().any(|c| c["id"] == conv.as_str())),
         "{listed}"

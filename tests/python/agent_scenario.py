@@ -53,7 +53,7 @@ async def waiting_for_the_bot(client, conversation_id):
                           {"awaitingReply": True, "activeSwitchboardIntegration": "bot"})
         check(listed["source"] == "index", f"source: {listed['source']}")
         check(listed["tracking"]["status"] != "off", "webhooks are off")
-        if any(c["id"] == conversation_id for c in listed["indexed"]):
+        if any(c["id"] == conversation_id for c in listed["conversations"]):
             return listed
         await asyncio.sleep(0.2)
     raise AssertionError(f"conversation {conversation_id} never showed as waiting")
