@@ -70,6 +70,59 @@ impl Turn {
     }
 }
 
+/// Where a call's progress notifications go: the client's `progressToken` and its session.
+/// Every notification's `progress` is above the one before (MCP requires it to increase),
+/// whichever part of the call sends it: a scan, a wait for work, a wait for the upstream.
+#[derive(Clone)]
+pub(crate) struct Progress {
+    peer: rmcp::Peer<rmcp::RoleServer>,
+    token: rmcp::model::ProgressToken,
+    last: Arc<std::sync::Mutex<f64>>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Progress {
+    pub(crate) fn new(
+        peer: rmcp::Peer<rmcp::RoleServer>,
+        token: rmcp::model::ProgressToken,
+    ) -> Self {
+        Self {
+            peer,
+            token,
+            last: Arc::new(std::sync::Mutex::new(0.0)),
+        }
+    }
+
+    /// Tells the client: `progress` (raised above the last one sent when it is not), out of
+    /// `total` when known, with a message. A client gone away, or one that does not read, is
+    /// not an error of the call and never holds it up (the notification is given up after
+    /// half a second).
+    pub(crate) async fn tell(&self, progress: f64, total: Option<f64>, message: String) {
+        let progress = {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            let next = if progress > *last {
+                progress
+            } else {
+                *last + 1.0
+            };
+            *last = next;
+            next
+        };
+        let mut note = rmcp::model::ProgressNotificationParam::new(self.token.clone(), progress);
+        note.total = total;
+        note.message = Some(message);
+        let told = self.peer.notify_progress(note);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), told).await;
+    }
+}
+
 /// One call and everything it carries. Cheap to clone: clones share the cancellation.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -79,6 +132,7 @@ pub struct Call {
     cancel: CancellationToken,
     span: tracing::Span,
     turn: Turn,
+    progress: Option<Progress>,
 }
 
 impl Call {
@@ -97,7 +151,19 @@ impl Call {
             cancel,
             span,
             turn: Turn::default(),
+            progress: None,
         }
+    }
+
+    /// The same call, telling its progress to the client (which gave a `progressToken`).
+    pub(crate) fn with_progress(mut self, progress: Option<Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Where the call's progress notifications go, when the client asked for them.
+    pub(crate) fn progress(&self) -> Option<&Progress> {
+        self.progress.as_ref()
     }
 
     /// The same call, holding `turn`.

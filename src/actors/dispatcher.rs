@@ -443,10 +443,14 @@ impl DispatcherHandle {
             sunco.operation = req.operation,
             error.type = tracing::field::Empty,
         );
-        let result = self
+        let operation = req.operation;
+        let dispatching = self
             .dispatch(req, call.deadline(), span.clone())
-            .instrument(span.clone())
-            .await;
+            .instrument(span.clone());
+        let result = match call.progress() {
+            None => dispatching.await,
+            Some(progress) => told_while_waiting(dispatching, call, progress, operation).await,
+        };
         if let Err(e) = &result {
             span.record("error.type", e.class().as_str());
         }
@@ -522,5 +526,32 @@ impl DispatcherHandle {
             DispatchMsg::Stats,
         )
         .await
+    }
+}
+
+/// Waits for a request's answer, telling the client once a second after the first that the
+/// call still waits for the upstream (the request budget, a `Retry-After` pause, the queue or
+/// the request itself), so a long wait is not silence.
+async fn told_while_waiting(
+    answer: impl std::future::Future<Output = Result<UpstreamResponse, CallError>>,
+    call: &Call,
+    progress: &crate::call::Progress,
+    operation: &str,
+) -> Result<UpstreamResponse, CallError> {
+    let started = Instant::now();
+    let mut ticks =
+        tokio::time::interval_at(started + Duration::from_secs(1), Duration::from_secs(1));
+    tokio::pin!(answer);
+    loop {
+        tokio::select! {
+            result = &mut answer => return result,
+            _ = ticks.tick(), if !call.is_cancelled() => {
+                let waited = started.elapsed().as_secs();
+                let told = format!(
+                    "waiting for Sunshine Conversations ({operation}): {waited} s (the request budget, a Retry-After pause, the queue or the request itself)"
+                );
+                progress.tell(waited as f64, None, told).await;
+            }
+        }
     }
 }

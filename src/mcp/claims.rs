@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use rmcp::handler::server::wrapper::Json;
-use rmcp::model::ProgressNotificationParam;
-use rmcp::service::RequestContext;
-use rmcp::{RoleServer, tool, tool_router};
+use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,16 +33,17 @@ impl ZendeskMcp {
         &self,
         call: Call,
         Parameters(a): Parameters<ClaimArgs>,
-        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ClaimView>, ToolError> {
         let settings = self.live.get();
         let req = a.request(settings.claim_quiet, settings.claim_lease)?;
-        let ctx = &ctx;
-        let on_wait = move |waited: Duration| async move {
-            if let Some(token) = ctx.meta.get_progress_token() {
-                let mut note = ProgressNotificationParam::new(token, waited.as_secs_f64());
-                note.message = Some(format!("waiting for work: {} s", waited.as_secs()));
-                let _ = ctx.peer.notify_progress(note).await;
+        let progress = call.progress().cloned();
+        let on_wait = move |waited: Duration| {
+            let progress = progress.clone();
+            async move {
+                if let Some(p) = progress {
+                    let told = format!("waiting for work: {} s", waited.as_secs());
+                    p.tell(waited.as_secs_f64(), None, told).await;
+                }
             }
         };
         let result = self.ops.claim(&call, req, on_wait).await?;

@@ -240,7 +240,11 @@ impl ZendeskMcp {
         let facts = Facts::of(&request, route);
         let span = span_of(&tool, &facts, &caller, &request, &context);
         let rules = access.rules(profile.as_deref());
-        let call = Call::new(caller, rules, context.ct.clone(), span).with_turn(turn(&context));
+        let progress = (context.meta.get_progress_token())
+            .map(|token| crate::call::Progress::new(context.peer.clone(), token));
+        let call = Call::new(caller, rules, context.ct.clone(), span)
+            .with_turn(turn(&context))
+            .with_progress(progress);
         let started = std::time::Instant::now();
         let (mut result, class) = match conformed {
             Err(e) => (Ok(error_result(&e.to_json())), Some(e.class())),

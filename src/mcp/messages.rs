@@ -1,7 +1,6 @@
 //! The message tools: list, send (at most once per idempotency key), find one.
 
 use rmcp::handler::server::wrapper::Json;
-use rmcp::model::ProgressNotificationParam;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
@@ -122,8 +121,8 @@ impl ZendeskMcp {
                 return Err(CallError::invalid("maxPages", "must be from 1 to 50").into());
             }
         };
-        let (ctx, conversation) = (&ctx, &conversation_id);
-        let on_page = move |scanned| self.scanned(ctx, conversation, scanned, max_pages);
+        let (ctx, conversation, progress) = (&ctx, &conversation_id, call.progress());
+        let on_page = move |scanned| self.scanned(ctx, progress, conversation, scanned, max_pages);
         let found = self
             .ops
             .find_message(&call, &conversation_id, &message_id, max_pages, on_page)
@@ -143,18 +142,17 @@ impl ZendeskMcp {
     async fn scanned(
         &self,
         ctx: &RequestContext<RoleServer>,
+        progress: Option<&crate::call::Progress>,
         conversation: &str,
         scanned: u32,
         max_pages: u32,
     ) {
         let at = serde_json::json!({"scanning": conversation, "page": scanned, "of": max_pages});
         self.log(ctx, "info", at).await;
-        if let Some(token) = ctx.meta.get_progress_token() {
-            let mut note = ProgressNotificationParam::new(token, f64::from(scanned));
-            note.total = Some(f64::from(max_pages));
+        if let Some(p) = progress {
             let messages = scanned as usize * MESSAGE_PAGE_SIZE;
-            note.message = Some(format!("scanned {messages} messages"));
-            let _ = ctx.peer.notify_progress(note).await;
+            let told = format!("scanned {messages} messages");
+            (p.tell(f64::from(scanned), Some(f64::from(max_pages)), told)).await;
         }
     }
 }

@@ -23,6 +23,41 @@ const LIST_MESSAGES: &str = "GET /v2/apps/{appId}/conversations/{conversationId}
 const POST_MESSAGE: &str = "POST /v2/apps/{appId}/conversations/{conversationId}/messages";
 
 #[tokio::test]
+async fn a_call_waiting_for_the_upstream_tells_its_progress() {
+    // The API takes one request every 2 s and says so with Retry-After: the second call waits.
+    let t = TestServer::start_with(SupervisorSettings::default(), |c| {
+        c.faults.rate_limit =
+            Some(zendesk_messaging_mcp::simulator::faults::RateLimit { rps: 0.5, burst: 1 });
+        c.faults.retry_after = true;
+    })
+    .await;
+    t.ok("list_integrations", json!({})).await;
+    let r = t
+        .call_with("list_integrations", json!({}), Some("budget"))
+        .await;
+    crate::mcp_support::structured("list_integrations", &r);
+    let progress = t.recorder.progress.lock().expect("progress").clone();
+    assert!(
+        progress.iter().any(|p| p
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("waiting for Sunshine Conversations"))),
+        "progress while the call waited: {progress:?}"
+    );
+    // Per token (the client gives each request its own), the progress increases.
+    for p in &progress {
+        let same: Vec<f64> = (progress.iter())
+            .filter(|q| q.progress_token == p.progress_token)
+            .map(|q| q.progress)
+            .collect();
+        assert!(
+            same.windows(2).all(|w| w[0] < w[1]),
+            "progress increases: {progress:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_cancelled_get_message_scan_makes_no_further_upstream_request() {
     // Every upstream request takes a second, so the scan of demo-user-01's 250 messages (three
     // pages) is still running when the client cancels it after the first page.
@@ -44,8 +79,14 @@ async fn a_cancelled_get_message_scan_makes_no_further_upstream_request() {
         Some("scan"),
     )
     .await;
+    // (The calls before it may have told of their waits for the slow upstream.)
     crate::support::eventually("the first page is scanned", || async {
-        !t.recorder.progress.lock().expect("progress").is_empty()
+        let progress = t.recorder.progress.lock().expect("progress");
+        progress.iter().any(|p| {
+            p.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("scanned"))
+        })
     })
     .await;
     handle
