@@ -300,6 +300,12 @@ impl RunningSimulator {
         self.sim.public_url.clone()
     }
 
+    /// Tells the webhooks what the seeded world's history would have told them
+    /// ([`routes::messages::tell_history`]): for a server that starts beside the simulator.
+    pub fn tell_history(&self) {
+        routes::messages::tell_history(&self.sim);
+    }
+
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;

@@ -69,6 +69,9 @@ pub async fn serve_with_simulator(
         config.timeout = d;
     }
     let server = serve_with(listener, &config, settings, http).await?;
+    // The server listens: the demo world's history reaches it as SunCo would have told it, so
+    // the index and the work queue know the customers waiting for a reply from the start.
+    simulator.tell_history();
     Ok(WithSimulator {
         server,
         simulator,

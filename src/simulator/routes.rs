@@ -102,7 +102,7 @@ pub(crate) fn router() -> Router<Arc<Sim>> {
 mod control;
 mod conversations;
 mod integrations;
-mod messages;
+pub(crate) mod messages;
 mod switchboards;
 mod users;
 mod webhooks;
@@ -275,10 +275,15 @@ fn user_of<'a>(app: &'a App, id_or_ext: &str) -> ApiResult<&'a UserRecord> {
 
 /// Queues `event` for every webhook of the app whose triggers match.
 fn emit(sim: &Sim, world: &World, app: &App, kind: &str, payload: Value) {
+    emit_at(sim, world, app, kind, payload, now_timestamp());
+}
+
+/// [`emit`] for an event that happened at `created_at` (ISO 8601).
+fn emit_at(sim: &Sim, world: &World, app: &App, kind: &str, payload: Value, created_at: String) {
     let event = Event {
         id: world.ids.next(),
         kind: kind.to_owned(),
-        created_at: now_timestamp(),
+        created_at,
         payload,
     };
     for hooks in app.webhooks.values() {

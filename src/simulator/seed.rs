@@ -223,7 +223,10 @@ fn demo(world: &mut World, app_id: &str) {
         }],
     );
     let (sb_bot, sb_agent) = routing(app, ids, bot);
-    let start = OffsetDateTime::now_utc() - Duration::days(30);
+    // The demo world's history is its last day: conversation n starts n hours after this and
+    // its messages are three minutes apart, so every message lies between 21 hours and an
+    // hour ago, within what the server's index keeps by default (24 hours).
+    let start = OffsetDateTime::now_utc() - Duration::hours(22);
     for n in 1..=20usize {
         let at = start + Duration::hours(n as i64);
         let (primary, other): (&str, Option<&str>) = match n % 5 {

@@ -196,9 +196,49 @@ fn serve_with_the_simulator_prints_the_endpoint_and_a_client_snippet_and_answers
             crate::mcp_support::stateless_request("tools/list", serde_json::json!({})),
         ))
         .body;
+    assert!(body.contains("\"send_message\""), "{body}");
+    // The quick start's headline: customers waiting for a reply. The demo world's history
+    // reached the server as webhook events once it listened, so the index knows them.
+    let waiting = |args: serde_json::Value| {
+        let url = url.clone();
+        runtime.block_on(async move {
+            let mut waiting = serde_json::Value::Null;
+            for _ in 0..50 {
+                let r = crate::mcp_support::call_stateless(
+                    &url,
+                    "list_conversations",
+                    serde_json::json!({"arguments": args}),
+                    &[],
+                )
+                .await;
+                waiting = r.json()["result"]["structuredContent"].clone();
+                if waiting["conversations"]
+                    .as_array()
+                    .is_some_and(|c| !c.is_empty())
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            waiting
+        })
+    };
+    let by_bot =
+        waiting(serde_json::json!({"awaitingReply": true, "activeSwitchboardIntegration": "bot"}));
+    let found = by_bot["conversations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
-    assert!(body.contains("\"send_message\""), "{body}");
+    assert!(
+        found.len() >= 4,
+        "the bot-held conversations that end with a customer's message: {by_bot}"
+    );
+    for c in &found {
+        assert_eq!(c["awaitingReply"], true, "{c}");
+        assert_eq!(c["activeSwitchboardIntegration"]["name"], "bot", "{c}");
+    }
 }
 
 #[test]

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::control::{ControlAction, transition};
 use super::{
-    MAX_MESSAGES, Q, app, app_mut, body_json, conversation, created, emit, empty, ok, page_from,
-    paginate, user_of,
+    MAX_MESSAGES, Q, app, app_mut, body_json, conversation, created, emit, emit_at, empty, ok,
+    page_from, paginate, user_of,
 };
 use crate::simulator::auth::{ALL_SCOPES, Caller, authorize};
 use crate::simulator::error::{ApiError, ApiResult};
@@ -115,6 +115,60 @@ pub(super) async fn post_activity(
         json!({"conversation": truncated, "activity": {"type": kind, "author": author}}),
     );
     Ok(empty())
+}
+
+/// Tells every webhook of every app what the seeded world's history would have told it as it
+/// happened, in order: each conversation's `conversation:create` and then a
+/// `conversation:message` for each of its messages, each event stamped with when it happened.
+/// SunCo sends these as they happen; a world that starts with a history (the demo world) has
+/// them told once, so a server that starts beside it knows what it would have heard.
+pub(crate) fn tell_history(sim: &Sim) {
+    let world = sim.world();
+    let world = &*world;
+    for app in world.apps.values() {
+        let mut conversations: Vec<&ConversationRecord> = app.conversations.values().collect();
+        conversations.sort_by(|a, b| a.conversation.created_at.cmp(&b.conversation.created_at));
+        for rec in conversations {
+            let truncated = ConversationTruncated::from(&rec.conversation);
+            let mut messages: Vec<&Message> = rec.messages.values().collect();
+            messages.sort_by(|a, b| a.received.cmp(&b.received));
+            // A conversation a customer's first message opened was created by that message
+            // (`creationReason` per the spec's conversation:create event).
+            let by_message = messages
+                .first()
+                .is_some_and(|m| m.author.kind == AuthorType::User);
+            let mut create = json!({
+                "conversation": truncated,
+                "creationReason": if by_message { "message" } else { "none" },
+            });
+            let user = rec
+                .participants
+                .first()
+                .and_then(|p| app.users.get(&p.user_id));
+            if rec.conversation.kind == ConversationType::Personal
+                && let Some(u) = user
+            {
+                create["user"] = json!(u.user);
+            }
+            let created = (rec.conversation.created_at.clone())
+                .or_else(|| messages.first().map(|m| m.received.clone()))
+                .unwrap_or_else(now_timestamp);
+            emit_at(
+                sim,
+                world,
+                app,
+                event_type::CONVERSATION_CREATE,
+                create,
+                created,
+            );
+            for message in messages {
+                let payload =
+                    json!({"conversation": truncated, "message": app.message_webhook(message)});
+                let at = message.received.clone();
+                emit_at(sim, world, app, event_type::MESSAGE, payload, at);
+            }
+        }
+    }
 }
 
 pub(super) async fn post_message(
