@@ -171,7 +171,13 @@ pub enum DispatchMsg {
     Finished,
     Pump,
     Stats(oneshot::Sender<DispatchStats>),
+    /// Learn the budget in force from its store and export it: a shared budget another
+    /// replica reloaded or slowed shows here too, even while this replica sends nothing.
+    Refresh,
 }
+
+/// How often the dispatcher learns the budget in force ([`DispatchMsg::Refresh`]).
+const REFRESH_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub(crate) struct DispatcherArgs {
@@ -282,9 +288,11 @@ impl Actor for Dispatcher {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<DispatchMsg>,
+        myself: ActorRef<DispatchMsg>,
         args: DispatcherArgs,
     ) -> Result<DispatchState, ActorProcessingErr> {
+        // Ends with the actor (ractor stops an interval whose actor is gone).
+        myself.send_interval(REFRESH_EVERY, || DispatchMsg::Refresh);
         let lane = &args.me.lane;
         lane.parts.get_or_init(|| LaneParts {
             budget: args.budget.clone(),
@@ -361,6 +369,17 @@ impl Actor for Dispatcher {
                     rate: state.args.budget.rate(),
                     attempts: lane.attempts.load(Ordering::Relaxed) - state.attempts_before,
                     throttled: state.throttled,
+                });
+                return Ok(());
+            }
+            DispatchMsg::Refresh => {
+                // In a task of its own: a slow store never holds the queue up.
+                let budget = state.args.budget.clone();
+                let metrics = state.args.metrics.clone();
+                tokio::spawn(async move {
+                    if budget.refresh().await.is_ok() {
+                        metrics.send_rate.record(budget.rate(), &[]);
+                    }
                 });
                 return Ok(());
             }

@@ -40,6 +40,12 @@ pub trait RateBudget: Send + Sync + std::fmt::Debug {
     /// replica. Answers the full rate and burst now in force. The adaptive rate never rises above
     /// the new full rate; a lower one takes effect at once.
     fn reshape(&self, rate: f64, burst: u32) -> BoxFuture<'_, Result<(f64, u32), StoreError>>;
+    /// Learns the budget in force from its store, spending nothing: a shared budget another
+    /// replica reshaped or slowed is then what [`Self::rate`] says, even on a replica that sent
+    /// nothing since. Nothing to learn for a budget of this process alone.
+    fn refresh(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The numbers of a [`RateBudget`].

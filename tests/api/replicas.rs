@@ -873,6 +873,41 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_one_replica_reloads_is_what_an_idle_replica_exports() {
+    let Some(fleet) = Fleet::start(2, SupervisorSettings::default, |_| {}).await else {
+        return;
+    };
+    let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
+    let send_rate = || async {
+        let metrics = reqwest::get(format!("http://{}/metrics", b.server.addr))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        metrics
+            .lines()
+            .find(|l| l.starts_with("sunco_dispatcher_send_rate_per_second"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    // A reloads rate_limit = "4:2" (what a changed settings file does); B sends nothing.
+    assert_eq!(
+        a.server
+            .actors
+            .budget
+            .reshape(4.0, 2)
+            .await
+            .expect("reshape"),
+        (4.0, 2)
+    );
+    eventually("the idle replica exports the fleet's new rate", || async {
+        send_rate().await == Some(4.0)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_warns_of_an_evicting_redis_and_of_a_budget_unlike_the_fleets() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -910,7 +945,7 @@ async fn a_replica_warns_of_an_evicting_redis_and_of_a_budget_unlike_the_fleets(
         crate::cli::stderr_until(&mut second, &["but the fleet's budget in Redis is 20:4"])
     });
     assert!(
-        logged.contains("give every replica the same --rate-limit"),
+        logged.contains("give every replica the same rate_limit"),
         "{logged}"
     );
     for child in [&mut first, &mut second] {

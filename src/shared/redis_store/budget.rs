@@ -238,12 +238,24 @@ impl RedisRateBudget {
             tracing::warn!(
                 shared_rate = full,
                 shared_burst = burst,
-                "this replica was started with --rate-limit {}:{}, but the fleet's budget in Redis is {full}:{burst}: the shared budget is used; give every replica the same --rate-limit",
+                "this replica's rate_limit is {}:{}, but the fleet's budget in Redis is {full}:{burst} (another replica started or reloaded with it): the shared budget is used; give every replica the same rate_limit",
                 z.shape.rate,
                 z.shape.burst
             );
         }
         local.shared = (full, burst);
+        drop(local);
+        // The fleet's shape is the one spent, also after another replica reshaped it: the
+        // leases are sized from it.
+        if (full - z.shape.rate).abs() > 1e-9 || burst != z.shape.burst {
+            let shape = BudgetShape {
+                rate: full,
+                burst,
+                ..z.shape
+            };
+            *self.sizing.lock().unwrap_or_else(|p| p.into_inner()) =
+                Sizing::of(shape, self.base_window);
+        }
         Ok(Grant {
             granted: at(0) as u32,
             wait: Duration::from_micros(at(1) as u64),
@@ -411,5 +423,10 @@ impl RateBudget for RedisRateBudget {
             self.call(0, "reshape", None).await?;
             Ok(self.local().shared)
         })
+    }
+
+    fn refresh(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        // A grant of nothing: the script answers the rate and shape in force.
+        Box::pin(async move { self.call(0, "grant", None).await.map(|_| ()) })
     }
 }
