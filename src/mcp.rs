@@ -66,7 +66,8 @@ triage_failures walk through both.
 work) hands you one waiting conversation with its unanswered messages; answer with \
 send_message {claim}. superseded means the customer wrote again: read `arrived` and answer \
 the whole under the same claim. claim_lost means another agent has it now: claim again. Renew \
-long work with claim_conversation {claim}; release_conversation when you will not answer.";
+long work with claim_conversation {claim}; release_conversation when you will not answer.
+10. Answers are bounded in size. One that would be longer carries `trimmed`: a page then holds fewer items (follow nextCursor for the rest), and a string cut short ends in …[cut …], which says where it is whole.";
 
 /// How long a client may keep `tools/list` (its `ttlMs`).
 const TOOLS_TTL: std::time::Duration = std::time::Duration::from_secs(300);

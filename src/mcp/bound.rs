@@ -100,8 +100,8 @@ fn marker(cut: usize, of: usize, whole: &str) -> String {
 }
 
 /// The length that counts: characters of the JSON text.
-fn size(v: &Value) -> usize {
-    v.to_string().chars().count()
+fn size<T: serde::Serialize + ?Sized>(v: &T) -> usize {
+    serde_json::to_string(v).map_or(0, |s| s.chars().count())
 }
 
 /// Brings a tool's answer within `max` characters. An answer without structured content (an
@@ -128,7 +128,7 @@ pub(super) fn bound(tool: &str, response: &mut CallToolResponse, max: usize) {
         }
         return;
     };
-    if size(&Value::Object(answer.clone())) <= max {
+    if size(answer) <= max {
         return;
     }
     let shape = SHAPES.iter().find(|s| s.tool == tool);
@@ -227,7 +227,7 @@ fn trim_page(
     max: usize,
     told: &mut Trimmed,
 ) {
-    let mut total = size(&Value::Object(answer.clone())) + told.reserve() + 120;
+    let mut total = size(answer) + told.reserve() + 120;
     let Some(Value::Array(items)) = answer.get_mut(field) else {
         return;
     };
