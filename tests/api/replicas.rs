@@ -848,12 +848,7 @@ async fn without_redis_a_replica_serves_degraded_refuses_what_needs_it_and_recov
             .is_some_and(|m| m.contains("cannot be read")),
         "{body}"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", r.server.addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::telemetry::metrics_at(&format!("http://{}", r.server.addr)).await;
     assert!(
         metrics
             .lines()
@@ -879,12 +874,7 @@ async fn a_budget_one_replica_reloads_is_what_an_idle_replica_exports() {
     };
     let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
     let send_rate = || async {
-        let metrics = reqwest::get(format!("http://{}/metrics", b.server.addr))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let metrics = crate::telemetry::metrics_at(&format!("http://{}", b.server.addr)).await;
         metrics
             .lines()
             .find(|l| l.starts_with("sunco_dispatcher_send_rate_per_second"))

@@ -182,12 +182,7 @@ async fn what_cannot_be_used_is_counted_logged_and_answered_and_repeats_are_dupl
         mine[0]["code"], "unknown",
         "a named default for the absent error"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", t.server.addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::telemetry::metrics_at(&format!("http://{}", t.server.addr)).await;
     for needle in [
         r#"outcome="unusable",type="conversation:message:delivery:user""#,
         r#"outcome="unusable",type="conversation:message""#,
