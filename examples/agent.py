@@ -73,9 +73,10 @@ async def handle(client, claimed):
         print(f"  not sent: {e}")
         return
     message_id = sent["messages"][0]["id"]
-    for _ in range(20):
+    # Until the channel's final word: delivered to the user, or failed (with nextStep).
+    for _ in range(40):
         status = await call(client, "get_delivery_status", {"messageId": message_id})
-        if status["state"] not in ("noEventsYet",):
+        if status["state"] not in ("noEventsYet", "sentToChannel"):
             break
         await asyncio.sleep(0.25)
     print(f"  answered ({message_id}): {status['state']}")

@@ -101,9 +101,8 @@ impl Progress {
     }
 
     /// Tells the client: `progress` (raised above the last one sent when it is not), out of
-    /// `total` when known, with a message. A client gone away, or one that does not read, is
-    /// not an error of the call and never holds it up (the notification is given up after
-    /// half a second).
+    /// `total` when known and not passed, with a message. A client gone away, or one that does
+    /// not read, is not an error of the call and holds it up at most 100 ms.
     pub(crate) async fn tell(&self, progress: f64, total: Option<f64>, message: String) {
         let progress = {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,10 +115,12 @@ impl Progress {
             next
         };
         let mut note = rmcp::model::ProgressNotificationParam::new(self.token.clone(), progress);
-        note.total = total;
+        // Raised past its total by other notes of the call, the count no longer says how much
+        // of the total is done.
+        note.total = total.filter(|t| progress <= *t);
         note.message = Some(message);
         let told = self.peer.notify_progress(note);
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), told).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(100), told).await;
     }
 }
 

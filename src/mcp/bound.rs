@@ -4,15 +4,19 @@
 //! for every tool, present and future.
 //!
 //! In order, until the answer fits:
-//! 1. A page loses items from its far end (a message page its oldest, a forward list its last),
-//!    at least one item stays, and `hasMore` and `nextCursor` then continue right after the
-//!    last item kept.
+//! 1. A page loses items from its far end (a message page its oldest, a forward list its last);
+//!    at least one item stays, and the answer says how to continue right after the last item
+//!    kept: `hasMore` and `nextCursor` for a list with cursors, else the filter to call again
+//!    with (`updatedBefore`, `createdBefore`).
 //! 2. The longest strings are cut to a common length, each ending in a marker that says how
-//!    much was cut and which call returns the item whole.
-//! 3. Any other list loses items from its end.
+//!    much was cut and where the item is whole. Identifiers (ids, cursors, claim tokens) are
+//!    never cut, nor a string the marker would not make shorter.
+//! 3. Lists inside the answer (never the page itself) lose items from their end.
+//! 4. Should it still not fit, every other string is cut to its marker.
 //!
 //! The answer's `trimmed` object says what was done. The bound counts characters of the
 //! answer's JSON; the text content and the structured content are the same JSON, each within it.
+//! An error (text without structured content) has the strings of its JSON cut the same way.
 
 use rmcp::model::{CallToolResponse, ContentBlock};
 use serde_json::{Map, Value, json};
@@ -28,58 +32,99 @@ enum Keep {
     Last,
 }
 
+/// How a page that lost items continues.
+#[derive(Clone, Copy)]
+enum Continue {
+    /// `nextCursor` of this list, after the last item kept.
+    Cursor(&'static str),
+    /// A list newest first without cursors: call again with the filter `arg` set to the
+    /// item's `field` of the last item kept.
+    Before {
+        arg: &'static str,
+        field: &'static str,
+    },
+    /// The items left out are counted in this field of the answer (the newest are kept).
+    Counted(&'static str),
+    /// Nothing continues the list: say so.
+    Not,
+}
+
+/// A page: its field, the end kept, and how it continues.
+#[derive(Clone, Copy)]
+struct Page {
+    field: &'static str,
+    keep: Keep,
+    then: Continue,
+}
+
 /// How a tool's answer is trimmed.
 struct Shape {
     tool: &'static str,
-    /// The page: its field, the end kept, the list its cursor belongs to (none: a list without
-    /// cursors), and a count of items left out that the answer already has.
-    page: Option<(
-        &'static str,
-        Keep,
-        Option<&'static str>,
-        Option<&'static str>,
-    )>,
-    /// The call that returns a cut item whole.
+    page: Option<Page>,
+    /// Where a cut item is whole.
     whole: &'static str,
 }
 
 /// Where a cut message is whole.
-const WHOLE_MESSAGE: &str = "whole: get_message, or past the bound the resource sunco://conversations/{conversationId}/messages/{id}";
+const WHOLE_MESSAGE: &str =
+    "whole: get_message, or the resource sunco://conversations/{conversationId}/messages/{id}";
 
 const SHAPES: &[Shape] = &[
     Shape {
         tool: "list_messages",
-        page: Some(("messages", Keep::Last, Some("list_messages"), None)),
+        page: Some(Page {
+            field: "messages",
+            keep: Keep::Last,
+            then: Continue::Cursor("list_messages"),
+        }),
         whole: WHOLE_MESSAGE,
     },
     Shape {
         tool: "list_conversations",
-        page: Some((
-            "conversations",
-            Keep::First,
-            Some("list_conversations"),
-            None,
-        )),
+        page: Some(Page {
+            field: "conversations",
+            keep: Keep::First,
+            then: Continue::Cursor("list_conversations"),
+        }),
         whole: "whole: get_conversation",
     },
     Shape {
         tool: "list_integrations",
-        page: Some(("integrations", Keep::First, Some("list_integrations"), None)),
+        page: Some(Page {
+            field: "integrations",
+            keep: Keep::First,
+            then: Continue::Cursor("list_integrations"),
+        }),
         whole: "whole: get_integration",
     },
     Shape {
         tool: "list_delivery_failures",
-        page: Some(("failures", Keep::First, None, None)),
+        page: Some(Page {
+            field: "failures",
+            keep: Keep::First,
+            then: Continue::Before {
+                arg: "createdBefore",
+                field: "createdAt",
+            },
+        }),
         whole: "whole: get_delivery_status",
     },
     Shape {
         tool: "find_users",
-        page: Some(("users", Keep::First, None, None)),
+        page: Some(Page {
+            field: "users",
+            keep: Keep::First,
+            then: Continue::Not,
+        }),
         whole: "whole: get_user",
     },
     Shape {
         tool: "claim_conversation",
-        page: Some(("unanswered", Keep::Last, None, Some("unansweredOmitted"))),
+        page: Some(Page {
+            field: "unanswered",
+            keep: Keep::Last,
+            then: Continue::Counted("unansweredOmitted"),
+        }),
         whole: WHOLE_MESSAGE,
     },
     Shape {
@@ -94,6 +139,16 @@ const SHAPES: &[Shape] = &[
     },
 ];
 
+/// `list_conversations` without a user pages the index, which has no cursors: it continues
+/// with `updatedBefore` (the index is newest activity first).
+const INDEX_PAGE: Continue = Continue::Before {
+    arg: "updatedBefore",
+    field: "lastActivityAt",
+};
+
+/// Where a cut item is whole when the tool names no place.
+const WHOLE_ANY: &str = "the server bounds every answer (answer_max_chars): ask for less";
+
 /// What a cut string ends with: how much was cut and where to get it whole.
 fn marker(cut: usize, of: usize, whole: &str) -> String {
     format!("…[cut {cut} of {of} characters; {whole}]")
@@ -104,27 +159,51 @@ fn size<T: serde::Serialize + ?Sized>(v: &T) -> usize {
     serde_json::to_string(v).map_or(0, |s| s.chars().count())
 }
 
-/// Brings a tool's answer within `max` characters. An answer without structured content (an
-/// error, text) has its text cut instead.
+/// A field whose value is an identifier a caller passes back as it is: never cut.
+fn is_identifier(key: &str) -> bool {
+    matches!(key, "id" | "token" | "cursor" | "nextCursor" | "claim") || key.ends_with("Id")
+}
+
+/// Brings a tool's answer within `max` characters.
 pub(super) fn bound(tool: &str, response: &mut CallToolResponse, max: usize) {
     let CallToolResponse::Complete(done) = response else {
         return;
     };
     let Some(Value::Object(answer)) = done.structured_content.as_mut() else {
+        // An error, or text: the strings of its JSON are cut; other text is cut at its end.
+        let total: usize = (done.content.iter())
+            .filter_map(|b| b.as_text().map(|t| t.text.chars().count()))
+            .sum();
+        if total <= max {
+            return;
+        }
+        let share = max / done.content.len().max(1);
         for block in &mut done.content {
-            if let Some(text) = block.as_text()
-                && text.text.chars().count() > max
-            {
+            let Some(text) = block.as_text() else {
+                continue;
+            };
+            let cut = match serde_json::from_str::<Value>(&text.text) {
+                Ok(mut v @ Value::Object(_)) => {
+                    let count = cut_strings(&mut v, share, 64, WHOLE_ANY);
+                    if size(&v) > share {
+                        cut_strings(&mut v, share, 0, WHOLE_ANY);
+                    }
+                    (count > 0).then(|| v.to_string())
+                }
+                _ => None,
+            };
+            let cut = cut.unwrap_or_else(|| {
                 let whole = text.text.chars().count();
-                let keep = max.saturating_sub(200);
+                let keep = share.saturating_sub(120).min(whole);
                 let mut cut: String = text.text.chars().take(keep).collect();
                 cut.push_str(&marker(
                     whole - keep,
                     whole,
                     "the server bounds every answer",
                 ));
-                *block = ContentBlock::text(cut);
-            }
+                cut
+            });
+            *block = ContentBlock::text(cut);
         }
         return;
     };
@@ -132,27 +211,45 @@ pub(super) fn bound(tool: &str, response: &mut CallToolResponse, max: usize) {
         return;
     }
     let shape = SHAPES.iter().find(|s| s.tool == tool);
-    let whole = shape.map_or(
-        "the server bounds every answer (answer_max_chars): ask for less",
-        |s| s.whole,
-    );
-    let conversation = answer.get("conversationId").and_then(Value::as_str);
+    let whole = shape.map_or(WHOLE_ANY, |s| s.whole);
+    // The conversation the cut items belong to, for the resource's address.
+    let conversation = (answer.get("conversationId"))
+        .or_else(|| answer.get("claim").and_then(|c| c.get("conversationId")))
+        .and_then(Value::as_str);
     let whole = whole.replace(
         "{conversationId}",
         conversation.unwrap_or("<conversationId>"),
     );
     let whole = whole.as_str();
     let mut told = Trimmed::new(max);
-    if let Some((field, keep, list, omitted)) = shape.and_then(|s| s.page) {
-        trim_page(answer, field, keep, list, omitted, max, &mut told);
+    // Where the one item of an answer is whole (get_message's message), for `trimmed` to say
+    // when lists inside it were shortened.
+    let single = (answer.values())
+        .filter_map(|v| v.get("id").and_then(Value::as_str))
+        .next()
+        .map(str::to_owned);
+    told.whole = whole.replace("{id}", single.as_deref().unwrap_or("<the item's id>"));
+    let page = shape.and_then(|s| s.page.as_ref()).map(|p| {
+        let index = answer.get("source").and_then(Value::as_str) == Some("index");
+        Page {
+            then: if index { INDEX_PAGE } else { p.then },
+            ..*p
+        }
+    });
+    if let Some(page) = &page {
+        trim_page(answer, page, max, &mut told);
     }
     let mut v = Value::Object(std::mem::take(answer));
     let reserve = told.reserve();
-    if size(&v) + reserve > max {
-        told.cut = cut_strings(&mut v, max.saturating_sub(reserve), 64, whole);
+    let room = max.saturating_sub(reserve);
+    if size(&v) > room {
+        told.cut = cut_strings(&mut v, room, 64, whole);
     }
-    if size(&v) + reserve > max {
-        told.dropped += trim_lists(&mut v, max.saturating_sub(reserve));
+    if size(&v) > room {
+        told.dropped += trim_lists(&mut v, room, page.as_ref().map(|p| p.field));
+    }
+    if size(&v) > room {
+        told.cut += cut_strings(&mut v, room, 0, whole);
     }
     let Value::Object(mut trimmed) = v else {
         return;
@@ -172,7 +269,9 @@ struct Trimmed {
     cut: usize,
     /// Items of other lists left out.
     dropped: usize,
-    next: Option<&'static str>,
+    next: Option<String>,
+    /// Where a shortened item is whole.
+    whole: String,
 }
 
 impl Trimmed {
@@ -183,6 +282,7 @@ impl Trimmed {
             cut: 0,
             dropped: 0,
             next: None,
+            whole: String::new(),
         }
     }
 
@@ -203,37 +303,35 @@ impl Trimmed {
         if self.dropped > 0 {
             o.insert("listItemsDropped".into(), json!(self.dropped));
         }
-        let next = match (self.next, self.cut > 0) {
-            (Some(next), false) => next.to_owned(),
-            (Some(next), true) => {
-                format!("{next} Strings ending in …[cut …] say where they are whole.")
-            }
-            (None, true) => "Strings ending in …[cut …] say where they are whole.".to_owned(),
-            (None, false) => "Ask for less: lower limit or narrow the filters.".to_owned(),
-        };
+        let mut steps: Vec<String> = self.next.iter().cloned().collect();
+        if self.cut > 0 {
+            steps.push("Strings ending in …[cut …] say where they are whole.".into());
+        }
+        if self.dropped > 0 {
+            steps.push(format!(
+                "Lists inside were shortened (listItemsDropped); {}.",
+                self.whole
+            ));
+        }
+        if steps.is_empty() {
+            steps.push("Ask for less: lower limit or narrow the filters.".into());
+        }
+        let next = steps.join(" ");
         o.insert("nextStep".into(), json!(next));
         Value::Object(o)
     }
 }
 
 /// Leaves out items from the page's far end until the answer fits (keeping one at least), and
-/// makes `hasMore` and `nextCursor` continue after the last item kept.
-fn trim_page(
-    answer: &mut Map<String, Value>,
-    field: &str,
-    keep: Keep,
-    list: Option<&str>,
-    omitted_field: Option<&str>,
-    max: usize,
-    told: &mut Trimmed,
-) {
+/// says how the list continues after the last item kept.
+fn trim_page(answer: &mut Map<String, Value>, page: &Page, max: usize, told: &mut Trimmed) {
     let mut total = size(answer) + told.reserve() + 120;
-    let Some(Value::Array(items)) = answer.get_mut(field) else {
+    let Some(Value::Array(items)) = answer.get_mut(page.field) else {
         return;
     };
     let mut left_out = 0;
     while total > max && items.len() > 1 {
-        let item = match keep {
+        let item = match page.keep {
             Keep::First => items.pop(),
             Keep::Last => Some(items.remove(0)),
         };
@@ -243,36 +341,54 @@ fn trim_page(
     if left_out == 0 {
         return;
     }
-    let edge = match keep {
+    let edge = match page.keep {
         Keep::First => items.last(),
         Keep::Last => items.first(),
     };
-    let at = edge
-        .and_then(|i| i.get("id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let of_edge = |field: &str| {
+        edge.and_then(|i| i.get(field))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let edge_id = of_edge("id");
+    let edge_at = match page.then {
+        Continue::Before { field, .. } => of_edge(field),
+        _ => None,
+    };
     told.omitted = left_out;
-    if let Some(counter) = omitted_field {
-        let before = answer.get(counter).and_then(Value::as_u64).unwrap_or(0);
-        answer.insert(counter.into(), json!(before + left_out as u64));
-    }
-    match (list, at) {
-        (Some(list), Some(at)) => {
-            answer.insert("hasMore".into(), json!(true));
-            answer.insert("nextCursor".into(), json!(cursor::encode(list, &at)));
-            told.next = Some("Pass nextCursor back as cursor for the items left out.");
+    match page.then {
+        Continue::Cursor(list) => {
+            if let Some(at) = edge_id {
+                answer.insert("hasMore".into(), json!(true));
+                answer.insert("nextCursor".into(), json!(cursor::encode(list, &at)));
+                told.next = Some("Pass nextCursor back as cursor for the items left out.".into());
+            }
         }
-        _ if omitted_field.is_some() => {
-            told.next = Some("The oldest items were left out; the newest are shown.");
-        }
-        _ => {
+        Continue::Before { arg, .. } => {
             answer.insert("hasMore".into(), json!(true));
-            told.next = Some("Ask for fewer (lower limit) or narrow the filters to see the rest.");
+            told.next = Some(match edge_at {
+                Some(at) => format!(
+                    "Call again with {arg} = \"{at}\" (and the same filters) for the items left out."
+                ),
+                None => "Ask for fewer (lower limit) or narrow the filters.".to_owned(),
+            });
+        }
+        Continue::Counted(counter) => {
+            let before = answer.get(counter).and_then(Value::as_u64).unwrap_or(0);
+            answer.insert(counter.into(), json!(before + left_out as u64));
+            told.next = Some("The oldest items were left out; the newest are shown.".into());
+        }
+        Continue::Not => {
+            answer.insert("hasMore".into(), json!(true));
+            told.next = Some(
+                "The items left out cannot be listed here: narrow the query, or get each by its id."
+                    .into(),
+            );
         }
     }
 }
 
-/// Every string of `v` longer than `floor` characters, as (length, serialized length).
+/// Every string of `v` longer than `floor` characters that may be cut, as its length.
 fn strings(v: &Value, floor: usize, out: &mut Vec<usize>) {
     match v {
         Value::String(s) => {
@@ -282,24 +398,27 @@ fn strings(v: &Value, floor: usize, out: &mut Vec<usize>) {
             }
         }
         Value::Array(list) => list.iter().for_each(|x| strings(x, floor, out)),
-        Value::Object(o) => o.values().for_each(|x| strings(x, floor, out)),
+        Value::Object(o) => (o.iter())
+            .filter(|(k, _)| !is_identifier(k))
+            .for_each(|(_, x)| strings(x, floor, out)),
         _ => {}
     }
 }
 
-/// Cuts every string longer than `cap` characters to `cap`, adding the marker (its `{id}` the
-/// id of the outermost object around the string that has one: the item of a page, the
-/// message of an answer); returns how many.
+/// Cuts every string that may be cut and is longer than `cap` characters plus its marker to
+/// `cap`, adding the marker (its `{id}` the id of the outermost object around the string that
+/// has one: the item of a page, the message of an answer); returns how many.
 fn cap_strings(v: &mut Value, cap: usize, whole: &str, id: Option<&str>) -> usize {
     match v {
         Value::String(s) => {
             let n = s.chars().count();
-            if n <= cap {
+            let whole = whole.replace("{id}", id.unwrap_or("<its id>"));
+            let mark = marker(n.saturating_sub(cap), n, &whole);
+            if n <= cap + mark.chars().count() {
                 return 0;
             }
             let mut cut: String = s.chars().take(cap).collect();
-            let whole = whole.replace("{id}", id.unwrap_or("<its id>"));
-            cut.push_str(&marker(n - cap, n, &whole));
+            cut.push_str(&mark);
             *s = cut;
             1
         }
@@ -310,7 +429,10 @@ fn cap_strings(v: &mut Value, cap: usize, whole: &str, id: Option<&str>) -> usiz
         Value::Object(o) => {
             let own = o.get("id").and_then(Value::as_str).map(str::to_owned);
             let id = id.or(own.as_deref());
-            o.values_mut().map(|x| cap_strings(x, cap, whole, id)).sum()
+            (o.iter_mut())
+                .filter(|(k, _)| !is_identifier(k))
+                .map(|(_, x)| cap_strings(x, cap, whole, id))
+                .sum()
         }
         _ => 0,
     }
@@ -345,15 +467,16 @@ fn cut_strings(v: &mut Value, max: usize, floor: usize, whole: &str) -> usize {
     cap_strings(v, low, whole, None)
 }
 
-/// Leaves out the last items of the longest lists until `v` fits; returns how many.
-fn trim_lists(v: &mut Value, max: usize) -> usize {
+/// Leaves out the last items of the longest lists (never the page, `skip` at the top) until
+/// `v` fits; returns how many.
+fn trim_lists(v: &mut Value, max: usize, skip: Option<&str>) -> usize {
     let mut dropped = 0;
     loop {
         let excess = size(v).saturating_sub(max);
         if excess == 0 {
             break;
         }
-        let Some(list) = longest_list(v) else {
+        let Some(list) = longest_list(v, skip) else {
             break;
         };
         let mut freed = 0;
@@ -367,9 +490,9 @@ fn trim_lists(v: &mut Value, max: usize) -> usize {
     dropped
 }
 
-/// The list with the most characters in `v`, if one has items.
-fn longest_list(v: &mut Value) -> Option<&mut Vec<Value>> {
-    fn find(v: &Value, path: &mut Vec<usize>, best: &mut (usize, Vec<usize>)) {
+/// The list with the most characters in `v` that has items, other than the top-level `skip`.
+fn longest_list<'v>(v: &'v mut Value, skip: Option<&str>) -> Option<&'v mut Vec<Value>> {
+    fn find(v: &Value, path: &mut Vec<usize>, skip: Option<&str>, best: &mut (usize, Vec<usize>)) {
         let children: Vec<&Value> = match v {
             Value::Array(list) => {
                 let n = size(v);
@@ -383,12 +506,24 @@ fn longest_list(v: &mut Value) -> Option<&mut Vec<Value>> {
         };
         for (i, c) in children.into_iter().enumerate() {
             path.push(i);
-            find(c, path, best);
+            // The page itself keeps its items (inside them, lists may lose theirs).
+            let is_page = path.len() == 1
+                && matches!(v, Value::Object(o) if o.keys().nth(i).map(String::as_str) == skip);
+            match c {
+                Value::Array(list) if is_page => {
+                    for (j, item) in list.iter().enumerate() {
+                        path.push(j);
+                        find(item, path, None, best);
+                        path.pop();
+                    }
+                }
+                _ => find(c, path, None, best),
+            }
             path.pop();
         }
     }
     let mut best = (0, vec![]);
-    find(v, &mut vec![], &mut best);
+    find(v, &mut vec![], skip, &mut best);
     if best.0 == 0 {
         return None;
     }
@@ -475,6 +610,87 @@ mod tests {
         assert!(v.to_string().chars().count() <= 5_000);
         assert_eq!(v["things"][0]["n"], 0);
         assert!(v["trimmed"]["listItemsDropped"].as_u64().unwrap() > 0);
+    }
+
+    #[test]
+    fn the_index_continues_with_updated_before_not_a_cursor() {
+        let conversations: Vec<Value> = (0..100)
+            .map(|n| json!({"id": id(n), "lastActivityAt": format!("2026-12-07T10:{:02}:00.000Z", 99 - n), "note": "z".repeat(400)}))
+            .collect();
+        let mut r =
+            answer(json!({"source": "index", "conversations": conversations, "hasMore": false}));
+        bound("list_conversations", &mut r, 10_000);
+        let v = structured(&r);
+        assert!(v.to_string().chars().count() <= 10_000);
+        assert!(
+            v.get("nextCursor").is_none(),
+            "the index takes no cursor: {v}"
+        );
+        let kept = v["conversations"].as_array().unwrap();
+        let last = kept.last().unwrap()["lastActivityAt"].as_str().unwrap();
+        let next = v["trimmed"]["nextStep"].as_str().unwrap();
+        assert!(
+            next.contains(&format!("updatedBefore = \"{last}\"")),
+            "{next}"
+        );
+        assert_eq!(v["hasMore"], true);
+    }
+
+    #[test]
+    fn lists_inside_the_one_item_kept_shrink_but_the_page_keeps_it_and_its_cursor() {
+        let parts: Vec<Value> = (0..2000).map(|n| json!({"n": n})).collect();
+        let messages = vec![
+            json!({"id": id(1), "content": {"type": "list", "items": parts.clone()}}),
+            json!({"id": id(2), "content": {"type": "list", "items": parts}}),
+        ];
+        let mut r =
+            answer(json!({"conversationId": id(9), "messages": messages, "hasMore": false}));
+        bound("list_messages", &mut r, 5_000);
+        let v = structured(&r);
+        assert!(v.to_string().chars().count() <= 5_000);
+        let kept = v["messages"].as_array().unwrap();
+        assert_eq!(kept.len(), 1, "the newest stays");
+        assert_eq!(kept[0]["id"], id(2));
+        let at = cursor::decode("list_messages", v["nextCursor"].as_str().unwrap()).unwrap();
+        assert_eq!(at, id(2), "the next page is what lies before the one kept");
+        assert!(v["trimmed"]["listItemsDropped"].as_u64().unwrap() > 0);
+    }
+
+    #[test]
+    fn identifiers_are_never_cut() {
+        let token = format!("clm.{}.1.{}", id(3), "f".repeat(32));
+        let mut r = answer(json!({"claim": {"conversationId": id(3), "token": token},
+            "unanswered": [{"id": id(4), "content": {"text": "q".repeat(20_000)}}]}));
+        bound("claim_conversation", &mut r, 3_000);
+        let v = structured(&r);
+        assert!(v.to_string().chars().count() <= 3_000);
+        assert_eq!(v["claim"]["token"], token.as_str());
+        let text = v["unanswered"][0]["content"]["text"].as_str().unwrap();
+        assert!(
+            text.contains(&format!(
+                "sunco://conversations/{}/messages/{}",
+                id(3),
+                id(4)
+            )),
+            "the marker names the claimed conversation's message: {text}"
+        );
+    }
+
+    #[test]
+    fn an_error_stays_json_with_its_message_cut() {
+        let error =
+            json!({"error": "invalid_argument", "field": "content", "message": "m".repeat(10_000)});
+        let mut r: CallToolResponse =
+            CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into();
+        bound("send_message", &mut r, 2_000);
+        let CallToolResponse::Complete(d) = &r else {
+            unreachable!()
+        };
+        let text = &d.content[0].as_text().unwrap().text;
+        assert!(text.chars().count() <= 2_000);
+        let v: Value = serde_json::from_str(text).expect("still JSON");
+        assert_eq!(v["error"], "invalid_argument");
+        assert!(v["message"].as_str().unwrap().contains("…[cut "));
     }
 
     #[test]

@@ -152,7 +152,8 @@ const RESOURCES: &[(&str, &str, &str, &str, &str)] = &[
 ];
 
 /// One message, whole: where an answer that had to cut a message's strings to stay within the
-/// bound ([`super::bound`]) sends the caller. Readable by callers who may use `get_message`.
+/// bound ([`super::bound`]) sends the caller. Readable by callers who may use `get_message`;
+/// found as `get_message` finds it, scanning up to its most (50 pages of 100) back.
 pub(super) const MESSAGE_TEMPLATE: &str =
     "sunco://conversations/{conversationId}/messages/{messageId}";
 
@@ -259,7 +260,7 @@ impl ZendeskMcp {
         {
             let found = self
                 .ops
-                .find_message(call, conversation, message, 10, |_| async {})
+                .find_message(call, conversation, message, 50, |_| async {})
                 .await
                 .map_err(|e| rmcp::ErrorData::invalid_params(e.to_string(), Some(e.to_json())))?;
             let contents = ResourceContents::text(found.message.to_string(), uri)

@@ -74,6 +74,19 @@ return {granted, wait, paused, f(rate), f(full), burst}
     )
 });
 
+/// What the budget is now, read and changed in nothing (not even its expiry): the adaptive
+/// rate, the full rate and the burst; nothing when no replica has asked yet.
+/// KEYS[1] the hash.
+static BUDGET_NOW: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('HMGET', KEYS[1], 'rate', 'full', 'burst')
+if not v[2] then return {} end
+return {v[1] or v[2], v[2], v[3]}
+",
+    )
+});
+
 /// The budget's hash is forgotten after an hour without calls (a fleet started later may then
 /// bring another rate).
 const IDLE_EXPIRY: Duration = Duration::from_secs(3600);
@@ -426,7 +439,22 @@ impl RateBudget for RedisRateBudget {
     }
 
     fn refresh(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        // A grant of nothing: the script answers the rate and shape in force.
-        Box::pin(async move { self.call(0, "grant", None).await.map(|_| ()) })
+        Box::pin(async move {
+            // While Redis is down the replica spends its own share; the heartbeat finds it back.
+            if self.redis.health.is_degraded() {
+                return Ok(());
+            }
+            let s = BUDGET_NOW.key(self.redis.key("budget"));
+            let reply: Vec<redis::Value> = self.redis.run("budget_now", &s).await?;
+            if reply.len() < 3 {
+                return Ok(());
+            }
+            let (rate, full, burst) = (number(&reply[0]), number(&reply[1]), number(&reply[2]));
+            let mut local = self.local();
+            local.rate = rate.min(full);
+            local.full = full;
+            local.shared = (full, burst as u32);
+            Ok(())
+        })
     }
 }
