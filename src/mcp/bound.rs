@@ -367,9 +367,12 @@ fn trim_page(answer: &mut Map<String, Value>, page: &Page, max: usize, told: &mu
         Continue::Before { arg, .. } => {
             answer.insert("hasMore".into(), json!(true));
             told.next = Some(match edge_at {
-                Some(at) => format!(
-                    "Call again with {arg} = \"{at}\" (and the same filters) for the items left out."
-                ),
+                Some(at) => {
+                    answer.insert("continueWith".into(), json!({arg: at}));
+                    format!(
+                        "Call again with {arg} = \"{at}\" (continueWith) and the same filters for the items left out."
+                    )
+                }
                 None => "Ask for fewer (lower limit) or narrow the filters.".to_owned(),
             });
         }

@@ -26,7 +26,7 @@ use crate::sunco::wire::{
 #[tool_router(router = conversation_tools, vis = "pub(super)")]
 impl ZendeskMcp {
     #[tool(
-        description = "List one user's conversations (userId or userExternalId), newest activity first as the API returns them; pages: pass nextCursor back as cursor while hasMore is true. Without a user: the conversations the server has heard of through webhooks, in the same `conversations` list (source index, with awaitingReply and claimedUntil); indexReachesBack says how far back it goes. Filters apply to both: who controls it, who was offered it (by id, name or type), created/updated times, and (from the webhooks) channel and awaitingReply; filtered.unknown lists conversations a filter could not decide",
+        description = "List one user's conversations (userId or userExternalId), newest activity first as the API returns them; pages: pass nextCursor back as cursor while hasMore is true. Without a user: the conversations the server has heard of through webhooks, in the same `conversations` list (source index, with awaitingReply and claimedUntil; while hasMore, call again with continueWith); indexReachesBack says how far back it goes. Filters apply to both: who controls it, who was offered it (by id, name or type), created/updated times, and (from the webhooks) channel and awaitingReply; filtered.unknown lists conversations a filter could not decide",
         annotations(
             title = "List a user's conversations",
             read_only_hint = true,
@@ -66,6 +66,7 @@ impl ZendeskMcp {
             filtered: list.filtered,
             claims_unknown: None,
             next_cursor,
+            continue_with: None,
         }))
     }
 
@@ -264,7 +265,7 @@ impl ZendeskMcp {
         if cursor.is_some() {
             return Err(CallError::invalid(
                 "cursor",
-                "without a user the list is the newest conversations the server has heard of, in one page: leave cursor out and raise limit (up to 100)",
+                "without a user the list pages by time, not by cursor: call again with the answer's continueWith (updatedBefore: the lastActivityAt of the last conversation you got) and the same filters",
             )
             .into());
         }
@@ -283,6 +284,11 @@ impl ZendeskMcp {
                 }
             })
         };
+        // The next page: what was active before the last one listed.
+        let continue_with = (list.has_more)
+            .then(|| list.entries.last().map(|e| iso(e.last_activity_at)))
+            .flatten()
+            .map(|at| serde_json::json!({"updatedBefore": at}));
         let conversations = list
             .entries
             .into_iter()
@@ -309,6 +315,7 @@ impl ZendeskMcp {
             claims_unknown: list.claims_unknown.then_some(true),
             has_more: list.has_more,
             next_cursor: None,
+            continue_with,
         }))
     }
 }
@@ -427,6 +434,11 @@ pub(crate) struct ConversationPage {
     pub(crate) has_more: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) next_cursor: Option<String>,
+    /// Without a user (`source` index), while hasMore: the arguments to call again with, beside
+    /// the same filters, for the conversations after these.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sunco::wire::json_object")]
+    pub(crate) continue_with: Option<serde_json::Value>,
 }
 
 /// One conversation of a list: as the API shows it, or as the webhooks told of it.

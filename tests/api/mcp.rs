@@ -1363,4 +1363,35 @@ async fn the_index_keeps_its_configured_count_and_says_how_far_back_it_reaches()
                     .unwrap_or_default()
     })
     .await;
+    // A page of one continues with what its answer says (the index takes no cursor).
+    let first = t.ok("list_conversations", json!({"limit": 1})).await;
+    assert_eq!(first["conversations"][0]["id"], made[2].as_str(), "{first}");
+    assert_eq!(first["hasMore"], true, "{first}");
+    let then = &first["continueWith"];
+    assert_eq!(
+        then["updatedBefore"], first["conversations"][0]["lastActivityAt"],
+        "{first}"
+    );
+    let second = t
+        .ok(
+            "list_conversations",
+            json!({"limit": 1, "updatedBefore": then["updatedBefore"]}),
+        )
+        .await;
+    assert_eq!(
+        second["conversations"][0]["id"],
+        made[1].as_str(),
+        "{second}"
+    );
+    assert_eq!(second["hasMore"], false, "{second}");
+    assert!(second.get("continueWith").is_none(), "{second}");
+    let refused = t
+        .err("list_conversations", json!({"cursor": "x", "limit": 1}))
+        .await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("continueWith")),
+        "{refused}"
+    );
 }
