@@ -20,7 +20,7 @@ use crate::sunco::endpoints::{ConversationFilter, Endpoint};
 use crate::sunco::paging::Page;
 
 use crate::sunco::wire::{
-    ConversationCreate, ConversationResponse, ConversationType, ParticipantRef,
+    ConversationCreate, ConversationResponse, ConversationType, ConversationUpdate, ParticipantRef,
 };
 
 #[tool_router(router = conversation_tools, vis = "pub(super)")]
@@ -105,6 +105,51 @@ impl ZendeskMcp {
             .ops
             .request(&call, &Endpoint::CreateConversation(body))
             .await?;
+        Ok(Json(ConversationOut {
+            conversation: answer.conversation,
+        }))
+    }
+
+    #[tool(
+        description = "Update a conversation's displayName, description, iconUrl or metadata (bots keep state there); fields left out are kept, and metadata replaces the whole object. Repeating the same update leaves the same result.",
+        annotations(
+            title = "Update a conversation",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn update_conversation(
+        &self,
+        call: Call,
+        Parameters(a): Parameters<UpdateConversationArgs>,
+    ) -> Result<Json<ConversationOut>, ToolError> {
+        let conversation_id = record_id("conversationId", &a.conversation_id)?;
+        content::check_metadata("metadata", &a.metadata)?;
+        content::check_short_text("displayName", &a.display_name)?;
+        content::check_short_text("description", &a.description)?;
+        if let Some(icon) = &a.icon_url {
+            content::check_uri("iconUrl", icon)?;
+        }
+        let body = ConversationUpdate {
+            display_name: a.display_name,
+            description: a.description,
+            icon_url: a.icon_url,
+            metadata: a.metadata,
+        };
+        if body == ConversationUpdate::default() {
+            return Err(CallError::invalid(
+                "metadata",
+                "nothing to update: give displayName, description, iconUrl or metadata",
+            )
+            .into());
+        }
+        let endpoint = Endpoint::UpdateConversation {
+            conversation_id,
+            body,
+        };
+        let answer: ConversationResponse = self.ops.request(&call, &endpoint).await?;
         Ok(Json(ConversationOut {
             conversation: answer.conversation,
         }))
@@ -402,6 +447,26 @@ pub(crate) struct CreateConversationArgs {
     #[serde(default)]
     pub(crate) icon_url: Option<String>,
     /// Flat key/value data (string, number or boolean values), at most 4 KB.
+    #[serde(default)]
+    pub(crate) metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct UpdateConversationArgs {
+    /// The conversation's id.
+    pub(crate) conversation_id: String,
+    /// A name shown for the conversation (at most 100 characters).
+    #[serde(default)]
+    pub(crate) display_name: Option<String>,
+    /// A description (at most 100 characters).
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+    /// An icon URL (http or https).
+    #[serde(default)]
+    pub(crate) icon_url: Option<String>,
+    /// Flat key/value data (string, number or boolean values), at most 4 KB; replaces the
+    /// conversation's metadata.
     #[serde(default)]
     pub(crate) metadata: Option<Metadata>,
 }

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::paging::{Page, filter_pair};
 use super::path::segment;
 use super::wire::{
-    ActivityPost, ControlBody, ControlTargetBody, ConversationCreate, MessagePost, UserCreate,
-    UserUpdate,
+    ActivityPost, ControlBody, ControlTargetBody, ConversationCreate, ConversationUpdate,
+    MessagePost, UserCreate, UserUpdate,
 };
 
 /// How a request may be retried after a failure whose outcome is unknown.
@@ -42,6 +42,10 @@ pub enum Endpoint {
         page: Page,
     },
     CreateConversation(ConversationCreate),
+    UpdateConversation {
+        conversation_id: String,
+        body: ConversationUpdate,
+    },
     GetConversation {
         conversation_id: String,
     },
@@ -177,6 +181,7 @@ impl Endpoint {
         match self {
             Endpoint::ListConversations { .. } => "ListConversations",
             Endpoint::CreateConversation(_) => "CreateConversation",
+            Endpoint::UpdateConversation { .. } => "UpdateConversation",
             Endpoint::GetConversation { .. } => "GetConversation",
             Endpoint::ListMessages { .. } => "ListMessages",
             Endpoint::PostMessage { .. } => "PostMessage",
@@ -224,6 +229,16 @@ impl Endpoint {
                 vec![],
                 json(body),
                 RetryClass::NonIdempotent,
+            ),
+            Endpoint::UpdateConversation {
+                conversation_id,
+                body,
+            } => (
+                Method::PATCH,
+                conv(conversation_id),
+                vec![],
+                json(body),
+                RetryClass::Idempotent,
             ),
             Endpoint::GetConversation { conversation_id } => (
                 Method::GET,

@@ -75,6 +75,7 @@ async fn tools_list_matches_the_snapshot() {
             "release_conversation",
             "send_activity",
             "send_message",
+            "update_conversation",
             "update_user",
         ]
     );
@@ -1394,4 +1395,64 @@ async fn the_index_keeps_its_configured_count_and_says_how_far_back_it_reaches()
             .is_some_and(|m| m.contains("continueWith")),
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn update_conversation_changes_what_it_is_given_and_keeps_the_rest() {
+    let t = TestServer::start().await;
+    let (_, conv) = user_and_conversation(&t, "mcp-user-update-conv").await;
+    let updated = t
+        .ok(
+            "update_conversation",
+            json!({"conversationId": conv, "displayName": "Returns",
+                "metadata": {"botStep": "asked_order", "attempts": 2}}),
+        )
+        .await;
+    assert_eq!(
+        updated["conversation"]["displayName"], "Returns",
+        "{updated}"
+    );
+    // Another field alone: the metadata stays as it was.
+    t.ok(
+        "update_conversation",
+        json!({"conversationId": conv, "description": "Parcel never came"}),
+    )
+    .await;
+    let read = t
+        .ok("get_conversation", json!({"conversationId": conv}))
+        .await;
+    let c = &read["conversation"];
+    assert_eq!(
+        c["metadata"],
+        json!({"botStep": "asked_order", "attempts": 2}),
+        "{read}"
+    );
+    assert_eq!(c["displayName"], "Returns", "{read}");
+    assert_eq!(c["description"], "Parcel never came", "{read}");
+    // Refusals name the field; nothing is sent for them.
+    for (args, field) in [
+        (json!({"conversationId": conv}), "metadata"),
+        (
+            json!({"conversationId": conv, "iconUrl": "ftp://x"}),
+            "iconUrl",
+        ),
+        (
+            json!({"conversationId": conv, "metadata": {"nested": {"no": 1}}}),
+            "metadata.nested",
+        ),
+    ] {
+        let e = t.err("update_conversation", args).await;
+        assert_eq!(e["error"], "invalid_argument", "{e}");
+        assert!(
+            e["field"].as_str().is_some_and(|f| f.starts_with(field)),
+            "{field}: {e}"
+        );
+    }
+    let e = t
+        .err(
+            "update_conversation",
+            json!({"conversationId": "0123456789abcdef01234567", "displayName": "x"}),
+        )
+        .await;
+    assert_eq!(e["error"], "not_found", "{e}");
 }

@@ -18,7 +18,7 @@ EXPECTED_TOOLS = {
     "list_switchboards", "pass_control", "get_switchboard_status", "list_integrations",
     "get_integration", "offer_control", "accept_control", "release_control",
     "get_delivery_status", "list_delivery_failures", "claim_conversation",
-    "release_conversation", "send_activity",
+    "release_conversation", "send_activity", "update_conversation",
 }
 
 
@@ -72,6 +72,8 @@ async def main(url):
         listed = await s.ok("list_conversations", {"userExternalId": ext})
         check(any(c["id"] == cid for c in listed["conversations"]), "list_conversations")
         check((await s.ok("get_conversation", {"conversationId": cid}))["conversation"]["id"] == cid, "get_conversation")
+        kept = await s.ok("update_conversation", {"conversationId": cid, "metadata": {"botStep": "greeted"}})
+        check(kept["conversation"]["metadata"] == {"botStep": "greeted"}, "update_conversation")
 
         sent = await s.ok("send_message", {"conversationId": cid, "content": {"type": "text", "text": "hello from Python"}})
         mid = sent["messages"][0]["id"]
