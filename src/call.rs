@@ -1,5 +1,5 @@
 //! A tool call as a value: who calls and under which rules, live or dry run, its span, its
-//! deadline and its cancellation.
+//! deadline, its cancellation, and where its progress notifications go.
 //!
 //! A [`Call`] is made once, where a tool call enters (`mcp::entry`), and handed down
 //! explicitly: the tool takes it, the operations pass it on, and the dispatcher reads from it
