@@ -87,12 +87,7 @@ impl ZendeskMcp {
     ) -> Result<Json<ConversationOut>, ToolError> {
         let kind = a.kind.unwrap_or(ConversationType::Personal);
         let participants = participants(kind, a.participants)?;
-        content::check_metadata("metadata", &a.metadata)?;
-        content::check_short_text("displayName", &a.display_name)?;
-        content::check_short_text("description", &a.description)?;
-        if let Some(icon) = &a.icon_url {
-            content::check_uri("iconUrl", icon)?;
-        }
+        check_presentation(&a.display_name, &a.description, &a.icon_url, &a.metadata)?;
         let body = ConversationCreate {
             kind,
             participants,
@@ -126,12 +121,7 @@ impl ZendeskMcp {
         Parameters(a): Parameters<UpdateConversationArgs>,
     ) -> Result<Json<ConversationOut>, ToolError> {
         let conversation_id = record_id("conversationId", &a.conversation_id)?;
-        content::check_metadata("metadata", &a.metadata)?;
-        content::check_short_text("displayName", &a.display_name)?;
-        content::check_short_text("description", &a.description)?;
-        if let Some(icon) = &a.icon_url {
-            content::check_uri("iconUrl", icon)?;
-        }
+        check_presentation(&a.display_name, &a.description, &a.icon_url, &a.metadata)?;
         let body = ConversationUpdate {
             display_name: a.display_name,
             description: a.description,
@@ -243,6 +233,24 @@ fn user_filter(
             ));
         }
     })
+}
+
+/// What a conversation shows and keeps, as create_conversation and update_conversation take
+/// it: names and descriptions within the API's 100 characters, an http(s) icon, flat metadata
+/// within 4 KB.
+fn check_presentation(
+    display_name: &Option<String>,
+    description: &Option<String>,
+    icon_url: &Option<String>,
+    metadata: &Option<Metadata>,
+) -> Result<(), CallError> {
+    content::check_metadata("metadata", metadata)?;
+    content::check_short_text("displayName", display_name)?;
+    content::check_short_text("description", description)?;
+    if let Some(icon) = icon_url {
+        content::check_uri("iconUrl", icon)?;
+    }
+    Ok(())
 }
 
 fn iso(ms: i64) -> String {
