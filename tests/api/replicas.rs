@@ -875,11 +875,7 @@ async fn a_budget_one_replica_reloads_is_what_an_idle_replica_exports() {
     let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
     let send_rate = || async {
         let metrics = crate::telemetry::metrics_at(&format!("http://{}", b.server.addr)).await;
-        metrics
-            .lines()
-            .find(|l| l.starts_with("sunco_dispatcher_send_rate_per_second"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
+        crate::telemetry::sample(&metrics, "sunco_dispatcher_send_rate_per_second", &[])
     };
     // A reloads rate_limit = "4:2" (what a changed settings file does); B sends nothing.
     assert_eq!(
