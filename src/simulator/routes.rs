@@ -20,7 +20,9 @@ use super::error::{ApiError, ApiResult};
 use super::state::{App, ConversationRecord, UserRecord, World};
 use crate::sunco::ids::now_timestamp;
 use crate::sunco::paging::{Cursor, Page};
-use crate::sunco::wire::{Event, Links, Meta};
+use crate::sunco::wire::{
+    Conversation, ConversationTruncated, ConversationType, Event, Links, Meta,
+};
 
 /// A JSON request body may be at most 100 KB.
 pub(crate) const MAX_JSON_BODY: usize = 100 * 1024;
@@ -271,6 +273,26 @@ fn user_of<'a>(app: &'a App, id_or_ext: &str) -> ApiResult<&'a UserRecord> {
     app.find_user_id(id_or_ext)
         .and_then(|id| app.users.get(&id))
         .ok_or_else(ApiError::user_not_found)
+}
+
+/// `conversation:create`'s payload: the conversation, why it was created (`creationReason`),
+/// and for a personal conversation its user (`user_id`, the first participant).
+fn conversation_created(
+    app: &App,
+    conv: &Conversation,
+    reason: &str,
+    user_id: Option<&str>,
+) -> Value {
+    let mut payload = json!({
+        "conversation": ConversationTruncated::from(conv),
+        "creationReason": reason,
+    });
+    if conv.kind == ConversationType::Personal
+        && let Some(u) = user_id.and_then(|u| app.users.get(u))
+    {
+        payload["user"] = json!(u.user);
+    }
+    payload
 }
 
 /// Queues `event` for every webhook of the app whose triggers match.

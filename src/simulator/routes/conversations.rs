@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::{
-    Q, app, app_mut, body_json, conversation, created, emit, empty, link_base, merge_nullable,
-    metadata_of, ok, page_from, paginate,
+    Q, app, app_mut, body_json, conversation, conversation_created, created, emit, empty,
+    link_base, merge_nullable, metadata_of, ok, page_from, paginate,
 };
 use crate::simulator::auth::{ALL_SCOPES, authorize};
 use crate::simulator::error::{ApiError, ApiResult};
@@ -108,15 +108,8 @@ pub(super) async fn create_conversation(
     conv.metadata = metadata_of(&o).flatten();
     // `conversation:create`: created through the API, so `creationReason` is `none`; a personal
     // conversation's event carries its user.
-    let mut payload = json!({
-        "conversation": ConversationTruncated::from(&conv),
-        "creationReason": "none",
-    });
-    if kind == ConversationType::Personal
-        && let Some(u) = user_ids.first().and_then(|u| app_ref.users.get(u))
-    {
-        payload["user"] = json!(u.user);
-    }
+    let payload =
+        conversation_created(app_ref, &conv, "none", user_ids.first().map(String::as_str));
     let app = app_mut(&mut world, &app_id)?;
     app.conversations.insert(
         id,

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::control::{ControlAction, transition};
 use super::{
-    MAX_MESSAGES, Q, app, app_mut, body_json, conversation, created, emit, emit_at, empty, ok,
-    page_from, paginate, user_of,
+    MAX_MESSAGES, Q, app, app_mut, body_json, conversation, conversation_created, created, emit,
+    emit_at, empty, ok, page_from, paginate, user_of,
 };
 use crate::simulator::auth::{ALL_SCOPES, Caller, authorize};
 use crate::simulator::error::{ApiError, ApiResult};
@@ -137,19 +137,9 @@ pub(crate) fn tell_history(sim: &Sim) {
             let by_message = messages
                 .first()
                 .is_some_and(|m| m.author.kind == AuthorType::User);
-            let mut create = json!({
-                "conversation": truncated,
-                "creationReason": if by_message { "message" } else { "none" },
-            });
-            let user = rec
-                .participants
-                .first()
-                .and_then(|p| app.users.get(&p.user_id));
-            if rec.conversation.kind == ConversationType::Personal
-                && let Some(u) = user
-            {
-                create["user"] = json!(u.user);
-            }
+            let reason = if by_message { "message" } else { "none" };
+            let user = rec.participants.first().map(|p| p.user_id.as_str());
+            let create = conversation_created(app, &rec.conversation, reason, user);
             let created = (rec.conversation.created_at.clone())
                 .or_else(|| messages.first().map(|m| m.received.clone()))
                 .unwrap_or_else(now_timestamp);
