@@ -199,32 +199,27 @@ fn serve_with_the_simulator_prints_the_endpoint_and_a_client_snippet_and_answers
     assert!(body.contains("\"send_message\""), "{body}");
     // The quick start's headline: customers waiting for a reply. The demo world's history
     // reached the server as webhook events once it listened, so the index knows them.
-    let waiting = |args: serde_json::Value| {
-        let url = url.clone();
-        runtime.block_on(async move {
-            let mut waiting = serde_json::Value::Null;
-            for _ in 0..50 {
-                let r = crate::mcp_support::call_stateless(
-                    &url,
-                    "list_conversations",
-                    serde_json::json!({"arguments": args}),
-                    &[],
-                )
-                .await;
-                waiting = r.json()["result"]["structuredContent"].clone();
-                if waiting["conversations"]
-                    .as_array()
-                    .is_some_and(|c| !c.is_empty())
-                {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            waiting
-        })
-    };
-    let by_bot =
-        waiting(serde_json::json!({"awaitingReply": true, "activeSwitchboardIntegration": "bot"}));
+    let args = serde_json::json!({"awaitingReply": true, "activeSwitchboardIntegration": "bot"});
+    let by_bot = std::sync::Mutex::new(serde_json::Value::Null);
+    runtime.block_on(crate::support::eventually(
+        "the demo history's waiting customers are indexed",
+        || async {
+            let r = crate::mcp_support::call_stateless(
+                &url,
+                "list_conversations",
+                serde_json::json!({"arguments": args}),
+                &[],
+            )
+            .await;
+            let listed = r.json()["result"]["structuredContent"].clone();
+            let enough = listed["conversations"]
+                .as_array()
+                .is_some_and(|c| c.len() >= 4);
+            *by_bot.lock().expect("lock") = listed;
+            enough
+        },
+    ));
+    let by_bot = by_bot.into_inner().expect("lock");
     let found = by_bot["conversations"]
         .as_array()
         .cloned()
